@@ -1,0 +1,23 @@
+/*
+ * cli.h — what the subcommands of the cscflow program share.
+ */
+#ifndef CSCFLOW_CLI_H
+#define CSCFLOW_CLI_H
+
+#include <signal.h>
+
+#include "base/base.h"
+#include "indicators/indicators.h"
+
+/* sysexits.h values, so that service managers can tell usage from config. */
+#define EXIT_USAGE 64
+#define EXIT_CONFIG 78
+
+/* Loads the population table of cfg, then of the CSV file csv when given.
+ * Prints the reason and returns EXIT_CONFIG on failure, 0 on success. */
+int cli_load_population(struct population *pop, const struct config *cfg, const char *csv);
+
+/* cscflow demo: the whole pipeline on librdkafka's mock cluster. */
+int cmd_demo(int argc, char **argv, volatile sig_atomic_t *stop);
+
+#endif

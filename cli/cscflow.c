@@ -1,0 +1,341 @@
+/*
+ * cscflow — the stream processor's command line: replay, snapshot, run, demo.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli/cli.h"
+#include "engine/engine.h"
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig) {
+  (void)sig;
+  stop_requested = 1;
+}
+
+static void install_signals(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+}
+
+static void usage(FILE *f) {
+  fputs("usage:\n"
+        "  cscflow replay --input FILE --state DIR [--config FILE] [--population FILE]\n"
+        "                 [--out-dir DIR] [--batch N]\n"
+        "  cscflow snapshot --state DIR [--la CODE] [--json]\n"
+        "  cscflow run --config FILE\n"
+        "  cscflow demo [--duration SECONDS] [--las N] [--years N] [--seed N] [--scale X]\n"
+        "               [--rate EVENTS_PER_S] [--state DIR]\n",
+        f);
+}
+
+int cli_load_population(struct population *pop, const struct config *cfg, const char *csv) {
+  char err[512];
+  if (population_load_config(pop, cfg, err, sizeof err) != CSC_OK ||
+      (csv != NULL && population_load_csv(pop, csv, err, sizeof err) != CSC_OK)) {
+    fprintf(stderr, "cscflow: population: %s\n", err);
+    return EXIT_CONFIG;
+  }
+  return 0;
+}
+
+static int load_config(struct config *cfg, const char *path) {
+  char err[512];
+  if (path != NULL && config_load(cfg, path, err, sizeof err) != CSC_OK) {
+    fprintf(stderr, "cscflow: config: %s\n", err);
+    return EXIT_CONFIG;
+  }
+  return 0;
+}
+
+static int config_long(const struct config *cfg, const char *key, long def, long *out) {
+  if (config_get_long(cfg, key, def, out) != CSC_OK) {
+    fprintf(stderr, "cscflow: config: %s: expected an integer\n", key);
+    return EXIT_CONFIG;
+  }
+  return 0;
+}
+
+/* ---- replay ------------------------------------------------------------------ */
+
+static int cmd_replay(int argc, char **argv) {
+  const char *input = NULL, *state = NULL, *config_path = NULL, *pop_path = NULL, *out_dir = NULL;
+  long batch = 5000;
+  static const struct option opts[] = {{"input", required_argument, 0, 'i'},
+                                       {"state", required_argument, 0, 's'},
+                                       {"config", required_argument, 0, 'c'},
+                                       {"population", required_argument, 0, 'p'},
+                                       {"out-dir", required_argument, 0, 'o'},
+                                       {"batch", required_argument, 0, 'b'},
+                                       {0, 0, 0, 0}};
+  int c;
+  while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    switch (c) {
+    case 'i': input = optarg; break;
+    case 's': state = optarg; break;
+    case 'c': config_path = optarg; break;
+    case 'p': pop_path = optarg; break;
+    case 'o': out_dir = optarg; break;
+    case 'b': batch = atol(optarg); break;
+    default: usage(stderr); return EXIT_USAGE;
+    }
+  }
+  if (input == NULL || state == NULL || batch <= 0) {
+    usage(stderr);
+    return EXIT_USAGE;
+  }
+  struct config cfg;
+  struct population pop;
+  config_init(&cfg);
+  population_init(&pop);
+  int rc = load_config(&cfg, config_path);
+  if (rc == 0)
+    rc = cli_load_population(&pop, &cfg, pop_path);
+  if (rc != 0) {
+    config_free(&cfg);
+    population_free(&pop);
+    return rc;
+  }
+
+  /* Output goes to Kafka when the config names brokers, else to files. */
+  char dir[4096], err[512];
+  struct sink *sink = NULL;
+  if (config_get(&cfg, "bootstrap.servers") != NULL) {
+    rd_kafka_conf_t *conf = kafka_conf_from_config(&cfg, "producer", err, sizeof err);
+    rc = conf ? kafka_sink_new(conf, &sink, err, sizeof err) : CSC_EINVAL;
+  } else {
+    snprintf(dir, sizeof dir, "%s/out", state);
+    if (out_dir)
+      snprintf(dir, sizeof dir, "%s", out_dir);
+    mkdir(state, 0750);
+    if (mkdir(dir, 0750) != 0 && errno != EEXIST) {
+      snprintf(err, sizeof err, "%.300s: %s", dir, strerror(errno));
+      rc = CSC_EIO;
+    } else {
+      rc = sink_file_open(dir, &sink);
+      if (rc != CSC_OK)
+        snprintf(err, sizeof err, "%.300s: cannot open output files", dir);
+    }
+  }
+  struct engine *e = NULL;
+  if (rc == CSC_OK) {
+    struct engine_options eo = {state, CLOCK_REPLAY, &pop, sink, (size_t)batch, 0};
+    rc = engine_open(&eo, &e, err, sizeof err);
+  }
+  if (rc != CSC_OK) {
+    fprintf(stderr, "cscflow replay: %s\n", err);
+    if (sink)
+      sink->destroy(sink);
+    config_free(&cfg);
+    population_free(&pop);
+    return 1;
+  }
+  rc = engine_replay_file(e, input, &stop_requested);
+  const struct engine_stats *s = engine_stats(e);
+  log_json(LOG_INFO, "replay_summary",
+           "\"consumed\":%llu,\"applied\":%llu,\"duplicates\":%llu,\"dead_lettered\":%llu,"
+           "\"snapshots\":%llu,\"stopped\":%s",
+           (unsigned long long)s->consumed, (unsigned long long)s->applied,
+           (unsigned long long)s->duplicates, (unsigned long long)s->dead_lettered,
+           (unsigned long long)s->snapshots, stop_requested ? "true" : "false");
+  engine_close(e);
+  sink->destroy(sink);
+  config_free(&cfg);
+  population_free(&pop);
+  if (rc != CSC_OK)
+    fprintf(stderr, "cscflow replay: %s\n", csc_strerror(rc));
+  return rc == CSC_OK ? 0 : 1;
+}
+
+/* ---- snapshot ----------------------------------------------------------------- */
+
+static int print_json(void *ctx, const IndicatorSnapshot *snap) {
+  (void)ctx;
+  return snapshot_write_json(stdout, snap);
+}
+
+static int print_text(void *ctx, const IndicatorSnapshot *snap) {
+  (void)ctx;
+  char date[11];
+  csc_date d = 0;
+  date_from_yyyymmdd(snap->as_of, &d);
+  printf("%s as of %s (%llu events)\n", snap->la_code, date_format(d, date),
+         (unsigned long long)snap->events_applied);
+  for (size_t i = 0; i < snap->n_values; i++) {
+    const Cscflow__V1__IndicatorValue *v = snap->values[i];
+    char name[64];
+    snprintf(name, sizeof name, "%s %s %s", v->id, v->window, v->breakdown);
+    printf("  %-36s %12.2f", name, v->has_value ? v->value : 0.0);
+    if (!v->has_value)
+      printf(" (null)");
+    if (v->has_denominator)
+      printf("  = %.0f / %.0f", v->numerator, v->denominator);
+    if (v->has_per_10k)
+      printf("  per 10k %.1f", v->per_10k);
+    putchar('\n');
+  }
+  return CSC_OK;
+}
+
+static int cmd_snapshot(int argc, char **argv) {
+  const char *state = NULL, *la = NULL;
+  int json = 0;
+  static const struct option opts[] = {{"state", required_argument, 0, 's'},
+                                       {"la", required_argument, 0, 'l'},
+                                       {"json", no_argument, 0, 'j'},
+                                       {0, 0, 0, 0}};
+  int c;
+  while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    switch (c) {
+    case 's': state = optarg; break;
+    case 'l': la = optarg; break;
+    case 'j': json = 1; break;
+    default: usage(stderr); return EXIT_USAGE;
+    }
+  }
+  if (state == NULL) {
+    usage(stderr);
+    return EXIT_USAGE;
+  }
+  struct store *st;
+  char err[512];
+  if (store_open(state, 1, &st, err, sizeof err) != CSC_OK) {
+    fprintf(stderr, "cscflow snapshot: %s\n", err);
+    return 1;
+  }
+  MDB_txn *txn;
+  int rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn) == 0 ? CSC_OK : CSC_ESTATE;
+  if (rc == CSC_OK) {
+    rc = snapshot_each(st, txn, la, json ? print_json : print_text, NULL);
+    mdb_txn_abort(txn);
+  }
+  store_close(st);
+  if (rc == CSC_ENOTFOUND)
+    fprintf(stderr, "cscflow snapshot: no snapshot for LA %s\n", la);
+  else if (rc != CSC_OK)
+    fprintf(stderr, "cscflow snapshot: %s\n", csc_strerror(rc));
+  return rc == CSC_OK ? 0 : 1;
+}
+
+/* ---- run ----------------------------------------------------------------------- */
+
+static int cmd_run(int argc, char **argv) {
+  const char *config_path = NULL;
+  static const struct option opts[] = {{"config", required_argument, 0, 'c'}, {0, 0, 0, 0}};
+  int c;
+  while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    if (c != 'c') {
+      usage(stderr);
+      return EXIT_USAGE;
+    }
+    config_path = optarg;
+  }
+  if (config_path == NULL) {
+    usage(stderr);
+    return EXIT_USAGE;
+  }
+  struct config cfg;
+  struct population pop;
+  config_init(&cfg);
+  population_init(&pop);
+  long batch_max = 0, batch_ms = 0;
+  int rc = load_config(&cfg, config_path);
+  if (rc == 0)
+    rc = cli_load_population(&pop, &cfg, config_get(&cfg, "cscflow.population.file"));
+  if (rc == 0)
+    rc = config_long(&cfg, "cscflow.batch.max", 5000, &batch_max);
+  if (rc == 0)
+    rc = config_long(&cfg, "cscflow.batch.ms", 5, &batch_ms);
+  const char *state = config_get(&cfg, "cscflow.state.dir");
+  const char *topic = config_get(&cfg, "cscflow.topic.events");
+  const char *clock = config_get(&cfg, "cscflow.clock");
+  if (rc == 0 && state == NULL) {
+    fprintf(stderr, "cscflow: config: cscflow.state.dir: required\n");
+    rc = EXIT_CONFIG;
+  }
+  if (rc == 0 && clock != NULL && strcmp(clock, "live") != 0 && strcmp(clock, "replay") != 0) {
+    fprintf(stderr, "cscflow: config: cscflow.clock: expected live or replay\n");
+    rc = EXIT_CONFIG;
+  }
+  if (rc == 0 && (batch_max <= 0 || batch_ms <= 0)) {
+    fprintf(stderr, "cscflow: config: cscflow.batch.max, cscflow.batch.ms: must be positive\n");
+    rc = EXIT_CONFIG;
+  }
+  char err[512];
+  struct sink *sink = NULL;
+  rd_kafka_conf_t *pconf = NULL, *cconf = NULL;
+  if (rc == 0) {
+    pconf = kafka_conf_from_config(&cfg, "producer", err, sizeof err);
+    cconf = pconf ? kafka_conf_from_config(&cfg, "consumer", err, sizeof err) : NULL;
+    if (cconf == NULL) {
+      fprintf(stderr, "cscflow: config: %s\n", err);
+      if (pconf)
+        rd_kafka_conf_destroy(pconf);
+      rc = EXIT_CONFIG;
+    }
+  }
+  if (rc != 0) {
+    config_free(&cfg);
+    population_free(&pop);
+    return rc;
+  }
+  struct engine *e = NULL;
+  rd_kafka_t *consumer = NULL;
+  int krc = kafka_sink_new(pconf, &sink, err, sizeof err);
+  if (krc == CSC_OK) {
+    struct engine_options eo = {state, clock && strcmp(clock, "replay") == 0 ? CLOCK_REPLAY : CLOCK_LIVE,
+                                &pop, sink, (size_t)batch_max, (int)batch_ms};
+    krc = engine_open(&eo, &e, err, sizeof err);
+  } else {
+    cconf = (rd_kafka_conf_destroy(cconf), NULL);
+  }
+  if (krc == CSC_OK)
+    krc = kafka_consumer_new(cconf, topic ? topic : TOPIC_EVENTS, engine_kafka_position, e,
+                             &consumer, err, sizeof err);
+  else if (cconf)
+    rd_kafka_conf_destroy(cconf);
+  if (krc == CSC_OK) {
+    log_json(LOG_INFO, "run_started", "\"topic\":\"%s\"", topic ? topic : TOPIC_EVENTS);
+    krc = engine_run_kafka(e, consumer, &stop_requested, 0, 0);
+    log_json(LOG_INFO, "run_stopping", "\"applied\":%llu", (unsigned long long)engine_stats(e)->applied);
+  } else {
+    fprintf(stderr, "cscflow run: %s\n", err);
+  }
+  kafka_consumer_destroy(consumer);
+  engine_close(e);
+  if (sink)
+    sink->destroy(sink);
+  config_free(&cfg);
+  population_free(&pop);
+  return krc == CSC_OK ? 0 : 1;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+    usage(argc < 2 ? stderr : stdout);
+    return argc < 2 ? EXIT_USAGE : 0;
+  }
+  install_signals();
+  const char *cmd = argv[1];
+  argv[1] = argv[0];
+  if (strcmp(cmd, "replay") == 0)
+    return cmd_replay(argc - 1, argv + 1);
+  if (strcmp(cmd, "snapshot") == 0)
+    return cmd_snapshot(argc - 1, argv + 1);
+  if (strcmp(cmd, "run") == 0)
+    return cmd_run(argc - 1, argv + 1);
+  if (strcmp(cmd, "demo") == 0)
+    return cmd_demo(argc - 1, argv + 1, &stop_requested);
+  fprintf(stderr, "cscflow: unknown command %s\n", cmd);
+  usage(stderr);
+  return EXIT_USAGE;
+}

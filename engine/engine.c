@@ -1,0 +1,684 @@
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "engine/engine.h"
+
+#define MAX_BATCH_LAS 256
+#define MAX_BATCH_POSITIONS 256
+
+struct batch_la {
+  char la[24];
+  struct la_state ls;
+  int is_new;
+};
+
+struct batch_position {
+  const char *source;
+  int32_t partition;
+  int64_t next;
+};
+
+/* The output of one transaction: messages go to the outbox table. */
+struct outbox {
+  struct output base;
+  struct engine *e;
+  MDB_txn *txn;
+};
+
+struct engine {
+  struct engine_options opt;
+  struct store *st;
+  struct engine_stats stats;
+  struct arena arena;   /* per event: the decoded event, the child's history and facts */
+  uint64_t next_seq;    /* next outbox key */
+  uint64_t *acked;      /* outbox entries the sink has acknowledged, to delete */
+  size_t n_acked, cap_acked;
+  int ack_overflow;     /* acks lost to allocation failure: entries are re-published later */
+  csc_date today;       /* live clock */
+  struct batch_la las[MAX_BATCH_LAS];
+  size_t n_las;
+  struct batch_position positions[MAX_BATCH_POSITIONS];
+  size_t n_positions;
+};
+
+/* ---- the outbox -------------------------------------------------------------- */
+
+static void be64(uint8_t *p, uint64_t v) {
+  for (int i = 7; i >= 0; i--, v >>= 8)
+    p[i] = (uint8_t)v;
+}
+
+static uint64_t read_be64(const uint8_t *p) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; i++)
+    v = v << 8 | p[i];
+  return v;
+}
+
+static size_t put_field(uint8_t *p, const void *data, size_t n) {
+  size_t used = varint_encode(n, p);
+  if (n)
+    memcpy(p + used, data, n);
+  return used + n;
+}
+
+/* Outbox value: topic, key, value, then header name/value pairs, each as
+ * varint length + bytes. */
+static int outbox_put(struct engine *e, MDB_txn *txn, const char *topic, const void *key,
+                      size_t key_len, const void *value, size_t value_len,
+                      const struct sink_header *h, size_t nh) {
+  size_t n = 30 + strlen(topic) + key_len + value_len + 10;
+  for (size_t i = 0; i < nh; i++)
+    n += 20 + strlen(h[i].name) + strlen(h[i].value);
+  uint8_t kb[8];
+  be64(kb, e->next_seq);
+  MDB_val k = {8, kb}, v = {n, NULL};
+  int rc = mdb_put(txn, e->st->outbox, &k, &v, MDB_RESERVE);
+  if (rc != 0)
+    return store_error(rc, "put outbox");
+  uint8_t *p = v.mv_data;
+  size_t used = put_field(p, topic, strlen(topic));
+  used += put_field(p + used, key, key_len);
+  used += put_field(p + used, value, value_len);
+  used += varint_encode(nh, p + used);
+  for (size_t i = 0; i < nh; i++) {
+    used += put_field(p + used, h[i].name, strlen(h[i].name));
+    used += put_field(p + used, h[i].value, strlen(h[i].value));
+  }
+  memset(p + used, 0, n - used); /* reserved slack: padding, ignored on read */
+  e->next_seq++;
+  return CSC_OK;
+}
+
+static int outbox_emit(struct output *o, const char *topic, const char *key, const void *value,
+                       size_t value_len) {
+  struct outbox *ob = (struct outbox *)o;
+  return outbox_put(ob->e, ob->txn, topic, key, strlen(key), value, value_len, NULL, 0);
+}
+
+static size_t get_field(const uint8_t *p, size_t len, size_t *pos, const uint8_t **data) {
+  uint64_t n;
+  size_t used = varint_decode(p + *pos, len - *pos, &n);
+  if (used == 0 || n > len - *pos - used)
+    return SIZE_MAX;
+  *data = p + *pos + used;
+  *pos += used + n;
+  return (size_t)n;
+}
+
+/* Hands one outbox entry to the sink. */
+static int outbox_publish(struct engine *e, uint64_t seq, const MDB_val *v) {
+  const uint8_t *p = v->mv_data, *topic, *key, *value;
+  size_t pos = 0;
+  const size_t tl = get_field(p, v->mv_size, &pos, &topic);
+  const size_t kl = tl == SIZE_MAX ? SIZE_MAX : get_field(p, v->mv_size, &pos, &key);
+  const size_t vl = kl == SIZE_MAX ? SIZE_MAX : get_field(p, v->mv_size, &pos, &value);
+  uint64_t nh = 0;
+  if (vl == SIZE_MAX || tl >= 128 || varint_decode(p + pos, v->mv_size - pos, &nh) == 0 || nh > 8)
+    return CSC_ESTATE;
+  pos += varint_decode(p + pos, v->mv_size - pos, &nh);
+  char topic_s[128], names[8][64], values[8][256];
+  struct sink_header h[8];
+  memcpy(topic_s, topic, tl);
+  topic_s[tl] = '\0';
+  for (uint64_t i = 0; i < nh; i++) {
+    const uint8_t *a, *b;
+    const size_t al = get_field(p, v->mv_size, &pos, &a);
+    const size_t bl = al == SIZE_MAX ? SIZE_MAX : get_field(p, v->mv_size, &pos, &b);
+    if (bl == SIZE_MAX || al >= 64 || bl >= 256)
+      return CSC_ESTATE;
+    memcpy(names[i], a, al);
+    names[i][al] = '\0';
+    memcpy(values[i], b, bl);
+    values[i][bl] = '\0';
+    h[i].name = names[i];
+    h[i].value = values[i];
+  }
+  struct sink_message m = {topic_s, key, kl, value, vl, h, (size_t)nh, seq};
+  return e->opt.sink->publish(e->opt.sink, &m);
+}
+
+/* Publishes the outbox entries with seq >= from. */
+static int outbox_publish_from(struct engine *e, uint64_t from) {
+  MDB_txn *txn;
+  MDB_cursor *cur;
+  int rc = mdb_txn_begin(e->st->env, NULL, MDB_RDONLY, &txn);
+  if (rc != 0)
+    return store_error(rc, "begin read");
+  rc = mdb_cursor_open(txn, e->st->outbox, &cur);
+  if (rc != 0) {
+    mdb_txn_abort(txn);
+    return store_error(rc, "cursor outbox");
+  }
+  uint8_t kb[8];
+  be64(kb, from);
+  MDB_val k = {8, kb}, v;
+  int err = CSC_OK;
+  for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0 && err == CSC_OK;
+       rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+    err = outbox_publish(e, read_be64(k.mv_data), &v);
+  mdb_cursor_close(cur);
+  mdb_txn_abort(txn);
+  return err;
+}
+
+static void on_ack(void *ctx, uint64_t seq, int err) {
+  struct engine *e = ctx;
+  if (err != CSC_OK)
+    return; /* stays in the outbox; published again on the next start */
+  if (e->n_acked == e->cap_acked) {
+    const size_t cap = e->cap_acked ? e->cap_acked * 2 : 1024;
+    uint64_t *v = realloc(e->acked, cap * sizeof *v);
+    if (v == NULL) {
+      e->ack_overflow = 1;
+      return;
+    }
+    e->acked = v;
+    e->cap_acked = cap;
+  }
+  e->acked[e->n_acked++] = seq;
+}
+
+static int outbox_delete_acked(struct engine *e, MDB_txn *txn) {
+  for (size_t i = 0; i < e->n_acked; i++) {
+    uint8_t kb[8];
+    be64(kb, e->acked[i]);
+    MDB_val k = {8, kb};
+    int rc = mdb_del(txn, e->st->outbox, &k, NULL);
+    if (rc != 0 && rc != MDB_NOTFOUND)
+      return store_error(rc, "delete outbox");
+  }
+  e->n_acked = 0;
+  return CSC_OK;
+}
+
+/* ---- open and close ------------------------------------------------------------ */
+
+static csc_date london_today(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return date_london_from_unix_ms((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+}
+
+int engine_open(const struct engine_options *opt, struct engine **out, char *err, size_t errlen) {
+  struct engine *e = calloc(1, sizeof *e);
+  if (e == NULL) {
+    snprintf(err, errlen, "out of memory");
+    return CSC_ENOMEM;
+  }
+  e->opt = *opt;
+  if (e->opt.batch_max == 0)
+    e->opt.batch_max = 5000;
+  if (e->opt.batch_ms <= 0)
+    e->opt.batch_ms = 5;
+  e->today = london_today();
+  arena_init(&e->arena, 64 * 1024);
+  int rc = store_open(opt->state_dir, 0, &e->st, err, errlen);
+  if (rc != CSC_OK) {
+    free(e);
+    return rc;
+  }
+  e->opt.sink->on_ack = on_ack;
+  e->opt.sink->ack_ctx = e;
+
+  /* Continue the outbox numbering, and publish what an earlier run left. */
+  MDB_txn *txn;
+  MDB_cursor *cur;
+  MDB_val k, v;
+  uint64_t first = 0;
+  rc = mdb_txn_begin(e->st->env, NULL, MDB_RDONLY, &txn);
+  if (rc == 0 && (rc = mdb_cursor_open(txn, e->st->outbox, &cur)) == 0) {
+    if (mdb_cursor_get(cur, &k, &v, MDB_FIRST) == 0)
+      first = read_be64(k.mv_data);
+    if (mdb_cursor_get(cur, &k, &v, MDB_LAST) == 0) {
+      e->next_seq = read_be64(k.mv_data) + 1;
+      log_json(LOG_INFO, "outbox_republish", "\"messages\":%llu",
+               (unsigned long long)(e->next_seq - first));
+    }
+    mdb_cursor_close(cur);
+  }
+  if (txn)
+    mdb_txn_abort(txn);
+  if (rc == 0 && e->next_seq > 0)
+    rc = outbox_publish_from(e, first);
+  if (rc != 0) {
+    snprintf(err, errlen, "outbox: %s", csc_strerror(rc));
+    store_close(e->st);
+    arena_free(&e->arena);
+    free(e);
+    return CSC_ESTATE;
+  }
+  *out = e;
+  return CSC_OK;
+}
+
+/* A transaction that only deletes what the sink acknowledged. */
+static int commit_acks(struct engine *e) {
+  if (e->n_acked == 0)
+    return CSC_OK;
+  MDB_txn *txn;
+  int rc = mdb_txn_begin(e->st->env, NULL, 0, &txn);
+  if (rc != 0)
+    return store_error(rc, "begin");
+  int err = outbox_delete_acked(e, txn);
+  if (err != CSC_OK) {
+    mdb_txn_abort(txn);
+    return err;
+  }
+  rc = mdb_txn_commit(txn);
+  return rc ? store_error(rc, "commit") : CSC_OK;
+}
+
+void engine_close(struct engine *e) {
+  if (e == NULL)
+    return;
+  if (e->opt.sink->flush(e->opt.sink, 10000) != CSC_OK)
+    log_json(LOG_WARN, "sink_flush_incomplete", "\"note\":\"unacknowledged messages stay in the outbox\"");
+  commit_acks(e);
+  e->opt.sink->on_ack = NULL;
+  store_close(e->st);
+  arena_free(&e->arena);
+  free(e->acked);
+  free(e);
+}
+
+const struct engine_stats *engine_stats(const struct engine *e) { return &e->stats; }
+struct store *engine_store(struct engine *e) { return e->st; }
+
+int engine_position(struct engine *e, const char *source, int32_t partition, int64_t *next) {
+  MDB_txn *txn;
+  int rc = mdb_txn_begin(e->st->env, NULL, MDB_RDONLY, &txn);
+  if (rc != 0)
+    return store_error(rc, "begin read");
+  rc = store_get_position(e->st, txn, source, partition, next);
+  mdb_txn_abort(txn);
+  return rc;
+}
+
+/* ---- applying a batch ----------------------------------------------------------- */
+
+static int dead_letter(struct engine *e, MDB_txn *txn, const struct engine_input *in,
+                       const char *reason) {
+  char partition[16], offset[24];
+  snprintf(partition, sizeof partition, "%d", (int)in->partition);
+  snprintf(offset, sizeof offset, "%lld", (long long)in->position);
+  const struct sink_header h[] = {{"reason", reason},
+                                  {"source.topic", in->source},
+                                  {"source.partition", partition},
+                                  {"source.offset", offset}};
+  e->stats.dead_lettered++;
+  log_json(LOG_WARN, "dead_letter", "\"reason\":\"%s\",\"partition\":%d,\"offset\":%lld", reason,
+           (int)in->partition, (long long)in->position);
+  return outbox_put(e, txn, TOPIC_DLQ, in->key, in->key ? in->key_len : 0, in->value,
+                    in->value_len, h, sizeof h / sizeof h[0]);
+}
+
+/* The batch's view of an LA: loaded once, written back at commit. */
+static int batch_la(struct engine *e, MDB_txn *txn, const char *la, struct batch_la **out) {
+  for (size_t i = 0; i < e->n_las; i++)
+    if (strcmp(e->las[i].la, la) == 0) {
+      *out = &e->las[i];
+      return CSC_OK;
+    }
+  if (e->n_las == MAX_BATCH_LAS)
+    return CSC_EFULL;
+  struct batch_la *b = &e->las[e->n_las];
+  memset(b, 0, sizeof *b);
+  snprintf(b->la, sizeof b->la, "%s", la);
+  int rc = store_get_la(e->st, txn, la, &b->ls);
+  if (rc == CSC_ENOTFOUND)
+    b->is_new = 1;
+  else if (rc != CSC_OK)
+    return rc;
+  e->n_las++;
+  *out = b;
+  return CSC_OK;
+}
+
+/* Moves an LA's clock forward to date, applying what falls due. */
+static int advance_la(struct engine *e, MDB_txn *txn, struct batch_la *b, csc_date date,
+                      struct output *out) {
+  if (b->is_new) {
+    b->ls.as_of = date; /* nothing is booked yet */
+    b->is_new = 0;
+    return CSC_OK;
+  }
+  if (date <= b->ls.as_of)
+    return CSC_OK;
+  int rc = agg_advance(e->st, txn, b->la, b->ls.as_of, date);
+  if (rc == CSC_OK)
+    rc = alerts_advance(e->st, txn, b->la, b->ls.as_of, date, out);
+  if (rc == CSC_OK)
+    b->ls.as_of = date;
+  return rc;
+}
+
+static csc_date event_clock(const struct engine *e, const CaseEvent *ev) {
+  if (e->opt.clock == CLOCK_LIVE)
+    return e->today;
+  csc_date d;
+  if (ev->recorded_at_ms > 0)
+    return date_london_from_unix_ms(ev->recorded_at_ms);
+  return date_from_yyyymmdd(ev->occurred_on, &d) == CSC_OK ? d : 0;
+}
+
+static const char *child_key(const CaseEvent *ev) {
+  return ev->child_id[0] ? ev->child_id : ev->workforce->worker_id;
+}
+
+static int apply_one(struct engine *e, MDB_txn *txn, const struct engine_input *in,
+                     struct output *out) {
+  CaseEvent *ev;
+  const uint8_t *pb;
+  size_t pb_len;
+  const char *reason;
+  arena_reset(&e->arena);
+  e->stats.consumed++;
+  if (ingest_decode(in->value, in->value_len, &e->arena, &ev, &pb, &pb_len, &reason) != CSC_OK)
+    return dead_letter(e, txn, in, reason);
+  if (in->key != NULL && in->key_len > 0 &&
+      (strlen(ev->la_code) != in->key_len || memcmp(ev->la_code, in->key, in->key_len) != 0))
+    return dead_letter(e, txn, in, "key does not match la_code");
+
+  struct batch_la *b;
+  int rc = batch_la(e, txn, ev->la_code, &b);
+  if (rc == CSC_OK)
+    rc = advance_la(e, txn, b, event_clock(e, ev), out);
+  struct child_change ch;
+  if (rc == CSC_OK)
+    rc = history_apply(e->st, txn, ev, pb, pb_len, &e->arena, &ch);
+  if (rc != CSC_OK)
+    return rc;
+  if (ch.duplicate) {
+    e->stats.duplicates++;
+    return CSC_OK;
+  }
+  const csc_date T = b->ls.as_of;
+  const char *child = child_key(ev);
+  rc = agg_apply_diff(e->st, txn, b->la, T, ch.before.facts, ch.before.n_facts, ch.after.facts,
+                      ch.after.n_facts);
+  if (rc == CSC_OK)
+    rc = alerts_apply_diff(e->st, txn, b->la, child, T, ch.before.alerts, ch.before.n_alerts,
+                           ch.after.alerts, ch.after.n_alerts, out);
+  if (rc == CSC_OK)
+    rc = quality_emit_new(b->la, child, T, ch.before.findings, ch.before.n_findings,
+                          ch.after.findings, ch.after.n_findings, out);
+  b->ls.events_applied++;
+  e->stats.applied++;
+  return rc;
+}
+
+static int note_position(struct engine *e, const struct engine_input *in) {
+  for (size_t i = 0; i < e->n_positions; i++) {
+    struct batch_position *p = &e->positions[i];
+    if (p->partition == in->partition && strcmp(p->source, in->source) == 0) {
+      if (in->next_position > p->next)
+        p->next = in->next_position;
+      return CSC_OK;
+    }
+  }
+  if (e->n_positions == MAX_BATCH_POSITIONS)
+    return CSC_EFULL;
+  e->positions[e->n_positions++] =
+      (struct batch_position){in->source, in->partition, in->next_position};
+  return CSC_OK;
+}
+
+/* Writes back the LAs the batch touched, with a new snapshot of each. */
+static int finish_batch(struct engine *e, MDB_txn *txn, struct output *out) {
+  int rc = CSC_OK;
+  for (size_t i = 0; rc == CSC_OK && i < e->n_positions; i++)
+    rc = store_put_position(e->st, txn, e->positions[i].source, e->positions[i].partition,
+                            e->positions[i].next);
+  for (size_t i = 0; rc == CSC_OK && i < e->n_las; i++) {
+    struct batch_la *b = &e->las[i];
+    uint8_t *buf;
+    size_t len;
+    rc = store_put_la(e->st, txn, b->la, &b->ls);
+    if (rc == CSC_OK)
+      rc = snapshot_build(e->st, txn, b->la, &b->ls, e->opt.population, &buf, &len);
+    if (rc == CSC_OK) {
+      rc = out->emit(out, TOPIC_INDICATORS, b->la, buf, len);
+      free(buf);
+      e->stats.snapshots++;
+    }
+  }
+  return rc;
+}
+
+/* Runs body inside one write transaction and publishes what it emitted. */
+static int in_transaction(struct engine *e, int (*body)(struct engine *, MDB_txn *, struct output *, void *),
+                          void *arg) {
+  MDB_txn *txn;
+  int rc = mdb_txn_begin(e->st->env, NULL, 0, &txn);
+  if (rc != 0)
+    return store_error(rc, "begin");
+  struct outbox ob = {{outbox_emit}, e, txn};
+  const uint64_t first_seq = e->next_seq;
+  e->n_las = 0;
+  e->n_positions = 0;
+  int err = outbox_delete_acked(e, txn);
+  if (err == CSC_OK)
+    err = body(e, txn, &ob.base, arg);
+  if (err == CSC_OK)
+    err = finish_batch(e, txn, &ob.base);
+  if (err != CSC_OK) {
+    mdb_txn_abort(txn);
+    e->next_seq = first_seq;
+    return err;
+  }
+  rc = mdb_txn_commit(txn);
+  if (rc != 0) {
+    e->next_seq = first_seq;
+    return store_error(rc, "commit");
+  }
+  e->stats.batches++;
+  return e->next_seq > first_seq ? outbox_publish_from(e, first_seq) : CSC_OK;
+}
+
+struct batch_arg {
+  const struct engine_input *in;
+  size_t n;
+};
+
+static int apply_body(struct engine *e, MDB_txn *txn, struct output *out, void *arg) {
+  const struct batch_arg *ba = arg;
+  for (size_t i = 0; i < ba->n; i++) {
+    int rc = apply_one(e, txn, &ba->in[i], out);
+    if (rc == CSC_OK)
+      rc = note_position(e, &ba->in[i]);
+    if (rc != CSC_OK)
+      return rc;
+  }
+  return CSC_OK;
+}
+
+int engine_apply_batch(struct engine *e, const struct engine_input *in, size_t n) {
+  struct batch_arg ba = {in, n};
+  return in_transaction(e, apply_body, &ba);
+}
+
+static int tick_body(struct engine *e, MDB_txn *txn, struct output *out, void *arg) {
+  (void)arg;
+  MDB_cursor *cur;
+  MDB_val k, v;
+  int rc = mdb_cursor_open(txn, e->st->las, &cur);
+  if (rc != 0)
+    return store_error(rc, "cursor las");
+  char las[MAX_BATCH_LAS][24];
+  size_t n = 0;
+  for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && n < MAX_BATCH_LAS;
+       rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    struct la_state ls;
+    if (v.mv_size != sizeof ls || k.mv_size > sizeof las[0])
+      continue;
+    memcpy(&ls, v.mv_data, sizeof ls);
+    if (ls.as_of < e->today)
+      memcpy(las[n++], k.mv_data, k.mv_size); /* key is la\0 */
+  }
+  mdb_cursor_close(cur);
+  int err = CSC_OK;
+  for (size_t i = 0; err == CSC_OK && i < n; i++) {
+    struct batch_la *b;
+    err = batch_la(e, txn, las[i], &b);
+    if (err == CSC_OK)
+      err = advance_la(e, txn, b, e->today, out);
+  }
+  return err;
+}
+
+int engine_tick(struct engine *e, csc_date today) {
+  if (today <= e->today && e->stats.batches > 0)
+    return CSC_OK;
+  e->today = today;
+  return in_transaction(e, tick_body, NULL);
+}
+
+/* ---- sources -------------------------------------------------------------------- */
+
+static double now_seconds(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int engine_replay_file(struct engine *e, const char *path, volatile sig_atomic_t *stop) {
+  char real[PATH_MAX], source[PATH_MAX + 8];
+  struct file_source *fs;
+  if (realpath(path, real) == NULL || file_source_open(real, &fs) != CSC_OK) {
+    log_json(LOG_ERROR, "replay_open_failed", "\"reason\":\"cannot open input\"");
+    return CSC_EIO;
+  }
+  snprintf(source, sizeof source, "file:%s", real);
+  int64_t pos = 0;
+  int rc = engine_position(e, source, 0, &pos);
+  if (rc == CSC_OK && file_source_seek(fs, (uint64_t)pos) != CSC_OK)
+    rc = CSC_EINVAL;
+  else if (rc == CSC_ENOTFOUND)
+    rc = CSC_OK;
+  if (rc != CSC_OK) {
+    file_source_close(fs);
+    return rc;
+  }
+  if (pos > 0)
+    log_json(LOG_INFO, "replay_resume", "\"position\":%lld", (long long)pos);
+
+  struct engine_input *batch = malloc(e->opt.batch_max * sizeof *batch);
+  if (batch == NULL) {
+    file_source_close(fs);
+    return CSC_ENOMEM;
+  }
+  const double start = now_seconds();
+  double last_report = start;
+  uint64_t done = 0;
+  const uint64_t size = file_source_size(fs);
+  int more = 1;
+  while (rc == CSC_OK && more && !*stop) {
+    size_t n = 0;
+    while (n < e->opt.batch_max) {
+      const uint8_t *buf;
+      size_t len;
+      const uint64_t at = file_source_position(fs);
+      int r = file_source_next(fs, &buf, &len);
+      if (r == CSC_ENOTFOUND) {
+        more = 0;
+        break;
+      }
+      if (r != CSC_OK) {
+        log_json(LOG_ERROR, "replay_truncated_record", "\"position\":%llu", (unsigned long long)at);
+        rc = CSC_EINVAL;
+        more = 0;
+        break;
+      }
+      batch[n++] = (struct engine_input){source, 0, (int64_t)at, (int64_t)file_source_position(fs),
+                                         NULL, 0, buf, len};
+    }
+    if (n > 0) {
+      int r = engine_apply_batch(e, batch, n);
+      if (r != CSC_OK)
+        rc = r;
+      done += n;
+    }
+    const double t = now_seconds();
+    if (t - last_report >= 1.0 || !more) {
+      const uint64_t at = file_source_position(fs);
+      log_json(LOG_INFO, more ? "replay_progress" : "replay_done",
+               "\"events\":%llu,\"events_per_s\":%.0f,\"position\":%llu,\"size\":%llu,"
+               "\"percent\":%.1f,\"dead_lettered\":%llu",
+               (unsigned long long)done, done / (t - start > 1e-9 ? t - start : 1e-9),
+               (unsigned long long)at, (unsigned long long)size,
+               size ? 100.0 * (double)at / (double)size : 100.0,
+               (unsigned long long)e->stats.dead_lettered);
+      last_report = t;
+    }
+    e->opt.sink->poll(e->opt.sink, 0);
+  }
+  free(batch);
+  file_source_close(fs);
+  return rc;
+}
+
+int64_t engine_kafka_position(void *engine, const char *topic, int32_t partition) {
+  int64_t next;
+  if (engine_position(engine, topic, partition, &next) == CSC_OK)
+    return next;
+  return RD_KAFKA_OFFSET_BEGINNING;
+}
+
+int engine_run_kafka(struct engine *e, rd_kafka_t *rk, volatile sig_atomic_t *stop, int run_ms,
+                     int idle_exit_ms) {
+  rd_kafka_message_t **msgs = malloc(e->opt.batch_max * sizeof *msgs);
+  struct engine_input *batch = malloc(e->opt.batch_max * sizeof *batch);
+  if (msgs == NULL || batch == NULL) {
+    free(msgs);
+    free(batch);
+    return CSC_ENOMEM;
+  }
+  int rc = CSC_OK;
+  const double started = now_seconds();
+  double idle_since = started;
+  while (rc == CSC_OK && !*stop && (run_ms <= 0 || (now_seconds() - started) * 1000 < run_ms)) {
+    size_t n = 0;
+    double deadline = 0;
+    while (n < e->opt.batch_max) {
+      /* Wait up to 100 ms for the first message, then at most batch_ms for
+       * the rest of the batch: latency stays bounded at low rates. */
+      int wait_ms = 100;
+      if (n > 0) {
+        const double left = deadline - now_seconds();
+        wait_ms = left > 0 ? (int)(left * 1000) : 0;
+      }
+      rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, wait_ms);
+      if (m == NULL)
+        break;
+      if (m->err) {
+        if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+          log_json(LOG_WARN, "kafka_consume_error", "\"error\":\"%s\"", rd_kafka_err2str(m->err));
+        rd_kafka_message_destroy(m);
+        continue;
+      }
+      if (n == 0)
+        deadline = now_seconds() + e->opt.batch_ms / 1000.0;
+      msgs[n] = m;
+      batch[n] = (struct engine_input){rd_kafka_topic_name(m->rkt), m->partition, m->offset,
+                                       m->offset + 1, m->key, m->key_len, m->payload, m->len};
+      n++;
+    }
+    if (e->opt.clock == CLOCK_LIVE)
+      rc = engine_tick(e, london_today());
+    if (rc == CSC_OK && n > 0)
+      rc = engine_apply_batch(e, batch, n);
+    for (size_t i = 0; i < n; i++)
+      rd_kafka_message_destroy(msgs[i]);
+    e->opt.sink->poll(e->opt.sink, 0);
+    if (n > 0)
+      idle_since = now_seconds();
+    else if (idle_exit_ms > 0 && (now_seconds() - idle_since) * 1000 >= idle_exit_ms)
+      break;
+  }
+  free(msgs);
+  free(batch);
+  return rc;
+}

@@ -1,0 +1,92 @@
+/*
+ * engine.h — the processing loop that ties the stages together: a batch of
+ * raw messages in, one LMDB write transaction that applies them (state,
+ * aggregates, alerts, snapshots, outbox, consumed positions), then
+ * publication of the outbox through a sink.
+ *
+ * Exactly-once effect: a batch and the positions it consumed commit
+ * together. Output messages are written to the outbox in the same
+ * transaction and deleted only once the sink acknowledges them, so a crash
+ * at any point loses nothing; a re-publication after a crash repeats
+ * messages whose key makes them idempotent (snapshot per LA, alert id).
+ */
+#ifndef CSCFLOW_ENGINE_H
+#define CSCFLOW_ENGINE_H
+
+#include <signal.h>
+#include <stdint.h>
+
+#include "base/base.h"
+#include "indicators/indicators.h"
+#include "ingest/ingest.h"
+
+enum engine_clock {
+  CLOCK_REPLAY, /* an LA's as-of date is the London date of the latest recorded_at read */
+  CLOCK_LIVE    /* the as-of date is today in London */
+};
+
+struct engine_options {
+  const char *state_dir;
+  enum engine_clock clock;
+  const struct population *population; /* borrowed; may be empty */
+  struct sink *sink;                   /* borrowed; acknowledgements are routed to the engine */
+  size_t batch_max;                    /* messages per transaction (default 5000) */
+  int batch_ms;                        /* longest wait to fill a batch (default 5) */
+};
+
+/* One raw input message. next_position is the position to resume from once
+ * this message is applied: the Kafka offset + 1, or the file offset after it. */
+struct engine_input {
+  const char *source; /* topic name, or "file:<path>" */
+  int32_t partition;
+  int64_t position;      /* of this message: Kafka offset, or file offset of the record */
+  int64_t next_position;
+  const void *key; /* Kafka key (LA code) or NULL */
+  size_t key_len;
+  const void *value;
+  size_t value_len;
+};
+
+struct engine_stats {
+  uint64_t consumed, applied, duplicates, dead_lettered, alerts_raised, alerts_withdrawn,
+      findings, snapshots, batches;
+};
+
+struct engine;
+
+/* Opens the state store, republishes what the outbox still holds from an
+ * earlier run. err says why on failure. */
+int engine_open(const struct engine_options *opt, struct engine **out, char *err, size_t errlen);
+/* Flushes the sink (up to 10 s), clears acknowledged outbox entries, closes. */
+void engine_close(struct engine *e);
+
+/* Applies in[0..n) in one transaction and publishes the result. A bad
+ * message is dead-lettered and the rest still applied; an error return means
+ * the transaction did not commit (nothing of the batch took effect). */
+int engine_apply_batch(struct engine *e, const struct engine_input *in, size_t n);
+
+/* Moves every LA's clock to today (live clock) and publishes what changed. */
+int engine_tick(struct engine *e, csc_date today);
+
+/* The stored next position of (source, partition), or CSC_ENOTFOUND. */
+int engine_position(struct engine *e, const char *source, int32_t partition, int64_t *next);
+
+const struct engine_stats *engine_stats(const struct engine *e);
+struct store *engine_store(struct engine *e);
+
+/* Replays a length-delimited file from the stored position, printing
+ * progress on stderr every second, until the end or *stop. */
+int engine_replay_file(struct engine *e, const char *path, volatile sig_atomic_t *stop);
+
+/*
+ * Consumes with consumer rk (made by kafka_consumer_new, with
+ * engine_kafka_position as its position function) until *stop; or until
+ * run_ms have passed, when run_ms > 0; or until idle_exit_ms pass with
+ * nothing to read, when idle_exit_ms > 0. Returns 0, or the error that
+ * stopped it (the failed batch did not commit).
+ */
+int engine_run_kafka(struct engine *e, rd_kafka_t *rk, volatile sig_atomic_t *stop, int run_ms,
+                     int idle_exit_ms);
+int64_t engine_kafka_position(void *engine, const char *topic, int32_t partition);
+
+#endif

@@ -1,0 +1,152 @@
+/*
+ * indicators.h — from fact differences to published figures: per-LA
+ * aggregates and their calendar of fact boundaries, the plan_duration
+ * alerts, the population table, and the snapshot of the catalogue.
+ *
+ * Incremental by construction: a child's change moves the aggregates by the
+ * difference between its old and new facts; the clock moving from T to T'
+ * applies the calendar entries dated in (T, T']. Nothing here scans all
+ * children.
+ *
+ * Every call that takes a txn works inside the caller's LMDB write
+ * transaction, so that state, aggregates, alerts and consumed offsets commit
+ * together or not at all.
+ */
+#ifndef CSCFLOW_INDICATORS_H
+#define CSCFLOW_INDICATORS_H
+
+#include "base/base.h"
+#include "cscflow/v1/indicators.pb-c.h"
+#include "state/state.h"
+
+typedef Cscflow__V1__IndicatorSnapshot IndicatorSnapshot;
+typedef Cscflow__V1__Alert Alert;
+
+#define TOPIC_EVENTS "csc.events.v1"
+#define TOPIC_INDICATORS "csc.indicators.v1"
+#define TOPIC_ALERTS "csc.alerts.v1"
+#define TOPIC_QUALITY "csc.quality.v1"
+#define TOPIC_DLQ "csc.events.dlq.v1"
+
+/* ---- outputs -------------------------------------------------------------- */
+
+/*
+ * Where indicators/ puts the messages it wants published. The engine
+ * implements it with the outbox table, so that a message is stored in the
+ * same transaction as the state that caused it.
+ */
+struct output {
+  int (*emit)(struct output *o, const char *topic, const char *key, const void *value,
+              size_t value_len);
+};
+
+/* ---- aggregates and the calendar ------------------------------------------ */
+
+/*
+ * Moves the LA's aggregates by (after - before) on as-of date as_of, and
+ * books the boundaries that lie after as_of in the calendar. before and
+ * after must be sorted by fact_compare.
+ */
+int agg_apply_diff(struct store *st, MDB_txn *txn, const char *la, csc_date as_of,
+                   const struct fact *before, size_t n_before, const struct fact *after,
+                   size_t n_after);
+
+/* Applies the calendar entries of the LA dated in (from, to] and deletes them. */
+int agg_advance(struct store *st, MDB_txn *txn, const char *la, csc_date from, csc_date to);
+
+/* The LA's sum for (measure, bucket); 0 when it has none. */
+int agg_get(struct store *st, MDB_txn *txn, const char *la, int measure, int bucket, int64_t *sum);
+
+/* ---- alerts ---------------------------------------------------------------- */
+
+/*
+ * The alert id: deterministic from (LA, child, plan kind, plan id, months),
+ * "plan_duration:<la>:<child>:<kind>:<plan>:<months>m". Returns its length,
+ * or 0 when it does not fit in len.
+ */
+size_t alert_id(char *buf, size_t len, const char *la, const char *child, const struct alert_fact *af);
+
+/*
+ * Reconciles a child's alert candidates after a change: a candidate that
+ * disappeared is dropped from the calendar or, when it was published,
+ * withdrawn; a new one is booked in the calendar or, when it is due on
+ * as_of with the plan still open, raised. Emits on out.
+ */
+int alerts_apply_diff(struct store *st, MDB_txn *txn, const char *la, const char *child,
+                      csc_date as_of, const struct alert_fact *before, size_t n_before,
+                      const struct alert_fact *after, size_t n_after, struct output *out);
+
+/* Raises the alerts of the LA that fall due in (from, to] on plans still
+ * open on to. */
+int alerts_advance(struct store *st, MDB_txn *txn, const char *la, csc_date from, csc_date to,
+                   struct output *out);
+
+/* ---- data-quality findings ------------------------------------------------- */
+
+/* Publishes the child's findings in after that were not in before. */
+int quality_emit_new(const char *la, const char *child, csc_date as_of, const struct finding *before,
+                     size_t n_before, const struct finding *after, size_t n_after,
+                     struct output *out);
+
+/* ---- population ------------------------------------------------------------ */
+
+struct population_row {
+  char la[24];
+  int year;
+  int64_t children; /* ONS mid-year estimate, aged 0-17 */
+};
+
+struct population {
+  struct population_row *rows;
+  size_t n, cap;
+};
+
+void population_init(struct population *p);
+void population_free(struct population *p);
+/* Adds or replaces (la, year). CSC_ENOMEM, CSC_EINVAL for an empty LA code
+ * or a non-positive count. */
+int population_set(struct population *p, const char *la, int year, int64_t children);
+/* Reads "la_code,year,population" lines (a header line is skipped).
+ * CSC_EINVAL with err "path:line: reason". */
+int population_load_csv(struct population *p, const char *path, char *err, size_t errlen);
+/* Takes every "cscflow.population.<LA>.<YEAR>=<children>" key of cfg. */
+int population_load_config(struct population *p, const struct config *cfg, char *err, size_t errlen);
+/* Children of la in the calendar year of as_of, or in the latest earlier year
+ * configured; -1 when none is: the rate is then null, never 0. */
+int64_t population_lookup(const struct population *p, const char *la, csc_date as_of);
+
+/* ---- the catalogue ----------------------------------------------------------- */
+
+#define CATALOGUE_MAX_VALUES 64
+
+/*
+ * The catalogue's values for la on as_of from the LA's aggregates, allocated
+ * from a: numerator always; denominator for ratios; value unless the
+ * denominator is 0; per_10k only where the population is configured.
+ */
+int catalogue_build(struct store *st, MDB_txn *txn, const char *la, csc_date as_of,
+                    const struct population *pop, struct arena *a,
+                    Cscflow__V1__IndicatorValue ***out, size_t *n_out);
+
+/* ---- snapshots ------------------------------------------------------------- */
+
+/*
+ * Builds the LA's snapshot on its as-of date from its aggregates into a
+ * malloc'd protobuf buffer (*buf, *len), stores it in the snapshots table
+ * and returns it for publication. CSC_ENOMEM, CSC_ESTATE.
+ */
+int snapshot_build(struct store *st, MDB_txn *txn, const char *la, const struct la_state *ls,
+                   const struct population *pop, uint8_t **buf, size_t *len);
+
+/* Writes one snapshot as one JSON line:
+ * {"la":..,"as_of":"YYYY-MM-DD","events_applied":..,"indicators":[{"id","window",
+ *  "breakdown","numerator","denominator","value","per_10k","provisional"}],"quality":{rule:count}}
+ * Absent numbers are null. */
+int snapshot_write_json(FILE *f, const IndicatorSnapshot *snap);
+
+/* Calls fn for the stored snapshot of la, or of every LA when la is NULL,
+ * in LA order. CSC_ENOTFOUND when la has none. */
+typedef int (*snapshot_fn)(void *ctx, const IndicatorSnapshot *snap);
+int snapshot_each(struct store *st, MDB_txn *txn, const char *la, snapshot_fn fn, void *ctx);
+
+#endif

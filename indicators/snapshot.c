@@ -1,0 +1,142 @@
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "indicators/indicators.h"
+
+int snapshot_build(struct store *st, MDB_txn *txn, const char *la, const struct la_state *ls,
+                   const struct population *pop, uint8_t **buf, size_t *len) {
+  struct arena a;
+  arena_init(&a, 16384);
+  IndicatorSnapshot snap = CSCFLOW__V1__INDICATOR_SNAPSHOT__INIT;
+  Cscflow__V1__QualityCount quality[Q_RULE_COUNT], *quality_ptrs[Q_RULE_COUNT];
+  snap.la_code = (char *)la;
+  snap.has_as_of = snap.has_events_applied = 1;
+  snap.as_of = date_to_yyyymmdd(ls->as_of);
+  snap.events_applied = ls->events_applied;
+  int rc = catalogue_build(st, txn, la, ls->as_of, pop, &a, &snap.values, &snap.n_values);
+  for (int r = 0; rc == CSC_OK && r < Q_RULE_COUNT; r++) {
+    int64_t count;
+    rc = agg_get(st, txn, la, M_QUALITY, r, &count);
+    cscflow__v1__quality_count__init(&quality[r]);
+    quality[r].rule = (char *)quality_rule_ids[r];
+    quality[r].has_count = 1;
+    quality[r].count = (uint64_t)count;
+    quality_ptrs[r] = &quality[r];
+  }
+  snap.quality = quality_ptrs;
+  snap.n_quality = Q_RULE_COUNT;
+  uint8_t *p = NULL;
+  size_t n = 0;
+  if (rc == CSC_OK) {
+    n = cscflow__v1__indicator_snapshot__get_packed_size(&snap);
+    p = malloc(n ? n : 1);
+    if (p == NULL)
+      rc = CSC_ENOMEM;
+  }
+  if (rc == CSC_OK) {
+    cscflow__v1__indicator_snapshot__pack(&snap, p);
+    uint8_t key[STATE_MAX_KEY];
+    MDB_val k = {store_key(key, la, NULL, 0), key}, v = {n, p};
+    int mrc = mdb_put(txn, st->snapshots, &k, &v, 0);
+    if (mrc != 0)
+      rc = store_error(mrc, "put snapshot");
+  }
+  arena_free(&a);
+  if (rc != CSC_OK) {
+    free(p);
+    return rc;
+  }
+  *buf = p;
+  *len = n;
+  return CSC_OK;
+}
+
+/* Numbers as a person would write them: integers without a decimal point,
+ * other values to 4 decimal places without trailing zeros. */
+static void write_number(FILE *f, int has, double x) {
+  if (!has || !isfinite(x)) {
+    fputs("null", f);
+    return;
+  }
+  if (x == floor(x) && fabs(x) < 9e15) {
+    fprintf(f, "%.0f", x);
+    return;
+  }
+  char buf[64];
+  snprintf(buf, sizeof buf, "%.4f", x);
+  char *e = buf + strlen(buf);
+  while (e[-1] == '0')
+    *--e = '\0';
+  if (e[-1] == '.')
+    *--e = '\0';
+  fputs(buf, f);
+}
+
+int snapshot_write_json(FILE *f, const IndicatorSnapshot *snap) {
+  char date[11];
+  csc_date as_of = 0;
+  date_from_yyyymmdd(snap->as_of, &as_of);
+  fputs("{\"la\":", f);
+  json_write_string(f, snap->la_code);
+  fprintf(f, ",\"as_of\":\"%s\",\"events_applied\":%llu,\"indicators\":[", date_format(as_of, date),
+          (unsigned long long)snap->events_applied);
+  for (size_t i = 0; i < snap->n_values; i++) {
+    const Cscflow__V1__IndicatorValue *v = snap->values[i];
+    fputs(i ? ",{\"id\":" : "{\"id\":", f);
+    json_write_string(f, v->id);
+    fputs(",\"window\":", f);
+    json_write_string(f, v->window);
+    fputs(",\"breakdown\":", f);
+    json_write_string(f, v->breakdown);
+    fputs(",\"numerator\":", f);
+    write_number(f, v->has_numerator, v->numerator);
+    fputs(",\"denominator\":", f);
+    write_number(f, v->has_denominator, v->denominator);
+    fputs(",\"value\":", f);
+    write_number(f, v->has_value, v->value);
+    fputs(",\"per_10k\":", f);
+    write_number(f, v->has_per_10k, v->per_10k);
+    fprintf(f, ",\"provisional\":%s}", v->provisional ? "true" : "false");
+  }
+  fputs("],\"quality\":{", f);
+  for (size_t i = 0; i < snap->n_quality; i++) {
+    if (i)
+      fputc(',', f);
+    json_write_string(f, snap->quality[i]->rule);
+    fprintf(f, ":%llu", (unsigned long long)snap->quality[i]->count);
+  }
+  fputs("}}\n", f);
+  return ferror(f) ? CSC_EIO : CSC_OK;
+}
+
+static int call_with(const MDB_val *v, snapshot_fn fn, void *ctx) {
+  IndicatorSnapshot *snap = cscflow__v1__indicator_snapshot__unpack(NULL, v->mv_size, v->mv_data);
+  if (snap == NULL)
+    return CSC_ESTATE;
+  int rc = fn(ctx, snap);
+  cscflow__v1__indicator_snapshot__free_unpacked(snap, NULL);
+  return rc;
+}
+
+int snapshot_each(struct store *st, MDB_txn *txn, const char *la, snapshot_fn fn, void *ctx) {
+  if (la != NULL) {
+    uint8_t key[STATE_MAX_KEY];
+    MDB_val k = {store_key(key, la, NULL, 0), key}, v;
+    int rc = mdb_get(txn, st->snapshots, &k, &v);
+    if (rc != 0)
+      return store_error(rc, "get snapshot");
+    return call_with(&v, fn, ctx);
+  }
+  MDB_cursor *cur;
+  MDB_val k, v;
+  int rc = mdb_cursor_open(txn, st->snapshots, &cur);
+  if (rc != 0)
+    return store_error(rc, "cursor snapshots");
+  int err = CSC_OK;
+  for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && err == CSC_OK;
+       rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+    err = call_with(&v, fn, ctx);
+  mdb_cursor_close(cur);
+  return err;
+}

@@ -1,0 +1,115 @@
+#include <stdlib.h>
+#include <string.h>
+
+#include "ingest/ingest.h"
+
+/* Confluent's message indexes are zigzag-encoded varints. */
+static size_t read_zigzag(const uint8_t *buf, size_t len, int64_t *out) {
+  uint64_t v;
+  size_t used = varint_decode(buf, len, &v);
+  if (used)
+    *out = (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
+  return used;
+}
+
+int ingest_unframe(const uint8_t *buf, size_t len, const uint8_t **pb, size_t *pb_len,
+                   uint32_t *schema_id, const char **reason) {
+  if (len == 0) {
+    *reason = "empty message";
+    return CSC_EINVAL;
+  }
+  if (buf[0] != 0) {
+    *pb = buf;
+    *pb_len = len;
+    *schema_id = 0;
+    return CSC_OK;
+  }
+  if (len < 6) {
+    *reason = "truncated Confluent header";
+    return CSC_EINVAL;
+  }
+  *schema_id = (uint32_t)buf[1] << 24 | (uint32_t)buf[2] << 16 | (uint32_t)buf[3] << 8 | buf[4];
+  size_t pos = 5;
+  int64_t count;
+  size_t used = read_zigzag(buf + pos, len - pos, &count);
+  if (used == 0 || count < 0) {
+    *reason = "malformed Confluent message indexes";
+    return CSC_EINVAL;
+  }
+  pos += used;
+  /* count 0 is the short form of [0]; otherwise the path must be exactly [0]. */
+  for (int64_t i = 0; i < count; i++) {
+    int64_t index;
+    used = read_zigzag(buf + pos, len - pos, &index);
+    if (used == 0) {
+      *reason = "malformed Confluent message indexes";
+      return CSC_EINVAL;
+    }
+    if (index != 0 || count != 1) {
+      *reason = "Confluent message index is not CaseEvent";
+      return CSC_EINVAL;
+    }
+    pos += used;
+  }
+  *pb = buf + pos;
+  *pb_len = len - pos;
+  return CSC_OK;
+}
+
+static int is_workforce(const CaseEvent *ev) {
+  return ev->payload_case == CSCFLOW__V1__CASE_EVENT__PAYLOAD_WORKFORCE;
+}
+
+int ingest_validate(const CaseEvent *ev, const char **reason) {
+  csc_date d;
+  if (ev->event_id[0] == '\0')
+    *reason = "missing event_id";
+  else if (ev->la_code[0] == '\0')
+    *reason = "missing la_code";
+  else if (ev->child_id[0] == '\0' && !is_workforce(ev))
+    *reason = "missing child_id";
+  else if (is_workforce(ev) && ev->workforce->worker_id[0] == '\0')
+    *reason = "missing worker_id";
+  else if (date_from_yyyymmdd(ev->occurred_on, &d) != CSC_OK)
+    *reason = "invalid occurred_on";
+  else if (ev->payload_case == CSCFLOW__V1__CASE_EVENT__PAYLOAD__NOT_SET &&
+           ev->retracts_event_id[0] == '\0')
+    *reason = "no payload";
+  else if (strlen(ev->event_id) > 63 || strlen(ev->child_id) > 127 || strlen(ev->la_code) > 23)
+    *reason = "identifier too long";
+  else
+    return CSC_OK;
+  return CSC_EINVAL;
+}
+
+int ingest_decode(const uint8_t *buf, size_t len, struct arena *a, CaseEvent **out,
+                  const uint8_t **pb, size_t *pb_len, const char **reason) {
+  uint32_t schema_id;
+  if (ingest_unframe(buf, len, pb, pb_len, &schema_id, reason) != CSC_OK)
+    return CSC_EINVAL;
+  ProtobufCAllocator al = arena_protobuf_allocator(a);
+  CaseEvent *ev = cscflow__v1__case_event__unpack(&al, *pb_len, *pb);
+  if (ev == NULL) {
+    *reason = "protobuf decode failed";
+    return CSC_EINVAL;
+  }
+  if (ingest_validate(ev, reason) != CSC_OK)
+    return CSC_EINVAL;
+  *out = ev;
+  return CSC_OK;
+}
+
+int ingest_write_delimited(FILE *f, const CaseEvent *ev) {
+  uint8_t stackbuf[1024];
+  const size_t n = cscflow__v1__case_event__get_packed_size(ev);
+  uint8_t *buf = n <= sizeof stackbuf ? stackbuf : malloc(n);
+  if (buf == NULL)
+    return CSC_ENOMEM;
+  cscflow__v1__case_event__pack(ev, buf);
+  uint8_t v[10];
+  const size_t vn = varint_encode(n, v);
+  const int ok = fwrite(v, 1, vn, f) == vn && fwrite(buf, 1, n, f) == n;
+  if (buf != stackbuf)
+    free(buf);
+  return ok ? CSC_OK : CSC_EIO;
+}

@@ -1,0 +1,76 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ingest/ingest.h"
+
+struct file_source {
+  const uint8_t *data;
+  uint64_t size, pos;
+};
+
+int file_source_open(const char *path, struct file_source **out) {
+  const int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return CSC_EIO;
+  struct stat sb;
+  if (fstat(fd, &sb) != 0) {
+    close(fd);
+    return CSC_EIO;
+  }
+  struct file_source *fs = calloc(1, sizeof *fs);
+  if (fs == NULL) {
+    close(fd);
+    return CSC_ENOMEM;
+  }
+  fs->size = (uint64_t)sb.st_size;
+  if (fs->size > 0) {
+    void *p = mmap(NULL, fs->size, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (p == MAP_FAILED) {
+      const int saved = errno;
+      close(fd);
+      free(fs);
+      errno = saved;
+      return CSC_EIO;
+    }
+    madvise(p, fs->size, MADV_SEQUENTIAL);
+    fs->data = p;
+  }
+  close(fd);
+  *out = fs;
+  return CSC_OK;
+}
+
+void file_source_close(struct file_source *fs) {
+  if (fs == NULL)
+    return;
+  if (fs->data)
+    munmap((void *)fs->data, fs->size);
+  free(fs);
+}
+
+uint64_t file_source_size(const struct file_source *fs) { return fs->size; }
+uint64_t file_source_position(const struct file_source *fs) { return fs->pos; }
+
+int file_source_seek(struct file_source *fs, uint64_t pos) {
+  if (pos > fs->size)
+    return CSC_EINVAL;
+  fs->pos = pos;
+  return CSC_OK;
+}
+
+int file_source_next(struct file_source *fs, const uint8_t **buf, size_t *len) {
+  if (fs->pos >= fs->size)
+    return CSC_ENOTFOUND;
+  uint64_t n;
+  const size_t used = varint_decode(fs->data + fs->pos, fs->size - fs->pos, &n);
+  if (used == 0 || n > fs->size - fs->pos - used)
+    return CSC_EINVAL;
+  *buf = fs->data + fs->pos + used;
+  *len = (size_t)n;
+  fs->pos += used + n;
+  return CSC_OK;
+}

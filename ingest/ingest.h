@@ -1,0 +1,122 @@
+/*
+ * ingest.h — getting case events in: decoding message bodies (raw protobuf or
+ * Confluent framing), validating the envelope, the length-delimited file
+ * source, and the Kafka clients (consumer of csc.events.v1 and the producer
+ * sink that carries every output topic, the dead-letter topic included).
+ *
+ * Ownership: decoded events are allocated from the caller's arena and die
+ * with it. Messages returned by a source are borrowed until the next call.
+ */
+#ifndef CSCFLOW_INGEST_H
+#define CSCFLOW_INGEST_H
+
+#include <stdint.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "base/base.h"
+#include "cscflow/v1/events.pb-c.h"
+
+typedef Cscflow__V1__CaseEvent CaseEvent;
+
+/* ---- decoding -------------------------------------------------------------- */
+
+/*
+ * Strips the framing of a message body and returns the protobuf bytes.
+ *
+ * Raw protobuf is passed through. A body whose first byte is 0 is Confluent
+ * wire format: magic byte 0, 4-byte big-endian schema id, then the message
+ * indexes: a zigzag varint count followed by that many zigzag varint indexes,
+ * where the single byte 0x00 (count 0) stands for [0]. A raw CaseEvent can
+ * never start with 0 (field number 0 does not exist), so the two cannot be
+ * confused. CaseEvent is message [0] of events.proto; any other index path
+ * is refused.
+ *
+ * Returns 0 and sets *pb, *pb_len (pointing into buf) and *schema_id (0 for
+ * raw); or CSC_EINVAL with *reason, a static string for the dead-letter
+ * header.
+ */
+int ingest_unframe(const uint8_t *buf, size_t len, const uint8_t **pb, size_t *pb_len,
+                   uint32_t *schema_id, const char **reason);
+
+/*
+ * Unframes, unpacks and validates one message body. The event is allocated
+ * from arena a. On CSC_EINVAL, *reason says why ("protobuf decode failed",
+ * "missing event_id", ...). On success *pb and *pb_len are the protobuf bytes
+ * (inside buf), which is what the history stores, unknown fields included.
+ */
+int ingest_decode(const uint8_t *buf, size_t len, struct arena *a, CaseEvent **out,
+                  const uint8_t **pb, size_t *pb_len, const char **reason);
+
+/*
+ * Checks what the processor needs of an envelope: event_id, la_code and
+ * occurred_on always; child_id unless it is a workforce event; a payload
+ * unless the event retracts another. Returns 0 or CSC_EINVAL with *reason.
+ */
+int ingest_validate(const CaseEvent *ev, const char **reason);
+
+/* Writes ev as varint(length) + protobuf bytes. CSC_EIO, CSC_ENOMEM. */
+int ingest_write_delimited(FILE *f, const CaseEvent *ev);
+
+/* ---- file source: length-delimited CaseEvents ------------------------------ */
+
+struct file_source;
+
+/* Maps path read-only. CSC_EIO (errno kept) when it cannot be opened. */
+int file_source_open(const char *path, struct file_source **out);
+void file_source_close(struct file_source *fs);
+/* Total size in bytes, and the offset of the next record to be read. */
+uint64_t file_source_size(const struct file_source *fs);
+uint64_t file_source_position(const struct file_source *fs);
+/* Continues from byte offset pos, which must be a record boundary that an
+ * earlier run stored. CSC_EINVAL when pos is past the end. */
+int file_source_seek(struct file_source *fs, uint64_t pos);
+/*
+ * The next record's bytes (borrowed, valid until close). CSC_ENOTFOUND at the
+ * end of the file; CSC_EINVAL when the length prefix is malformed or runs past
+ * the end (a truncated file: the records before it stand, the position stays
+ * at the bad record).
+ */
+int file_source_next(struct file_source *fs, const uint8_t **buf, size_t *len);
+
+/* ---- Kafka -------------------------------------------------------------- */
+
+/*
+ * Copies every librdkafka property of cfg into a new rd_kafka_conf_t for the
+ * given role ("consumer" or "producer"): keys without the "cscflow." prefix
+ * go to both roles, keys with a "consumer." or "producer." prefix go to that
+ * role with the prefix removed. On failure returns NULL with err holding the
+ * key and librdkafka's reason.
+ */
+rd_kafka_conf_t *kafka_conf_from_config(const struct config *cfg, const char *role, char *err,
+                                        size_t errlen);
+
+/*
+ * A sink that produces to Kafka. Takes ownership of conf. Delivery reports
+ * acknowledge each message; a full producer queue makes publish wait (serving
+ * delivery reports) rather than drop. CSC_EKAFKA with err on failure.
+ */
+int kafka_sink_new(rd_kafka_conf_t *conf, struct sink **out, char *err, size_t errlen);
+
+/* Producer handle of a sink made by kafka_sink_new (for metrics and tests). */
+rd_kafka_t *kafka_sink_handle(struct sink *s);
+
+/*
+ * Asks for the next position of each partition when it is assigned: the
+ * callback returns the next offset to read, or RD_KAFKA_OFFSET_BEGINNING
+ * when this instance holds nothing for it (state is then rebuilt from the
+ * partition's start).
+ */
+typedef int64_t (*kafka_position_fn)(void *ctx, const char *topic, int32_t partition);
+
+/*
+ * A consumer in group group.id subscribed to topic, with enable.auto.commit
+ * and enable.auto.offset.store off: positions come from the state store
+ * through position_fn on every assignment. Takes ownership of conf.
+ */
+int kafka_consumer_new(rd_kafka_conf_t *conf, const char *topic, kafka_position_fn position_fn,
+                       void *ctx, rd_kafka_t **out, char *err, size_t errlen);
+/* Leaves the group (revoking partitions) and frees the consumer. */
+void kafka_consumer_destroy(rd_kafka_t *rk);
+
+#endif

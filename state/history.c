@@ -1,0 +1,131 @@
+/*
+ * A child's history is one LMDB value: its events, each as varint length +
+ * the protobuf bytes received (unknown fields included). Histories are short
+ * (tens of events), so every change re-folds the whole history: late events
+ * and corrections then need no special path.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "state/state.h"
+
+/* The history key: la\0child\0, or la\0worker:<id>\0 for workforce events. */
+static size_t history_key(uint8_t *key, const CaseEvent *ev) {
+  char child[160];
+  if (ev->child_id[0] != '\0')
+    snprintf(child, sizeof child, "%s", ev->child_id);
+  else if (ev->payload_case == CSCFLOW__V1__CASE_EVENT__PAYLOAD_WORKFORCE)
+    snprintf(child, sizeof child, "worker:%s", ev->workforce->worker_id);
+  else
+    return 0;
+  return store_key(key, ev->la_code, child, strlen(child) + 1);
+}
+
+/* Decodes every event of a stored history into an arena array with one
+ * spare slot. CSC_EINVAL when the stored value is malformed. */
+static int history_decode(const uint8_t *buf, size_t len, struct arena *a, CaseEvent ***events,
+                          size_t *n) {
+  size_t count = 0;
+  for (size_t pos = 0; pos < len;) {
+    uint64_t m;
+    const size_t used = varint_decode(buf + pos, len - pos, &m);
+    if (used == 0 || m > len - pos - used)
+      return CSC_EINVAL;
+    pos += used + m;
+    count++;
+  }
+  CaseEvent **v = arena_alloc(a, (count + 1) * sizeof *v);
+  if (v == NULL)
+    return CSC_ENOMEM;
+  ProtobufCAllocator al = arena_protobuf_allocator(a);
+  size_t i = 0;
+  for (size_t pos = 0; pos < len; i++) {
+    uint64_t m;
+    pos += varint_decode(buf + pos, len - pos, &m);
+    v[i] = cscflow__v1__case_event__unpack(&al, m, buf + pos);
+    if (v[i] == NULL)
+      return CSC_EINVAL;
+    pos += m;
+  }
+  *events = v;
+  *n = count;
+  return CSC_OK;
+}
+
+static int load_derived(struct store *st, MDB_txn *txn, MDB_val *key, struct arena *a,
+                        struct derived *out) {
+  MDB_val v;
+  int rc = mdb_get(txn, st->derived, key, &v);
+  if (rc == MDB_NOTFOUND) {
+    memset(out, 0, sizeof *out);
+    return CSC_OK;
+  }
+  if (rc != 0)
+    return store_error(rc, "get derived");
+  return derived_decode(v.mv_data, v.mv_size, a, out);
+}
+
+int history_apply(struct store *st, MDB_txn *txn, const CaseEvent *ev, const uint8_t *pb,
+                  size_t pb_len, struct arena *a, struct child_change *out) {
+  memset(out, 0, sizeof *out);
+  uint8_t key[STATE_MAX_KEY];
+  MDB_val k = {history_key(key, ev), key}, old = {0, NULL};
+  if (k.mv_size == 0)
+    return CSC_EINVAL;
+  int rc = mdb_get(txn, st->history, &k, &old);
+  if (rc != 0 && rc != MDB_NOTFOUND)
+    return store_error(rc, "get history");
+
+  CaseEvent **events;
+  size_t n;
+  rc = history_decode(old.mv_data, old.mv_size, a, &events, &n);
+  if (rc != CSC_OK)
+    return rc == CSC_EINVAL ? CSC_ESTATE : rc;
+  rc = load_derived(st, txn, &k, a, &out->before);
+  if (rc != CSC_OK)
+    return rc;
+  for (size_t i = 0; i < n; i++)
+    if (strcmp(events[i]->event_id, ev->event_id) == 0) {
+      out->after = out->before;
+      out->duplicate = 1;
+      return CSC_OK;
+    }
+
+  /* Append: reserve the new value in place (MDB_RESERVE) and copy into it. */
+  uint8_t prefix[10];
+  const size_t plen = varint_encode(pb_len, prefix);
+  MDB_val nv = {old.mv_size + plen + pb_len, NULL};
+  uint8_t *copy = NULL;
+  if (old.mv_size) {
+    /* old points into the map and may move on put: copy it first. */
+    copy = arena_alloc(a, old.mv_size);
+    if (copy == NULL)
+      return CSC_ENOMEM;
+    memcpy(copy, old.mv_data, old.mv_size);
+  }
+  rc = mdb_put(txn, st->history, &k, &nv, MDB_RESERVE);
+  if (rc != 0)
+    return store_error(rc, "put history");
+  if (copy)
+    memcpy(nv.mv_data, copy, old.mv_size);
+  memcpy((uint8_t *)nv.mv_data + old.mv_size, prefix, plen);
+  memcpy((uint8_t *)nv.mv_data + old.mv_size + plen, pb, pb_len);
+
+  events[n++] = (CaseEvent *)ev;
+  struct child_state cs;
+  rc = child_fold(events, n, a, &cs);
+  if (rc == CSC_OK)
+    rc = child_derive(&cs, a, &out->after);
+  if (rc != CSC_OK)
+    return rc;
+
+  uint8_t *buf;
+  size_t len;
+  rc = derived_encode(&out->after, &buf, &len);
+  if (rc != CSC_OK)
+    return rc;
+  MDB_val dv = {len, buf};
+  rc = mdb_put(txn, st->derived, &k, &dv, 0);
+  free(buf);
+  return rc ? store_error(rc, "put derived") : CSC_OK;
+}

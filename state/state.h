@@ -1,0 +1,214 @@
+/*
+ * state.h — the LMDB state store, each child's history, the child state
+ * machine (the fold) and the child's facts.
+ *
+ * A *fact* is one child's contribution to one aggregate over an interval of
+ * as-of dates: the aggregate's value on T is the sum of the weights of the
+ * facts with from <= T < to. The fold turns a child's whole history into
+ * episodes; child_facts turns the episodes into facts, alert candidates and
+ * data-quality findings. Later stages only ever see the difference between a
+ * child's old and new facts.
+ *
+ * Tables (LMDB named databases) and their keys. Every key that belongs to an
+ * LA starts with the LA code and a 0 byte, so that one LA's state is one key
+ * range that can be dropped and rebuilt alone:
+ *   meta       "schema_version" -> u32; "pos\0<source>\0<partition>" -> next offset (i64)
+ *   history    la\0 child\0          -> the child's events: varint length + protobuf, repeated
+ *   derived    la\0 child\0          -> the child's facts, alert candidates, findings
+ *   las        la\0                  -> struct la_state
+ *   aggs       la\0 measure bucket   -> i64 sum on the LA's as-of date
+ *   calendar   la\0 date measure bucket -> i64 change due when the clock reaches date
+ *   alertcal   la\0 date alert_id    -> struct alert_fact of a pending alert
+ *   alerts     la\0 alert_id         -> Alert protobuf, the last one published
+ *   snapshots  la\0                  -> IndicatorSnapshot protobuf, the latest
+ *   outbox     seq (u64 big-endian)  -> an output message not yet acknowledged
+ * Integers inside keys are big-endian so that LMDB's byte order is numeric.
+ */
+#ifndef CSCFLOW_STATE_H
+#define CSCFLOW_STATE_H
+
+#include <stdint.h>
+
+#include <lmdb.h>
+
+#include "base/base.h"
+#include "cscflow/v1/events.pb-c.h"
+
+typedef Cscflow__V1__CaseEvent CaseEvent;
+
+#define STATE_SCHEMA_VERSION 1u
+#define STATE_MAX_KEY 511 /* LMDB's default maximum key size */
+
+/* ---- the store ------------------------------------------------------------ */
+
+struct store {
+  MDB_env *env;
+  MDB_dbi meta, history, derived, las, aggs, calendar, alertcal, alerts, snapshots, outbox;
+};
+
+/*
+ * Opens (creating if needed, unless read_only) the environment in directory
+ * dir. A store written by a newer schema version is refused with CSC_ESTATE
+ * and left untouched; err says why.
+ */
+int store_open(const char *dir, int read_only, struct store **out, char *err, size_t errlen);
+void store_close(struct store *st);
+
+/* The next offset to read of (source, partition), or CSC_ENOTFOUND. */
+int store_get_position(struct store *st, MDB_txn *txn, const char *source, int32_t partition,
+                       int64_t *next);
+int store_put_position(struct store *st, MDB_txn *txn, const char *source, int32_t partition,
+                       int64_t next);
+
+/* Builds "la\0rest" into key (STATE_MAX_KEY bytes); returns its length, or 0
+ * when it does not fit. rest may hold 0 bytes; rest_len counts them. */
+size_t store_key(uint8_t *key, const char *la, const void *rest, size_t rest_len);
+
+/* Maps an LMDB return code to a CSC_E* code (logging the LMDB reason). */
+int store_error(int mdb_rc, const char *what);
+
+/* ---- per-LA bookkeeping --------------------------------------------------- */
+
+struct la_state {
+  csc_date as_of;          /* the LA's clock: aggregates hold the values on this date */
+  uint32_t pad;
+  uint64_t events_applied; /* events of this LA applied (duplicates excluded) */
+};
+
+/* CSC_ENOTFOUND for an LA never seen. */
+int store_get_la(struct store *st, MDB_txn *txn, const char *la, struct la_state *out);
+int store_put_la(struct store *st, MDB_txn *txn, const char *la, const struct la_state *ls);
+
+/* ---- facts ---------------------------------------------------------------- */
+
+/*
+ * The measures facts contribute to. Each is a counter; indicators/ turns the
+ * counters into the catalogue's values (ratios, rates, percentages).
+ */
+enum measure {
+  M_REFERRALS_12M,        /* referral date d: [d, d+12m) */
+  M_REFERRALS_FYTD,       /* [d, end of d's financial year) */
+  M_REREFERRALS_12M,      /* a referral within 12 months of the child's previous one */
+  M_REREFERRALS_FYTD,
+  M_CHILDREN_ON_PLAN,     /* bucket: enum plan_kind; one per child however many plans */
+  M_PLANS_OPEN,           /* bucket: enum plan_kind; one per plan */
+  M_PLANS_OPEN_OVER,      /* bucket: plan_kind * 3 + threshold index (6m, 12m, 24m) */
+  M_PLACEMENTS3_FYTD,     /* looked after on T with 3+ placements during the FYTD */
+  M_PLACEMENTS3_12M,      /* ... during the 12 months to T */
+  M_QUALITY,              /* bucket: enum quality_rule; open findings */
+  M_COUNT
+};
+
+enum plan_kind { PLAN_EH, PLAN_CIN, PLAN_CP, PLAN_LAC, PLAN_KIND_COUNT };
+extern const char *const plan_kind_names[PLAN_KIND_COUNT]; /* "EH", "CIN", "CP", "LAC" */
+
+/* Thresholds of open_plans_over and of the plan_duration alert, in months. */
+#define N_THRESHOLDS 3
+extern const int plan_thresholds[N_THRESHOLDS]; /* 6, 12, 24 */
+
+struct fact {
+  uint16_t measure;
+  uint16_t bucket;
+  int32_t weight;
+  csc_date from, to;
+};
+
+/* A plan that passes a threshold while open: pending from `from` (start +
+ * months) until `to` (the plan's end). */
+struct alert_fact {
+  uint8_t plan_kind;
+  uint8_t months;
+  uint16_t pad;
+  csc_date plan_start, from, to;
+  char plan_id[64];
+};
+
+/* ---- data-quality rules --------------------------------------------------- */
+
+enum quality_rule {
+  Q_END_BEFORE_START,      /* an end, closure or ceasing dated before its start */
+  Q_END_WITHOUT_START,     /* an end of a plan, episode or period that never started */
+  Q_REFERRAL_WHILE_OPEN,   /* a referral while the child's CIN episode is open */
+  Q_PLACEMENT_OUTSIDE_CARE,/* a placement with no open period of care */
+  Q_OVERLAPPING_PLAN,      /* a plan starting while one of the same kind is open */
+  Q_RULE_COUNT
+};
+extern const char *const quality_rule_ids[Q_RULE_COUNT];
+
+struct finding {
+  uint16_t rule;
+  char event_id[64];
+};
+
+/* ---- the child state machine ---------------------------------------------- */
+
+/* One interval of a child's involvement: a CIN episode, a plan, a period of
+ * care or a placement. end is DATE_NEVER while open. */
+struct episode {
+  csc_date start, end;
+  const char *id;   /* the source's id (referral, plan, period); "" if none */
+  uint32_t flags;   /* EP_* */
+  const char *code; /* placement type, legal status or referral source */
+};
+#define EP_SHORT_BREAKS 1u /* period of care under V3/V4: excluded from LAC counts */
+#define EP_REREFERRAL 2u   /* referral within 12 months of the previous one */
+
+struct child_state {
+  csc_date dob; /* DATE_NEVER when unknown */
+  struct episode *referrals, *plans[PLAN_KIND_COUNT], *placements;
+  size_t n_referrals, n_plans[PLAN_KIND_COUNT], n_placements;
+  struct finding *findings;
+  size_t n_findings;
+};
+
+/*
+ * Folds events (a child's whole history, any order) into st, allocating from
+ * a. The events are sorted in place by occurred_on, then recorded_at, then
+ * event_id, so that arrival order never changes the result. Returns 0 or
+ * CSC_ENOMEM.
+ */
+int child_fold(CaseEvent **events, size_t n, struct arena *a, struct child_state *st);
+
+/* The facts, alert candidates and findings of one child. Arrays are
+ * allocated from the arena given to child_derive. */
+struct derived {
+  struct fact *facts;
+  size_t n_facts;
+  struct alert_fact *alerts;
+  size_t n_alerts;
+  struct finding *findings;
+  size_t n_findings;
+};
+
+/* Derives a child's facts from its folded state. Facts come out sorted
+ * (fact_compare) so that two sets can be diffed by merging. */
+int child_derive(const struct child_state *st, struct arena *a, struct derived *out);
+
+int fact_compare(const struct fact *a, const struct fact *b);
+
+/* Serialises d into a malloc'd buffer (*buf, *len) / parses it back into
+ * arena-allocated arrays. CSC_EINVAL on a malformed record. */
+int derived_encode(const struct derived *d, uint8_t **buf, size_t *len);
+int derived_decode(const uint8_t *buf, size_t len, struct arena *a, struct derived *out);
+
+/* ---- history ------------------------------------------------------------- */
+
+/*
+ * The result of applying one event to its child: the child's derived record
+ * before and after. For a duplicate event_id nothing changes and
+ * *duplicate is set.
+ */
+struct child_change {
+  struct derived before, after;
+  int duplicate;
+};
+
+/*
+ * Appends the event (protobuf bytes pb, decoded as ev) to its child's
+ * history in txn, re-folds the history, stores the new derived record and
+ * returns both records, allocated from a. CSC_ESTATE on an LMDB failure.
+ */
+int history_apply(struct store *st, MDB_txn *txn, const CaseEvent *ev, const uint8_t *pb,
+                  size_t pb_len, struct arena *a, struct child_change *out);
+
+#endif

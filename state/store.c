@@ -1,0 +1,179 @@
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "state/state.h"
+
+const char *const plan_kind_names[PLAN_KIND_COUNT] = {"EH", "CIN", "CP", "LAC"};
+const int plan_thresholds[N_THRESHOLDS] = {6, 12, 24};
+
+/* 64 GiB of address space, not of disk: LMDB grows the file as it is used. */
+#define STORE_MAP_SIZE ((size_t)64 << 30)
+
+int store_error(int mdb_rc, const char *what) {
+  if (mdb_rc == MDB_NOTFOUND)
+    return CSC_ENOTFOUND;
+  log_json(LOG_ERROR, "lmdb_error", "\"op\":\"%s\",\"code\":%d,\"reason\":\"%s\"", what, mdb_rc,
+           mdb_strerror(mdb_rc));
+  return mdb_rc == ENOMEM ? CSC_ENOMEM : CSC_ESTATE;
+}
+
+size_t store_key(uint8_t *key, const char *la, const void *rest, size_t rest_len) {
+  const size_t la_len = strlen(la);
+  if (la_len + 1 + rest_len > STATE_MAX_KEY)
+    return 0;
+  memcpy(key, la, la_len);
+  key[la_len] = 0;
+  if (rest_len)
+    memcpy(key + la_len + 1, rest, rest_len);
+  return la_len + 1 + rest_len;
+}
+
+static int check_schema(struct store *st, MDB_txn *txn, int read_only, char *err, size_t errlen) {
+  MDB_val k = {14, "schema_version"}, v;
+  int rc = mdb_get(txn, st->meta, &k, &v);
+  if (rc == MDB_NOTFOUND) {
+    if (read_only) {
+      snprintf(err, errlen, "state store is empty");
+      return CSC_ESTATE;
+    }
+    uint32_t ver = STATE_SCHEMA_VERSION;
+    v.mv_size = sizeof ver;
+    v.mv_data = &ver;
+    rc = mdb_put(txn, st->meta, &k, &v, 0);
+  } else if (rc == 0) {
+    uint32_t ver;
+    if (v.mv_size != sizeof ver) {
+      snprintf(err, errlen, "state store schema version record is malformed");
+      return CSC_ESTATE;
+    }
+    memcpy(&ver, v.mv_data, sizeof ver);
+    if (ver > STATE_SCHEMA_VERSION) {
+      snprintf(err, errlen, "state store has schema version %u, this cscflow reads up to %u",
+               ver, STATE_SCHEMA_VERSION);
+      return CSC_ESTATE;
+    }
+  }
+  if (rc != 0) {
+    snprintf(err, errlen, "schema version: %s", mdb_strerror(rc));
+    return CSC_ESTATE;
+  }
+  return CSC_OK;
+}
+
+int store_open(const char *dir, int read_only, struct store **out, char *err, size_t errlen) {
+  if (!read_only && mkdir(dir, 0750) != 0 && errno != EEXIST) {
+    snprintf(err, errlen, "%s: cannot create: %s", dir, strerror(errno));
+    return CSC_EIO;
+  }
+  struct store *st = calloc(1, sizeof *st);
+  if (st == NULL) {
+    snprintf(err, errlen, "out of memory");
+    return CSC_ENOMEM;
+  }
+  static const char *const names[] = {"meta",   "history", "derived",   "las",    "aggs",
+                                      "calendar", "alertcal", "alerts", "snapshots", "outbox"};
+  MDB_dbi *dbis[] = {&st->meta,     &st->history,  &st->derived, &st->las,       &st->aggs,
+                     &st->calendar, &st->alertcal, &st->alerts,  &st->snapshots, &st->outbox};
+  MDB_txn *txn = NULL;
+  int rc = mdb_env_create(&st->env);
+  if (rc == 0)
+    rc = mdb_env_set_maxdbs(st->env, 16);
+  if (rc == 0)
+    rc = mdb_env_set_mapsize(st->env, STORE_MAP_SIZE);
+  if (rc == 0)
+    /* NOTLS: read transactions may be used by any thread (the HTTP server).
+     * NOSYNC is not set: a committed batch is durable. */
+    rc = mdb_env_open(st->env, dir, MDB_NOTLS | (read_only ? MDB_RDONLY : 0), 0640);
+  if (rc == 0)
+    rc = mdb_txn_begin(st->env, NULL, read_only ? MDB_RDONLY : 0, &txn);
+  for (size_t i = 0; rc == 0 && i < sizeof names / sizeof names[0]; i++)
+    rc = mdb_dbi_open(txn, names[i], read_only ? 0 : MDB_CREATE, dbis[i]);
+  if (rc != 0) {
+    snprintf(err, errlen, "%s: %s", dir, mdb_strerror(rc));
+    if (txn)
+      mdb_txn_abort(txn);
+    if (st->env)
+      mdb_env_close(st->env);
+    free(st);
+    return CSC_ESTATE;
+  }
+  int crc = check_schema(st, txn, read_only, err, errlen);
+  if (crc == CSC_OK && !read_only && (rc = mdb_txn_commit(txn)) != 0) {
+    snprintf(err, errlen, "%s: %s", dir, mdb_strerror(rc));
+    crc = CSC_ESTATE;
+  } else if (crc != CSC_OK || read_only) {
+    mdb_txn_abort(txn);
+  }
+  if (crc != CSC_OK) {
+    mdb_env_close(st->env);
+    free(st);
+    return crc;
+  }
+  *out = st;
+  return CSC_OK;
+}
+
+void store_close(struct store *st) {
+  if (st == NULL)
+    return;
+  mdb_env_close(st->env);
+  free(st);
+}
+
+static size_t position_key(uint8_t *key, const char *source, int32_t partition) {
+  const size_t n = strlen(source);
+  if (4 + n + 1 + 4 > STATE_MAX_KEY)
+    return 0;
+  memcpy(key, "pos", 4);
+  memcpy(key + 4, source, n + 1);
+  const uint32_t p = (uint32_t)partition;
+  const uint8_t be[4] = {(uint8_t)(p >> 24), (uint8_t)(p >> 16), (uint8_t)(p >> 8), (uint8_t)p};
+  memcpy(key + 5 + n, be, 4);
+  return 9 + n;
+}
+
+int store_get_position(struct store *st, MDB_txn *txn, const char *source, int32_t partition,
+                       int64_t *next) {
+  uint8_t key[STATE_MAX_KEY];
+  MDB_val k = {position_key(key, source, partition), key}, v;
+  if (k.mv_size == 0)
+    return CSC_EINVAL;
+  int rc = mdb_get(txn, st->meta, &k, &v);
+  if (rc != 0)
+    return store_error(rc, "get position");
+  if (v.mv_size != sizeof *next)
+    return CSC_ESTATE;
+  memcpy(next, v.mv_data, sizeof *next);
+  return CSC_OK;
+}
+
+int store_put_position(struct store *st, MDB_txn *txn, const char *source, int32_t partition,
+                       int64_t next) {
+  uint8_t key[STATE_MAX_KEY];
+  MDB_val k = {position_key(key, source, partition), key}, v = {sizeof next, &next};
+  if (k.mv_size == 0)
+    return CSC_EINVAL;
+  int rc = mdb_put(txn, st->meta, &k, &v, 0);
+  return rc ? store_error(rc, "put position") : CSC_OK;
+}
+
+int store_get_la(struct store *st, MDB_txn *txn, const char *la, struct la_state *out) {
+  uint8_t key[STATE_MAX_KEY];
+  MDB_val k = {store_key(key, la, NULL, 0), key}, v;
+  int rc = mdb_get(txn, st->las, &k, &v);
+  if (rc != 0)
+    return store_error(rc, "get la");
+  if (v.mv_size != sizeof *out)
+    return CSC_ESTATE;
+  memcpy(out, v.mv_data, sizeof *out);
+  return CSC_OK;
+}
+
+int store_put_la(struct store *st, MDB_txn *txn, const char *la, const struct la_state *ls) {
+  uint8_t key[STATE_MAX_KEY];
+  MDB_val k = {store_key(key, la, NULL, 0), key}, v = {sizeof *ls, (void *)ls};
+  int rc = mdb_put(txn, st->las, &k, &v, 0);
+  return rc ? store_error(rc, "put la") : CSC_OK;
+}
