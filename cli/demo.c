@@ -1,2 +1,474 @@
+/*
+ * cscflow demo: the whole pipeline on librdkafka's mock cluster, a real
+ * Kafka protocol server on loopback. A generated history is produced to
+ * csc.events.v1 at a steady rate, the processor consumes it exactly as
+ * `cscflow run` does, and the screen shows each LA's indicators and the
+ * plan_duration alerts as downstream consumers read them from the output
+ * topics.
+ */
+#include <getopt.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
 #include "cli/cli.h"
-int cmd_demo(int argc, char **argv, volatile sig_atomic_t *stop) { (void)argc; (void)argv; (void)stop; return 1; }
+#include "engine/engine.h"
+#include "gen/gen.h"
+
+#include <librdkafka/rdkafka_mock.h> /* after rdkafka.h, which engine.h includes */
+
+#define DEMO_MAX_LAS 16
+#define DEMO_RECENT_ALERTS 4
+
+/* The generated history, serialized, in recorded_at order. */
+struct history {
+  uint8_t *bytes;
+  size_t len, cap;
+  size_t *offsets; /* n + 1 entries */
+  char (*las)[16];
+  size_t n, cap_events;
+};
+
+struct producer_thread {
+  pthread_t thread;
+  const struct history *h;
+  char bootstraps[256];
+  double rate; /* events per second */
+  atomic_int stop;
+  atomic_size_t produced;
+  int failed;
+};
+
+struct la_view {
+  char la[16];
+  IndicatorSnapshot *snap;
+  unsigned raised, withdrawn;
+};
+
+struct display {
+  rd_kafka_t *consumer;
+  struct la_view las[DEMO_MAX_LAS];
+  size_t n_las;
+  char recent[DEMO_RECENT_ALERTS][160];
+  size_t n_recent;
+  int tty;
+};
+
+/* ---- the history ------------------------------------------------------------- */
+
+static int history_add(void *ctx, const Cscflow__V1__CaseEvent *ev) {
+  struct history *h = ctx;
+  const size_t n = cscflow__v1__case_event__get_packed_size(ev);
+  if (h->len + n > h->cap) {
+    const size_t cap = (h->cap ? h->cap * 2 : 1 << 20) + n;
+    uint8_t *b = realloc(h->bytes, cap);
+    if (b == NULL)
+      return CSC_ENOMEM;
+    h->bytes = b;
+    h->cap = cap;
+  }
+  if (h->n + 2 > h->cap_events) {
+    const size_t cap = h->cap_events ? h->cap_events * 2 : 65536;
+    size_t *o = realloc(h->offsets, cap * sizeof *o);
+    if (o == NULL)
+      return CSC_ENOMEM;
+    h->offsets = o;
+    char(*l)[16] = realloc(h->las, cap * sizeof *l);
+    if (l == NULL)
+      return CSC_ENOMEM;
+    h->las = l;
+    h->cap_events = cap;
+  }
+  cscflow__v1__case_event__pack(ev, h->bytes + h->len);
+  h->offsets[h->n] = h->len;
+  snprintf(h->las[h->n], sizeof h->las[0], "%s", ev->la_code);
+  h->len += n;
+  h->n++;
+  h->offsets[h->n] = h->len;
+  return CSC_OK;
+}
+
+static void history_free(struct history *h) {
+  free(h->bytes);
+  free(h->offsets);
+  free(h->las);
+}
+
+/* ---- the producer: the case-management systems ---------------------------------- */
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void *produce_history(void *arg) {
+  struct producer_thread *p = arg;
+  char err[512];
+  rd_kafka_conf_t *conf = rd_kafka_conf_new();
+  rd_kafka_conf_set(conf, "bootstrap.servers", p->bootstraps, err, sizeof err);
+  rd_kafka_conf_set(conf, "linger.ms", "5", err, sizeof err);
+  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+  if (rk == NULL) {
+    rd_kafka_conf_destroy(conf);
+    p->failed = 1;
+    return NULL;
+  }
+  const double start = now_s();
+  for (size_t i = 0; i < p->h->n && !atomic_load(&p->stop);) {
+    /* Keep to the rate: produce what is due, then sleep a little. */
+    const size_t due = (size_t)((now_s() - start) * p->rate) + 1;
+    for (; i < p->h->n && i < due; i++) {
+      const uint8_t *v = p->h->bytes + p->h->offsets[i];
+      const size_t vlen = p->h->offsets[i + 1] - p->h->offsets[i];
+      rd_kafka_resp_err_t e;
+      while ((e = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(TOPIC_EVENTS),
+                                    RD_KAFKA_V_KEY(p->h->las[i], strlen(p->h->las[i])),
+                                    RD_KAFKA_V_VALUE((void *)v, vlen),
+                                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END)) ==
+                 RD_KAFKA_RESP_ERR__QUEUE_FULL &&
+             !atomic_load(&p->stop))
+        rd_kafka_poll(rk, 50);
+      if (e)
+        break;
+      atomic_store(&p->produced, i + 1);
+    }
+    rd_kafka_poll(rk, 0);
+    usleep(10000);
+  }
+  rd_kafka_flush(rk, 5000);
+  rd_kafka_destroy(rk);
+  return NULL;
+}
+
+/* ---- the display: what downstream consumers see ------------------------------------ */
+
+static int display_open(struct display *d, const char *bootstraps) {
+  char err[512];
+  rd_kafka_conf_t *conf = rd_kafka_conf_new();
+  if (rd_kafka_conf_set(conf, "bootstrap.servers", bootstraps, err, sizeof err) ||
+      rd_kafka_conf_set(conf, "group.id", "cscflow-demo-display", err, sizeof err) ||
+      rd_kafka_conf_set(conf, "fetch.wait.max.ms", "10", err, sizeof err)) {
+    rd_kafka_conf_destroy(conf);
+    return CSC_EKAFKA;
+  }
+  d->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
+  if (d->consumer == NULL) {
+    rd_kafka_conf_destroy(conf);
+    return CSC_EKAFKA;
+  }
+  rd_kafka_poll_set_consumer(d->consumer);
+  rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(2);
+  rd_kafka_topic_partition_list_add(parts, TOPIC_INDICATORS, 0)->offset = RD_KAFKA_OFFSET_BEGINNING;
+  rd_kafka_topic_partition_list_add(parts, TOPIC_ALERTS, 0)->offset = RD_KAFKA_OFFSET_BEGINNING;
+  rd_kafka_assign(d->consumer, parts);
+  rd_kafka_topic_partition_list_destroy(parts);
+  d->tty = isatty(STDOUT_FILENO);
+  return CSC_OK;
+}
+
+static struct la_view *display_la(struct display *d, const char *la) {
+  for (size_t i = 0; i < d->n_las; i++)
+    if (strcmp(d->las[i].la, la) == 0)
+      return &d->las[i];
+  if (d->n_las == DEMO_MAX_LAS)
+    return NULL;
+  struct la_view *v = &d->las[d->n_las++];
+  memset(v, 0, sizeof *v);
+  snprintf(v->la, sizeof v->la, "%s", la);
+  return v;
+}
+
+static void display_take(struct display *d, const rd_kafka_message_t *m) {
+  if (strcmp(rd_kafka_topic_name(m->rkt), TOPIC_INDICATORS) == 0) {
+    IndicatorSnapshot *s = cscflow__v1__indicator_snapshot__unpack(NULL, m->len, m->payload);
+    struct la_view *v = s ? display_la(d, s->la_code) : NULL;
+    if (v == NULL) {
+      if (s)
+        cscflow__v1__indicator_snapshot__free_unpacked(s, NULL);
+      return;
+    }
+    if (v->snap)
+      cscflow__v1__indicator_snapshot__free_unpacked(v->snap, NULL);
+    v->snap = s;
+    return;
+  }
+  Alert *a = cscflow__v1__alert__unpack(NULL, m->len, m->payload);
+  struct la_view *v = a ? display_la(d, a->la_code) : NULL;
+  if (v != NULL) {
+    const int raised = a->status == CSCFLOW__V1__ALERT_STATUS__ALERT_STATUS_RAISED;
+    raised ? v->raised++ : v->withdrawn++;
+    char crossed[11];
+    csc_date c = 0;
+    date_from_yyyymmdd(a->date_crossed, &c);
+    memmove(d->recent[1], d->recent[0], sizeof d->recent[0] * (DEMO_RECENT_ALERTS - 1));
+    snprintf(d->recent[0], sizeof d->recent[0], "%s %s plan %s passed %um on %s (child %s)%s",
+             a->la_code, a->plan_kind, a->plan_id, a->threshold_months, date_format(c, crossed),
+             a->child_id, raised ? "" : " WITHDRAWN");
+    if (d->n_recent < DEMO_RECENT_ALERTS)
+      d->n_recent++;
+  }
+  if (a)
+    cscflow__v1__alert__free_unpacked(a, NULL);
+}
+
+static const Cscflow__V1__IndicatorValue *find_value(const IndicatorSnapshot *s, const char *id,
+                                                     const char *window, const char *breakdown) {
+  for (size_t i = 0; i < s->n_values; i++) {
+    const Cscflow__V1__IndicatorValue *v = s->values[i];
+    if (strcmp(v->id, id) == 0 && strcmp(v->window, window) == 0 &&
+        strcmp(v->breakdown, breakdown) == 0)
+      return v;
+  }
+  return NULL;
+}
+
+static void cell(const IndicatorSnapshot *s, const char *id, const char *window, const char *bd,
+                 int per_10k) {
+  const Cscflow__V1__IndicatorValue *v = find_value(s, id, window, bd);
+  const int has = v && (per_10k ? v->has_per_10k : v->has_value);
+  if (has)
+    printf(" %9.1f", per_10k ? v->per_10k : v->value);
+  else
+    printf(" %9s", "null");
+}
+
+static void display_refresh(struct display *d, const struct engine_stats *st, size_t produced,
+                            size_t total, const char *bootstraps) {
+  rd_kafka_message_t *m;
+  for (int i = 0; i < 100000 && (m = rd_kafka_consumer_poll(d->consumer, 0)) != NULL; i++) {
+    if (!m->err)
+      display_take(d, m);
+    rd_kafka_message_destroy(m);
+  }
+  if (d->tty)
+    fputs("\033[H\033[2J", stdout);
+  printf("cscflow demo  bootstrap %s  produced %zu/%zu  applied %llu  dead-lettered %llu\n",
+         bootstraps, produced, total, (unsigned long long)st->applied,
+         (unsigned long long)st->dead_lettered);
+  printf("%-10s %-10s %9s %9s %9s %9s %9s %9s %9s %7s\n", "LA", "as of", "ref/10k", "reref%",
+         "CP/10k", "LAC/10k", "CP>6m%", "CP>2y%", "3+plc%", "alerts");
+  for (size_t i = 0; i < d->n_las; i++) {
+    const struct la_view *v = &d->las[i];
+    if (v->snap == NULL)
+      continue;
+    char date[11];
+    csc_date as_of = 0;
+    date_from_yyyymmdd(v->snap->as_of, &as_of);
+    printf("%-10s %-10s", v->la, date_format(as_of, date));
+    cell(v->snap, "referrals", "12m", "", 1);
+    cell(v->snap, "rereferrals", "12m", "", 0);
+    cell(v->snap, "children_on_plan", "T", "CP", 1);
+    cell(v->snap, "children_on_plan", "T", "LAC", 1);
+    cell(v->snap, "open_plans_over", "T", "CP,6m", 0);
+    cell(v->snap, "open_plans_over", "T", "CP,24m", 0);
+    cell(v->snap, "placements_3plus", "FYTD", "", 0);
+    printf(" %7u\n", v->raised);
+  }
+  if (d->n_recent)
+    printf("latest alerts:\n");
+  for (size_t i = 0; i < d->n_recent; i++)
+    printf("  %s\n", d->recent[i]);
+  fflush(stdout);
+}
+
+static void display_close(struct display *d) {
+  if (d->consumer) {
+    rd_kafka_consumer_close(d->consumer);
+    rd_kafka_destroy(d->consumer);
+  }
+  for (size_t i = 0; i < d->n_las; i++)
+    if (d->las[i].snap)
+      cscflow__v1__indicator_snapshot__free_unpacked(d->las[i].snap, NULL);
+}
+
+/* ---- the demo ------------------------------------------------------------------ */
+
+struct demo_options {
+  struct gen_options gen;
+  double duration, rate;
+  const char *state;
+};
+
+static int parse_options(int argc, char **argv, struct demo_options *o) {
+  static const struct option opts[] = {
+      {"duration", required_argument, 0, 'd'}, {"las", required_argument, 0, 'l'},
+      {"years", required_argument, 0, 'y'},    {"seed", required_argument, 0, 's'},
+      {"scale", required_argument, 0, 'x'},    {"rate", required_argument, 0, 'r'},
+      {"state", required_argument, 0, 't'},    {0, 0, 0, 0}};
+  gen_options_default(&o->gen);
+  o->gen.years = 3;
+  o->gen.scale = 0.05;
+  o->duration = 0;
+  o->rate = 0;
+  o->state = NULL;
+  int c;
+  while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    switch (c) {
+    case 'd': o->duration = atof(optarg); break;
+    case 'l': o->gen.n_las = atoi(optarg); break;
+    case 'y': o->gen.years = atoi(optarg); break;
+    case 's': o->gen.seed = strtoull(optarg, NULL, 10); break;
+    case 'x': o->gen.scale = atof(optarg); break;
+    case 'r': o->rate = atof(optarg); break;
+    case 't': o->state = optarg; break;
+    default: return EXIT_USAGE;
+    }
+  }
+  if (gen_options_check(&o->gen) != CSC_OK || o->gen.n_las > DEMO_MAX_LAS || o->duration < 0 ||
+      o->rate < 0) {
+    fprintf(stderr, "cscflow demo: bad options\n");
+    return EXIT_USAGE;
+  }
+  return 0;
+}
+
+static rd_kafka_mock_cluster_t *start_cluster(rd_kafka_t **holder, char *bootstraps, size_t len) {
+  char err[512];
+  rd_kafka_conf_t *conf = rd_kafka_conf_new();
+  *holder = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+  if (*holder == NULL) {
+    rd_kafka_conf_destroy(conf);
+    return NULL;
+  }
+  rd_kafka_mock_cluster_t *mc = rd_kafka_mock_cluster_new(*holder, 1);
+  if (mc == NULL)
+    return NULL;
+  snprintf(bootstraps, len, "%s", rd_kafka_mock_cluster_bootstraps(mc));
+  rd_kafka_mock_topic_create(mc, TOPIC_EVENTS, 3, 1);
+  rd_kafka_mock_topic_create(mc, TOPIC_INDICATORS, 1, 1);
+  rd_kafka_mock_topic_create(mc, TOPIC_ALERTS, 1, 1);
+  rd_kafka_mock_topic_create(mc, TOPIC_QUALITY, 1, 1);
+  rd_kafka_mock_topic_create(mc, TOPIC_DLQ, 1, 1);
+  return mc;
+}
+
+static int demo_config(struct config *cfg, const char *bootstraps) {
+  int rc = config_set(cfg, "bootstrap.servers", bootstraps);
+  if (rc == CSC_OK)
+    rc = config_set(cfg, "consumer.group.id", "cscflow-demo");
+  if (rc == CSC_OK)
+    rc = config_set(cfg, "consumer.fetch.wait.max.ms", "10");
+  if (rc == CSC_OK)
+    rc = config_set(cfg, "producer.linger.ms", "5");
+  return rc;
+}
+
+int cmd_demo(int argc, char **argv, volatile sig_atomic_t *stop) {
+  struct demo_options o;
+  int rc = parse_options(argc, argv, &o);
+  if (rc != 0)
+    return rc;
+  char state[256];
+  if (o.state)
+    snprintf(state, sizeof state, "%s", o.state);
+  else if (snprintf(state, sizeof state, "/tmp/cscflow-demo-XXXXXX") && mkdtemp(state) == NULL) {
+    perror("cscflow demo: mkdtemp");
+    return 1;
+  }
+
+  struct history h = {0};
+  struct population pop;
+  population_init(&pop);
+  int y0, m0, d0;
+  date_to_ymd(o.gen.start, &y0, &m0, &d0);
+  for (int i = 0; i < o.gen.n_las; i++) {
+    char code[16];
+    int64_t children;
+    gen_la(&o.gen, i, code, &children);
+    for (int y = y0; y <= y0 + o.gen.years; y++)
+      population_set(&pop, code, y, gen_la_population(&o.gen, i, y));
+  }
+  if (gen_run(&o.gen, history_add, &h) != CSC_OK) {
+    fprintf(stderr, "cscflow demo: cannot generate the history\n");
+    history_free(&h);
+    population_free(&pop);
+    return 1;
+  }
+  if (o.rate <= 0)
+    o.rate = (double)h.n / (o.duration > 0 ? o.duration * 0.8 : 60.0);
+
+  rd_kafka_t *holder = NULL;
+  char bootstraps[256] = "", err[512];
+  rd_kafka_mock_cluster_t *mc = start_cluster(&holder, bootstraps, sizeof bootstraps);
+  if (mc == NULL) {
+    fprintf(stderr, "cscflow demo: cannot start the mock cluster\n");
+    if (holder)
+      rd_kafka_destroy(holder);
+    history_free(&h);
+    population_free(&pop);
+    return 1;
+  }
+  printf("mock Kafka cluster on %s (read the output with: kcat -b %s -t %s -C)\n"
+         "state in %s; %zu events for %d LAs over %d years at %.0f events/s\n",
+         bootstraps, bootstraps, TOPIC_ALERTS, state, h.n, o.gen.n_las, o.gen.years, o.rate);
+  fflush(stdout);
+
+  struct config cfg;
+  config_init(&cfg);
+  struct sink *sink = NULL;
+  struct engine *e = NULL;
+  rd_kafka_t *consumer = NULL;
+  rd_kafka_conf_t *pconf = NULL, *cconf = NULL;
+  rc = demo_config(&cfg, bootstraps);
+  if (rc == CSC_OK && (pconf = kafka_conf_from_config(&cfg, "producer", err, sizeof err)) != NULL &&
+      (cconf = kafka_conf_from_config(&cfg, "consumer", err, sizeof err)) != NULL)
+    rc = kafka_sink_new(pconf, &sink, err, sizeof err);
+  else
+    rc = CSC_EINVAL;
+  if (rc == CSC_OK) {
+    struct engine_options eo = {state, CLOCK_REPLAY, &pop, sink, 2000, 20};
+    rc = engine_open(&eo, &e, err, sizeof err);
+  }
+  if (rc == CSC_OK) {
+    rc = kafka_consumer_new(cconf, TOPIC_EVENTS, engine_kafka_position, e, &consumer, err, sizeof err);
+    cconf = NULL;
+  }
+
+  struct producer_thread p = {.h = &h, .rate = o.rate};
+  snprintf(p.bootstraps, sizeof p.bootstraps, "%s", bootstraps);
+  atomic_init(&p.stop, 0);
+  atomic_init(&p.produced, 0);
+  struct display d;
+  memset(&d, 0, sizeof d);
+  int started = 0;
+  if (rc == CSC_OK && display_open(&d, bootstraps) == CSC_OK &&
+      pthread_create(&p.thread, NULL, produce_history, &p) == 0)
+    started = 1;
+  else if (rc == CSC_OK)
+    rc = CSC_EKAFKA;
+  if (rc != CSC_OK)
+    fprintf(stderr, "cscflow demo: %s\n", err);
+
+  const double start = now_s();
+  while (started && !*stop && (o.duration <= 0 || now_s() - start < o.duration)) {
+    rc = engine_run_kafka(e, consumer, stop, 1000, 0);
+    if (rc != CSC_OK) {
+      fprintf(stderr, "cscflow demo: processing failed: %s\n", csc_strerror(rc));
+      break;
+    }
+    display_refresh(&d, engine_stats(e), atomic_load(&p.produced), h.n, bootstraps);
+  }
+  if (started) {
+    atomic_store(&p.stop, 1);
+    pthread_join(p.thread, NULL);
+  }
+  printf("demo stopped: %llu events applied; state kept in %s\n",
+         e ? (unsigned long long)engine_stats(e)->applied : 0ULL, state);
+  display_close(&d);
+  kafka_consumer_destroy(consumer);
+  if (cconf)
+    rd_kafka_conf_destroy(cconf);
+  engine_close(e);
+  if (sink)
+    sink->destroy(sink);
+  rd_kafka_mock_cluster_destroy(mc);
+  rd_kafka_destroy(holder);
+  config_free(&cfg);
+  population_free(&pop);
+  history_free(&h);
+  return rc == CSC_OK ? 0 : 1;
+}
