@@ -100,10 +100,12 @@ int store_open(const char *dir, int read_only, struct store **out, char *err, si
     return CSC_ESTATE;
   }
   int crc = check_schema(st, txn, read_only, err, errlen);
-  if (crc == CSC_OK && !read_only && (rc = mdb_txn_commit(txn)) != 0) {
+  /* Committing, even a read-only transaction, keeps the database handles
+   * open for the life of the environment; aborting would close them. */
+  if (crc == CSC_OK && (rc = mdb_txn_commit(txn)) != 0) {
     snprintf(err, errlen, "%s: %s", dir, mdb_strerror(rc));
     crc = CSC_ESTATE;
-  } else if (crc != CSC_OK || read_only) {
+  } else if (crc != CSC_OK) {
     mdb_txn_abort(txn);
   }
   if (crc != CSC_OK) {
