@@ -1,0 +1,142 @@
+/*
+ * gen.h — a deterministic generator of synthetic children's social care
+ * histories, for demos, tests and benchmarks.
+ *
+ * The generator invents N local authorities (LAs) with synthetic ONS-style
+ * codes ("E99000001", ...; the E99 prefix is never a real LA) and, for each,
+ * the CaseEvents its case-management system would emit over a number of
+ * years: children referred (and re-referred), assessed, taken through
+ * Section 47 enquiries and conferences, put on child in need (CIN) and child
+ * protection (CP) plans, looked after with placements and placement moves,
+ * adopted, leaving care. Its rates are near England's published figures:
+ *
+ *   referrals                 ~540 per 10,000 children a year
+ *   re-referrals              ~22% of referrals within 12 months of the last
+ *   children on a CP plan     ~42 per 10,000 on any day (most plans < 2 years)
+ *   children looked after     ~70 per 10,000 on any day (excluding V3/V4
+ *                                 short breaks)
+ *   events recorded late      ~8% recorded 1-30 days after they occurred
+ *
+ * Cases already open on the first day are part of the history (their earlier
+ * events carry their own dates, recorded on the day), so the point-in-time
+ * counts are near their steady state from the first day; so are the care
+ * histories of care leavers still being contacted. Every other event occurs
+ * within [start, start + years), and is recorded before the end of the
+ * history: events recorded later are not yet in the history. Referrals
+ * closed before the first day are not in it, so re-referral rates of the
+ * first year read low.
+ *
+ * Stream guarantees (tests/test_gen.c checks them): every child's first event
+ * is its ChildDetails; an event is never recorded before the event it
+ * depends on (a plan's end after its start, a re-referral after the previous
+ * referral's closure), so a child never has two referrals open at once; a
+ * child's events of one day, when recorded that day, are recorded in the
+ * order they happened.
+ * Visits (ChildSeen) are about half of all events. Working days skip
+ * weekends but not bank holidays. No workforce events are generated.
+ *
+ * Determinism: the output is a function of the options only (same options,
+ * same bytes). LA i's history does not depend on n_las, so LA 0 of a 3-LA run
+ * is LA 0 of a 1-LA run. There is no global state: calls are thread-safe.
+ *
+ * Identifiers (all unique within one LA):
+ *   event_id   "<la_code>-<9-digit sequence>"    "E99000001-000000123"
+ *   child_id   "C" + 7 digits                     "C0001234"
+ *   referral   "R" + 8 digits; its assessment "A" + the same 8 digits, its
+ *              Section 47 enquiry "S" + the same 8 digits
+ *   CP plan "CP" + 7 digits, CIN plan "CIN" + 7, period of care "PC" + 7,
+ *   early help episode "EH" + 7.
+ * Every end event names its start (plan_id, period_id, referral_id).
+ */
+#ifndef CSCFLOW_GEN_H
+#define CSCFLOW_GEN_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "base/base.h"
+#include "cscflow/v1/events.pb-c.h"
+
+struct gen_options {
+  uint64_t seed;  /* every random choice derives from it */
+  int n_las;      /* number of LAs, 1..99 */
+  int years;      /* length of the history in whole years, 1..50 */
+  csc_date start; /* first day of the history (default 1 April 2021) */
+  double scale;   /* multiplies every LA's child population (1.0 default; the
+                     demo uses ~0.1); > 0 */
+};
+
+/* Sets o to seed 1, 3 LAs, 5 years, start 1 April 2021, scale 1.0. */
+void gen_options_default(struct gen_options *o);
+
+/*
+ * Checks o: CSC_EINVAL when n_las is outside 1..99, years outside 1..50,
+ * scale not in (0, 100], or start outside 1950-01-01..2100-01-01. gen_run and
+ * gen_write_population call it first.
+ */
+int gen_options_check(const struct gen_options *o);
+
+/*
+ * LA i (0-based, 0 <= i < 99) of the options: its code ("E99000001" for i 0,
+ * "E99000002" for i 1, ...; NUL-terminated, at most 15 characters) and its
+ * number of resident children aged 0-17 in the year of o->start, already
+ * multiplied by o->scale (at least 1). Unscaled populations lie in
+ * 40,000-120,000 and vary by LA with the seed.
+ */
+void gen_la(const struct gen_options *o, int i, char code[16], int64_t *population);
+
+/*
+ * The population of LA i in calendar year `year`: gen_la's population,
+ * drifting by a per-LA rate of -0.6% .. +1.0% a year from start's year.
+ */
+int64_t gen_la_population(const struct gen_options *o, int i, int year);
+
+/*
+ * The population table the generator assumed, as CSV for the processor's
+ * population config: the header "la_code,year,population\n", then one line
+ * per LA and calendar year, from start's year to the year of the history's
+ * last day ("E99000001,2021,81234\n"). CSC_EINVAL for bad options, CSC_EIO
+ * when writing to f fails. f stays open and owned by the caller.
+ */
+int gen_write_population(const struct gen_options *o, FILE *f);
+
+/*
+ * Called once per event. ev and everything it points to are borrowed: valid
+ * only during the call (copy or serialize what you keep). Return 0 to go on;
+ * any other value stops gen_run, which returns it.
+ */
+typedef int (*gen_emit_fn)(void *ctx, const Cscflow__V1__CaseEvent *ev);
+
+/*
+ * Generates every event of every LA, then calls emit once per event in
+ * recorded_at_ms order (ties: event_id order). Returns 0 when every event was
+ * emitted, the first non-zero value emit returned (generation stops there),
+ * CSC_EINVAL for bad options or a NULL emit, CSC_ENOMEM on allocation
+ * failure. All memory is freed before it returns.
+ *
+ * Memory: events are held as 40-byte records, ~0.85 per child per year of
+ * history (3 LAs x 5 years at scale 1 is ~1M events, ~40 MB). When the
+ * history would exceed ~8M events, gen_run works in several passes (see
+ * gen_run_passes), so memory stays near 320 MB whatever the size, at the cost
+ * of generating the whole history again in each pass.
+ */
+int gen_run(const struct gen_options *o, gen_emit_fn emit, void *ctx);
+
+/*
+ * gen_run in exactly `passes` passes (1..64): each pass generates the whole
+ * history again but keeps only the events recorded in 1/passes of it, so the
+ * memory needed falls by about that factor. The events emitted, and their
+ * order, are the same for every number of passes. CSC_EINVAL when passes is
+ * out of range; otherwise as gen_run.
+ */
+#define GEN_MAX_PASSES 64
+int gen_run_passes(const struct gen_options *o, int passes, gen_emit_fn emit, void *ctx);
+
+/*
+ * Writes ev to f in the protobuf "delimited" format: varint(length) followed
+ * by the serialized message. CSC_ENOMEM when the buffer cannot be allocated,
+ * CSC_EIO when writing fails. f stays owned by the caller (not flushed).
+ */
+int gen_write_delimited(FILE *f, const Cscflow__V1__CaseEvent *ev);
+
+#endif

@@ -1,0 +1,591 @@
+/*
+ * test_gen.c — the synthetic history generator: determinism, stream order,
+ * consistency of the histories, and rates near England's published figures,
+ * each measured from the events by a computation independent of gen.c.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/base.h"
+#include "gen/gen.h"
+
+/* ---- helpers ------------------------------------------------------------------ */
+
+struct hash_ctx {
+  uint64_t h;
+  size_t n;
+  int stop_after; /* emit returns 99 after this many events (0: never) */
+};
+
+static uint64_t fnv1a(uint64_t h, const uint8_t *p, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    h ^= p[i];
+    h *= 0x100000001B3ULL;
+  }
+  return h;
+}
+
+static int hash_emit(void *vctx, const Cscflow__V1__CaseEvent *ev) {
+  struct hash_ctx *c = vctx;
+  uint8_t buf[4096];
+  size_t len = cscflow__v1__case_event__get_packed_size(ev);
+  assert_true(len <= sizeof buf);
+  cscflow__v1__case_event__pack(ev, buf);
+  c->h = fnv1a(c->h, buf, len);
+  c->n++;
+  if (c->stop_after && c->n == (size_t)c->stop_after) return 99;
+  return 0;
+}
+
+static uint64_t run_hash(const struct gen_options *o, size_t *n) {
+  struct hash_ctx c = {0xcbf29ce484222325ULL, 0, 0};
+  assert_int_equal(gen_run(o, hash_emit, &c), 0);
+  *n = c.n;
+  return c.h;
+}
+
+static void small_options(struct gen_options *o, uint64_t seed) {
+  gen_options_default(o);
+  o->seed = seed;
+  o->n_las = 2;
+  o->years = 2;
+  o->scale = 0.2;
+}
+
+/* ---- one full run (3 LAs x 5 years, scale 1, seed 1), kept compactly ------------ */
+
+struct rec {
+  int64_t rec_ms;
+  csc_date day;
+  uint32_t child; /* child number from "C0001234" */
+  uint32_t id;    /* number of the referral / plan / period the event names */
+  uint32_t seq;   /* from the event id */
+  uint8_t la;
+  uint8_t kind; /* payload case - 20 */
+  uint8_t flag; /* V3/V4 for periods; NFA for closures */
+};
+
+struct run {
+  struct gen_options o;
+  struct rec *r;
+  size_t n, cap;
+  int order_ok;
+  int64_t prev_ms;
+  char prev_id[32];
+  size_t late, after_start;
+  int bad_ids;
+};
+
+static uint32_t num_after(const char *s, const char *prefix) {
+  size_t k = strlen(prefix);
+  if (strncmp(s, prefix, k) != 0) return UINT32_MAX;
+  return (uint32_t)strtoul(s + k, NULL, 10);
+}
+
+static int collect_emit(void *vctx, const Cscflow__V1__CaseEvent *ev) {
+  struct run *run = vctx;
+  if (run->n == run->cap) {
+    run->cap = run->cap ? run->cap * 2 : 1 << 20;
+    run->r = realloc(run->r, run->cap * sizeof *run->r);
+    if (!run->r) return -1;
+  }
+  /* Emission order: recorded_at, then event_id. */
+  if (ev->recorded_at_ms < run->prev_ms ||
+      (ev->recorded_at_ms == run->prev_ms && strcmp(ev->event_id, run->prev_id) <= 0))
+    run->order_ok = 0;
+  run->prev_ms = ev->recorded_at_ms;
+  snprintf(run->prev_id, sizeof run->prev_id, "%s", ev->event_id);
+
+  struct rec *r = &run->r[run->n++];
+  memset(r, 0, sizeof *r);
+  r->rec_ms = ev->recorded_at_ms;
+  if (date_from_yyyymmdd(ev->occurred_on, &r->day) != 0) run->bad_ids++;
+  unsigned la = 0;
+  if (sscanf(ev->la_code, "E99%6u", &la) != 1 || la < 1 || la > 99) run->bad_ids++;
+  r->la = (uint8_t)(la - 1);
+  const char *dash = strchr(ev->event_id, '-');
+  if (!dash || strncmp(ev->event_id, ev->la_code, (size_t)(dash - ev->event_id)) != 0) run->bad_ids++;
+  r->seq = dash ? (uint32_t)strtoul(dash + 1, NULL, 10) : 0;
+  r->child = num_after(ev->child_id, "C");
+  r->kind = (uint8_t)(ev->payload_case - 20);
+  if (date_london_from_unix_ms(ev->recorded_at_ms) > r->day) run->late++;
+  if (r->day >= run->o.start) run->after_start++;
+  switch (ev->payload_case) {
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_REFERRAL_OPENED: r->id = num_after(ev->referral_opened->referral_id, "R"); break;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_REFERRAL_CLOSED:
+    r->id = num_after(ev->referral_closed->referral_id, "R");
+    r->flag = ev->referral_closed->no_further_action;
+    break;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CP_PLAN_STARTED: r->id = num_after(ev->cp_plan_started->plan_id, "CP"); break;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CP_PLAN_ENDED: r->id = num_after(ev->cp_plan_ended->plan_id, "CP"); break;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CIN_PLAN_STARTED: r->id = num_after(ev->cin_plan_started->plan_id, "CIN"); break;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CIN_PLAN_ENDED: r->id = num_after(ev->cin_plan_ended->plan_id, "CIN"); break;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_PERIOD_OF_CARE_STARTED: {
+    const char *ls = ev->period_of_care_started->legal_status;
+    r->id = num_after(ev->period_of_care_started->period_id, "PC");
+    r->flag = strcmp(ls, "V3") == 0 || strcmp(ls, "V4") == 0;
+    break;
+  }
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_PERIOD_OF_CARE_ENDED:
+    r->id = num_after(ev->period_of_care_ended->period_id, "PC");
+    break;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_PLACEMENT_STARTED: r->id = num_after(ev->placement_started->period_id, "PC"); break;
+  default: r->id = 0; break;
+  }
+  if (r->child == UINT32_MAX || r->id == UINT32_MAX) run->bad_ids++;
+  return 0;
+}
+
+static int setup_full(void **state) {
+  struct run *run = calloc(1, sizeof *run);
+  if (!run) return -1;
+  gen_options_default(&run->o);
+  run->o.seed = 1;
+  run->o.n_las = 3;
+  run->o.years = 5;
+  run->o.scale = 1.0;
+  run->order_ok = 1;
+  if (gen_run(&run->o, collect_emit, run) != 0) return -1;
+  *state = run;
+  return 0;
+}
+
+static int teardown_full(void **state) {
+  struct run *run = *state;
+  if (run) free(run->r);
+  free(run);
+  return 0;
+}
+
+/* Events of one kind, ordered by (la, id, stream position). */
+struct keyed {
+  uint8_t la;
+  uint32_t id;
+  uint32_t child;
+  size_t pos;
+};
+
+static int cmp_keyed(const void *pa, const void *pb) {
+  const struct keyed *a = pa, *b = pb;
+  if (a->la != b->la) return a->la < b->la ? -1 : 1;
+  if (a->id != b->id) return a->id < b->id ? -1 : 1;
+  return a->pos < b->pos ? -1 : a->pos > b->pos;
+}
+
+static int find_keyed(const struct keyed *v, size_t n, uint8_t la, uint32_t id) {
+  size_t lo = 0, hi = n;
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    if (v[mid].la < la || (v[mid].la == la && v[mid].id < id)) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo < n && v[lo].la == la && v[lo].id == id ? (int)lo : -1;
+}
+
+static struct keyed *index_kind(const struct run *run, int kind, size_t *n) {
+  struct keyed *v = malloc((run->n + 1) * sizeof *v);
+  assert_non_null(v);
+  size_t m = 0;
+  for (size_t i = 0; i < run->n; i++)
+    if (run->r[i].kind == kind) {
+      v[m].la = run->r[i].la;
+      v[m].id = run->r[i].id;
+      v[m].child = run->r[i].child;
+      v[m].pos = i;
+      m++;
+    }
+  qsort(v, m, sizeof *v, cmp_keyed);
+  *n = m;
+  return v;
+}
+
+/* Every end event names a start of the same child, emitted before it; starts
+ * are unique, and so are ends when unique_end. */
+static void check_ends_name_starts(const struct run *run, int start_kind, int end_kind, int unique_end) {
+  size_t ns, ne;
+  struct keyed *s = index_kind(run, start_kind, &ns);
+  struct keyed *e = index_kind(run, end_kind, &ne);
+  for (size_t i = 0; i < ne; i++) {
+    int k = find_keyed(s, ns, e[i].la, e[i].id);
+    assert_true(k >= 0);
+    assert_int_equal(s[k].child, e[i].child);
+    assert_true(s[k].pos < e[i].pos);
+    if (unique_end && i > 0) assert_false(e[i].la == e[i - 1].la && e[i].id == e[i - 1].id);
+  }
+  for (size_t i = 1; i < ns; i++) assert_false(s[i].la == s[i - 1].la && s[i].id == s[i - 1].id);
+  free(s);
+  free(e);
+}
+
+/* ---- rates, computed from the events --------------------------------------------- */
+
+struct interval {
+  uint8_t la;
+  uint32_t child;
+  csc_date from, to; /* [from, to); to = DATE_NEVER when open */
+  int flag;
+};
+
+static int cmp_interval(const void *pa, const void *pb) {
+  const struct interval *a = pa, *b = pb;
+  if (a->la != b->la) return a->la < b->la ? -1 : 1;
+  if (a->child != b->child) return a->child < b->child ? -1 : 1;
+  return a->from < b->from ? -1 : a->from > b->from;
+}
+
+/* Intervals [start, end) of the objects opened by start_kind, per LA and id. */
+static struct interval *intervals(const struct run *run, int start_kind, int end_kind, size_t *n) {
+  size_t ns, ne;
+  struct keyed *s = index_kind(run, start_kind, &ns);
+  struct keyed *e = index_kind(run, end_kind, &ne);
+  struct interval *v = malloc((ns + 1) * sizeof *v);
+  assert_non_null(v);
+  for (size_t i = 0; i < ns; i++) {
+    const struct rec *r = &run->r[s[i].pos];
+    v[i].la = r->la;
+    v[i].child = r->child;
+    v[i].from = r->day;
+    v[i].flag = r->flag;
+    int k = find_keyed(e, ne, s[i].la, s[i].id);
+    v[i].to = k >= 0 ? run->r[e[k].pos].day : DATE_NEVER;
+  }
+  free(s);
+  free(e);
+  *n = ns;
+  return v;
+}
+
+struct rates {
+  double referrals_per_10k, rereferral_share, cp_per_10k, lac_per_10k, late_share;
+  long referrals, cp, lac;
+  double pop;
+};
+
+static void measure(const struct run *run, csc_date T, struct rates *out) {
+  memset(out, 0, sizeof *out);
+  int y, m, d;
+  date_to_ymd(T, &y, &m, &d);
+  for (int i = 0; i < run->o.n_las; i++) out->pop += (double)gen_la_population(&run->o, i, y);
+
+  /* Referrals in (T - 12 months, T], and re-referrals among them. */
+  size_t nref;
+  struct interval *ref = intervals(run, 1 /* ReferralOpened */, 2 /* ReferralClosed */, &nref);
+  qsort(ref, nref, sizeof *ref, cmp_interval);
+  csc_date from = date_add_months(T, -12);
+  long re = 0;
+  for (size_t i = 0; i < nref; i++) {
+    if (!(ref[i].from > from && ref[i].from <= T)) continue;
+    out->referrals++;
+    if (i > 0 && ref[i - 1].la == ref[i].la && ref[i - 1].child == ref[i].child &&
+        ref[i - 1].from >= date_add_months(ref[i].from, -12))
+      re++;
+  }
+  free(ref);
+
+  size_t ncp, nlac;
+  struct interval *cp = intervals(run, 13 /* CpPlanStarted */, 14 /* CpPlanEnded */, &ncp);
+  for (size_t i = 0; i < ncp; i++)
+    if (cp[i].from <= T && T < cp[i].to) out->cp++;
+  free(cp);
+  struct interval *lac = intervals(run, 16 /* PeriodOfCareStarted */, 17 /* PeriodOfCareEnded */, &nlac);
+  for (size_t i = 0; i < nlac; i++)
+    if (!lac[i].flag && lac[i].from <= T && T < lac[i].to) out->lac++;
+  free(lac);
+
+  out->referrals_per_10k = out->referrals / out->pop * 10000.0;
+  out->rereferral_share = out->referrals ? (double)re / out->referrals : 0;
+  out->cp_per_10k = out->cp / out->pop * 10000.0;
+  out->lac_per_10k = out->lac / out->pop * 10000.0;
+  out->late_share = run->after_start ? (double)run->late / run->after_start : 0;
+}
+
+/* ---- tests -------------------------------------------------------------------------- */
+
+static void test_same_seed_same_bytes(void **state) {
+  (void)state;
+  struct gen_options o;
+  small_options(&o, 7);
+  size_t n1, n2, n3;
+  uint64_t h1 = run_hash(&o, &n1), h2 = run_hash(&o, &n2);
+  assert_true(n1 > 1000);
+  assert_int_equal(n1, n2);
+  assert_true(h1 == h2);
+  small_options(&o, 8);
+  uint64_t h3 = run_hash(&o, &n3);
+  assert_true(h3 != h1);
+}
+
+static void test_passes_same_stream(void **state) {
+  (void)state;
+  /* Generating in several passes (to bound memory) changes nothing emitted. */
+  struct gen_options o;
+  small_options(&o, 5);
+  size_t n1;
+  uint64_t h1 = run_hash(&o, &n1);
+  for (int passes = 2; passes <= 7; passes += 5) {
+    struct hash_ctx c = {0xcbf29ce484222325ULL, 0, 0};
+    assert_int_equal(gen_run_passes(&o, passes, hash_emit, &c), 0);
+    assert_int_equal(c.n, n1);
+    assert_true(c.h == h1);
+  }
+  struct hash_ctx c = {0, 0, 0};
+  assert_int_equal(gen_run_passes(&o, 0, hash_emit, &c), CSC_EINVAL);
+  assert_int_equal(gen_run_passes(&o, GEN_MAX_PASSES + 1, hash_emit, &c), CSC_EINVAL);
+}
+
+static void test_la_independent_of_n_las(void **state) {
+  (void)state;
+  /* LA 0 has the same code and population whatever the number of LAs. */
+  struct gen_options a, b;
+  small_options(&a, 3);
+  small_options(&b, 3);
+  b.n_las = 5;
+  char ca[16], cb[16];
+  int64_t pa, pb;
+  gen_la(&a, 0, ca, &pa);
+  gen_la(&b, 0, cb, &pb);
+  assert_string_equal(ca, "E99000001");
+  assert_string_equal(ca, cb);
+  assert_true(pa == pb);
+  gen_la(&b, 4, cb, &pb);
+  assert_string_equal(cb, "E99000005");
+  /* Unscaled populations are 40k-120k and differ between LAs. */
+  struct gen_options u;
+  gen_options_default(&u);
+  int64_t p0, p1;
+  gen_la(&u, 0, ca, &p0);
+  gen_la(&u, 1, cb, &p1);
+  assert_true(p0 >= 40000 && p0 <= 120000);
+  assert_true(p1 >= 40000 && p1 <= 120000);
+  assert_true(p0 != p1);
+}
+
+static void test_emit_stops(void **state) {
+  (void)state;
+  struct gen_options o;
+  small_options(&o, 7);
+  struct hash_ctx c = {0, 0, 10};
+  assert_int_equal(gen_run(&o, hash_emit, &c), 99);
+  assert_int_equal(c.n, 10);
+  o.n_las = 0;
+  assert_int_equal(gen_run(&o, hash_emit, &c), CSC_EINVAL);
+  small_options(&o, 7);
+  o.years = 0;
+  assert_int_equal(gen_run(&o, hash_emit, &c), CSC_EINVAL);
+  small_options(&o, 7);
+  o.scale = 0;
+  assert_int_equal(gen_run(&o, hash_emit, &c), CSC_EINVAL);
+}
+
+static int write_emit(void *ctx, const Cscflow__V1__CaseEvent *ev) {
+  struct {
+    FILE *f;
+    size_t n;
+    char first[32];
+  } *w = ctx;
+  if (w->n++ == 0) snprintf(w->first, sizeof w->first, "%s", ev->event_id);
+  return gen_write_delimited(w->f, ev);
+}
+
+static void test_delimited_round_trip(void **state) {
+  (void)state;
+  struct gen_options o;
+  small_options(&o, 11);
+  o.n_las = 1;
+  o.years = 1;
+  struct {
+    FILE *f;
+    size_t n;
+    char first[32];
+  } w = {tmpfile(), 0, ""};
+  assert_non_null(w.f);
+  assert_int_equal(gen_run(&o, write_emit, &w), 0);
+  long size = ftell(w.f);
+  assert_true(size > 0);
+  uint8_t *buf = malloc((size_t)size);
+  assert_non_null(buf);
+  rewind(w.f);
+  assert_int_equal(fread(buf, 1, (size_t)size, w.f), (size_t)size);
+  fclose(w.f);
+  size_t pos = 0, count = 0;
+  while (pos < (size_t)size) {
+    uint64_t len;
+    size_t k = varint_decode(buf + pos, (size_t)size - pos, &len);
+    assert_true(k > 0);
+    pos += k;
+    assert_true(pos + len <= (size_t)size);
+    Cscflow__V1__CaseEvent *ev = cscflow__v1__case_event__unpack(NULL, (size_t)len, buf + pos);
+    assert_non_null(ev);
+    if (count == 0) assert_string_equal(ev->event_id, w.first);
+    assert_true(ev->payload_case != CSCFLOW__V1__CASE_EVENT__PAYLOAD__NOT_SET);
+    cscflow__v1__case_event__free_unpacked(ev, NULL);
+    pos += len;
+    count++;
+  }
+  assert_int_equal(count, w.n);
+  free(buf);
+}
+
+static void test_population_table(void **state) {
+  (void)state;
+  struct gen_options o;
+  gen_options_default(&o); /* 1 April 2021, 5 years: calendar years 2021..2026 */
+  o.n_las = 2;
+  FILE *f = tmpfile();
+  assert_non_null(f);
+  assert_int_equal(gen_write_population(&o, f), 0);
+  rewind(f);
+  char line[128];
+  assert_non_null(fgets(line, sizeof line, f));
+  assert_string_equal(line, "la_code,year,population\n");
+  int lines = 0;
+  while (fgets(line, sizeof line, f)) {
+    char code[16];
+    int year;
+    long long pop;
+    assert_int_equal(sscanf(line, "%15[^,],%d,%lld", code, &year, &pop), 3);
+    int la = lines / 6;
+    char want[16];
+    gen_la(&o, la, want, NULL);
+    assert_string_equal(code, want);
+    assert_int_equal(year, 2021 + lines % 6);
+    assert_true(pop == gen_la_population(&o, la, year));
+    lines++;
+  }
+  assert_int_equal(lines, 12);
+  fclose(f);
+}
+
+static void test_stream_order(void **state) {
+  struct run *run = *state;
+  assert_true(run->n > 100000);
+  assert_int_equal(run->bad_ids, 0);
+  assert_true(run->order_ok);
+  /* Everything happened before the end of the history and was recorded by
+   * then; events before the start are the history of cases open on it. */
+  csc_date end = date_add_months(run->o.start, 12 * run->o.years);
+  int64_t end_ms = date_london_midnight_ms(end);
+  size_t before = 0;
+  for (size_t i = 0; i < run->n; i++) {
+    assert_true(run->r[i].day < end);
+    assert_true(run->r[i].rec_ms < end_ms);
+    assert_true(date_london_from_unix_ms(run->r[i].rec_ms) >= run->r[i].day);
+    if (run->r[i].day < run->o.start) {
+      before++;
+      assert_true(date_london_from_unix_ms(run->r[i].rec_ms) == run->r[i].day);
+    }
+  }
+  assert_true(before > 0);
+}
+
+static void test_ends_name_starts(void **state) {
+  struct run *run = *state;
+  check_ends_name_starts(run, 13, 14, 1); /* CP plans */
+  check_ends_name_starts(run, 11, 12, 1); /* CIN plans */
+  check_ends_name_starts(run, 16, 17, 1); /* periods of care */
+  check_ends_name_starts(run, 1, 2, 1);   /* referrals */
+  check_ends_name_starts(run, 16, 18, 0); /* placements name their period */
+}
+
+static void test_child_details_first(void **state) {
+  struct run *run = *state;
+  /* Each child's first event in the stream is its ChildDetails, and it has exactly one. */
+  size_t nchild = 0;
+  for (size_t i = 0; i < run->n; i++)
+    if (run->r[i].child > nchild) nchild = run->r[i].child;
+  uint8_t *seen = calloc((nchild + 1) * 3, 1);
+  assert_non_null(seen);
+  for (size_t i = 0; i < run->n; i++) {
+    size_t k = run->r[i].la * (nchild + 1) + run->r[i].child;
+    if (run->r[i].kind == 0) {
+      assert_int_equal(seen[k], 0);
+      seen[k] = 1;
+    } else {
+      assert_int_equal(seen[k], 1);
+    }
+  }
+  free(seen);
+}
+
+static void test_no_overlapping_referrals(void **state) {
+  struct run *run = *state;
+  size_t n;
+  struct interval *v = intervals(run, 1, 2, &n);
+  qsort(v, n, sizeof *v, cmp_interval);
+  for (size_t i = 0; i < n; i++) {
+    assert_true(v[i].to >= v[i].from);
+    if (i + 1 < n && v[i + 1].la == v[i].la && v[i + 1].child == v[i].child) {
+      assert_true(v[i].to != DATE_NEVER);
+      assert_true(v[i].to <= v[i + 1].from);
+    }
+  }
+  free(v);
+}
+
+static void test_rates(void **state) {
+  struct run *run = *state;
+  /* A day in the last year of the history. */
+  csc_date T = date_add_months(run->o.start, 12 * (run->o.years - 1) + 6);
+  struct rates r;
+  measure(run, T, &r);
+  print_message("events %zu; on %u: referrals %ld (%.0f/10k/yr), re-referrals %.3f, CP %ld (%.1f/10k), "
+                "LAC %ld (%.1f/10k), late %.3f\n",
+                run->n, date_to_yyyymmdd(T), r.referrals, r.referrals_per_10k, r.rereferral_share, r.cp,
+                r.cp_per_10k, r.lac, r.lac_per_10k, r.late_share);
+  assert_true(r.referrals_per_10k >= 440 && r.referrals_per_10k <= 640);
+  assert_true(r.rereferral_share >= 0.17 && r.rereferral_share <= 0.27);
+  assert_true(r.cp_per_10k >= 32 && r.cp_per_10k <= 52);
+  assert_true(r.lac_per_10k >= 55 && r.lac_per_10k <= 85);
+  assert_true(r.late_share >= 0.03 && r.late_share <= 0.15);
+  /* The seeded open cases keep the first day near the steady state. */
+  measure(run, run->o.start, &r);
+  print_message("on the first day: CP %.1f/10k, LAC %.1f/10k\n", r.cp_per_10k, r.lac_per_10k);
+  assert_true(r.cp_per_10k >= 30 && r.cp_per_10k <= 55);
+  assert_true(r.lac_per_10k >= 50 && r.lac_per_10k <= 90);
+}
+
+static void test_cp_plans_mostly_under_two_years(void **state) {
+  struct run *run = *state;
+  size_t n;
+  struct interval *v = intervals(run, 13, 14, &n);
+  long ended = 0, over2 = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (v[i].to == DATE_NEVER || v[i].to < run->o.start) continue;
+    ended++;
+    if (v[i].to > date_add_months(v[i].from, 24)) over2++;
+  }
+  free(v);
+  assert_true(ended > 1000);
+  double share = (double)over2 / ended;
+  print_message("CP plans ended in the history: %ld, lasting over 2 years: %.3f\n", ended, share);
+  assert_true(share > 0.005 && share < 0.10);
+}
+
+int main(void) {
+  const struct CMUnitTest unit[] = {
+      cmocka_unit_test(test_same_seed_same_bytes),
+      cmocka_unit_test(test_passes_same_stream),
+      cmocka_unit_test(test_la_independent_of_n_las),
+      cmocka_unit_test(test_emit_stops),
+      cmocka_unit_test(test_delimited_round_trip),
+      cmocka_unit_test(test_population_table),
+  };
+  const struct CMUnitTest full[] = {
+      cmocka_unit_test(test_stream_order),
+      cmocka_unit_test(test_ends_name_starts),
+      cmocka_unit_test(test_child_details_first),
+      cmocka_unit_test(test_no_overlapping_referrals),
+      cmocka_unit_test(test_rates),
+      cmocka_unit_test(test_cp_plans_mostly_under_two_years),
+  };
+  int failed = cmocka_run_group_tests_name("gen", unit, NULL, NULL);
+  failed += cmocka_run_group_tests_name("gen_full", full, setup_full, teardown_full);
+  return failed;
+}
