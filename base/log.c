@@ -15,6 +15,7 @@ const char *csc_strerror(int err) {
   case CSC_ESTATE: return "state store error";
   case CSC_EKAFKA: return "Kafka error";
   case CSC_EFULL: return "full";
+  case CSC_EMAPFULL: return "state map full";
   default: return "unknown error";
   }
 }

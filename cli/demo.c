@@ -363,6 +363,12 @@ int cmd_demo(int argc, char **argv, volatile sig_atomic_t *stop) {
   if (rc != 0)
     return rc;
   char state[256];
+  if (o.state && access(o.state, F_OK) == 0) {
+    /* The mock cluster is new on every run: positions stored by an earlier
+     * demo would point into topics that no longer exist. */
+    fprintf(stderr, "cscflow demo: %s exists; give a new directory\n", o.state);
+    return EXIT_USAGE;
+  }
   if (o.state)
     snprintf(state, sizeof state, "%s", o.state);
   else if (snprintf(state, sizeof state, "/tmp/cscflow-demo-XXXXXX") && mkdtemp(state) == NULL) {

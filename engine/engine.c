@@ -181,7 +181,7 @@ static void on_ack(void *ctx, uint64_t seq, int err) {
   e->acked[e->n_acked++] = seq;
 }
 
-static int outbox_delete_acked(struct engine *e, MDB_txn *txn) {
+static int outbox_delete_acked_in(struct engine *e, MDB_txn *txn) {
   for (size_t i = 0; i < e->n_acked; i++) {
     uint8_t kb[8];
     be64(kb, e->acked[i]);
@@ -190,7 +190,6 @@ static int outbox_delete_acked(struct engine *e, MDB_txn *txn) {
     if (rc != 0 && rc != MDB_NOTFOUND)
       return store_error(rc, "delete outbox");
   }
-  e->n_acked = 0;
   return CSC_OK;
 }
 
@@ -262,13 +261,16 @@ static int commit_acks(struct engine *e) {
   int rc = mdb_txn_begin(e->st->env, NULL, 0, &txn);
   if (rc != 0)
     return store_error(rc, "begin");
-  int err = outbox_delete_acked(e, txn);
+  int err = outbox_delete_acked_in(e, txn);
   if (err != CSC_OK) {
     mdb_txn_abort(txn);
     return err;
   }
   rc = mdb_txn_commit(txn);
-  return rc ? store_error(rc, "commit") : CSC_OK;
+  if (rc != 0)
+    return store_error(rc, "commit");
+  e->n_acked = 0;
+  return CSC_OK;
 }
 
 void engine_close(struct engine *e) {
@@ -449,8 +451,9 @@ static int finish_batch(struct engine *e, MDB_txn *txn, struct output *out) {
 }
 
 /* Runs body inside one write transaction and publishes what it emitted. */
-static int in_transaction(struct engine *e, int (*body)(struct engine *, MDB_txn *, struct output *, void *),
-                          void *arg) {
+static int in_transaction_once(struct engine *e,
+                               int (*body)(struct engine *, MDB_txn *, struct output *, void *),
+                               void *arg) {
   MDB_txn *txn;
   int rc = mdb_txn_begin(e->st->env, NULL, 0, &txn);
   if (rc != 0)
@@ -459,23 +462,38 @@ static int in_transaction(struct engine *e, int (*body)(struct engine *, MDB_txn
   const uint64_t first_seq = e->next_seq;
   e->n_las = 0;
   e->n_positions = 0;
-  int err = outbox_delete_acked(e, txn);
+  int err = outbox_delete_acked_in(e, txn);
   if (err == CSC_OK)
     err = body(e, txn, &ob.base, arg);
   if (err == CSC_OK)
     err = finish_batch(e, txn, &ob.base);
-  if (err != CSC_OK) {
+  if (err == CSC_OK && (rc = mdb_txn_commit(txn)) != 0)
+    err = store_error(rc, "commit");
+  else if (err != CSC_OK)
     mdb_txn_abort(txn);
+  if (err != CSC_OK) {
     e->next_seq = first_seq;
     return err;
   }
-  rc = mdb_txn_commit(txn);
-  if (rc != 0) {
-    e->next_seq = first_seq;
-    return store_error(rc, "commit");
-  }
+  e->n_acked = 0; /* deleted for good with the commit */
   e->stats.batches++;
   return e->next_seq > first_seq ? outbox_publish_from(e, first_seq) : CSC_OK;
+}
+
+/* A full map is not an error: grow it and run the transaction again from
+ * scratch (nothing of the failed attempt was kept). */
+static int in_transaction(struct engine *e,
+                          int (*body)(struct engine *, MDB_txn *, struct output *, void *),
+                          void *arg) {
+  const struct engine_stats saved = e->stats;
+  for (int attempt = 0;; attempt++) {
+    int rc = in_transaction_once(e, body, arg);
+    if (rc != CSC_EMAPFULL || attempt == 16)
+      return rc;
+    e->stats = saved;
+    if ((rc = store_grow(e->st)) != CSC_OK)
+      return rc;
+  }
 }
 
 struct batch_arg {

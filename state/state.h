@@ -54,6 +54,11 @@ struct store {
 int store_open(const char *dir, int read_only, struct store **out, char *err, size_t errlen);
 void store_close(struct store *st);
 
+/* Doubles the map size. Call with no transaction open, after one failed with
+ * CSC_EMAPFULL (LMDB's MDB_MAP_FULL), then retry it. The map starts at
+ * 1 GiB, or at the size of an existing data file if larger. */
+int store_grow(struct store *st);
+
 /* The next offset to read of (source, partition), or CSC_ENOTFOUND. */
 int store_get_position(struct store *st, MDB_txn *txn, const char *source, int32_t partition,
                        int64_t *next);

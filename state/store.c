@@ -8,12 +8,14 @@
 const char *const plan_kind_names[PLAN_KIND_COUNT] = {"EH", "CIN", "CP", "LAC"};
 const int plan_thresholds[N_THRESHOLDS] = {6, 12, 24};
 
-/* 64 GiB of address space, not of disk: LMDB grows the file as it is used. */
-#define STORE_MAP_SIZE ((size_t)64 << 30)
+/* The first map size; it doubles whenever a transaction fills it. */
+#define STORE_MAP_SIZE_MIN ((size_t)1 << 30)
 
 int store_error(int mdb_rc, const char *what) {
   if (mdb_rc == MDB_NOTFOUND)
     return CSC_ENOTFOUND;
+  if (mdb_rc == MDB_MAP_FULL)
+    return CSC_EMAPFULL; /* expected now and then: the caller grows the map */
   log_json(LOG_ERROR, "lmdb_error", "\"op\":\"%s\",\"code\":%d,\"reason\":\"%s\"", what, mdb_rc,
            mdb_strerror(mdb_rc));
   return mdb_rc == ENOMEM ? CSC_ENOMEM : CSC_ESTATE;
@@ -81,7 +83,7 @@ int store_open(const char *dir, int read_only, struct store **out, char *err, si
   if (rc == 0)
     rc = mdb_env_set_maxdbs(st->env, 16);
   if (rc == 0)
-    rc = mdb_env_set_mapsize(st->env, STORE_MAP_SIZE);
+    rc = mdb_env_set_mapsize(st->env, STORE_MAP_SIZE_MIN);
   if (rc == 0)
     /* NOTLS: read transactions may be used by any thread (the HTTP server).
      * NOSYNC is not set: a committed batch is durable. */
@@ -114,6 +116,17 @@ int store_open(const char *dir, int read_only, struct store **out, char *err, si
     return crc;
   }
   *out = st;
+  return CSC_OK;
+}
+
+int store_grow(struct store *st) {
+  MDB_envinfo info;
+  int rc = mdb_env_info(st->env, &info);
+  if (rc == 0)
+    rc = mdb_env_set_mapsize(st->env, info.me_mapsize * 2);
+  if (rc != 0)
+    return store_error(rc, "grow map");
+  log_json(LOG_INFO, "state_map_grown", "\"map_size\":%zu", info.me_mapsize * 2);
   return CSC_OK;
 }
 
