@@ -33,6 +33,7 @@ struct engine {
   struct engine_stats stats;
   struct arena arena;   /* per event: the decoded event, the child's history and facts */
   uint64_t next_seq;    /* next outbox key */
+  uint64_t unpublished; /* first outbox key not yet handed to the sink */
   uint64_t *acked;      /* outbox entries the sink has acknowledged, to delete */
   size_t n_acked, cap_acked;
   int ack_overflow;     /* acks lost to allocation failure: entries are re-published later */
@@ -140,8 +141,12 @@ static int outbox_publish(struct engine *e, uint64_t seq, const MDB_val *v) {
   return e->opt.sink->publish(e->opt.sink, &m);
 }
 
-/* Publishes the outbox entries with seq >= from. */
-static int outbox_publish_from(struct engine *e, uint64_t from) {
+/* Hands the sink every outbox entry from e->unpublished on. A message the
+ * sink refuses stays in the outbox and is offered again after the next
+ * commit (and on every start), so a publication failure loses nothing. */
+static int publish_pending(struct engine *e) {
+  if (e->unpublished >= e->next_seq)
+    return CSC_OK;
   MDB_txn *txn;
   MDB_cursor *cur;
   int rc = mdb_txn_begin(e->st->env, NULL, MDB_RDONLY, &txn);
@@ -153,14 +158,23 @@ static int outbox_publish_from(struct engine *e, uint64_t from) {
     return store_error(rc, "cursor outbox");
   }
   uint8_t kb[8];
-  be64(kb, from);
+  be64(kb, e->unpublished);
   MDB_val k = {8, kb}, v;
   int err = CSC_OK;
   for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0 && err == CSC_OK;
-       rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
-    err = outbox_publish(e, read_be64(k.mv_data), &v);
+       rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    const uint64_t seq = read_be64(k.mv_data);
+    err = outbox_publish(e, seq, &v);
+    if (err == CSC_OK)
+      e->unpublished = seq + 1;
+  }
   mdb_cursor_close(cur);
   mdb_txn_abort(txn);
+  if (err != CSC_OK)
+    log_json(LOG_WARN, "publish_deferred", "\"outbox_seq\":%llu,\"reason\":\"%s\"",
+             (unsigned long long)e->unpublished, csc_strerror(err));
+  else
+    e->unpublished = e->next_seq;
   return err;
 }
 
@@ -240,9 +254,11 @@ int engine_open(const struct engine_options *opt, struct engine **out, char *err
   }
   if (txn)
     mdb_txn_abort(txn);
+  e->unpublished = first;
   if (rc == 0 && e->next_seq > 0)
-    rc = outbox_publish_from(e, first);
+    publish_pending(e); /* what the sink refuses now is retried after each commit */
   if (rc != 0) {
+    rc = store_error(rc, "open outbox");
     snprintf(err, errlen, "outbox: %s", csc_strerror(rc));
     store_close(e->st);
     arena_free(&e->arena);
@@ -477,7 +493,8 @@ static int in_transaction_once(struct engine *e,
   }
   e->n_acked = 0; /* deleted for good with the commit */
   e->stats.batches++;
-  return e->next_seq > first_seq ? outbox_publish_from(e, first_seq) : CSC_OK;
+  publish_pending(e);
+  return CSC_OK; /* committed: a publication that failed is retried, not lost */
 }
 
 /* A full map is not an error: grow it and run the transaction again from

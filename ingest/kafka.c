@@ -77,11 +77,32 @@ static int kafka_sink_publish(struct sink *s, const struct sink_message *m) {
       rd_kafka_header_add(hdrs, m->headers[i].name, -1, m->headers[i].value, -1);
   }
   for (;;) {
-    rd_kafka_resp_err_t err = rd_kafka_producev(
-        ks->rk, RD_KAFKA_V_TOPIC(m->topic), RD_KAFKA_V_KEY(m->key, m->key_len),
-        RD_KAFKA_V_VALUE((void *)m->value, m->value_len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-        RD_KAFKA_V_OPAQUE((void *)(uintptr_t)m->seq),
-        hdrs ? RD_KAFKA_V_HEADERS(hdrs) : RD_KAFKA_V_END, RD_KAFKA_V_END);
+    /* produceva, not producev: the headers are optional, and a conditional
+     * inside producev's variable argument list would misalign it. */
+    rd_kafka_vu_t vu[7];
+    size_t n = 0;
+    vu[n].vtype = RD_KAFKA_VTYPE_TOPIC;
+    vu[n++].u.cstr = m->topic;
+    vu[n].vtype = RD_KAFKA_VTYPE_KEY;
+    vu[n].u.mem.ptr = (void *)m->key;
+    vu[n++].u.mem.size = m->key_len;
+    vu[n].vtype = RD_KAFKA_VTYPE_VALUE;
+    vu[n].u.mem.ptr = (void *)m->value;
+    vu[n++].u.mem.size = m->value_len;
+    vu[n].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
+    vu[n++].u.i = RD_KAFKA_MSG_F_COPY;
+    vu[n].vtype = RD_KAFKA_VTYPE_OPAQUE;
+    vu[n++].u.ptr = (void *)(uintptr_t)m->seq;
+    if (hdrs) {
+      vu[n].vtype = RD_KAFKA_VTYPE_HEADERS;
+      vu[n++].u.headers = hdrs;
+    }
+    rd_kafka_error_t *error = rd_kafka_produceva(ks->rk, vu, n);
+    rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+    if (error) {
+      err = rd_kafka_error_code(error);
+      rd_kafka_error_destroy(error);
+    }
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
       return CSC_OK; /* the headers now belong to the message */
     if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {

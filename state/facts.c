@@ -309,7 +309,8 @@ int child_derive(const struct child_state *st, struct arena *a, struct derived *
     rc = derive_alerts(st, a, out);
   if (rc != CSC_OK)
     return rc;
-  qsort(l.v, l.n, sizeof *l.v, fact_qsort);
+  if (l.n > 1)
+    qsort(l.v, l.n, sizeof *l.v, fact_qsort);
   out->facts = l.v;
   out->n_facts = l.n;
   out->findings = st->findings;
