@@ -77,7 +77,7 @@ int population_load_config(struct population *p, const struct config *cfg, char 
   static const char prefix[] = "cscflow.population.";
   for (size_t i = 0; i < cfg->n; i++) {
     const char *key = cfg->entries[i].key;
-    if (strncmp(key, prefix, sizeof prefix - 1) != 0)
+    if (strncmp(key, prefix, sizeof prefix - 1) != 0 || strcmp(key, "cscflow.population.file") == 0)
       continue;
     /* cscflow.population.<LA>.<YEAR> = children */
     char line[256];
