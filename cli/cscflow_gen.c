@@ -13,6 +13,7 @@
 
 #include "base/base.h"
 #include "gen/gen.h"
+#include "ingest/ingest.h" /* the delimited format is ingest's */
 
 #define EXIT_USAGE 64
 #define MAX_PROPS 64
@@ -135,7 +136,7 @@ static int produce(struct out_ctx *c, const Cscflow__V1__CaseEvent *ev) {
 static int emit(void *vctx, const Cscflow__V1__CaseEvent *ev) {
   struct out_ctx *c = vctx;
   int rc;
-  if (c->file && (rc = gen_write_delimited(c->file, ev)) != 0) return rc;
+  if (c->file && (rc = ingest_write_delimited(c->file, ev)) != 0) return rc;
   if (c->rk && (rc = produce(c, ev)) != 0) return rc;
   c->events++;
   unsigned la = 0;

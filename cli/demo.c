@@ -215,20 +215,9 @@ static void display_take(struct display *d, const rd_kafka_message_t *m) {
     cscflow__v1__alert__free_unpacked(a, NULL);
 }
 
-static const Cscflow__V1__IndicatorValue *find_value(const IndicatorSnapshot *s, const char *id,
-                                                     const char *window, const char *breakdown) {
-  for (size_t i = 0; i < s->n_values; i++) {
-    const Cscflow__V1__IndicatorValue *v = s->values[i];
-    if (strcmp(v->id, id) == 0 && strcmp(v->window, window) == 0 &&
-        strcmp(v->breakdown, breakdown) == 0)
-      return v;
-  }
-  return NULL;
-}
-
 static void cell(const IndicatorSnapshot *s, const char *id, const char *window, const char *bd,
                  int per_10k) {
-  const Cscflow__V1__IndicatorValue *v = find_value(s, id, window, bd);
+  const Cscflow__V1__IndicatorValue *v = snapshot_find(s, id, window, bd);
   const int has = v && (per_10k ? v->has_per_10k : v->has_value);
   if (has)
     printf(" %9.1f", per_10k ? v->per_10k : v->value);

@@ -65,14 +65,21 @@ static size_t put_field(uint8_t *p, const void *data, size_t n) {
   return used + n;
 }
 
+/* Bytes put_field writes for n bytes of data. */
+static size_t field_size(size_t n) {
+  uint8_t v[10];
+  return varint_encode(n, v) + n;
+}
+
 /* Outbox value: topic, key, value, then header name/value pairs, each as
  * varint length + bytes. */
 static int outbox_put(struct engine *e, MDB_txn *txn, const char *topic, const void *key,
                       size_t key_len, const void *value, size_t value_len,
                       const struct sink_header *h, size_t nh) {
-  size_t n = 30 + strlen(topic) + key_len + value_len + 10;
+  size_t n = field_size(strlen(topic)) + field_size(key_len) + field_size(value_len) +
+             field_size(0) /* the header count, nh < 128 */;
   for (size_t i = 0; i < nh; i++)
-    n += 20 + strlen(h[i].name) + strlen(h[i].value);
+    n += field_size(strlen(h[i].name)) + field_size(strlen(h[i].value));
   uint8_t kb[8];
   be64(kb, e->next_seq);
   MDB_val k = {8, kb}, v = {n, NULL};
@@ -88,7 +95,6 @@ static int outbox_put(struct engine *e, MDB_txn *txn, const char *topic, const v
     used += put_field(p + used, h[i].name, strlen(h[i].name));
     used += put_field(p + used, h[i].value, strlen(h[i].value));
   }
-  memset(p + used, 0, n - used); /* reserved slack: padding, ignored on read */
   e->next_seq++;
   return CSC_OK;
 }

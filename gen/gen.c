@@ -1346,18 +1346,3 @@ int gen_run(const struct gen_options *o, gen_emit_fn emit, void *ctx) {
   int passes = p <= 1 ? 1 : p >= GEN_MAX_PASSES ? GEN_MAX_PASSES : (int)p + 1;
   return gen_run_passes(o, passes, emit, ctx);
 }
-
-int gen_write_delimited(FILE *f, const Cscflow__V1__CaseEvent *ev) {
-  size_t len = cscflow__v1__case_event__get_packed_size(ev);
-  uint8_t stack[1024];
-  uint8_t *buf = stack;
-  if (len + 10 > sizeof stack) {
-    buf = malloc(len + 10);
-    if (!buf) return CSC_ENOMEM;
-  }
-  size_t n = varint_encode(len, buf);
-  cscflow__v1__case_event__pack(ev, buf + n);
-  int rc = fwrite(buf, 1, n + len, f) == n + len ? CSC_OK : CSC_EIO;
-  if (buf != stack) free(buf);
-  return rc;
-}

@@ -132,11 +132,4 @@ int gen_run(const struct gen_options *o, gen_emit_fn emit, void *ctx);
 #define GEN_MAX_PASSES 64
 int gen_run_passes(const struct gen_options *o, int passes, gen_emit_fn emit, void *ctx);
 
-/*
- * Writes ev to f in the protobuf "delimited" format: varint(length) followed
- * by the serialized message. CSC_ENOMEM when the buffer cannot be allocated,
- * CSC_EIO when writing fails. f stays owned by the caller (not flushed).
- */
-int gen_write_delimited(FILE *f, const Cscflow__V1__CaseEvent *ev);
-
 #endif

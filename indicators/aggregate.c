@@ -13,20 +13,6 @@ static void be16(uint8_t *p, uint16_t v) {
   p[1] = (uint8_t)v;
 }
 
-/* Dates are biased so that their big-endian bytes sort like the numbers. */
-static void be_date(uint8_t *p, csc_date d) {
-  const uint32_t u = (uint32_t)d ^ 0x80000000u;
-  p[0] = (uint8_t)(u >> 24);
-  p[1] = (uint8_t)(u >> 16);
-  p[2] = (uint8_t)(u >> 8);
-  p[3] = (uint8_t)u;
-}
-
-static csc_date read_be_date(const uint8_t *p) {
-  const uint32_t u = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-  return (csc_date)(u ^ 0x80000000u);
-}
-
 /* Adds delta to the int64 under key in dbi; deletes the entry when it
  * reaches 0, so that empty aggregates and cancelled boundaries take no space. */
 static int add_to(MDB_txn *txn, MDB_dbi dbi, MDB_val *key, int64_t delta) {
@@ -62,7 +48,7 @@ static int add_aggregate(struct store *st, MDB_txn *txn, const char *la, int mea
 static int add_boundary(struct store *st, MDB_txn *txn, const char *la, csc_date date, int measure,
                         int bucket, int64_t delta) {
   uint8_t rest[8], key[STATE_MAX_KEY];
-  be_date(rest, date);
+  store_put_date(rest, date);
   be16(rest + 4, (uint16_t)measure);
   be16(rest + 6, (uint16_t)bucket);
   MDB_val k = {store_key(key, la, rest, sizeof rest), key};
@@ -104,7 +90,7 @@ int agg_advance(struct store *st, MDB_txn *txn, const char *la, csc_date from, c
   if (to <= from)
     return CSC_OK;
   uint8_t rest[4], key[STATE_MAX_KEY];
-  be_date(rest, from + 1);
+  store_put_date(rest, from + 1);
   const size_t la_len = strlen(la) + 1;
   MDB_val k = {store_key(key, la, rest, sizeof rest), key}, v;
   if (k.mv_size == 0)
@@ -119,7 +105,7 @@ int agg_advance(struct store *st, MDB_txn *txn, const char *la, csc_date from, c
        rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE)) {
     const uint8_t *kb = k.mv_data;
     if (k.mv_size != la_len + 8 || memcmp(kb, key, la_len) != 0 ||
-        read_be_date(kb + la_len) > to)
+        store_get_date(kb + la_len) > to)
       break;
     int64_t delta;
     memcpy(&delta, v.mv_data, sizeof delta);

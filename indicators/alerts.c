@@ -48,11 +48,7 @@ static const struct alert_fact *find_identical(const struct alert_fact *v, size_
 /* Calendar key: la\0 + due date (biased big-endian) + alert id. */
 static size_t calendar_key(uint8_t *key, const char *la, csc_date due, const char *id) {
   uint8_t rest[STATE_MAX_KEY];
-  const uint32_t u = (uint32_t)due ^ 0x80000000u;
-  rest[0] = (uint8_t)(u >> 24);
-  rest[1] = (uint8_t)(u >> 16);
-  rest[2] = (uint8_t)(u >> 8);
-  rest[3] = (uint8_t)u;
+  store_put_date(rest, due);
   const size_t n = strlen(id);
   if (4 + n > sizeof rest)
     return 0;

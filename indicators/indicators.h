@@ -144,6 +144,10 @@ int snapshot_build(struct store *st, MDB_txn *txn, const char *la, const struct 
  * Absent numbers are null. */
 int snapshot_write_json(FILE *f, const IndicatorSnapshot *snap);
 
+/* The value (id, window, breakdown) of snap, or NULL when it has none. */
+const Cscflow__V1__IndicatorValue *snapshot_find(const IndicatorSnapshot *snap, const char *id,
+                                                 const char *window, const char *breakdown);
+
 /* Calls fn for the stored snapshot of la, or of every LA when la is NULL,
  * in LA order. CSC_ENOTFOUND when la has none. */
 typedef int (*snapshot_fn)(void *ctx, const IndicatorSnapshot *snap);

@@ -110,6 +110,17 @@ int snapshot_write_json(FILE *f, const IndicatorSnapshot *snap) {
   return ferror(f) ? CSC_EIO : CSC_OK;
 }
 
+const Cscflow__V1__IndicatorValue *snapshot_find(const IndicatorSnapshot *snap, const char *id,
+                                                 const char *window, const char *breakdown) {
+  for (size_t i = 0; i < snap->n_values; i++) {
+    const Cscflow__V1__IndicatorValue *v = snap->values[i];
+    if (strcmp(v->id, id) == 0 && strcmp(v->window, window) == 0 &&
+        strcmp(v->breakdown, breakdown) == 0)
+      return v;
+  }
+  return NULL;
+}
+
 static int call_with(const MDB_val *v, snapshot_fn fn, void *ctx) {
   IndicatorSnapshot *snap = cscflow__v1__indicator_snapshot__unpack(NULL, v->mv_size, v->mv_data);
   if (snap == NULL)

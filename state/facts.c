@@ -321,12 +321,12 @@ int child_derive(const struct child_state *st, struct arena *a, struct derived *
 /* Record layout: u32 n_facts, u32 n_alerts, u32 n_findings, then the three
  * arrays as stored in memory (zero padding, native byte order: the store is
  * local to the machine that writes it). */
-int derived_encode(const struct derived *d, uint8_t **buf, size_t *len) {
-  const size_t n = 12 + d->n_facts * sizeof *d->facts + d->n_alerts * sizeof *d->alerts +
-                   d->n_findings * sizeof *d->findings;
-  uint8_t *p = malloc(n);
-  if (p == NULL)
-    return CSC_ENOMEM;
+size_t derived_size(const struct derived *d) {
+  return 12 + d->n_facts * sizeof *d->facts + d->n_alerts * sizeof *d->alerts +
+         d->n_findings * sizeof *d->findings;
+}
+
+void derived_write(const struct derived *d, uint8_t *p) {
   const uint32_t counts[3] = {(uint32_t)d->n_facts, (uint32_t)d->n_alerts,
                               (uint32_t)d->n_findings};
   memcpy(p, counts, 12);
@@ -339,9 +339,6 @@ int derived_encode(const struct derived *d, uint8_t **buf, size_t *len) {
   off += d->n_alerts * sizeof *d->alerts;
   if (d->n_findings)
     memcpy(p + off, d->findings, d->n_findings * sizeof *d->findings);
-  *buf = p;
-  *len = n;
-  return CSC_OK;
 }
 
 int derived_decode(const uint8_t *buf, size_t len, struct arena *a, struct derived *out) {

@@ -119,13 +119,10 @@ int history_apply(struct store *st, MDB_txn *txn, const CaseEvent *ev, const uin
   if (rc != CSC_OK)
     return rc;
 
-  uint8_t *buf;
-  size_t len;
-  rc = derived_encode(&out->after, &buf, &len);
-  if (rc != CSC_OK)
-    return rc;
-  MDB_val dv = {len, buf};
-  rc = mdb_put(txn, st->derived, &k, &dv, 0);
-  free(buf);
-  return rc ? store_error(rc, "put derived") : CSC_OK;
+  MDB_val dv = {derived_size(&out->after), NULL};
+  rc = mdb_put(txn, st->derived, &k, &dv, MDB_RESERVE);
+  if (rc != 0)
+    return store_error(rc, "put derived");
+  derived_write(&out->after, dv.mv_data);
+  return CSC_OK;
 }

@@ -69,6 +69,11 @@ int store_put_position(struct store *st, MDB_txn *txn, const char *source, int32
  * when it does not fit. rest may hold 0 bytes; rest_len counts them. */
 size_t store_key(uint8_t *key, const char *la, const void *rest, size_t rest_len);
 
+/* Dates inside keys: 4 big-endian bytes with the sign bit flipped, so that
+ * LMDB's byte order is date order. */
+void store_put_date(uint8_t *p, csc_date date);
+csc_date store_get_date(const uint8_t *p);
+
 /* Maps an LMDB return code to a CSC_E* code (logging the LMDB reason). */
 int store_error(int mdb_rc, const char *what);
 
@@ -191,9 +196,12 @@ int child_derive(const struct child_state *st, struct arena *a, struct derived *
 
 int fact_compare(const struct fact *a, const struct fact *b);
 
-/* Serialises d into a malloc'd buffer (*buf, *len) / parses it back into
- * arena-allocated arrays. CSC_EINVAL on a malformed record. */
-int derived_encode(const struct derived *d, uint8_t **buf, size_t *len);
+/* The stored form of d: derived_size bytes, written by derived_write into
+ * space the caller provides (an LMDB MDB_RESERVE value: no copy, no malloc),
+ * parsed back by derived_decode into arena-allocated arrays (CSC_EINVAL on a
+ * malformed record). */
+size_t derived_size(const struct derived *d);
+void derived_write(const struct derived *d, uint8_t *buf);
 int derived_decode(const uint8_t *buf, size_t len, struct arena *a, struct derived *out);
 
 /* ---- history ------------------------------------------------------------- */

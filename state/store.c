@@ -32,6 +32,19 @@ size_t store_key(uint8_t *key, const char *la, const void *rest, size_t rest_len
   return la_len + 1 + rest_len;
 }
 
+void store_put_date(uint8_t *p, csc_date date) {
+  const uint32_t u = (uint32_t)date ^ 0x80000000u;
+  p[0] = (uint8_t)(u >> 24);
+  p[1] = (uint8_t)(u >> 16);
+  p[2] = (uint8_t)(u >> 8);
+  p[3] = (uint8_t)u;
+}
+
+csc_date store_get_date(const uint8_t *p) {
+  const uint32_t u = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+  return (csc_date)(u ^ 0x80000000u);
+}
+
 static int check_schema(struct store *st, MDB_txn *txn, int read_only, char *err, size_t errlen) {
   MDB_val k = {14, "schema_version"}, v;
   int rc = mdb_get(txn, st->meta, &k, &v);

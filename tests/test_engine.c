@@ -172,10 +172,8 @@ static int capture(void *ctx, const IndicatorSnapshot *snap) {
   v->as_of = snap->as_of;
   for (size_t i = 0; i < snap->n_quality && i < 16; i++)
     v->quality[i] = snap->quality[i]->count;
-  for (size_t i = 0; i < snap->n_values; i++) {
-    const Cscflow__V1__IndicatorValue *x = snap->values[i];
-    if (strcmp(x->id, v->id) || strcmp(x->window, v->window) || strcmp(x->breakdown, v->breakdown))
-      continue;
+  const Cscflow__V1__IndicatorValue *x = snapshot_find(snap, v->id, v->window, v->breakdown);
+  if (x != NULL) {
     v->found = 1;
     v->num = x->numerator;
     v->has_den = x->has_denominator;

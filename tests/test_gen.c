@@ -15,6 +15,7 @@
 
 #include "base/base.h"
 #include "gen/gen.h"
+#include "ingest/ingest.h"
 
 /* ---- helpers ------------------------------------------------------------------ */
 
@@ -391,7 +392,7 @@ static int write_emit(void *ctx, const Cscflow__V1__CaseEvent *ev) {
     char first[32];
   } *w = ctx;
   if (w->n++ == 0) snprintf(w->first, sizeof w->first, "%s", ev->event_id);
-  return gen_write_delimited(w->f, ev);
+  return ingest_write_delimited(w->f, ev);
 }
 
 static void test_delimited_round_trip(void **state) {

@@ -431,12 +431,9 @@ static IndicatorSnapshot *unpack_snapshot(const struct rmsg *m) {
 
 static const Cscflow__V1__IndicatorValue *value_of(const IndicatorSnapshot *s, const char *id,
                                                    const char *window, const char *breakdown) {
-  for (size_t i = 0; i < s->n_values; i++) {
-    const Cscflow__V1__IndicatorValue *v = s->values[i];
-    if (strcmp(v->id, id) == 0 && strcmp(v->window, window) == 0 &&
-        strcmp(v->breakdown, breakdown) == 0)
-      return v;
-  }
+  const Cscflow__V1__IndicatorValue *v = snapshot_find(s, id, window, breakdown);
+  if (v != NULL)
+    return v;
   fail_msg("no value %s %s %s in the snapshot", id, window, breakdown);
   return NULL;
 }
