@@ -1,7 +1,8 @@
 /*
  * cscflow-gen — writes a deterministic synthetic history of children's social
  * care events (see gen/gen.h) to a length-delimited file and/or a Kafka topic,
- * and the population table it assumed.
+ * and the population table it assumed; or shuffles each child's events of a
+ * delimited file (gen_shuffle_children).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -20,13 +21,15 @@
 
 static const char USAGE[] =
     "usage: cscflow-gen [options] (--out FILE | --brokers HOST:PORT --topic TOPIC) [--population-out FILE]\n"
+    "       cscflow-gen --shuffle-children SEED --input FILE --out FILE\n"
     "\n"
     "Generates a deterministic synthetic history of children's social care events for\n"
     "N local authorities (codes E99000001, E99000002, ...; never real LAs) over Y years:\n"
     "about 540 referrals per 10,000 children a year, 22% of them re-referrals, about 42\n"
     "per 10,000 children on a CP plan and 70 per 10,000 looked after on any day, ~8% of\n"
     "events recorded late. Cases already open on the first day come with their history.\n"
-    "Events are written in recorded_at order. The same options give the same bytes.\n"
+    "Events are written in recorded_at order (but see --mess). The same options give the\n"
+    "same bytes.\n"
     "\n"
     "History:\n"
     "  --seed N               random seed (default 1)\n"
@@ -34,6 +37,12 @@ static const char USAGE[] =
     "  --years N              years of history, 1..50 (default 5)\n"
     "  --start YYYY-MM-DD     first day of the history (default 2021-04-01)\n"
     "  --scale X              multiplies every LA's child population, 40k-120k (default 1.0)\n"
+    "  --mess RATE            0..0.5 (default 0): the share of events made messy as case\n"
+    "                         records are: back-dated (30%), duplicated (20%), superseded\n"
+    "                         (20%), entered in error and retracted (15%), overlapping\n"
+    "                         plans (5%), unknown codes (5%), impossible dates (5%).\n"
+    "                         Duplicates arrive up to 10 days after their recorded_at, so\n"
+    "                         with mess the stream is not strictly in recorded_at order\n"
     "\n"
     "Output (at least one):\n"
     "  --out FILE             CaseEvents as varint(length) + protobuf bytes, the protobuf\n"
@@ -48,10 +57,18 @@ static const char USAGE[] =
     "  --population-out FILE  the population table assumed, CSV la_code,year,population\n"
     "                         (the processor's population config)\n"
     "\n"
+    "Shuffle:\n"
+    "  --shuffle-children SEED\n"
+    "                         reads the delimited file --input and writes to --out the\n"
+    "                         same records, each child's (la_code, child_id) permuted at\n"
+    "                         random among the positions the child's records occupy\n"
+    "  --input FILE           the file to shuffle\n"
+    "\n"
     "  -h, --help             this help\n"
     "\n"
-    "Exit status: 0 on success, 64 on a usage error, 1 when writing or delivery failed.\n"
-    "A one-line JSON summary (events, children, referrals per LA) goes to stderr.\n";
+    "Exit status: 0 on success, 64 on a usage error, 1 when reading, writing or delivery\n"
+    "failed. A one-line JSON summary (events, children, referrals per LA, mess applied\n"
+    "per kind) goes to stderr.\n";
 
 static int usage_error(const char *fmt, const char *arg) {
   fprintf(stderr, "cscflow-gen: ");
@@ -212,8 +229,8 @@ static int flush_all(rd_kafka_t *rk) {
   return rd_kafka_outq_len(rk);
 }
 
-static char *summary(const struct gen_options *o, const struct out_ctx *c) {
-  size_t cap = 256 + (size_t)o->n_las * 160, len = 0;
+static char *summary(const struct gen_options *o, const struct out_ctx *c, const struct gen_stats *st) {
+  size_t cap = 512 + (size_t)o->n_las * 160, len = 0;
   char *s = malloc(cap);
   if (!s) return NULL;
   uint64_t children = 0, referrals = 0;
@@ -236,20 +253,107 @@ static char *summary(const struct gen_options *o, const struct out_ctx *c) {
                             i ? "," : "", code, (long long)pop, (unsigned long long)c->la[i].events,
                             (unsigned long long)c->la[i].children, (unsigned long long)c->la[i].referrals);
   }
-  snprintf(s + len, cap - len, "]");
+  len += (size_t)snprintf(s + len, cap - len, "]");
+  if (o->mess > 0) {
+    len += (size_t)snprintf(s + len, cap - len, ",\"mess_rate\":%g,\"mess\":{", o->mess);
+    for (int k = 0; k < GEN_MESS_KINDS; k++)
+      len += (size_t)snprintf(s + len, cap - len, "%s\"%s\":%llu", k ? "," : "", gen_mess_name(k),
+                              (unsigned long long)st->mess[k]);
+    snprintf(s + len, cap - len, "}");
+  }
   return s;
+}
+
+/* Reads all of path ("-": standard input) into *buf (malloc'd). */
+static int read_all(const char *path, uint8_t **buf, size_t *len) {
+  FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+  if (!f) return CSC_EIO;
+  size_t cap = 1 << 20, n = 0;
+  uint8_t *b = malloc(cap);
+  int rc = b ? 0 : CSC_ENOMEM;
+  while (!rc) {
+    if (n == cap) {
+      uint8_t *nb = realloc(b, cap * 2);
+      if (!nb) {
+        rc = CSC_ENOMEM;
+        break;
+      }
+      b = nb;
+      cap *= 2;
+    }
+    size_t k = fread(b + n, 1, cap - n, f);
+    n += k;
+    if (k == 0) {
+      if (ferror(f)) rc = CSC_EIO;
+      break;
+    }
+  }
+  if (f != stdin) fclose(f);
+  if (rc) {
+    free(b);
+    return rc;
+  }
+  *buf = b;
+  *len = n;
+  return 0;
+}
+
+/* --shuffle-children: reads input, writes the shuffled records to out. */
+static int shuffle_file(uint64_t seed, const char *input, const char *out) {
+  uint8_t *in = NULL, *res = NULL;
+  size_t len = 0, res_len = 0;
+  int rc = read_all(input, &in, &len);
+  if (rc) {
+    log_json(LOG_ERROR, "gen_read_failed", "\"what\":\"input\",\"error\":\"%s\",\"errno\":%d", csc_strerror(rc),
+             errno);
+    return 1;
+  }
+  rc = gen_shuffle_children(in, len, seed, &res, &res_len);
+  free(in);
+  if (rc) {
+    log_json(LOG_ERROR, "gen_shuffle_failed", "\"error\":\"%s\"", csc_strerror(rc));
+    return 1;
+  }
+  FILE *f = strcmp(out, "-") == 0 ? stdout : fopen(out, "wb");
+  int bad = !f;
+  if (f) {
+    bad = fwrite(res, 1, res_len, f) != res_len;
+    if (fflush(f) != 0 || ferror(f)) bad = 1;
+    if (f != stdout && fclose(f) != 0) bad = 1;
+  }
+  free(res);
+  if (bad) {
+    log_json(LOG_ERROR, "gen_write_failed", "\"what\":\"out\",\"errno\":%d", errno);
+    return 1;
+  }
+  log_json(LOG_INFO, "gen_shuffled", "\"seed\":%llu,\"bytes\":%zu", (unsigned long long)seed, res_len);
+  return 0;
+}
+
+/* A seed: a decimal number 0..2^64-1. */
+static int parse_seed(const char *s, uint64_t *out) {
+  char *end;
+  errno = 0;
+  unsigned long long v = strtoull(s, &end, 10);
+  if (errno || end == s || *end || s[0] == '-') return -1;
+  *out = v;
+  return 0;
 }
 
 int main(int argc, char **argv) {
   struct gen_options o;
   gen_options_default(&o);
-  const char *out = NULL, *brokers = NULL, *topic = NULL, *pop_out = NULL;
-  int confluent = 0;
+  const char *out = NULL, *brokers = NULL, *topic = NULL, *pop_out = NULL, *input = NULL;
+  int confluent = 0, shuffle = 0, history_opts = 0;
+  uint64_t shuffle_seed = 0;
   long schema_id = 1;
   static char props[MAX_PROPS][2][256];
   int n_props = 0;
 
-  enum { O_SEED = 256, O_LAS, O_YEARS, O_START, O_SCALE, O_OUT, O_BROKERS, O_TOPIC, O_CONFLUENT, O_SCHEMA, O_POP };
+  enum {
+    O_SEED = 256, O_LAS, O_YEARS, O_START, O_SCALE, O_OUT, O_BROKERS, O_TOPIC, O_CONFLUENT, O_SCHEMA, O_POP,
+    O_MESS, O_SHUFFLE, O_INPUT
+  };
   static const struct option longopts[] = {
       {"seed", required_argument, NULL, O_SEED},
       {"las", required_argument, NULL, O_LAS},
@@ -263,6 +367,9 @@ int main(int argc, char **argv) {
       {"schema-id", required_argument, NULL, O_SCHEMA},
       {"property", required_argument, NULL, 'X'},
       {"population-out", required_argument, NULL, O_POP},
+      {"mess", required_argument, NULL, O_MESS},
+      {"shuffle-children", required_argument, NULL, O_SHUFFLE},
+      {"input", required_argument, NULL, O_INPUT},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
   };
@@ -272,24 +379,23 @@ int main(int argc, char **argv) {
   while ((opt = getopt_long(argc, argv, ":hX:", longopts, NULL)) != -1) {
     switch (opt) {
     case 'h': fputs(USAGE, stdout); return 0;
-    case O_SEED: {
-      char *end;
-      errno = 0;
-      unsigned long long s = strtoull(optarg, &end, 10);
-      if (errno || end == optarg || *end || optarg[0] == '-') return usage_error("--seed: not a number: %s", optarg);
-      o.seed = s;
+    case O_SEED:
+      if (parse_seed(optarg, &o.seed)) return usage_error("--seed: not a number: %s", optarg);
+      history_opts = 1;
       break;
-    }
     case O_LAS:
       if (parse_long(optarg, 1, 99, &v)) return usage_error("--las: expected 1..99, got %s", optarg);
       o.n_las = (int)v;
+      history_opts = 1;
       break;
     case O_YEARS:
       if (parse_long(optarg, 1, 50, &v)) return usage_error("--years: expected 1..50, got %s", optarg);
       o.years = (int)v;
+      history_opts = 1;
       break;
     case O_START:
       if (date_parse(optarg, &o.start) != 0) return usage_error("--start: expected YYYY-MM-DD, got %s", optarg);
+      history_opts = 1;
       break;
     case O_SCALE: {
       char *end;
@@ -298,8 +404,24 @@ int main(int argc, char **argv) {
       if (errno || end == optarg || *end || !(s > 0 && s <= 100))
         return usage_error("--scale: expected a number in (0, 100], got %s", optarg);
       o.scale = s;
+      history_opts = 1;
       break;
     }
+    case O_MESS: {
+      char *end;
+      errno = 0;
+      double m = strtod(optarg, &end);
+      if (errno || end == optarg || *end || !(m >= 0 && m <= 0.5))
+        return usage_error("--mess: expected a number in [0, 0.5], got %s", optarg);
+      o.mess = m;
+      history_opts = 1;
+      break;
+    }
+    case O_SHUFFLE:
+      if (parse_seed(optarg, &shuffle_seed)) return usage_error("--shuffle-children: not a seed: %s", optarg);
+      shuffle = 1;
+      break;
+    case O_INPUT: input = optarg; break;
     case O_OUT: out = optarg; break;
     case O_BROKERS: brokers = optarg; break;
     case O_TOPIC: topic = optarg; break;
@@ -327,6 +449,13 @@ int main(int argc, char **argv) {
     }
   }
   if (optind < argc) return usage_error("unexpected argument: %s", argv[optind]);
+  if (input && !shuffle) return usage_error("%s", "--input needs --shuffle-children");
+  if (shuffle) {
+    if (!input || !out) return usage_error("%s", "--shuffle-children needs --input and --out");
+    if (brokers || topic || pop_out || confluent || n_props || history_opts)
+      return usage_error("%s", "--shuffle-children takes only --input and --out");
+    return shuffle_file(shuffle_seed, input, out);
+  }
   if (!out && !brokers && !pop_out) return usage_error("%s", "nothing to do: give --out, --brokers or --population-out");
   if (brokers && !topic) return usage_error("%s", "--brokers needs --topic");
   if (topic && !brokers) return usage_error("%s", "--topic needs --brokers");
@@ -371,7 +500,8 @@ int main(int argc, char **argv) {
     }
   }
 
-  int rc = gen_run(&o, emit, c);
+  struct gen_stats stats;
+  int rc = gen_run_stats(&o, emit, c, &stats);
   int status = 0;
   if (rc) {
     log_json(LOG_ERROR, "gen_failed", "\"error\":\"%s\",\"events\":%llu", csc_strerror(rc),
@@ -395,7 +525,7 @@ int main(int argc, char **argv) {
     }
     rd_kafka_destroy(c->rk);
   }
-  char *s = summary(&o, c);
+  char *s = summary(&o, c, &stats);
   if (s) {
     log_json(status ? LOG_ERROR : LOG_INFO, "gen_done", "%s", s);
     free(s);

@@ -16,6 +16,13 @@
  * before the event they depend on) and appended to one array, which is
  * sorted by recorded_at and turned into protobuf messages one at a time.
  *
+ * Mess (gen_options.mess) is added to each child's events once they have
+ * their recorded_at and event sequence, from a random stream of its own: it
+ * changes some of the records in place (recorded_at, date, a code) and adds
+ * others (copies, amendments, retractions, overlapping plans) whose ids are
+ * derived from the event they stem from, so no counter or link needs to be
+ * kept for them.
+ *
  * Floating point: no libm (the library links only cscbase), so the natural
  * logarithm needed for exponential variates is computed here.
  */
@@ -51,6 +58,7 @@
 /* gen_run keeps about this many events in memory at once (40 bytes each). */
 #define GEN_PASS_EVENTS 8000000.0
 #define HOUR_MS 3600000LL
+#define DAY_MS (24 * HOUR_MS)
 
 /* ---- random numbers: xoshiro256**, seeded by splitmix64 ---------------------- */
 
@@ -290,6 +298,8 @@ enum { PLAN_CP = 1, PLAN_CIN = 2, PLAN_LAC = 3 };
  *   K_LEAVER     a = in touch | activity << 1 | accommodation << 6 | suitable << 11 | activity group << 12
  *   K_SDQ / K_COURT / K_PERM a = score / kind / kind
  * placement = type | provider << 6 | area << 9 | district << 15 | distance known << 21
+ * mess is the record's part in the mess (MR_*, 0 for none); flags, unused but
+ * by K_CHILD, then holds that part's detail.
  */
 struct gev {
   int64_t rec_ms;
@@ -299,7 +309,7 @@ struct gev {
   uint32_t ref;
   uint32_t obj;
   uint32_t a, b;
-  uint8_t la, kind, flags, pad;
+  uint8_t la, kind, flags, mess;
 };
 
 struct gev_vec {
@@ -329,6 +339,7 @@ struct tev {
 struct order {
   int32_t day;
   int idx;
+  int mess; /* the kind of mess to apply to the event (GEN_MESS_*), -1 for none */
 };
 
 #define MAX_EPISODES 64
@@ -356,6 +367,7 @@ struct lagen {
   csc_date ep_end[MAX_EPISODES]; /* latest date of each episode (closure, early help, contacts) */
   int n_ep;
   int last_close; /* index of the latest ReferralClosed, 0 (child details) before any */
+  struct gen_stats *stats; /* mess counted here; NULL but in the first pass */
   int oom;
 };
 
@@ -788,10 +800,247 @@ static int64_t afternoon_ms(struct rng *r, csc_date d) {
   return date_london_midnight_ms(d) + 12 * HOUR_MS + (int64_t)(rng_next(r) % (uint64_t)(6 * HOUR_MS));
 }
 
+/* ---- mess ------------------------------------------------------------------------------ */
+
+/*
+ * A record's part in the mess (struct gev.mess). Records from MR_AMENDMENT on
+ * are new events, with the id "<la>-M<seq><digit>" (seq is that of the event
+ * they stem from; digit 1 or 2, see mess_digit).
+ */
+enum {
+  MR_NONE,
+  MR_BAD_CODE,      /* the event itself with one code invalid: flags = code | field << 2 */
+  MR_DUPLICATE,     /* a copy sent again: rec_ms is where it arrives, flags days after recorded_at */
+  MR_AMENDMENT,     /* supersedes event seq */
+  MR_ERROR_COPY,    /* a copy entered in error */
+  MR_RETRACTION,    /* retracts the error copy, or event seq itself when flags is 1; no payload */
+  MR_OVERLAP_START, /* a second plan: its id is the kind's prefix + "M" + seq */
+  MR_OVERLAP_END,
+};
+
+static int mess_new_id(const struct gev *e) { return e->mess >= MR_AMENDMENT; }
+static unsigned mess_digit(const struct gev *e) {
+  return e->mess == MR_RETRACTION || e->mess == MR_OVERLAP_END ? 2 : mess_new_id(e) ? 1 : 0;
+}
+
+/* Invalid codes an unknown-code event carries: none is a code of any table. */
+static const char *const BAD_CODES[] = {"XX", "Z9", "Q1"};
+
+static const unsigned MESS_WEIGHTS[GEN_MESS_KINDS] = {30, 20, 20, 15, 5, 5, 5};
+/* The kinds any event can take, for a kind that found no event to fit. */
+static const unsigned MESS_WEIGHTS_ANY[GEN_MESS_KINDS] = {30, 20, 20, 15, 0, 0, 5};
+
+static const char *const MESS_NAMES[GEN_MESS_KINDS] = {"backdated", "duplicate",    "supersession", "retraction",
+                                                       "overlap",   "unknown_code", "bad_date"};
+
+const char *gen_mess_name(int kind) { return kind >= 0 && kind < GEN_MESS_KINDS ? MESS_NAMES[kind] : NULL; }
+
+static int has_code(const struct gev *e) {
+  switch (e->kind) {
+  case K_REF_OPEN:
+  case K_REF_CLOSE:
+  case K_CP_START:
+  case K_POC_START:
+  case K_PLACEMENT:
+  case K_POC_END: return 1;
+  case K_ASS_DONE: return e->a != 0;
+  default: return 0;
+  }
+}
+
+static int mess_fits(int kind, const struct gev *e) {
+  if (kind == GEN_MESS_OVERLAP) return e->kind == K_CP_START || e->kind == K_CIN_START || e->kind == K_EH_START;
+  if (kind == GEN_MESS_UNKNOWN_CODE) return has_code(e);
+  return 1;
+}
+
+/* An index of a table of n other than cur. */
+static uint32_t other_index(struct rng *r, uint32_t cur, int n) {
+  return (cur + (uint32_t)rng_int(r, 1, n - 1)) % (uint32_t)n;
+}
+
+static int popcount32(uint32_t x) {
+  int n = 0;
+  for (; x; x &= x - 1) n++;
+  return n;
+}
+
+/* The bit of the k-th (0-based) set bit of mask. */
+static uint32_t nth_bit(uint32_t mask, int k) {
+  for (; mask; mask &= mask - 1)
+    if (k-- == 0) return mask & -mask;
+  return 0;
+}
+
+/* Changes one code of e (has_code) to another valid one. */
+static void change_code(struct rng *r, struct gev *e) {
+  switch (e->kind) {
+  case K_REF_OPEN: e->a = other_index(r, e->a, N_OF(SOURCES)); break;
+  case K_REF_CLOSE: e->a = other_index(r, e->a, N_OF(CLOSURE)); break;
+  case K_CP_START: e->a = other_index(r, e->a, N_OF(CATEGORIES)); break;
+  case K_POC_END: e->a = other_index(r, e->a, N_OF(CEASED)); break;
+  case K_POC_START:
+    switch (rng_int(r, 0, 2)) {
+    case 0: e->b = (e->b & ~31u) | other_index(r, e->b & 31, N_OF(LEGAL)); break;
+    case 1: e->b = (e->b & ~(15u << 5)) | other_index(r, (e->b >> 5) & 15, N_OF(NEED)) << 5; break;
+    default: e->a = (e->a & ~63u) | other_index(r, e->a & 63, N_OF(PLACEMENT_TYPES)); break;
+    }
+    break;
+  case K_PLACEMENT: e->a = (e->a & ~63u) | other_index(r, e->a & 63, N_OF(PLACEMENT_TYPES)); break;
+  case K_ASS_DONE: {
+    /* One factor recorded is replaced by one that was not. */
+    int set = popcount32(e->a);
+    if (set == 0 || set == N_OF(FACTORS)) break;
+    uint32_t out = nth_bit(e->a, rng_int(r, 0, set - 1));
+    uint32_t in = nth_bit(~e->a, rng_int(r, 0, N_OF(FACTORS) - set - 1));
+    e->a = (e->a & ~out) | in;
+    break;
+  }
+  default: break;
+  }
+}
+
+static csc_date rec_day(const struct gev *e) { return date_london_from_unix_ms(e->rec_ms); }
+
+/* A shift of -lo_max..hi days other than 0 (hi may be below 1: then negative). */
+static int nonzero_shift(struct rng *r, int lo_max, int hi) {
+  if (hi < 1) return -rng_int(r, 1, lo_max);
+  int s = rng_int(r, -lo_max, hi - 1);
+  return s >= 0 ? s + 1 : s;
+}
+
+/* Keeps a record the mess adds when it is recorded before the history ends
+ * and in this pass's share. */
+static int mess_push(struct lagen *g, const struct gev *e) {
+  if (e->rec_ms >= g->end_ms || e->rec_ms < g->lo_ms || e->rec_ms >= g->hi_ms) return 0;
+  return vec_push(g->out, e);
+}
+
+/* Applies mess of kind `kind` to the child's event e (recorded, with its seq). */
+static int mess_apply(struct lagen *g, struct rng *r, struct gev *e, int kind) {
+  struct gev c = *e;
+  int rc = 0;
+  switch (kind) {
+  case GEN_MESS_BACKDATED: e->rec_ms = afternoon_ms(r, e->day + rng_int(r, 30, 400)); break;
+  case GEN_MESS_DUPLICATE: {
+    int days = rng_int(r, 1, 10);
+    c.mess = MR_DUPLICATE;
+    c.flags = (uint8_t)days;
+    c.rec_ms += days * DAY_MS;
+    rc = mess_push(g, &c);
+    break;
+  }
+  case GEN_MESS_SUPERSESSION:
+    c.mess = MR_AMENDMENT;
+    /* Sometimes the correction arrives first. */
+    if (rng_chance(r, 0.1)) c.rec_ms = e->rec_ms - rng_int(r, 1, 120) * 60000LL;
+    else c.rec_ms = afternoon_ms(r, rec_day(e) + rng_int(r, 1, 60));
+    if (has_code(e) && rng_chance(r, 0.5)) change_code(r, &c);
+    else c.day = e->day + nonzero_shift(r, 20, min_date(20, rec_day(&c) - e->day));
+    rc = mess_push(g, &c);
+    break;
+  case GEN_MESS_RETRACTION: {
+    struct gev x = *e;
+    x.mess = MR_RETRACTION;
+    if (rng_chance(r, 0.1)) {
+      x.flags = 1; /* the real event */
+    } else {
+      c.mess = MR_ERROR_COPY;
+      int shift = rng_int(r, 1, 90);
+      /* Never dated after it was recorded: that would be a bad date too. */
+      c.day = e->day + shift <= rec_day(e) ? e->day + shift : e->day - shift;
+      rc = mess_push(g, &c);
+    }
+    x.rec_ms = afternoon_ms(r, rec_day(e) + rng_int(r, 1, 30));
+    x.day = rec_day(&x);
+    if (!rc) rc = mess_push(g, &x);
+    break;
+  }
+  case GEN_MESS_OVERLAP: {
+    c.mess = MR_OVERLAP_START;
+    c.obj = e->seq;
+    c.day = e->day + rng_int(r, 1, 30);
+    c.rec_ms = afternoon_ms(r, c.day);
+    struct gev x = c;
+    x.mess = MR_OVERLAP_END;
+    x.kind = e->kind == K_CP_START ? K_CP_END : e->kind == K_CIN_START ? K_CIN_END : K_EH_END;
+    x.a = e->kind == K_CP_START ? e->a : 0; /* latest category; early help "COMPLETED" */
+    x.day = c.day + rng_int(r, 10, 60);
+    if (x.day > g->adult && g->adult > c.day) x.day = g->adult;
+    x.rec_ms = afternoon_ms(r, x.day);
+    if (c.day < g->end) rc = mess_push(g, &c);
+    if (!rc && x.day < g->end) rc = mess_push(g, &x);
+    break;
+  }
+  case GEN_MESS_UNKNOWN_CODE: {
+    int field = e->kind == K_POC_START  ? rng_int(r, 0, 2) /* legal status, need, placement type */
+                : e->kind == K_ASS_DONE ? rng_int(r, 0, popcount32(e->a) - 1) /* the factor */
+                                        : 0;
+    e->mess = MR_BAD_CODE;
+    e->flags = (uint8_t)(rng_int(r, 0, N_OF(BAD_CODES) - 1) | field << 2);
+    break;
+  }
+  default: /* GEN_MESS_BAD_DATE */
+    if (rng_chance(r, 0.5)) {
+      e->day = g->dob - rng_int(r, 1, 400);
+    } else {
+      csc_date d = date_add_months(e->day, 12); /* the year mistyped */
+      e->day = d > rec_day(e) ? d : rec_day(e) + 1;
+    }
+    break;
+  }
+  return rc;
+}
+
+/* Makes the child's kept events ord[0..m) messy (gen_options.mess). */
+static int mess_child(struct lagen *g, uint64_t child_no, size_t m) {
+  struct rng r;
+  rng_init(&r, g->o->seed, 2000 + (uint64_t)g->la, child_no);
+  for (size_t k = 0; k < m; k++) {
+    const struct gev *e = &g->ev[g->ord[k].idx].e;
+    g->ord[k].mess = -1;
+    if (e->seq && e->kind != K_CHILD && rng_chance(&r, g->o->mess))
+      g->ord[k].mess = pick_w(&r, MESS_WEIGHTS, GEN_MESS_KINDS);
+  }
+  /* A kind that needs a particular event goes to another of the child's
+   * events that fits and has no mess yet, so that the kinds keep their
+   * weights; failing that, another kind. */
+  for (size_t k = 0; k < m; k++) {
+    int kind = g->ord[k].mess;
+    if (kind < 0 || mess_fits(kind, &g->ev[g->ord[k].idx].e)) continue;
+    size_t fit = 0;
+    for (size_t j = 0; j < m; j++) {
+      const struct gev *e = &g->ev[g->ord[j].idx].e;
+      if (g->ord[j].mess < 0 && e->seq && e->kind != K_CHILD && mess_fits(kind, e)) fit++;
+    }
+    if (fit == 0) {
+      g->ord[k].mess = pick_w(&r, MESS_WEIGHTS_ANY, GEN_MESS_KINDS);
+      continue;
+    }
+    size_t pick_no = (size_t)rng_int(&r, 0, (int)(fit - 1));
+    for (size_t j = 0; j < m; j++) {
+      const struct gev *e = &g->ev[g->ord[j].idx].e;
+      if (g->ord[j].mess < 0 && e->seq && e->kind != K_CHILD && mess_fits(kind, e) && pick_no-- == 0) {
+        g->ord[j].mess = kind;
+        g->ord[k].mess = -1;
+        break;
+      }
+    }
+  }
+  for (size_t k = 0; k < m; k++) {
+    int kind = g->ord[k].mess;
+    if (kind < 0) continue;
+    int rc = mess_apply(g, &r, &g->ev[g->ord[k].idx].e, kind);
+    if (rc) return rc;
+    if (g->stats) g->stats->mess[kind]++;
+  }
+  return 0;
+}
+
 /* Keeps the child's episodes still open on the first day or later (whole,
- * with their earlier events), gives each kept event its recorded_at, and
- * appends them to g->out. */
-static int keep_child(struct lagen *g) {
+ * with their earlier events), gives each kept event its recorded_at and
+ * sequence, makes them messy (gen_options.mess), and appends them to g->out. */
+static int keep_child(struct lagen *g, uint64_t child_no) {
   if (g->oom) return CSC_ENOMEM;
   struct rng *r = &g->r;
   /* Child details are recorded with the first kept referral. */
@@ -847,8 +1096,16 @@ static int keep_child(struct lagen *g) {
   }
   for (size_t k = 0; k < m; k++) {
     struct tev *t = &g->ev[g->ord[k].idx];
-    if (t->e.rec_ms >= g->end_ms) continue; /* not yet recorded when the history ends */
-    t->e.seq = ++g->n_seq;
+    if (t->e.rec_ms < g->end_ms) t->e.seq = ++g->n_seq; /* else not yet recorded when the history ends */
+  }
+  if (g->o->mess > 0) {
+    int rc = mess_child(g, child_no, m);
+    if (rc) return rc;
+  }
+  for (size_t k = 0; k < m; k++) {
+    struct tev *t = &g->ev[g->ord[k].idx];
+    /* rec_ms again: back-dating may have moved it past the end. */
+    if (!t->e.seq || t->e.rec_ms >= g->end_ms) continue;
     if (t->e.rec_ms < g->lo_ms || t->e.rec_ms >= g->hi_ms) continue; /* another pass's */
     int rc = vec_push(g->out, &t->e);
     if (rc) return rc;
@@ -915,7 +1172,7 @@ static int gen_child(struct lagen *g, uint64_t child_no, csc_date r0) {
     ref = next;
   }
   if (g->oom) return CSC_ENOMEM;
-  return keep_child(g);
+  return keep_child(g, child_no);
 }
 
 /* ---- options, LAs, populations -------------------------------------------------------- */
@@ -926,11 +1183,13 @@ void gen_options_default(struct gen_options *o) {
   o->years = 5;
   o->start = date_from_ymd(2021, 4, 1);
   o->scale = 1.0;
+  o->mess = 0.0;
 }
 
 int gen_options_check(const struct gen_options *o) {
   if (!o || o->n_las < 1 || o->n_las > 99 || o->years < 1 || o->years > 50) return CSC_EINVAL;
   if (!(o->scale > 0.0 && o->scale <= 100.0)) return CSC_EINVAL;
+  if (!(o->mess >= 0.0 && o->mess <= 0.5)) return CSC_EINVAL;
   if (o->start < date_from_ymd(1950, 1, 1) || o->start > date_from_ymd(2100, 1, 1)) return CSC_EINVAL;
   return CSC_OK;
 }
@@ -997,7 +1256,8 @@ int gen_write_population(const struct gen_options *o, FILE *f) {
 
 /* ---- generation of one LA ------------------------------------------------------------- */
 
-static int gen_la_events(const struct gen_options *o, int la, int64_t lo_ms, int64_t hi_ms, struct gev_vec *out) {
+static int gen_la_events(const struct gen_options *o, int la, int64_t lo_ms, int64_t hi_ms, struct gev_vec *out,
+                         struct gen_stats *stats) {
   struct lagen g;
   memset(&g, 0, sizeof g);
   struct la_params p;
@@ -1012,6 +1272,7 @@ static int gen_la_events(const struct gen_options *o, int la, int64_t lo_ms, int
   g.lo_ms = lo_ms;
   g.hi_ms = hi_ms;
   g.out = out;
+  g.stats = stats;
 
   struct rng r;
   rng_init(&r, o->seed, 2, (uint64_t)la);
@@ -1043,7 +1304,17 @@ static int cmp_gev(const void *pa, const void *pb) {
   const struct gev *a = pa, *b = pb;
   if (a->rec_ms != b->rec_ms) return a->rec_ms < b->rec_ms ? -1 : 1;
   if (a->la != b->la) return a->la < b->la ? -1 : 1;
-  return a->seq < b->seq ? -1 : a->seq > b->seq;
+  /* event_id order: "<la>-M..." after "<la>-<digits>" */
+  if (mess_new_id(a) != mess_new_id(b)) return mess_new_id(a) - mess_new_id(b);
+  if (a->seq != b->seq) return a->seq < b->seq ? -1 : 1;
+  return (int)mess_digit(a) - (int)mess_digit(b);
+}
+
+/* A plan id: prefix and 7 digits, or for a plan the mess adds, prefix, "M"
+ * and 9 digits (obj is then the sequence of the event it stems from). */
+static void plan_id(char *buf, size_t len, const char *prefix, const struct gev *e) {
+  if (e->mess == MR_OVERLAP_START || e->mess == MR_OVERLAP_END) snprintf(buf, len, "%sM%09u", prefix, e->obj);
+  else snprintf(buf, len, "%s%07u", prefix, e->obj);
 }
 
 static void fill_placement(Cscflow__V1__Placement *p, uint32_t a, uint32_t b, char *district, size_t dlen) {
@@ -1057,18 +1328,31 @@ static void fill_placement(Cscflow__V1__Placement *p, uint32_t a, uint32_t b, ch
 
 static int emit_one(const struct gev *e, char codes[][16], const int *systems, gen_emit_fn emit, void *ctx) {
   Cscflow__V1__CaseEvent ev = CSCFLOW__V1__CASE_EVENT__INIT;
-  char event_id[32], child_id[16], id1[16], id2[16], district[16];
+  char event_id[32], child_id[16], id1[16], id2[16], district[16], target[32];
   const char *factor_ptrs[32];
 
-  snprintf(event_id, sizeof event_id, "%s-%09u", codes[e->la], e->seq);
+  if (mess_new_id(e)) snprintf(event_id, sizeof event_id, "%s-M%09u%u", codes[e->la], e->seq, mess_digit(e));
+  else snprintf(event_id, sizeof event_id, "%s-%09u", codes[e->la], e->seq);
   snprintf(child_id, sizeof child_id, "C%07u", e->child);
   snprintf(id2, sizeof id2, "R%08u", e->ref);
   ev.event_id = event_id;
   ev.la_code = codes[e->la];
   ev.child_id = child_id;
   ev.occurred_on = date_to_yyyymmdd(e->day);
-  ev.recorded_at_ms = e->rec_ms;
+  /* A duplicate arrives later but is the same message. */
+  ev.recorded_at_ms = e->mess == MR_DUPLICATE ? e->rec_ms - e->flags * DAY_MS : e->rec_ms;
   ev.source_system = (char *)SOURCE_SYSTEMS[systems[e->la]];
+  if (e->mess == MR_AMENDMENT) {
+    snprintf(target, sizeof target, "%s-%09u", codes[e->la], e->seq);
+    ev.supersedes_event_id = target;
+  } else if (e->mess == MR_RETRACTION) {
+    if (e->flags & 1) snprintf(target, sizeof target, "%s-%09u", codes[e->la], e->seq);
+    else snprintf(target, sizeof target, "%s-M%09u1", codes[e->la], e->seq);
+    ev.retracts_event_id = target;
+    return emit(ctx, &ev); /* a retraction carries no payload */
+  }
+  const char *bad = e->mess == MR_BAD_CODE ? BAD_CODES[e->flags & 3] : NULL;
+  int bad_field = e->flags >> 2;
 
   Cscflow__V1__ChildDetails cd = CSCFLOW__V1__CHILD_DETAILS__INIT;
   Cscflow__V1__ReferralOpened ro = CSCFLOW__V1__REFERRAL_OPENED__INIT;
@@ -1119,20 +1403,20 @@ static int emit_one(const struct gev *e, char codes[][16], const int *systems, g
   }
   case K_REF_OPEN:
     ro.referral_id = id2;
-    ro.source = (char *)SOURCES[e->a].code;
+    ro.source = (char *)(bad ? bad : SOURCES[e->a].code);
     ev.payload_case = CSCFLOW__V1__CASE_EVENT__PAYLOAD_REFERRAL_OPENED;
     ev.referral_opened = &ro;
     break;
   case K_REF_CLOSE:
     rc.referral_id = id2;
     rc.no_further_action = e->b != 0;
-    rc.closure_reason = (char *)CLOSURE[e->a];
+    rc.closure_reason = (char *)(bad ? bad : CLOSURE[e->a]);
     ev.payload_case = CSCFLOW__V1__CASE_EVENT__PAYLOAD_REFERRAL_CLOSED;
     ev.referral_closed = &rc;
     break;
   case K_EH_START:
   case K_EH_END:
-    snprintf(id1, sizeof id1, "EH%07u", e->obj);
+    plan_id(id1, sizeof id1, "EH", e);
     if (e->kind == K_EH_START) {
       ehs.episode_id = id1;
       ev.payload_case = CSCFLOW__V1__CASE_EVENT__PAYLOAD_EARLY_HELP_STARTED;
@@ -1158,6 +1442,7 @@ static int emit_one(const struct gev *e, char codes[][16], const int *systems, g
     size_t nf = 0;
     for (int i = 0; i < N_OF(FACTORS); i++)
       if (e->a & (1u << i)) factor_ptrs[nf++] = FACTORS[i].code;
+    if (bad && (size_t)bad_field < nf) factor_ptrs[bad_field] = bad;
     ac.n_factors = nf;
     ac.factors = (char **)factor_ptrs;
     ac.outcome = (Cscflow__V1__AssessmentOutcome)e->b;
@@ -1193,28 +1478,28 @@ static int emit_one(const struct gev *e, char codes[][16], const int *systems, g
     ev.icpc_held = &icpc;
     break;
   case K_CIN_START:
-    snprintf(id1, sizeof id1, "CIN%07u", e->obj);
+    plan_id(id1, sizeof id1, "CIN", e);
     cins.plan_id = id1;
     cins.referral_id = id2;
     ev.payload_case = CSCFLOW__V1__CASE_EVENT__PAYLOAD_CIN_PLAN_STARTED;
     ev.cin_plan_started = &cins;
     break;
   case K_CIN_END:
-    snprintf(id1, sizeof id1, "CIN%07u", e->obj);
+    plan_id(id1, sizeof id1, "CIN", e);
     cine.plan_id = id1;
     ev.payload_case = CSCFLOW__V1__CASE_EVENT__PAYLOAD_CIN_PLAN_ENDED;
     ev.cin_plan_ended = &cine;
     break;
   case K_CP_START:
-    snprintf(id1, sizeof id1, "CP%07u", e->obj);
+    plan_id(id1, sizeof id1, "CP", e);
     cps.plan_id = id1;
     cps.referral_id = id2;
-    cps.initial_category = (char *)CATEGORIES[e->a].code;
+    cps.initial_category = (char *)(bad ? bad : CATEGORIES[e->a].code);
     ev.payload_case = CSCFLOW__V1__CASE_EVENT__PAYLOAD_CP_PLAN_STARTED;
     ev.cp_plan_started = &cps;
     break;
   case K_CP_END:
-    snprintf(id1, sizeof id1, "CP%07u", e->obj);
+    plan_id(id1, sizeof id1, "CP", e);
     cpe.plan_id = id1;
     cpe.latest_category = (char *)CATEGORIES[e->a].code;
     ev.payload_case = CSCFLOW__V1__CASE_EVENT__PAYLOAD_CP_PLAN_ENDED;
@@ -1233,10 +1518,11 @@ static int emit_one(const struct gev *e, char codes[][16], const int *systems, g
   case K_POC_START:
     snprintf(id1, sizeof id1, "PC%07u", e->obj);
     pcs.period_id = id1;
-    pcs.legal_status = (char *)LEGAL[e->b & 31];
-    pcs.category_of_need = (char *)NEED[(e->b >> 5) & 15].code;
+    pcs.legal_status = (char *)(bad && bad_field == 0 ? bad : LEGAL[e->b & 31]);
+    pcs.category_of_need = (char *)(bad && bad_field == 1 ? bad : NEED[(e->b >> 5) & 15].code);
     pcs.uasc = (e->b >> 9) & 1;
     fill_placement(&pl, e->a, e->b, district, sizeof district);
+    if (bad && bad_field == 2) pl.placement_type = (char *)bad;
     pcs.placement = &pl;
     ev.payload_case = CSCFLOW__V1__CASE_EVENT__PAYLOAD_PERIOD_OF_CARE_STARTED;
     ev.period_of_care_started = &pcs;
@@ -1244,7 +1530,7 @@ static int emit_one(const struct gev *e, char codes[][16], const int *systems, g
   case K_POC_END:
     snprintf(id1, sizeof id1, "PC%07u", e->obj);
     pce.period_id = id1;
-    pce.reason_ceased = (char *)CEASED[e->a];
+    pce.reason_ceased = (char *)(bad ? bad : CEASED[e->a]);
     ev.payload_case = CSCFLOW__V1__CASE_EVENT__PAYLOAD_PERIOD_OF_CARE_ENDED;
     ev.period_of_care_ended = &pce;
     break;
@@ -1252,6 +1538,7 @@ static int emit_one(const struct gev *e, char codes[][16], const int *systems, g
     snprintf(id1, sizeof id1, "PC%07u", e->obj);
     ps.period_id = id1;
     fill_placement(&pl, e->a, e->b, district, sizeof district);
+    if (bad) pl.placement_type = (char *)bad;
     ps.placement = &pl;
     ps.reason_for_change = (char *)PLACEMENT_CHANGE[(e->b >> 10) & 15].code;
     ev.payload_case = CSCFLOW__V1__CASE_EVENT__PAYLOAD_PLACEMENT_STARTED;
@@ -1302,8 +1589,9 @@ static int emit_one(const struct gev *e, char codes[][16], const int *systems, g
   return emit(ctx, &ev);
 }
 
-int gen_run_passes(const struct gen_options *o, int passes, gen_emit_fn emit, void *ctx) {
+static int run_passes(const struct gen_options *o, int passes, gen_emit_fn emit, void *ctx, struct gen_stats *stats) {
   if (gen_options_check(o) || !emit || passes < 1 || passes > GEN_MAX_PASSES) return CSC_EINVAL;
+  if (stats) memset(stats, 0, sizeof *stats);
   char codes[99][16];
   int systems[99];
   for (int i = 0; i < o->n_las; i++) {
@@ -1322,7 +1610,8 @@ int gen_run_passes(const struct gen_options *o, int passes, gen_emit_fn emit, vo
     int64_t lo = k == 0 ? INT64_MIN : t0 + (t1 - t0) / passes * k;
     int64_t hi = k == passes - 1 ? INT64_MAX : t0 + (t1 - t0) / passes * (k + 1);
     all.n = 0;
-    for (int i = 0; i < o->n_las && !rc; i++) rc = gen_la_events(o, i, lo, hi, &all);
+    /* Every pass makes the same mess; the first counts it. */
+    for (int i = 0; i < o->n_las && !rc; i++) rc = gen_la_events(o, i, lo, hi, &all, k == 0 ? stats : NULL);
     if (rc) break;
     qsort(all.v, all.n, sizeof *all.v, cmp_gev);
     for (size_t j = 0; j < all.n && !rc; j++) rc = emit_one(&all.v[j], codes, systems, emit, ctx);
@@ -1331,10 +1620,16 @@ int gen_run_passes(const struct gen_options *o, int passes, gen_emit_fn emit, vo
   return rc;
 }
 
-int gen_run(const struct gen_options *o, gen_emit_fn emit, void *ctx) {
+int gen_run_passes(const struct gen_options *o, int passes, gen_emit_fn emit, void *ctx) {
+  return run_passes(o, passes, emit, ctx, NULL);
+}
+
+int gen_run_stats(const struct gen_options *o, gen_emit_fn emit, void *ctx, struct gen_stats *stats) {
+  if (stats) memset(stats, 0, sizeof *stats);
   if (gen_options_check(o) || !emit) return CSC_EINVAL;
   /* About 0.85 events per child per year of history (seeded open cases
-   * included); plan for 1.0 and keep at most GEN_PASS_EVENTS in memory. */
+   * included); plan for 1.0 and keep at most GEN_PASS_EVENTS in memory. Mess
+   * adds up to ~0.8 records per event made messy. */
   double est = 0;
   for (int i = 0; i < o->n_las; i++) {
     int64_t pop;
@@ -1342,7 +1637,10 @@ int gen_run(const struct gen_options *o, gen_emit_fn emit, void *ctx) {
     gen_la(o, i, code, &pop);
     est += (double)pop * o->years;
   }
+  est *= 1.0 + 0.8 * o->mess;
   double p = est / GEN_PASS_EVENTS;
   int passes = p <= 1 ? 1 : p >= GEN_MAX_PASSES ? GEN_MAX_PASSES : (int)p + 1;
-  return gen_run_passes(o, passes, emit, ctx);
+  return run_passes(o, passes, emit, ctx, stats);
 }
+
+int gen_run(const struct gen_options *o, gen_emit_fn emit, void *ctx) { return gen_run_stats(o, emit, ctx, NULL); }

@@ -26,18 +26,66 @@
  * closed before the first day are not in it, so re-referral rates of the
  * first year read low.
  *
- * Stream guarantees (tests/test_gen.c checks them): every child's first event
- * is its ChildDetails; an event is never recorded before the event it
- * depends on (a plan's end after its start, a re-referral after the previous
- * referral's closure), so a child never has two referrals open at once; a
- * child's events of one day, when recorded that day, are recorded in the
- * order they happened.
+ * Stream guarantees with mess 0 (tests/test_gen.c checks them): every
+ * child's first event is its ChildDetails; an event is never recorded before
+ * the event it depends on (a plan's end after its start, a re-referral after
+ * the previous referral's closure), so a child never has two referrals open
+ * at once; a child's events of one day, when recorded that day, are recorded
+ * in the order they happened; events arrive in recorded_at order; event ids
+ * are unique; every code is valid; no event is dated after it is recorded.
  * Visits (ChildSeen) are about half of all events. Working days skip
  * weekends but not bank holidays. No workforce events are generated.
  *
  * Determinism: the output is a function of the options only (same options,
  * same bytes). LA i's history does not depend on n_las, so LA 0 of a 3-LA run
  * is LA 0 of a 1-LA run. There is no global state: calls are thread-safe.
+ *
+ * Mess. Case records are messy, and the processor must cope, so with
+ * gen_options.mess = p > 0 each generated event except ChildDetails is, with
+ * probability p, given one of these (weights of the kinds in brackets; a kind
+ * that needs a particular event, overlap or unknown code, goes to another of
+ * the child's events that qualifies, or when there is none is drawn again
+ * among the kinds that fit every event, so overlaps come to ~3.5% of the
+ * mess at a rate of 0.05, and fewer at higher rates):
+ *   back-dated [30]     recorded 30..400 days after it occurred, whatever
+ *                       depends on it (a plan's end may arrive before its
+ *                       start; one recorded after the history's end is not in
+ *                       it)
+ *   duplicate [20]      sent twice: an exact copy (same event_id, same bytes,
+ *                       same recorded_at_ms) arrives again 1..10 days after it
+ *                       was recorded, so the stream is no longer in
+ *                       recorded_at order
+ *   supersession [20]   an amendment (same child, payload kind and ids;
+ *                       supersedes_event_id the original) with occurred_on
+ *                       moved by -20..+20 days (never after the amendment is
+ *                       recorded) or, for events with a code, a code changed
+ *                       to another valid one; recorded 1..60 days after the
+ *                       original, or in 10% of cases 1..120 minutes before it
+ *   retraction [15]     an event entered in error: a copy with occurred_on
+ *                       moved by 1..90 days (never after it is recorded),
+ *                       recorded at the same time as the original, then
+ *                       a retraction of the copy (no payload, occurred_on the
+ *                       day it is recorded) 1..30 days later; in 10% of cases
+ *                       the real event is retracted instead and no copy made
+ *   overlap [5]         CP, CIN plan or early help start only: a second plan
+ *                       of the same kind (a new plan id) starting 1..30 days
+ *                       after it and ending 10..60 days after that, each
+ *                       recorded on the day (and kept only if it occurs
+ *                       before the history ends)
+ *   unknown code [5]    events with a code (ReferralOpened.source,
+ *                       ReferralClosed.closure_reason,
+ *                       CpPlanStarted.initial_category, PeriodOfCareStarted
+ *                       legal_status / category_of_need / placement type,
+ *                       PlacementStarted placement type,
+ *                       PeriodOfCareEnded.reason_ceased, AssessmentCompleted
+ *                       factors) only: one code is "XX", "Z9" or "Q1"
+ *   bad date [5]        occurred_on a year late (after the day it is
+ *                       recorded), or half the time before the child's birth
+ *                       (date of birth - 1..400 days)
+ * Mess comes from random streams of its own, so the history underneath is
+ * the mess-0 history whatever the rate (less the back-dated events now
+ * recorded after its end), and mess 0 gives the same bytes as a generator
+ * without mess.
  *
  * Identifiers (all unique within one LA):
  *   event_id   "<la_code>-<9-digit sequence>"    "E99000001-000000123"
@@ -47,6 +95,11 @@
  *   CP plan "CP" + 7 digits, CIN plan "CIN" + 7, period of care "PC" + 7,
  *   early help episode "EH" + 7.
  * Every end event names its start (plan_id, period_id, referral_id).
+ * Events the mess adds (amendments, copies made in error, retractions,
+ * overlapping plans and their ends) are "<la_code>-M" + the 9-digit sequence
+ * of the event they stem from + 1 or 2 ("E99000001-M0000001231"); an
+ * overlapping plan's id is its kind's prefix + "M" + that 9-digit sequence
+ * ("CPM000000123"). A duplicate keeps its original's id.
  */
 #ifndef CSCFLOW_GEN_H
 #define CSCFLOW_GEN_H
@@ -64,15 +117,17 @@ struct gen_options {
   csc_date start; /* first day of the history (default 1 April 2021) */
   double scale;   /* multiplies every LA's child population (1.0 default; the
                      demo uses ~0.1); > 0 */
+  double mess;    /* probability that an event is made messy (see above),
+                     0..0.5; 0 default */
 };
 
-/* Sets o to seed 1, 3 LAs, 5 years, start 1 April 2021, scale 1.0. */
+/* Sets o to seed 1, 3 LAs, 5 years, start 1 April 2021, scale 1.0, mess 0. */
 void gen_options_default(struct gen_options *o);
 
 /*
  * Checks o: CSC_EINVAL when n_las is outside 1..99, years outside 1..50,
- * scale not in (0, 100], or start outside 1950-01-01..2100-01-01. gen_run and
- * gen_write_population call it first.
+ * scale not in (0, 100], mess not in [0, 0.5], or start outside
+ * 1950-01-01..2100-01-01. gen_run and gen_write_population call it first.
  */
 int gen_options_check(const struct gen_options *o);
 
@@ -109,7 +164,9 @@ typedef int (*gen_emit_fn)(void *ctx, const Cscflow__V1__CaseEvent *ev);
 
 /*
  * Generates every event of every LA, then calls emit once per event in
- * recorded_at_ms order (ties: event_id order). Returns 0 when every event was
+ * recorded_at_ms order (ties: event_id order), except that a duplicate (mess)
+ * comes where a message recorded 1..10 days after its recorded_at_ms would.
+ * Returns 0 when every event was
  * emitted, the first non-zero value emit returned (generation stops there),
  * CSC_EINVAL for bad options or a NULL emit, CSC_ENOMEM on allocation
  * failure. All memory is freed before it returns.
@@ -131,5 +188,44 @@ int gen_run(const struct gen_options *o, gen_emit_fn emit, void *ctx);
  */
 #define GEN_MAX_PASSES 64
 int gen_run_passes(const struct gen_options *o, int passes, gen_emit_fn emit, void *ctx);
+
+/* The kinds of mess (see the top of this file). */
+enum gen_mess_kind {
+  GEN_MESS_BACKDATED,
+  GEN_MESS_DUPLICATE,
+  GEN_MESS_SUPERSESSION,
+  GEN_MESS_RETRACTION,
+  GEN_MESS_OVERLAP,
+  GEN_MESS_UNKNOWN_CODE,
+  GEN_MESS_BAD_DATE,
+  GEN_MESS_KINDS
+};
+
+/* "backdated", "duplicate", "supersession", "retraction", "overlap",
+ * "unknown_code", "bad_date"; NULL for any other value. */
+const char *gen_mess_name(int kind);
+
+struct gen_stats {
+  /* Mess applied, per kind: one per event made messy, whether or not all
+   * the records it adds are recorded before the history ends. */
+  uint64_t mess[GEN_MESS_KINDS];
+};
+
+/* gen_run that also fills *stats (zeroed first; NULL to skip). */
+int gen_run_stats(const struct gen_options *o, gen_emit_fn emit, void *ctx, struct gen_stats *stats);
+
+/*
+ * Reads a delimited history (varint length + CaseEvent protobuf, repeated)
+ * from in[0..len) and writes to *out (malloc'd, *out_len bytes; caller frees)
+ * the same records where, for each child (la_code, child_id; workforce events
+ * with an empty child_id key on their worker id), the child's records are
+ * randomly permuted among the positions that child's records occupy (so
+ * every child's events arrive in a random order, while the interleaving of
+ * children is unchanged). Records that fail to decode stay where they are.
+ * Records are copied byte for byte, so *out_len == len. Deterministic from
+ * seed. CSC_EINVAL for a malformed input (a bad varint, a record running past
+ * the end) or NULL arguments, CSC_ENOMEM.
+ */
+int gen_shuffle_children(const uint8_t *in, size_t len, uint64_t seed, uint8_t **out, size_t *out_len);
 
 #endif

@@ -1,7 +1,8 @@
 /*
  * test_gen.c — the synthetic history generator: determinism, stream order,
  * consistency of the histories, and rates near England's published figures,
- * each measured from the events by a computation independent of gen.c.
+ * each measured from the events by a computation independent of gen.c; the
+ * mess it can add, and the shuffling of each child's events.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +10,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -569,6 +571,449 @@ static void test_cp_plans_mostly_under_two_years(void **state) {
   assert_true(share > 0.005 && share < 0.10);
 }
 
+/* ---- mess ------------------------------------------------------------------------------ */
+
+/* The history of small_options(7) as generated before mess existed: mess 0
+ * must give exactly these bytes. (A deliberate change to the generator
+ * changes them too; record the new digest then.) */
+#define MESS0_EVENTS 75352
+#define MESS0_DIGEST 0xcb668a74c54479c4ULL
+
+static void test_mess_zero_unchanged(void **state) {
+  (void)state;
+  struct gen_options o;
+  small_options(&o, 7);
+  assert_true(o.mess == 0.0);
+  size_t n;
+  uint64_t h = run_hash(&o, &n);
+  assert_int_equal(n, MESS0_EVENTS);
+  assert_true(h == MESS0_DIGEST);
+  struct hash_ctx c = {0xcbf29ce484222325ULL, 0, 0};
+  struct gen_stats st;
+  assert_int_equal(gen_run_stats(&o, hash_emit, &c, &st), 0);
+  assert_true(c.h == MESS0_DIGEST);
+  for (int k = 0; k < GEN_MESS_KINDS; k++) assert_true(st.mess[k] == 0);
+}
+
+static void test_mess_deterministic(void **state) {
+  (void)state;
+  struct gen_options o;
+  small_options(&o, 7);
+  o.mess = 0.05;
+  size_t n1, n2;
+  uint64_t h1 = run_hash(&o, &n1), h2 = run_hash(&o, &n2);
+  assert_int_equal(n1, n2);
+  assert_true(h1 == h2);
+  assert_true(h1 != MESS0_DIGEST);
+  assert_true(n1 > MESS0_EVENTS);
+  /* Every pass makes the same mess. */
+  struct hash_ctx c = {0xcbf29ce484222325ULL, 0, 0};
+  assert_int_equal(gen_run_passes(&o, 3, hash_emit, &c), 0);
+  assert_int_equal(c.n, n1);
+  assert_true(c.h == h1);
+  /* The rate is 0..0.5. */
+  o.mess = 0.5;
+  assert_int_equal(gen_options_check(&o), 0);
+  const double bad[] = {-0.01, 0.51, 1.0, NAN};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    o.mess = bad[i];
+    assert_int_equal(gen_options_check(&o), CSC_EINVAL);
+    assert_int_equal(gen_run(&o, hash_emit, &c), CSC_EINVAL);
+  }
+  assert_string_equal(gen_mess_name(GEN_MESS_BACKDATED), "backdated");
+  assert_null(gen_mess_name(GEN_MESS_KINDS));
+  assert_null(gen_mess_name(-1));
+}
+
+/* A whole history in memory, in the delimited format. */
+struct membuf {
+  uint8_t *b;
+  size_t n, cap;
+};
+
+static int mem_emit(void *vctx, const Cscflow__V1__CaseEvent *ev) {
+  struct membuf *m = vctx;
+  size_t len = cscflow__v1__case_event__get_packed_size(ev);
+  if (m->n + len + 10 > m->cap) {
+    size_t cap = m->cap ? m->cap * 2 : 1 << 20;
+    while (cap < m->n + len + 10) cap *= 2;
+    uint8_t *nb = realloc(m->b, cap);
+    if (!nb) return CSC_ENOMEM;
+    m->b = nb;
+    m->cap = cap;
+  }
+  m->n += varint_encode(len, m->b + m->n);
+  cscflow__v1__case_event__pack(ev, m->b + m->n);
+  m->n += len;
+  return 0;
+}
+
+/* The records of a delimited buffer: message offset and length each. */
+struct slice {
+  size_t off, len;
+};
+
+static struct slice *slices(const uint8_t *b, size_t n, size_t *count) {
+  size_t cap = 1024, m = 0, pos = 0;
+  struct slice *v = malloc(cap * sizeof *v);
+  assert_non_null(v);
+  while (pos < n) {
+    uint64_t len;
+    size_t k = varint_decode(b + pos, n - pos, &len);
+    assert_true(k > 0 && len <= n - pos - k);
+    if (m == cap) {
+      cap *= 2;
+      v = realloc(v, cap * sizeof *v);
+      assert_non_null(v);
+    }
+    v[m].off = pos + k;
+    v[m].len = (size_t)len;
+    m++;
+    pos += k + (size_t)len;
+  }
+  *count = m;
+  return v;
+}
+
+struct idref {
+  const char *id;
+  size_t i;
+};
+
+static int cmp_idref(const void *pa, const void *pb) {
+  const struct idref *a = pa, *b = pb;
+  int c = strcmp(a->id, b->id);
+  return c ? c : (a->i < b->i ? -1 : a->i > b->i);
+}
+
+static int find_id(const struct idref *v, size_t n, const char *id) {
+  size_t lo = 0, hi = n;
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    if (strcmp(v[mid].id, id) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo < n && strcmp(v[lo].id, id) == 0;
+}
+
+static int is_bad_code(const char *s) {
+  return strcmp(s, "XX") == 0 || strcmp(s, "Z9") == 0 || strcmp(s, "Q1") == 0;
+}
+
+static int has_bad_code(const Cscflow__V1__CaseEvent *ev) {
+  switch (ev->payload_case) {
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_REFERRAL_OPENED: return is_bad_code(ev->referral_opened->source);
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_REFERRAL_CLOSED: return is_bad_code(ev->referral_closed->closure_reason);
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CP_PLAN_STARTED: return is_bad_code(ev->cp_plan_started->initial_category);
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_PERIOD_OF_CARE_STARTED: {
+    const Cscflow__V1__PeriodOfCareStarted *p = ev->period_of_care_started;
+    return is_bad_code(p->legal_status) || is_bad_code(p->category_of_need) ||
+           (p->placement && is_bad_code(p->placement->placement_type));
+  }
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_PLACEMENT_STARTED:
+    return ev->placement_started->placement && is_bad_code(ev->placement_started->placement->placement_type);
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_PERIOD_OF_CARE_ENDED:
+    return is_bad_code(ev->period_of_care_ended->reason_ceased);
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_ASSESSMENT_COMPLETED:
+    for (size_t i = 0; i < ev->assessment_completed->n_factors; i++)
+      if (is_bad_code(ev->assessment_completed->factors[i])) return 1;
+    return 0;
+  default: return 0;
+  }
+}
+
+/* A plan the mess added: "CPM...", "CINM...", "EHM...". */
+static int is_mess_plan(const Cscflow__V1__CaseEvent *ev) {
+  const char *id = NULL;
+  if (ev->payload_case == CSCFLOW__V1__CASE_EVENT__PAYLOAD_CP_PLAN_STARTED) id = ev->cp_plan_started->plan_id + 2;
+  if (ev->payload_case == CSCFLOW__V1__CASE_EVENT__PAYLOAD_CIN_PLAN_STARTED) id = ev->cin_plan_started->plan_id + 3;
+  if (ev->payload_case == CSCFLOW__V1__CASE_EVENT__PAYLOAD_EARLY_HELP_STARTED)
+    id = ev->early_help_started->episode_id + 2;
+  return id && id[0] == 'M';
+}
+
+static void test_mess_kinds(void **state) {
+  (void)state;
+  struct gen_options o;
+  small_options(&o, 3);
+  o.n_las = 1;
+  /* The history without mess: the events mess can touch. */
+  struct membuf m0 = {0};
+  assert_int_equal(gen_run(&o, mem_emit, &m0), 0);
+  size_t n0;
+  struct slice *s0 = slices(m0.b, m0.n, &n0);
+  size_t children = 0;
+  for (size_t i = 0; i < n0; i++) {
+    Cscflow__V1__CaseEvent *ev = cscflow__v1__case_event__unpack(NULL, s0[i].len, m0.b + s0[i].off);
+    assert_non_null(ev);
+    if (ev->payload_case == CSCFLOW__V1__CASE_EVENT__PAYLOAD_CHILD_DETAILS) children++;
+    cscflow__v1__case_event__free_unpacked(ev, NULL);
+  }
+  free(s0);
+  free(m0.b);
+
+  o.mess = 0.05;
+  struct membuf mb = {0};
+  struct gen_stats st;
+  assert_int_equal(gen_run_stats(&o, mem_emit, &mb, &st), 0);
+  uint64_t total = 0;
+  for (int k = 0; k < GEN_MESS_KINDS; k++) {
+    print_message("mess %s: %llu\n", gen_mess_name(k), (unsigned long long)st.mess[k]);
+    assert_true(st.mess[k] >= 1);
+    total += st.mess[k];
+  }
+  double share = (double)total / (double)(n0 - children);
+  print_message("%zu events, %zu children; %llu made messy: %.4f\n", n0, children, (unsigned long long)total, share);
+  assert_true(share >= 0.04 && share <= 0.06);
+  /* Roughly the weights: back-dating the most common, overlaps rare. */
+  assert_true(st.mess[GEN_MESS_BACKDATED] > st.mess[GEN_MESS_RETRACTION]);
+  assert_true(st.mess[GEN_MESS_OVERLAP] < st.mess[GEN_MESS_DUPLICATE]);
+
+  size_t n;
+  struct slice *sl = slices(mb.b, mb.n, &n);
+  assert_true(n > n0);
+  Cscflow__V1__CaseEvent **evs = calloc(n, sizeof *evs);
+  struct idref *ids = malloc(n * sizeof *ids);
+  assert_non_null(evs);
+  assert_non_null(ids);
+  /* Dates of birth by child number, from ChildDetails. */
+  size_t max_child = 0;
+  for (size_t i = 0; i < n; i++) {
+    evs[i] = cscflow__v1__case_event__unpack(NULL, sl[i].len, mb.b + sl[i].off);
+    assert_non_null(evs[i]);
+    ids[i].id = evs[i]->event_id;
+    ids[i].i = i;
+    uint32_t c = num_after(evs[i]->child_id, "C");
+    assert_true(c != UINT32_MAX);
+    if (c > max_child) max_child = c;
+  }
+  csc_date *dob = calloc(max_child + 1, sizeof *dob);
+  uint8_t *has_details = calloc(max_child + 1, 1);
+  assert_non_null(dob);
+  assert_non_null(has_details);
+  for (size_t i = 0; i < n; i++)
+    if (evs[i]->payload_case == CSCFLOW__V1__CASE_EVENT__PAYLOAD_CHILD_DETAILS) {
+      uint32_t c = num_after(evs[i]->child_id, "C");
+      assert_int_equal(date_from_yyyymmdd(evs[i]->child_details->date_of_birth, &dob[c]), 0);
+      has_details[c] = 1;
+    }
+  qsort(ids, n, sizeof *ids, cmp_idref);
+
+  /* An id seen twice is a duplicate: the same bytes. */
+  size_t dups = 0;
+  for (size_t i = 1; i < n; i++)
+    if (strcmp(ids[i].id, ids[i - 1].id) == 0) {
+      const struct slice *a = &sl[ids[i - 1].i], *b = &sl[ids[i].i];
+      assert_int_equal(a->len, b->len);
+      assert_memory_equal(mb.b + a->off, mb.b + b->off, a->len);
+      assert_true(i < 2 || strcmp(ids[i - 2].id, ids[i].id) != 0); /* twice, never three times */
+      dups++;
+    }
+
+  size_t supersedes = 0, retracts = 0, plans = 0, codes = 0, late_dates = 0, before_birth = 0, new_ids = 0;
+  int64_t prev_ms = INT64_MIN;
+  for (size_t i = 0; i < n; i++) {
+    const Cscflow__V1__CaseEvent *ev = evs[i];
+    /* A valid event, of a child whose details are in the stream. */
+    assert_true(ev->event_id[0] && ev->la_code[0] && ev->child_id[0] && ev->recorded_at_ms > 0);
+    csc_date day;
+    assert_int_equal(date_from_yyyymmdd(ev->occurred_on, &day), 0);
+    uint32_t c = num_after(ev->child_id, "C");
+    assert_true(has_details[c]);
+    csc_date rec = date_london_from_unix_ms(ev->recorded_at_ms);
+    if (strncmp(ev->event_id, "E99000001-M", 11) == 0) new_ids++;
+    if (ev->supersedes_event_id[0]) {
+      assert_true(find_id(ids, n, ev->supersedes_event_id));
+      assert_true(ev->payload_case != CSCFLOW__V1__CASE_EVENT__PAYLOAD__NOT_SET);
+      supersedes++;
+    }
+    if (ev->retracts_event_id[0]) {
+      assert_true(find_id(ids, n, ev->retracts_event_id));
+      assert_int_equal(ev->payload_case, CSCFLOW__V1__CASE_EVENT__PAYLOAD__NOT_SET);
+      assert_int_equal(day, rec);
+      retracts++;
+    } else {
+      assert_true(ev->payload_case != CSCFLOW__V1__CASE_EVENT__PAYLOAD__NOT_SET);
+    }
+    if (is_mess_plan(ev)) plans++;
+    if (has_bad_code(ev)) codes++;
+    if (day > rec) late_dates++;
+    if (day < dob[c]) before_birth++;
+    /* Arrival is in recorded_at order but for the second copy of a duplicate. */
+    struct idref key = {ev->event_id, i};
+    struct idref *first = bsearch(&key, ids, n, sizeof *ids, cmp_idref);
+    assert_non_null(first);
+    int second = first > ids && strcmp((first - 1)->id, ev->event_id) == 0;
+    if (!second) {
+      assert_true(ev->recorded_at_ms >= prev_ms);
+      prev_ms = ev->recorded_at_ms;
+    }
+  }
+  print_message("duplicates %zu, supersessions %zu, retractions %zu, extra plans %zu, unknown codes %zu, "
+                "dated after recorded %zu, before birth %zu\n",
+                dups, supersedes, retracts, plans, codes, late_dates, before_birth);
+  assert_true(dups >= 1 && supersedes >= 1 && retracts >= 1 && plans >= 1 && codes >= 1);
+  assert_true(late_dates >= 1 && before_birth >= 1 && new_ids >= 1);
+
+  for (size_t i = 0; i < n; i++) cscflow__v1__case_event__free_unpacked(evs[i], NULL);
+  free(evs);
+  free(ids);
+  free(dob);
+  free(has_details);
+  free(sl);
+  free(mb.b);
+}
+
+/* ---- shuffling each child's events ------------------------------------------------------------ */
+
+/* A child's key: la_code and child_id, or worker id for workforce events. */
+static void child_key(const uint8_t *b, const struct slice *s, char *key, size_t len) {
+  Cscflow__V1__CaseEvent *ev = cscflow__v1__case_event__unpack(NULL, s->len, b + s->off);
+  if (!ev) {
+    snprintf(key, len, "?%zu", s->off); /* undecodable: a key of its own */
+    return;
+  }
+  if (!ev->child_id[0] && ev->payload_case == CSCFLOW__V1__CASE_EVENT__PAYLOAD_WORKFORCE)
+    snprintf(key, len, "%s/W/%s", ev->la_code, ev->workforce->worker_id);
+  else snprintf(key, len, "%s/C/%s", ev->la_code, ev->child_id);
+  cscflow__v1__case_event__free_unpacked(ev, NULL);
+}
+
+struct rec_bytes {
+  const uint8_t *p;
+  size_t len;
+};
+
+static int cmp_rec_bytes(const void *pa, const void *pb) {
+  const struct rec_bytes *a = pa, *b = pb;
+  if (a->len != b->len) return a->len < b->len ? -1 : 1;
+  return memcmp(a->p, b->p, a->len);
+}
+
+/* The records of buf, sorted by their bytes: a multiset to compare. */
+static struct rec_bytes *sorted_records(const uint8_t *b, const struct slice *s, size_t n) {
+  struct rec_bytes *v = malloc((n + 1) * sizeof *v);
+  assert_non_null(v);
+  for (size_t i = 0; i < n; i++) {
+    v[i].p = b + s[i].off;
+    v[i].len = s[i].len;
+  }
+  qsort(v, n, sizeof *v, cmp_rec_bytes);
+  return v;
+}
+
+/* Appends one event to m, delimited. */
+static void add_event(struct membuf *m, const Cscflow__V1__CaseEvent *ev) { assert_int_equal(mem_emit(m, ev), 0); }
+
+static void test_shuffle_children(void **state) {
+  (void)state;
+  struct gen_options o;
+  small_options(&o, 11);
+  o.n_las = 1;
+  o.years = 1;
+  o.scale = 0.1;
+  o.mess = 0.05;
+  struct membuf in = {0};
+  /* An undecodable record first, and workforce events of one worker. */
+  const uint8_t junk[] = {3, 0xff, 0xff, 0xff};
+  in.b = malloc(sizeof junk);
+  assert_non_null(in.b);
+  memcpy(in.b, junk, sizeof junk);
+  in.n = in.cap = sizeof junk;
+  Cscflow__V1__CaseEvent wev = CSCFLOW__V1__CASE_EVENT__INIT;
+  Cscflow__V1__WorkforceEvent wf = CSCFLOW__V1__WORKFORCE_EVENT__INIT;
+  char wid[32];
+  wev.la_code = "E99000001";
+  wev.occurred_on = 20210401;
+  wev.recorded_at_ms = 1617285600000LL;
+  wev.payload_case = CSCFLOW__V1__CASE_EVENT__PAYLOAD_WORKFORCE;
+  wev.workforce = &wf;
+  wf.worker_id = "W001";
+  for (int i = 0; i < 6; i++) {
+    snprintf(wid, sizeof wid, "E99000001-W%02d", i);
+    wev.event_id = wid;
+    wf.caseload = (uint32_t)i;
+    add_event(&in, &wev);
+  }
+  assert_int_equal(gen_run(&o, mem_emit, &in), 0);
+
+  uint8_t *out = NULL, *again = NULL;
+  size_t out_len = 0, again_len = 0;
+  assert_int_equal(gen_shuffle_children(in.b, in.n, 42, &out, &out_len), 0);
+  assert_int_equal(out_len, in.n);
+  size_t ni, no;
+  struct slice *si = slices(in.b, in.n, &ni), *so = slices(out, out_len, &no);
+  assert_int_equal(ni, no);
+  assert_true(ni > 5000);
+
+  /* The same records... */
+  struct rec_bytes *ri = sorted_records(in.b, si, ni), *ro = sorted_records(out, so, no);
+  for (size_t i = 0; i < ni; i++) assert_int_equal(cmp_rec_bytes(&ri[i], &ro[i]), 0);
+  free(ri);
+  free(ro);
+  /* ...each child's at the positions the child's occupied; the undecodable
+   * record where it was; and some in another order. */
+  assert_int_equal(so[0].off, si[0].off);
+  assert_memory_equal(out, in.b, sizeof junk);
+  size_t moved = 0, worker_moved = 0;
+  for (size_t i = 0; i < ni; i++) {
+    char ka[96], kb[96];
+    child_key(in.b, &si[i], ka, sizeof ka);
+    child_key(out, &so[i], kb, sizeof kb);
+    if (i > 0) assert_string_equal(ka, kb); /* position 0: the undecodable record's own key */
+    if (si[i].len != so[i].len || memcmp(in.b + si[i].off, out + so[i].off, si[i].len) != 0) {
+      moved++;
+      if (i >= 1 && i <= 6) worker_moved++;
+    }
+  }
+  print_message("%zu records, %zu at a position of another of their child's\n", ni, moved);
+  assert_true(moved > ni / 10);
+  assert_true(worker_moved > 0);
+
+  /* Deterministic from the seed. */
+  assert_int_equal(gen_shuffle_children(in.b, in.n, 42, &again, &again_len), 0);
+  assert_int_equal(again_len, out_len);
+  assert_memory_equal(again, out, out_len);
+  free(again);
+  assert_int_equal(gen_shuffle_children(in.b, in.n, 43, &again, &again_len), 0);
+  assert_int_equal(again_len, out_len);
+  assert_true(memcmp(again, out, out_len) != 0);
+  free(again);
+
+  free(si);
+  free(so);
+  free(out);
+  free(in.b);
+}
+
+static void test_shuffle_malformed(void **state) {
+  (void)state;
+  struct gen_options o;
+  small_options(&o, 11);
+  o.n_las = 1;
+  o.years = 1;
+  o.scale = 0.05;
+  struct membuf in = {0};
+  assert_int_equal(gen_run(&o, mem_emit, &in), 0);
+  uint8_t *out = (uint8_t *)&o; /* must not be freed or kept on failure */
+  size_t out_len = 123;
+  /* Cut short: the last record runs past the end. */
+  assert_int_equal(gen_shuffle_children(in.b, in.n - 1, 1, &out, &out_len), CSC_EINVAL);
+  assert_null(out);
+  /* A length past the end, a varint of 11 bytes. */
+  const uint8_t past[] = {0x05, 0x0a, 0x01};
+  assert_int_equal(gen_shuffle_children(past, sizeof past, 1, &out, &out_len), CSC_EINVAL);
+  const uint8_t long_varint[] = {0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01};
+  assert_int_equal(gen_shuffle_children(long_varint, sizeof long_varint, 1, &out, &out_len), CSC_EINVAL);
+  assert_int_equal(gen_shuffle_children(NULL, 5, 1, &out, &out_len), CSC_EINVAL);
+  assert_int_equal(gen_shuffle_children(in.b, in.n, 1, NULL, &out_len), CSC_EINVAL);
+  /* Empty in, empty out. */
+  assert_int_equal(gen_shuffle_children(in.b, 0, 1, &out, &out_len), 0);
+  assert_int_equal(out_len, 0);
+  free(out);
+  free(in.b);
+}
+
 int main(void) {
   const struct CMUnitTest unit[] = {
       cmocka_unit_test(test_same_seed_same_bytes),
@@ -577,6 +1022,11 @@ int main(void) {
       cmocka_unit_test(test_emit_stops),
       cmocka_unit_test(test_delimited_round_trip),
       cmocka_unit_test(test_population_table),
+      cmocka_unit_test(test_mess_zero_unchanged),
+      cmocka_unit_test(test_mess_deterministic),
+      cmocka_unit_test(test_mess_kinds),
+      cmocka_unit_test(test_shuffle_children),
+      cmocka_unit_test(test_shuffle_malformed),
   };
   const struct CMUnitTest full[] = {
       cmocka_unit_test(test_stream_order),
