@@ -388,10 +388,6 @@ static csc_date event_clock(const struct engine *e, const CaseEvent *ev) {
   return date_from_yyyymmdd(ev->occurred_on, &d) == CSC_OK ? d : 0;
 }
 
-static const char *child_key(const CaseEvent *ev) {
-  return ev->child_id[0] ? ev->child_id : ev->workforce->worker_id;
-}
-
 static int apply_one(struct engine *e, MDB_txn *txn, const struct engine_input *in,
                      struct output *out) {
   CaseEvent *ev;
@@ -405,6 +401,9 @@ static int apply_one(struct engine *e, MDB_txn *txn, const struct engine_input *
   if (in->key != NULL && in->key_len > 0 &&
       (strlen(ev->la_code) != in->key_len || memcmp(ev->la_code, in->key, in->key_len) != 0))
     return dead_letter(e, txn, in, "key does not match la_code");
+  char child[160];
+  if (history_subject(ev, child, sizeof child) == 0)
+    return dead_letter(e, txn, in, "identifier too long");
 
   struct batch_la *b;
   int rc = batch_la(e, txn, ev->la_code, &b);
@@ -420,15 +419,14 @@ static int apply_one(struct engine *e, MDB_txn *txn, const struct engine_input *
     return CSC_OK;
   }
   const csc_date T = b->ls.as_of;
-  const char *child = child_key(ev);
   rc = agg_apply_diff(e->st, txn, b->la, T, ch.before.facts, ch.before.n_facts, ch.after.facts,
                       ch.after.n_facts);
   if (rc == CSC_OK)
     rc = alerts_apply_diff(e->st, txn, b->la, child, T, ch.before.alerts, ch.before.n_alerts,
                            ch.after.alerts, ch.after.n_alerts, out);
   if (rc == CSC_OK)
-    rc = quality_emit_new(b->la, child, T, ch.before.findings, ch.before.n_findings,
-                          ch.after.findings, ch.after.n_findings, out);
+    rc = quality_emit_changes(b->la, child, T, ch.before.findings, ch.before.n_findings,
+                              ch.after.findings, ch.after.n_findings, out);
   b->ls.events_applied++;
   e->stats.applied++;
   return rc;

@@ -1,11 +1,18 @@
 /*
- * plan_duration alerts. A child's alert candidate is a plan that passes 6,
- * 12 or 24 months while open: due on from = start + months, true while the
- * plan is open (until to). A candidate due after the LA's as-of date waits
- * in the alert calendar; the clock reaching it raises the alert when the
- * plan is still open. The alerts table keeps the last message published for
- * each id, so that raising is once only and a correction that makes a raised
- * alert untrue publishes its withdrawal under the same id.
+ * plan_duration alerts. A child's alert candidate is a plan that was still
+ * open on the day it passed 6, 12 or 24 months: due on from = start +
+ * months, with from < to (the plan's end). An alert is true on as-of date T
+ * when its candidate exists and from <= T. That makes the set of raised
+ * alerts a function of the child's facts and the clock only, never of the
+ * order events arrived in: a plan whose start and end both arrive after its
+ * threshold passed is raised too (with plan_end set), exactly as if the
+ * events had arrived on time.
+ *
+ * A candidate due after the LA's as-of date waits in the alert calendar;
+ * the clock reaching it raises the alert. The alerts table keeps the last
+ * message published for each id, so that raising is once only and a
+ * correction that makes a raised alert untrue publishes its withdrawal
+ * under the same id.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -123,6 +130,10 @@ static int publish(struct store *st, MDB_txn *txn, const char *la, const char *c
   a.date_crossed = date_to_yyyymmdd(af->from);
   a.status = (Cscflow__V1__AlertStatus)status;
   a.as_of = date_to_yyyymmdd(as_of);
+  if (af->to <= as_of) {
+    a.has_plan_end = 1;
+    a.plan_end = date_to_yyyymmdd(af->to);
+  }
   const size_t len = cscflow__v1__alert__get_packed_size(&a);
   uint8_t *buf = malloc(len ? len : 1);
   if (buf == NULL)
@@ -138,7 +149,7 @@ static int publish(struct store *st, MDB_txn *txn, const char *la, const char *c
 
 static int raise_if_due(struct store *st, MDB_txn *txn, const char *la, const char *child,
                         const struct alert_fact *af, csc_date as_of, struct output *out) {
-  if (!(af->from <= as_of && as_of < af->to))
+  if (af->from > as_of)
     return CSC_OK;
   char id[STATE_MAX_KEY];
   int status;
@@ -224,34 +235,4 @@ int alerts_advance(struct store *st, MDB_txn *txn, const char *la, csc_date from
   if (err != CSC_OK)
     return err;
   return rc == 0 || rc == MDB_NOTFOUND ? CSC_OK : store_error(rc, "advance alerts");
-}
-
-int quality_emit_new(const char *la, const char *child, csc_date as_of, const struct finding *before,
-                     size_t n_before, const struct finding *after, size_t n_after,
-                     struct output *out) {
-  for (size_t i = 0; i < n_after; i++) {
-    int seen = 0;
-    for (size_t j = 0; j < n_before && !seen; j++)
-      seen = before[j].rule == after[i].rule && strcmp(before[j].event_id, after[i].event_id) == 0;
-    if (seen)
-      continue;
-    char event_id[sizeof after[i].event_id];
-    snprintf(event_id, sizeof event_id, "%s", after[i].event_id);
-    Cscflow__V1__QualityFinding q = CSCFLOW__V1__QUALITY_FINDING__INIT;
-    q.la_code = (char *)la;
-    q.child_id = (char *)child;
-    q.rule = (char *)quality_rule_ids[after[i].rule];
-    q.event_id = event_id;
-    q.has_as_of = 1;
-    q.as_of = date_to_yyyymmdd(as_of);
-    uint8_t buf[1024];
-    const size_t len = cscflow__v1__quality_finding__get_packed_size(&q);
-    if (len > sizeof buf)
-      return CSC_EINVAL;
-    cscflow__v1__quality_finding__pack(&q, buf);
-    int rc = out->emit(out, TOPIC_QUALITY, la, buf, len);
-    if (rc != CSC_OK)
-      return rc;
-  }
-  return CSC_OK;
 }

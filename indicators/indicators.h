@@ -83,10 +83,15 @@ int alerts_advance(struct store *st, MDB_txn *txn, const char *la, csc_date from
 
 /* ---- data-quality findings ------------------------------------------------- */
 
-/* Publishes the child's findings in after that were not in before. */
-int quality_emit_new(const char *la, const char *child, csc_date as_of, const struct finding *before,
-                     size_t n_before, const struct finding *after, size_t n_after,
-                     struct output *out);
+/*
+ * Publishes the changes between a child's findings before and after an
+ * event: a finding in after only as OPEN, one in before only as RESOLVED
+ * (a later event or a correction removed it). Keyed by the finding id
+ * "<la>:<child>:<rule>:<event_id>". CSC_EINVAL when an id does not fit.
+ */
+int quality_emit_changes(const char *la, const char *child, csc_date as_of,
+                         const struct finding *before, size_t n_before,
+                         const struct finding *after, size_t n_after, struct output *out);
 
 /* ---- population ------------------------------------------------------------ */
 

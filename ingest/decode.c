@@ -60,6 +60,13 @@ static int is_workforce(const CaseEvent *ev) {
   return ev->payload_case == CSCFLOW__V1__CASE_EVENT__PAYLOAD_WORKFORCE;
 }
 
+/* Changes to a post (established, vacant, filled) belong to the post. */
+static int is_post_change(const Cscflow__V1__WorkforceEvent *w) {
+  return w->change == CSCFLOW__V1__WORKFORCE_CHANGE__WORKFORCE_CHANGE_POST_ESTABLISHED ||
+         w->change == CSCFLOW__V1__WORKFORCE_CHANGE__WORKFORCE_CHANGE_POST_VACANT ||
+         w->change == CSCFLOW__V1__WORKFORCE_CHANGE__WORKFORCE_CHANGE_POST_FILLED;
+}
+
 int ingest_validate(const CaseEvent *ev, const char **reason) {
   csc_date d;
   if (ev->event_id[0] == '\0')
@@ -68,14 +75,18 @@ int ingest_validate(const CaseEvent *ev, const char **reason) {
     *reason = "missing la_code";
   else if (ev->child_id[0] == '\0' && !is_workforce(ev))
     *reason = "missing child_id";
-  else if (is_workforce(ev) && ev->workforce->worker_id[0] == '\0')
+  else if (is_workforce(ev) && is_post_change(ev->workforce) && ev->workforce->post_id[0] == '\0')
+    *reason = "missing post_id";
+  else if (is_workforce(ev) && !is_post_change(ev->workforce) && ev->workforce->worker_id[0] == '\0')
     *reason = "missing worker_id";
   else if (date_from_yyyymmdd(ev->occurred_on, &d) != CSC_OK)
     *reason = "invalid occurred_on";
   else if (ev->payload_case == CSCFLOW__V1__CASE_EVENT__PAYLOAD__NOT_SET &&
            ev->retracts_event_id[0] == '\0')
     *reason = "no payload";
-  else if (strlen(ev->event_id) > 63 || strlen(ev->child_id) > 127 || strlen(ev->la_code) > 23)
+  else if (strlen(ev->event_id) > 63 || strlen(ev->child_id) > 127 || strlen(ev->la_code) > 23 ||
+           (is_workforce(ev) &&
+            (strlen(ev->workforce->worker_id) > 120 || strlen(ev->workforce->post_id) > 120)))
     *reason = "identifier too long";
   else
     return CSC_OK;

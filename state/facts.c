@@ -9,8 +9,8 @@
 #include "state/state.h"
 
 const char *const quality_rule_ids[Q_RULE_COUNT] = {
-    "end_before_start", "end_without_start", "referral_while_open", "placement_outside_care",
-    "overlapping_plan"};
+    "end_before_start",  "end_without_start",   "referral_while_open", "placement_outside_care",
+    "overlapping_plan",  "date_before_birth",   "date_after_recorded", "unknown_code"};
 
 /* Findings stay counted whatever the as-of date. */
 #define ALWAYS_FROM ((csc_date)-25567) /* 1900-01-01 */
@@ -162,7 +162,9 @@ static int derive_referrals(const struct child_state *st, struct fact_list *l) {
 static int derive_plans(const struct child_state *st, struct fact_list *l, struct interval *tmp) {
   for (int k = 0; k < PLAN_KIND_COUNT; k++) {
     const uint32_t skip = k == PLAN_LAC ? EP_SHORT_BREAKS : 0;
-    const size_t nu = episode_union(st->plans[k], st->n_plans[k], skip, tmp);
+    /* Looked after: the days not under V3/V4, whatever the periods. */
+    const size_t nu = k == PLAN_LAC ? episode_union(st->care_spans, st->n_care_spans, 0, tmp)
+                                    : episode_union(st->plans[k], st->n_plans[k], 0, tmp);
     for (size_t i = 0; i < nu; i++)
       if (add_fact(l, M_CHILDREN_ON_PLAN, k, tmp[i].from, tmp[i].to))
         return CSC_ENOMEM;
@@ -193,13 +195,13 @@ static int derive_placements(const struct child_state *st, struct fact_list *l,
   const size_t n = st->n_placements;
   if (n < 3)
     return CSC_OK;
-  struct interval *lac = arena_alloc(a, (st->n_plans[PLAN_LAC] + 1) * sizeof *lac);
+  struct interval *lac = arena_alloc(a, (st->n_care_spans + 1) * sizeof *lac);
   struct interval *iv = arena_alloc(a, n * sizeof *iv);
   struct interval *regions = arena_alloc(a, n * sizeof *regions);
   csc_date *s1 = arena_alloc(a, n * sizeof *s1), *s2 = arena_alloc(a, n * sizeof *s2);
   if (!lac || !iv || !regions || !s1 || !s2)
     return CSC_ENOMEM;
-  const size_t nl = episode_union(st->plans[PLAN_LAC], st->n_plans[PLAN_LAC], EP_SHORT_BREAKS, lac);
+  const size_t nl = episode_union(st->care_spans, st->n_care_spans, 0, lac);
   if (nl == 0)
     return CSC_OK;
 
@@ -292,7 +294,7 @@ static int fact_qsort(const void *a, const void *b) { return fact_compare(a, b);
 int child_derive(const struct child_state *st, struct arena *a, struct derived *out) {
   memset(out, 0, sizeof *out);
   struct fact_list l = {NULL, 0, 0, a};
-  size_t most = st->n_referrals + st->n_placements + 1;
+  size_t most = st->n_referrals + st->n_placements + st->n_care_spans + 1;
   for (int k = 0; k < PLAN_KIND_COUNT; k++)
     most += st->n_plans[k];
   struct interval *tmp = arena_alloc(a, most * sizeof *tmp);

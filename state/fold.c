@@ -1,45 +1,103 @@
 /*
- * The child state machine.
+ * The child state machine: a history (any order) in, the child's episodes out.
  *
- * A child's history is folded in occurred_on order (then recorded_at, then
- * event_id, so that arrival order never matters). Corrections are resolved
- * first: an event retracted by another, or superseded by another, takes no
- * part; the superseding event stands in its place.
+ * CORRECTIONS are resolved before anything is folded. An event retracted by
+ * another, or superseded by another, takes no part; the superseding event
+ * stands in its place, on its own date. The retraction of an amendment
+ * removes the record the amendment stood for, so a chain A <- B <- retract B
+ * leaves neither. A correction that names an event not yet received is kept
+ * in the history and takes effect when the event arrives; so is the order
+ * of arrival of everything else, because the whole history is re-folded.
  *
- * States, per kind of involvement, and the events that move them:
+ * ORDER. Events fold by occurred_on. The events of one day fold in four
+ * passes, so that the order in which a worker saved them never matters:
+ *   1. ends of what was open before that day (a plan ending the day its
+ *      successor starts ends first);
+ *   2. starts;
+ *   3. everything else (placements, legal statuses, visits, ...);
+ *   4. the remaining ends (a referral opened and closed the same day).
+ * Within a pass, ties go by recorded_at, then event_id. ChildDetails are
+ * folded before everything else, so that every event can be checked against
+ * the date of birth.
  *
- *   CIN episode   none --ReferralOpened--> open --ReferralClosed--> closed
- *                 A referral while an episode is open is finding
- *                 referral_while_open and opens nothing. A closure with no
- *                 open episode is end_without_start; one dated before the
- *                 episode's start is end_before_start and is ignored.
+ * STATES, per kind of involvement, and the events that move them:
+ *
+ *   CIN episode    none --ReferralOpened--> open --ReferralClosed--> closed
+ *                  A referral while an episode is open opens nothing
+ *                  (referral_while_open). A referral within 12 months of
+ *                  the child's previous one is a re-referral.
+ *
+ *   Assessment,    none --AssessmentStarted--> open --AssessmentCompleted--> done
+ *   S47 enquiry    none --Section47Started--> open --Section47Completed--> done
+ *                  A completion with no start is kept (it still happened)
+ *                  and reported end_without_start.
+ *   Strategy discussions, ICPCs and visits are dated marks on the child.
  *
  *   Plan (EH, CIN, CP)
- *                 none --*Started--> open --*Ended--> ended
- *                 An end names its plan by id; with no id it ends the latest
- *                 open plan of the kind. A start while a plan of the kind is
- *                 open is overlapping_plan (both are kept: the child is
- *                 counted once, each plan once).
+ *                  none --*Started--> open --*Ended--> ended
+ *                  An end names its plan by id; with no id it ends the
+ *                  latest open plan of the kind. A plan that starts while
+ *                  another of its kind is open is overlapping_plan: both are
+ *                  kept, the child counts once, each plan once.
  *
  *   Period of care (the LAC plan)
- *                 none --PeriodOfCareStarted--> looked after
- *                      --PeriodOfCareEnded--> ceased
- *                 Legal status V3/V4 at the start marks the period as short
- *                 breaks: kept, but excluded from looked-after counts.
+ *                  none --PeriodOfCareStarted--> looked after
+ *                       --LegalStatusChanged--> looked after (new status)
+ *                       --PeriodOfCareEnded--> ceased
+ *                  Days under legal status V3/V4 (short breaks) are not
+ *                  looked-after days; a period under V3/V4 throughout is
+ *                  marked short breaks and is not a plan for counts or alerts.
  *
- *   Placement     within an open period of care:
- *                 --PeriodOfCareStarted(placement) or PlacementStarted--> placed
- *                 A PlacementStarted ends the open placement of the period on
- *                 the same date; the end of the period ends its placement. A
- *                 placement with no open period is placement_outside_care and
- *                 is not counted.
+ *   Placement      within an open period of care:
+ *                  --PeriodOfCareStarted(placement) or PlacementStarted--> placed
+ *                  A PlacementStarted ends the period's open placement on the
+ *                  same date; the end of the period ends its placement. With
+ *                  no open period it is placement_outside_care, not counted.
  *
- *   ChildDetails sets the date of birth; the latest recorded value stands.
+ *   Adoption       none --DECISION--> decided --PLACEMENT_ORDER--> ordered
+ *                       --MATCHED--> matched --PLACED--> placed --ADOPTED--> adopted
+ *                  DECISION_REVERSED closes the journey; a new DECISION after
+ *                  a closed or completed journey starts another.
+ *
+ *   Allocation     none --WorkerAllocated--> allocated --(deallocated)--> ended
+ *
+ *   Workforce (a worker's history)
+ *                  none --STARTED--> employed --LEFT--> left; a STARTED while
+ *                  employed is a change of FTE or agency status. ABSENCE and
+ *                  CASELOAD are dated marks.
+ *   Workforce (a post's history) ESTABLISHED, VACANT and FILLED are dated
+ *                  marks: the post's status from that date.
+ *
+ *   Court applications, permanence orders, care leaver contacts and SDQ
+ *   scores are dated marks. ChildDetails are merged field by field: a later
+ *   one replaces what it records.
+ *
+ * Anything that breaks a case rule is kept and reported (docs/quality-rules.md):
+ * an end dated before its start is ignored (the episode stays open until a
+ * valid end arrives); an end of nothing is ignored.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "state/state.h"
+
+/* Pre-birth work on the path to a child protection plan is legitimate for an
+ * unborn child, up to about 40 weeks before birth. */
+#define PRE_BIRTH_DAYS 280
+
+enum role { ROLE_START, ROLE_MIDDLE, ROLE_END };
+enum { PASS_EARLIER_ENDS, PASS_STARTS, PASS_MIDDLE, PASS_ENDS };
+
+struct fold {
+  struct child_state *st;
+  struct arena *a;
+  size_t cap;    /* every list holds at most this many (see child_fold) */
+  size_t findings_cap;
+  const CaseEvent *ev;
+  csc_date date;
+  int only_earlier; /* pass 1: apply an end only to what started before date */
+  int oom;
+};
 
 static int event_compare(const void *pa, const void *pb) {
   const CaseEvent *a = *(CaseEvent *const *)pa, *b = *(CaseEvent *const *)pb;
@@ -50,30 +108,92 @@ static int event_compare(const void *pa, const void *pb) {
   return strcmp(a->event_id, b->event_id);
 }
 
-/* True when another event in the history retracts or supersedes ev. */
-static int is_corrected(CaseEvent *const *events, size_t n, const CaseEvent *ev) {
-  for (size_t i = 0; i < n; i++) {
-    const CaseEvent *c = events[i];
-    if (c != ev && (strcmp(c->retracts_event_id, ev->event_id) == 0 ||
-                    strcmp(c->supersedes_event_id, ev->event_id) == 0))
-      return 1;
+static enum role event_role(const CaseEvent *ev) {
+  switch (ev->payload_case) {
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_REFERRAL_OPENED:
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_EARLY_HELP_STARTED:
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_ASSESSMENT_STARTED:
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_SECTION47_STARTED:
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CIN_PLAN_STARTED:
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CP_PLAN_STARTED:
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_PERIOD_OF_CARE_STARTED:
+    return ROLE_START;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_REFERRAL_CLOSED:
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_EARLY_HELP_ENDED:
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_ASSESSMENT_COMPLETED:
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_SECTION47_COMPLETED:
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CIN_PLAN_ENDED:
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CP_PLAN_ENDED:
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_PERIOD_OF_CARE_ENDED:
+    return ROLE_END;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_WORKER_ALLOCATED:
+    return ev->worker_allocated->deallocated ? ROLE_END : ROLE_START;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_WORKFORCE:
+    if (ev->workforce->change == CSCFLOW__V1__WORKFORCE_CHANGE__WORKFORCE_CHANGE_STARTED)
+      return ROLE_START;
+    if (ev->workforce->change == CSCFLOW__V1__WORKFORCE_CHANGE__WORKFORCE_CHANGE_LEFT)
+      return ROLE_END;
+    return ROLE_MIDDLE;
+  default:
+    return ROLE_MIDDLE;
   }
-  return 0;
 }
 
-struct fold {
-  struct child_state *st;
-  const CaseEvent *ev;
-  csc_date date;
-};
+/* ---- lists ------------------------------------------------------------------- */
 
-static void finding(struct fold *f, enum quality_rule rule) {
-  struct finding *x = &f->st->findings[f->st->n_findings++];
+/* The next free slot of a list, zeroed; the list's array is allocated (with
+ * the fold's capacity) on first use, so that a child with no visits costs no
+ * visit array. NULL (and f->oom) on allocation failure or a full list. */
+static void *push(struct fold *f, void *list, size_t *n, size_t size) {
+  void **arr = list;
+  if (*arr == NULL && (*arr = arena_alloc(f->a, f->cap * size)) == NULL) {
+    f->oom = 1;
+    return NULL;
+  }
+  if (*n >= f->cap) {
+    f->oom = 1;
+    return NULL;
+  }
+  void *slot = (char *)*arr + (*n)++ * size;
+  memset(slot, 0, size);
+  return slot;
+}
+
+static void finding_for(struct fold *f, const char *event_id, enum quality_rule rule) {
+  struct child_state *st = f->st;
+  for (size_t i = 0; i < st->n_findings; i++)
+    if (st->findings[i].rule == rule && strcmp(st->findings[i].event_id, event_id) == 0)
+      return; /* one finding per (rule, event) */
+  if (st->n_findings == f->findings_cap) {
+    f->oom = 1;
+    return;
+  }
+  struct finding *x = &st->findings[st->n_findings++];
   memset(x, 0, sizeof *x);
   x->rule = (uint16_t)rule;
-  snprintf(x->event_id, sizeof x->event_id, "%s", f->ev->event_id);
+  snprintf(x->event_id, sizeof x->event_id, "%s", event_id);
 }
 
+static void finding(struct fold *f, enum quality_rule rule) {
+  finding_for(f, f->ev->event_id, rule);
+}
+
+static struct mark *add_mark(struct fold *f, struct mark **list, size_t *n, const char *id,
+                             uint32_t value, uint32_t flags) {
+  struct mark *m = push(f, list, n, sizeof *m);
+  if (m != NULL) {
+    m->date = f->date;
+    m->id = id ? id : "";
+    m->code = m->code2 = "";
+    m->value = value;
+    m->flags = flags;
+  }
+  return m;
+}
+
+/* ---- episodes ---------------------------------------------------------------- */
+
+/* The open episode named id, or with no id the latest open one. */
 static struct episode *open_episode(struct episode *eps, size_t n, const char *id) {
   struct episode *latest = NULL;
   for (size_t i = n; i-- > 0;) {
@@ -84,30 +204,43 @@ static struct episode *open_episode(struct episode *eps, size_t n, const char *i
     if (latest == NULL)
       latest = &eps[i];
   }
-  /* An id that matches no open episode still ends the latest open one only
-   * when the source gave no id at all. */
   return id[0] == '\0' ? latest : NULL;
 }
 
-static struct episode *start_episode(struct fold *f, struct episode *eps, size_t *n,
-                                     const char *id, const char *code) {
-  struct episode *e = &eps[(*n)++];
+static struct episode *start_episode(struct fold *f, struct episode **list, size_t *n,
+                                     const char *id) {
+  struct episode *e = push(f, list, n, sizeof *e);
+  if (e == NULL)
+    return NULL;
   e->start = f->date;
   e->end = DATE_NEVER;
-  e->id = id;
-  e->code = code;
-  e->flags = 0;
+  e->id = id ? id : "";
+  e->ref = e->code = e->end_code = e->extra = e->reason = "";
+  e->start_event = f->ev->event_id;
   return e;
 }
 
-static void end_episode(struct fold *f, struct episode *e) {
+/*
+ * Ends e (found by the caller) on the fold's date. Returns the episode ended,
+ * or NULL when nothing was: with no episode (end_without_start), with an end
+ * dated before the start (end_before_start), or in pass 1 when e started on
+ * this day (the end is then tried again in pass 4).
+ */
+static struct episode *end_episode(struct fold *f, struct episode *e) {
+  if (f->only_earlier)
+    return e != NULL && e->start < f->date ? (e->end = f->date, e) : NULL;
   if (e == NULL)
     finding(f, Q_END_WITHOUT_START);
   else if (f->date < e->start)
     finding(f, Q_END_BEFORE_START);
-  else
+  else {
     e->end = f->date;
+    return e;
+  }
+  return NULL;
 }
+
+/* ---- the CIN pathway --------------------------------------------------------- */
 
 static void on_referral_opened(struct fold *f, const Cscflow__V1__ReferralOpened *r) {
   struct child_state *st = f->st;
@@ -115,141 +248,603 @@ static void on_referral_opened(struct fold *f, const Cscflow__V1__ReferralOpened
     finding(f, Q_REFERRAL_WHILE_OPEN);
     return;
   }
-  const csc_date window = date_add_months(f->date, -12);
-  int rereferral = st->n_referrals > 0 && st->referrals[st->n_referrals - 1].start >= window;
-  struct episode *e = start_episode(f, st->referrals, &st->n_referrals, r->referral_id, r->source);
+  const int rereferral = st->n_referrals > 0 &&
+                         st->referrals[st->n_referrals - 1].start >= date_add_months(f->date, -12);
+  struct episode *e = start_episode(f, &st->referrals, &st->n_referrals, r->referral_id);
+  if (e == NULL)
+    return;
+  e->code = r->source;
   if (rereferral)
     e->flags |= EP_REREFERRAL;
 }
 
-static void on_plan_started(struct fold *f, enum plan_kind kind, const char *id) {
+static int on_referral_closed(struct fold *f, const Cscflow__V1__ReferralClosed *r) {
   struct child_state *st = f->st;
-  if (open_episode(st->plans[kind], st->n_plans[kind], "") != NULL)
-    finding(f, Q_OVERLAPPING_PLAN);
-  start_episode(f, st->plans[kind], &st->n_plans[kind], id, "");
+  struct episode *e = end_episode(f, open_episode(st->referrals, st->n_referrals, r->referral_id));
+  if (e == NULL)
+    return 0;
+  e->end_code = r->closure_reason;
+  if (r->no_further_action)
+    e->flags |= EP_NFA;
+  return 1;
 }
 
-static void on_plan_ended(struct fold *f, enum plan_kind kind, const char *id) {
-  end_episode(f, open_episode(f->st->plans[kind], f->st->n_plans[kind], id));
+/* Completion of an assessment or enquiry; one never started is kept. */
+static int on_completed(struct fold *f, struct episode **list, size_t *n, const char *id,
+                        const char *ref, uint32_t outcome, struct episode **done) {
+  struct episode *e = open_episode(*list, *n, id);
+  if (f->only_earlier) {
+    if ((*done = end_episode(f, e)) == NULL)
+      return 0;
+  } else if (e == NULL) {
+    finding(f, Q_END_WITHOUT_START);
+    if ((e = start_episode(f, list, n, id)) == NULL)
+      return 1;
+    e->flags |= EP_NO_START;
+    e->ref = ref;
+    e->end = f->date;
+    *done = e;
+  } else if ((*done = end_episode(f, e)) == NULL) {
+    return 1;
+  }
+  (*done)->value = outcome;
+  return 1;
 }
 
-static void start_placement(struct fold *f, const Cscflow__V1__Placement *p) {
+static int on_assessment_completed(struct fold *f, const Cscflow__V1__AssessmentCompleted *a) {
   struct child_state *st = f->st;
-  struct episode *cur = open_episode(st->placements, st->n_placements, "");
-  if (cur != NULL)
-    cur->end = f->date;
-  start_episode(f, st->placements, &st->n_placements, "", p ? p->placement_type : "");
+  struct episode *e = NULL;
+  if (!on_completed(f, &st->assessments, &st->n_assessments, a->assessment_id, a->referral_id,
+                    (uint32_t)a->outcome, &e))
+    return 0;
+  if (e != NULL) {
+    e->factors = a->factors;
+    e->n_factors = a->n_factors;
+  }
+  return 1;
 }
+
+static int on_enquiry_completed(struct fold *f, const Cscflow__V1__Section47Completed *s) {
+  struct child_state *st = f->st;
+  struct episode *e = NULL;
+  return on_completed(f, &st->enquiries, &st->n_enquiries, s->enquiry_id, "",
+                      (uint32_t)s->outcome, &e);
+}
+
+static void on_started(struct fold *f, struct episode **list, size_t *n, const char *id,
+                       const char *ref) {
+  struct episode *e = start_episode(f, list, n, id);
+  if (e != NULL)
+    e->ref = ref;
+}
+
+/* ---- plans ------------------------------------------------------------------- */
+
+static struct episode *on_plan_started(struct fold *f, enum plan_kind kind, const char *id,
+                                       const char *ref) {
+  struct child_state *st = f->st;
+  struct episode *e = start_episode(f, &st->plans[kind], &st->n_plans[kind], id);
+  if (e != NULL)
+    e->ref = ref;
+  return e;
+}
+
+static struct episode *on_plan_ended(struct fold *f, enum plan_kind kind, const char *id) {
+  return end_episode(f, open_episode(f->st->plans[kind], f->st->n_plans[kind], id));
+}
+
+/* ---- care -------------------------------------------------------------------- */
 
 static int is_short_breaks(const char *legal_status) {
   return strcmp(legal_status, "V3") == 0 || strcmp(legal_status, "V4") == 0;
 }
 
-static void on_care_started(struct fold *f, const Cscflow__V1__PeriodOfCareStarted *p) {
-  on_plan_started(f, PLAN_LAC, p->period_id);
-  struct child_state *st = f->st;
-  struct episode *period = &st->plans[PLAN_LAC][st->n_plans[PLAN_LAC] - 1];
-  period->code = p->legal_status;
-  if (is_short_breaks(p->legal_status))
-    period->flags |= EP_SHORT_BREAKS;
-  if (p->placement != NULL)
-    start_placement(f, p->placement);
+/* The open period of care named id (any open period when id is ""). */
+static struct episode *open_period(struct fold *f, const char *id) {
+  return open_episode(f->st->plans[PLAN_LAC], f->st->n_plans[PLAN_LAC], id);
 }
 
-static void on_care_ended(struct fold *f, const Cscflow__V1__PeriodOfCareEnded *p) {
+static void add_legal_status(struct fold *f, const struct episode *period, const char *status) {
   struct child_state *st = f->st;
-  struct episode *period = open_episode(st->plans[PLAN_LAC], st->n_plans[PLAN_LAC], p->period_id);
-  end_episode(f, period);
-  if (period != NULL && period->end == f->date) {
-    struct episode *pl = open_episode(st->placements, st->n_placements, "");
-    if (pl != NULL)
-      pl->end = f->date < pl->start ? pl->start : f->date;
+  struct mark *m = add_mark(f, &st->legal, &st->n_legal, period->id,
+                            (uint32_t)(period - st->plans[PLAN_LAC]), 0);
+  if (m != NULL)
+    m->code = status;
+}
+
+static void start_placement(struct fold *f, const struct episode *period,
+                            const Cscflow__V1__Placement *p, const char *reason) {
+  struct child_state *st = f->st;
+  for (size_t i = 0; i < st->n_placements; i++)
+    if (st->placements[i].end == DATE_NEVER && strcmp(st->placements[i].ref, period->id) == 0)
+      st->placements[i].end = f->date;
+  struct episode *e = start_episode(f, &st->placements, &st->n_placements, "");
+  if (e == NULL)
+    return;
+  e->ref = period->id;
+  e->reason = reason ? reason : "";
+  if (p != NULL) {
+    e->code = p->placement_type;
+    e->extra = p->provider;
+    if (p->distance_known) {
+      e->flags |= EP_DISTANCE;
+      e->value = p->distance_miles_x10;
+    }
   }
+}
+
+static void on_care_started(struct fold *f, const Cscflow__V1__PeriodOfCareStarted *p) {
+  struct episode *period = on_plan_started(f, PLAN_LAC, p->period_id, "");
+  if (period == NULL)
+    return;
+  period->code = p->legal_status;
+  period->extra = p->category_of_need;
+  if (p->uasc)
+    period->flags |= EP_UASC;
+  add_legal_status(f, period, p->legal_status);
+  if (p->placement != NULL)
+    start_placement(f, period, p->placement, "");
+}
+
+static int on_care_ended(struct fold *f, const Cscflow__V1__PeriodOfCareEnded *p) {
+  struct child_state *st = f->st;
+  struct episode *period = end_episode(f, open_period(f, p->period_id));
+  if (period == NULL)
+    return 0;
+  period->end_code = p->reason_ceased;
+  for (size_t i = 0; i < st->n_placements; i++) {
+    struct episode *pl = &st->placements[i];
+    if (pl->end == DATE_NEVER && strcmp(pl->ref, period->id) == 0)
+      pl->end = f->date;
+  }
+  return 1;
 }
 
 static void on_placement(struct fold *f, const Cscflow__V1__PlacementStarted *p) {
-  struct child_state *st = f->st;
-  if (open_episode(st->plans[PLAN_LAC], st->n_plans[PLAN_LAC], p->period_id) == NULL) {
+  const struct episode *period = open_period(f, p->period_id);
+  if (period == NULL)
     finding(f, Q_PLACEMENT_OUTSIDE_CARE);
-    return;
-  }
-  start_placement(f, p->placement);
+  else
+    start_placement(f, period, p->placement, p->reason_for_change);
 }
 
-static void fold_event(struct fold *f) {
-  const CaseEvent *ev = f->ev;
-  switch (ev->payload_case) {
-  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CHILD_DETAILS: {
-    csc_date dob;
-    if (date_from_yyyymmdd(ev->child_details->date_of_birth, &dob) == CSC_OK)
-      f->st->dob = dob;
-    break;
+static void on_legal_status(struct fold *f, const Cscflow__V1__LegalStatusChanged *l) {
+  const struct episode *period = open_period(f, l->period_id);
+  if (period == NULL)
+    finding(f, Q_END_WITHOUT_START);
+  else
+    add_legal_status(f, period, l->legal_status);
+}
+
+static void on_adoption(struct fold *f, const Cscflow__V1__AdoptionMilestone *m) {
+  struct child_state *st = f->st;
+  struct adoption *j = st->n_adoptions ? &st->adoptions[st->n_adoptions - 1] : NULL;
+  const int closed = j == NULL || j->adopted != DATE_NEVER || j->reversed != DATE_NEVER;
+  if (closed && m->stage != CSCFLOW__V1__ADOPTION_STAGE__ADOPTION_STAGE_DECISION_REVERSED) {
+    if ((j = push(f, &st->adoptions, &st->n_adoptions, sizeof *j)) == NULL)
+      return;
+    j->decision = j->placement_order = j->matched = j->placed = j->adopted = j->reversed =
+        DATE_NEVER;
   }
+  if (j == NULL) {
+    finding(f, Q_END_WITHOUT_START); /* a reversal of no decision */
+    return;
+  }
+  csc_date *stage = NULL;
+  switch (m->stage) {
+  case CSCFLOW__V1__ADOPTION_STAGE__ADOPTION_STAGE_DECISION: stage = &j->decision; break;
+  case CSCFLOW__V1__ADOPTION_STAGE__ADOPTION_STAGE_PLACEMENT_ORDER: stage = &j->placement_order; break;
+  case CSCFLOW__V1__ADOPTION_STAGE__ADOPTION_STAGE_MATCHED: stage = &j->matched; break;
+  case CSCFLOW__V1__ADOPTION_STAGE__ADOPTION_STAGE_PLACED: stage = &j->placed; break;
+  case CSCFLOW__V1__ADOPTION_STAGE__ADOPTION_STAGE_ADOPTED: stage = &j->adopted; break;
+  case CSCFLOW__V1__ADOPTION_STAGE__ADOPTION_STAGE_DECISION_REVERSED: stage = &j->reversed; break;
+  default: return;
+  }
+  if (*stage == DATE_NEVER)
+    *stage = f->date;
+  if (m->early_permanence)
+    j->flags |= MK_EARLY_PERMANENCE;
+  if (m->placed_with_foster_carer)
+    j->flags |= MK_FOSTER_CARER;
+}
+
+static void on_leaver_contact(struct fold *f, const Cscflow__V1__CareLeaverContact *c) {
+  struct child_state *st = f->st;
+  const uint32_t flags = (c->in_touch ? MK_IN_TOUCH : 0) | (c->accommodation_suitable ? MK_SUITABLE : 0);
+  struct mark *m =
+      add_mark(f, &st->leaver_contacts, &st->n_leaver_contacts, "", (uint32_t)c->activity, flags);
+  if (m != NULL) {
+    m->code = c->activity_code;
+    m->code2 = c->accommodation_code;
+  }
+}
+
+/* ---- allocations and the workforce ------------------------------------------- */
+
+static int on_allocation(struct fold *f, const Cscflow__V1__WorkerAllocated *w) {
+  struct child_state *st = f->st;
+  struct episode *open = open_episode(st->allocations, st->n_allocations, w->worker_id);
+  if (w->deallocated)
+    return end_episode(f, open) != NULL;
+  if (open == NULL || w->worker_id[0] == '\0')
+    start_episode(f, &st->allocations, &st->n_allocations, w->worker_id);
+  return 1; /* allocating the allocated worker again changes nothing */
+}
+
+static int on_workforce(struct fold *f, const Cscflow__V1__WorkforceEvent *w) {
+  struct child_state *st = f->st;
+  struct episode *job = open_episode(st->employments, st->n_employments, "");
+  switch (w->change) {
+  case CSCFLOW__V1__WORKFORCE_CHANGE__WORKFORCE_CHANGE_STARTED:
+    if (job != NULL)
+      job->end = f->date; /* a change of hours or of agency status */
+    if ((job = start_episode(f, &st->employments, &st->n_employments, w->worker_id)) != NULL) {
+      job->value = w->fte_x100;
+      if (w->agency)
+        job->flags |= EP_AGENCY;
+    }
+    return 1;
+  case CSCFLOW__V1__WORKFORCE_CHANGE__WORKFORCE_CHANGE_LEFT:
+    return end_episode(f, job) != NULL;
+  case CSCFLOW__V1__WORKFORCE_CHANGE__WORKFORCE_CHANGE_ABSENCE:
+    add_mark(f, &st->absences, &st->n_absences, w->worker_id, w->sickness_days, 0);
+    return 1;
+  case CSCFLOW__V1__WORKFORCE_CHANGE__WORKFORCE_CHANGE_CASELOAD:
+    add_mark(f, &st->caseloads, &st->n_caseloads, w->worker_id, w->caseload,
+             w->case_holding ? MK_CASE_HOLDING : 0);
+    return 1;
+  case CSCFLOW__V1__WORKFORCE_CHANGE__WORKFORCE_CHANGE_POST_ESTABLISHED:
+  case CSCFLOW__V1__WORKFORCE_CHANGE__WORKFORCE_CHANGE_POST_VACANT:
+  case CSCFLOW__V1__WORKFORCE_CHANGE__WORKFORCE_CHANGE_POST_FILLED:
+    add_mark(f, &st->post_status, &st->n_post_status, w->post_id, w->fte_x100,
+             (uint32_t)w->change);
+    return 1;
+  default:
+    return 1;
+  }
+}
+
+/* ---- one event ---------------------------------------------------------------- */
+
+/*
+ * Folds f->ev. Returns 0 only in pass 1 for an end that does not apply to
+ * something open before the day (it is folded again in pass 4).
+ */
+static int fold_event(struct fold *f) {
+  const CaseEvent *ev = f->ev;
+  struct child_state *st = f->st;
+  switch (ev->payload_case) {
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_REFERRAL_OPENED:
     on_referral_opened(f, ev->referral_opened);
-    break;
+    return 1;
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_REFERRAL_CLOSED:
-    end_episode(f, open_episode(f->st->referrals, f->st->n_referrals,
-                                ev->referral_closed->referral_id));
-    break;
+    return on_referral_closed(f, ev->referral_closed) || !f->only_earlier;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_ASSESSMENT_STARTED:
+    on_started(f, &st->assessments, &st->n_assessments, ev->assessment_started->assessment_id,
+               ev->assessment_started->referral_id);
+    return 1;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_ASSESSMENT_COMPLETED:
+    return on_assessment_completed(f, ev->assessment_completed);
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_STRATEGY_DISCUSSION:
+    add_mark(f, &st->strategies, &st->n_strategies, ev->strategy_discussion->referral_id, 0,
+             ev->strategy_discussion->section47_agreed ? MK_AGREED : 0);
+    return 1;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_SECTION47_STARTED:
+    on_started(f, &st->enquiries, &st->n_enquiries, ev->section47_started->enquiry_id,
+               ev->section47_started->referral_id);
+    return 1;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_SECTION47_COMPLETED:
+    return on_enquiry_completed(f, ev->section47_completed);
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_ICPC_HELD:
+    add_mark(f, &st->icpcs, &st->n_icpcs, ev->icpc_held->enquiry_id, 0,
+             ev->icpc_held->plan_agreed ? MK_AGREED : 0);
+    return 1;
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_EARLY_HELP_STARTED:
-    on_plan_started(f, PLAN_EH, ev->early_help_started->episode_id);
-    break;
-  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_EARLY_HELP_ENDED:
-    on_plan_ended(f, PLAN_EH, ev->early_help_ended->episode_id);
-    break;
+    on_plan_started(f, PLAN_EH, ev->early_help_started->episode_id, "");
+    return 1;
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CIN_PLAN_STARTED:
-    on_plan_started(f, PLAN_CIN, ev->cin_plan_started->plan_id);
-    break;
+    on_plan_started(f, PLAN_CIN, ev->cin_plan_started->plan_id, ev->cin_plan_started->referral_id);
+    return 1;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CP_PLAN_STARTED: {
+    struct episode *e =
+        on_plan_started(f, PLAN_CP, ev->cp_plan_started->plan_id, ev->cp_plan_started->referral_id);
+    if (e != NULL)
+      e->code = ev->cp_plan_started->initial_category;
+    return 1;
+  }
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_EARLY_HELP_ENDED: {
+    struct episode *e = on_plan_ended(f, PLAN_EH, ev->early_help_ended->episode_id);
+    if (e != NULL)
+      e->reason = ev->early_help_ended->reason;
+    return e != NULL || !f->only_earlier;
+  }
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CIN_PLAN_ENDED:
-    on_plan_ended(f, PLAN_CIN, ev->cin_plan_ended->plan_id);
-    break;
-  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CP_PLAN_STARTED:
-    on_plan_started(f, PLAN_CP, ev->cp_plan_started->plan_id);
-    break;
-  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CP_PLAN_ENDED:
-    on_plan_ended(f, PLAN_CP, ev->cp_plan_ended->plan_id);
-    break;
+    return on_plan_ended(f, PLAN_CIN, ev->cin_plan_ended->plan_id) != NULL || !f->only_earlier;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CP_PLAN_ENDED: {
+    struct episode *e = on_plan_ended(f, PLAN_CP, ev->cp_plan_ended->plan_id);
+    if (e != NULL) {
+      e->end_code = ev->cp_plan_ended->latest_category;
+      e->reason = ev->cp_plan_ended->reason;
+    }
+    return e != NULL || !f->only_earlier;
+  }
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CHILD_SEEN: {
+    const Cscflow__V1__ChildSeen *s = ev->child_seen;
+    add_mark(f, &st->visits, &st->n_visits, s->plan_id, (uint32_t)s->seen_by,
+             s->seen_alone ? MK_ALONE : 0);
+    return 1;
+  }
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_PERIOD_OF_CARE_STARTED:
     on_care_started(f, ev->period_of_care_started);
-    break;
+    return 1;
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_PERIOD_OF_CARE_ENDED:
-    on_care_ended(f, ev->period_of_care_ended);
-    break;
+    return on_care_ended(f, ev->period_of_care_ended) || !f->only_earlier;
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_PLACEMENT_STARTED:
     on_placement(f, ev->placement_started);
-    break;
+    return 1;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_LEGAL_STATUS_CHANGED:
+    on_legal_status(f, ev->legal_status_changed);
+    return 1;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_ADOPTION_MILESTONE:
+    on_adoption(f, ev->adoption_milestone);
+    return 1;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CARE_LEAVER_CONTACT:
+    on_leaver_contact(f, ev->care_leaver_contact);
+    return 1;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_SDQ_SCORE:
+    add_mark(f, &st->sdq, &st->n_sdq, "", ev->sdq_score->score, 0);
+    return 1;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_COURT_APPLICATION:
+    add_mark(f, &st->court, &st->n_court, "", (uint32_t)ev->court_application->kind, 0);
+    return 1;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_PERMANENCE_ORDER:
+    add_mark(f, &st->permanence, &st->n_permanence, "", (uint32_t)ev->permanence_order->kind, 0);
+    return 1;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_WORKER_ALLOCATED:
+    return on_allocation(f, ev->worker_allocated) || !f->only_earlier;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_WORKFORCE:
+    return on_workforce(f, ev->workforce) || !f->only_earlier;
   default:
-    /* Kept in the history; folded by later stages of the state machine. */
-    break;
+    return 1; /* ChildDetails: folded first; unknown payloads: kept, not folded */
+  }
+}
+
+/* ---- checks that need no state -------------------------------------------------- */
+
+static int any_unknown(enum code_list list, char **codes, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (!code_is_known(list, codes[i]))
+      return 1;
+  return 0;
+}
+
+static int placement_unknown(const Cscflow__V1__Placement *p) {
+  return p != NULL && (!code_is_known(CODE_PLACEMENT_TYPE, p->placement_type) ||
+                       !code_is_known(CODE_PROVIDER, p->provider));
+}
+
+static int has_unknown_code(const CaseEvent *ev) {
+  switch (ev->payload_case) {
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CHILD_DETAILS:
+    return !code_is_known(CODE_ETHNICITY, ev->child_details->ethnicity) ||
+           any_unknown(CODE_DISABILITY, ev->child_details->disabilities,
+                       ev->child_details->n_disabilities);
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_REFERRAL_OPENED:
+    return !code_is_known(CODE_REFERRAL_SOURCE, ev->referral_opened->source);
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_REFERRAL_CLOSED:
+    return !code_is_known(CODE_CLOSURE_REASON, ev->referral_closed->closure_reason);
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_ASSESSMENT_COMPLETED:
+    return any_unknown(CODE_ASSESSMENT_FACTOR, ev->assessment_completed->factors,
+                       ev->assessment_completed->n_factors);
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CP_PLAN_STARTED:
+    return !code_is_known(CODE_ABUSE_CATEGORY, ev->cp_plan_started->initial_category);
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CP_PLAN_ENDED:
+    return !code_is_known(CODE_ABUSE_CATEGORY, ev->cp_plan_ended->latest_category);
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_PERIOD_OF_CARE_STARTED: {
+    const Cscflow__V1__PeriodOfCareStarted *p = ev->period_of_care_started;
+    return !code_is_known(CODE_LEGAL_STATUS, p->legal_status) ||
+           !code_is_known(CODE_NEED, p->category_of_need) || placement_unknown(p->placement);
+  }
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_PERIOD_OF_CARE_ENDED:
+    return !code_is_known(CODE_REASON_CEASED, ev->period_of_care_ended->reason_ceased);
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_PLACEMENT_STARTED:
+    return placement_unknown(ev->placement_started->placement) ||
+           !code_is_known(CODE_PLACEMENT_CHANGE, ev->placement_started->reason_for_change);
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_LEGAL_STATUS_CHANGED:
+    return !code_is_known(CODE_LEGAL_STATUS, ev->legal_status_changed->legal_status);
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CARE_LEAVER_CONTACT:
+    return !code_is_known(CODE_LEAVER_ACTIVITY, ev->care_leaver_contact->activity_code) ||
+           !code_is_known(CODE_LEAVER_ACCOMMODATION, ev->care_leaver_contact->accommodation_code);
+  default:
+    return 0;
+  }
+}
+
+/* Events a child can have before birth: the path to a CP plan for an unborn
+ * child. */
+static int allowed_before_birth(const CaseEvent *ev) {
+  switch (ev->payload_case) {
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_REFERRAL_OPENED:
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_REFERRAL_CLOSED:
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_EARLY_HELP_STARTED:
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_EARLY_HELP_ENDED:
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_ASSESSMENT_STARTED:
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_ASSESSMENT_COMPLETED:
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_STRATEGY_DISCUSSION:
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_SECTION47_STARTED:
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_SECTION47_COMPLETED:
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_ICPC_HELD:
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CIN_PLAN_STARTED:
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CIN_PLAN_ENDED:
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CP_PLAN_STARTED:
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CP_PLAN_ENDED:
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_WORKER_ALLOCATED:
+    return 1;
+  default:
+    return 0;
+  }
+}
+
+static void check_event(struct fold *f) {
+  const CaseEvent *ev = f->ev;
+  if (ev->recorded_at_ms > 0 && f->date > date_london_from_unix_ms(ev->recorded_at_ms))
+    finding(f, Q_DATE_AFTER_RECORDED);
+  const csc_date dob = f->st->details.dob;
+  if (dob != DATE_NEVER && f->date < dob &&
+      ev->payload_case != CSCFLOW__V1__CASE_EVENT__PAYLOAD_CHILD_DETAILS &&
+      ev->payload_case != CSCFLOW__V1__CASE_EVENT__PAYLOAD_WORKFORCE &&
+      (!allowed_before_birth(ev) || f->date < dob - PRE_BIRTH_DAYS))
+    finding(f, Q_DATE_BEFORE_BIRTH);
+  if (has_unknown_code(ev))
+    finding(f, Q_UNKNOWN_CODE);
+}
+
+static void merge_details(struct child_details *d, const Cscflow__V1__ChildDetails *c) {
+  csc_date x;
+  if (date_from_yyyymmdd(c->date_of_birth, &x) == CSC_OK)
+    d->dob = x;
+  if (date_from_yyyymmdd(c->expected_date_of_birth, &x) == CSC_OK)
+    d->expected_dob = x;
+  if (date_from_yyyymmdd(c->date_of_death, &x) == CSC_OK)
+    d->death = x;
+  if (c->sex != CSCFLOW__V1__SEX__SEX_UNSPECIFIED)
+    d->sex = c->sex;
+  if (c->ethnicity[0] != '\0')
+    d->ethnicity = c->ethnicity;
+  if (c->disabled || c->n_disabilities > 0)
+    d->disabled = 1;
+  if (c->uasc)
+    d->uasc = 1;
+}
+
+/* ---- after the last event ---------------------------------------------------- */
+
+/* overlapping_plan: a plan that starts on a day another plan of its kind is
+ * open. Checked on the final episodes, so that a plan ending the day the
+ * next one starts never overlaps whatever the order of the two events. */
+static void check_overlaps(struct fold *f) {
+  for (int k = 0; k < PLAN_KIND_COUNT; k++) {
+    const struct episode *p = f->st->plans[k];
+    for (size_t i = 0; i < f->st->n_plans[k]; i++)
+      for (size_t j = 0; j < i; j++)
+        if (p[j].start <= p[i].start && p[i].start < p[j].end) {
+          finding_for(f, p[i].start_event, Q_OVERLAPPING_PLAN);
+          break;
+        }
+  }
+}
+
+/*
+ * The days each period of care was looked after: the period minus the days
+ * under V3/V4. A period with none is short breaks. Legal statuses were
+ * folded in date order, so each period's marks are sorted.
+ */
+static void derive_care_spans(struct fold *f) {
+  struct child_state *st = f->st;
+  for (size_t p = 0; p < st->n_plans[PLAN_LAC]; p++) {
+    struct episode *period = &st->plans[PLAN_LAC][p];
+    int looked_after = 0;
+    for (size_t i = 0; i < st->n_legal; i++) {
+      const struct mark *m = &st->legal[i];
+      if (m->value != p || is_short_breaks(m->code))
+        continue;
+      csc_date to = period->end;
+      for (size_t j = i + 1; j < st->n_legal; j++)
+        if (st->legal[j].value == p) {
+          to = st->legal[j].date;
+          break;
+        }
+      if (m->date >= to)
+        continue;
+      looked_after = 1;
+      struct episode *last = st->n_care_spans ? &st->care_spans[st->n_care_spans - 1] : NULL;
+      if (last != NULL && last->end == m->date && last->id == period->id)
+        last->end = to; /* one span across a change between two looked-after statuses */
+      else if ((last = push(f, &st->care_spans, &st->n_care_spans, sizeof *last)) != NULL)
+        *last = (struct episode){.start = m->date, .end = to, .id = period->id, .ref = "",
+                                 .code = m->code, .end_code = "", .extra = "", .reason = "",
+                                 .start_event = period->start_event};
+    }
+    if (!looked_after)
+      period->flags |= EP_SHORT_BREAKS;
+  }
+}
+
+/* ---- the fold ----------------------------------------------------------------- */
+
+/* live[i] = 0 for events that take no part: retracted, superseded, or with
+ * no payload (a retraction itself). */
+static void resolve_corrections(CaseEvent **events, size_t n, uint8_t *live) {
+  int any = 0;
+  for (size_t i = 0; i < n; i++) {
+    live[i] = events[i]->payload_case != CSCFLOW__V1__CASE_EVENT__PAYLOAD__NOT_SET;
+    any |= events[i]->supersedes_event_id[0] != '\0' || events[i]->retracts_event_id[0] != '\0';
+  }
+  if (!any)
+    return;
+  for (size_t i = 0; i < n; i++) {
+    const CaseEvent *c = events[i];
+    const char *target[2] = {c->supersedes_event_id, c->retracts_event_id};
+    for (int t = 0; t < 2; t++)
+      if (target[t][0] != '\0')
+        for (size_t j = 0; j < n; j++)
+          if (j != i && strcmp(events[j]->event_id, target[t]) == 0)
+            live[j] = 0;
   }
 }
 
 int child_fold(CaseEvent **events, size_t n, struct arena *a, struct child_state *st) {
   memset(st, 0, sizeof *st);
-  st->dob = DATE_NEVER;
-  /* Each event opens at most one episode of each array and raises at most
-   * one finding, so n bounds every array. */
-  const size_t cap = n ? n : 1;
-  st->referrals = arena_alloc(a, cap * sizeof(struct episode));
-  st->placements = arena_alloc(a, cap * sizeof(struct episode));
-  st->findings = arena_alloc(a, cap * sizeof(struct finding));
-  if (!st->referrals || !st->placements || !st->findings)
+  st->details = (struct child_details){DATE_NEVER, DATE_NEVER, DATE_NEVER, 0, "", 0, 0};
+  /* Each event adds at most one entry to each list, and the period of care
+   * a legal status and a span: 2n bounds them all. Findings: at most one per
+   * rule and event. */
+  struct fold f = {st, a, 2 * n + 1, Q_RULE_COUNT * n + 1, NULL, 0, 0, 0};
+  uint8_t *live = arena_alloc(a, n + 1);
+  csc_date *dates = arena_alloc(a, (n + 1) * sizeof *dates);
+  uint8_t *done = arena_alloc(a, n + 1);
+  st->findings = arena_alloc(a, f.findings_cap * sizeof *st->findings);
+  if (!live || !dates || !done || !st->findings)
     return CSC_ENOMEM;
-  for (int k = 0; k < PLAN_KIND_COUNT; k++)
-    if ((st->plans[k] = arena_alloc(a, cap * sizeof(struct episode))) == NULL)
-      return CSC_ENOMEM;
 
   qsort(events, n, sizeof *events, event_compare);
-  struct fold f = {st, NULL, 0};
+  resolve_corrections(events, n, live);
   for (size_t i = 0; i < n; i++) {
-    f.ev = events[i];
-    if (f.ev->payload_case == CSCFLOW__V1__CASE_EVENT__PAYLOAD__NOT_SET ||
-        is_corrected(events, n, f.ev))
-      continue;
-    if (date_from_yyyymmdd(f.ev->occurred_on, &f.date) != CSC_OK)
-      continue; /* validated on ingest; kept out of the fold regardless */
-    fold_event(&f);
+    /* validated on ingest; kept out of the fold regardless */
+    if (live[i] && date_from_yyyymmdd(events[i]->occurred_on, &dates[i]) != CSC_OK)
+      live[i] = 0;
+    if (live[i] && events[i]->payload_case == CSCFLOW__V1__CASE_EVENT__PAYLOAD_CHILD_DETAILS)
+      merge_details(&st->details, events[i]->child_details);
   }
-  return CSC_OK;
+  for (size_t i = 0; i < n; i++)
+    if (live[i]) {
+      f.ev = events[i];
+      f.date = dates[i];
+      check_event(&f);
+    }
+
+  memset(done, 0, n + 1);
+  for (size_t i = 0; i < n;) {
+    size_t j = i;
+    while (j < n && events[j]->occurred_on == events[i]->occurred_on)
+      j++;
+    for (int pass = PASS_EARLIER_ENDS; pass <= PASS_ENDS; pass++)
+      for (size_t k = i; k < j; k++) {
+        const enum role role = live[k] ? event_role(events[k]) : ROLE_MIDDLE;
+        const int wanted = pass == PASS_STARTS   ? role == ROLE_START
+                           : pass == PASS_MIDDLE ? role == ROLE_MIDDLE
+                                                 : role == ROLE_END;
+        if (!live[k] || !wanted || done[k])
+          continue;
+        f.ev = events[k];
+        f.date = dates[k];
+        f.only_earlier = pass == PASS_EARLIER_ENDS;
+        done[k] = (uint8_t)fold_event(&f);
+      }
+    i = j;
+  }
+  f.only_earlier = 0;
+  check_overlaps(&f);
+  derive_care_spans(&f);
+  return f.oom ? CSC_ENOMEM : CSC_OK;
 }

@@ -9,16 +9,27 @@
 
 #include "state/state.h"
 
-/* The history key: la\0child\0, or la\0worker:<id>\0 for workforce events. */
-static size_t history_key(uint8_t *key, const CaseEvent *ev) {
-  char child[160];
+static int is_post_change(const Cscflow__V1__WorkforceEvent *w) {
+  return w->change == CSCFLOW__V1__WORKFORCE_CHANGE__WORKFORCE_CHANGE_POST_ESTABLISHED ||
+         w->change == CSCFLOW__V1__WORKFORCE_CHANGE__WORKFORCE_CHANGE_POST_VACANT ||
+         w->change == CSCFLOW__V1__WORKFORCE_CHANGE__WORKFORCE_CHANGE_POST_FILLED;
+}
+
+size_t history_subject(const CaseEvent *ev, char *buf, size_t len) {
+  int n = 0;
   if (ev->child_id[0] != '\0')
-    snprintf(child, sizeof child, "%s", ev->child_id);
+    n = snprintf(buf, len, "%s", ev->child_id);
   else if (ev->payload_case == CSCFLOW__V1__CASE_EVENT__PAYLOAD_WORKFORCE)
-    snprintf(child, sizeof child, "worker:%s", ev->workforce->worker_id);
-  else
-    return 0;
-  return store_key(key, ev->la_code, child, strlen(child) + 1);
+    n = is_post_change(ev->workforce) ? snprintf(buf, len, "post:%s", ev->workforce->post_id)
+                                      : snprintf(buf, len, "worker:%s", ev->workforce->worker_id);
+  return n > 0 && (size_t)n < len ? (size_t)n : 0;
+}
+
+/* The history key: la\0subject\0. */
+static size_t history_key(uint8_t *key, const CaseEvent *ev) {
+  char subject[160];
+  const size_t n = history_subject(ev, subject, sizeof subject);
+  return n ? store_key(key, ev->la_code, subject, n + 1) : 0;
 }
 
 /* Decodes every event of a stored history into an arena array with one

@@ -13,8 +13,9 @@
  * LA starts with the LA code and a 0 byte, so that one LA's state is one key
  * range that can be dropped and rebuilt alone:
  *   meta       "schema_version" -> u32; "pos\0<source>\0<partition>" -> next offset (i64)
- *   history    la\0 child\0          -> the child's events: varint length + protobuf, repeated
- *   derived    la\0 child\0          -> the child's facts, alert candidates, findings
+ *   history    la\0 subject\0        -> the subject's events: varint length + protobuf, repeated
+ *   derived    la\0 subject\0        -> its facts, alert candidates, findings
+ *              (subject: a child id, "worker:<id>" or "post:<id>"; see history_subject)
  *   las        la\0                  -> struct la_state
  *   aggs       la\0 measure bucket   -> i64 sum on the LA's as-of date
  *   calendar   la\0 date measure bucket -> i64 change due when the clock reaches date
@@ -36,7 +37,7 @@
 
 typedef Cscflow__V1__CaseEvent CaseEvent;
 
-#define STATE_SCHEMA_VERSION 1u
+#define STATE_SCHEMA_VERSION 2u
 #define STATE_MAX_KEY 511 /* LMDB's default maximum key size */
 
 /* ---- the store ------------------------------------------------------------ */
@@ -135,12 +136,20 @@ struct alert_fact {
 
 /* ---- data-quality rules --------------------------------------------------- */
 
+/*
+ * Each rule has a stable id (quality_rule_ids), documented with its
+ * treatment in docs/quality-rules.md. New rules are appended: the numbers
+ * are stored (the bucket of M_QUALITY).
+ */
 enum quality_rule {
   Q_END_BEFORE_START,      /* an end, closure or ceasing dated before its start */
-  Q_END_WITHOUT_START,     /* an end of a plan, episode or period that never started */
+  Q_END_WITHOUT_START,     /* an end, closure or change of something that never started */
   Q_REFERRAL_WHILE_OPEN,   /* a referral while the child's CIN episode is open */
   Q_PLACEMENT_OUTSIDE_CARE,/* a placement with no open period of care */
   Q_OVERLAPPING_PLAN,      /* a plan starting while one of the same kind is open */
+  Q_DATE_BEFORE_BIRTH,     /* an event dated before the child's date of birth */
+  Q_DATE_AFTER_RECORDED,   /* occurred_on after the day the case system recorded it */
+  Q_UNKNOWN_CODE,          /* a code the DfE guides do not define */
   Q_RULE_COUNT
 };
 extern const char *const quality_rule_ids[Q_RULE_COUNT];
@@ -152,32 +161,130 @@ struct finding {
 
 /* ---- the child state machine ---------------------------------------------- */
 
-/* One interval of a child's involvement: a CIN episode, a plan, a period of
- * care or a placement. end is DATE_NEVER while open. */
+/*
+ * The folded state of one history. Every pointer points into the decoded
+ * events or the arena given to child_fold; nothing is owned separately.
+ * A history is a child's (la\0child) or, for workforce events, a worker's
+ * (la\0worker:<id>) or a post's (la\0post:<id>); the sections that do not
+ * apply stay empty.
+ */
+
+/* One interval: a CIN episode, plan, period of care, placement, assessment,
+ * Section 47 enquiry, worker allocation or employment. end is DATE_NEVER
+ * while open. */
 struct episode {
   csc_date start, end;
-  const char *id;   /* the source's id (referral, plan, period); "" if none */
-  uint32_t flags;   /* EP_* */
-  const char *code; /* placement type, legal status or referral source */
+  const char *id;       /* the source's id (referral, plan, period, worker); "" if none */
+  const char *ref;      /* what it belongs to: a plan's, assessment's or enquiry's
+                           referral id; a placement's period id; "" if none */
+  const char *code;     /* at the start: referral source, initial category of
+                           abuse, legal status, placement type */
+  const char *end_code; /* at the end: closure reason, latest category of
+                           abuse, reason episode ceased */
+  const char *extra;    /* placement provider; period's category of need */
+  const char *reason;   /* reason for the placement change that began it;
+                           CP plan or early help end reason */
+  const char *start_event; /* event_id of the event that opened it */
+  uint32_t value;       /* assessment or S47 outcome (enum value); placement
+                           distance in tenths of a mile; employment FTE x 100 */
+  uint32_t flags;       /* EP_* */
+  char **factors;       /* assessment factors (the event's array) */
+  size_t n_factors;
 };
-#define EP_SHORT_BREAKS 1u /* period of care under V3/V4: excluded from LAC counts */
-#define EP_REREFERRAL 2u   /* referral within 12 months of the previous one */
+#define EP_SHORT_BREAKS 1u  /* period of care under V3/V4 only: not a looked-after plan */
+#define EP_REREFERRAL 2u    /* referral within 12 months of the previous one */
+#define EP_NFA 4u           /* referral closed with no further action */
+#define EP_UASC 8u          /* period of care of an unaccompanied asylum-seeking child */
+#define EP_NO_START 16u     /* ended with no start recorded (assessment, enquiry) */
+#define EP_DISTANCE 32u     /* placement: value holds a known distance */
+#define EP_AGENCY 64u       /* employment through an agency */
+
+/* One dated record: a strategy discussion, ICPC, visit, legal status,
+ * adoption step, court application, permanence order, care leaver contact,
+ * SDQ score, absence, caseload or post status. Field use per list below. */
+struct mark {
+  csc_date date;
+  const char *id;   /* referral (strategy), enquiry (ICPC), plan (visit), period (legal status) */
+  const char *code; /* legal status; care leaver activity code */
+  const char *code2;/* care leaver accommodation code */
+  uint32_t value;   /* see the list */
+  uint32_t flags;   /* MK_* */
+};
+#define MK_AGREED 1u      /* strategy: S47 agreed; ICPC: plan agreed */
+#define MK_ALONE 2u       /* visit: seen alone */
+#define MK_IN_TOUCH 4u    /* care leaver contact */
+#define MK_SUITABLE 8u    /* care leaver accommodation suitable */
+#define MK_CASE_HOLDING 16u
+#define MK_EARLY_PERMANENCE 32u
+#define MK_FOSTER_CARER 64u
+
+/* An adoption journey: from the decision to adoption or reversal. Dates are
+ * DATE_NEVER until reached. */
+struct adoption {
+  csc_date decision, placement_order, matched, placed, adopted, reversed;
+  uint32_t flags; /* MK_EARLY_PERMANENCE, MK_FOSTER_CARER */
+};
+
+struct child_details {
+  csc_date dob;          /* DATE_NEVER when unknown (or unborn) */
+  csc_date expected_dob; /* DATE_NEVER when not recorded */
+  csc_date death;
+  int sex;               /* Cscflow__V1__Sex */
+  const char *ethnicity; /* "" when not recorded */
+  int disabled, uasc;
+};
 
 struct child_state {
-  csc_date dob; /* DATE_NEVER when unknown */
-  struct episode *referrals, *plans[PLAN_KIND_COUNT], *placements;
-  size_t n_referrals, n_plans[PLAN_KIND_COUNT], n_placements;
+  struct child_details details;
+  /* The children's social care pathway. */
+  struct episode *referrals, *assessments, *enquiries, *plans[PLAN_KIND_COUNT];
+  size_t n_referrals, n_assessments, n_enquiries, n_plans[PLAN_KIND_COUNT];
+  struct mark *strategies, *icpcs, *visits; /* visit: value = SeenBy, MK_ALONE */
+  size_t n_strategies, n_icpcs, n_visits;
+  /* Care: plans[PLAN_LAC] are the periods of care. */
+  struct episode *placements, *care_spans; /* spans: days looked after, V3/V4 excluded */
+  size_t n_placements, n_care_spans;
+  struct mark *legal; /* legal status in force from date: id and value (its index
+                         in plans[PLAN_LAC]) name the period, code the status */
+  size_t n_legal;
+  struct adoption *adoptions;
+  size_t n_adoptions;
+  struct mark *court, *permanence; /* value = CourtOrderKind / PermanenceKind */
+  size_t n_court, n_permanence;
+  struct mark *leaver_contacts; /* value = CareLeaverActivity, code, code2, MK_IN_TOUCH, MK_SUITABLE */
+  size_t n_leaver_contacts;
+  struct mark *sdq; /* value = score */
+  size_t n_sdq;
+  struct episode *allocations; /* id = worker id */
+  size_t n_allocations;
+  /* Workforce histories. */
+  struct episode *employments; /* value = FTE x 100, EP_AGENCY */
+  size_t n_employments;
+  struct mark *absences, *caseloads; /* value = days / caseload, MK_CASE_HOLDING */
+  size_t n_absences, n_caseloads;
+  struct mark *post_status; /* value = FTE x 100, flags = WorkforceChange (ESTABLISHED, VACANT, FILLED) */
+  size_t n_post_status;
   struct finding *findings;
   size_t n_findings;
 };
 
 /*
- * Folds events (a child's whole history, any order) into st, allocating from
- * a. The events are sorted in place by occurred_on, then recorded_at, then
- * event_id, so that arrival order never changes the result. Returns 0 or
- * CSC_ENOMEM.
+ * Folds events (a whole history, any order) into st, allocating from a.
+ * The events are sorted in place (occurred_on, then recorded_at, then
+ * event_id), so that arrival order never changes the result; the state
+ * machine is documented in state/fold.c. Returns 0 or CSC_ENOMEM.
  */
 int child_fold(CaseEvent **events, size_t n, struct arena *a, struct child_state *st);
+
+/* True when code is one the DfE guides define for the field; "" (not
+ * recorded) is valid. field is one of the CODE_* lists. */
+enum code_list {
+  CODE_REFERRAL_SOURCE, CODE_CLOSURE_REASON, CODE_ABUSE_CATEGORY, CODE_LEGAL_STATUS,
+  CODE_NEED, CODE_PLACEMENT_TYPE, CODE_PROVIDER, CODE_REASON_CEASED, CODE_PLACEMENT_CHANGE,
+  CODE_ASSESSMENT_FACTOR, CODE_LEAVER_ACTIVITY, CODE_LEAVER_ACCOMMODATION, CODE_ETHNICITY,
+  CODE_DISABILITY, CODE_LIST_COUNT
+};
+int code_is_known(enum code_list list, const char *code);
 
 /* The facts, alert candidates and findings of one child. Arrays are
  * allocated from the arena given to child_derive. */
@@ -205,6 +312,14 @@ void derived_write(const struct derived *d, uint8_t *buf);
 int derived_decode(const uint8_t *buf, size_t len, struct arena *a, struct derived *out);
 
 /* ---- history ------------------------------------------------------------- */
+
+/*
+ * The subject whose history the event belongs to, written to buf: the
+ * child id; for workforce events "post:<post_id>" when the change is to a
+ * post (established, vacant, filled), "worker:<worker_id>" otherwise.
+ * Returns its length, or 0 when the event has none or it does not fit.
+ */
+size_t history_subject(const CaseEvent *ev, char *buf, size_t len);
 
 /*
  * The result of applying one event to its child: the child's derived record

@@ -64,8 +64,12 @@ static int check_schema(struct store *st, MDB_txn *txn, int read_only, char *err
       return CSC_ESTATE;
     }
     memcpy(&ver, v.mv_data, sizeof ver);
-    if (ver > STATE_SCHEMA_VERSION) {
-      snprintf(err, errlen, "state store has schema version %u, this cscflow reads up to %u",
+    /* Derived records are stored in the layout of their version: an older
+     * store cannot be read either. It is rebuilt by replaying the input. */
+    if (ver != STATE_SCHEMA_VERSION) {
+      snprintf(err, errlen,
+               "state store has schema version %u, this cscflow reads version %u only: "
+               "replay the input into an empty state directory",
                ver, STATE_SCHEMA_VERSION);
       return CSC_ESTATE;
     }
