@@ -34,7 +34,7 @@ static void usage(FILE *f) {
         "  cscflow snapshot --state DIR [--la CODE] [--json]\n"
         "  cscflow run --config FILE\n"
         "  cscflow demo [--duration SECONDS] [--las N] [--years N] [--seed N] [--scale X]\n"
-        "               [--rate EVENTS_PER_S] [--state DIR]\n",
+        "               [--rate EVENTS_PER_S] [--mess RATE] [--state DIR]\n",
         f);
 }
 

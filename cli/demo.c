@@ -238,8 +238,8 @@ static void display_refresh(struct display *d, const struct engine_stats *st, si
   printf("cscflow demo  bootstrap %s  produced %zu/%zu  applied %llu  dead-lettered %llu\n",
          bootstraps, produced, total, (unsigned long long)st->applied,
          (unsigned long long)st->dead_lettered);
-  printf("%-10s %-10s %9s %9s %9s %9s %9s %9s %9s %7s\n", "LA", "as of", "ref/10k", "reref%",
-         "CP/10k", "LAC/10k", "CP>6m%", "CP>2y%", "3+plc%", "alerts");
+  printf("%-10s %-10s %9s %9s %9s %9s %9s %9s %9s %7s %9s\n", "LA", "as of", "ref/10k",
+         "reref%", "CP/10k", "LAC/10k", "CP>6m%", "CP>2y%", "3+plc%", "alerts", "withdrawn");
   for (size_t i = 0; i < d->n_las; i++) {
     const struct la_view *v = &d->las[i];
     if (v->snap == NULL)
@@ -255,7 +255,17 @@ static void display_refresh(struct display *d, const struct engine_stats *st, si
     cell(v->snap, "open_plans_over", "T", "CP,6m", 0);
     cell(v->snap, "open_plans_over", "T", "CP,24m", 0);
     cell(v->snap, "placements_3plus", "FYTD", "", 0);
-    printf(" %7u\n", v->raised);
+    printf(" %7u %9u\n", v->raised, v->withdrawn);
+  }
+  printf("data quality (open findings by rule):\n");
+  for (size_t i = 0; i < d->n_las; i++) {
+    const IndicatorSnapshot *s = d->las[i].snap;
+    if (s == NULL)
+      continue;
+    printf("  %-10s", d->las[i].la);
+    for (size_t q = 0; q < s->n_quality; q++)
+      printf(" %s=%llu", s->quality[q]->rule, (unsigned long long)s->quality[q]->count);
+    printf("\n");
   }
   if (d->n_recent)
     printf("latest alerts:\n");
@@ -287,10 +297,13 @@ static int parse_options(int argc, char **argv, struct demo_options *o) {
       {"duration", required_argument, 0, 'd'}, {"las", required_argument, 0, 'l'},
       {"years", required_argument, 0, 'y'},    {"seed", required_argument, 0, 's'},
       {"scale", required_argument, 0, 'x'},    {"rate", required_argument, 0, 'r'},
-      {"state", required_argument, 0, 't'},    {0, 0, 0, 0}};
+      {"state", required_argument, 0, 't'},    {"mess", required_argument, 0, 'm'},
+      {0, 0, 0, 0}};
   gen_options_default(&o->gen);
   o->gen.years = 3;
   o->gen.scale = 0.05;
+  /* Real case records are messy: show the corrections and findings at work. */
+  o->gen.mess = 0.02;
   o->duration = 0;
   o->rate = 0;
   o->state = NULL;
@@ -304,6 +317,7 @@ static int parse_options(int argc, char **argv, struct demo_options *o) {
     case 'x': o->gen.scale = atof(optarg); break;
     case 'r': o->rate = atof(optarg); break;
     case 't': o->state = optarg; break;
+    case 'm': o->gen.mess = atof(optarg); break;
     default: return EXIT_USAGE;
     }
   }
