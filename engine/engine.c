@@ -478,7 +478,7 @@ static int in_transaction_once(struct engine *e,
   int rc = mdb_txn_begin(e->st->env, NULL, 0, &txn);
   if (rc != 0)
     return store_error(rc, "begin");
-  struct outbox ob = {{outbox_emit}, e, txn};
+  struct outbox ob = {{outbox_emit, 0, 0, 0, 0}, e, txn};
   const uint64_t first_seq = e->next_seq;
   e->n_las = 0;
   e->n_positions = 0;
@@ -497,6 +497,10 @@ static int in_transaction_once(struct engine *e,
   }
   e->n_acked = 0; /* deleted for good with the commit */
   e->stats.batches++;
+  e->stats.alerts_raised += ob.base.alerts_raised;
+  e->stats.alerts_withdrawn += ob.base.alerts_withdrawn;
+  e->stats.findings += ob.base.findings_opened;
+  e->stats.findings_resolved += ob.base.findings_resolved;
   publish_pending(e);
   return CSC_OK; /* committed: a publication that failed is retried, not lost */
 }

@@ -49,7 +49,7 @@ struct engine_input {
 
 struct engine_stats {
   uint64_t consumed, applied, duplicates, dead_lettered, alerts_raised, alerts_withdrawn,
-      findings, snapshots, batches;
+      findings, findings_resolved, snapshots, batches; /* findings: opened */
 };
 
 struct engine;

@@ -5,8 +5,11 @@
  * when its candidate exists and from <= T. That makes the set of raised
  * alerts a function of the child's facts and the clock only, never of the
  * order events arrived in: a plan whose start and end both arrive after its
- * threshold passed is raised too (with plan_end set), exactly as if the
- * events had arrived on time.
+ * threshold passed is raised too, exactly as if the events had arrived on
+ * time. An alert is published once per status change; its plan_end is set
+ * when the plan had already ended, as far as the processor knew, when the
+ * message was published (a plan that ends after its alert was raised does
+ * not republish it).
  *
  * A candidate due after the LA's as-of date waits in the alert calendar;
  * the clock reaching it raises the alert. The alerts table keeps the last
@@ -144,6 +147,10 @@ static int publish(struct store *st, MDB_txn *txn, const char *la, const char *c
   int rc = mdb_put(txn, st->alerts, &k, &v, 0);
   int err = rc ? store_error(rc, "put alert") : out->emit(out, TOPIC_ALERTS, id, buf, len);
   free(buf);
+  if (err == CSC_OK && status == CSCFLOW__V1__ALERT_STATUS__ALERT_STATUS_RAISED)
+    out->alerts_raised++;
+  else if (err == CSC_OK)
+    out->alerts_withdrawn++;
   return err;
 }
 

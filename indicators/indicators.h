@@ -38,6 +38,8 @@ typedef Cscflow__V1__Alert Alert;
 struct output {
   int (*emit)(struct output *o, const char *topic, const char *key, const void *value,
               size_t value_len);
+  /* What was emitted, counted by the emitters, for the caller's metrics. */
+  uint64_t alerts_raised, alerts_withdrawn, findings_opened, findings_resolved;
 };
 
 /* ---- aggregates and the calendar ------------------------------------------ */

@@ -38,7 +38,12 @@ static int emit_finding(const char *la, const char *child, csc_date as_of, const
   if (len > sizeof buf)
     return CSC_EINVAL;
   cscflow__v1__quality_finding__pack(&q, buf);
-  return out->emit(out, TOPIC_QUALITY, id, buf, len);
+  const int rc = out->emit(out, TOPIC_QUALITY, id, buf, len);
+  if (rc == CSC_OK && status == CSCFLOW__V1__FINDING_STATUS__FINDING_STATUS_OPEN)
+    out->findings_opened++;
+  else if (rc == CSC_OK)
+    out->findings_resolved++;
+  return rc;
 }
 
 int quality_emit_changes(const char *la, const char *child, csc_date as_of,
