@@ -97,6 +97,9 @@ struct fold {
   csc_date date;
   int only_earlier; /* pass 1: apply an end only to what started before date */
   int oom;
+  CaseEvent **events; /* the whole history, sorted, and which events take part */
+  const uint8_t *live;
+  size_t n;
 };
 
 static int event_compare(const void *pa, const void *pb) {
@@ -128,6 +131,13 @@ static enum role event_role(const CaseEvent *ev) {
     return ROLE_END;
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_WORKER_ALLOCATED:
     return ev->worker_allocated->deallocated ? ROLE_END : ROLE_START;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_ADOPTION_MILESTONE:
+    if (ev->adoption_milestone->stage == CSCFLOW__V1__ADOPTION_STAGE__ADOPTION_STAGE_DECISION)
+      return ROLE_START;
+    if (ev->adoption_milestone->stage ==
+        CSCFLOW__V1__ADOPTION_STAGE__ADOPTION_STAGE_DECISION_REVERSED)
+      return ROLE_END;
+    return ROLE_MIDDLE;
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_WORKFORCE:
     if (ev->workforce->change == CSCFLOW__V1__WORKFORCE_CHANGE__WORKFORCE_CHANGE_STARTED)
       return ROLE_START;
@@ -220,6 +230,66 @@ static struct episode *start_episode(struct fold *f, struct episode **list, size
   return e;
 }
 
+/* The start event's payload and id that an end names, or 0 for an event
+ * that is not the end of an episode. */
+static int start_of(const CaseEvent *ev, const char **id) {
+  switch (ev->payload_case) {
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_REFERRAL_CLOSED:
+    *id = ev->referral_closed->referral_id;
+    return CSCFLOW__V1__CASE_EVENT__PAYLOAD_REFERRAL_OPENED;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_EARLY_HELP_ENDED:
+    *id = ev->early_help_ended->episode_id;
+    return CSCFLOW__V1__CASE_EVENT__PAYLOAD_EARLY_HELP_STARTED;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_ASSESSMENT_COMPLETED:
+    *id = ev->assessment_completed->assessment_id;
+    return CSCFLOW__V1__CASE_EVENT__PAYLOAD_ASSESSMENT_STARTED;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_SECTION47_COMPLETED:
+    *id = ev->section47_completed->enquiry_id;
+    return CSCFLOW__V1__CASE_EVENT__PAYLOAD_SECTION47_STARTED;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CIN_PLAN_ENDED:
+    *id = ev->cin_plan_ended->plan_id;
+    return CSCFLOW__V1__CASE_EVENT__PAYLOAD_CIN_PLAN_STARTED;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CP_PLAN_ENDED:
+    *id = ev->cp_plan_ended->plan_id;
+    return CSCFLOW__V1__CASE_EVENT__PAYLOAD_CP_PLAN_STARTED;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_PERIOD_OF_CARE_ENDED:
+    *id = ev->period_of_care_ended->period_id;
+    return CSCFLOW__V1__CASE_EVENT__PAYLOAD_PERIOD_OF_CARE_STARTED;
+  default:
+    return 0;
+  }
+}
+
+static const char *started_id(const CaseEvent *ev) {
+  switch (ev->payload_case) {
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_REFERRAL_OPENED: return ev->referral_opened->referral_id;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_EARLY_HELP_STARTED: return ev->early_help_started->episode_id;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_ASSESSMENT_STARTED: return ev->assessment_started->assessment_id;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_SECTION47_STARTED: return ev->section47_started->enquiry_id;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CIN_PLAN_STARTED: return ev->cin_plan_started->plan_id;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CP_PLAN_STARTED: return ev->cp_plan_started->plan_id;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_PERIOD_OF_CARE_STARTED: return ev->period_of_care_started->period_id;
+  default: return "";
+  }
+}
+
+/* True when the end being folded has its start later in the history: the
+ * end is dated before its start (end_before_start), not an end of nothing.
+ * An end with no id matches any later start of its kind. */
+static int starts_later(const struct fold *f) {
+  const char *id = "";
+  const int kind = start_of(f->ev, &id);
+  if (kind == 0)
+    return 0;
+  for (size_t i = 0; i < f->n; i++) {
+    const CaseEvent *ev = f->events[i];
+    if (f->live[i] && (int)ev->payload_case == kind && ev->occurred_on > f->ev->occurred_on &&
+        (id[0] == '\0' || strcmp(started_id(ev), id) == 0))
+      return 1;
+  }
+  return 0;
+}
+
 /*
  * Ends e (found by the caller) on the fold's date. Returns the episode ended,
  * or NULL when nothing was: with no episode (end_without_start), with an end
@@ -230,7 +300,7 @@ static struct episode *end_episode(struct fold *f, struct episode *e) {
   if (f->only_earlier)
     return e != NULL && e->start < f->date ? (e->end = f->date, e) : NULL;
   if (e == NULL)
-    finding(f, Q_END_WITHOUT_START);
+    finding(f, starts_later(f) ? Q_END_BEFORE_START : Q_END_WITHOUT_START);
   else if (f->date < e->start)
     finding(f, Q_END_BEFORE_START);
   else {
@@ -277,6 +347,10 @@ static int on_completed(struct fold *f, struct episode **list, size_t *n, const 
     if ((*done = end_episode(f, e)) == NULL)
       return 0;
   } else if (e == NULL) {
+    if (starts_later(f)) {
+      finding(f, Q_END_BEFORE_START); /* ignored, like every end before its start */
+      return 1;
+    }
     finding(f, Q_END_WITHOUT_START);
     if ((e = start_episode(f, list, n, id)) == NULL)
       return 1;
@@ -416,36 +490,35 @@ static void on_legal_status(struct fold *f, const Cscflow__V1__LegalStatusChange
     add_legal_status(f, period, l->legal_status);
 }
 
-static void on_adoption(struct fold *f, const Cscflow__V1__AdoptionMilestone *m) {
+static int on_adoption(struct fold *f, const Cscflow__V1__AdoptionMilestone *m) {
   struct child_state *st = f->st;
+  if (m->stage <= CSCFLOW__V1__ADOPTION_STAGE__ADOPTION_STAGE_UNSPECIFIED ||
+      m->stage > CSCFLOW__V1__ADOPTION_STAGE__ADOPTION_STAGE_DECISION_REVERSED)
+    return 1; /* a stage this version does not know: kept, not folded */
+  const int reversal = m->stage == CSCFLOW__V1__ADOPTION_STAGE__ADOPTION_STAGE_DECISION_REVERSED;
   struct adoption *j = st->n_adoptions ? &st->adoptions[st->n_adoptions - 1] : NULL;
   const int closed = j == NULL || j->adopted != DATE_NEVER || j->reversed != DATE_NEVER;
-  if (closed && m->stage != CSCFLOW__V1__ADOPTION_STAGE__ADOPTION_STAGE_DECISION_REVERSED) {
+  if (reversal && f->only_earlier) /* pass 1: only a journey decided before the day */
+    return !closed && j->decision < f->date ? (j->reversed = f->date, 1) : 0;
+  if (closed && !reversal) {
     if ((j = push(f, &st->adoptions, &st->n_adoptions, sizeof *j)) == NULL)
-      return;
+      return 1;
     j->decision = j->placement_order = j->matched = j->placed = j->adopted = j->reversed =
         DATE_NEVER;
   }
-  if (j == NULL) {
+  if (reversal && closed) {
     finding(f, Q_END_WITHOUT_START); /* a reversal of no decision */
-    return;
+    return 1;
   }
-  csc_date *stage = NULL;
-  switch (m->stage) {
-  case CSCFLOW__V1__ADOPTION_STAGE__ADOPTION_STAGE_DECISION: stage = &j->decision; break;
-  case CSCFLOW__V1__ADOPTION_STAGE__ADOPTION_STAGE_PLACEMENT_ORDER: stage = &j->placement_order; break;
-  case CSCFLOW__V1__ADOPTION_STAGE__ADOPTION_STAGE_MATCHED: stage = &j->matched; break;
-  case CSCFLOW__V1__ADOPTION_STAGE__ADOPTION_STAGE_PLACED: stage = &j->placed; break;
-  case CSCFLOW__V1__ADOPTION_STAGE__ADOPTION_STAGE_ADOPTED: stage = &j->adopted; break;
-  case CSCFLOW__V1__ADOPTION_STAGE__ADOPTION_STAGE_DECISION_REVERSED: stage = &j->reversed; break;
-  default: return;
-  }
-  if (*stage == DATE_NEVER)
-    *stage = f->date;
+  csc_date *stage[] = {NULL, &j->decision, &j->placement_order, &j->matched, &j->placed,
+                       &j->adopted, &j->reversed};
+  if (*stage[m->stage] == DATE_NEVER)
+    *stage[m->stage] = f->date;
   if (m->early_permanence)
     j->flags |= MK_EARLY_PERMANENCE;
   if (m->placed_with_foster_carer)
     j->flags |= MK_FOSTER_CARER;
+  return 1;
 }
 
 static void on_leaver_contact(struct fold *f, const Cscflow__V1__CareLeaverContact *c) {
@@ -586,8 +659,7 @@ static int fold_event(struct fold *f) {
     on_legal_status(f, ev->legal_status_changed);
     return 1;
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_ADOPTION_MILESTONE:
-    on_adoption(f, ev->adoption_milestone);
-    return 1;
+    return on_adoption(f, ev->adoption_milestone);
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CARE_LEAVER_CONTACT:
     on_leaver_contact(f, ev->care_leaver_contact);
     return 1;
@@ -758,7 +830,7 @@ static void derive_care_spans(struct fold *f) {
         continue;
       looked_after = 1;
       struct episode *last = st->n_care_spans ? &st->care_spans[st->n_care_spans - 1] : NULL;
-      if (last != NULL && last->end == m->date && last->id == period->id)
+      if (last != NULL && last->end == m->date && last->start_event == period->start_event)
         last->end = to; /* one span across a change between two looked-after statuses */
       else if ((last = push(f, &st->care_spans, &st->n_care_spans, sizeof *last)) != NULL)
         *last = (struct episode){.start = m->date, .end = to, .id = period->id, .ref = "",
@@ -799,7 +871,7 @@ int child_fold(CaseEvent **events, size_t n, struct arena *a, struct child_state
   /* Each event adds at most one entry to each list, and the period of care
    * a legal status and a span: 2n bounds them all. Findings: at most one per
    * rule and event. */
-  struct fold f = {st, a, 2 * n + 1, Q_RULE_COUNT * n + 1, NULL, 0, 0, 0};
+  struct fold f = {st, a, 2 * n + 1, Q_RULE_COUNT * n + 1, NULL, 0, 0, 0, events, NULL, n};
   uint8_t *live = arena_alloc(a, n + 1);
   csc_date *dates = arena_alloc(a, (n + 1) * sizeof *dates);
   uint8_t *done = arena_alloc(a, n + 1);
@@ -809,6 +881,7 @@ int child_fold(CaseEvent **events, size_t n, struct arena *a, struct child_state
 
   qsort(events, n, sizeof *events, event_compare);
   resolve_corrections(events, n, live);
+  f.live = live;
   for (size_t i = 0; i < n; i++) {
     /* validated on ingest; kept out of the fold regardless */
     if (live[i] && date_from_yyyymmdd(events[i]->occurred_on, &dates[i]) != CSC_OK)

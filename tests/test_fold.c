@@ -1,0 +1,1367 @@
+/*
+ * Hand-worked histories through the child state machine (child_fold) and the
+ * child's facts (child_derive). Every expected value is worked out in the
+ * comments from the state machine documented in state/fold.c, state/state.h,
+ * docs/quality-rules.md and INDICATORS.md "Conventions"; none is copied from
+ * the program's output.
+ *
+ * Events are protobuf-c structs built in place (no packing), one builder per
+ * payload below; each is recorded at 14:00 London time on the day it
+ * occurred unless a test says otherwise.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "state/state.h"
+#include "tests/testutil.h"
+
+#define NEVER DATE_NEVER
+#define MAXEV 64
+#define S(x) ((char *)(x))
+#define HOUR_MS (3600 * 1000)
+
+/* ---- a history: its events, and its last fold and derivation --------------- */
+
+struct hist {
+  struct arena a; /* events, payloads, folded state, facts */
+  CaseEvent *ev[MAXEV];
+  size_t n;
+  struct child_state st;
+  struct derived d;
+};
+
+static void h_init(struct hist *h) {
+  memset(h, 0, sizeof *h);
+  arena_init(&h->a, 1 << 16);
+}
+
+static void h_reset(struct hist *h) {
+  arena_free(&h->a);
+  h_init(h);
+}
+
+/* A cmocka test given a fresh history h; main runs it between hist_setup and
+ * hist_teardown (which cmocka runs even when the test fails). */
+#define TEST(name)                                                                                 \
+  static void name##_(struct hist *h);                                                             \
+  static void name(void **state) { name##_(*state); }                                              \
+  static void name##_(struct hist *h)
+
+static int hist_setup(void **state) {
+  struct hist *h = malloc(sizeof *h);
+  if (h == NULL)
+    return -1;
+  h_init(h);
+  *state = h;
+  return 0;
+}
+
+static int hist_teardown(void **state) {
+  struct hist *h = *state;
+  arena_free(&h->a);
+  free(h);
+  return 0;
+}
+
+static void *h_alloc(struct hist *h, size_t size) {
+  void *p = arena_alloc(&h->a, size);
+  assert_non_null(p);
+  return memset(p, 0, size);
+}
+
+static CaseEvent *ev_new(struct hist *h, const char *id, csc_date d) {
+  assert_true(h->n < MAXEV);
+  const CaseEvent init = CSCFLOW__V1__CASE_EVENT__INIT;
+  CaseEvent *e = h_alloc(h, sizeof *e);
+  *e = init;
+  e->event_id = S(id);
+  e->la_code = "E99000001";
+  e->child_id = "C1";
+  e->occurred_on = date_to_yyyymmdd(d);
+  e->recorded_at_ms = test_ms(d);
+  return h->ev[h->n++] = e;
+}
+
+/* In a builder: e, the event (id, d), with payload p of Cscflow__V1__<Type>. */
+#define EV2(CASE, INIT, field, Type)                                                               \
+  CaseEvent *e = ev_new(h, id, d);                                                                 \
+  Cscflow__V1__##Type *p = h_alloc(h, sizeof *p);                                                  \
+  do {                                                                                             \
+    const Cscflow__V1__##Type init_ = CSCFLOW__V1__##INIT##__INIT;                                 \
+    *p = init_;                                                                                    \
+    e->payload_case = CSCFLOW__V1__CASE_EVENT__PAYLOAD_##CASE;                                     \
+    e->field = p;                                                                                  \
+  } while (0)
+#define EV(UPPER, field, Type) EV2(UPPER, UPPER, field, Type)
+#define HDR struct hist *h, const char *id, csc_date d
+
+/* ---- builders, one per payload ------------------------------------------------ */
+
+/* The body of a builder: the event, its payload p, then the assignments. */
+#define BUILD(UPPER, field, Type, ...)                                                             \
+  {                                                                                                \
+    EV(UPPER, field, Type);                                                                        \
+    __VA_ARGS__;                                                                                   \
+    return e;                                                                                      \
+  }
+
+/* clang-format off */
+static CaseEvent *details(HDR, uint32_t dob)
+    BUILD(CHILD_DETAILS, child_details, ChildDetails, p->date_of_birth = dob)
+static CaseEvent *ref_open(HDR, const char *ref, const char *source)
+    BUILD(REFERRAL_OPENED, referral_opened, ReferralOpened, p->referral_id = S(ref),
+          p->source = S(source))
+static CaseEvent *ref_close(HDR, const char *ref, const char *reason, int nfa)
+    BUILD(REFERRAL_CLOSED, referral_closed, ReferralClosed, p->referral_id = S(ref),
+          p->closure_reason = S(reason), p->no_further_action = nfa)
+static CaseEvent *eh_start(HDR, const char *episode)
+    BUILD(EARLY_HELP_STARTED, early_help_started, EarlyHelpStarted, p->episode_id = S(episode))
+static CaseEvent *eh_end(HDR, const char *episode, const char *reason)
+    BUILD(EARLY_HELP_ENDED, early_help_ended, EarlyHelpEnded, p->episode_id = S(episode),
+          p->reason = S(reason))
+static CaseEvent *asmt_start(HDR, const char *assessment, const char *ref)
+    BUILD(ASSESSMENT_STARTED, assessment_started, AssessmentStarted,
+          p->assessment_id = S(assessment), p->referral_id = S(ref))
+/* Up to two factors (NULL for none). */
+static CaseEvent *asmt_done(HDR, const char *assessment, const char *ref, int outcome,
+                            const char *f1, const char *f2)
+    BUILD(ASSESSMENT_COMPLETED, assessment_completed, AssessmentCompleted,
+          p->assessment_id = S(assessment), p->referral_id = S(ref),
+          p->outcome = (Cscflow__V1__AssessmentOutcome)outcome,
+          p->factors = h_alloc(h, 2 * sizeof *p->factors),
+          p->n_factors = (f1 != NULL) + (f2 != NULL), p->factors[0] = S(f1 ? f1 : f2),
+          p->factors[1] = S(f2))
+static CaseEvent *strategy(HDR, const char *ref, int agreed)
+    BUILD(STRATEGY_DISCUSSION, strategy_discussion, StrategyDiscussion, p->referral_id = S(ref),
+          p->section47_agreed = agreed)
+static CaseEvent *s47_start(HDR, const char *enquiry, const char *ref)
+    BUILD(SECTION47_STARTED, section47_started, Section47Started, p->enquiry_id = S(enquiry),
+          p->referral_id = S(ref))
+static CaseEvent *s47_done(HDR, const char *enquiry, int outcome)
+    BUILD(SECTION47_COMPLETED, section47_completed, Section47Completed,
+          p->enquiry_id = S(enquiry), p->outcome = (Cscflow__V1__Section47Outcome)outcome)
+static CaseEvent *icpc(HDR, const char *enquiry, int agreed)
+    BUILD(ICPC_HELD, icpc_held, IcpcHeld, p->enquiry_id = S(enquiry), p->plan_agreed = agreed)
+static CaseEvent *cin_start(HDR, const char *plan, const char *ref)
+    BUILD(CIN_PLAN_STARTED, cin_plan_started, CinPlanStarted, p->plan_id = S(plan),
+          p->referral_id = S(ref))
+static CaseEvent *cin_end(HDR, const char *plan)
+    BUILD(CIN_PLAN_ENDED, cin_plan_ended, CinPlanEnded, p->plan_id = S(plan))
+static CaseEvent *cp_start(HDR, const char *plan, const char *ref, const char *category)
+    BUILD(CP_PLAN_STARTED, cp_plan_started, CpPlanStarted, p->plan_id = S(plan),
+          p->referral_id = S(ref), p->initial_category = S(category))
+static CaseEvent *cp_end(HDR, const char *plan, const char *latest, const char *reason)
+    BUILD(CP_PLAN_ENDED, cp_plan_ended, CpPlanEnded, p->plan_id = S(plan),
+          p->latest_category = S(latest), p->reason = S(reason))
+static CaseEvent *seen(HDR, const char *plan, int by, int alone)
+    BUILD(CHILD_SEEN, child_seen, ChildSeen, p->plan_id = S(plan),
+          p->seen_by = (Cscflow__V1__SeenBy)by, p->seen_alone = alone)
+static CaseEvent *care_start(HDR, const char *period, const char *legal_status, const char *need,
+                             int uasc, Cscflow__V1__Placement *pl)
+    BUILD(PERIOD_OF_CARE_STARTED, period_of_care_started, PeriodOfCareStarted,
+          p->period_id = S(period), p->legal_status = S(legal_status),
+          p->category_of_need = S(need), p->uasc = uasc, p->placement = pl)
+static CaseEvent *care_end(HDR, const char *period, const char *reason)
+    BUILD(PERIOD_OF_CARE_ENDED, period_of_care_ended, PeriodOfCareEnded,
+          p->period_id = S(period), p->reason_ceased = S(reason))
+static CaseEvent *place(HDR, const char *period, Cscflow__V1__Placement *pl, const char *reason)
+    BUILD(PLACEMENT_STARTED, placement_started, PlacementStarted, p->period_id = S(period),
+          p->placement = pl, p->reason_for_change = S(reason))
+static CaseEvent *legal(HDR, const char *period, const char *status)
+    BUILD(LEGAL_STATUS_CHANGED, legal_status_changed, LegalStatusChanged,
+          p->period_id = S(period), p->legal_status = S(status))
+static CaseEvent *adopt(HDR, int stage, int early_permanence, int foster_carer)
+    BUILD(ADOPTION_MILESTONE, adoption_milestone, AdoptionMilestone,
+          p->stage = (Cscflow__V1__AdoptionStage)stage, p->early_permanence = early_permanence,
+          p->placed_with_foster_carer = foster_carer)
+static CaseEvent *leaver(HDR, int in_touch, const char *activity_code, int activity,
+                         const char *accommodation, int suitable)
+    BUILD(CARE_LEAVER_CONTACT, care_leaver_contact, CareLeaverContact, p->in_touch = in_touch,
+          p->activity_code = S(activity_code),
+          p->activity = (Cscflow__V1__CareLeaverActivity)activity,
+          p->accommodation_code = S(accommodation), p->accommodation_suitable = suitable)
+static CaseEvent *sdq(HDR, uint32_t score) BUILD(SDQ_SCORE, sdq_score, SdqScore, p->score = score)
+static CaseEvent *court(HDR, int kind)
+    BUILD(COURT_APPLICATION, court_application, CourtApplication,
+          p->kind = (Cscflow__V1__CourtOrderKind)kind)
+static CaseEvent *perm(HDR, int kind)
+    BUILD(PERMANENCE_ORDER, permanence_order, PermanenceOrder,
+          p->kind = (Cscflow__V1__PermanenceKind)kind)
+static CaseEvent *alloc(HDR, const char *worker, int deallocated)
+    BUILD(WORKER_ALLOCATED, worker_allocated, WorkerAllocated, p->worker_id = S(worker),
+          p->deallocated = deallocated)
+static CaseEvent *wf(HDR, const char *worker, const char *post, int change, uint32_t fte_x100);
+/* clang-format on */
+
+#define WF(x) CSCFLOW__V1__WORKFORCE_CHANGE__WORKFORCE_CHANGE_##x
+#define AD(x) CSCFLOW__V1__ADOPTION_STAGE__ADOPTION_STAGE_##x
+
+static Cscflow__V1__Placement *plc(struct hist *h, const char *type, const char *provider,
+                                   int known, uint32_t miles_x10) {
+  const Cscflow__V1__Placement init = CSCFLOW__V1__PLACEMENT__INIT;
+  Cscflow__V1__Placement *p = h_alloc(h, sizeof *p);
+  *p = init;
+  p->placement_type = S(type), p->provider = S(provider);
+  p->distance_known = known, p->distance_miles_x10 = miles_x10;
+  return p;
+}
+
+/* A workforce event; other fields are set on e->workforce by the caller. */
+static CaseEvent *wf(HDR, const char *worker, const char *post, int change, uint32_t fte_x100) {
+  EV2(WORKFORCE, WORKFORCE_EVENT, workforce, WorkforceEvent);
+  e->child_id = "";
+  p->worker_id = S(worker), p->post_id = S(post), p->fte_x100 = fte_x100;
+  p->change = (Cscflow__V1__WorkforceChange)change;
+  return e;
+}
+
+/* A retraction: no payload. */
+static CaseEvent *retract(HDR, const char *target) {
+  CaseEvent *e = ev_new(h, id, d);
+  e->retracts_event_id = S(target);
+  return e;
+}
+
+static CaseEvent *supersedes(CaseEvent *e, const char *target) {
+  e->supersedes_event_id = S(target);
+  return e;
+}
+
+static CaseEvent *recorded(CaseEvent *e, csc_date d) {
+  e->recorded_at_ms = test_ms(d);
+  return e;
+}
+
+static void set_disability(struct hist *h, CaseEvent *e, const char *code) {
+  e->child_details->disabilities = h_alloc(h, sizeof(char *));
+  e->child_details->disabilities[0] = S(code);
+  e->child_details->n_disabilities = 1;
+}
+
+/* ---- folding and checking ---------------------------------------------------- */
+
+static const struct child_state *fold(struct hist *h) {
+  assert_int_equal(child_fold(h->ev, h->n, &h->a, &h->st), CSC_OK);
+  return &h->st;
+}
+
+static const struct derived *derive(struct hist *h) {
+  assert_int_equal(child_derive(&h->st, &h->a, &h->d), CSC_OK);
+  return &h->d;
+}
+
+static void ep_is(const struct episode *e, csc_date start, csc_date end, const char *id,
+                  const char *ref, const char *code, const char *end_code, uint32_t flags) {
+  assert_int_equal(e->start, start);
+  assert_int_equal(e->end, end);
+  assert_string_equal(e->id, id);
+  assert_string_equal(e->ref, ref);
+  assert_string_equal(e->code, code);
+  assert_string_equal(e->end_code, end_code);
+  assert_int_equal(e->flags, flags);
+}
+
+static void ep_more(const struct episode *e, const char *extra, const char *reason,
+                    uint32_t value) {
+  assert_string_equal(e->extra, extra);
+  assert_string_equal(e->reason, reason);
+  assert_int_equal(e->value, value);
+}
+
+static void mark_is(const struct mark *m, csc_date date, const char *id, uint32_t value,
+                    uint32_t flags) {
+  assert_int_equal(m->date, date);
+  assert_string_equal(m->id, id);
+  assert_int_equal(m->value, value);
+  assert_int_equal(m->flags, flags);
+}
+
+static int has_finding(const struct child_state *st, int rule, const char *event_id) {
+  for (size_t i = 0; i < st->n_findings; i++)
+    if (st->findings[i].rule == rule && strcmp(st->findings[i].event_id, event_id) == 0)
+      return 1;
+  return 0;
+}
+
+/* Facts of measure (and bucket, unless -1). */
+static size_t n_facts(const struct derived *d, int measure, int bucket) {
+  size_t c = 0;
+  for (size_t i = 0; i < d->n_facts; i++)
+    c += d->facts[i].measure == measure && (bucket < 0 || d->facts[i].bucket == bucket);
+  return c;
+}
+
+static int has_fact(const struct derived *d, int measure, int bucket, csc_date from, csc_date to) {
+  for (size_t i = 0; i < d->n_facts; i++) {
+    const struct fact *f = &d->facts[i];
+    if (f->measure == measure && f->bucket == bucket && f->from == from && f->to == to &&
+        f->weight == 1)
+      return 1;
+  }
+  return 0;
+}
+
+/* h's last fold has exactly one finding, (rule, event_id), and its derived
+ * record one M_QUALITY fact: bucket = rule, weight 1, on every as-of date
+ * (from 1900-01-01, never ending). */
+static void only_finding(struct hist *h, int rule, const char *event_id) {
+  assert_int_equal(h->st.n_findings, 1);
+  assert_int_equal(h->st.findings[0].rule, rule);
+  assert_string_equal(h->st.findings[0].event_id, event_id);
+  const struct derived *d = derive(h);
+  assert_int_equal(d->n_findings, 1);
+  assert_int_equal(n_facts(d, M_QUALITY, -1), 1);
+  assert_true(has_fact(d, M_QUALITY, rule, D(1900, 1, 1), NEVER));
+}
+
+static void no_findings(struct hist *h) {
+  assert_int_equal(h->st.n_findings, 0);
+  assert_int_equal(n_facts(derive(h), M_QUALITY, -1), 0);
+}
+
+/* ---- comparing two folds: derived bytes and a text signature of the state ---- */
+
+struct sbuf {
+  char *p;
+  size_t left;
+};
+
+static void sp(struct sbuf *b, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  const int n = vsnprintf(b->p, b->left, fmt, ap);
+  va_end(ap);
+  assert_true(n >= 0 && (size_t)n < b->left);
+  b->p += n, b->left -= (size_t)n;
+}
+
+static void sig_eps(struct sbuf *b, const char *name, const struct episode *e, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    sp(b, "%s %d %d %s|%s|%s|%s|%s|%s|%s %u %u", name, e[i].start, e[i].end, e[i].id, e[i].ref,
+       e[i].code, e[i].end_code, e[i].extra, e[i].reason, e[i].start_event, e[i].value, e[i].flags);
+    for (size_t f = 0; f < e[i].n_factors; f++)
+      sp(b, " %s", e[i].factors[f]);
+    sp(b, "\n");
+  }
+}
+
+static void sig_marks(struct sbuf *b, const char *name, const struct mark *m, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    sp(b, "%s %d %s|%s|%s %u %u\n", name, m[i].date, m[i].id, m[i].code, m[i].code2, m[i].value,
+       m[i].flags);
+}
+
+static void signature(const struct child_state *st, char *buf, size_t len) {
+  struct sbuf b = {buf, len};
+  const struct child_details *d = &st->details;
+  sp(&b, "details %d %d %d %d %s %d %d\n", d->dob, d->expected_dob, d->death, d->sex, d->ethnicity,
+     d->disabled, d->uasc);
+#define SIG(kind, name, list) sig_##kind(&b, name, st->list, st->n_##list)
+  SIG(eps, "ref", referrals), SIG(eps, "asm", assessments), SIG(eps, "s47", enquiries);
+  for (int k = 0; k < PLAN_KIND_COUNT; k++)
+    sig_eps(&b, plan_kind_names[k], st->plans[k], st->n_plans[k]);
+  SIG(eps, "plc", placements), SIG(eps, "span", care_spans), SIG(eps, "alloc", allocations);
+  SIG(eps, "job", employments), SIG(marks, "strat", strategies), SIG(marks, "icpc", icpcs);
+  SIG(marks, "visit", visits), SIG(marks, "legal", legal), SIG(marks, "court", court);
+  SIG(marks, "perm", permanence), SIG(marks, "leaver", leaver_contacts), SIG(marks, "sdq", sdq);
+  SIG(marks, "abs", absences), SIG(marks, "load", caseloads), SIG(marks, "post", post_status);
+#undef SIG
+  for (size_t i = 0; i < st->n_adoptions; i++) {
+    const struct adoption *j = &st->adoptions[i];
+    sp(&b, "adopt %d %d %d %d %d %d %u\n", j->decision, j->placement_order, j->matched, j->placed,
+       j->adopted, j->reversed, j->flags);
+  }
+  for (size_t i = 0; i < st->n_findings; i++)
+    sp(&b, "finding %s %s\n", quality_rule_ids[st->findings[i].rule], st->findings[i].event_id);
+}
+
+/* The result of one fold: the derived record's bytes and the state's
+ * signature. The first call with r->len == 0 records it; later calls check
+ * that a fold of evs (in the order given; a copy is sorted) gives the same. */
+struct result {
+  uint8_t bytes[16384];
+  size_t len;
+  char sig[8192];
+};
+
+static void same_result(struct result *r, CaseEvent *const *evs, size_t n, struct arena *a) {
+  static struct result now;
+  CaseEvent *copy[MAXEV];
+  memcpy(copy, evs, n * sizeof *copy);
+  struct child_state st;
+  struct derived d;
+  assert_int_equal(child_fold(copy, n, a, &st), CSC_OK);
+  assert_int_equal(child_derive(&st, a, &d), CSC_OK);
+  now.len = derived_size(&d);
+  assert_true(now.len <= sizeof now.bytes);
+  derived_write(&d, now.bytes);
+  signature(&st, now.sig, sizeof now.sig);
+  if (r->len == 0) {
+    *r = now;
+    return;
+  }
+  assert_string_equal(now.sig, r->sig);
+  assert_int_equal(now.len, r->len);
+  assert_memory_equal(now.bytes, r->bytes, r->len);
+}
+
+/* ---- ChildDetails ---------------------------------------------------------------- */
+
+TEST(test_child_details_merge) {
+  /* Added latest first: the merge follows occurred_on, not arrival. */
+  details(h, "d4", D(2025, 1, 10), 0)->child_details->uasc = 1; /* disabled false: unrecorded */
+  /* d3b: the same day as d3c, saved an hour later (its id sorts first: the tie
+   * goes by recorded_at, not by event id). */
+  CaseEvent *d3b = details(h, "d3b", D(2024, 6, 1), 0);
+  d3b->child_details->ethnicity = "AIND";
+  d3b->recorded_at_ms += HOUR_MS;
+  CaseEvent *d3c = details(h, "d3c", D(2024, 6, 1), 0);
+  d3c->child_details->ethnicity = "MWBA";
+  set_disability(h, d3c, "MOB");
+  CaseEvent *d2 = details(h, "d2", D(2024, 3, 3), 20240302);
+  d2->child_details->sex = CSCFLOW__V1__SEX__SEX_FEMALE;
+  d2->child_details->ethnicity = "WBRI";
+  details(h, "d1", D(2024, 1, 5), 0)->child_details->expected_date_of_birth = 20240301;
+  const struct child_state *st = fold(h);
+  /* dob: only d2 records one (2 Mar 2024); expected dob: only d1 (1 Mar).
+   * sex: d2's FEMALE, later ones leave it unspecified. ethnicity: WBRI (d2),
+   * then MWBA (d3c), then AIND (d3b: same day, saved later). disabled: d3c's
+   * disability list; d4's false records nothing. uasc: d4. death: none. */
+  assert_int_equal(st->details.dob, D(2024, 3, 2));
+  assert_int_equal(st->details.expected_dob, D(2024, 3, 1));
+  assert_int_equal(st->details.death, NEVER);
+  assert_int_equal(st->details.sex, CSCFLOW__V1__SEX__SEX_FEMALE);
+  assert_string_equal(st->details.ethnicity, "AIND");
+  assert_int_equal(st->details.disabled, 1);
+  assert_int_equal(st->details.uasc, 1);
+  /* ChildDetails before the birth are not date_before_birth; codes are known. */
+  no_findings(h);
+}
+
+/* ---- the CIN pathway -------------------------------------------------------------- */
+
+TEST(test_referrals) {
+  ref_open(h, "r1", D(2023, 4, 3), "R1", "1A");
+  ref_close(h, "c1", D(2023, 5, 10), "R1", "RC1", 0);
+  ref_open(h, "r2", D(2023, 9, 1), "R2", "5A");
+  ref_close(h, "c2", D(2023, 9, 4), "R2", "RC8", 1);
+  ref_open(h, "r3", D(2025, 1, 15), "R3", "10");
+  const struct child_state *st = fold(h);
+  assert_int_equal(st->n_referrals, 3);
+  /* R1: the child's first referral. R2: the previous one (3 Apr 2023) is on
+   * or after 1 Sep 2023 - 12 months = 1 Sep 2022: a re-referral; NFA. R3:
+   * 1 Sep 2023 is before 15 Jan 2025 - 12 months = 15 Jan 2024: not; open. */
+  ep_is(&st->referrals[0], D(2023, 4, 3), D(2023, 5, 10), "R1", "", "1A", "RC1", 0);
+  assert_string_equal(st->referrals[0].start_event, "r1");
+  ep_is(&st->referrals[1], D(2023, 9, 1), D(2023, 9, 4), "R2", "", "5A", "RC8",
+        EP_REREFERRAL | EP_NFA);
+  ep_is(&st->referrals[2], D(2025, 1, 15), NEVER, "R3", "", "10", "", 0);
+  no_findings(h);
+  /* A referral on d is in the 12m window of T while T - 12 months < d <= T:
+   * for 3 Apr 2023 the first T outside is 3 Apr 2024. FYTD: to the next 1
+   * April (1 Apr 2024 for both 2023 referrals, 1 Apr 2025 for R3). Re-referral
+   * facts for R2 only: 12m [1 Sep 2023, 1 Sep 2024), FYTD to 1 Apr 2024. */
+  const struct derived *d = derive(h);
+  assert_int_equal(n_facts(d, M_REFERRALS_12M, 0), 3);
+  assert_true(has_fact(d, M_REFERRALS_12M, 0, D(2023, 4, 3), D(2024, 4, 3)));
+  assert_true(has_fact(d, M_REFERRALS_FYTD, 0, D(2023, 4, 3), D(2024, 4, 1)));
+  assert_true(has_fact(d, M_REFERRALS_FYTD, 0, D(2025, 1, 15), D(2025, 4, 1)));
+  assert_int_equal(n_facts(d, M_REREFERRALS_12M, -1) + n_facts(d, M_REREFERRALS_FYTD, -1), 2);
+  assert_true(has_fact(d, M_REREFERRALS_12M, 0, D(2023, 9, 1), D(2024, 9, 1)));
+  assert_true(has_fact(d, M_REREFERRALS_FYTD, 0, D(2023, 9, 1), D(2024, 4, 1)));
+}
+
+/* "Within n months before d" means on or after d - n months; months clamp. */
+TEST(test_rereferral_boundaries) {
+  static const struct {
+    int py, pm, pd, ny, nm, nd, re;
+  } cases[] = {
+      {2023, 5, 15, 2024, 5, 15, 1}, /* exactly 12 months: 15 May 2023 >= 15 May 2023 */
+      {2023, 5, 14, 2024, 5, 15, 0}, /* a day more */
+      {2023, 2, 28, 2024, 2, 29, 1}, /* 29 Feb 2024 - 12 months clamps to 28 Feb 2023 */
+      {2023, 2, 27, 2024, 2, 29, 0},
+      {2024, 2, 29, 2025, 2, 28, 1}, /* 28 Feb 2025 - 12 months = 28 Feb 2024 <= 29 Feb */
+      {2024, 2, 29, 2025, 3, 1, 0},  /* 1 Mar 2025 - 12 months = 1 Mar 2024 > 29 Feb */
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    h_reset(h);
+    const csc_date prev = D(cases[i].py, cases[i].pm, cases[i].pd);
+    ref_open(h, "r1", prev, "R1", "1A");
+    ref_close(h, "c1", prev + 3, "R1", "RC1", 0); /* closed 3 days later */
+    ref_open(h, "r2", D(cases[i].ny, cases[i].nm, cases[i].nd), "R2", "1A");
+    const struct child_state *st = fold(h);
+    assert_int_equal(st->n_referrals, 2);
+    assert_int_equal(st->referrals[1].flags, cases[i].re ? EP_REREFERRAL : 0u);
+    assert_int_equal(st->n_findings, 0);
+    if (i == 2) {
+      /* A re-referral on 29 Feb 2024 is in T's 12m window while T - 12m <
+       * 29 Feb 2024: on 28 Feb 2025 (window from 28 Feb 2024) it is in, on 1
+       * Mar 2025 (from 1 Mar 2024) out. FYTD: to 1 Apr 2024. */
+      const struct derived *d = derive(h);
+      assert_true(has_fact(d, M_REREFERRALS_12M, 0, D(2024, 2, 29), D(2025, 3, 1)));
+      assert_true(has_fact(d, M_REREFERRALS_FYTD, 0, D(2024, 2, 29), D(2024, 4, 1)));
+    }
+  }
+}
+
+TEST(test_early_help) {
+  eh_start(h, "e1", D(2024, 1, 8), "EH1");
+  eh_end(h, "e2", D(2024, 4, 30), "EH1", "NEEDS_MET");
+  eh_start(h, "e3", D(2024, 7, 1), "EH2");
+  const struct child_state *st = fold(h);
+  assert_int_equal(st->n_plans[PLAN_EH], 2);
+  ep_is(&st->plans[PLAN_EH][0], D(2024, 1, 8), D(2024, 4, 30), "EH1", "", "", "", 0);
+  ep_more(&st->plans[PLAN_EH][0], "", "NEEDS_MET", 0);
+  ep_is(&st->plans[PLAN_EH][1], D(2024, 7, 1), NEVER, "EH2", "", "", "", 0);
+  ep_more(&st->plans[PLAN_EH][1], "", "", 0);
+  /* Two separate episodes: two children_on_plan EH intervals. EH1's 6 months
+   * (8 Jul) fall after its end: no alert. EH2 is open: alerts due 1 Jan 2025,
+   * 1 Jul 2025 and 1 Jul 2026, pending until never. */
+  const struct derived *d = derive(h);
+  assert_int_equal(n_facts(d, M_CHILDREN_ON_PLAN, PLAN_EH), 2);
+  assert_true(has_fact(d, M_CHILDREN_ON_PLAN, PLAN_EH, D(2024, 1, 8), D(2024, 4, 30)));
+  assert_true(has_fact(d, M_CHILDREN_ON_PLAN, PLAN_EH, D(2024, 7, 1), NEVER));
+  assert_int_equal(d->n_alerts, 3);
+  const csc_date due[3] = {D(2025, 1, 1), D(2025, 7, 1), D(2026, 7, 1)};
+  for (int t = 0; t < 3; t++) {
+    const struct alert_fact *af = &d->alerts[t];
+    assert_int_equal(af->plan_kind, PLAN_EH);
+    assert_int_equal(af->months, plan_thresholds[t]);
+    assert_int_equal(af->plan_start, D(2024, 7, 1));
+    assert_int_equal(af->from, due[t]);
+    assert_int_equal(af->to, NEVER);
+    assert_string_equal(af->plan_id, "EH2");
+  }
+}
+
+TEST(test_assessments) {
+  asmt_start(h, "a1", D(2024, 2, 1), "A1", "R1");
+  asmt_done(h, "a2", D(2024, 2, 20), "A1", "R1", 3 /* CIN */, "3A", "21");
+  asmt_done(h, "a3", D(2024, 3, 5), "A2", "R1", 1 /* NFA */, "1A", NULL); /* never started */
+  asmt_start(h, "a4", D(2024, 4, 1), "A3", "R2");
+  const struct child_state *st = fold(h);
+  assert_int_equal(st->n_assessments, 3);
+  /* A1: 1 to 20 Feb, outcome CIN, factors 3A and 21. */
+  const struct episode *a = st->assessments;
+  ep_is(&a[0], D(2024, 2, 1), D(2024, 2, 20), "A1", "R1", "", "", 0);
+  assert_int_equal(a[0].value, 3);
+  assert_int_equal(a[0].n_factors, 2);
+  assert_string_equal(a[0].factors[0], "3A");
+  assert_string_equal(a[0].factors[1], "21");
+  assert_string_equal(a[0].start_event, "a1");
+  /* A2: kept as a 0-day assessment on its completion date, NFA, EP_NO_START,
+   * and reported end_without_start. */
+  ep_is(&a[1], D(2024, 3, 5), D(2024, 3, 5), "A2", "R1", "", "", EP_NO_START);
+  assert_int_equal(a[1].value, 1);
+  assert_int_equal(a[1].n_factors, 1);
+  assert_string_equal(a[1].factors[0], "1A");
+  /* A3: open, no outcome. */
+  ep_is(&a[2], D(2024, 4, 1), NEVER, "A3", "R2", "", "", 0);
+  assert_int_equal(a[2].value, 0);
+  only_finding(h, Q_END_WITHOUT_START, "a3");
+}
+
+TEST(test_strategy_s47_icpc) {
+  strategy(h, "x1", D(2024, 2, 2), "R1", 1);
+  s47_start(h, "x2", D(2024, 2, 2), "S1", "R1");
+  strategy(h, "x3", D(2024, 2, 9), "R1", 0);
+  s47_done(h, "x4", D(2024, 2, 16), "S1", 2 /* ICPC */);
+  icpc(h, "x5", D(2024, 3, 1), "S1", 1);
+  s47_done(h, "x6", D(2024, 5, 1), "S2", 1 /* NFA */); /* never started */
+  const struct child_state *st = fold(h);
+  assert_int_equal(st->n_strategies, 2);
+  mark_is(&st->strategies[0], D(2024, 2, 2), "R1", 0, MK_AGREED);
+  mark_is(&st->strategies[1], D(2024, 2, 9), "R1", 0, 0);
+  /* S1: 2 to 16 Feb, outcome ICPC. S2: kept, 0 days, NFA, no referral known. */
+  assert_int_equal(st->n_enquiries, 2);
+  ep_is(&st->enquiries[0], D(2024, 2, 2), D(2024, 2, 16), "S1", "R1", "", "", 0);
+  assert_int_equal(st->enquiries[0].value, 2);
+  ep_is(&st->enquiries[1], D(2024, 5, 1), D(2024, 5, 1), "S2", "", "", "", EP_NO_START);
+  assert_int_equal(st->enquiries[1].value, 1);
+  assert_int_equal(st->n_icpcs, 1);
+  mark_is(&st->icpcs[0], D(2024, 3, 1), "S1", 0, MK_AGREED);
+  only_finding(h, Q_END_WITHOUT_START, "x6");
+}
+
+TEST(test_cin_plans) {
+  cin_start(h, "p1", D(2024, 1, 15), "CIN1", "R1");
+  cin_end(h, "p2", D(2024, 7, 15), "CIN1");
+  cin_start(h, "p3", D(2024, 9, 1), "CIN2", "R2");
+  cin_end(h, "p4", D(2024, 10, 1), ""); /* no id: the latest open, CIN2 */
+  const struct child_state *st = fold(h);
+  assert_int_equal(st->n_plans[PLAN_CIN], 2);
+  ep_is(&st->plans[PLAN_CIN][0], D(2024, 1, 15), D(2024, 7, 15), "CIN1", "R1", "", "", 0);
+  ep_is(&st->plans[PLAN_CIN][1], D(2024, 9, 1), D(2024, 10, 1), "CIN2", "R2", "", "", 0);
+  no_findings(h);
+  /* CIN1 would have lasted 6 months on 15 Jul 2024, the day it ended, when it
+   * is not open: no alert, no open_plans_over interval. */
+  const struct derived *d = derive(h);
+  assert_int_equal(d->n_alerts, 0);
+  assert_int_equal(n_facts(d, M_PLANS_OPEN_OVER, -1), 0);
+  assert_int_equal(n_facts(d, M_PLANS_OPEN, PLAN_CIN), 2);
+}
+
+TEST(test_cp_plans) {
+  cp_start(h, "p1", D(2023, 6, 1), "CP1", "R1", "N");
+  cp_end(h, "p2", D(2024, 1, 10), "", "E", "RP1"); /* the latest open: CP1 */
+  cp_start(h, "p3", D(2024, 3, 1), "CP2", "R2", "P");
+  cp_start(h, "p4", D(2024, 4, 1), "CP3", "R2", "S"); /* while CP2 is open */
+  cp_end(h, "p5", D(2024, 5, 1), "", "M", "RP2");     /* the latest open: CP3 */
+  seen(h, "v1", D(2024, 3, 8), "CP2", 1 /* social worker */, 1);
+  seen(h, "v2", D(2024, 3, 22), "CP2", 2 /* other professional */, 0);
+  const struct child_state *st = fold(h);
+  assert_int_equal(st->n_visits, 2);
+  mark_is(&st->visits[0], D(2024, 3, 8), "CP2", 1, MK_ALONE);
+  mark_is(&st->visits[1], D(2024, 3, 22), "CP2", 2, 0);
+  const struct episode *p = st->plans[PLAN_CP];
+  assert_int_equal(st->n_plans[PLAN_CP], 3);
+  ep_is(&p[0], D(2023, 6, 1), D(2024, 1, 10), "CP1", "R1", "N", "E", 0);
+  ep_more(&p[0], "", "RP1", 0);
+  ep_is(&p[1], D(2024, 3, 1), NEVER, "CP2", "R2", "P", "", 0);
+  ep_more(&p[1], "", "", 0);
+  ep_is(&p[2], D(2024, 4, 1), D(2024, 5, 1), "CP3", "R2", "S", "M", 0);
+  ep_more(&p[2], "", "RP2", 0);
+  only_finding(h, Q_OVERLAPPING_PLAN, "p4"); /* CP3 started while CP2 was open */
+  /* On a CP plan: [1 Jun 2023, 10 Jan 2024) and from 1 Mar 2024 (CP3 lies
+   * inside CP2); each plan open once. Alerts: CP1 at 6 months, 1 Dec 2023
+   * (its 12 months, 1 Jun 2024, fall after its end); CP2 at 6, 12, 24 months;
+   * CP3's 6 months (1 Oct 2024) fall after its end. */
+  const struct derived *d = derive(h);
+  assert_int_equal(n_facts(d, M_CHILDREN_ON_PLAN, PLAN_CP), 2);
+  assert_true(has_fact(d, M_CHILDREN_ON_PLAN, PLAN_CP, D(2023, 6, 1), D(2024, 1, 10)));
+  assert_true(has_fact(d, M_CHILDREN_ON_PLAN, PLAN_CP, D(2024, 3, 1), NEVER));
+  assert_int_equal(n_facts(d, M_PLANS_OPEN, PLAN_CP), 3);
+  assert_int_equal(d->n_alerts, 4);
+  assert_string_equal(d->alerts[0].plan_id, "CP1");
+  assert_int_equal(d->alerts[0].from, D(2023, 12, 1));
+  assert_int_equal(d->alerts[0].to, D(2024, 1, 10));
+  for (int i = 1; i < 4; i++)
+    assert_string_equal(d->alerts[i].plan_id, "CP2");
+}
+
+/* ---- care ---------------------------------------------------------------------------- */
+
+TEST(test_care_and_placements) {
+  care_start(h, "c1", D(2024, 2, 1), "P1", "C2", "N1", 1, plc(h, "U1", "PR1", 1, 125));
+  place(h, "m1", D(2024, 3, 15), "P1", plc(h, "U4", "PR2", 0, 0), "CARPL");
+  place(h, "m2", D(2024, 6, 1), "P1", plc(h, "U1", "PR1", 1, 0), "CHILD");
+  care_end(h, "c2", D(2024, 9, 30), "P1", "E13");
+  const struct child_state *st = fold(h);
+  assert_int_equal(st->n_plans[PLAN_LAC], 1);
+  ep_is(&st->plans[PLAN_LAC][0], D(2024, 2, 1), D(2024, 9, 30), "P1", "", "C2", "E13", EP_UASC);
+  ep_more(&st->plans[PLAN_LAC][0], "N1", "", 0);
+  /* Each move ends the previous placement on its own date; the end of the
+   * period ends the last one. Distance 12.5 miles; unknown; known to be 0. */
+  const struct episode *pl = st->placements;
+  assert_int_equal(st->n_placements, 3);
+  ep_is(&pl[0], D(2024, 2, 1), D(2024, 3, 15), "", "P1", "U1", "", EP_DISTANCE);
+  ep_more(&pl[0], "PR1", "", 125);
+  ep_is(&pl[1], D(2024, 3, 15), D(2024, 6, 1), "", "P1", "U4", "", 0);
+  ep_more(&pl[1], "PR2", "CARPL", 0);
+  ep_is(&pl[2], D(2024, 6, 1), D(2024, 9, 30), "", "P1", "U1", "", EP_DISTANCE);
+  ep_more(&pl[2], "PR1", "CHILD", 0);
+  /* Legal status C2 from the start: looked after throughout. */
+  assert_int_equal(st->n_legal, 1);
+  mark_is(&st->legal[0], D(2024, 2, 1), "P1", 0, 0);
+  assert_string_equal(st->legal[0].code, "C2");
+  assert_int_equal(st->n_care_spans, 1);
+  ep_is(&st->care_spans[0], D(2024, 2, 1), D(2024, 9, 30), "P1", "", "C2", "", 0);
+  no_findings(h);
+  const struct derived *d = derive(h);
+  assert_true(has_fact(d, M_CHILDREN_ON_PLAN, PLAN_LAC, D(2024, 2, 1), D(2024, 9, 30)));
+  assert_true(has_fact(d, M_PLANS_OPEN, PLAN_LAC, D(2024, 2, 1), D(2024, 9, 30)));
+  /* placements_3plus, 12m: a placement counts from its start until the first
+   * T whose 12m window misses its last day. Last days 14 Mar, 31 May, 29 Sep
+   * 2024 give 14 Mar, 31 May, 29 Sep 2025: all three count from 1 Jun 2024
+   * to 14 Mar 2025, cut to the looked-after span: [1 Jun, 30 Sep 2024).
+   * FYTD: FY 2023-24 has placements 0 and 1, FY 2024-25 has 1 and 2: none. */
+  assert_int_equal(n_facts(d, M_PLACEMENTS3_12M, -1), 1);
+  assert_true(has_fact(d, M_PLACEMENTS3_12M, 0, D(2024, 6, 1), D(2024, 9, 30)));
+  assert_int_equal(n_facts(d, M_PLACEMENTS3_FYTD, -1), 0);
+}
+
+TEST(test_legal_status_spans) {
+  care_start(h, "c1", D(2024, 1, 1), "P1", "C2", "N2", 0, NULL);
+  legal(h, "l1", D(2024, 3, 1), "P1", "V3");
+  legal(h, "l2", D(2024, 5, 1), "P1", "C2");
+  legal(h, "l3", D(2024, 7, 1), "P1", "C1");
+  care_end(h, "c2", D(2024, 10, 1), "P1", "E11");
+  const struct child_state *st = fold(h);
+  assert_int_equal(st->n_legal, 4);
+  const char *codes[4] = {"C2", "V3", "C2", "C1"};
+  const csc_date from[4] = {D(2024, 1, 1), D(2024, 3, 1), D(2024, 5, 1), D(2024, 7, 1)};
+  for (int i = 0; i < 4; i++) {
+    mark_is(&st->legal[i], from[i], "P1", 0 /* the period's index */, 0);
+    assert_string_equal(st->legal[i].code, codes[i]);
+  }
+  /* Looked after: C2 [1 Jan, 1 Mar); the V3 days are not; C2 from 1 May, and
+   * the change to C1 on 1 Jul continues that span to the end, 1 Oct. */
+  assert_int_equal(st->n_care_spans, 2);
+  ep_is(&st->care_spans[0], D(2024, 1, 1), D(2024, 3, 1), "P1", "", "C2", "", 0);
+  ep_is(&st->care_spans[1], D(2024, 5, 1), D(2024, 10, 1), "P1", "", "C2", "", 0);
+  assert_int_equal(st->plans[PLAN_LAC][0].flags, 0); /* not short breaks */
+  no_findings(h);
+  const struct derived *d = derive(h);
+  assert_int_equal(n_facts(d, M_CHILDREN_ON_PLAN, PLAN_LAC), 2);
+  assert_true(has_fact(d, M_CHILDREN_ON_PLAN, PLAN_LAC, D(2024, 1, 1), D(2024, 3, 1)));
+  assert_true(has_fact(d, M_CHILDREN_ON_PLAN, PLAN_LAC, D(2024, 5, 1), D(2024, 10, 1)));
+}
+
+/*
+ * Two periods of care with no id: P1 (C2, 1 Jan to 1 Mar) and P2 (C1, from
+ * 1 Mar) give one span each, as two periods with ids do. (Every empty id is
+ * protobuf-c's one shared empty string: a span must not be merged across
+ * periods because their ids compare equal.)
+ */
+TEST(test_care_spans_of_periods_without_id) {
+  care_start(h, "c1", D(2024, 1, 1), "", "C2", "N1", 0, NULL);
+  care_end(h, "c2", D(2024, 3, 1), "", "E11");
+  care_start(h, "c3", D(2024, 3, 1), "", "C1", "N1", 0, NULL);
+  const struct child_state *st = fold(h);
+  assert_int_equal(st->n_plans[PLAN_LAC], 2);
+  no_findings(h);
+  /* The child is looked after without a break from 1 Jan: one interval. */
+  assert_int_equal(n_facts(&h->d, M_CHILDREN_ON_PLAN, PLAN_LAC), 1);
+  assert_true(has_fact(&h->d, M_CHILDREN_ON_PLAN, PLAN_LAC, D(2024, 1, 1), NEVER));
+  assert_int_equal(st->n_care_spans, 2);
+  ep_is(&st->care_spans[0], D(2024, 1, 1), D(2024, 3, 1), "", "", "C2", "", 0);
+  assert_string_equal(st->care_spans[0].start_event, "c1");
+  ep_is(&st->care_spans[1], D(2024, 3, 1), NEVER, "", "", "C1", "", 0);
+  assert_string_equal(st->care_spans[1].start_event, "c3");
+}
+
+TEST(test_short_breaks) {
+  care_start(h, "c1", D(2024, 1, 1), "P1", "V3", "N1", 0, plc(h, "U1", "PR1", 0, 0));
+  legal(h, "l1", D(2024, 4, 1), "P1", "V4");
+  care_end(h, "c2", D(2025, 6, 1), "P1", "E8");
+  const struct child_state *st = fold(h);
+  /* V3, then V4, throughout: not a looked-after day, a short-breaks period. */
+  assert_int_equal(st->n_plans[PLAN_LAC], 1);
+  ep_is(&st->plans[PLAN_LAC][0], D(2024, 1, 1), D(2025, 6, 1), "P1", "", "V3", "E8",
+        EP_SHORT_BREAKS);
+  assert_int_equal(st->n_care_spans, 0);
+  assert_int_equal(st->n_legal, 2);
+  no_findings(h);
+  /* 17 months long, yet no LAC fact of any kind and no alert (it would have
+   * crossed 6 and 12 months had it counted). */
+  const struct derived *d = derive(h);
+  assert_int_equal(n_facts(d, M_CHILDREN_ON_PLAN, PLAN_LAC), 0);
+  assert_int_equal(d->n_facts, 0);
+  assert_int_equal(d->n_alerts, 0);
+}
+
+static void adoption_is(const struct adoption *j, csc_date decision, csc_date order,
+                        csc_date matched, csc_date placed, csc_date adopted, csc_date reversed,
+                        uint32_t flags) {
+  assert_int_equal(j->decision, decision);
+  assert_int_equal(j->placement_order, order);
+  assert_int_equal(j->matched, matched);
+  assert_int_equal(j->placed, placed);
+  assert_int_equal(j->adopted, adopted);
+  assert_int_equal(j->reversed, reversed);
+  assert_int_equal(j->flags, flags);
+}
+
+TEST(test_adoption) {
+  adopt(h, "a1", D(2023, 1, 10), AD(DECISION), 0, 0);
+  adopt(h, "a2", D(2023, 3, 1), AD(PLACEMENT_ORDER), 0, 0);
+  adopt(h, "a3", D(2023, 5, 1), AD(DECISION_REVERSED), 0, 0);
+  adopt(h, "a4", D(2023, 8, 1), AD(DECISION), 1, 0); /* after a reversal: a second journey */
+  adopt(h, "a5", D(2023, 10, 1), AD(PLACEMENT_ORDER), 0, 0);
+  adopt(h, "a6", D(2024, 1, 5), AD(MATCHED), 0, 0);
+  adopt(h, "a7", D(2024, 2, 1), AD(PLACED), 0, 1);
+  adopt(h, "a8", D(2024, 9, 1), AD(ADOPTED), 0, 0);
+  const struct child_state *st = fold(h);
+  assert_int_equal(st->n_adoptions, 2);
+  adoption_is(&st->adoptions[0], D(2023, 1, 10), D(2023, 3, 1), NEVER, NEVER, NEVER, D(2023, 5, 1),
+              0);
+  adoption_is(&st->adoptions[1], D(2023, 8, 1), D(2023, 10, 1), D(2024, 1, 5), D(2024, 2, 1),
+              D(2024, 9, 1), NEVER, MK_EARLY_PERMANENCE | MK_FOSTER_CARER);
+  no_findings(h);
+}
+
+TEST(test_leaver_sdq_court_permanence) {
+  leaver(h, "l1", D(2024, 5, 1), 1, "F1", 1 /* education */, "B", 1);
+  leaver(h, "l2", D(2024, 8, 1), 0, "G6", 3 /* NEET */, "", 0);
+  sdq(h, "s1", D(2024, 3, 1), 17);
+  sdq(h, "s2", D(2025, 3, 1), 12);
+  court(h, "k1", D(2023, 11, 1), 1 /* care order */);
+  perm(h, "o1", D(2024, 6, 1), 1 /* special guardianship */);
+  perm(h, "o2", D(2024, 7, 1), 2 /* child arrangements */);
+  const struct child_state *st = fold(h);
+  assert_int_equal(st->n_leaver_contacts, 2);
+  mark_is(&st->leaver_contacts[0], D(2024, 5, 1), "", 1, MK_IN_TOUCH | MK_SUITABLE);
+  assert_string_equal(st->leaver_contacts[0].code, "F1");
+  assert_string_equal(st->leaver_contacts[0].code2, "B");
+  mark_is(&st->leaver_contacts[1], D(2024, 8, 1), "", 3, 0);
+  assert_string_equal(st->leaver_contacts[1].code, "G6");
+  assert_string_equal(st->leaver_contacts[1].code2, "");
+  assert_int_equal(st->n_sdq, 2);
+  mark_is(&st->sdq[0], D(2024, 3, 1), "", 17, 0);
+  mark_is(&st->sdq[1], D(2025, 3, 1), "", 12, 0);
+  assert_int_equal(st->n_court, 1);
+  mark_is(&st->court[0], D(2023, 11, 1), "", 1, 0);
+  assert_int_equal(st->n_permanence, 2);
+  mark_is(&st->permanence[0], D(2024, 6, 1), "", 1, 0);
+  mark_is(&st->permanence[1], D(2024, 7, 1), "", 2, 0);
+  no_findings(h);
+}
+
+/* ---- allocations and the workforce ------------------------------------------------- */
+
+TEST(test_allocations) {
+  alloc(h, "w1", D(2024, 1, 5), "W1", 0);
+  alloc(h, "w2", D(2024, 2, 1), "W1", 0); /* already allocated: changes nothing */
+  alloc(h, "w3", D(2024, 3, 1), "W2", 0);
+  alloc(h, "w4", D(2024, 4, 1), "W1", 1);
+  alloc(h, "w5", D(2024, 4, 2), "W3", 1); /* W3 was never allocated */
+  alloc(h, "w6", D(2024, 6, 1), "W1", 0);
+  const struct child_state *st = fold(h);
+  assert_int_equal(st->n_allocations, 3);
+  ep_is(&st->allocations[0], D(2024, 1, 5), D(2024, 4, 1), "W1", "", "", "", 0);
+  assert_string_equal(st->allocations[0].start_event, "w1");
+  ep_is(&st->allocations[1], D(2024, 3, 1), NEVER, "W2", "", "", "", 0);
+  ep_is(&st->allocations[2], D(2024, 6, 1), NEVER, "W1", "", "", "", 0);
+  only_finding(h, Q_END_WITHOUT_START, "w5");
+}
+
+TEST(test_workforce_worker) {
+  wf(h, "f1", D(2023, 9, 4), "SW1", "", WF(STARTED), 100);
+  wf(h, "f2", D(2024, 1, 1), "SW1", "", WF(STARTED), 80)->workforce->agency = 1;
+  wf(h, "f3", D(2024, 2, 12), "SW1", "", WF(ABSENCE), 0)->workforce->sickness_days = 3;
+  Cscflow__V1__WorkforceEvent *load =
+      wf(h, "f4", D(2024, 3, 31), "SW1", "", WF(CASELOAD), 0)->workforce;
+  load->caseload = 18, load->case_holding = 1;
+  wf(h, "f5", D(2024, 6, 30), "SW1", "", WF(LEFT), 0);
+  const struct child_state *st = fold(h);
+  /* The second STARTED ends the first employment (1.00 FTE) and starts one at
+   * 0.80 FTE through an agency, which LEFT ends. */
+  assert_int_equal(st->n_employments, 2);
+  ep_is(&st->employments[0], D(2023, 9, 4), D(2024, 1, 1), "SW1", "", "", "", 0);
+  assert_int_equal(st->employments[0].value, 100);
+  ep_is(&st->employments[1], D(2024, 1, 1), D(2024, 6, 30), "SW1", "", "", "", EP_AGENCY);
+  assert_int_equal(st->employments[1].value, 80);
+  assert_int_equal(st->n_absences, 1);
+  mark_is(&st->absences[0], D(2024, 2, 12), "SW1", 3, 0);
+  assert_int_equal(st->n_caseloads, 1);
+  mark_is(&st->caseloads[0], D(2024, 3, 31), "SW1", 18, MK_CASE_HOLDING);
+  assert_int_equal(st->n_post_status, 0);
+  no_findings(h);
+}
+
+TEST(test_workforce_post) {
+  wf(h, "f1", D(2023, 4, 1), "", "PST1", WF(POST_ESTABLISHED), 100);
+  wf(h, "f2", D(2023, 10, 1), "", "PST1", WF(POST_VACANT), 100);
+  wf(h, "f3", D(2024, 1, 15), "SW9", "PST1", WF(POST_FILLED), 100);
+  const struct child_state *st = fold(h);
+  /* Dated marks: value = FTE x 100, flags = the WorkforceChange (4, 5, 6). */
+  assert_int_equal(st->n_post_status, 3);
+  mark_is(&st->post_status[0], D(2023, 4, 1), "PST1", 100, 4);
+  mark_is(&st->post_status[1], D(2023, 10, 1), "PST1", 100, 5);
+  mark_is(&st->post_status[2], D(2024, 1, 15), "PST1", 100, 6);
+  assert_int_equal(st->n_employments, 0);
+  no_findings(h);
+}
+
+/* ---- quality rules: each one fired, and its clean variant -------------------------- */
+
+/*
+ * end_before_start: an end dated before the start of what it ends. Events
+ * fold in date order, so the end comes first; the fold looks ahead for its
+ * start (same kind, same id). The end is ignored: the episode stays open.
+ * For a completion (C) the early completion is not kept as a no-start
+ * assessment either. Expected: end_before_start on "e", one episode, open.
+ */
+TEST(test_q_end_before_start) {
+  static const char *const what[3] = {"referral closed 1 Mar, opened 10 Mar",
+                                      "CP plan ended 1 May, started 10 May",
+                                      "assessment completed 2 May, started 10 May"};
+  int failures = 0;
+  for (int which = 0; which < 3; which++) {
+    h_reset(h);
+    if (which == 0) {
+      ref_open(h, "s", D(2024, 3, 10), "R1", "1A");
+      recorded(ref_close(h, "e", D(2024, 3, 1), "R1", "RC1", 0), D(2024, 3, 12));
+    } else if (which == 1) {
+      cp_start(h, "s", D(2024, 5, 10), "CP1", "R1", "N");
+      recorded(cp_end(h, "e", D(2024, 5, 1), "CP1", "N", "RP1"), D(2024, 5, 12));
+    } else {
+      asmt_start(h, "s", D(2024, 5, 10), "A1", "R1");
+      recorded(asmt_done(h, "e", D(2024, 5, 2), "A1", "R1", 1, NULL, NULL), D(2024, 5, 12));
+    }
+    const struct child_state *st = fold(h);
+    const struct episode *e = which == 0   ? st->referrals
+                              : which == 1 ? st->plans[PLAN_CP]
+                                           : st->assessments;
+    const size_t n = which == 0   ? st->n_referrals
+                     : which == 1 ? st->n_plans[PLAN_CP]
+                                  : st->n_assessments;
+    if (st->n_findings != 1 || !has_finding(st, Q_END_BEFORE_START, "e") || n != 1 ||
+        e[0].end != NEVER) {
+      failures++;
+      print_message("end_before_start, %s: expected end_before_start(e) and one open "
+                    "episode; got %zu episode(s), findings:",
+                    what[which], n);
+      for (size_t i = 0; i < st->n_findings; i++)
+        print_message(" %s(%s)", quality_rule_ids[st->findings[i].rule], st->findings[i].event_id);
+      print_message("\n");
+    }
+  }
+  /* Clean: a closure on the day of the referral, or 10 days after. */
+  for (int gap = 0; gap <= 10; gap += 10) {
+    h_reset(h);
+    ref_open(h, "s", D(2024, 3, 10), "R1", "1A");
+    ref_close(h, "e", D(2024, 3, 10) + gap, "R1", "RC1", 0);
+    assert_int_equal(fold(h)->referrals[0].end, D(2024, 3, 10) + gap);
+    no_findings(h);
+  }
+  assert_int_equal(failures, 0);
+}
+
+TEST(test_q_end_without_start) {
+  ref_close(h, "c9", D(2024, 2, 1), "R9", "RC1", 0);
+  assert_int_equal(fold(h)->n_referrals, 0); /* the end is ignored */
+  only_finding(h, Q_END_WITHOUT_START, "c9");
+
+  /* Clean: the referral it closes was opened before. */
+  h_reset(h);
+  ref_open(h, "r9", D(2024, 1, 20), "R9", "1A");
+  ref_close(h, "c9", D(2024, 2, 1), "R9", "RC1", 0);
+  ep_is(&fold(h)->referrals[0], D(2024, 1, 20), D(2024, 2, 1), "R9", "", "1A", "RC1", 0);
+  no_findings(h);
+
+  /* The rule's other ends of nothing: a legal status with no period, a
+   * reversal with no decision, LEFT of a worker never started, a CP plan end
+   * with no plan, a period of care ended with none open. Each is ignored. */
+  h_reset(h);
+  legal(h, "x1", D(2024, 3, 1), "P1", "C2");
+  adopt(h, "x2", D(2024, 3, 2), AD(DECISION_REVERSED), 0, 0);
+  wf(h, "x3", D(2024, 3, 3), "SW1", "", WF(LEFT), 0);
+  cp_end(h, "x4", D(2024, 3, 4), "", "N", "RP1");
+  care_end(h, "x5", D(2024, 3, 5), "", "E11");
+  const struct child_state *st = fold(h);
+  assert_int_equal(st->n_findings, 5);
+  static const char *const ends[5] = {"x1", "x2", "x3", "x4", "x5"};
+  for (int i = 0; i < 5; i++)
+    assert_true(has_finding(st, Q_END_WITHOUT_START, ends[i]));
+  assert_int_equal(st->n_legal + st->n_adoptions + st->n_employments + st->n_plans[PLAN_CP] +
+                       st->n_plans[PLAN_LAC],
+                   0);
+}
+
+TEST(test_q_referral_while_open) {
+  ref_open(h, "r1", D(2024, 1, 10), "R1", "1A");
+  ref_open(h, "r2", D(2024, 2, 1), "R2", "1B");
+  const struct child_state *st = fold(h);
+  /* R2 opens nothing and counts nowhere. */
+  assert_int_equal(st->n_referrals, 1);
+  ep_is(&st->referrals[0], D(2024, 1, 10), NEVER, "R1", "", "1A", "", 0);
+  only_finding(h, Q_REFERRAL_WHILE_OPEN, "r2");
+  assert_int_equal(n_facts(&h->d, M_REFERRALS_12M, 0), 1);
+
+  /* Clean: R1 closes on the day R2 opens (ends of earlier episodes go
+   * first), though saved after R2's opening. R2 is a re-referral. */
+  h_reset(h);
+  ref_open(h, "r1", D(2024, 1, 10), "R1", "1A");
+  ref_open(h, "r2", D(2024, 2, 1), "R2", "1B");
+  ref_close(h, "c1", D(2024, 2, 1), "R1", "RC2", 0)->recorded_at_ms += HOUR_MS;
+  st = fold(h);
+  assert_int_equal(st->n_referrals, 2);
+  ep_is(&st->referrals[0], D(2024, 1, 10), D(2024, 2, 1), "R1", "", "1A", "RC2", 0);
+  ep_is(&st->referrals[1], D(2024, 2, 1), NEVER, "R2", "", "1B", "", EP_REREFERRAL);
+  no_findings(h);
+}
+
+TEST(test_q_placement_outside_care) {
+  place(h, "m1", D(2024, 2, 1), "P1", plc(h, "U1", "PR1", 0, 0), "");
+  assert_int_equal(fold(h)->n_placements, 0); /* not counted */
+  only_finding(h, Q_PLACEMENT_OUTSIDE_CARE, "m1");
+
+  /* After its period ended (31 Jan), outside care too. */
+  h_reset(h);
+  care_start(h, "c1", D(2024, 1, 15), "P1", "C2", "N1", 0, NULL);
+  care_end(h, "c2", D(2024, 1, 31), "P1", "E11");
+  place(h, "m1", D(2024, 2, 1), "P1", plc(h, "U1", "PR1", 0, 0), "");
+  assert_int_equal(fold(h)->n_placements, 0);
+  only_finding(h, Q_PLACEMENT_OUTSIDE_CARE, "m1");
+
+  /* Clean: the period is open. */
+  h_reset(h);
+  care_start(h, "c1", D(2024, 1, 15), "P1", "C2", "N1", 0, NULL);
+  place(h, "m1", D(2024, 2, 1), "P1", plc(h, "U1", "PR1", 0, 0), "");
+  const struct child_state *st = fold(h);
+  assert_int_equal(st->n_placements, 1);
+  ep_is(&st->placements[0], D(2024, 2, 1), NEVER, "", "P1", "U1", "", 0);
+  no_findings(h);
+}
+
+TEST(test_q_overlapping_plan) {
+  cp_start(h, "p1", D(2024, 1, 1), "CP1", "R1", "N");
+  cp_start(h, "p2", D(2024, 3, 1), "CP2", "R1", "P");
+  cin_start(h, "n1", D(2024, 2, 1), "CIN1", "R1"); /* another kind: no overlap */
+  assert_int_equal(fold(h)->n_plans[PLAN_CP], 2);  /* both kept */
+  only_finding(h, Q_OVERLAPPING_PLAN, "p2");
+  /* The child counts once from 1 Jan; each plan once. */
+  assert_int_equal(n_facts(&h->d, M_CHILDREN_ON_PLAN, PLAN_CP), 1);
+  assert_true(has_fact(&h->d, M_CHILDREN_ON_PLAN, PLAN_CP, D(2024, 1, 1), NEVER));
+  assert_int_equal(n_facts(&h->d, M_PLANS_OPEN, PLAN_CP), 2);
+
+  /* Clean: CP1 ends on the day CP2 starts; the end is saved after the start. */
+  h_reset(h);
+  cp_start(h, "p1", D(2024, 1, 1), "CP1", "R1", "N");
+  cp_start(h, "p2", D(2024, 3, 1), "CP2", "R1", "P");
+  cp_end(h, "p3", D(2024, 3, 1), "CP1", "N", "RP1")->recorded_at_ms += HOUR_MS;
+  const struct child_state *st = fold(h);
+  ep_is(&st->plans[PLAN_CP][0], D(2024, 1, 1), D(2024, 3, 1), "CP1", "R1", "N", "N", 0);
+  ep_is(&st->plans[PLAN_CP][1], D(2024, 3, 1), NEVER, "CP2", "R1", "P", "", 0);
+  no_findings(h);
+}
+
+TEST(test_q_date_before_birth) {
+  /* Born 1 Jun 2024. 280 days before is 26 Aug 2023 (6 days to 31 Aug, then
+   * 30+31+30+31+31+29+31+30+31 to 31 May, +1 = 280); 400 before, 28 Apr 2023. */
+  assert_int_equal(D(2024, 6, 1) - D(2023, 8, 26), 280);
+  assert_int_equal(D(2024, 6, 1) - D(2023, 4, 28), 400);
+  static const struct {
+    int y, m, d, care, finding;
+  } cases[] = {
+      {2023, 8, 26, 0, 0}, /* a referral 280 days before birth: pre-birth work */
+      {2023, 8, 25, 0, 1}, /* 281 days */
+      {2023, 4, 28, 0, 1}, /* 400 days */
+      {2024, 5, 20, 1, 1}, /* a period of care is never pre-birth work */
+      {2024, 6, 1, 1, 0},  /* a period of care on the day of birth */
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    h_reset(h);
+    details(h, "d1", D(2024, 6, 5), 20240601);
+    const csc_date d = D(cases[i].y, cases[i].m, cases[i].d);
+    if (cases[i].care)
+      care_start(h, "x", d, "P1", "C2", "N1", 0, NULL);
+    else
+      ref_open(h, "x", d, "R1", "1A");
+    fold(h);
+    if (cases[i].finding)
+      only_finding(h, Q_DATE_BEFORE_BIRTH, "x");
+    else
+      no_findings(h);
+  }
+}
+
+TEST(test_q_date_after_recorded) {
+  recorded(ref_open(h, "r1", D(2024, 3, 5), "R1", "1A"), D(2024, 3, 4));
+  assert_int_equal(fold(h)->referrals[0].start, D(2024, 3, 5)); /* kept as dated */
+  only_finding(h, Q_DATE_AFTER_RECORDED, "r1");
+  /* 23:30 UTC on 30 Jun 2024 is 00:30 BST on 1 Jul: an event of 1 Jul
+   * recorded then is not after its recording day; one of 2 Jul is. */
+  const int64_t ms = (int64_t)D(2024, 6, 30) * 86400000 + (23 * 60 + 30) * 60000LL;
+  for (int day = 1; day <= 2; day++) {
+    h_reset(h);
+    ref_open(h, "r1", D(2024, 7, day), "R1", "1A")->recorded_at_ms = ms;
+    fold(h);
+    if (day == 1)
+      no_findings(h);
+    else
+      only_finding(h, Q_DATE_AFTER_RECORDED, "r1");
+  }
+}
+
+TEST(test_q_unknown_code) {
+  ref_open(h, "r1", D(2024, 1, 10), "R1", "Z9");
+  assert_string_equal(fold(h)->referrals[0].code, "Z9"); /* kept as sent */
+  only_finding(h, Q_UNKNOWN_CODE, "r1");
+  /* Two unknown codes in one event: one finding. */
+  h_reset(h);
+  CaseEvent *e = details(h, "d1", D(2024, 1, 10), 20200101);
+  e->child_details->ethnicity = "XXXX";
+  set_disability(h, e, "FOO");
+  fold(h);
+  only_finding(h, Q_UNKNOWN_CODE, "d1");
+  /* Clean: known codes, and empty ones (not recorded). */
+  h_reset(h);
+  ref_open(h, "r1", D(2024, 1, 10), "R1", "1A");
+  ref_close(h, "c1", D(2024, 1, 20), "R1", "", 0);
+  ref_open(h, "r2", D(2024, 2, 10), "R2", "");
+  fold(h);
+  no_findings(h);
+}
+
+/* ---- corrections and order ------------------------------------------------------- */
+
+TEST(test_supersede) {
+  ref_open(h, "r1", D(2024, 1, 10), "R1", "1A");
+  supersedes(recorded(ref_open(h, "r1b", D(2024, 1, 12), "R1", "1B"), D(2024, 1, 15)), "r1");
+  ref_close(h, "c1", D(2024, 2, 1), "R1", "RC1", 0);
+  supersedes(recorded(ref_close(h, "c1b", D(2024, 2, 20), "R1", "RC2", 1), D(2024, 2, 21)), "c1");
+  cp_start(h, "p1", D(2024, 1, 20), "CP1", "R1", "Q"); /* unknown category */
+  supersedes(cp_start(h, "p1b", D(2024, 1, 20), "CP1", "R1", "N"), "p1");
+  const struct child_state *st = fold(h);
+  /* The corrections stand in place of the originals, on their own dates:
+   * the referral runs 12 Jan to 20 Feb, 1B, RC2, NFA; the plan is N, and
+   * p1's unknown code went with it. */
+  assert_int_equal(st->n_referrals, 1);
+  ep_is(&st->referrals[0], D(2024, 1, 12), D(2024, 2, 20), "R1", "", "1B", "RC2", EP_NFA);
+  assert_string_equal(st->referrals[0].start_event, "r1b");
+  assert_int_equal(st->n_plans[PLAN_CP], 1);
+  ep_is(&st->plans[PLAN_CP][0], D(2024, 1, 20), NEVER, "CP1", "R1", "N", "", 0);
+  assert_string_equal(st->plans[PLAN_CP][0].start_event, "p1b");
+  no_findings(h);
+  assert_int_equal(n_facts(&h->d, M_REFERRALS_12M, 0), 1);
+  assert_true(has_fact(&h->d, M_REFERRALS_12M, 0, D(2024, 1, 12), D(2025, 1, 12)));
+}
+
+TEST(test_retract) {
+  ref_open(h, "r1", D(2024, 1, 10), "R1", "1A");
+  ref_close(h, "c1", D(2024, 2, 1), "R1", "RC1", 0);
+  retract(h, "x1", D(2024, 2, 5), "c1");
+  cp_start(h, "p1", D(2024, 1, 20), "CP1", "R1", "N");
+  retract(h, "x2", D(2024, 1, 25), "p1");
+  ref_close(h, "c9", D(2024, 3, 1), "R9", "RC1", 0); /* end_without_start ... */
+  retract(h, "x3", D(2024, 3, 2), "c9");             /* ... withdrawn */
+  const struct child_state *st = fold(h);
+  /* Without c1 the referral is open; without p1 there is no plan. */
+  assert_int_equal(st->n_referrals, 1);
+  ep_is(&st->referrals[0], D(2024, 1, 10), NEVER, "R1", "", "1A", "", 0);
+  assert_int_equal(st->n_plans[PLAN_CP], 0);
+  no_findings(h);
+}
+
+TEST(test_supersede_then_retract) {
+  cp_start(h, "a", D(2024, 2, 1), "CP1", "R1", "N");
+  supersedes(cp_start(h, "b", D(2024, 2, 3), "CP1", "R1", "E"), "a");
+  /* A superseded by B: B's plan, from B's date. */
+  const struct child_state *st = fold(h);
+  assert_int_equal(st->n_plans[PLAN_CP], 1);
+  ep_is(&st->plans[PLAN_CP][0], D(2024, 2, 3), NEVER, "CP1", "R1", "E", "", 0);
+  /* B retracted: neither stands, and nothing is derived. */
+  retract(h, "c", D(2024, 2, 10), "b");
+  assert_int_equal(fold(h)->n_plans[PLAN_CP], 0);
+  const struct derived *d = derive(h);
+  assert_int_equal(d->n_facts + d->n_alerts + d->n_findings, 0);
+}
+
+TEST(test_correction_target_absent) {
+  static struct result base, sup;
+  ref_open(h, "r1", D(2024, 1, 10), "R1", "1A");
+  ref_close(h, "c1", D(2024, 3, 1), "R1", "RC1", 0);  /* ev[0..1]: the base history */
+  retract(h, "x1", D(2024, 2, 2), "t1");              /* ev[2]: of an absent event */
+  cp_start(h, "t1", D(2024, 2, 1), "CP1", "R1", "N"); /* ev[3]: its target, late */
+  /* With the retraction alone, and once the target has arrived: the base. */
+  same_result(&base, h->ev, 2, &h->a);
+  same_result(&base, h->ev, 3, &h->a);
+  same_result(&base, h->ev, 4, &h->a);
+  /* (which is one closed referral, no plan, no finding) */
+  const struct child_state *st = fold(h);
+  ep_is(&st->referrals[0], D(2024, 1, 10), D(2024, 3, 1), "R1", "", "1A", "RC1", 0);
+  assert_int_equal(st->n_plans[PLAN_CP] + st->n_findings, 0);
+
+  /* A supersession of an absent event stands as itself (CP2 from 5 Feb, E);
+   * when the original (1 Feb, N) arrives nothing changes. */
+  h_reset(h);
+  ref_open(h, "r1", D(2024, 1, 10), "R1", "1A");
+  supersedes(recorded(cp_start(h, "s1", D(2024, 2, 5), "CP2", "R1", "E"), D(2024, 2, 6)), "t2");
+  cp_start(h, "t2", D(2024, 2, 1), "CP2", "R1", "N");
+  same_result(&sup, h->ev, 2, &h->a);
+  same_result(&sup, h->ev, 3, &h->a);
+  st = fold(h);
+  assert_int_equal(st->n_plans[PLAN_CP], 1);
+  ep_is(&st->plans[PLAN_CP][0], D(2024, 2, 5), NEVER, "CP2", "R1", "E", "", 0);
+}
+
+TEST(test_same_day) {
+  /* A referral closed and opened on 4 Apr, the closure saved first. */
+  ref_close(h, "c1", D(2024, 4, 4), "R1", "RC7", 1)->recorded_at_ms -= HOUR_MS;
+  ref_open(h, "r1", D(2024, 4, 4), "R1", "2A");
+  /* CP1 ends on 1 Jun, CP2 starts on 1 Jun, the end saved last. */
+  cp_start(h, "p1", D(2024, 1, 1), "CP1", "R0", "N");
+  cp_start(h, "p2", D(2024, 6, 1), "CP2", "R0", "E");
+  cp_end(h, "p3", D(2024, 6, 1), "CP1", "P", "RP1")->recorded_at_ms += HOUR_MS;
+  const struct child_state *st = fold(h);
+  /* A 0-day closed episode, no finding; two plans that do not overlap. */
+  assert_int_equal(st->n_referrals, 1);
+  ep_is(&st->referrals[0], D(2024, 4, 4), D(2024, 4, 4), "R1", "", "2A", "RC7", EP_NFA);
+  assert_int_equal(st->n_plans[PLAN_CP], 2);
+  ep_is(&st->plans[PLAN_CP][0], D(2024, 1, 1), D(2024, 6, 1), "CP1", "R0", "N", "P", 0);
+  ep_is(&st->plans[PLAN_CP][1], D(2024, 6, 1), NEVER, "CP2", "R0", "E", "", 0);
+  no_findings(h);
+  /* The 0-day referral was still received: in its 12m window. The child is on
+   * a CP plan without a break from 1 Jan (one interval), under two plans. */
+  const struct derived *d = &h->d;
+  assert_true(has_fact(d, M_REFERRALS_12M, 0, D(2024, 4, 4), D(2025, 4, 4)));
+  assert_int_equal(n_facts(d, M_CHILDREN_ON_PLAN, PLAN_CP), 1);
+  assert_true(has_fact(d, M_CHILDREN_ON_PLAN, PLAN_CP, D(2024, 1, 1), NEVER));
+  assert_int_equal(n_facts(d, M_PLANS_OPEN, PLAN_CP), 2);
+}
+
+/* ---- permutations ------------------------------------------------------------------ */
+
+/* The next lexicographic permutation of idx; 0 after the last. */
+static int next_perm(size_t *idx, size_t n) {
+  size_t i = n - 1, j = n - 1, t;
+  while (i > 0 && idx[i - 1] >= idx[i])
+    i--;
+  if (i == 0)
+    return 0;
+  while (idx[j] <= idx[i - 1])
+    j--;
+  t = idx[i - 1], idx[i - 1] = idx[j], idx[j] = t;
+  for (size_t a = i, b = n - 1; a < b; a++, b--)
+    t = idx[a], idx[a] = idx[b], idx[b] = t;
+  return 1;
+}
+
+/*
+ * Every arrival order of h's events (all of them up to 7 events, else 200
+ * orders shuffled from a fixed seed) gives the same derived bytes and state.
+ * Returns how many orders were checked.
+ */
+static size_t check_arrival_orders(struct hist *h) {
+  static struct result r;
+  r.len = 0;
+  struct arena a;
+  arena_init(&a, 1 << 16);
+  size_t idx[MAXEV], checked = 0;
+  CaseEvent *order[MAXEV];
+  uint32_t seed = 0x2545F491u;
+  for (size_t i = 0; i < h->n; i++)
+    idx[i] = i;
+  for (int more = 1; more; checked++) {
+    for (size_t i = 0; i < h->n; i++)
+      order[i] = h->ev[idx[i]];
+    arena_reset(&a);
+    same_result(&r, order, h->n, &a);
+    if (h->n <= 7) {
+      more = next_perm(idx, h->n);
+      continue;
+    }
+    for (size_t i = h->n - 1; i > 0; i--) { /* Fisher-Yates, xorshift32 */
+      seed ^= seed << 13, seed ^= seed >> 17, seed ^= seed << 5;
+      const size_t j = seed % (i + 1), t = idx[i];
+      idx[i] = idx[j], idx[j] = t;
+    }
+    more = checked + 1 < 200;
+  }
+  arena_free(&a);
+  return checked;
+}
+
+TEST(test_permutations_small) {
+  ref_open(h, "a1", D(2024, 2, 1), "R1", "3A");
+  ref_close(h, "a2", D(2024, 2, 1), "R1", "RC7", 1);
+  ref_open(h, "a3", D(2024, 3, 1), "R2", "1A");
+  cp_start(h, "a4", D(2024, 3, 5), "CP1", "R2", "N");
+  supersedes(recorded(cp_start(h, "a5", D(2024, 3, 6), "CP1", "R2", "P"), D(2024, 3, 7)), "a4");
+  cp_end(h, "a6", D(2024, 6, 1), "CP1", "P", "RP1");
+  cp_start(h, "a7", D(2024, 6, 1), "CP2", "R2", "E");
+  assert_int_equal(check_arrival_orders(h), 5040); /* 7! */
+  /* The result, by hand: R1 0 days with NFA; R2 a re-referral (1 Feb 2024 >=
+   * 1 Mar 2023); CP1 from a5's 6 Mar, P, to 1 Jun; CP2 from 1 Jun; no finding. */
+  const struct child_state *st = fold(h);
+  ep_is(&st->referrals[0], D(2024, 2, 1), D(2024, 2, 1), "R1", "", "3A", "RC7", EP_NFA);
+  ep_is(&st->referrals[1], D(2024, 3, 1), NEVER, "R2", "", "1A", "", EP_REREFERRAL);
+  assert_int_equal(st->n_plans[PLAN_CP], 2);
+  ep_is(&st->plans[PLAN_CP][0], D(2024, 3, 6), D(2024, 6, 1), "CP1", "R2", "P", "P", 0);
+  ep_is(&st->plans[PLAN_CP][1], D(2024, 6, 1), NEVER, "CP2", "R2", "E", "", 0);
+  assert_int_equal(st->n_findings, 0);
+}
+
+TEST(test_permutations_long) {
+  details(h, "b00", D(2023, 3, 1), 20150704);
+  ref_open(h, "b01", D(2023, 3, 1), "R1", "1A");
+  asmt_start(h, "b02", D(2023, 3, 2), "A1", "R1");
+  asmt_done(h, "b03", D(2023, 4, 2), "A1", "R1", 4, "2A", "3A");
+  s47_start(h, "b04", D(2023, 4, 2), "S1", "R1");
+  s47_done(h, "b05", D(2023, 4, 20), "S1", 2);
+  cp_start(h, "b06", D(2023, 5, 1), "CP1", "R1", "N");
+  cp_start(h, "b07", D(2023, 7, 1), "CP2", "R1", "X"); /* overlapping; unknown code */
+  cp_end(h, "b08", D(2024, 1, 15), "CP1", "N", "RP1");
+  care_start(h, "b09", D(2024, 1, 15), "P1", "C2", "N1", 0, plc(h, "U1", "PR1", 1, 40));
+  place(h, "b10", D(2024, 1, 15), "P1", plc(h, "U3", "PR1", 0, 0), "PLACE");
+  place(h, "b11", D(2024, 4, 1), "P1", plc(h, "K2", "PR4", 0, 0), "CARPL");
+  legal(h, "b12", D(2024, 4, 1), "P1", "V3");
+  legal(h, "b13", D(2024, 6, 1), "P1", "C1");
+  supersedes(recorded(legal(h, "b14", D(2024, 6, 3), "P1", "C2"), D(2024, 6, 4)), "b13");
+  retract(h, "b15", D(2024, 6, 5), "b14"); /* neither b13 nor b14 stands */
+  retract(h, "b16", D(2024, 6, 6), "b99"); /* of an absent event */
+  adopt(h, "b17", D(2024, 7, 1), AD(DECISION), 0, 0);
+  adopt(h, "b18", D(2024, 7, 1), AD(DECISION_REVERSED), 0, 0);
+  alloc(h, "b19", D(2023, 3, 1), "W1", 0);
+  alloc(h, "b20", D(2024, 1, 15), "W1", 1);
+  alloc(h, "b21", D(2024, 1, 15), "W2", 0);
+  ref_close(h, "b22", D(2024, 8, 1), "R1", "RC3", 0);
+  care_end(h, "b23", D(2024, 8, 1), "P1", "E4A");
+  assert_int_equal(check_arrival_orders(h), 200);
+  /* By hand: b07 overlaps CP1 and has an unknown code; the legal statuses are
+   * C2 and V3 (b13, b14 gone): one looked-after span [15 Jan, 1 Apr 2024). */
+  const struct child_state *st = fold(h);
+  assert_int_equal(st->n_findings, 2);
+  assert_true(has_finding(st, Q_UNKNOWN_CODE, "b07"));
+  assert_true(has_finding(st, Q_OVERLAPPING_PLAN, "b07"));
+  assert_int_equal(st->n_legal, 2);
+  assert_int_equal(st->n_care_spans, 1);
+  ep_is(&st->care_spans[0], D(2024, 1, 15), D(2024, 4, 1), "P1", "", "C2", "", 0);
+}
+
+/* The order in which a worker saved one day's events never matters: every
+ * order of recorded_at among seven events of 3 Jun 2024 (ends of what was
+ * open before, starts, a same-day opening and closure) gives one result. */
+TEST(test_permutations_save_order) {
+  static struct result r;
+  ref_open(h, "s1", D(2024, 1, 10), "R1", "1A");
+  cp_start(h, "s2", D(2024, 1, 15), "CP1", "R1", "N");
+  alloc(h, "s3", D(2024, 1, 10), "W1", 0);
+  const csc_date d = D(2024, 6, 3);
+  CaseEvent *day[7] = {ref_close(h, "d1", d, "R1", "RC1", 0),
+                       ref_open(h, "d2", d, "R2", "3A"),
+                       ref_close(h, "d3", d, "R2", "RC7", 1),
+                       cp_end(h, "d4", d, "CP1", "N", "RP1"),
+                       cp_start(h, "d5", d, "CP2", "R2", "P"),
+                       alloc(h, "d6", d, "W1", 1),
+                       alloc(h, "d7", d, "W1", 0)};
+  struct arena a;
+  arena_init(&a, 1 << 16);
+  size_t idx[7] = {0, 1, 2, 3, 4, 5, 6}, checked = 0;
+  do {
+    for (int i = 0; i < 7; i++)
+      day[i]->recorded_at_ms = test_ms(d) + (int64_t)idx[i] * 60000;
+    arena_reset(&a);
+    same_result(&r, h->ev, h->n, &a);
+    checked++;
+  } while (next_perm(idx, 7));
+  assert_int_equal(checked, 5040);
+  arena_free(&a);
+  /* By hand: R1 ends 3 Jun; R2 opens and closes 3 Jun (a re-referral, NFA);
+   * CP1 ends and CP2 starts 3 Jun; W1's allocation ends and a new one starts
+   * 3 Jun. No finding. */
+  const struct child_state *st = fold(h);
+  assert_int_equal(st->n_referrals, 2);
+  ep_is(&st->referrals[0], D(2024, 1, 10), d, "R1", "", "1A", "RC1", 0);
+  ep_is(&st->referrals[1], d, d, "R2", "", "3A", "RC7", EP_REREFERRAL | EP_NFA);
+  ep_is(&st->plans[PLAN_CP][0], D(2024, 1, 15), d, "CP1", "R1", "N", "N", 0);
+  ep_is(&st->plans[PLAN_CP][1], d, NEVER, "CP2", "R2", "P", "", 0);
+  assert_int_equal(st->n_allocations, 2);
+  ep_is(&st->allocations[0], D(2024, 1, 10), d, "W1", "", "", "", 0);
+  ep_is(&st->allocations[1], d, NEVER, "W1", "", "", "", 0);
+  assert_int_equal(st->n_findings, 0);
+}
+
+#define T(name) cmocka_unit_test_setup_teardown(name, hist_setup, hist_teardown)
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      /* clang-format off */
+      T(test_child_details_merge), T(test_referrals), T(test_rereferral_boundaries),
+      T(test_early_help), T(test_assessments), T(test_strategy_s47_icpc), T(test_cin_plans),
+      T(test_cp_plans), T(test_care_and_placements), T(test_legal_status_spans),
+      T(test_care_spans_of_periods_without_id), T(test_short_breaks), T(test_adoption),
+      T(test_leaver_sdq_court_permanence), T(test_allocations), T(test_workforce_worker),
+      T(test_workforce_post), T(test_q_end_before_start), T(test_q_end_without_start),
+      T(test_q_referral_while_open), T(test_q_placement_outside_care), T(test_q_overlapping_plan),
+      T(test_q_date_before_birth), T(test_q_date_after_recorded), T(test_q_unknown_code),
+      T(test_supersede), T(test_retract), T(test_supersede_then_retract),
+      T(test_correction_target_absent), T(test_same_day), T(test_permutations_small),
+      T(test_permutations_long), T(test_permutations_save_order),
+      /* clang-format on */
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
