@@ -81,6 +81,31 @@ csc_date date_london_from_unix_ms(int64_t unix_ms);
 /* Midnight Europe/London starting date, as Unix ms. */
 int64_t date_london_midnight_ms(csc_date date);
 
+/* ---- working days -------------------------------------------------------------- */
+
+/*
+ * Working days are Monday to Friday except the bank holidays of a data
+ * file (one ISO date a line; '#' starts a comment), loaded at run time so
+ * that next year's holidays need no rebuild. A zeroed struct workdays (or a
+ * NULL pointer) knows no holidays: weekends only.
+ */
+struct workdays {
+  csc_date *holidays; /* sorted, distinct */
+  size_t n;
+  int inclusive; /* workdays_between counts the start day too */
+};
+
+/* Loads path into w (which it initialises). CSC_EIO when the file cannot be
+ * read, CSC_EINVAL with err "path:line: reason" for a bad line, CSC_ENOMEM. */
+int workdays_load(struct workdays *w, const char *path, char *err, size_t errlen);
+void workdays_free(struct workdays *w);
+int workdays_is_working(const struct workdays *w, csc_date d);
+/* The working days d with start < d <= end (start too when w->inclusive and
+ * it is a working day); 0 when end < start. */
+int workdays_between(const struct workdays *w, csc_date start, csc_date end);
+/* The n-th working day after d (n >= 1); d itself for n <= 0. */
+csc_date workdays_add(const struct workdays *w, csc_date d, int n);
+
 /* ---- logging: one JSON object a line on stderr ------------------------------- */
 
 enum log_level { LOG_INFO, LOG_WARN, LOG_ERROR };

@@ -17,6 +17,11 @@
  * Prints the reason and returns EXIT_CONFIG on failure, 0 on success. */
 int cli_load_population(struct population *pop, const struct config *cfg, const char *csv);
 
+/* Loads the reference data of cfg (bank holidays, visit intervals; the
+ * shipped bank-holiday file unless cscflow.calendar.bank_holidays names
+ * another). Prints the reason and returns EXIT_CONFIG on failure. */
+int cli_load_refdata(struct refdata *ref, const struct config *cfg);
+
 /* cscflow demo: the whole pipeline on librdkafka's mock cluster. */
 int cmd_demo(int argc, char **argv, volatile sig_atomic_t *stop);
 

@@ -48,6 +48,20 @@ int cli_load_population(struct population *pop, const struct config *cfg, const 
   return 0;
 }
 
+#ifndef CSCFLOW_REFERENCE_DIR
+#define CSCFLOW_REFERENCE_DIR "reference"
+#endif
+
+int cli_load_refdata(struct refdata *ref, const struct config *cfg) {
+  char err[512];
+  if (refdata_load(ref, cfg, CSCFLOW_REFERENCE_DIR "/bank-holidays-england-and-wales.txt", err,
+                   sizeof err) != CSC_OK) {
+    fprintf(stderr, "cscflow: reference data: %s\n", err);
+    return EXIT_CONFIG;
+  }
+  return 0;
+}
+
 static int load_config(struct config *cfg, const char *path) {
   char err[512];
   if (path != NULL && config_load(cfg, path, err, sizeof err) != CSC_OK) {
@@ -95,14 +109,19 @@ static int cmd_replay(int argc, char **argv) {
   }
   struct config cfg;
   struct population pop;
+  struct refdata ref;
   config_init(&cfg);
   population_init(&pop);
+  memset(&ref, 0, sizeof ref);
   int rc = load_config(&cfg, config_path);
   if (rc == 0)
     rc = cli_load_population(&pop, &cfg, pop_path);
+  if (rc == 0)
+    rc = cli_load_refdata(&ref, &cfg);
   if (rc != 0) {
     config_free(&cfg);
     population_free(&pop);
+  refdata_free(&ref);
     return rc;
   }
 
@@ -128,7 +147,7 @@ static int cmd_replay(int argc, char **argv) {
   }
   struct engine *e = NULL;
   if (rc == CSC_OK) {
-    struct engine_options eo = {state, CLOCK_REPLAY, &pop, sink, (size_t)batch, 0};
+    struct engine_options eo = {state, CLOCK_REPLAY, &pop, sink, (size_t)batch, 0, &ref};
     rc = engine_open(&eo, &e, err, sizeof err);
   }
   if (rc != CSC_OK) {
@@ -137,6 +156,7 @@ static int cmd_replay(int argc, char **argv) {
       sink->destroy(sink);
     config_free(&cfg);
     population_free(&pop);
+  refdata_free(&ref);
     return 1;
   }
   rc = engine_replay_file(e, input, &stop_requested);
@@ -151,6 +171,7 @@ static int cmd_replay(int argc, char **argv) {
   sink->destroy(sink);
   config_free(&cfg);
   population_free(&pop);
+  refdata_free(&ref);
   if (rc != CSC_OK)
     fprintf(stderr, "cscflow replay: %s\n", csc_strerror(rc));
   return rc == CSC_OK ? 0 : 1;
@@ -251,6 +272,10 @@ static int cmd_run(int argc, char **argv) {
   int rc = load_config(&cfg, config_path);
   if (rc == 0)
     rc = cli_load_population(&pop, &cfg, config_get(&cfg, "cscflow.population.file"));
+  struct refdata ref;
+  memset(&ref, 0, sizeof ref);
+  if (rc == 0)
+    rc = cli_load_refdata(&ref, &cfg);
   if (rc == 0)
     rc = config_long(&cfg, "cscflow.batch.max", 5000, &batch_max);
   if (rc == 0)
@@ -286,6 +311,7 @@ static int cmd_run(int argc, char **argv) {
   if (rc != 0) {
     config_free(&cfg);
     population_free(&pop);
+  refdata_free(&ref);
     return rc;
   }
   struct engine *e = NULL;
@@ -293,7 +319,7 @@ static int cmd_run(int argc, char **argv) {
   int krc = kafka_sink_new(pconf, &sink, err, sizeof err);
   if (krc == CSC_OK) {
     struct engine_options eo = {state, clock && strcmp(clock, "replay") == 0 ? CLOCK_REPLAY : CLOCK_LIVE,
-                                &pop, sink, (size_t)batch_max, (int)batch_ms};
+                                &pop, sink, (size_t)batch_max, (int)batch_ms, &ref};
     krc = engine_open(&eo, &e, err, sizeof err);
   } else {
     cconf = (rd_kafka_conf_destroy(cconf), NULL);
@@ -316,6 +342,7 @@ static int cmd_run(int argc, char **argv) {
     sink->destroy(sink);
   config_free(&cfg);
   population_free(&pop);
+  refdata_free(&ref);
   return krc == CSC_OK ? 0 : 1;
 }
 

@@ -422,14 +422,18 @@ int cmd_demo(int argc, char **argv, volatile sig_atomic_t *stop) {
   struct engine *e = NULL;
   rd_kafka_t *consumer = NULL;
   rd_kafka_conf_t *pconf = NULL, *cconf = NULL;
+  struct refdata ref;
+  memset(&ref, 0, sizeof ref);
   rc = demo_config(&cfg, bootstraps);
+  if (rc == CSC_OK && cli_load_refdata(&ref, &cfg) != 0)
+    rc = CSC_EINVAL;
   if (rc == CSC_OK && (pconf = kafka_conf_from_config(&cfg, "producer", err, sizeof err)) != NULL &&
       (cconf = kafka_conf_from_config(&cfg, "consumer", err, sizeof err)) != NULL)
     rc = kafka_sink_new(pconf, &sink, err, sizeof err);
   else
     rc = CSC_EINVAL;
   if (rc == CSC_OK) {
-    struct engine_options eo = {state, CLOCK_REPLAY, &pop, sink, 2000, 20};
+    struct engine_options eo = {state, CLOCK_REPLAY, &pop, sink, 2000, 20, &ref};
     rc = engine_open(&eo, &e, err, sizeof err);
   }
   if (rc == CSC_OK) {
@@ -477,6 +481,7 @@ int cmd_demo(int argc, char **argv, volatile sig_atomic_t *stop) {
   rd_kafka_mock_cluster_destroy(mc);
   rd_kafka_destroy(holder);
   config_free(&cfg);
+  refdata_free(&ref);
   population_free(&pop);
   history_free(&h);
   return rc == CSC_OK ? 0 : 1;

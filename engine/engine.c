@@ -411,7 +411,7 @@ static int apply_one(struct engine *e, MDB_txn *txn, const struct engine_input *
     rc = advance_la(e, txn, b, event_clock(e, ev), out);
   struct child_change ch;
   if (rc == CSC_OK)
-    rc = history_apply(e->st, txn, ev, pb, pb_len, &e->arena, &ch);
+    rc = history_apply(e->st, txn, ev, pb, pb_len, refdata_for(e->opt.ref, b->la), &e->arena, &ch);
   if (rc != CSC_OK)
     return rc;
   if (ch.duplicate) {

@@ -32,6 +32,8 @@ struct engine_options {
   struct sink *sink;                   /* borrowed; acknowledgements are routed to the engine */
   size_t batch_max;                    /* messages per transaction (default 5000) */
   int batch_ms;                        /* longest wait to fill a batch (default 5) */
+  const struct refdata *ref;           /* borrowed; NULL: weekends-only working days,
+                                          default visit intervals */
 };
 
 /* One raw input message. next_position is the position to resume from once

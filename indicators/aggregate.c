@@ -141,3 +141,37 @@ int agg_get(struct store *st, MDB_txn *txn, const char *la, int measure, int buc
   memcpy(sum, v.mv_data, sizeof *sum);
   return CSC_OK;
 }
+
+int agg_get_buckets(struct store *st, MDB_txn *txn, const char *la, int measure, int64_t *sums,
+                    size_t n) {
+  memset(sums, 0, n * sizeof *sums);
+  uint8_t rest[4], key[STATE_MAX_KEY];
+  be16(rest, (uint16_t)measure);
+  be16(rest + 2, 0);
+  const size_t la_len = strlen(la) + 1;
+  MDB_val k = {store_key(key, la, rest, sizeof rest), key}, v;
+  if (k.mv_size == 0)
+    return CSC_EINVAL;
+  MDB_cursor *cur;
+  int rc = mdb_cursor_open(txn, st->aggs, &cur);
+  if (rc != 0)
+    return store_error(rc, "cursor aggregates");
+  int err = CSC_OK;
+  for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+       rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    const uint8_t *kb = k.mv_data;
+    if (k.mv_size != la_len + 4 || memcmp(kb, key, la_len + 2) != 0)
+      break;
+    const size_t bucket = (size_t)(kb[la_len + 2] << 8 | kb[la_len + 3]);
+    if (v.mv_size != sizeof *sums) {
+      err = CSC_ESTATE;
+      break;
+    }
+    if (bucket < n)
+      memcpy(&sums[bucket], v.mv_data, sizeof *sums);
+  }
+  mdb_cursor_close(cur);
+  if (err != CSC_OK)
+    return err;
+  return rc == 0 || rc == MDB_NOTFOUND ? CSC_OK : store_error(rc, "read aggregates");
+}

@@ -1,101 +1,206 @@
 /*
- * The indicator catalogue (INDICATORS.md) as rows over the measures that
- * facts feed. Each row names its numerator, its denominator if it is a
- * ratio, and how its value is formed. Adding an indicator is adding rows
- * here and the facts that feed them in state/facts.c.
+ * The indicator catalogue (docs/indicators.md) as rows over the measures
+ * that facts feed. Each row names its numerator, its denominator if it is a
+ * ratio, and how its value is formed; a distribution row expands into one
+ * value per band and its percentiles. Adding an indicator is adding rows in
+ * its group's catalogue_<group>.c and the facts that feed them in
+ * state/facts_<group>.c.
  */
+#include <stdlib.h>
 #include <string.h>
 
-#include "indicators/indicators.h"
+#include "indicators/catalogue_internal.h"
 
-enum value_kind {
-  V_COUNT,   /* value = numerator */
-  V_PERCENT, /* value = 100 * numerator / denominator */
-};
+struct row row_count(const char *id, const char *window, const char *breakdown, int measure,
+                     int bucket, int per_10k) {
+  struct row r;
+  memset(&r, 0, sizeof r);
+  r.id = id;
+  r.window = window;
+  snprintf(r.breakdown, sizeof r.breakdown, "%s", breakdown);
+  r.measure = measure;
+  r.bucket = bucket;
+  r.den_measure = -1;
+  r.kind = V_COUNT;
+  r.per_10k = per_10k;
+  r.within = -1;
+  return r;
+}
 
-struct row {
-  const char *id, *window;
-  int measure, bucket;
-  int den_measure, den_bucket; /* den_measure -1: no denominator */
-  enum value_kind kind;
-  int per_10k; /* publish numerator per 10,000 children */
-  char breakdown[16];
-};
+struct row row_ratio(const char *id, const char *window, const char *breakdown, int measure,
+                     int bucket, int den_measure, int den_bucket, double scale) {
+  struct row r = row_count(id, window, breakdown, measure, bucket, 0);
+  r.den_measure = den_measure;
+  r.den_bucket = den_bucket;
+  r.kind = V_RATIO;
+  r.scale = scale;
+  return r;
+}
 
-static size_t catalogue_rows(struct row *rows) {
-  size_t n = 0;
-  rows[n++] = (struct row){"referrals", "12m", M_REFERRALS_12M, 0, -1, 0, V_COUNT, 1, ""};
-  rows[n++] = (struct row){"referrals", "FYTD", M_REFERRALS_FYTD, 0, -1, 0, V_COUNT, 1, ""};
-  rows[n++] = (struct row){"rereferrals", "12m", M_REREFERRALS_12M, 0, M_REFERRALS_12M, 0,
-                           V_PERCENT, 1, ""};
-  rows[n++] = (struct row){"rereferrals", "FYTD", M_REREFERRALS_FYTD, 0, M_REFERRALS_FYTD, 0,
-                           V_PERCENT, 1, ""};
-  for (int k = 0; k < PLAN_KIND_COUNT; k++) {
-    struct row r = {"children_on_plan", "T", M_CHILDREN_ON_PLAN, k, -1, 0, V_COUNT, 1, ""};
-    snprintf(r.breakdown, sizeof r.breakdown, "%s", plan_kind_names[k]);
-    rows[n++] = r;
-  }
+size_t catalogue_rows_core(struct row *rows, size_t n) {
+  rows[n++] = row_count("referrals", "12m", "", M_REFERRALS_12M, 0, 1);
+  rows[n++] = row_count("referrals", "FYTD", "", M_REFERRALS_FYTD, 0, 1);
+  rows[n] = row_ratio("rereferrals", "12m", "", M_REREFERRALS_12M, 0, M_REFERRALS_12M, 0, 100);
+  rows[n++].per_10k = 1;
+  rows[n] = row_ratio("rereferrals", "FYTD", "", M_REREFERRALS_FYTD, 0, M_REFERRALS_FYTD, 0, 100);
+  rows[n++].per_10k = 1;
+  for (int k = 0; k < PLAN_KIND_COUNT; k++)
+    rows[n++] = row_count("children_on_plan", "T", plan_kind_names[k], M_CHILDREN_ON_PLAN, k, 1);
   for (int k = 0; k < PLAN_KIND_COUNT; k++)
     for (int t = 0; t < N_THRESHOLDS; t++) {
-      struct row r = {"open_plans_over", "T", M_PLANS_OPEN_OVER, k * N_THRESHOLDS + t,
-                      M_PLANS_OPEN, k, V_PERCENT, 0, ""};
-      snprintf(r.breakdown, sizeof r.breakdown, "%s,%dm", plan_kind_names[k], plan_thresholds[t]);
-      rows[n++] = r;
+      char bd[32];
+      snprintf(bd, sizeof bd, "%s,%dm", plan_kind_names[k], plan_thresholds[t]);
+      rows[n++] = row_ratio("open_plans_over", "T", bd, M_PLANS_OPEN_OVER, k * N_THRESHOLDS + t,
+                            M_PLANS_OPEN, k, 100);
     }
-  rows[n++] = (struct row){"placements_3plus", "FYTD", M_PLACEMENTS3_FYTD, 0, M_CHILDREN_ON_PLAN,
-                           PLAN_LAC, V_PERCENT, 0, ""};
-  rows[n++] = (struct row){"placements_3plus", "12m", M_PLACEMENTS3_12M, 0, M_CHILDREN_ON_PLAN,
-                           PLAN_LAC, V_PERCENT, 0, ""};
+  rows[n++] = row_ratio("placements_3plus", "FYTD", "", M_PLACEMENTS3_FYTD, 0, M_CHILDREN_ON_PLAN,
+                        PLAN_LAC, 100);
+  rows[n++] = row_ratio("placements_3plus", "12m", "", M_PLACEMENTS3_12M, 0, M_CHILDREN_ON_PLAN,
+                        PLAN_LAC, 100);
   return n;
+}
+
+static Cscflow__V1__IndicatorValue *new_value(struct arena *a, const struct row *r,
+                                              const char *breakdown) {
+  Cscflow__V1__IndicatorValue *v = arena_alloc(a, sizeof *v);
+  char *bd = arena_strdup(a, breakdown);
+  if (v == NULL || bd == NULL)
+    return NULL;
+  cscflow__v1__indicator_value__init(v);
+  v->id = (char *)r->id;
+  v->window = (char *)r->window;
+  v->breakdown = bd;
+  v->has_provisional = 1;
+  v->provisional = r->provisional != 0;
+  return v;
+}
+
+static int plain_value(struct store *st, MDB_txn *txn, const char *la, int64_t children,
+                       const struct row *r, Cscflow__V1__IndicatorValue *v) {
+  int64_t num, den = 0;
+  int rc = agg_get(st, txn, la, r->measure, r->bucket, &num);
+  if (rc == CSC_OK && r->den_measure >= 0)
+    rc = agg_get(st, txn, la, r->den_measure, r->den_bucket, &den);
+  if (rc != CSC_OK)
+    return rc;
+  v->has_numerator = 1;
+  v->numerator = (double)num;
+  if (r->den_measure >= 0) {
+    v->has_denominator = 1;
+    v->denominator = (double)den;
+  }
+  if (r->kind == V_COUNT) {
+    v->has_value = 1;
+    v->value = (double)num;
+  } else if (den > 0) {
+    v->has_value = 1;
+    v->value = r->scale * (double)num / (double)den;
+  }
+  if (r->per_10k && children > 0) {
+    v->has_per_10k = 1;
+    v->per_10k = (double)num * 10000.0 / (double)children;
+  }
+  return CSC_OK;
+}
+
+/* The smallest bucket x with at least q of the items at or below it. */
+static int percentile(const int64_t *counts, int n, int64_t total, double q) {
+  int64_t seen = 0;
+  for (int x = 0; x < n; x++) {
+    seen += counts[x];
+    if ((double)seen >= q * (double)total)
+      return x;
+  }
+  return n - 1;
+}
+
+/* Appends a distribution's values at out[*n..]. */
+static int dist_values(struct store *st, MDB_txn *txn, const char *la, const struct row *r,
+                       struct arena *a, Cscflow__V1__IndicatorValue **out, size_t *n) {
+  int64_t *counts = arena_alloc(a, (size_t)r->n_buckets * sizeof *counts);
+  if (counts == NULL)
+    return CSC_ENOMEM;
+  int rc = agg_get_buckets(st, txn, la, r->measure, counts, (size_t)r->n_buckets);
+  if (rc != CSC_OK)
+    return rc;
+  int64_t total = 0, within = 0;
+  for (int x = 0; x < r->n_buckets; x++) {
+    total += counts[x];
+    if (x <= r->within)
+      within += counts[x];
+  }
+  for (int b = 0; b < r->n_bands + 3 + 1; b++) {
+    const int is_band = b < r->n_bands, pct = b - r->n_bands; /* 0..2: p25..p75, 3: within */
+    if (!is_band && ((pct < 3 && !r->percentiles) || (pct == 3 && r->within < 0)))
+      continue;
+    char label[32];
+    static const char *const pnames[3] = {"p25", "p50", "p75"};
+    if (is_band)
+      snprintf(label, sizeof label, "%s", r->bands[b].label);
+    else if (pct < 3)
+      snprintf(label, sizeof label, "%s", pnames[pct]);
+    else
+      snprintf(label, sizeof label, "within_%d", r->within);
+    Cscflow__V1__IndicatorValue *v = new_value(a, r, label);
+    if (v == NULL)
+      return CSC_ENOMEM;
+    int64_t num = 0;
+    if (is_band || pct == 3) {
+      if (is_band)
+        for (int x = r->bands[b].lo; x <= r->bands[b].hi && x < r->n_buckets; x++)
+          num += counts[x];
+      else
+        num = within;
+      v->has_numerator = v->has_denominator = 1;
+      v->numerator = (double)num;
+      v->denominator = (double)total;
+      if (total > 0) {
+        v->has_value = 1;
+        v->value = 100.0 * (double)num / (double)total;
+      }
+    } else if (total > 0) {
+      v->has_value = 1;
+      v->value = percentile(counts, r->n_buckets, total, 0.25 * (pct + 1));
+    }
+    out[(*n)++] = v;
+  }
+  return CSC_OK;
 }
 
 int catalogue_build(struct store *st, MDB_txn *txn, const char *la, csc_date as_of,
                     const struct population *pop, struct arena *a,
                     Cscflow__V1__IndicatorValue ***out, size_t *n_out) {
-  struct row rows[CATALOGUE_MAX_VALUES];
-  const size_t n = catalogue_rows(rows);
-  Cscflow__V1__IndicatorValue **values = arena_alloc(a, n * sizeof *values);
+  struct row *rows = arena_alloc(a, CATALOGUE_MAX_ROWS * sizeof *rows);
+  if (rows == NULL)
+    return CSC_ENOMEM;
+  size_t n = catalogue_rows_core(rows, 0);
+  n = catalogue_rows_activity(rows, n);
+  n = catalogue_rows_plans(rows, n);
+  n = catalogue_rows_outcomes(rows, n);
+  n = catalogue_rows_workforce(rows, n);
+  size_t cap = 0;
+  for (size_t i = 0; i < n; i++)
+    cap += rows[i].kind == V_DIST ? (size_t)rows[i].n_bands + 4 : 1;
+  Cscflow__V1__IndicatorValue **values = arena_alloc(a, (cap ? cap : 1) * sizeof *values);
   if (values == NULL)
     return CSC_ENOMEM;
   const int64_t children = population_lookup(pop, la, as_of);
+  size_t m = 0;
   for (size_t i = 0; i < n; i++) {
     const struct row *r = &rows[i];
-    Cscflow__V1__IndicatorValue *v = arena_alloc(a, sizeof *v);
-    char *breakdown = arena_strdup(a, r->breakdown);
-    if (v == NULL || breakdown == NULL)
-      return CSC_ENOMEM;
-    cscflow__v1__indicator_value__init(v);
-    v->id = (char *)r->id;
-    v->window = (char *)r->window;
-    v->breakdown = breakdown;
-    int64_t num, den = 0;
-    int rc = agg_get(st, txn, la, r->measure, r->bucket, &num);
-    if (rc == CSC_OK && r->den_measure >= 0)
-      rc = agg_get(st, txn, la, r->den_measure, r->den_bucket, &den);
+    int rc;
+    if (r->kind == V_DIST) {
+      rc = dist_values(st, txn, la, r, a, values, &m);
+    } else {
+      Cscflow__V1__IndicatorValue *v = new_value(a, r, r->breakdown);
+      rc = v ? plain_value(st, txn, la, children, r, v) : CSC_ENOMEM;
+      if (rc == CSC_OK)
+        values[m++] = v;
+    }
     if (rc != CSC_OK)
       return rc;
-    v->has_numerator = 1;
-    v->numerator = (double)num;
-    if (r->den_measure >= 0) {
-      v->has_denominator = 1;
-      v->denominator = (double)den;
-    }
-    if (r->kind == V_COUNT) {
-      v->has_value = 1;
-      v->value = (double)num;
-    } else if (den > 0) {
-      v->has_value = 1;
-      v->value = 100.0 * (double)num / (double)den;
-    }
-    if (r->per_10k && children > 0) {
-      v->has_per_10k = 1;
-      v->per_10k = (double)num * 10000.0 / (double)children;
-    }
-    v->has_provisional = 1;
-    v->provisional = 0;
-    values[i] = v;
   }
   *out = values;
-  *n_out = n;
+  *n_out = m;
   return CSC_OK;
 }

@@ -59,6 +59,11 @@ int agg_advance(struct store *st, MDB_txn *txn, const char *la, csc_date from, c
 /* The LA's sum for (measure, bucket); 0 when it has none. */
 int agg_get(struct store *st, MDB_txn *txn, const char *la, int measure, int bucket, int64_t *sum);
 
+/* The LA's sums of buckets 0..n-1 of measure into sums (0 where none), in
+ * one cursor pass: distributions and breakdowns by code. */
+int agg_get_buckets(struct store *st, MDB_txn *txn, const char *la, int measure, int64_t *sums,
+                    size_t n);
+
 /* ---- alerts ---------------------------------------------------------------- */
 
 /*
@@ -124,7 +129,6 @@ int64_t population_lookup(const struct population *p, const char *la, csc_date a
 
 /* ---- the catalogue ----------------------------------------------------------- */
 
-#define CATALOGUE_MAX_VALUES 64
 
 /*
  * The catalogue's values for la on as_of from the LA's aggregates, allocated

@@ -70,3 +70,23 @@ int code_is_known(enum code_list list, const char *code) {
       return 1;
   return 0;
 }
+
+size_t code_count(enum code_list list) {
+  size_t n = 0;
+  if ((unsigned)list < CODE_LIST_COUNT)
+    while (LISTS[list][n] != NULL)
+      n++;
+  return n;
+}
+
+const char *code_name(enum code_list list, size_t i) {
+  return i < code_count(list) ? LISTS[list][i] : "other";
+}
+
+size_t code_index(enum code_list list, const char *code) {
+  const size_t n = code_count(list);
+  for (size_t i = 0; i < n && code != NULL; i++)
+    if (strcmp(LISTS[list][i], code) == 0)
+      return i;
+  return n;
+}

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "state/state.h"
+#include "state/facts_internal.h"
 
 const char *const quality_rule_ids[Q_RULE_COUNT] = {
     "end_before_start",  "end_without_start",   "referral_while_open", "placement_outside_care",
@@ -15,18 +15,9 @@ const char *const quality_rule_ids[Q_RULE_COUNT] = {
 /* Findings stay counted whatever the as-of date. */
 #define ALWAYS_FROM ((csc_date)-25567) /* 1900-01-01 */
 
-struct interval {
-  csc_date from, to;
-};
-
-struct fact_list {
-  struct fact *v;
-  size_t n, cap;
-  struct arena *a;
-};
-
-static int add_fact(struct fact_list *l, int measure, int bucket, csc_date from, csc_date to) {
-  if (from >= to)
+int fact_add(struct fact_list *l, int measure, int bucket, int32_t weight, csc_date from,
+             csc_date to) {
+  if (from >= to || weight == 0)
     return CSC_OK;
   if (l->n == l->cap) {
     const size_t cap = l->cap ? l->cap * 2 : 32;
@@ -41,7 +32,7 @@ static int add_fact(struct fact_list *l, int measure, int bucket, csc_date from,
   struct fact *f = &l->v[l->n++];
   f->measure = (uint16_t)measure;
   f->bucket = (uint16_t)bucket;
-  f->weight = 1;
+  f->weight = weight;
   f->from = from;
   f->to = to;
   return CSC_OK;
@@ -54,14 +45,18 @@ static int add_fact(struct fact_list *l, int measure, int bucket, csc_date from,
  * clamping makes add_months non-invertible: a referral on 29 Feb 2024 is
  * still inside the window on 28 Feb 2025 (whose window starts 28 Feb 2024).
  */
-static csc_date window_12m_end(csc_date d) {
-  csc_date t = date_add_months(d, 12);
-  while (date_add_months(t - 1, -12) >= d)
+csc_date window_end(csc_date d, int months) {
+  if (d == DATE_NEVER)
+    return DATE_NEVER;
+  csc_date t = date_add_months(d, months);
+  while (date_add_months(t - 1, -months) >= d)
     t--;
-  while (date_add_months(t, -12) < d)
+  while (date_add_months(t, -months) < d)
     t++;
   return t;
 }
+
+static csc_date window_12m_end(csc_date d) { return window_end(d, 12); }
 
 static int interval_compare(const void *pa, const void *pb) {
   const struct interval *a = pa, *b = pb;
@@ -72,7 +67,7 @@ static int interval_compare(const void *pa, const void *pb) {
 
 /* The regions covered by at least k of the n intervals (sorted, disjoint),
  * written over iv's scratch space `out` (capacity n). Returns the count. */
-static size_t coverage_at_least(const struct interval *iv, size_t n, int k, struct interval *out,
+size_t coverage_at_least(const struct interval *iv, size_t n, int k, struct interval *out,
                                 csc_date *scratch_from, csc_date *scratch_to) {
   for (size_t i = 0; i < n; i++) {
     scratch_from[i] = iv[i].from;
@@ -109,8 +104,7 @@ static size_t coverage_at_least(const struct interval *iv, size_t n, int k, stru
   return m;
 }
 
-/* Union of the episodes (optionally skipping those with skip_flags). */
-static size_t episode_union(const struct episode *eps, size_t n, uint32_t skip_flags,
+size_t episode_union(const struct episode *eps, size_t n, uint32_t skip_flags,
                             struct interval *out) {
   size_t m = 0;
   for (size_t i = 0; i < n; i++)
@@ -130,13 +124,13 @@ static size_t episode_union(const struct episode *eps, size_t n, uint32_t skip_f
 }
 
 /* Adds a fact for each intersection of regions with the looked-after spans. */
-static int add_intersections(struct fact_list *l, int measure, const struct interval *regions,
+int add_intersections(struct fact_list *l, int measure, const struct interval *regions,
                              size_t nr, const struct interval *lac, size_t nl) {
   for (size_t i = 0; i < nr; i++)
     for (size_t j = 0; j < nl; j++) {
       const csc_date from = regions[i].from > lac[j].from ? regions[i].from : lac[j].from;
       const csc_date to = regions[i].to < lac[j].to ? regions[i].to : lac[j].to;
-      int rc = add_fact(l, measure, 0, from, to);
+      int rc = fact_add(l, measure, 0, 1, from, to);
       if (rc)
         return rc;
     }
@@ -148,13 +142,13 @@ static int derive_referrals(const struct child_state *st, struct fact_list *l) {
   for (size_t i = 0; rc == CSC_OK && i < st->n_referrals; i++) {
     const csc_date d = st->referrals[i].start;
     const int re = (st->referrals[i].flags & EP_REREFERRAL) != 0;
-    rc = add_fact(l, M_REFERRALS_12M, 0, d, window_12m_end(d));
+    rc = fact_add(l, M_REFERRALS_12M, 0, 1, d, window_12m_end(d));
     if (rc == CSC_OK)
-      rc = add_fact(l, M_REFERRALS_FYTD, 0, d, date_fy_end(d));
+      rc = fact_add(l, M_REFERRALS_FYTD, 0, 1, d, date_fy_end(d));
     if (rc == CSC_OK && re)
-      rc = add_fact(l, M_REREFERRALS_12M, 0, d, window_12m_end(d));
+      rc = fact_add(l, M_REREFERRALS_12M, 0, 1, d, window_12m_end(d));
     if (rc == CSC_OK && re)
-      rc = add_fact(l, M_REREFERRALS_FYTD, 0, d, date_fy_end(d));
+      rc = fact_add(l, M_REREFERRALS_FYTD, 0, 1, d, date_fy_end(d));
   }
   return rc;
 }
@@ -166,16 +160,16 @@ static int derive_plans(const struct child_state *st, struct fact_list *l, struc
     const size_t nu = k == PLAN_LAC ? episode_union(st->care_spans, st->n_care_spans, 0, tmp)
                                     : episode_union(st->plans[k], st->n_plans[k], 0, tmp);
     for (size_t i = 0; i < nu; i++)
-      if (add_fact(l, M_CHILDREN_ON_PLAN, k, tmp[i].from, tmp[i].to))
+      if (fact_add(l, M_CHILDREN_ON_PLAN, k, 1, tmp[i].from, tmp[i].to))
         return CSC_ENOMEM;
     for (size_t i = 0; i < st->n_plans[k]; i++) {
       const struct episode *p = &st->plans[k][i];
       if (p->flags & skip)
         continue;
-      if (add_fact(l, M_PLANS_OPEN, k, p->start, p->end))
+      if (fact_add(l, M_PLANS_OPEN, k, 1, p->start, p->end))
         return CSC_ENOMEM;
       for (int t = 0; t < N_THRESHOLDS; t++)
-        if (add_fact(l, M_PLANS_OPEN_OVER, k * N_THRESHOLDS + t,
+        if (fact_add(l, M_PLANS_OPEN_OVER, k * N_THRESHOLDS + t, 1,
                      date_add_months(p->start, plan_thresholds[t]), p->end))
           return CSC_ENOMEM;
     }
@@ -291,7 +285,20 @@ int fact_compare(const struct fact *a, const struct fact *b) {
 
 static int fact_qsort(const void *a, const void *b) { return fact_compare(a, b); }
 
-int child_derive(const struct child_state *st, struct arena *a, struct derived *out) {
+void derive_ref_default(struct derive_ref *ref) {
+  memset(ref, 0, sizeof *ref);
+  ref->visit_interval[PLAN_CIN] = VISIT_DEFAULT_CIN;
+  ref->visit_interval[PLAN_CP] = VISIT_DEFAULT_CP;
+  ref->visit_interval[PLAN_LAC] = VISIT_DEFAULT_LAC;
+}
+
+int child_derive(const struct child_state *st, const struct derive_ref *ref, struct arena *a,
+                 struct derived *out) {
+  struct derive_ref defaults;
+  if (ref == NULL) {
+    derive_ref_default(&defaults);
+    ref = &defaults;
+  }
   memset(out, 0, sizeof *out);
   struct fact_list l = {NULL, 0, 0, a};
   size_t most = st->n_referrals + st->n_placements + st->n_care_spans + 1;
@@ -305,8 +312,16 @@ int child_derive(const struct child_state *st, struct arena *a, struct derived *
     rc = derive_plans(st, &l, tmp);
   if (rc == CSC_OK)
     rc = derive_placements(st, &l, a);
+  if (rc == CSC_OK)
+    rc = derive_activity(st, ref, &l);
+  if (rc == CSC_OK)
+    rc = derive_plan_outcomes(st, ref, &l);
+  if (rc == CSC_OK)
+    rc = derive_outcomes(st, ref, &l);
+  if (rc == CSC_OK)
+    rc = derive_workforce(st, ref, &l);
   for (size_t i = 0; rc == CSC_OK && i < st->n_findings; i++)
-    rc = add_fact(&l, M_QUALITY, st->findings[i].rule, ALWAYS_FROM, DATE_NEVER);
+    rc = fact_add(&l, M_QUALITY, st->findings[i].rule, 1, ALWAYS_FROM, DATE_NEVER);
   if (rc == CSC_OK)
     rc = derive_alerts(st, a, out);
   if (rc != CSC_OK)

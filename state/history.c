@@ -77,7 +77,8 @@ static int load_derived(struct store *st, MDB_txn *txn, MDB_val *key, struct are
 }
 
 int history_apply(struct store *st, MDB_txn *txn, const CaseEvent *ev, const uint8_t *pb,
-                  size_t pb_len, struct arena *a, struct child_change *out) {
+                  size_t pb_len, const struct derive_ref *ref, struct arena *a,
+                  struct child_change *out) {
   memset(out, 0, sizeof *out);
   uint8_t key[STATE_MAX_KEY];
   MDB_val k = {history_key(key, ev), key}, old = {0, NULL};
@@ -126,7 +127,7 @@ int history_apply(struct store *st, MDB_txn *txn, const CaseEvent *ev, const uin
   struct child_state cs;
   rc = child_fold(events, n, a, &cs);
   if (rc == CSC_OK)
-    rc = child_derive(&cs, a, &out->after);
+    rc = child_derive(&cs, ref, a, &out->after);
   if (rc != CSC_OK)
     return rc;
 

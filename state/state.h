@@ -93,8 +93,10 @@ int store_put_la(struct store *st, MDB_txn *txn, const char *la, const struct la
 /* ---- facts ---------------------------------------------------------------- */
 
 /*
- * The measures facts contribute to. Each is a counter; indicators/ turns the
- * counters into the catalogue's values (ratios, rates, percentages).
+ * The measures facts contribute to. Each is a counter per bucket; a fact's
+ * weight is 1 unless noted (a sum). indicators/ turns the counters into the
+ * catalogue's values (docs/indicators.md). Measures are stored by number:
+ * append, never reorder.
  */
 enum measure {
   M_REFERRALS_12M,        /* referral date d: [d, d+12m) */
@@ -107,7 +109,74 @@ enum measure {
   M_PLACEMENTS3_FYTD,     /* looked after on T with 3+ placements during the FYTD */
   M_PLACEMENTS3_12M,      /* ... during the 12 months to T */
   M_QUALITY,              /* bucket: enum quality_rule; open findings */
+  /* Activity (state/facts_activity.c) */
+  M_REFERRALS_BY_SOURCE_12M, /* bucket: code index in CODE_REFERRAL_SOURCE, last = other */
+  M_REFERRAL_OUTCOME_12M,    /* bucket: enum referral_outcome */
+  M_ASSESSMENTS_12M,
+  M_S47_12M,
+  M_ICPCS_12M,
+  M_CP_STARTS_12M,           /* bucket: code index in CODE_ABUSE_CATEGORY, last = other */
+  M_ASSESSMENT_FACTORS_12M,  /* bucket: code index in CODE_ASSESSMENT_FACTOR, last = other */
+  M_NFA_ASSESSMENTS_12M,     /* denominator of nfa_reassessed */
+  M_NFA_REASSESSED_12M,      /* bucket: 0 = within 6m, 1 = within 12m */
+  /* Timeliness (state/facts_activity.c) */
+  M_REFERRAL_TO_ASSESSMENT_WD, /* bucket: working days, capped at DIST_MAX */
+  M_S47_TO_ICPC_WD,            /* bucket: working days, capped at DIST_MAX */
+  M_CIN_DURATION_OPEN,         /* bucket: enum duration_band */
+  M_CIN_DURATION_CLOSED_12M,   /* bucket: enum duration_band */
+  /* Plans (state/facts_plans.c) */
+  M_CHILDREN_IN_NEED,
+  M_PLANS_ENDED_12M,           /* bucket: plan_kind */
+  M_PLANS_ENDED_FYTD,
+  M_PLANS_ENDED_OVER_12M,      /* bucket: plan_kind * 3 + threshold index */
+  M_PLANS_ENDED_OVER_FYTD,
+  M_PLANS_STARTED_12M,         /* bucket: plan_kind */
+  M_PLANS_STARTED_FYTD,
+  M_REPEAT_PLAN_12M,           /* bucket: plan_kind * 3 + (0 = 12m, 1 = 24m, 2 = ever) */
+  M_REPEAT_PLAN_FYTD,
+  M_SEEN_ON_TIME,              /* bucket: plan_kind */
+  M_STEP_DOWN_ENDS_12M,        /* bucket: 0 = after CP, 1 = after LAC */
+  M_STEP_DOWN_CLOSED_12M,
+  /* Outcomes (state/facts_outcomes.c) */
+  M_STABILITY_LONG_DEN,
+  M_STABILITY_LONG_NUM,
+  M_LAC_IN_12M,                /* looked after on some day of the window */
+  M_PLACEMENT_CHANGES_12M,     /* weight: changes in the window (of such a child) */
+  M_PLACEMENT_GROUP,           /* bucket: enum placement_group */
+  M_DISTANCE_KNOWN,
+  M_DISTANCE_OVER_20,
+  M_DISTANCE_SUM,              /* weight: tenths of a mile */
+  M_CARE_ENTRIES_12M,          /* bucket: 0 = UASC, 1 = not UASC */
+  M_CARE_ENTRIES_FYTD,
+  M_CARE_EXITS_12M,            /* bucket: 0 all, 1 adoption, 2 special guardianship, 3 CAO */
+  M_CARE_EXITS_FYTD,
+  M_REUNIFICATIONS_12M,        /* bucket: 0 = exits home, 1 = sustained */
+  M_ADOPTION_COUNT_12M,        /* bucket: 0 = A1, 1 = A2, 2 = A10 */
+  M_ADOPTION_DAYS_12M,         /* bucket as above; weight: days */
+  M_PLACED_FOR_ADOPTION_12M,   /* bucket: 0 = all, 1 = early permanence */
+  M_CARE_LEAVERS_12M,          /* bucket: 0 = contacted, 1 in touch, 2 EET, 3 suitable */
+  M_SDQ_COUNT,                 /* bucket: 0 = all, 1 = 0-13, 2 = 14-16, 3 = 17+ */
+  M_SDQ_SUM,                   /* weight: score */
+  M_COURT_APPLICATIONS_6M,
+  /* Workforce (state/facts_workforce.c); weights in FTE x 100 unless noted */
+  M_POSTS_FTE,                 /* bucket: 0 = all posts, 1 = vacant */
+  M_WORKERS_FTE,               /* bucket: 0 = all, 1 = agency */
+  M_LEAVERS_FTE_12M,
+  M_ABSENCE_DAYS_12M,          /* weight: days */
+  M_CASE_HOLDING_WORKERS,      /* weight 1 */
+  M_CHILDREN_ALLOCATED,        /* weight 1, one per child */
   M_COUNT
+};
+
+/* Distributions in working days keep one bucket per day up to DIST_MAX
+ * (everything longer in DIST_MAX). */
+#define DIST_MAX 400
+
+enum referral_outcome { OUT_NFA, OUT_EH, OUT_CIN, OUT_CP, OUT_LAC, OUT_PENDING, OUT_COUNT };
+enum duration_band { DUR_UNDER_3M, DUR_3_6M, DUR_6_12M, DUR_1_2Y, DUR_2Y_PLUS, DUR_COUNT };
+enum placement_group {
+  PG_FOSTER, PG_ADOPTION, PG_RESIDENTIAL, PG_SECURE, PG_PARENTS, PG_INDEPENDENT, PG_OTHER,
+  PG_COUNT
 };
 
 enum plan_kind { PLAN_EH, PLAN_CIN, PLAN_CP, PLAN_LAC, PLAN_KIND_COUNT };
@@ -285,6 +354,13 @@ enum code_list {
   CODE_DISABILITY, CODE_LIST_COUNT
 };
 int code_is_known(enum code_list list, const char *code);
+/* The codes of a list, in the order of the guides: code_count of them,
+ * code_name(list, i) each; code_name(list, code_count(list)) is "other".
+ * code_index gives a code's index, or code_count for a code not in the list
+ * (the bucket "other" of breakdowns by code). */
+size_t code_count(enum code_list list);
+const char *code_name(enum code_list list, size_t i);
+size_t code_index(enum code_list list, const char *code);
 
 /* The facts, alert candidates and findings of one child. Arrays are
  * allocated from the arena given to child_derive. */
@@ -299,7 +375,46 @@ struct derived {
 
 /* Derives a child's facts from its folded state. Facts come out sorted
  * (fact_compare) so that two sets can be diffed by merging. */
-int child_derive(const struct child_state *st, struct arena *a, struct derived *out);
+/*
+ * Reference data the facts depend on, per LA: the working-day calendar and
+ * the visit intervals of seen_per_plan (CIN and CP in working days, LAC in
+ * days). NULL gives weekends-only working days and the default intervals.
+ */
+struct derive_ref {
+  const struct workdays *wd;
+  int visit_interval[PLAN_KIND_COUNT];
+};
+#define VISIT_DEFAULT_CIN 20
+#define VISIT_DEFAULT_CP 10
+#define VISIT_DEFAULT_LAC 42
+void derive_ref_default(struct derive_ref *ref);
+
+/*
+ * The reference data of every LA, from configuration (keys in
+ * state/refdata.c): the bank-holiday file (default_holidays unless
+ * cscflow.calendar.bank_holidays names another) and visit intervals.
+ * refdata_load: CSC_EIO / CSC_EINVAL with err naming the file or key.
+ * refdata_for: the LA's derive_ref (the defaults for an LA with no keys);
+ * NULL for a NULL r. Pointers stay valid until refdata_free.
+ */
+struct refdata_la {
+  char la[24];
+  struct derive_ref ref;
+  int set[PLAN_KIND_COUNT];
+};
+struct refdata {
+  struct workdays wd;
+  struct derive_ref defaults;
+  struct refdata_la *las;
+  size_t n_las;
+};
+int refdata_load(struct refdata *r, const struct config *cfg, const char *default_holidays,
+                 char *err, size_t errlen);
+void refdata_free(struct refdata *r);
+const struct derive_ref *refdata_for(const struct refdata *r, const char *la);
+
+int child_derive(const struct child_state *st, const struct derive_ref *ref, struct arena *a,
+                 struct derived *out);
 
 int fact_compare(const struct fact *a, const struct fact *b);
 
@@ -337,6 +452,7 @@ struct child_change {
  * returns both records, allocated from a. CSC_ESTATE on an LMDB failure.
  */
 int history_apply(struct store *st, MDB_txn *txn, const CaseEvent *ev, const uint8_t *pb,
-                  size_t pb_len, struct arena *a, struct child_change *out);
+                  size_t pb_len, const struct derive_ref *ref, struct arena *a,
+                  struct child_change *out);
 
 #endif

@@ -247,7 +247,7 @@ static const struct child_state *fold(struct hist *h) {
 }
 
 static const struct derived *derive(struct hist *h) {
-  assert_int_equal(child_derive(&h->st, &h->a, &h->d), CSC_OK);
+  assert_int_equal(child_derive(&h->st, NULL, &h->a, &h->d), CSC_OK);
   return &h->d;
 }
 
@@ -392,7 +392,7 @@ static void same_result(struct result *r, CaseEvent *const *evs, size_t n, struc
   struct child_state st;
   struct derived d;
   assert_int_equal(child_fold(copy, n, a, &st), CSC_OK);
-  assert_int_equal(child_derive(&st, a, &d), CSC_OK);
+  assert_int_equal(child_derive(&st, NULL, a, &d), CSC_OK);
   now.len = derived_size(&d);
   assert_true(now.len <= sizeof now.bytes);
   derived_write(&d, now.bytes);

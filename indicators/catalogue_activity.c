@@ -1,0 +1,9 @@
+/*
+ * Rows of the activity group of docs/indicators.md.
+ */
+#include "indicators/catalogue_internal.h"
+
+size_t catalogue_rows_activity(struct row *rows, size_t n) {
+  (void)rows;
+  return n;
+}

@@ -1,0 +1,54 @@
+/*
+ * catalogue_internal.h — the catalogue as rows over the measures facts feed.
+ * Each group of docs/indicators.md lists its rows in its own file
+ * (catalogue_<group>.c); catalogue.c turns rows into published values.
+ * Private to indicators/.
+ */
+#ifndef CSCFLOW_CATALOGUE_INTERNAL_H
+#define CSCFLOW_CATALOGUE_INTERNAL_H
+
+#include "indicators/indicators.h"
+
+enum value_kind {
+  V_COUNT, /* value = numerator (per_10k when asked) */
+  V_RATIO, /* value = scale * numerator / denominator: 100 for a %, 1 for a mean */
+  V_DIST   /* one value per band of the measure's buckets, then percentiles */
+};
+
+/* Buckets lo..hi (inclusive) of a distribution's measure. */
+struct band {
+  const char *label;
+  int lo, hi;
+};
+
+struct row {
+  const char *id, *window;
+  char breakdown[32];
+  int measure, bucket;
+  int den_measure, den_bucket; /* den_measure -1: no denominator */
+  enum value_kind kind;
+  double scale;
+  int per_10k;     /* publish the numerator per 10,000 children */
+  int provisional; /* the window looks forward */
+  /* V_DIST: the bands over buckets 0..n_buckets-1; percentiles of the
+   * bucket values when `percentiles`; "within_<within>" when within >= 0. */
+  const struct band *bands;
+  int n_bands, n_buckets, percentiles, within;
+};
+
+#define CATALOGUE_MAX_ROWS 512
+
+/* Each appends its rows at rows[n..] and returns the new n. */
+size_t catalogue_rows_core(struct row *rows, size_t n);
+size_t catalogue_rows_activity(struct row *rows, size_t n);
+size_t catalogue_rows_plans(struct row *rows, size_t n);
+size_t catalogue_rows_outcomes(struct row *rows, size_t n);
+size_t catalogue_rows_workforce(struct row *rows, size_t n);
+
+/* Row builders. */
+struct row row_count(const char *id, const char *window, const char *breakdown, int measure,
+                     int bucket, int per_10k);
+struct row row_ratio(const char *id, const char *window, const char *breakdown, int measure,
+                     int bucket, int den_measure, int den_bucket, double scale);
+
+#endif

@@ -1,0 +1,57 @@
+/*
+ * facts_internal.h — what the files of state/facts*.c share: the fact list
+ * they append to, window arithmetic and interval helpers, and one derive
+ * function per group of the catalogue (docs/indicators.md). Private to
+ * state/.
+ */
+#ifndef CSCFLOW_FACTS_INTERNAL_H
+#define CSCFLOW_FACTS_INTERNAL_H
+
+#include "state/state.h"
+
+struct fact_list {
+  struct fact *v;
+  size_t n, cap;
+  struct arena *a;
+};
+
+/* Appends (measure, bucket, weight, [from, to)); nothing when from >= to or
+ * weight is 0. CSC_ENOMEM. */
+int fact_add(struct fact_list *l, int measure, int bucket, int32_t weight, csc_date from,
+             csc_date to);
+
+/* The first as-of date T past the `months` window of an event on d: the
+ * event is in the window of every T in [d, window_end(d, months)), i.e.
+ * add_months(T, -months) < d <= T. DATE_NEVER for DATE_NEVER. */
+csc_date window_end(csc_date d, int months);
+
+struct interval {
+  csc_date from, to;
+};
+
+/* The union of the episodes' [start, end) (skipping those with any of
+ * skip_flags), sorted and disjoint, into out (capacity n). Returns the count. */
+size_t episode_union(const struct episode *eps, size_t n, uint32_t skip_flags,
+                     struct interval *out);
+
+/* The regions covered by at least k of the n intervals, into out (capacity
+ * n), using two scratch arrays of n dates. Returns the count. */
+size_t coverage_at_least(const struct interval *iv, size_t n, int k, struct interval *out,
+                         csc_date *scratch_from, csc_date *scratch_to);
+
+/* Adds a fact (weight 1, bucket 0) for each intersection of regions with
+ * the looked-after spans lac. */
+int add_intersections(struct fact_list *l, int measure, const struct interval *regions, size_t nr,
+                      const struct interval *lac, size_t nl);
+
+/* One per group of docs/indicators.md. Each appends its facts to l. */
+int derive_activity(const struct child_state *st, const struct derive_ref *ref,
+                    struct fact_list *l);
+int derive_plan_outcomes(const struct child_state *st, const struct derive_ref *ref,
+                         struct fact_list *l);
+int derive_outcomes(const struct child_state *st, const struct derive_ref *ref,
+                    struct fact_list *l);
+int derive_workforce(const struct child_state *st, const struct derive_ref *ref,
+                     struct fact_list *l);
+
+#endif
