@@ -1,11 +1,201 @@
 /*
- * Facts of the plans group of docs/indicators.md.
+ * Facts of the plans group of docs/indicators.md (children_on_plan and
+ * open_plans_over are in state/facts.c): children_in_need, ended_plans_over,
+ * repeat_plan, seen_per_plan and cin_closed_after_step_down. Decisions
+ * beyond the spec are in docs/indicators-plans.md.
+ *
+ * A "plan" of kind LAC is a period of care that is not short breaks
+ * (EP_SHORT_BREAKS), as for open_plans_over, so that every numerator here
+ * is a subset of its denominator and M_PLANS_OPEN (the denominator of
+ * seen_per_plan) counts the same periods.
  */
 #include "state/facts_internal.h"
 
-int derive_plan_outcomes(const struct child_state *st, const struct derive_ref *ref, struct fact_list *l) {
-  (void)st;
-  (void)ref;
-  (void)l;
+/* Ratio windows of ended and started plans: 12m and FYTD. */
+enum { WIN_12M, WIN_FYTD, N_WINDOWS };
+
+/* Buckets of M_REPEAT_PLAN_*: plan_kind * 3 + one of these. */
+enum { REPEAT_12M, REPEAT_24M, REPEAT_EVER, N_REPEAT };
+static const int repeat_months[REPEAT_EVER] = {12, 24};
+
+static int is_plan(int kind, const struct episode *p) {
+  return !(kind == PLAN_LAC && (p->flags & EP_SHORT_BREAKS));
+}
+
+/* The first as-of date past the window of an event on d. */
+static csc_date window_close(int win, csc_date d) {
+  return win == WIN_12M ? window_end(d, 12) : date_fy_end(d);
+}
+
+/* children_in_need: one per child on every day some CIN episode is open
+ * (the union, so that an episode opened the day the last one closed does
+ * not count the child twice or leave a fragment). */
+static int derive_children_in_need(const struct child_state *st, struct fact_list *l) {
+  if (st->n_referrals == 0)
+    return CSC_OK;
+  struct interval *iv = arena_alloc(l->a, st->n_referrals * sizeof *iv);
+  if (iv == NULL)
+    return CSC_ENOMEM;
+  const size_t n = episode_union(st->referrals, st->n_referrals, 0, iv);
+  int rc = CSC_OK;
+  for (size_t i = 0; rc == CSC_OK && i < n; i++)
+    rc = fact_add(l, M_CHILDREN_IN_NEED, 0, 1, iv[i].from, iv[i].to);
+  return rc;
+}
+
+/* ended_plans_over: the plan ended on e counts in the windows holding e;
+ * over n months when it was still open on start + n months (e > s + n). */
+static int derive_ended(int kind, const struct episode *p, struct fact_list *l) {
+  static const int den[N_WINDOWS] = {M_PLANS_ENDED_12M, M_PLANS_ENDED_FYTD};
+  static const int num[N_WINDOWS] = {M_PLANS_ENDED_OVER_12M, M_PLANS_ENDED_OVER_FYTD};
+  const csc_date e = p->end;
+  if (e == DATE_NEVER)
+    return CSC_OK;
+  for (int w = 0; w < N_WINDOWS; w++) {
+    const csc_date to = window_close(w, e);
+    if (fact_add(l, den[w], kind, 1, e, to))
+      return CSC_ENOMEM;
+    for (int t = 0; t < N_THRESHOLDS; t++)
+      if (e > date_add_months(p->start, plan_thresholds[t]) &&
+          fact_add(l, num[w], kind * N_THRESHOLDS + t, 1, e, to))
+        return CSC_ENOMEM;
+  }
   return CSC_OK;
+}
+
+/*
+ * The child's previous plan of the kind before plans[i]: the latest start
+ * before its start (ties: the one ending last). NULL when none.
+ */
+static const struct episode *previous_plan(int kind, const struct episode *plans, size_t n,
+                                           size_t i) {
+  const struct episode *prev = NULL;
+  for (size_t j = 0; j < n; j++) {
+    const struct episode *q = &plans[j];
+    if (j == i || !is_plan(kind, q) || q->start >= plans[i].start)
+      continue;
+    if (prev == NULL || q->start > prev->start || (q->start == prev->start && q->end > prev->end))
+      prev = q;
+  }
+  return prev;
+}
+
+/* repeat_plan: plans[i] counts as started in the windows holding its start;
+ * as a repeat within n months when the previous plan ended on or after
+ * start - n months (a previous plan still open qualifies: its end is
+ * DATE_NEVER), and as `ever` when there is any previous plan. */
+static int derive_started(int kind, const struct episode *plans, size_t n, size_t i,
+                          struct fact_list *l) {
+  static const int den[N_WINDOWS] = {M_PLANS_STARTED_12M, M_PLANS_STARTED_FYTD};
+  static const int num[N_WINDOWS] = {M_REPEAT_PLAN_12M, M_REPEAT_PLAN_FYTD};
+  const csc_date s = plans[i].start;
+  const struct episode *prev = previous_plan(kind, plans, n, i);
+  int repeat[N_REPEAT] = {0, 0, prev != NULL};
+  for (int r = 0; prev != NULL && r < REPEAT_EVER; r++)
+    repeat[r] = prev->end >= date_add_months(s, -repeat_months[r]);
+  for (int w = 0; w < N_WINDOWS; w++) {
+    const csc_date to = window_close(w, s);
+    if (fact_add(l, den[w], kind, 1, s, to))
+      return CSC_ENOMEM;
+    for (int r = 0; r < N_REPEAT; r++)
+      if (repeat[r] && fact_add(l, num[w], kind * N_REPEAT + r, 1, s, to))
+        return CSC_ENOMEM;
+  }
+  return CSC_OK;
+}
+
+/*
+ * The first as-of date on which the gap from `last` (the plan start or a
+ * visit) to T is too long: CIN, CP: the first T with wd(last, T) >
+ * interval; LAC: T - last > interval. With the inclusive working-day
+ * convention wd counts `last` itself when it is a working day, so one
+ * working day fewer remains after it.
+ */
+static csc_date visit_due_by(const struct derive_ref *ref, int kind, csc_date last) {
+  const int interval = ref->visit_interval[kind];
+  if (kind == PLAN_LAC)
+    return last + interval + 1;
+  int n = interval + 1;
+  if (ref->wd != NULL && ref->wd->inclusive && workdays_is_working(ref->wd, last))
+    n--;
+  return n > 0 ? workdays_add(ref->wd, last, n) : last;
+}
+
+/* The first as-of date on which plan p has had a gap too long between its
+ * start, the child's visits (any plan id) and T. Visits are folded in date
+ * order, so the list is sorted. */
+static csc_date first_missed_visit(const struct child_state *st, const struct derive_ref *ref,
+                                   int kind, const struct episode *p) {
+  csc_date last = p->start;
+  for (size_t i = 0; i < st->n_visits; i++) {
+    const csc_date v = st->visits[i].date;
+    if (v < p->start)
+      continue;
+    if (v >= p->end)
+      break;
+    const csc_date due = visit_due_by(ref, kind, last);
+    if (v >= due)
+      return due;
+    last = v;
+  }
+  return visit_due_by(ref, kind, last);
+}
+
+/* seen_per_plan: the plan counts on time from its start until the first
+ * missed visit or its end. */
+static int derive_seen(const struct child_state *st, const struct derive_ref *ref, int kind,
+                       const struct episode *p, struct fact_list *l) {
+  const csc_date missed = first_missed_visit(st, ref, kind, p);
+  return fact_add(l, M_SEEN_ON_TIME, kind, 1, p->start, missed < p->end ? missed : p->end);
+}
+
+/* The child's CIN episode open on d (s <= d < e), which includes one opened
+ * on d; NULL when none. Episodes never overlap (referral_while_open). */
+static const struct episode *cin_episode_open_on(const struct child_state *st, csc_date d) {
+  for (size_t i = 0; i < st->n_referrals; i++)
+    if (st->referrals[i].start <= d && d < st->referrals[i].end)
+      return &st->referrals[i];
+  return NULL;
+}
+
+/* cin_closed_after_step_down: a CP plan or period of care ended on e is in
+ * the 12m window from e; in the numerator from the day its CIN episode
+ * closed, when that is on or before e + 6 months (provisional: only what
+ * has closed by T counts). */
+static int derive_step_down(const struct child_state *st, int kind, const struct episode *p,
+                            struct fact_list *l) {
+  const int bucket = kind == PLAN_CP ? 0 : 1;
+  const csc_date e = p->end;
+  if (e == DATE_NEVER)
+    return CSC_OK;
+  const csc_date to = window_end(e, 12);
+  if (fact_add(l, M_STEP_DOWN_ENDS_12M, bucket, 1, e, to))
+    return CSC_ENOMEM;
+  const struct episode *cin = cin_episode_open_on(st, e);
+  if (cin == NULL || cin->end > date_add_months(e, 6))
+    return CSC_OK;
+  return fact_add(l, M_STEP_DOWN_CLOSED_12M, bucket, 1, cin->end, to);
+}
+
+static int derive_plan(const struct child_state *st, const struct derive_ref *ref, int kind,
+                       size_t i, struct fact_list *l) {
+  const struct episode *p = &st->plans[kind][i];
+  int rc = derive_ended(kind, p, l);
+  if (rc == CSC_OK)
+    rc = derive_started(kind, st->plans[kind], st->n_plans[kind], i, l);
+  if (rc == CSC_OK && kind != PLAN_EH)
+    rc = derive_seen(st, ref, kind, p, l);
+  if (rc == CSC_OK && (kind == PLAN_CP || kind == PLAN_LAC))
+    rc = derive_step_down(st, kind, p, l);
+  return rc;
+}
+
+int derive_plan_outcomes(const struct child_state *st, const struct derive_ref *ref,
+                         struct fact_list *l) {
+  int rc = derive_children_in_need(st, l);
+  for (int k = 0; rc == CSC_OK && k < PLAN_KIND_COUNT; k++)
+    for (size_t i = 0; rc == CSC_OK && i < st->n_plans[k]; i++)
+      if (is_plan(k, &st->plans[k][i]))
+        rc = derive_plan(st, ref, k, i, l);
+  return rc;
 }
