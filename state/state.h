@@ -115,7 +115,7 @@ enum measure {
   M_ASSESSMENTS_12M,
   M_S47_12M,
   M_ICPCS_12M,
-  M_CP_STARTS_12M,           /* bucket: code index in CODE_ABUSE_CATEGORY, last = other */
+  M_CP_STARTS_12M,           /* bucket: code index in CODE_ABUSE_CATEGORY, then other, then all */
   M_ASSESSMENT_FACTORS_12M,  /* bucket: code index in CODE_ASSESSMENT_FACTOR, last = other */
   M_NFA_ASSESSMENTS_12M,     /* denominator of nfa_reassessed */
   M_NFA_REASSESSED_12M,      /* bucket: 0 = within 6m, 1 = within 12m */
