@@ -215,14 +215,50 @@ static void display_take(struct display *d, const rd_kafka_message_t *m) {
     cscflow__v1__alert__free_unpacked(a, NULL);
 }
 
-static void cell(const IndicatorSnapshot *s, const char *id, const char *window, const char *bd,
-                 int per_10k) {
-  const Cscflow__V1__IndicatorValue *v = snapshot_find(s, id, window, bd);
-  const int has = v && (per_10k ? v->has_per_10k : v->has_value);
-  if (has)
-    printf(" %9.1f", per_10k ? v->per_10k : v->value);
-  else
-    printf(" %9s", "null");
+/* The core data set's groups, as the Signs of Safety QA system groups them:
+ * one line per group per LA, the headline figure of each indicator. */
+struct tile {
+  const char *label, *id, *window, *breakdown;
+  int per_10k; /* show per 10,000 children rather than the value */
+};
+
+static const struct tile ACTIVITY[] = {
+    {"referrals/10k", "referrals", "12m", "", 1},
+    {"assessments/10k", "assessments", "12m", "", 1},
+    {"S47/10k", "s47_enquiries", "12m", "", 1},
+    {"ICPCs/10k", "icpcs", "12m", "", 1},
+    {"r-to-a<=45wd%", "referral_to_assessment_wd", "12m", "within_45", 0}};
+static const struct tile PLANS[] = {
+    {"CIN/10k", "children_in_need", "T", "", 1},
+    {"CP/10k", "children_on_plan", "T", "CP", 1},
+    {"LAC/10k", "children_on_plan", "T", "LAC", 1},
+    {"CP>2y%", "open_plans_over", "T", "CP,24m", 0},
+    {"CP seen%", "seen_per_plan", "T", "CP", 0}};
+static const struct tile OUTCOMES[] = {
+    {"reref%", "rereferrals", "12m", "", 0},
+    {"3+plc%", "placements_3plus", "FYTD", "", 0},
+    {"stable%", "placement_stability_long", "T", "", 0},
+    {"leavers EET%", "care_leavers", "12m", "eet", 0},
+    {"SDQ mean", "sdq_mean", "T", "mean", 0}};
+static const struct tile WORKFORCE[] = {
+    {"vacancy%", "sw_vacancy_rate", "T", "", 0},
+    {"turnover%", "sw_turnover_rate", "12m", "", 0},
+    {"agency%", "sw_agency_rate", "T", "", 0},
+    {"sick days/FTE", "sw_sickness", "12m", "", 0},
+    {"caseload", "sw_caseload", "T", "", 0}};
+
+static void show_group(const IndicatorSnapshot *s, const char *name, const struct tile *t,
+                       size_t n) {
+  printf("  %-10s", name);
+  for (size_t i = 0; i < n; i++) {
+    const Cscflow__V1__IndicatorValue *v = snapshot_find(s, t[i].id, t[i].window, t[i].breakdown);
+    const int has = v && (t[i].per_10k ? v->has_per_10k : v->has_value);
+    if (has)
+      printf("  %s %.1f", t[i].label, t[i].per_10k ? v->per_10k : v->value);
+    else
+      printf("  %s null", t[i].label);
+  }
+  printf("\n");
 }
 
 static void display_refresh(struct display *d, const struct engine_stats *st, size_t produced,
@@ -238,8 +274,6 @@ static void display_refresh(struct display *d, const struct engine_stats *st, si
   printf("cscflow demo  bootstrap %s  produced %zu/%zu  applied %llu  dead-lettered %llu\n",
          bootstraps, produced, total, (unsigned long long)st->applied,
          (unsigned long long)st->dead_lettered);
-  printf("%-10s %-10s %9s %9s %9s %9s %9s %9s %9s %7s %9s\n", "LA", "as of", "ref/10k",
-         "reref%", "CP/10k", "LAC/10k", "CP>6m%", "CP>2y%", "3+plc%", "alerts", "withdrawn");
   for (size_t i = 0; i < d->n_las; i++) {
     const struct la_view *v = &d->las[i];
     if (v->snap == NULL)
@@ -247,15 +281,12 @@ static void display_refresh(struct display *d, const struct engine_stats *st, si
     char date[11];
     csc_date as_of = 0;
     date_from_yyyymmdd(v->snap->as_of, &as_of);
-    printf("%-10s %-10s", v->la, date_format(as_of, date));
-    cell(v->snap, "referrals", "12m", "", 1);
-    cell(v->snap, "rereferrals", "12m", "", 0);
-    cell(v->snap, "children_on_plan", "T", "CP", 1);
-    cell(v->snap, "children_on_plan", "T", "LAC", 1);
-    cell(v->snap, "open_plans_over", "T", "CP,6m", 0);
-    cell(v->snap, "open_plans_over", "T", "CP,24m", 0);
-    cell(v->snap, "placements_3plus", "FYTD", "", 0);
-    printf(" %7u %9u\n", v->raised, v->withdrawn);
+    printf("%s as of %s  alerts raised %u, withdrawn %u\n", v->la, date_format(as_of, date),
+           v->raised, v->withdrawn);
+    show_group(v->snap, "Activity", ACTIVITY, sizeof ACTIVITY / sizeof ACTIVITY[0]);
+    show_group(v->snap, "Plans", PLANS, sizeof PLANS / sizeof PLANS[0]);
+    show_group(v->snap, "Outcomes", OUTCOMES, sizeof OUTCOMES / sizeof OUTCOMES[0]);
+    show_group(v->snap, "Workforce", WORKFORCE, sizeof WORKFORCE / sizeof WORKFORCE[0]);
   }
   printf("data quality (open findings by rule):\n");
   for (size_t i = 0; i < d->n_las; i++) {

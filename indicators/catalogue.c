@@ -83,8 +83,9 @@ static int plain_value(struct store *st, MDB_txn *txn, const char *la, int64_t c
     rc = agg_get(st, txn, la, r->den_measure, r->den_bucket, &den);
   if (rc != CSC_OK)
     return rc;
+  const double nscale = r->num_scale != 0 ? r->num_scale : 1.0;
   v->has_numerator = 1;
-  v->numerator = (double)num;
+  v->numerator = nscale * (double)num;
   if (r->den_measure >= 0) {
     v->has_denominator = 1;
     v->denominator = (double)den;
@@ -94,7 +95,7 @@ static int plain_value(struct store *st, MDB_txn *txn, const char *la, int64_t c
     v->value = (double)num;
   } else if (den > 0) {
     v->has_value = 1;
-    v->value = r->scale * (double)num / (double)den;
+    v->value = r->scale * nscale * (double)num / (double)den;
   }
   if (r->per_10k && children > 0) {
     v->has_per_10k = 1;

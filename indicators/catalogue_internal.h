@@ -28,6 +28,8 @@ struct row {
   int den_measure, den_bucket; /* den_measure -1: no denominator */
   enum value_kind kind;
   double scale;
+  double num_scale; /* the published numerator is num_scale x the stored sum (a
+                       unit change, e.g. tenths of a mile to miles); 0 means 1 */
   int per_10k;     /* publish the numerator per 10,000 children */
   int provisional; /* the window looks forward */
   /* V_DIST: the bands over buckets 0..n_buckets-1; percentiles of the

@@ -146,7 +146,7 @@ enum measure {
   M_DISTANCE_KNOWN,
   M_DISTANCE_OVER_20,
   M_DISTANCE_SUM,              /* weight: tenths of a mile */
-  M_CARE_ENTRIES_12M,          /* bucket: 0 = UASC, 1 = not UASC */
+  M_CARE_ENTRIES_12M,          /* bucket: 0 = UASC, 1 = not UASC, 2 = all */
   M_CARE_ENTRIES_FYTD,
   M_CARE_EXITS_12M,            /* bucket: 0 all, 1 adoption, 2 special guardianship, 3 CAO */
   M_CARE_EXITS_FYTD,
