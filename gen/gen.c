@@ -23,6 +23,12 @@
  * derived from the event they stem from, so no counter or link needs to be
  * kept for them.
  *
+ * The workforce (posts and their holders) of each LA is generated before
+ * its children, each post and worker from a random stream of its own; each
+ * child's allocations to its workers are made once its events have their
+ * recorded_at and sequence, before the mess, from another stream, with ids
+ * derived from the referral or closure they follow (see "workforce").
+ *
  * Floating point: no libm (the library links only cscbase), so the natural
  * logarithm needed for exponential variates is computed here.
  */
@@ -54,6 +60,22 @@
 #define MOVES_PER_YEAR 0.7
 #define P_LATE 0.062
 #define P_UASC 0.008
+
+/* The social work workforce (see "workforce" below). FTE per 10,000
+ * children: England has ~28 (~33,000 FTE children and family social workers
+ * for ~12M children) with a mean caseload of ~16-17; the generator has
+ * fewer children in need and allocates only the referrals that lead to a
+ * plan, so 16 gives a mean caseload near 16. */
+#define WF_FTE_PER_10K 16.0
+#define WF_P_PART_TIME 0.2     /* a post of 0.5-0.9 FTE, else 1.0 */
+#define WF_TENURE_DAYS 2435.0  /* mean; turnover ~15% a year */
+#define WF_VACANCY_DAYS 90.0   /* mean time a post stays vacant: ~3.5% vacant */
+#define WF_P_AGENCY 0.15
+#define WF_P_CASE_HOLDING 0.8
+/* Absences of 6 days on average, never two at once: ~10 days per FTE a year. */
+#define WF_ABSENCES_PER_FTE_YEAR 1.72
+#define WF_MAX_TENURE_YEARS 20
+#define WF_PICK_TRIES 32
 
 /* gen_run keeps about this many events in memory at once (40 bytes each). */
 #define GEN_PASS_EVENTS 8000000.0
@@ -279,7 +301,7 @@ static const char *const SOURCE_SYSTEMS[] = {"liquidlogic", "mosaic", "eclipse",
 enum kind {
   K_CHILD, K_REF_OPEN, K_REF_CLOSE, K_EH_START, K_EH_END, K_ASS_START, K_ASS_DONE, K_STRAT, K_S47_START,
   K_S47_DONE, K_ICPC, K_CIN_START, K_CIN_END, K_CP_START, K_CP_END, K_SEEN, K_POC_START, K_POC_END,
-  K_PLACEMENT, K_LEGAL, K_ADOPT, K_LEAVER, K_SDQ, K_COURT, K_PERM
+  K_PLACEMENT, K_LEGAL, K_ADOPT, K_LEAVER, K_SDQ, K_COURT, K_PERM, K_ALLOC, K_WF
 };
 
 enum { PLAN_CP = 1, PLAN_CIN = 2, PLAN_LAC = 3 };
@@ -297,6 +319,11 @@ enum { PLAN_CP = 1, PLAN_CIN = 2, PLAN_LAC = 3 };
  *   K_ADOPT      a = stage, b = early permanence | with foster carer << 1
  *   K_LEAVER     a = in touch | activity << 1 | accommodation << 6 | suitable << 11 | activity group << 12
  *   K_SDQ / K_COURT / K_PERM a = score / kind / kind
+ *   K_ALLOC      a = worker number, b = deallocated; seq is that of the
+ *                referral (allocation) or closure (deallocation) it follows
+ *   K_WF         a = WorkforceChange, obj = worker number, ref = post number,
+ *                b = fte x 100 | agency << 7 | case holding << 8 | days or caseload << 9;
+ *                seq counts the LA's workforce events; child 0
  * placement = type | provider << 6 | area << 9 | district << 15 | distance known << 21
  * mess is the record's part in the mess (MR_*, 0 for none); flags, unused but
  * by K_CHILD, then holds that part's detail.
@@ -346,6 +373,8 @@ struct order {
 
 /* ---- per-LA generation ------------------------------------------------------------ */
 
+struct roster;
+
 struct lagen {
   const struct gen_options *o;
   int la;
@@ -369,6 +398,8 @@ struct lagen {
   int last_close; /* index of the latest ReferralClosed, 0 (child details) before any */
   struct gen_stats *stats; /* mess counted here; NULL but in the first pass */
   int oom;
+  struct roster *roster; /* the LA's social workers, to allocate children to */
+  uint32_t n_wseq;       /* workforce events recorded so far */
 };
 
 static int add(struct lagen *g, int kind, csc_date day, int parent, uint32_t ref, uint32_t obj, uint32_t a,
@@ -800,6 +831,277 @@ static int64_t afternoon_ms(struct rng *r, csc_date d) {
   return date_london_midnight_ms(d) + 12 * HOUR_MS + (int64_t)(rng_next(r) % (uint64_t)(6 * HOUR_MS));
 }
 
+/* ---- workforce ------------------------------------------------------------------------------ */
+
+/*
+ * Each LA has a fixed establishment of social work posts (about
+ * WF_FTE_PER_10K FTE per 10,000 children in the first year), each a chain
+ * of holders from w0 (WF_YEARS_BEFORE before the first day) to the end of
+ * the history: a holder stays for an exponential time (mean
+ * WF_TENURE_DAYS; from w0 for the holder on w0), then the post is vacant
+ * for an exponential time (mean WF_VACANCY_DAYS) until the next holder
+ * starts. A post's events come from a random stream of its own, a worker's
+ * from another, a child's allocations from a third: the children's other
+ * events are those of a generator without a workforce.
+ *
+ * A post: POST_ESTABLISHED on the day its holder on w0 started (or, for a
+ * post vacant on w0, 1-90 days before w0), then POST_FILLED and POST_VACANT
+ * as holders start and leave. A worker: STARTED (the post's FTE, agency,
+ * case holding), a CASELOAD report on the day they start and monthly after
+ * (case-holding workers 10-25 children, drifting by -2..+2 a month; reports
+ * superseded before the first day are not in the history), ABSENCE events
+ * of 1-20 days from w0 on (recorded on their first day, with their length,
+ * as from a fit note), and LEFT. Every workforce event is recorded on the
+ * day it happens.
+ */
+#define WF_YEARS_BEFORE 1
+
+struct holder {
+  csc_date start, end; /* end DATE_NEVER: still employed when the history ends */
+  uint32_t worker;
+  uint8_t fte, agency, case_holding, pad;
+};
+
+struct roster {
+  struct holder *h;
+  size_t n, cap;
+  size_t *first; /* post p's holders are h[first[p]] .. h[first[p + 1] - 1] */
+  int n_posts;
+  uint32_t n_workers;
+  csc_date w0; /* WF_YEARS_BEFORE before the first day */
+};
+
+/* Recording times of one post's or one worker's events: on the day, in the
+ * order they happen. */
+struct wf_clock {
+  csc_date day;
+  int64_t ms;
+};
+
+static int64_t wf_rec(struct rng *r, struct wf_clock *c, csc_date d) {
+  int64_t ms = afternoon_ms(r, d);
+  if (d == c->day && ms <= c->ms) ms = c->ms + 60000 + (int64_t)(rng_next(r) % 120000);
+  c->day = d;
+  c->ms = ms;
+  return ms;
+}
+
+/* A workforce event; numbered when recorded before the history ends, kept
+ * when also in this pass's share. */
+static int wf_push(struct lagen *g, int change, csc_date d, int64_t ms, uint32_t worker, uint32_t post,
+                   uint32_t b) {
+  if (ms >= g->end_ms) return 0;
+  struct gev e;
+  memset(&e, 0, sizeof e);
+  e.rec_ms = ms;
+  e.day = d;
+  e.seq = ++g->n_wseq;
+  e.la = (uint8_t)g->la;
+  e.kind = K_WF;
+  e.a = (uint32_t)change;
+  e.obj = worker;
+  e.ref = post;
+  e.b = b;
+  if (ms < g->lo_ms || ms >= g->hi_ms) return 0;
+  return vec_push(g->out, &e);
+}
+
+/* Monthly caseload reports of holder h over [h->start, stop). */
+static int wf_caseloads(struct lagen *g, struct rng *r, struct wf_clock *c, const struct holder *h, csc_date stop,
+                        uint32_t base) {
+  int load = rng_int(r, 10, 25), rc = 0;
+  for (int k = 0; !rc; k++) {
+    csc_date d = date_add_months(h->start, k);
+    if (d >= stop) break;
+    if (k > 0) {
+      load += rng_int(r, -2, 2);
+      load = load < 10 ? 10 : load > 25 ? 25 : load;
+    }
+    if (date_add_months(h->start, k + 1) <= g->start) continue; /* superseded before the first day */
+    uint32_t n = h->case_holding ? (uint32_t)load : 0;
+    rc = wf_push(g, CSCFLOW__V1__WORKFORCE_CHANGE__WORKFORCE_CHANGE_CASELOAD, d, wf_rec(r, c, d), h->worker, 0,
+                 base | n << 9);
+  }
+  return rc;
+}
+
+/* Absences of holder h over [max(h->start, w0), stop): about
+ * WF_ABSENCES_PER_FTE_YEAR per FTE a year, never two at once. */
+static int wf_absences(struct lagen *g, struct rng *r, const struct holder *h, csc_date stop, uint32_t base) {
+  double gap = 365.25 / (WF_ABSENCES_PER_FTE_YEAR * h->fte / 100.0);
+  int rc = 0;
+  /* From the day after the start, so that STARTED is recorded first. */
+  for (csc_date d = max_date(h->start, g->roster->w0) + 1 + (csc_date)rng_exp(r, gap); d < stop && !rc;) {
+    uint32_t days = rng_chance(r, 0.7) ? (uint32_t)rng_int(r, 1, 5) : (uint32_t)rng_int(r, 6, 20);
+    rc = wf_push(g, CSCFLOW__V1__WORKFORCE_CHANGE__WORKFORCE_CHANGE_ABSENCE, d, afternoon_ms(r, d), h->worker, 0,
+                 base | days << 9);
+    d += (csc_date)days + (csc_date)rng_exp(r, gap);
+  }
+  return rc;
+}
+
+/* A worker's events, from a stream of their own. */
+static int wf_worker(struct lagen *g, const struct holder *h) {
+  struct rng r;
+  rng_init(&r, g->o->seed, 5000 + (uint64_t)g->la, h->worker);
+  struct wf_clock c = {0, 0};
+  uint32_t base = h->fte | (uint32_t)h->agency << 7 | (uint32_t)h->case_holding << 8;
+  csc_date stop = min_date(h->end, g->end);
+  int rc = wf_push(g, CSCFLOW__V1__WORKFORCE_CHANGE__WORKFORCE_CHANGE_STARTED, h->start, wf_rec(&r, &c, h->start),
+                   h->worker, 0, base);
+  if (!rc) rc = wf_caseloads(g, &r, &c, h, stop, base);
+  if (!rc) rc = wf_absences(g, &r, h, stop, base);
+  if (!rc && h->end != DATE_NEVER)
+    rc = wf_push(g, CSCFLOW__V1__WORKFORCE_CHANGE__WORKFORCE_CHANGE_LEFT, h->end, wf_rec(&r, &c, h->end), h->worker,
+                 0, base);
+  return rc;
+}
+
+static int roster_push(struct roster *ro, const struct holder *h) {
+  if (ro->n == ro->cap) {
+    size_t cap = ro->cap ? ro->cap * 2 : 256;
+    struct holder *nh = realloc(ro->h, cap * sizeof *nh);
+    if (!nh) return CSC_ENOMEM;
+    ro->h = nh;
+    ro->cap = cap;
+  }
+  ro->h[ro->n++] = *h;
+  return 0;
+}
+
+/* Post p (0-based; "P" + p + 1): its holders into the roster, its events
+ * and theirs into the history. */
+static int wf_post(struct lagen *g, struct roster *ro, int p) {
+  struct rng r;
+  rng_init(&r, g->o->seed, 4000 + (uint64_t)g->la, (uint64_t)p);
+  struct wf_clock c = {0, 0};
+  uint32_t post = (uint32_t)p + 1;
+  uint32_t fte = rng_chance(&r, WF_P_PART_TIME) ? 10 * (uint32_t)rng_int(&r, 5, 9) : 100;
+  csc_date est, s;
+  if (rng_chance(&r, WF_VACANCY_DAYS / (WF_TENURE_DAYS + WF_VACANCY_DAYS))) {
+    est = ro->w0 - rng_int(&r, 1, 90);
+    s = est + 1 + (csc_date)rng_exp(&r, WF_VACANCY_DAYS);
+  } else {
+    double t = rng_exp(&r, WF_TENURE_DAYS);
+    if (t > WF_MAX_TENURE_YEARS * 365.25) t = WF_MAX_TENURE_YEARS * 365.25;
+    est = s = ro->w0 - 1 - (csc_date)t;
+  }
+  int rc = wf_push(g, CSCFLOW__V1__WORKFORCE_CHANGE__WORKFORCE_CHANGE_POST_ESTABLISHED, est, wf_rec(&r, &c, est), 0,
+                   post, fte);
+  while (!rc && s < g->end) {
+    struct holder h = {s, DATE_NEVER, ++ro->n_workers, (uint8_t)fte, 0, 0, 0};
+    h.agency = (uint8_t)rng_chance(&r, WF_P_AGENCY);
+    h.case_holding = (uint8_t)rng_chance(&r, WF_P_CASE_HOLDING);
+    /* Leaving is memoryless: a holder on w0 stays an exponential time from then. */
+    csc_date leave = max_date(s, ro->w0) + 1 + (csc_date)rng_exp(&r, WF_TENURE_DAYS);
+    if (leave < g->end) h.end = leave;
+    rc = wf_push(g, CSCFLOW__V1__WORKFORCE_CHANGE__WORKFORCE_CHANGE_POST_FILLED, s, wf_rec(&r, &c, s), 0, post, fte);
+    if (!rc) rc = roster_push(ro, &h);
+    if (!rc) rc = wf_worker(g, &h);
+    if (rc || h.end == DATE_NEVER) break;
+    rc = wf_push(g, CSCFLOW__V1__WORKFORCE_CHANGE__WORKFORCE_CHANGE_POST_VACANT, h.end, wf_rec(&r, &c, h.end), 0,
+                 post, fte);
+    s = h.end + 1 + (csc_date)rng_exp(&r, WF_VACANCY_DAYS);
+  }
+  return rc;
+}
+
+/* The LA's posts, holders and workforce events; the number of posts from its
+ * population in the first year. */
+static int wf_generate(struct lagen *g, double population, struct roster *ro) {
+  memset(ro, 0, sizeof *ro);
+  ro->w0 = date_add_months(g->start, -12 * WF_YEARS_BEFORE);
+  double mean_fte = (1.0 - WF_P_PART_TIME) + WF_P_PART_TIME * 0.7;
+  double posts = population / 10000.0 * WF_FTE_PER_10K / mean_fte + 0.5;
+  ro->n_posts = posts < 1 ? 1 : (int)posts;
+  ro->first = malloc(((size_t)ro->n_posts + 1) * sizeof *ro->first);
+  if (!ro->first) return CSC_ENOMEM;
+  int rc = 0;
+  for (int p = 0; p < ro->n_posts && !rc; p++) {
+    ro->first[p] = ro->n;
+    rc = wf_post(g, ro, p);
+  }
+  ro->first[ro->n_posts] = ro->n;
+  return rc;
+}
+
+static void roster_free(struct roster *ro) {
+  free(ro->h);
+  free(ro->first);
+}
+
+/* A case-holding worker employed on d (w0 for an earlier d, as referrals of
+ * cases open on the first day can be years older than the workforce's
+ * history): a random post's holder, or failing that after WF_PICK_TRIES
+ * posts the first such worker; 0 when there is none. */
+static uint32_t wf_pick(const struct roster *ro, struct rng *r, csc_date d) {
+  if (d < ro->w0) d = ro->w0;
+  for (int t = 0; t < WF_PICK_TRIES; t++) {
+    int p = rng_int(r, 0, ro->n_posts - 1);
+    for (size_t i = ro->first[p]; i < ro->first[p + 1]; i++) {
+      const struct holder *h = &ro->h[i];
+      if (h->start <= d && d < h->end && h->case_holding) return h->worker;
+    }
+  }
+  for (size_t i = 0; i < ro->n; i++)
+    if (ro->h[i].start <= d && d < ro->h[i].end && ro->h[i].case_holding) return ro->h[i].worker;
+  return 0;
+}
+
+/* Whether the child's referral ref leads to a CIN or CP plan or a period of
+ * care (whenever it starts, even after the history ends). */
+static int leads_to_plan(const struct lagen *g, uint32_t ref) {
+  for (size_t i = 0; i < g->n; i++) {
+    const struct gev *e = &g->ev[i].e;
+    if (e->ref == ref && (e->kind == K_CIN_START || e->kind == K_CP_START || e->kind == K_POC_START)) return 1;
+  }
+  return 0;
+}
+
+/* An allocation event following the child's event e (its referral or closure). */
+static struct gev alloc_event(struct rng *r, const struct gev *e, uint32_t worker, int deallocated) {
+  struct gev x;
+  memset(&x, 0, sizeof x);
+  x.rec_ms = e->rec_ms + 60000 + (int64_t)(rng_next(r) % 120000);
+  x.day = e->day;
+  x.seq = e->seq;
+  x.child = e->child;
+  x.la = e->la;
+  x.kind = K_ALLOC;
+  x.a = worker;
+  x.b = (uint32_t)deallocated;
+  return x;
+}
+
+/*
+ * The child's allocations, from a stream of their own: a worker allocated
+ * on the day of each kept referral that leads to a plan or period of care
+ * (the cases a case-holding social worker holds; referrals closed at or
+ * after assessment are not allocated, which keeps the events few), recorded
+ * just after it, and deallocated on the day the referral closes. Called on
+ * the kept events ord[0..m) with their recorded times and sequences, before
+ * the mess. Writes at most 2 per referral to out.
+ */
+static size_t allocations(struct lagen *g, uint64_t child_no, size_t m, struct gev *out) {
+  struct rng r;
+  rng_init(&r, g->o->seed, 3000 + (uint64_t)g->la, child_no);
+  size_t n = 0;
+  for (size_t k = 0; k < m; k++) {
+    const struct gev *ref = &g->ev[g->ord[k].idx].e;
+    if (ref->kind != K_REF_OPEN || !ref->seq || !leads_to_plan(g, ref->ref)) continue;
+    const struct gev *close = NULL;
+    for (size_t j = 0; j < m && !close; j++) {
+      const struct gev *c = &g->ev[g->ord[j].idx].e;
+      if (c->kind == K_REF_CLOSE && c->ref == ref->ref) close = c;
+    }
+    uint32_t worker = wf_pick(g->roster, &r, ref->day);
+    if (!worker) continue;
+    out[n++] = alloc_event(&r, ref, worker, 0);
+    if (close && close->seq) out[n++] = alloc_event(&r, close, worker, 1);
+  }
+  return n;
+}
+
 /* ---- mess ------------------------------------------------------------------------------ */
 
 /*
@@ -1098,8 +1400,17 @@ static int keep_child(struct lagen *g, uint64_t child_no) {
     struct tev *t = &g->ev[g->ord[k].idx];
     if (t->e.rec_ms < g->end_ms) t->e.seq = ++g->n_seq; /* else not yet recorded when the history ends */
   }
+  /* Allocations are made before the mess, which may move their referral. */
+  struct gev alloc[2 * MAX_EPISODES];
+  size_t n_alloc = allocations(g, child_no, m, alloc);
   if (g->o->mess > 0) {
     int rc = mess_child(g, child_no, m);
+    if (rc) return rc;
+  }
+  for (size_t k = 0; k < n_alloc; k++) {
+    const struct gev *e = &alloc[k];
+    if (e->rec_ms >= g->end_ms || e->rec_ms < g->lo_ms || e->rec_ms >= g->hi_ms) continue;
+    int rc = vec_push(g->out, e);
     if (rc) return rc;
   }
   for (size_t k = 0; k < m; k++) {
@@ -1273,10 +1584,14 @@ static int gen_la_events(const struct gen_options *o, int la, int64_t lo_ms, int
   g.hi_ms = hi_ms;
   g.out = out;
   g.stats = stats;
+  struct roster ro;
+  g.roster = &ro;
+  int y0, m0, d0;
+  date_to_ymd(o->start, &y0, &m0, &d0);
+  int rc = wf_generate(&g, pop_year(o, &p, y0) * o->scale, &ro);
 
   struct rng r;
   rng_init(&r, o->seed, 2, (uint64_t)la);
-  int rc = 0;
   uint64_t child_no = 0;
   int cur_year = -1;
   double per_day = 0;
@@ -1295,17 +1610,27 @@ static int gen_la_events(const struct gen_options *o, int la, int64_t lo_ms, int
   }
   free(g.ev);
   free(g.ord);
+  roster_free(&ro);
   return rc;
 }
 
 /* ---- emission --------------------------------------------------------------------------- */
 
+/* The kind of an event's id: 0 "<la>-<seq>", 1 "<la>-A<seq>" (an
+ * allocation), 2 "<la>-M<seq><digit>" (added by the mess), 3 "<la>-W<seq>"
+ * (the workforce): the order of their event ids. */
+static int id_class(const struct gev *e) {
+  if (e->kind == K_ALLOC) return 1;
+  if (e->kind == K_WF) return 3;
+  return mess_new_id(e) ? 2 : 0;
+}
+
 static int cmp_gev(const void *pa, const void *pb) {
   const struct gev *a = pa, *b = pb;
   if (a->rec_ms != b->rec_ms) return a->rec_ms < b->rec_ms ? -1 : 1;
   if (a->la != b->la) return a->la < b->la ? -1 : 1;
-  /* event_id order: "<la>-M..." after "<la>-<digits>" */
-  if (mess_new_id(a) != mess_new_id(b)) return mess_new_id(a) - mess_new_id(b);
+  /* event_id order: "<la>-<digits>", "<la>-A...", "<la>-M...", "<la>-W..." */
+  if (id_class(a) != id_class(b)) return id_class(a) - id_class(b);
   if (a->seq != b->seq) return a->seq < b->seq ? -1 : 1;
   return (int)mess_digit(a) - (int)mess_digit(b);
 }
@@ -1326,13 +1651,68 @@ static void fill_placement(Cscflow__V1__Placement *p, uint32_t a, uint32_t b, ch
   p->distance_miles_x10 = p->distance_known ? b >> 16 : 0;
 }
 
+static int is_post_change(uint32_t change) {
+  return change == CSCFLOW__V1__WORKFORCE_CHANGE__WORKFORCE_CHANGE_POST_ESTABLISHED ||
+         change == CSCFLOW__V1__WORKFORCE_CHANGE__WORKFORCE_CHANGE_POST_VACANT ||
+         change == CSCFLOW__V1__WORKFORCE_CHANGE__WORKFORCE_CHANGE_POST_FILLED;
+}
+
+/* Emits an allocation (K_ALLOC) or workforce event (K_WF) in the envelope
+ * ev. A workforce event has no child: a post's names its post, the others
+ * their worker; STARTED carries FTE, agency and case holding, CASELOAD the
+ * caseload and case holding, ABSENCE its days, a post's change its FTE. */
+static int emit_staff(const struct gev *e, Cscflow__V1__CaseEvent *ev, gen_emit_fn emit, void *ctx) {
+  char worker[16], post[16];
+  snprintf(worker, sizeof worker, "W%06u", e->kind == K_ALLOC ? e->a : e->obj);
+  snprintf(post, sizeof post, "P%05u", e->ref);
+  if (e->kind == K_ALLOC) {
+    Cscflow__V1__WorkerAllocated wa = CSCFLOW__V1__WORKER_ALLOCATED__INIT;
+    wa.worker_id = worker;
+    wa.deallocated = e->b != 0;
+    ev->payload_case = CSCFLOW__V1__CASE_EVENT__PAYLOAD_WORKER_ALLOCATED;
+    ev->worker_allocated = &wa;
+    return emit(ctx, ev);
+  }
+  Cscflow__V1__WorkforceEvent wf = CSCFLOW__V1__WORKFORCE_EVENT__INIT;
+  wf.change = (Cscflow__V1__WorkforceChange)e->a;
+  const uint32_t fte = e->b & 127, value = e->b >> 9;
+  const int agency = (e->b >> 7) & 1, holding = (e->b >> 8) & 1;
+  if (is_post_change(e->a)) {
+    wf.post_id = post;
+    wf.fte_x100 = fte;
+  } else {
+    wf.worker_id = worker;
+  }
+  switch (e->a) {
+  case CSCFLOW__V1__WORKFORCE_CHANGE__WORKFORCE_CHANGE_STARTED:
+    wf.fte_x100 = fte;
+    wf.agency = agency;
+    wf.case_holding = holding;
+    break;
+  case CSCFLOW__V1__WORKFORCE_CHANGE__WORKFORCE_CHANGE_CASELOAD:
+    wf.caseload = value;
+    wf.case_holding = holding;
+    break;
+  case CSCFLOW__V1__WORKFORCE_CHANGE__WORKFORCE_CHANGE_ABSENCE: wf.sickness_days = value; break;
+  default: break;
+  }
+  ev->child_id = "";
+  ev->payload_case = CSCFLOW__V1__CASE_EVENT__PAYLOAD_WORKFORCE;
+  ev->workforce = &wf;
+  return emit(ctx, ev);
+}
+
 static int emit_one(const struct gev *e, char codes[][16], const int *systems, gen_emit_fn emit, void *ctx) {
   Cscflow__V1__CaseEvent ev = CSCFLOW__V1__CASE_EVENT__INIT;
   char event_id[32], child_id[16], id1[16], id2[16], district[16], target[32];
   const char *factor_ptrs[32];
 
-  if (mess_new_id(e)) snprintf(event_id, sizeof event_id, "%s-M%09u%u", codes[e->la], e->seq, mess_digit(e));
-  else snprintf(event_id, sizeof event_id, "%s-%09u", codes[e->la], e->seq);
+  switch (id_class(e)) {
+  case 1: snprintf(event_id, sizeof event_id, "%s-A%09u", codes[e->la], e->seq); break;
+  case 2: snprintf(event_id, sizeof event_id, "%s-M%09u%u", codes[e->la], e->seq, mess_digit(e)); break;
+  case 3: snprintf(event_id, sizeof event_id, "%s-W%09u", codes[e->la], e->seq); break;
+  default: snprintf(event_id, sizeof event_id, "%s-%09u", codes[e->la], e->seq); break;
+  }
   snprintf(child_id, sizeof child_id, "C%07u", e->child);
   snprintf(id2, sizeof id2, "R%08u", e->ref);
   ev.event_id = event_id;
@@ -1342,6 +1722,7 @@ static int emit_one(const struct gev *e, char codes[][16], const int *systems, g
   /* A duplicate arrives later but is the same message. */
   ev.recorded_at_ms = e->mess == MR_DUPLICATE ? e->rec_ms - e->flags * DAY_MS : e->rec_ms;
   ev.source_system = (char *)SOURCE_SYSTEMS[systems[e->la]];
+  if (e->kind == K_ALLOC || e->kind == K_WF) return emit_staff(e, &ev, emit, ctx);
   if (e->mess == MR_AMENDMENT) {
     snprintf(target, sizeof target, "%s-%09u", codes[e->la], e->seq);
     ev.supersedes_event_id = target;
@@ -1627,9 +2008,9 @@ int gen_run_passes(const struct gen_options *o, int passes, gen_emit_fn emit, vo
 int gen_run_stats(const struct gen_options *o, gen_emit_fn emit, void *ctx, struct gen_stats *stats) {
   if (stats) memset(stats, 0, sizeof *stats);
   if (gen_options_check(o) || !emit) return CSC_EINVAL;
-  /* About 0.85 events per child per year of history (seeded open cases
-   * included); plan for 1.0 and keep at most GEN_PASS_EVENTS in memory. Mess
-   * adds up to ~0.8 records per event made messy. */
+  /* About 0.9 events per child per year of history (seeded open cases and
+   * the workforce included); plan for 1.0 and keep at most GEN_PASS_EVENTS
+   * in memory. Mess adds up to ~0.8 records per event made messy. */
   double est = 0;
   for (int i = 0; i < o->n_las; i++) {
     int64_t pop;

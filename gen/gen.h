@@ -34,7 +34,31 @@
  * in the order they happened; events arrive in recorded_at order; event ids
  * are unique; every code is valid; no event is dated after it is recorded.
  * Visits (ChildSeen) are about half of all events. Working days skip
- * weekends but not bank holidays. No workforce events are generated.
+ * weekends but not bank holidays.
+ *
+ * The social work workforce. Each LA has about 16 FTE of social work posts
+ * per 10,000 children (of 1.0 FTE, or 0.5-0.9 for one in five), which with
+ * the allocations below gives a mean caseload of ~16 children per
+ * case-holding worker. Posts are established before the history starts and
+ * pass from holder to holder: a holder stays ~6.7 years on average
+ * (turnover ~15% a year), then the post is vacant ~90 days on average
+ * (~3.5% of posts vacant); ~15% of holders are agency workers and ~80%
+ * case-holding. WorkforceEvents (no child_id; recorded on the day they
+ * happen): POST_ESTABLISHED, POST_FILLED and POST_VACANT with the post's
+ * post_id and FTE; STARTED (FTE, agency, case_holding), LEFT, ABSENCE
+ * (sickness_days 1-20, ~10 days per FTE a year) and monthly CASELOAD reports
+ * from the day a worker starts (caseload 10-25 when case-holding, else 0)
+ * with the worker's worker_id. The history holds them from 12 months before
+ * its first day (so 12-month windows are full from the first day), with the
+ * posts and employments they depend on and the caseload reports in force on
+ * the first day. Children: a case-holding worker is allocated
+ * (WorkerAllocated, recorded just after the referral) on the day of each
+ * referral that leads to a CIN or CP plan or a period of care, and
+ * deallocated on the day the referral closes; referrals closed at or after
+ * assessment without one are not allocated. A child keeps its worker until
+ * the closure even if the worker leaves. These events add ~8% to a
+ * history; they come from random streams of their own, so the children's
+ * other events are byte for byte those of a generator without them.
  *
  * Determinism: the output is a function of the options only (same options,
  * same bytes). LA i's history does not depend on n_las, so LA 0 of a 3-LA run
@@ -85,7 +109,8 @@
  * Mess comes from random streams of its own, so the history underneath is
  * the mess-0 history whatever the rate (less the back-dated events now
  * recorded after its end), and mess 0 gives the same bytes as a generator
- * without mess.
+ * without mess. Mess never touches allocations or workforce events (nor
+ * ChildDetails).
  *
  * Identifiers (all unique within one LA):
  *   event_id   "<la_code>-<9-digit sequence>"    "E99000001-000000123"
@@ -94,6 +119,10 @@
  *              Section 47 enquiry "S" + the same 8 digits
  *   CP plan "CP" + 7 digits, CIN plan "CIN" + 7, period of care "PC" + 7,
  *   early help episode "EH" + 7.
+ *   worker "W" + 6 digits, post "P" + 5 digits.
+ *   Allocations are "<la_code>-A" + the 9-digit sequence of the referral
+ *   (allocation) or closure (deallocation) they follow; workforce events
+ *   "<la_code>-W" + a 9-digit sequence of their own.
  * Every end event names its start (plan_id, period_id, referral_id).
  * Events the mess adds (amendments, copies made in error, retractions,
  * overlapping plans and their ends) are "<la_code>-M" + the 9-digit sequence
@@ -171,8 +200,8 @@ typedef int (*gen_emit_fn)(void *ctx, const Cscflow__V1__CaseEvent *ev);
  * CSC_EINVAL for bad options or a NULL emit, CSC_ENOMEM on allocation
  * failure. All memory is freed before it returns.
  *
- * Memory: events are held as 40-byte records, ~0.85 per child per year of
- * history (3 LAs x 5 years at scale 1 is ~1M events, ~40 MB). When the
+ * Memory: events are held as 40-byte records, ~0.9 per child per year of
+ * history (3 LAs x 5 years at scale 1 is ~1.1M events, ~43 MB). When the
  * history would exceed ~8M events, gen_run works in several passes (see
  * gen_run_passes), so memory stays near 320 MB whatever the size, at the cost
  * of generating the whole history again in each pass.
@@ -218,7 +247,8 @@ int gen_run_stats(const struct gen_options *o, gen_emit_fn emit, void *ctx, stru
  * Reads a delimited history (varint length + CaseEvent protobuf, repeated)
  * from in[0..len) and writes to *out (malloc'd, *out_len bytes; caller frees)
  * the same records where, for each child (la_code, child_id; workforce events
- * with an empty child_id key on their worker id), the child's records are
+ * with an empty child_id key on their worker id, so the post events of an
+ * LA, which name no worker, share one key), the child's records are
  * randomly permuted among the positions that child's records occupy (so
  * every child's events arrive in a random order, while the interleaving of
  * children is unchanged). Records that fail to decode stay where they are.

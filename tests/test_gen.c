@@ -25,6 +25,7 @@ struct hash_ctx {
   uint64_t h;
   size_t n;
   int stop_after; /* emit returns 99 after this many events (0: never) */
+  int skip_staff; /* leave allocations and workforce events out */
 };
 
 static uint64_t fnv1a(uint64_t h, const uint8_t *p, size_t n) {
@@ -37,6 +38,9 @@ static uint64_t fnv1a(uint64_t h, const uint8_t *p, size_t n) {
 
 static int hash_emit(void *vctx, const Cscflow__V1__CaseEvent *ev) {
   struct hash_ctx *c = vctx;
+  if (c->skip_staff && (ev->payload_case == CSCFLOW__V1__CASE_EVENT__PAYLOAD_WORKFORCE ||
+                        ev->payload_case == CSCFLOW__V1__CASE_EVENT__PAYLOAD_WORKER_ALLOCATED))
+    return 0;
   uint8_t buf[4096];
   size_t len = cscflow__v1__case_event__get_packed_size(ev);
   assert_true(len <= sizeof buf);
@@ -67,13 +71,21 @@ static void small_options(struct gen_options *o, uint64_t seed) {
 struct rec {
   int64_t rec_ms;
   csc_date day;
-  uint32_t child; /* child number from "C0001234" */
-  uint32_t id;    /* number of the referral / plan / period the event names */
+  uint32_t child; /* child number from "C0001234"; 0 for workforce events */
+  uint32_t id;    /* number of the referral / plan / period the event names;
+                     the worker of an allocation or workforce event, the post
+                     of a post's */
   uint32_t seq;   /* from the event id */
+  uint32_t value; /* workforce: FTE x 100 (STARTED, posts), days (ABSENCE), caseload */
   uint8_t la;
   uint8_t kind; /* payload case - 20 */
-  uint8_t flag; /* V3/V4 for periods; NFA for closures */
+  uint8_t flag; /* V3/V4 for periods; NFA for closures; deallocated; workforce:
+                   agency | case holding << 1 */
+  uint8_t change; /* workforce: the WorkforceChange */
 };
+
+#define KIND_WORKFORCE (CSCFLOW__V1__CASE_EVENT__PAYLOAD_WORKFORCE - 20)
+#define KIND_ALLOCATED (CSCFLOW__V1__CASE_EVENT__PAYLOAD_WORKER_ALLOCATED - 20)
 
 struct run {
   struct gen_options o;
@@ -90,6 +102,34 @@ static uint32_t num_after(const char *s, const char *prefix) {
   size_t k = strlen(prefix);
   if (strncmp(s, prefix, k) != 0) return UINT32_MAX;
   return (uint32_t)strtoul(s + k, NULL, 10);
+}
+
+static int is_post_change(int change) {
+  return change == CSCFLOW__V1__WORKFORCE_CHANGE__WORKFORCE_CHANGE_POST_ESTABLISHED ||
+         change == CSCFLOW__V1__WORKFORCE_CHANGE__WORKFORCE_CHANGE_POST_VACANT ||
+         change == CSCFLOW__V1__WORKFORCE_CHANGE__WORKFORCE_CHANGE_POST_FILLED;
+}
+
+/* A workforce event names its post ("P" + digits) and no worker, or its
+ * worker ("W" + digits) and no post. */
+static void collect_workforce(struct run *run, const Cscflow__V1__WorkforceEvent *w, struct rec *r) {
+  r->change = (uint8_t)w->change;
+  r->flag = (uint8_t)(w->agency | w->case_holding << 1);
+  if (is_post_change(w->change)) {
+    r->id = num_after(w->post_id, "P");
+    r->value = w->fte_x100;
+    if (w->worker_id[0]) run->bad_ids++;
+    return;
+  }
+  r->id = num_after(w->worker_id, "W");
+  if (w->post_id[0]) run->bad_ids++;
+  switch (w->change) {
+  case CSCFLOW__V1__WORKFORCE_CHANGE__WORKFORCE_CHANGE_STARTED: r->value = w->fte_x100; break;
+  case CSCFLOW__V1__WORKFORCE_CHANGE__WORKFORCE_CHANGE_ABSENCE: r->value = w->sickness_days; break;
+  case CSCFLOW__V1__WORKFORCE_CHANGE__WORKFORCE_CHANGE_CASELOAD: r->value = w->caseload; break;
+  case CSCFLOW__V1__WORKFORCE_CHANGE__WORKFORCE_CHANGE_LEFT: break;
+  default: run->bad_ids++; break;
+  }
 }
 
 static int collect_emit(void *vctx, const Cscflow__V1__CaseEvent *ev) {
@@ -115,8 +155,12 @@ static int collect_emit(void *vctx, const Cscflow__V1__CaseEvent *ev) {
   r->la = (uint8_t)(la - 1);
   const char *dash = strchr(ev->event_id, '-');
   if (!dash || strncmp(ev->event_id, ev->la_code, (size_t)(dash - ev->event_id)) != 0) run->bad_ids++;
-  r->seq = dash ? (uint32_t)strtoul(dash + 1, NULL, 10) : 0;
-  r->child = num_after(ev->child_id, "C");
+  /* "<la>-<seq>", or "<la>-A<seq>" / "<la>-W<seq>" for allocations and
+   * the workforce (mess is off here) */
+  const char *seqp = dash && (dash[1] == 'A' || dash[1] == 'W') ? dash + 2 : dash ? dash + 1 : NULL;
+  r->seq = seqp ? (uint32_t)strtoul(seqp, NULL, 10) : 0;
+  r->child = ev->payload_case == CSCFLOW__V1__CASE_EVENT__PAYLOAD_WORKFORCE ? 0 : num_after(ev->child_id, "C");
+  if (ev->payload_case == CSCFLOW__V1__CASE_EVENT__PAYLOAD_WORKFORCE && ev->child_id[0]) run->bad_ids++;
   r->kind = (uint8_t)(ev->payload_case - 20);
   if (date_london_from_unix_ms(ev->recorded_at_ms) > r->day) run->late++;
   if (r->day >= run->o.start) run->after_start++;
@@ -140,6 +184,11 @@ static int collect_emit(void *vctx, const Cscflow__V1__CaseEvent *ev) {
     r->id = num_after(ev->period_of_care_ended->period_id, "PC");
     break;
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_PLACEMENT_STARTED: r->id = num_after(ev->placement_started->period_id, "PC"); break;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_WORKER_ALLOCATED:
+    r->id = num_after(ev->worker_allocated->worker_id, "W");
+    r->flag = ev->worker_allocated->deallocated;
+    break;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_WORKFORCE: collect_workforce(run, ev->workforce, r); break;
   default: r->id = 0; break;
   }
   if (r->child == UINT32_MAX || r->id == UINT32_MAX) run->bad_ids++;
@@ -506,6 +555,7 @@ static void test_child_details_first(void **state) {
   uint8_t *seen = calloc((nchild + 1) * 3, 1);
   assert_non_null(seen);
   for (size_t i = 0; i < run->n; i++) {
+    if (run->r[i].kind == KIND_WORKFORCE) continue; /* no child */
     size_t k = run->r[i].la * (nchild + 1) + run->r[i].child;
     if (run->r[i].kind == 0) {
       assert_int_equal(seen[k], 0);
@@ -571,13 +621,206 @@ static void test_cp_plans_mostly_under_two_years(void **state) {
   assert_true(share > 0.005 && share < 0.10);
 }
 
+/* ---- the workforce and allocations ---------------------------------------------------------- */
+
+/* One worker, post or child of one LA, by number. */
+struct staff_index {
+  size_t n_workers, n_posts, n_children; /* per LA, largest number + 1 */
+};
+
+static void staff_sizes(const struct run *run, struct staff_index *ix) {
+  memset(ix, 0, sizeof *ix);
+  for (size_t i = 0; i < run->n; i++) {
+    const struct rec *r = &run->r[i];
+    if (r->child + 1 > ix->n_children) ix->n_children = r->child + 1;
+    if (r->kind == KIND_WORKFORCE && is_post_change(r->change) && r->id + 1 > ix->n_posts) ix->n_posts = r->id + 1;
+    if ((r->kind == KIND_ALLOCATED || (r->kind == KIND_WORKFORCE && !is_post_change(r->change))) &&
+        r->id + 1 > ix->n_workers)
+      ix->n_workers = r->id + 1;
+  }
+}
+
+struct worker {
+  csc_date start, end, report; /* report: the latest CASELOAD on or before T */
+  uint32_t fte;
+  uint8_t started, agency, holding;
+};
+
+struct post {
+  uint32_t fte;
+  uint8_t status; /* WorkforceChange of the latest event on or before T; 0 none */
+  uint8_t last;   /* of the latest event of all */
+};
+
+struct wf_totals {
+  double fte, agency, leavers, absence_days, posts, vacant, holding, employed, allocated;
+};
+
+/* A worker's event, in stream order: checks it and adds it up for T. */
+static void worker_event(struct worker *w, const struct rec *r, csc_date T, struct wf_totals *t) {
+  const csc_date from = date_add_months(T, -12);
+  switch (r->change) {
+  case CSCFLOW__V1__WORKFORCE_CHANGE__WORKFORCE_CHANGE_STARTED:
+    assert_false(w->started); /* one employment per worker */
+    w->started = 1;
+    w->start = r->day;
+    w->end = DATE_NEVER;
+    w->fte = r->value;
+    w->agency = r->flag & 1;
+    w->holding = (r->flag >> 1) & 1;
+    assert_true(w->fte >= 50 && w->fte <= 100);
+    break;
+  case CSCFLOW__V1__WORKFORCE_CHANGE__WORKFORCE_CHANGE_LEFT:
+    assert_true(w->started && w->end == DATE_NEVER && r->day > w->start);
+    w->end = r->day;
+    break;
+  case CSCFLOW__V1__WORKFORCE_CHANGE__WORKFORCE_CHANGE_ABSENCE:
+    assert_true(w->started && r->day >= w->start);
+    assert_true(r->value >= 1 && r->value <= 20);
+    if (r->day > from && r->day <= T) t->absence_days += r->value;
+    break;
+  default: /* CASELOAD */
+    assert_true(w->started && r->day >= w->start);
+    assert_int_equal((r->flag >> 1) & 1, w->holding);
+    if (w->holding) assert_true(r->value >= 10 && r->value <= 25);
+    else assert_int_equal(r->value, 0);
+    if (r->day <= T) w->report = r->day;
+    break;
+  }
+}
+
+/* A post's event, in stream order: established first, then filled and
+ * vacant in turn. */
+static void post_event(struct post *p, const struct rec *r, csc_date T) {
+  if (p->last == 0) assert_int_equal(r->change, CSCFLOW__V1__WORKFORCE_CHANGE__WORKFORCE_CHANGE_POST_ESTABLISHED);
+  else if (r->change == CSCFLOW__V1__WORKFORCE_CHANGE__WORKFORCE_CHANGE_POST_FILLED)
+    assert_true(p->last != CSCFLOW__V1__WORKFORCE_CHANGE__WORKFORCE_CHANGE_POST_FILLED);
+  else assert_int_equal(r->change, CSCFLOW__V1__WORKFORCE_CHANGE__WORKFORCE_CHANGE_POST_VACANT);
+  if (p->last == CSCFLOW__V1__WORKFORCE_CHANGE__WORKFORCE_CHANGE_POST_VACANT)
+    assert_int_equal(r->change, CSCFLOW__V1__WORKFORCE_CHANGE__WORKFORCE_CHANGE_POST_FILLED);
+  p->last = r->change;
+  p->fte = r->value;
+  if (r->day <= T) p->status = r->change;
+}
+
+/* A child's allocation event, in stream order: a child has at most one
+ * allocation open, and a deallocation names its worker. *worker and *since
+ * are the child's open allocation (worker 0: none); one closed around T
+ * counts in t->allocated (those still open are counted at the end). */
+static void allocation_event(uint32_t *worker, csc_date *since, const struct rec *r, csc_date T,
+                             struct wf_totals *t) {
+  if (!r->flag) {
+    assert_int_equal(*worker, 0);
+    *worker = r->id;
+    *since = r->day;
+    return;
+  }
+  assert_int_equal(*worker, r->id);
+  assert_true(r->day >= *since);
+  if (*since <= T && T < r->day) t->allocated++;
+  *worker = 0;
+}
+
+/* The workforce figures of docs/indicators.md on T over all LAs, from the
+ * events alone. */
+static void workforce_totals(const struct run *run, csc_date T, struct wf_totals *t) {
+  memset(t, 0, sizeof *t);
+  struct staff_index ix;
+  staff_sizes(run, &ix);
+  const size_t las = (size_t)run->o.n_las;
+  struct worker *w = calloc(las * ix.n_workers + 1, sizeof *w);
+  struct post *p = calloc(las * ix.n_posts + 1, sizeof *p);
+  uint32_t *alloc = calloc(las * ix.n_children + 1, sizeof *alloc);
+  csc_date *since = calloc(las * ix.n_children + 1, sizeof *since);
+  assert_true(w && p && alloc && since);
+  for (size_t i = 0; i < run->n; i++) {
+    const struct rec *r = &run->r[i];
+    if (r->kind == KIND_ALLOCATED) {
+      assert_true(r->id > 0 && r->child > 0);
+      allocation_event(&alloc[r->la * ix.n_children + r->child], &since[r->la * ix.n_children + r->child], r, T, t);
+    } else if (r->kind == KIND_WORKFORCE && is_post_change(r->change)) {
+      post_event(&p[r->la * ix.n_posts + r->id], r, T);
+    } else if (r->kind == KIND_WORKFORCE) {
+      struct worker *x = &w[r->la * ix.n_workers + r->id];
+      if (r->change != CSCFLOW__V1__WORKFORCE_CHANGE__WORKFORCE_CHANGE_STARTED) assert_true(x->started);
+      worker_event(x, r, T, t);
+    }
+  }
+  for (size_t i = 0; i < las * ix.n_children; i++)
+    if (alloc[i] && since[i] <= T) t->allocated++;
+  for (size_t i = 0; i < las * ix.n_posts; i++) {
+    if (!p[i].status) continue;
+    t->posts += p[i].fte;
+    if (p[i].status != CSCFLOW__V1__WORKFORCE_CHANGE__WORKFORCE_CHANGE_POST_FILLED) t->vacant += p[i].fte;
+  }
+  const csc_date from = date_add_months(T, -12);
+  for (size_t i = 0; i < las * ix.n_workers; i++) {
+    const struct worker *x = &w[i];
+    if (!x->started) continue;
+    if (x->end != DATE_NEVER && x->end > from && x->end <= T) t->leavers += x->fte;
+    if (!(x->start <= T && T < x->end)) continue;
+    t->employed++;
+    t->fte += x->fte;
+    if (x->agency) t->agency += x->fte;
+    /* Reports are monthly from the start: the one in force is under a month old. */
+    assert_true(x->report >= date_add_months(T, -1) - 3);
+    if (x->holding) t->holding++;
+  }
+  free(w);
+  free(p);
+  free(alloc);
+  free(since);
+}
+
+static void test_workforce(void **state) {
+  struct run *run = *state;
+  size_t staff = 0;
+  for (size_t i = 0; i < run->n; i++) staff += run->r[i].kind == KIND_WORKFORCE || run->r[i].kind == KIND_ALLOCATED;
+  const double growth = (double)staff / (double)(run->n - staff);
+  const csc_date days[] = {run->o.start, date_add_months(run->o.start, 12 * (run->o.years - 1) + 6)};
+  for (int k = 0; k < 2; k++) {
+    const csc_date T = days[k];
+    int y, m, d;
+    date_to_ymd(T, &y, &m, &d);
+    double pop = 0;
+    for (int i = 0; i < run->o.n_las; i++) pop += (double)gen_la_population(&run->o, i, y);
+    struct wf_totals t;
+    workforce_totals(run, T, &t);
+    const double fte_10k = t.fte / 100.0 / pop * 10000.0, vacancy = 100.0 * t.vacant / t.posts,
+                 turnover = 100.0 * t.leavers / t.fte, sickness = t.absence_days / (t.fte / 100.0),
+                 agency = 100.0 * t.agency / t.fte, holding = t.holding / t.employed,
+                 caseload = t.allocated / t.holding;
+    print_message("on %u: staff events %.3f of the others; FTE %.0f (%.1f/10k); vacancy %.1f%%, turnover %.1f%%, "
+                  "sickness %.1f days/FTE, agency %.1f%%, case-holding %.2f, caseload %.1f\n",
+                  date_to_yyyymmdd(T), growth, t.fte / 100.0, fte_10k, vacancy, turnover, sickness, agency, holding,
+                  caseload);
+    /* Sizes and rates: 16 FTE per 10,000 children, ~3.5% vacant, ~15%
+     * turnover, ~10 days' absence per FTE, ~15% agency, ~80% case-holding,
+     * caseloads 10-25; the workforce adds under 10% to the events. */
+    assert_true(growth > 0.03 && growth < 0.10);
+    assert_true(fte_10k >= 13 && fte_10k <= 19);
+    assert_true(vacancy >= 1 && vacancy <= 8);
+    assert_true(turnover >= 9 && turnover <= 22);
+    assert_true(sickness >= 7 && sickness <= 13);
+    assert_true(agency >= 9 && agency <= 21);
+    assert_true(holding >= 0.7 && holding <= 0.9);
+    assert_true(caseload >= 10 && caseload <= 25);
+  }
+}
+
 /* ---- mess ------------------------------------------------------------------------------ */
 
 /* The history of small_options(7) as generated before mess existed: mess 0
  * must give exactly these bytes. (A deliberate change to the generator
- * changes them too; record the new digest then.) */
-#define MESS0_EVENTS 75352
-#define MESS0_DIGEST 0xcb668a74c54479c4ULL
+ * changes them too; record the new digest then.) The workforce and the
+ * children's allocations changed them: the digest below is that of the
+ * history with them. Without them the history is still, byte for byte, the
+ * one generated before they existed (NO_STAFF_*, the earlier pinned digest):
+ * their random streams leave the children's events untouched. */
+#define MESS0_EVENTS 81237
+#define MESS0_DIGEST 0x468fd4ac9018cc9eULL
+#define NO_STAFF_EVENTS 75352
+#define NO_STAFF_DIGEST 0xcb668a74c54479c4ULL
 
 static void test_mess_zero_unchanged(void **state) {
   (void)state;
@@ -586,8 +829,13 @@ static void test_mess_zero_unchanged(void **state) {
   assert_true(o.mess == 0.0);
   size_t n;
   uint64_t h = run_hash(&o, &n);
+  print_message("mess 0: %zu events, digest 0x%016llx\n", n, (unsigned long long)h);
   assert_int_equal(n, MESS0_EVENTS);
   assert_true(h == MESS0_DIGEST);
+  struct hash_ctx children = {0xcbf29ce484222325ULL, 0, 0, 1};
+  assert_int_equal(gen_run(&o, hash_emit, &children), 0);
+  assert_int_equal(children.n, NO_STAFF_EVENTS);
+  assert_true(children.h == NO_STAFF_DIGEST);
   struct hash_ctx c = {0xcbf29ce484222325ULL, 0, 0};
   struct gen_stats st;
   assert_int_equal(gen_run_stats(&o, hash_emit, &c, &st), 0);
@@ -732,6 +980,12 @@ static int is_mess_plan(const Cscflow__V1__CaseEvent *ev) {
   return id && id[0] == 'M';
 }
 
+/* An allocation or a workforce event: the generator's staff events. */
+static int is_staff(const Cscflow__V1__CaseEvent *ev) {
+  return ev->payload_case == CSCFLOW__V1__CASE_EVENT__PAYLOAD_WORKFORCE ||
+         ev->payload_case == CSCFLOW__V1__CASE_EVENT__PAYLOAD_WORKER_ALLOCATED;
+}
+
 static void test_mess_kinds(void **state) {
   (void)state;
   struct gen_options o;
@@ -742,11 +996,18 @@ static void test_mess_kinds(void **state) {
   assert_int_equal(gen_run(&o, mem_emit, &m0), 0);
   size_t n0;
   struct slice *s0 = slices(m0.b, m0.n, &n0);
-  size_t children = 0;
+  /* Mess never touches ChildDetails, allocations or workforce events. */
+  size_t untouched = 0, staff0 = 0;
+  uint64_t staff_sum0 = 0;
   for (size_t i = 0; i < n0; i++) {
     Cscflow__V1__CaseEvent *ev = cscflow__v1__case_event__unpack(NULL, s0[i].len, m0.b + s0[i].off);
     assert_non_null(ev);
-    if (ev->payload_case == CSCFLOW__V1__CASE_EVENT__PAYLOAD_CHILD_DETAILS) children++;
+    if (ev->payload_case == CSCFLOW__V1__CASE_EVENT__PAYLOAD_CHILD_DETAILS) untouched++;
+    if (is_staff(ev)) {
+      untouched++;
+      staff0++;
+      staff_sum0 += fnv1a(0xcbf29ce484222325ULL, m0.b + s0[i].off, s0[i].len);
+    }
     cscflow__v1__case_event__free_unpacked(ev, NULL);
   }
   free(s0);
@@ -762,8 +1023,9 @@ static void test_mess_kinds(void **state) {
     assert_true(st.mess[k] >= 1);
     total += st.mess[k];
   }
-  double share = (double)total / (double)(n0 - children);
-  print_message("%zu events, %zu children; %llu made messy: %.4f\n", n0, children, (unsigned long long)total, share);
+  double share = (double)total / (double)(n0 - untouched);
+  print_message("%zu events, %zu mess never touches; %llu made messy: %.4f\n", n0, untouched,
+                (unsigned long long)total, share);
   assert_true(share >= 0.04 && share <= 0.06);
   /* Roughly the weights: back-dating the most common, overlaps rare. */
   assert_true(st.mess[GEN_MESS_BACKDATED] > st.mess[GEN_MESS_RETRACTION]);
@@ -783,6 +1045,7 @@ static void test_mess_kinds(void **state) {
     assert_non_null(evs[i]);
     ids[i].id = evs[i]->event_id;
     ids[i].i = i;
+    if (evs[i]->payload_case == CSCFLOW__V1__CASE_EVENT__PAYLOAD_WORKFORCE) continue; /* no child */
     uint32_t c = num_after(evs[i]->child_id, "C");
     assert_true(c != UINT32_MAX);
     if (c > max_child) max_child = c;
@@ -811,13 +1074,23 @@ static void test_mess_kinds(void **state) {
     }
 
   size_t supersedes = 0, retracts = 0, plans = 0, codes = 0, late_dates = 0, before_birth = 0, new_ids = 0;
+  size_t staff = 0;
+  uint64_t staff_sum = 0;
   int64_t prev_ms = INT64_MIN;
   for (size_t i = 0; i < n; i++) {
     const Cscflow__V1__CaseEvent *ev = evs[i];
-    /* A valid event, of a child whose details are in the stream. */
-    assert_true(ev->event_id[0] && ev->la_code[0] && ev->child_id[0] && ev->recorded_at_ms > 0);
     csc_date day;
     assert_int_equal(date_from_yyyymmdd(ev->occurred_on, &day), 0);
+    if (is_staff(ev)) {
+      /* The same records as without mess (checked below), never a copy. */
+      staff++;
+      staff_sum += fnv1a(0xcbf29ce484222325ULL, mb.b + sl[i].off, sl[i].len);
+      assert_true(ev->recorded_at_ms >= prev_ms);
+      prev_ms = ev->recorded_at_ms;
+      if (ev->payload_case == CSCFLOW__V1__CASE_EVENT__PAYLOAD_WORKFORCE) continue;
+    }
+    /* A valid event, of a child whose details are in the stream. */
+    assert_true(ev->event_id[0] && ev->la_code[0] && ev->child_id[0] && ev->recorded_at_ms > 0);
     uint32_t c = num_after(ev->child_id, "C");
     assert_true(has_details[c]);
     csc_date rec = date_london_from_unix_ms(ev->recorded_at_ms);
@@ -854,6 +1127,9 @@ static void test_mess_kinds(void **state) {
                 dups, supersedes, retracts, plans, codes, late_dates, before_birth);
   assert_true(dups >= 1 && supersedes >= 1 && retracts >= 1 && plans >= 1 && codes >= 1);
   assert_true(late_dates >= 1 && before_birth >= 1 && new_ids >= 1);
+  assert_true(staff0 > 100);
+  assert_int_equal(staff, staff0);
+  assert_true(staff_sum == staff_sum0);
 
   for (size_t i = 0; i < n; i++) cscflow__v1__case_event__free_unpacked(evs[i], NULL);
   free(evs);
@@ -1035,6 +1311,7 @@ int main(void) {
       cmocka_unit_test(test_no_overlapping_referrals),
       cmocka_unit_test(test_rates),
       cmocka_unit_test(test_cp_plans_mostly_under_two_years),
+      cmocka_unit_test(test_workforce),
   };
   int failed = cmocka_run_group_tests_name("gen", unit, NULL, NULL);
   failed += cmocka_run_group_tests_name("gen_full", full, setup_full, teardown_full);
