@@ -1,6 +1,6 @@
 /*
  * Facts of the Activity and Timeliness groups of docs/indicators.md (and
- * the choices beyond it in docs/indicators-activity.md).
+ * the choices beyond it in docs/indicators.md).
  *
  * Everything here counts an event "in the 12m window": an event on d adds
  * to every as-of date T in [d, window_end(d, 12)). The one exception is

@@ -1,6 +1,6 @@
 /*
  * Facts of the Outcomes group of docs/indicators.md (and the choices beyond
- * it in docs/indicators-outcomes.md); rereferrals and placements_3plus are
+ * it in docs/indicators.md); rereferrals and placements_3plus are
  * in state/facts.c.
  *
  * Three building blocks serve most indicators:

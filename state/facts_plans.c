@@ -2,7 +2,7 @@
  * Facts of the plans group of docs/indicators.md (children_on_plan and
  * open_plans_over are in state/facts.c): children_in_need, ended_plans_over,
  * repeat_plan, seen_per_plan and cin_closed_after_step_down. Decisions
- * beyond the spec are in docs/indicators-plans.md.
+ * beyond the spec are in docs/indicators.md.
  *
  * A "plan" of kind LAC is a period of care that is not short breaks
  * (EP_SHORT_BREAKS), as for open_plans_over, so that every numerator here

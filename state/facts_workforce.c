@@ -1,6 +1,6 @@
 /*
  * Facts of the workforce group of docs/indicators.md (choices beyond the
- * spec: docs/indicators-workforce.md).
+ * spec: docs/indicators.md).
  *
  * A worker's history gives their employments (FTE x 100, EP_AGENCY),
  * absences and caseload reports; a post's history its status marks; a

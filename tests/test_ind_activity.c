@@ -1,6 +1,6 @@
 /*
  * The Activity and Timeliness indicators (docs/indicators.md, sections
- * "Activity" and "Timeliness"; docs/indicators-activity.md for the choices
+ * "Activity" and "Timeliness"; docs/indicators.md for the choices
  * beyond it), hand-worked.
  *
  * Two levels: the child's facts (child_fold + child_derive, read back as

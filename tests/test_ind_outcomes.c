@@ -1,5 +1,5 @@
 /*
- * The Outcomes group of docs/indicators.md (docs/indicators-outcomes.md for
+ * The Outcomes group of docs/indicators.md (docs/indicators.md for
  * the choices beyond it), except rereferrals and placements_3plus (see
  * test_engine.c): hand-worked child histories.
  *

@@ -4,7 +4,7 @@
  * histories through the whole engine (tests/harness.h), and through
  * child_fold + child_derive where a fact's interval or the derive_ref
  * (inclusive working days) is the point. Every expected value is worked out
- * in the comments from docs/indicators.md and docs/indicators-plans.md;
+ * in the comments from docs/indicators.md and docs/indicators.md;
  * none is copied from the program's output.
  *
  * Working days use the shipped bank holidays (2023-12-25, 2023-12-26,
@@ -657,7 +657,7 @@ static void test_step_down(void **state) {
   expect_ratio(&c->f, "cin_closed_after_step_down", "12m", "after_LAC", 0, 0, 0);
 }
 
-/* ---- choices of docs/indicators-plans.md ---------------------------------------------- */
+/* ---- choices of docs/indicators.md ---------------------------------------------- */
 
 /*
  * W1: CP plan a from 2024-01-01, still open when b starts 2024-03-01

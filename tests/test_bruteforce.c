@@ -1,0 +1,599 @@
+/*
+ * test_bruteforce.c — the incremental engine against its brute-force twin.
+ *
+ * One messy generated history (seed 2, 1 LA, 3 years from 2021-04-01,
+ * scale 0.1, mess 0.05: back-dated events, duplicates, supersessions,
+ * retractions, overlapping plans, unknown codes, bad dates; ~34k events
+ * with the workforce) is replayed through the whole engine (CLOCK_REPLAY,
+ * file sink, the shipped bank holidays, the generator's population table)
+ * in arrival order. For each as-of date X, in ascending order, the engine
+ * is fed every event recorded on or before X not yet fed, then a "tick" (a
+ * ChildDetails of a dummy child recorded on X) so that the LA's clock is
+ * exactly X. The stored snapshot must then equal, value for value, what
+ * tests/bruteforce.c computes from the same events by scanning every
+ * child's history from the definitions of docs/indicators.md: numerator,
+ * denominator, value and per_10k within 1e-9 (null matching null), the
+ * provisional flag, and the quality counts. A snapshot row of a compared
+ * id that the twin does not produce is a difference too.
+ *
+ * The 20 dates cover the first day, year ends and starts (31 March,
+ * 1 April), 28 and 29 February, month ends that clamp, bank holidays
+ * (25 December 2023 and others), a Saturday, and 1 April 2024, past the
+ * last day of the history. Differences are printed (date, id, window,
+ * breakdown, both values) and counted per id before the test fails.
+ *
+ * ENABLED_GROUPS lists the groups compared (the engine's groups landed one
+ * by one); the test fails when the snapshot lacks an id of one of them.
+ * To investigate: $CSCFLOW_BF_GROUPS ("all" or "core,plans,..."),
+ * $CSCFLOW_BF_SEED and $CSCFLOW_BF_SCALE (another history),
+ * $CSCFLOW_BF_REPORT (how many differences to print in full),
+ * $CSCFLOW_BF_DUMP=YYYY-MM-DD (print the twin's values on that date).
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "engine/engine.h"
+#include "gen/gen.h"
+#include "tests/bruteforce.h"
+#include "tests/testutil.h"
+
+/* The groups whose engine side exists (state/facts_*.c, indicators/catalogue_*.c). */
+#ifndef ENABLED_GROUPS
+#define ENABLED_GROUPS                                                                             \
+  (BF_CORE | BF_ACTIVITY | BF_TIMELINESS | BF_PLANS | BF_OUTCOMES | BF_WORKFORCE)
+#endif
+
+#define LA_CODE "E99000001"
+#define BATCH 1000
+/* Differences printed in full (all are counted); $CSCFLOW_BF_REPORT overrides. */
+#define MAX_REPORTED 60
+
+/* ---- the history, in arrival order ------------------------------------------------ */
+
+struct stream {
+  uint8_t *data; /* packed events back to back */
+  size_t len, cap;
+  size_t *off; /* event i is data[off[i] .. off[i + 1]) */
+  csc_date *recorded;
+  size_t n, cap_n;
+  size_t supersedes, retracts;
+};
+
+static void stream_add(struct stream *s, const Cscflow__V1__CaseEvent *ev) {
+  const size_t size = cscflow__v1__case_event__get_packed_size(ev);
+  while (s->len + size > s->cap) {
+    s->cap = s->cap ? 2 * s->cap : 1 << 20;
+    s->data = realloc(s->data, s->cap);
+    assert_non_null(s->data);
+  }
+  if (s->n + 2 > s->cap_n) {
+    s->cap_n = s->cap_n ? 2 * s->cap_n : 4096;
+    s->off = realloc(s->off, s->cap_n * sizeof *s->off);
+    s->recorded = realloc(s->recorded, s->cap_n * sizeof *s->recorded);
+    assert_non_null(s->off);
+    assert_non_null(s->recorded);
+  }
+  cscflow__v1__case_event__pack(ev, s->data + s->len);
+  s->off[s->n] = s->len;
+  s->recorded[s->n] = date_london_from_unix_ms(ev->recorded_at_ms);
+  s->len += size;
+  s->n++;
+  s->off[s->n] = s->len;
+  s->supersedes += ev->supersedes_event_id[0] != '\0';
+  s->retracts += ev->retracts_event_id[0] != '\0';
+}
+
+static int emit(void *ctx, const Cscflow__V1__CaseEvent *ev) {
+  stream_add(ctx, ev);
+  return 0;
+}
+
+/* $CSCFLOW_BF_SEED and $CSCFLOW_BF_SCALE try other histories. */
+static void history_options(struct gen_options *o) {
+  gen_options_default(o);
+  o->seed = 2; /* every indicator id is non-zero on some date of this history */
+  o->n_las = 1;
+  o->years = 3;
+  o->start = D(2021, 4, 1);
+  o->scale = 0.1;
+  o->mess = 0.05;
+  const char *seed = getenv("CSCFLOW_BF_SEED"), *scale = getenv("CSCFLOW_BF_SCALE");
+  if (seed != NULL && seed[0] != '\0')
+    o->seed = strtoull(seed, NULL, 10);
+  if (scale != NULL && scale[0] != '\0')
+    o->scale = strtod(scale, NULL);
+}
+
+/* ---- the engine --------------------------------------------------------------------- */
+
+struct rig {
+  char dir[256], out[320];
+  struct sink *sink;
+  struct engine *e;
+  struct population pop;
+  struct refdata ref;
+  struct workdays wd; /* the twin's own copy of the calendar */
+};
+
+static void open_rig(struct rig *r, const struct gen_options *o) {
+  char err[512], path[320];
+  test_tmpdir(r->dir, sizeof r->dir, "bruteforce");
+  snprintf(r->out, sizeof r->out, "%s/out", r->dir);
+  assert_int_equal(mkdir(r->out, 0750), 0);
+  assert_int_equal(sink_file_open(r->out, &r->sink), CSC_OK);
+
+  snprintf(path, sizeof path, "%s/population.csv", r->dir);
+  FILE *pf = fopen(path, "w");
+  assert_non_null(pf);
+  assert_int_equal(gen_write_population(o, pf), CSC_OK);
+  assert_int_equal(fclose(pf), 0);
+  population_init(&r->pop);
+  assert_int_equal(population_load_csv(&r->pop, path, err, sizeof err), CSC_OK);
+
+  const char *holidays = CSCFLOW_SOURCE_DIR "/reference/bank-holidays-england-and-wales.txt";
+  struct config cfg;
+  config_init(&cfg);
+  assert_int_equal(refdata_load(&r->ref, &cfg, holidays, err, sizeof err), CSC_OK);
+  config_free(&cfg);
+  assert_int_equal(workdays_load(&r->wd, holidays, err, sizeof err), CSC_OK);
+
+  struct engine_options eo = {r->dir, CLOCK_REPLAY, &r->pop, r->sink, 5000, 0, &r->ref};
+  assert_int_equal(engine_open(&eo, &r->e, err, sizeof err), CSC_OK);
+}
+
+static void close_rig(struct rig *r) {
+  engine_close(r->e);
+  r->sink->destroy(r->sink);
+  population_free(&r->pop);
+  refdata_free(&r->ref);
+  workdays_free(&r->wd);
+}
+
+/* Applies events idx[0..n) of s, BATCH at a time. */
+static void feed(struct rig *r, const struct stream *s, const size_t *idx, size_t n) {
+  static struct engine_input in[BATCH];
+  for (size_t from = 0; from < n; from += BATCH) {
+    const size_t to = n - from < BATCH ? n : from + BATCH;
+    for (size_t i = from; i < to; i++) {
+      const size_t k = idx[i];
+      in[i - from] =
+          (struct engine_input){"test", 0, (int64_t)k,          (int64_t)k + 1,
+                                NULL,   0, s->data + s->off[k], s->off[k + 1] - s->off[k]};
+    }
+    assert_int_equal(engine_apply_batch(r->e, in, to - from), CSC_OK);
+  }
+}
+
+/* A ChildDetails of a dummy child recorded on X: moves the LA's clock to X
+ * and adds nothing to any indicator. */
+static void add_tick(struct stream *s, csc_date x) {
+  char id[64];
+  snprintf(id, sizeof id, "TICK-%u", date_to_yyyymmdd(x));
+  Cscflow__V1__CaseEvent ev = CSCFLOW__V1__CASE_EVENT__INIT;
+  Cscflow__V1__ChildDetails cd = CSCFLOW__V1__CHILD_DETAILS__INIT;
+  ev.event_id = id;
+  ev.la_code = LA_CODE;
+  ev.child_id = "TICK0000";
+  ev.occurred_on = date_to_yyyymmdd(x);
+  ev.recorded_at_ms = test_ms(x);
+  ev.payload_case = CSCFLOW__V1__CASE_EVENT__PAYLOAD_CHILD_DETAILS;
+  ev.child_details = &cd;
+  stream_add(s, &ev);
+}
+
+/* ---- the stored snapshot --------------------------------------------------------------- */
+
+struct snap {
+  uint32_t as_of;
+  struct bf_value *v;
+  size_t n;
+  uint64_t quality[BF_RULE_COUNT];
+  int n_quality;
+};
+
+static int copy_snapshot(void *ctx, const IndicatorSnapshot *in) {
+  struct snap *s = ctx;
+  s->as_of = in->as_of;
+  s->v = calloc(in->n_values + 1, sizeof *s->v);
+  assert_non_null(s->v);
+  for (size_t i = 0; i < in->n_values; i++) {
+    const Cscflow__V1__IndicatorValue *x = in->values[i];
+    struct bf_value *v = &s->v[s->n++];
+    snprintf(v->id, sizeof v->id, "%s", x->id);
+    snprintf(v->window, sizeof v->window, "%s", x->window);
+    snprintf(v->breakdown, sizeof v->breakdown, "%s", x->breakdown);
+    v->has_num = x->has_numerator;
+    v->has_den = x->has_denominator;
+    v->has_value = x->has_value;
+    v->has_per_10k = x->has_per_10k;
+    v->provisional = x->has_provisional && x->provisional;
+    v->num = x->numerator;
+    v->den = x->denominator;
+    v->value = x->value;
+    v->per_10k = x->per_10k;
+  }
+  s->n_quality = (int)in->n_quality;
+  for (size_t i = 0; i < in->n_quality; i++)
+    for (int r = 0; r < BF_RULE_COUNT; r++)
+      if (strcmp(in->quality[i]->rule, bf_rule_ids[r]) == 0)
+        s->quality[r] = in->quality[i]->count;
+  return CSC_OK;
+}
+
+static void read_snapshot(struct rig *r, struct snap *s) {
+  memset(s, 0, sizeof *s);
+  struct store *st = engine_store(r->e);
+  MDB_txn *txn;
+  assert_int_equal(mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn), 0);
+  assert_int_equal(snapshot_each(st, txn, LA_CODE, copy_snapshot, s), CSC_OK);
+  mdb_txn_abort(txn);
+}
+
+static const struct bf_value *snap_find(const struct snap *s, const char *id, const char *window,
+                                        const char *bd) {
+  for (size_t i = 0; i < s->n; i++)
+    if (strcmp(s->v[i].id, id) == 0 && strcmp(s->v[i].window, window) == 0 &&
+        strcmp(s->v[i].breakdown, bd) == 0)
+      return &s->v[i];
+  return NULL;
+}
+
+/* ---- comparing --------------------------------------------------------------------------- */
+
+struct tally {
+  size_t dates, compared, differences, reported;
+  struct {
+    char id[40];
+    size_t nonzero;
+  } seen[64]; /* per id: values with a numerator other than 0 */
+  size_t n_seen;
+  struct {
+    char id[40];
+    size_t n;
+  } by_id[64]; /* differences per indicator id */
+  size_t n_ids;
+};
+
+static void note_seen(struct tally *t, const struct bf_value *v) {
+  size_t i = 0;
+  while (i < t->n_seen && strcmp(t->seen[i].id, v->id) != 0)
+    i++;
+  if (i == t->n_seen) {
+    if (t->n_seen == sizeof t->seen / sizeof t->seen[0])
+      return;
+    snprintf(t->seen[t->n_seen++].id, sizeof t->seen[0].id, "%s", v->id);
+  }
+  t->seen[i].nonzero += v->has_num && v->num != 0;
+}
+
+static void count_by_id(struct tally *t, const char *id) {
+  for (size_t i = 0; i < t->n_ids; i++)
+    if (strcmp(t->by_id[i].id, id) == 0) {
+      t->by_id[i].n++;
+      return;
+    }
+  if (t->n_ids < sizeof t->by_id / sizeof t->by_id[0]) {
+    snprintf(t->by_id[t->n_ids].id, sizeof t->by_id[0].id, "%s", id);
+    t->by_id[t->n_ids++].n = 1;
+  }
+}
+
+static size_t max_reported(void) {
+  const char *env = getenv("CSCFLOW_BF_REPORT");
+  return env != NULL && env[0] != '\0' ? (size_t)strtoul(env, NULL, 10) : MAX_REPORTED;
+}
+
+static int same_number(int has_a, double a, int has_b, double b) {
+  if (has_a != has_b)
+    return 0;
+  return !has_a || fabs(a - b) <= 1e-9 * fmax(1.0, fabs(b));
+}
+
+static void show(char *buf, size_t len, int has, double x) {
+  if (has)
+    snprintf(buf, len, "%.10g", x);
+  else
+    snprintf(buf, len, "null");
+}
+
+static void describe(const char *who, const struct bf_value *v) {
+  char n[32], d[32], x[32], p[32];
+  show(n, sizeof n, v->has_num, v->num);
+  show(d, sizeof d, v->has_den, v->den);
+  show(x, sizeof x, v->has_value, v->value);
+  show(p, sizeof p, v->has_per_10k, v->per_10k);
+  print_message("      %-6s %s%s%s%snum=%s den=%s value=%s per_10k=%s provisional=%d\n", who,
+                who == v->id ? v->window : "", who == v->id ? " " : "",
+                who == v->id ? v->breakdown : "", who == v->id ? " " : "", n, d, x, p,
+                v->provisional);
+}
+
+static void difference(struct tally *t, csc_date x, const char *what, const struct bf_value *twin,
+                       const struct bf_value *engine) {
+  const struct bf_value *v = twin ? twin : engine;
+  t->differences++;
+  count_by_id(t, v->id);
+  if (t->reported++ >= max_reported())
+    return;
+  char date[11];
+  print_message("DIFF %s %s window=%s breakdown=\"%s\": %s\n", date_format(x, date), v->id,
+                v->window, v->breakdown, what);
+  if (twin)
+    describe("twin", twin);
+  if (engine)
+    describe("engine", engine);
+}
+
+static int id_enabled(const char *id, unsigned groups) {
+  for (unsigned g = 1; g < BF_ALL; g <<= 1)
+    if (groups & g)
+      for (const char *const *ids = bf_group_ids((enum bf_group)g); *ids; ids++)
+        if (strcmp(*ids, id) == 0)
+          return 1;
+  return 0;
+}
+
+static void compare(struct tally *t, csc_date x, const struct bf_result *twin,
+                    const struct snap *engine, unsigned groups) {
+  for (size_t i = 0; i < twin->n; i++) {
+    const struct bf_value *a = &twin->values[i];
+    const struct bf_value *b = snap_find(engine, a->id, a->window, a->breakdown);
+    t->compared++;
+    note_seen(t, a);
+    if (b == NULL)
+      difference(t, x, "missing from the snapshot", a, NULL);
+    else if (!same_number(a->has_num, a->num, b->has_num, b->num) ||
+             !same_number(a->has_den, a->den, b->has_den, b->den) ||
+             !same_number(a->has_value, a->value, b->has_value, b->value) ||
+             !same_number(a->has_per_10k, a->per_10k, b->has_per_10k, b->per_10k) ||
+             a->provisional != b->provisional)
+      difference(t, x, "values differ", a, b);
+  }
+  /* Rows of an enabled id the twin does not produce (another breakdown). */
+  for (size_t i = 0; i < engine->n; i++) {
+    const struct bf_value *b = &engine->v[i];
+    if (id_enabled(b->id, groups) && bf_find(twin, b->id, b->window, b->breakdown) == NULL)
+      difference(t, x, "in the snapshot only", NULL, b);
+  }
+  for (int r = 0; (groups & BF_CORE) && r < BF_RULE_COUNT; r++) {
+    t->compared++;
+    if (twin->quality[r] != engine->quality[r]) {
+      t->differences++;
+      count_by_id(t, "quality");
+      if (t->reported++ < max_reported()) {
+        char date[11];
+        print_message("DIFF %s quality %s: twin %llu engine %llu\n", date_format(x, date),
+                      bf_rule_ids[r], (unsigned long long)twin->quality[r],
+                      (unsigned long long)engine->quality[r]);
+      }
+    }
+  }
+}
+
+/* $CSCFLOW_BF_DUMP=YYYY-MM-DD prints the twin's values on that date. */
+static void dump_if_asked(csc_date x, const struct bf_result *twin) {
+  const char *env = getenv("CSCFLOW_BF_DUMP");
+  csc_date d;
+  if (env == NULL || date_parse(env, &d) != CSC_OK || d != x)
+    return;
+  for (size_t i = 0; i < twin->n; i++)
+    describe(twin->values[i].id, &twin->values[i]);
+  for (int r = 0; r < BF_RULE_COUNT; r++)
+    print_message("      quality %s %llu\n", bf_rule_ids[r], (unsigned long long)twin->quality[r]);
+}
+
+/* Every id of every enabled group is in the snapshot. */
+static void expect_ids(const struct snap *engine, unsigned groups) {
+  int missing = 0;
+  for (unsigned g = 1; g < BF_ALL; g <<= 1)
+    for (const char *const *ids = bf_group_ids((enum bf_group)g); (groups & g) && *ids; ids++) {
+      int found = 0;
+      for (size_t i = 0; i < engine->n && !found; i++)
+        found = strcmp(engine->v[i].id, *ids) == 0;
+      if (!found) {
+        print_message("the snapshot has no %s (group %s)\n", *ids, bf_group_name((enum bf_group)g));
+        missing = 1;
+      }
+    }
+  assert_false(missing);
+}
+
+/* ---- the test ------------------------------------------------------------------------------ */
+
+static csc_date as_of_dates[32];
+
+/* Ascending. Year ends and starts, 29 February, month ends that clamp
+ * (31 August - 12 months...), bank holidays, a weekend. 1 April 2024 is past
+ * the history's last day: only the tick moves the clock there. */
+static size_t make_dates(void) {
+  const csc_date d[] = {D(2021, 4, 1) /* the first day */,
+                        D(2021, 5, 3) /* early May bank holiday */,
+                        D(2021, 8, 31),
+                        D(2021, 12, 31),
+                        D(2022, 2, 28),
+                        D(2022, 3, 31),
+                        D(2022, 4, 1),
+                        D(2022, 6, 3) /* Platinum Jubilee bank holiday */,
+                        D(2022, 8, 29) /* summer bank holiday */,
+                        D(2022, 11, 30),
+                        D(2023, 2, 28),
+                        D(2023, 3, 31),
+                        D(2023, 4, 1) /* a Saturday */,
+                        D(2023, 5, 8) /* coronation bank holiday */,
+                        D(2023, 9, 30),
+                        D(2023, 12, 25) /* Christmas Day */,
+                        D(2024, 1, 31),
+                        D(2024, 2, 29),
+                        D(2024, 3, 31),
+                        D(2024, 4, 1)};
+  const size_t n = sizeof d / sizeof d[0];
+  for (size_t i = 0; i < n; i++)
+    as_of_dates[i] = d[i];
+  return n;
+}
+
+/* ENABLED_GROUPS, or the groups named in $CSCFLOW_BF_GROUPS ("all", or
+ * names separated by commas: "core,activity") to try a group early. */
+static unsigned enabled_groups(void) {
+  const char *env = getenv("CSCFLOW_BF_GROUPS");
+  if (env == NULL || env[0] == '\0')
+    return ENABLED_GROUPS;
+  if (strcmp(env, "all") == 0)
+    return BF_ALL;
+  unsigned groups = 0;
+  for (unsigned g = 1; g < BF_ALL; g <<= 1)
+    if (strstr(env, bf_group_name((enum bf_group)g)) != NULL)
+      groups |= g;
+  return groups;
+}
+
+/* One replay: the history, the engine, what was fed, what was found. */
+struct run {
+  struct gen_options o;
+  struct stream s;
+  size_t generated; /* s holds the generated events, then the ticks */
+  struct rig r;
+  Cscflow__V1__CaseEvent **decoded;   /* by position in s */
+  const Cscflow__V1__CaseEvent **fed; /* in the order fed to the engine */
+  size_t n_fed;
+  size_t *batch;
+  uint8_t *done;
+  struct bf_options bo;
+  struct tally t;
+  double twin_seconds, seen_referrals, seen_lac;
+  uint64_t seen_findings;
+};
+
+static void start_run(struct run *u, size_t n_dates) {
+  memset(u, 0, sizeof *u);
+  history_options(&u->o);
+  struct gen_stats stats;
+  assert_int_equal(gen_run_stats(&u->o, emit, &u->s, &stats), CSC_OK);
+  u->generated = u->s.n;
+  /* not vacuous: the history is messy */
+  assert_true(u->s.supersedes > 0 && u->s.retracts > 0 && stats.mess[GEN_MESS_DUPLICATE] > 0 &&
+              stats.mess[GEN_MESS_OVERLAP] > 0 && stats.mess[GEN_MESS_BAD_DATE] > 0);
+  open_rig(&u->r, &u->o);
+  u->decoded = calloc(u->generated + n_dates + 1, sizeof *u->decoded);
+  u->fed = calloc(u->generated + n_dates + 1, sizeof *u->fed);
+  u->batch = calloc(u->generated + 1, sizeof *u->batch);
+  u->done = calloc(u->generated + 1, 1);
+  assert_true(u->decoded && u->fed && u->batch && u->done);
+  bf_options_default(&u->bo);
+  u->bo.wd = &u->r.wd;
+  u->bo.groups = enabled_groups();
+}
+
+/* The engine and the twin's list get the same events, in the same order. */
+static void note_fed(struct run *u, size_t k) {
+  const struct stream *s = &u->s;
+  u->decoded[k] =
+      cscflow__v1__case_event__unpack(NULL, s->off[k + 1] - s->off[k], s->data + s->off[k]);
+  assert_non_null(u->decoded[k]);
+  u->fed[u->n_fed++] = u->decoded[k];
+}
+
+/* Feeds every event recorded on or before x not yet fed, then a tick on x. */
+static void advance_to(struct run *u, csc_date x) {
+  size_t n = 0;
+  for (size_t i = 0; i < u->generated; i++)
+    if (!u->done[i] && u->s.recorded[i] <= x) {
+      u->done[i] = 1;
+      u->batch[n++] = i;
+    }
+  add_tick(&u->s, x);
+  const size_t tick = u->s.n - 1;
+  feed(&u->r, &u->s, u->batch, n);
+  feed(&u->r, &u->s, &tick, 1);
+  for (size_t i = 0; i < n; i++)
+    note_fed(u, u->batch[i]);
+  note_fed(u, tick);
+}
+
+/* The stored snapshot on x against the twin's values on x. */
+static void check_on(struct run *u, csc_date x) {
+  struct snap engine;
+  read_snapshot(&u->r, &engine);
+  assert_int_equal(engine.as_of, date_to_yyyymmdd(x)); /* the clock is exactly X */
+  expect_ids(&engine, u->bo.groups);
+
+  int year, month, day;
+  date_to_ymd(x, &year, &month, &day);
+  u->bo.population = gen_la_population(&u->o, 0, year);
+  struct bf_result twin;
+  const clock_t started = clock();
+  assert_int_equal(bf_compute(u->fed, u->n_fed, LA_CODE, x, &u->bo, &twin), CSC_OK);
+  u->twin_seconds += (double)(clock() - started) / CLOCKS_PER_SEC;
+  compare(&u->t, x, &twin, &engine, u->bo.groups);
+  dump_if_asked(x, &twin);
+  u->t.dates++;
+
+  const struct bf_value *ref = bf_find(&twin, "referrals", "12m", "");
+  const struct bf_value *lac = bf_find(&twin, "children_on_plan", "T", "LAC");
+  u->seen_referrals += ref ? ref->num : 0;
+  u->seen_lac += lac ? lac->num : 0;
+  for (int q = 0; q < BF_RULE_COUNT; q++)
+    u->seen_findings += twin.quality[q];
+  bf_result_free(&twin);
+  free(engine.v);
+}
+
+static void print_summary(const struct run *u) {
+  const unsigned g = u->bo.groups;
+  print_message("%zu events, %zu as-of dates, %zu values compared, %zu differences "
+                "(twin %.2f s; groups:%s%s%s%s%s%s)\n",
+                u->generated, u->t.dates, u->t.compared, u->t.differences, u->twin_seconds,
+                g & BF_CORE ? " core" : "", g & BF_ACTIVITY ? " activity" : "",
+                g & BF_TIMELINESS ? " timeliness" : "", g & BF_PLANS ? " plans" : "",
+                g & BF_OUTCOMES ? " outcomes" : "", g & BF_WORKFORCE ? " workforce" : "");
+  for (size_t i = 0; i < u->t.n_ids; i++)
+    print_message("  %zu differences in %s\n", u->t.by_id[i].n, u->t.by_id[i].id);
+  for (size_t i = 0; i < u->t.n_seen; i++)
+    if (u->t.seen[i].nonzero == 0)
+      print_message("  (%s is 0 on every date: compared, but not exercised)\n", u->t.seen[i].id);
+}
+
+static void end_run(struct run *u) {
+  for (size_t i = 0; i < u->s.n; i++)
+    if (u->decoded[i] != NULL)
+      cscflow__v1__case_event__free_unpacked(u->decoded[i], NULL);
+  free(u->decoded);
+  free(u->fed);
+  free(u->batch);
+  free(u->done);
+  close_rig(&u->r);
+  free(u->s.data);
+  free(u->s.off);
+  free(u->s.recorded);
+}
+
+static void engine_equals_twin(void **state) {
+  (void)state;
+  const size_t n_dates = make_dates();
+  struct run *u = malloc(sizeof *u);
+  assert_non_null(u);
+  start_run(u, n_dates);
+  for (size_t i = 0; i < n_dates; i++) {
+    advance_to(u, as_of_dates[i]);
+    check_on(u, as_of_dates[i]);
+  }
+  print_summary(u);
+  const size_t dates = u->t.dates, differences = u->t.differences;
+  const int exercised = u->seen_referrals > 0 && u->seen_lac > 0 && u->seen_findings > 0;
+  end_run(u);
+  free(u);
+  assert_true(dates >= 12);
+  assert_true(exercised); /* not vacuous */
+  assert_int_equal(differences, 0);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(engine_equals_twin),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
