@@ -42,6 +42,11 @@ struct engine {
   size_t n_las;
   struct batch_position positions[MAX_BATCH_POSITIONS];
   size_t n_positions;
+  struct {
+    char la[24];
+    int year;
+  } no_population[MAX_BATCH_LAS]; /* (LA, year)s already logged as missing */
+  size_t n_no_population;
 };
 
 /* ---- the outbox -------------------------------------------------------------- */
@@ -448,6 +453,24 @@ static int note_position(struct engine *e, const struct engine_input *in) {
   return CSC_OK;
 }
 
+/* A rate with no population is null, never 0; say so once per LA and year,
+ * so that an operator can add the missing row. */
+static void note_population(struct engine *e, const struct batch_la *b) {
+  if (e->opt.population == NULL || population_lookup(e->opt.population, b->la, b->ls.as_of) >= 0)
+    return;
+  int y, m, d;
+  date_to_ymd(b->ls.as_of, &y, &m, &d);
+  for (size_t i = 0; i < e->n_no_population; i++)
+    if (e->no_population[i].year == y && strcmp(e->no_population[i].la, b->la) == 0)
+      return;
+  log_json(LOG_WARN, "population_missing",
+           "\"la_code\":\"%s\",\"year\":%d,\"note\":\"per 10,000 rates are null\"", b->la, y);
+  if (e->n_no_population < MAX_BATCH_LAS) {
+    snprintf(e->no_population[e->n_no_population].la, sizeof e->no_population[0].la, "%s", b->la);
+    e->no_population[e->n_no_population++].year = y;
+  }
+}
+
 /* Writes back the LAs the batch touched, with a new snapshot of each. */
 static int finish_batch(struct engine *e, MDB_txn *txn, struct output *out) {
   int rc = CSC_OK;
@@ -459,6 +482,7 @@ static int finish_batch(struct engine *e, MDB_txn *txn, struct output *out) {
     uint8_t *buf;
     size_t len;
     rc = store_put_la(e->st, txn, b->la, &b->ls);
+    note_population(e, b);
     if (rc == CSC_OK)
       rc = snapshot_build(e->st, txn, b->la, &b->ls, e->opt.population, &buf, &len);
     if (rc == CSC_OK) {
