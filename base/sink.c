@@ -6,6 +6,9 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/base.h"
@@ -25,6 +28,35 @@ struct file_sink {
   size_t n_pending;
 };
 
+/* A process killed while writing leaves the last record cut short (stdio
+ * writes a large record partly before it is flushed). That record was never
+ * acknowledged, so it is still in the outbox and will be written again:
+ * cut the torn tail off before appending, or every record after it would be
+ * unreadable. */
+static int trim_torn_tail(const char *path) {
+  const int fd = open(path, O_RDWR | O_CLOEXEC);
+  if (fd < 0)
+    return errno == ENOENT ? CSC_OK : CSC_EIO;
+  struct stat sb;
+  int rc = fstat(fd, &sb) == 0 ? CSC_OK : CSC_EIO;
+  const size_t len = rc == CSC_OK ? (size_t)sb.st_size : 0;
+  const uint8_t *buf = len ? mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0) : NULL;
+  if (len && buf == MAP_FAILED)
+    rc = CSC_EIO;
+  if (rc == CSC_OK && len) {
+    size_t pos = 0, good = 0;
+    struct sink_record r;
+    while (sink_file_read_record(buf, len, &pos, &r) == CSC_OK)
+      good = pos;
+    if (good < len && ftruncate(fd, (off_t)good) != 0)
+      rc = CSC_EIO;
+  }
+  if (len && buf != MAP_FAILED)
+    munmap((void *)buf, len);
+  close(fd);
+  return rc;
+}
+
 static FILE *file_sink_topic(struct file_sink *fs, const char *topic) {
   for (size_t i = 0; i < fs->n_topics; i++)
     if (strcmp(fs->topics[i].topic, topic) == 0)
@@ -33,6 +65,8 @@ static FILE *file_sink_topic(struct file_sink *fs, const char *topic) {
     return NULL;
   char path[4096];
   snprintf(path, sizeof path, "%s/%s.bin", fs->dir, topic);
+  if (trim_torn_tail(path) != CSC_OK)
+    return NULL;
   FILE *f = fopen(path, "ab");
   char *name = strdup(topic);
   if (f == NULL || name == NULL) {

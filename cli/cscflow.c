@@ -62,13 +62,103 @@ int cli_load_refdata(struct refdata *ref, const struct config *cfg) {
   return 0;
 }
 
+/* cscflow's own keys. Any other key under "cscflow." is refused: a typo
+ * (cscflow.batch.mx) would otherwise leave the default silently in force. An
+ * entry ending in '.' stands for every key under it; those keys are checked
+ * by their own loaders (population table, visit intervals). */
+static const char *const known_keys[] = {
+    "cscflow.state.dir",          "cscflow.state.map_size",         "cscflow.topic.events",
+    "cscflow.clock",              "cscflow.batch.max",              "cscflow.batch.ms",
+    "cscflow.population.",        "cscflow.calendar.bank_holidays", "cscflow.calendar.inclusive",
+    "cscflow.visits."};
+
+static int known_key(const char *key) {
+  for (size_t i = 0; i < sizeof known_keys / sizeof known_keys[0]; i++) {
+    const char *k = known_keys[i];
+    const size_t n = strlen(k);
+    if (k[n - 1] == '.' ? strncmp(key, k, n) == 0 && key[n] != '\0' : strcmp(key, k) == 0)
+      return 1;
+  }
+  return 0;
+}
+
+/* An integer key within [lo, hi], when present. */
+static int check_range(const struct config *cfg, const char *key, long lo, long hi) {
+  long v;
+  if (config_get_long(cfg, key, lo, &v) != CSC_OK) {
+    fprintf(stderr, "cscflow: config: %s: expected an integer\n", key);
+    return EXIT_CONFIG;
+  }
+  if (v < lo || v > hi) {
+    fprintf(stderr, "cscflow: config: %s: must be between %ld and %ld\n", key, lo, hi);
+    return EXIT_CONFIG;
+  }
+  return 0;
+}
+
+/* One of the words in alts (NULL-terminated), when present. */
+static int check_word(const struct config *cfg, const char *key, const char *const *alts,
+                      const char *expected) {
+  const char *v = config_get(cfg, key);
+  if (v == NULL)
+    return 0;
+  for (size_t i = 0; alts[i] != NULL; i++)
+    if (strcmp(v, alts[i]) == 0)
+      return 0;
+  fprintf(stderr, "cscflow: config: %s: expected %s\n", key, expected);
+  return EXIT_CONFIG;
+}
+
+/* Every cscflow key's value that has no loader of its own to check it, so
+ * that replay and run refuse the same file with the same message (exit 78). */
+static int validate_config(const struct config *cfg) {
+  for (size_t i = 0; i < cfg->n; i++) {
+    const char *key = cfg->entries[i].key;
+    if (strncmp(key, "cscflow.", 8) == 0 && !known_key(key)) {
+      fprintf(stderr, "cscflow: config: %s: unknown key (cscflow's keys are listed in README.md)\n",
+              key);
+      return EXIT_CONFIG;
+    }
+  }
+  static const char *const non_empty[] = {"cscflow.state.dir", "cscflow.topic.events",
+                                          "cscflow.population.file",
+                                          "cscflow.calendar.bank_holidays"};
+  for (size_t i = 0; i < sizeof non_empty / sizeof non_empty[0]; i++) {
+    const char *v = config_get(cfg, non_empty[i]);
+    if (v != NULL && *v == '\0') {
+      fprintf(stderr, "cscflow: config: %s: must not be empty\n", non_empty[i]);
+      return EXIT_CONFIG;
+    }
+  }
+  static const char *const clocks[] = {"live", "replay", NULL}, *const bools[] = {"true", "false",
+                                                                                 NULL};
+  int rc = check_word(cfg, "cscflow.clock", clocks, "live or replay");
+  if (rc == 0)
+    rc = check_word(cfg, "cscflow.calendar.inclusive", bools, "true or false");
+  /* The engine allocates batch.max messages up front. */
+  if (rc == 0)
+    rc = check_range(cfg, "cscflow.batch.max", 1, 1000000);
+  if (rc == 0)
+    rc = check_range(cfg, "cscflow.batch.ms", 1, 60000);
+  /* LMDB needs a few pages for its own tables; the map doubles from there. */
+  if (rc == 0)
+    rc = check_range(cfg, "cscflow.state.map_size", 65536, (long)1 << 40);
+  return rc;
+}
+
 static int load_config(struct config *cfg, const char *path) {
   char err[512];
   if (path != NULL && config_load(cfg, path, err, sizeof err) != CSC_OK) {
     fprintf(stderr, "cscflow: config: %s\n", err);
     return EXIT_CONFIG;
   }
-  return 0;
+  return validate_config(cfg);
+}
+
+/* cscflow.state.map_size, already checked by validate_config. */
+static size_t config_map_size(const struct config *cfg) {
+  long v = 0;
+  return config_get_long(cfg, "cscflow.state.map_size", 0, &v) == CSC_OK ? (size_t)v : 0;
 }
 
 static int config_long(const struct config *cfg, const char *key, long def, long *out) {
@@ -79,9 +169,56 @@ static int config_long(const struct config *cfg, const char *key, long def, long
   return 0;
 }
 
+/* ---- test-only fault injection ------------------------------------------------ */
+
+/* CSCFLOW_TEST_KILL_AT="commit:N", "committed:N" or "publish:N": the process
+ * kills itself with SIGKILL at the Nth time the engine passes that point
+ * (engine.h, enum engine_fault_point), so that tests/test_crash.c can crash it
+ * inside a batch's transaction, between a commit and its publication, and in
+ * the middle of a publication. Unset, the engine gets no hook at all. */
+struct kill_at {
+  enum engine_fault_point point;
+  long n, seen;
+};
+
+static void kill_at_fault(void *ctx, enum engine_fault_point point) {
+  struct kill_at *k = ctx;
+  if (point == k->point && ++k->seen == k->n)
+    raise(SIGKILL);
+}
+
+/* 0, or -1 when the variable is set but malformed (so a test cannot pass
+ * without the fault it asked for). */
+static int kill_at_parse(const char *spec, struct kill_at *k) {
+  static const struct {
+    const char *name;
+    enum engine_fault_point point;
+  } names[] = {{"commit:", ENGINE_FAULT_COMMIT},
+               {"committed:", ENGINE_FAULT_COMMITTED},
+               {"publish:", ENGINE_FAULT_PUBLISH}};
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+    const size_t len = strlen(names[i].name);
+    if (strncmp(spec, names[i].name, len) == 0) {
+      char *end;
+      k->point = names[i].point;
+      k->n = strtol(spec + len, &end, 10);
+      k->seen = 0;
+      return *end == '\0' && k->n > 0 ? 0 : -1;
+    }
+  }
+  return -1;
+}
+
+static void kill_at_attach(struct engine_options *eo, struct kill_at *k) {
+  if (k != NULL) {
+    eo->fault = kill_at_fault;
+    eo->fault_ctx = k;
+  }
+}
+
 /* ---- replay ------------------------------------------------------------------ */
 
-static int cmd_replay(int argc, char **argv) {
+static int cmd_replay(int argc, char **argv, struct kill_at *kill_hook) {
   const char *input = NULL, *state = NULL, *config_path = NULL, *pop_path = NULL, *out_dir = NULL;
   long batch = 5000;
   static const struct option opts[] = {{"input", required_argument, 0, 'i'},
@@ -132,11 +269,17 @@ static int cmd_replay(int argc, char **argv) {
     rd_kafka_conf_t *conf = kafka_conf_from_config(&cfg, "producer", err, sizeof err);
     rc = conf ? kafka_sink_new(conf, &sink, err, sizeof err) : CSC_EINVAL;
   } else {
+    /* Check the store before making its out/ directory, so that a state
+     * directory the engine refuses (a newer schema, not LMDB) stays as it was. */
+    struct store *st = NULL;
+    rc = store_open_sized(state, 0, config_map_size(&cfg), &st, err, sizeof err);
+    store_close(st);
     snprintf(dir, sizeof dir, "%s/out", state);
     if (out_dir)
       snprintf(dir, sizeof dir, "%s", out_dir);
-    mkdir(state, 0750);
-    if (mkdir(dir, 0750) != 0 && errno != EEXIST) {
+    if (rc != CSC_OK) {
+      /* err says why */
+    } else if (mkdir(dir, 0750) != 0 && errno != EEXIST) {
       snprintf(err, sizeof err, "%.300s: %s", dir, strerror(errno));
       rc = CSC_EIO;
     } else {
@@ -148,6 +291,8 @@ static int cmd_replay(int argc, char **argv) {
   struct engine *e = NULL;
   if (rc == CSC_OK) {
     struct engine_options eo = {state, CLOCK_REPLAY, &pop, sink, (size_t)batch, 0, &ref};
+    eo.map_size = config_map_size(&cfg);
+    kill_at_attach(&eo, kill_hook);
     rc = engine_open(&eo, &e, err, sizeof err);
   }
   if (rc != CSC_OK) {
@@ -249,7 +394,7 @@ static int cmd_snapshot(int argc, char **argv) {
 
 /* ---- run ----------------------------------------------------------------------- */
 
-static int cmd_run(int argc, char **argv) {
+static int cmd_run(int argc, char **argv, struct kill_at *kill_hook) {
   const char *config_path = NULL;
   static const struct option opts[] = {{"config", required_argument, 0, 'c'}, {0, 0, 0, 0}};
   int c;
@@ -320,6 +465,8 @@ static int cmd_run(int argc, char **argv) {
   if (krc == CSC_OK) {
     struct engine_options eo = {state, clock && strcmp(clock, "replay") == 0 ? CLOCK_REPLAY : CLOCK_LIVE,
                                 &pop, sink, (size_t)batch_max, (int)batch_ms, &ref};
+    eo.map_size = config_map_size(&cfg);
+    kill_at_attach(&eo, kill_hook);
     krc = engine_open(&eo, &e, err, sizeof err);
   } else {
     cconf = (rd_kafka_conf_destroy(cconf), NULL);
@@ -332,7 +479,10 @@ static int cmd_run(int argc, char **argv) {
   if (krc == CSC_OK) {
     log_json(LOG_INFO, "run_started", "\"topic\":\"%s\"", topic ? topic : TOPIC_EVENTS);
     krc = engine_run_kafka(e, consumer, &stop_requested, 0, 0);
-    log_json(LOG_INFO, "run_stopping", "\"applied\":%llu", (unsigned long long)engine_stats(e)->applied);
+    const struct engine_stats *s = engine_stats(e);
+    log_json(LOG_INFO, "run_stopping", "\"consumed\":%llu,\"applied\":%llu,\"duplicates\":%llu",
+             (unsigned long long)s->consumed, (unsigned long long)s->applied,
+             (unsigned long long)s->duplicates);
   } else {
     fprintf(stderr, "cscflow run: %s\n", err);
   }
@@ -352,14 +502,24 @@ int main(int argc, char **argv) {
     return argc < 2 ? EXIT_USAGE : 0;
   }
   install_signals();
+  struct kill_at kill_at, *kill_hook = NULL;
+  const char *kill_spec = getenv("CSCFLOW_TEST_KILL_AT");
+  if (kill_spec != NULL) {
+    if (kill_at_parse(kill_spec, &kill_at) != 0) {
+      fprintf(stderr,
+              "cscflow: CSCFLOW_TEST_KILL_AT: expected commit:N, committed:N or publish:N\n");
+      return EXIT_USAGE;
+    }
+    kill_hook = &kill_at;
+  }
   const char *cmd = argv[1];
   argv[1] = argv[0];
   if (strcmp(cmd, "replay") == 0)
-    return cmd_replay(argc - 1, argv + 1);
+    return cmd_replay(argc - 1, argv + 1, kill_hook);
   if (strcmp(cmd, "snapshot") == 0)
     return cmd_snapshot(argc - 1, argv + 1);
   if (strcmp(cmd, "run") == 0)
-    return cmd_run(argc - 1, argv + 1);
+    return cmd_run(argc - 1, argv + 1, kill_hook);
   if (strcmp(cmd, "demo") == 0)
     return cmd_demo(argc - 1, argv + 1, &stop_requested);
   fprintf(stderr, "cscflow: unknown command %s\n", cmd);

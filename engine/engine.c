@@ -178,6 +178,8 @@ static int publish_pending(struct engine *e) {
     err = outbox_publish(e, seq, &v);
     if (err == CSC_OK)
       e->unpublished = seq + 1;
+    if (err == CSC_OK && e->opt.fault)
+      e->opt.fault(e->opt.fault_ctx, ENGINE_FAULT_PUBLISH);
   }
   mdb_cursor_close(cur);
   mdb_txn_abort(txn);
@@ -239,7 +241,7 @@ int engine_open(const struct engine_options *opt, struct engine **out, char *err
     e->opt.batch_ms = 5;
   e->today = london_today();
   arena_init(&e->arena, 64 * 1024);
-  int rc = store_open(opt->state_dir, 0, &e->st, err, errlen);
+  int rc = store_open_sized(opt->state_dir, 0, opt->map_size, &e->st, err, errlen);
   if (rc != CSC_OK) {
     free(e);
     return rc;
@@ -511,6 +513,8 @@ static int in_transaction_once(struct engine *e,
     err = body(e, txn, &ob.base, arg);
   if (err == CSC_OK)
     err = finish_batch(e, txn, &ob.base);
+  if (err == CSC_OK && e->opt.fault)
+    e->opt.fault(e->opt.fault_ctx, ENGINE_FAULT_COMMIT);
   if (err == CSC_OK && (rc = mdb_txn_commit(txn)) != 0)
     err = store_error(rc, "commit");
   else if (err != CSC_OK)
@@ -525,6 +529,8 @@ static int in_transaction_once(struct engine *e,
   e->stats.alerts_withdrawn += ob.base.alerts_withdrawn;
   e->stats.findings += ob.base.findings_opened;
   e->stats.findings_resolved += ob.base.findings_resolved;
+  if (e->opt.fault)
+    e->opt.fault(e->opt.fault_ctx, ENGINE_FAULT_COMMITTED);
   publish_pending(e);
   return CSC_OK; /* committed: a publication that failed is retried, not lost */
 }

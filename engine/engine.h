@@ -20,6 +20,17 @@
 #include "indicators/indicators.h"
 #include "ingest/ingest.h"
 
+/*
+ * Test-only fault points (tests/test_crash.c kills the process at them with
+ * SIGKILL, through CSCFLOW_TEST_KILL_AT, read by cli/cscflow.c only). The
+ * engine calls opt.fault, when it is not NULL, at each point it passes:
+ */
+enum engine_fault_point {
+  ENGINE_FAULT_COMMIT,    /* a batch's transaction is written, just before its commit */
+  ENGINE_FAULT_COMMITTED, /* just after that commit, before its outbox is published */
+  ENGINE_FAULT_PUBLISH    /* just after one outbox message is handed to the sink */
+};
+
 enum engine_clock {
   CLOCK_REPLAY, /* an LA's as-of date is the London date of the latest recorded_at read */
   CLOCK_LIVE    /* the as-of date is today in London */
@@ -34,6 +45,10 @@ struct engine_options {
   int batch_ms;                        /* longest wait to fill a batch (default 5) */
   const struct refdata *ref;           /* borrowed; NULL: weekends-only working days,
                                           default visit intervals */
+  /* Test-only: NULL in production, where each point costs one pointer test. */
+  void (*fault)(void *ctx, enum engine_fault_point point);
+  void *fault_ctx;
+  size_t map_size; /* first LMDB map size in bytes (0: 1 GiB); it doubles when full */
 };
 
 /* One raw input message. next_position is the position to resume from once
