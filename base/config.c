@@ -106,7 +106,17 @@ int config_load(struct config *cfg, const char *path, char *err, size_t errlen) 
       continue;
     char *eq = strchr(s, '=');
     if (eq == NULL) {
-      snprintf(err, errlen, "%s:%d: expected key=value", path, lineno);
+      /* Name the key when the line starts with a dotted one
+       * ("cscflow.batch.max 100"); nothing else of the line is echoed: a
+       * lone word may be a secret pasted on a line of its own. */
+      size_t n = 0;
+      int dotted = 0;
+      while (n < 64 && (isalnum((unsigned char)s[n]) || s[n] == '.' || s[n] == '_' || s[n] == '-'))
+        dotted |= s[n++] == '.';
+      if (dotted && n < 64 && (s[n] == '\0' || isspace((unsigned char)s[n])))
+        snprintf(err, errlen, "%s:%d: %.*s: expected key=value", path, lineno, (int)n, s);
+      else
+        snprintf(err, errlen, "%s:%d: expected key=value", path, lineno);
       rc = CSC_EINVAL;
       break;
     }

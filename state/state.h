@@ -53,11 +53,18 @@ struct store {
  * and left untouched; err says why.
  */
 int store_open(const char *dir, int read_only, struct store **out, char *err, size_t errlen);
+/* store_open with a first map size of map_size bytes (0: STORE_MAP_SIZE_DEFAULT;
+ * the config key cscflow.state.map_size). A small map costs nothing but a
+ * few growths (store_grow); it lets tests reach MDB_MAP_FULL on small data. */
+#define STORE_MAP_SIZE_DEFAULT ((size_t)1 << 30)
+int store_open_sized(const char *dir, int read_only, size_t map_size, struct store **out,
+                     char *err, size_t errlen);
 void store_close(struct store *st);
 
 /* Doubles the map size. Call with no transaction open, after one failed with
  * CSC_EMAPFULL (LMDB's MDB_MAP_FULL), then retry it. The map starts at
- * 1 GiB, or at the size of an existing data file if larger. */
+ * 1 GiB (or the size given to store_open_sized), or at the size of an
+ * existing data file if larger. */
 int store_grow(struct store *st);
 
 /* The next offset to read of (source, partition), or CSC_ENOTFOUND. */

@@ -8,8 +8,6 @@
 const char *const plan_kind_names[PLAN_KIND_COUNT] = {"EH", "CIN", "CP", "LAC"};
 const int plan_thresholds[N_THRESHOLDS] = {6, 12, 24};
 
-/* The first map size; it doubles whenever a transaction fills it. */
-#define STORE_MAP_SIZE_MIN ((size_t)1 << 30)
 
 int store_error(int mdb_rc, const char *what) {
   if (mdb_rc == MDB_NOTFOUND)
@@ -45,12 +43,13 @@ csc_date store_get_date(const uint8_t *p) {
   return (csc_date)(u ^ 0x80000000u);
 }
 
-static int check_schema(struct store *st, MDB_txn *txn, int read_only, char *err, size_t errlen) {
+static int check_schema(struct store *st, MDB_txn *txn, const char *dir, int read_only, char *err,
+                        size_t errlen) {
   MDB_val k = {14, "schema_version"}, v;
   int rc = mdb_get(txn, st->meta, &k, &v);
   if (rc == MDB_NOTFOUND) {
     if (read_only) {
-      snprintf(err, errlen, "state store is empty");
+      snprintf(err, errlen, "%s: state store is empty", dir);
       return CSC_ESTATE;
     }
     uint32_t ver = STATE_SCHEMA_VERSION;
@@ -60,7 +59,7 @@ static int check_schema(struct store *st, MDB_txn *txn, int read_only, char *err
   } else if (rc == 0) {
     uint32_t ver;
     if (v.mv_size != sizeof ver) {
-      snprintf(err, errlen, "state store schema version record is malformed");
+      snprintf(err, errlen, "%s: state store schema version record is malformed", dir);
       return CSC_ESTATE;
     }
     memcpy(&ver, v.mv_data, sizeof ver);
@@ -68,20 +67,27 @@ static int check_schema(struct store *st, MDB_txn *txn, int read_only, char *err
      * store cannot be read either. It is rebuilt by replaying the input. */
     if (ver != STATE_SCHEMA_VERSION) {
       snprintf(err, errlen,
-               "state store has schema version %u, this cscflow reads version %u only: "
+               "%s: state store has schema version %u, this cscflow reads version %u only: "
                "replay the input into an empty state directory",
-               ver, STATE_SCHEMA_VERSION);
+               dir, ver, STATE_SCHEMA_VERSION);
       return CSC_ESTATE;
     }
   }
   if (rc != 0) {
-    snprintf(err, errlen, "schema version: %s", mdb_strerror(rc));
+    snprintf(err, errlen, "%s: schema version: %s", dir, mdb_strerror(rc));
     return CSC_ESTATE;
   }
   return CSC_OK;
 }
 
 int store_open(const char *dir, int read_only, struct store **out, char *err, size_t errlen) {
+  return store_open_sized(dir, read_only, 0, out, err, errlen);
+}
+
+/* map_size is only the first size: it doubles whenever a transaction fills
+ * it (store_grow), and LMDB raises it to an existing data file's size. */
+int store_open_sized(const char *dir, int read_only, size_t map_size, struct store **out,
+                     char *err, size_t errlen) {
   if (!read_only && mkdir(dir, 0750) != 0 && errno != EEXIST) {
     snprintf(err, errlen, "%s: cannot create: %s", dir, strerror(errno));
     return CSC_EIO;
@@ -100,7 +106,7 @@ int store_open(const char *dir, int read_only, struct store **out, char *err, si
   if (rc == 0)
     rc = mdb_env_set_maxdbs(st->env, 16);
   if (rc == 0)
-    rc = mdb_env_set_mapsize(st->env, STORE_MAP_SIZE_MIN);
+    rc = mdb_env_set_mapsize(st->env, map_size ? map_size : STORE_MAP_SIZE_DEFAULT);
   if (rc == 0)
     /* NOTLS: read transactions may be used by any thread (the HTTP server).
      * NOSYNC is not set: a committed batch is durable. */
@@ -118,7 +124,7 @@ int store_open(const char *dir, int read_only, struct store **out, char *err, si
     free(st);
     return CSC_ESTATE;
   }
-  int crc = check_schema(st, txn, read_only, err, errlen);
+  int crc = check_schema(st, txn, dir, read_only, err, errlen);
   /* Committing, even a read-only transaction, keeps the database handles
    * open for the life of the environment; aborting would close them. */
   if (crc == CSC_OK && (rc = mdb_txn_commit(txn)) != 0) {
