@@ -10,6 +10,7 @@ packages=(
   liblmdb-dev               # state store
   libcmocka-dev             # unit and integration tests
   valgrind                  # leak checks of the core paths
+  clang libclang-rt-dev     # libFuzzer targets (fuzz/): clang's fuzzer and sanitizer runtimes
 )
 
 SUDO=""

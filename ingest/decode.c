@@ -60,6 +60,8 @@ static int is_workforce(const CaseEvent *ev) {
   return ev->payload_case == CSCFLOW__V1__CASE_EVENT__PAYLOAD_WORKFORCE;
 }
 
+#define RECORDED_AT_LIMIT_MS 7258118400000LL /* 2200-01-01T00:00:00Z */
+
 /* Changes to a post (established, vacant, filled) belong to the post. */
 static int is_post_change(const Cscflow__V1__WorkforceEvent *w) {
   return w->change == CSCFLOW__V1__WORKFORCE_CHANGE__WORKFORCE_CHANGE_POST_ESTABLISHED ||
@@ -81,6 +83,10 @@ int ingest_validate(const CaseEvent *ev, const char **reason) {
     *reason = "missing worker_id";
   else if (date_from_yyyymmdd(ev->occurred_on, &d) != CSC_OK)
     *reason = "invalid occurred_on";
+  /* recorded_at sets the replay clock: a time before 1970 or from 2200 on
+   * is a broken value, not a date to move an LA's as-of date to. */
+  else if (ev->recorded_at_ms < 0 || ev->recorded_at_ms >= RECORDED_AT_LIMIT_MS)
+    *reason = "invalid recorded_at_ms";
   else if (ev->payload_case == CSCFLOW__V1__CASE_EVENT__PAYLOAD__NOT_SET &&
            ev->retracts_event_id[0] == '\0')
     *reason = "no payload";

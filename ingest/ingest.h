@@ -50,8 +50,10 @@ int ingest_decode(const uint8_t *buf, size_t len, struct arena *a, CaseEvent **o
 
 /*
  * Checks what the processor needs of an envelope: event_id, la_code and
- * occurred_on always; child_id unless it is a workforce event; a payload
- * unless the event retracts another. Returns 0 or CSC_EINVAL with *reason.
+ * occurred_on always; recorded_at_ms in [0, 2200-01-01); child_id unless it
+ * is a workforce event (which needs worker_id, or post_id for a change to a
+ * post); a payload unless the event retracts another; identifiers that fit.
+ * Returns 0 or CSC_EINVAL with *reason.
  */
 int ingest_validate(const CaseEvent *ev, const char **reason);
 

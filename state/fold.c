@@ -757,9 +757,16 @@ static int allowed_before_birth(const CaseEvent *ev) {
   }
 }
 
+/* 2200-01-01T00:00Z. occurred_on ends with 2199 (date_from_yyyymmdd), so an
+ * event recorded at or after this instant is never dated after its
+ * recording; and recorded_at far beyond it (a garbled int64) would overflow
+ * the date arithmetic of date_london_from_unix_ms. */
+#define RECORDED_AT_BEYOND_MS INT64_C(7258118400000)
+
 static void check_event(struct fold *f) {
   const CaseEvent *ev = f->ev;
-  if (ev->recorded_at_ms > 0 && f->date > date_london_from_unix_ms(ev->recorded_at_ms))
+  if (ev->recorded_at_ms > 0 && ev->recorded_at_ms < RECORDED_AT_BEYOND_MS &&
+      f->date > date_london_from_unix_ms(ev->recorded_at_ms))
     finding(f, Q_DATE_AFTER_RECORDED);
   const csc_date dob = f->st->details.dob;
   if (dob != DATE_NEVER && f->date < dob &&

@@ -383,6 +383,22 @@ static void test_validation(void **state) {
   f.ev.occurred_on = 20241301;
   expect_reject_event(&f.ev, "invalid occurred_on");
 
+  /* recorded_at moves the replay clock: before 1970 or from 2200 on is a
+   * broken value (the fold fuzzer found such a time overflowing the date
+   * arithmetic). 2199-12-31T23:59:59.999Z is still accepted. */
+  make_referral(&f);
+  f.ev.recorded_at_ms = -1;
+  expect_reject_event(&f.ev, "invalid recorded_at_ms");
+  make_referral(&f);
+  f.ev.recorded_at_ms = 7258118400000LL;
+  expect_reject_event(&f.ev, "invalid recorded_at_ms");
+  make_referral(&f);
+  f.ev.recorded_at_ms = 7258118399999LL;
+  {
+    const char *reason = NULL;
+    assert_int_equal(ingest_validate(&f.ev, &reason), CSC_OK);
+  }
+
   make_referral(&f);
   f.ev.payload_case = CSCFLOW__V1__CASE_EVENT__PAYLOAD__NOT_SET;
   f.ev.referral_opened = NULL;
