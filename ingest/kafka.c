@@ -1,7 +1,10 @@
 /*
  * Kafka clients. Configuration is passed through to librdkafka unchanged;
- * cscflow only sets what correctness depends on (no auto commit: positions
- * live in the state store).
+ * cscflow only sets what correctness depends on, over whatever the
+ * configuration says: no auto commit and a reset to the earliest offset on
+ * the consumer (positions live in the state store), idempotence and one
+ * request in flight on the producer (each output partition keeps its order
+ * through retries).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -108,8 +111,11 @@ static int kafka_sink_publish(struct sink *s, const struct sink_message *m) {
     if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
       if (hdrs)
         rd_kafka_headers_destroy(hdrs);
-      log_json(LOG_ERROR, "kafka_produce_failed", "\"topic\":\"%s\",\"error\":\"%s\"", m->topic,
-               rd_kafka_err2str(err));
+      char fatal[256] = "";
+      if (err == RD_KAFKA_RESP_ERR__FATAL)
+        rd_kafka_fatal_error(ks->rk, fatal, sizeof fatal);
+      log_json(LOG_ERROR, "kafka_produce_failed", "\"topic\":\"%s\",\"error\":\"%s\",\"fatal\":\"%s\"",
+               m->topic, rd_kafka_err2str(err), fatal);
       return CSC_EKAFKA;
     }
     /* Queue full: wait for deliveries to make room, never drop. */
@@ -139,6 +145,25 @@ int kafka_sink_new(rd_kafka_conf_t *conf, struct sink **out, char *err, size_t e
     rd_kafka_conf_destroy(conf);
     snprintf(err, errlen, "out of memory");
     return CSC_ENOMEM;
+  }
+  /* A request that fails and is retried must not land after messages
+   * produced later: a snapshot or alert would then be followed by an older
+   * one of the same key, which a compacted topic keeps. Without idempotence
+   * librdkafka gives no such order, even with one request in flight: the
+   * next request is already built and goes out before the retry
+   * (tests/test_faults.c saw snapshots go back with Produce errors, with and
+   * without max.in.flight 1). The idempotent producer holds the partition
+   * until the failed request is through, and writes no duplicate. One
+   * request in flight on top: the mock cluster of librdkafka 2.0.2 does not
+   * check the sequence numbers a real broker checks, so with more in flight
+   * it takes a later request while an earlier one is being retried, and the
+   * client then counts the earlier as written (the tests saw an alert lost
+   * that way); outputs are small, so one request at a time costs little. */
+  if (conf_set(conf, "enable.idempotence", "true", err, errlen) != CSC_OK ||
+      conf_set(conf, "max.in.flight.requests.per.connection", "1", err, errlen) != CSC_OK) {
+    rd_kafka_conf_destroy(conf);
+    free(ks);
+    return CSC_EINVAL;
   }
   rd_kafka_conf_set_dr_msg_cb(conf, delivery_report);
   rd_kafka_conf_set_opaque(conf, ks);
@@ -194,8 +219,16 @@ int kafka_consumer_new(rd_kafka_conf_t *conf, const char *topic, kafka_position_
   }
   cc->position_fn = position_fn;
   cc->ctx = ctx;
+  /* librdkafka resets a partition's position by auto.offset.reset when a
+   * broker answers a Fetch with OFFSET_OUT_OF_RANGE (after an unclean
+   * leader election, or retention) or a ListOffsets fails for good. Its
+   * default, the end, would skip every event not yet read, and the next
+   * commit would store a position past them: lost for good. From the
+   * earliest offset, what is applied already comes again and is ignored as
+   * duplicates; nothing is skipped. */
   if (conf_set(conf, "enable.auto.commit", "false", err, errlen) != CSC_OK ||
-      conf_set(conf, "enable.auto.offset.store", "false", err, errlen) != CSC_OK) {
+      conf_set(conf, "enable.auto.offset.store", "false", err, errlen) != CSC_OK ||
+      conf_set(conf, "auto.offset.reset", "earliest", err, errlen) != CSC_OK) {
     rd_kafka_conf_destroy(conf);
     free(cc);
     return CSC_EINVAL;
