@@ -94,9 +94,12 @@ rd_kafka_conf_t *kafka_conf_from_config(const struct config *cfg, const char *ro
                                         size_t errlen);
 
 /*
- * A sink that produces to Kafka. Takes ownership of conf. Delivery reports
- * acknowledge each message; a full producer queue makes publish wait (serving
- * delivery reports) rather than drop. CSC_EKAFKA with err on failure.
+ * A sink that produces to Kafka. Takes ownership of conf, and sets
+ * enable.idempotence=true and max.in.flight.requests.per.connection=1 over
+ * it (a retried request must not land after newer messages of its key).
+ * Delivery reports acknowledge each message; a full producer queue makes
+ * publish wait (serving delivery reports) rather than drop. CSC_EKAFKA with
+ * err on failure.
  */
 int kafka_sink_new(rd_kafka_conf_t *conf, struct sink **out, char *err, size_t errlen);
 
@@ -114,7 +117,9 @@ typedef int64_t (*kafka_position_fn)(void *ctx, const char *topic, int32_t parti
 /*
  * A consumer in group group.id subscribed to topic, with enable.auto.commit
  * and enable.auto.offset.store off: positions come from the state store
- * through position_fn on every assignment. Takes ownership of conf.
+ * through position_fn on every assignment; auto.offset.reset is set to
+ * earliest, so an offset reset re-reads (duplicates are ignored) rather than
+ * skipping events. Takes ownership of conf.
  */
 int kafka_consumer_new(rd_kafka_conf_t *conf, const char *topic, kafka_position_fn position_fn,
                        void *ctx, rd_kafka_t **out, char *err, size_t errlen);

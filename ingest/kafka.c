@@ -114,8 +114,9 @@ static int kafka_sink_publish(struct sink *s, const struct sink_message *m) {
       char fatal[256] = "";
       if (err == RD_KAFKA_RESP_ERR__FATAL)
         rd_kafka_fatal_error(ks->rk, fatal, sizeof fatal);
-      log_json(LOG_ERROR, "kafka_produce_failed", "\"topic\":\"%s\",\"error\":\"%s\",\"fatal\":\"%s\"",
-               m->topic, rd_kafka_err2str(err), fatal);
+      log_json(LOG_ERROR, "kafka_produce_failed",
+               "\"topic\":\"%s\",\"error\":\"%s\",\"fatal\":\"%s\"", m->topic,
+               rd_kafka_err2str(err), fatal);
       return CSC_EKAFKA;
     }
     /* Queue full: wait for deliveries to make room, never drop. */

@@ -73,13 +73,14 @@
 #define N_BROKERS 3
 #define N_EVENT_PARTS 3
 #define GROUP "cscflow-faults"
-#define QUEUE_MAX 10     /* producer queue.buffering.max.messages */
-#define BATCH_MAX 500    /* engine batch. Every batch publishes a snapshot
-                            (~14 KB) of each LA it touches, even when all its
-                            events are duplicates (as after an offset reset,
-                            which reads a partition again), and the mock
-                            keeps only 5 MiB a partition: ~12k events must
-                            stay well under 370 batches */
+#define QUEUE_MAX 10 /* producer queue.buffering.max.messages */
+#define BATCH_MAX                                                                                  \
+  500                       /* engine batch. Every batch publishes a snapshot                      \
+                               (~14 KB) of each LA it touches, even when all its                   \
+                               events are duplicates (as after an offset reset,                    \
+                               which reads a partition again), and the mock                        \
+                               keeps only 5 MiB a partition: ~12k events must                      \
+                               stay well under 370 batches */
 #define SCENARIO_MAX_S 75.0 /* a scenario not done by then has hung */
 #define STALL_S 12.0        /* after the faults, longer than any rejoin */
 
@@ -223,7 +224,8 @@ static int history_add(void *ctx, const Cscflow__V1__CaseEvent *ev) {
   h->n++;
   h->off[h->n] = h->len;
   h->per_la[la]++;
-  hset_add(&h->ids[la], hash_kv(ev->la_code, strlen(ev->la_code), ev->event_id, strlen(ev->event_id)));
+  hset_add(&h->ids[la],
+           hash_kv(ev->la_code, strlen(ev->la_code), ev->event_id, strlen(ev->event_id)));
   return CSC_OK;
 }
 
@@ -517,8 +519,13 @@ static int setup(void **state) {
     fail_msg("engine_open (reference): %s", err);
   for (size_t i = 0; i < fx->h.n; i++) {
     const char *la = fx->h.codes[fx->h.la[i]];
-    const struct engine_input in = {"reference", fx->h.la[i], (int64_t)i, (int64_t)i + 1,
-                                    la, strlen(la), fx->h.bytes + fx->h.off[i],
+    const struct engine_input in = {"reference",
+                                    fx->h.la[i],
+                                    (int64_t)i,
+                                    (int64_t)i + 1,
+                                    la,
+                                    strlen(la),
+                                    fx->h.bytes + fx->h.off[i],
                                     fx->h.off[i + 1] - fx->h.off[i]};
     assert_int_equal(engine_apply_batch(e, &in, 1), CSC_OK);
   }
@@ -536,9 +543,9 @@ static int setup(void **state) {
     assert_int_equal(fx->ref_applied[i], fx->h.distinct[i]);
   printf("history: %zu events (%s %zu, %s %zu), %zu distinct; reference replay, one event per "
          "transaction: %zu distinct snapshots, %zu alerts, %zu findings (%.1f s)\n",
-         fx->h.n, fx->h.codes[0], fx->h.per_la[0], fx->h.codes[1], fx->h.per_la[1], fx->h.n_distinct,
-         fx->reference.snapshots.n, fx->reference.alerts.n, fx->reference.quality.n,
-         now_s() - t0);
+         fx->h.n, fx->h.codes[0], fx->h.per_la[0], fx->h.codes[1], fx->h.per_la[1],
+         fx->h.n_distinct, fx->reference.snapshots.n, fx->reference.alerts.n,
+         fx->reference.quality.n, now_s() - t0);
   fflush(stdout);
   *state = fx;
   return 0;
@@ -569,8 +576,8 @@ static int teardown(void **state) {
  * output topics' single partitions. */
 #define N_PARTS 7
 static const char *part_topic(int p) {
-  static const char *const t[] = {TOPIC_EVENTS,    TOPIC_EVENTS, TOPIC_EVENTS, TOPIC_INDICATORS,
-                                  TOPIC_ALERTS,    TOPIC_QUALITY, TOPIC_DLQ};
+  static const char *const t[] = {TOPIC_EVENTS, TOPIC_EVENTS,  TOPIC_EVENTS, TOPIC_INDICATORS,
+                                  TOPIC_ALERTS, TOPIC_QUALITY, TOPIC_DLQ};
   return t[p];
 }
 static int32_t part_index(int p) { return p < N_EVENT_PARTS ? p : 0; }
@@ -648,11 +655,11 @@ static void produce_history(struct cluster *c, const struct history *h) {
   for (size_t i = 0; i < h->n; i++) {
     const char *la = h->codes[h->la[i]];
     for (int tries = 0;; tries++) {
-      rd_kafka_resp_err_t e = rd_kafka_producev(
-          rk, RD_KAFKA_V_TOPIC(TOPIC_EVENTS), RD_KAFKA_V_PARTITION(h->la[i]),
-          RD_KAFKA_V_KEY(la, strlen(la)),
-          RD_KAFKA_V_VALUE(h->bytes + h->off[i], h->off[i + 1] - h->off[i]),
-          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+      rd_kafka_resp_err_t e =
+          rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(TOPIC_EVENTS), RD_KAFKA_V_PARTITION(h->la[i]),
+                            RD_KAFKA_V_KEY(la, strlen(la)),
+                            RD_KAFKA_V_VALUE(h->bytes + h->off[i], h->off[i + 1] - h->off[i]),
+                            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
       if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
         break;
       assert_int_equal(e, RD_KAFKA_RESP_ERR__QUEUE_FULL);
@@ -740,12 +747,12 @@ static const char *scenario_name(enum scenario sc) {
 }
 
 /* The request types errors are pushed on, in the order they are printed. */
-static const int16_t api_keys[] = {API_FETCH,     API_LIST_OFFSETS,
-                                   API_OFFSET_FETCH, API_FIND_COORDINATOR,
-                                   API_JOIN_GROUP, API_SYNC_GROUP,
-                                   API_HEARTBEAT, API_PRODUCE};
-static const char *const api_names[] = {"Fetch",     "ListOffsets", "OffsetFetch", "FindCoordinator",
-                                        "JoinGroup", "SyncGroup",   "Heartbeat",   "Produce"};
+static const int16_t api_keys[] = {
+    API_FETCH,      API_LIST_OFFSETS, API_OFFSET_FETCH, API_FIND_COORDINATOR,
+    API_JOIN_GROUP, API_SYNC_GROUP,   API_HEARTBEAT,    API_PRODUCE};
+static const char *const api_names[] = {"Fetch",           "ListOffsets", "OffsetFetch",
+                                        "FindCoordinator", "JoinGroup",   "SyncGroup",
+                                        "Heartbeat",       "Produce"};
 #define N_API (sizeof api_keys / sizeof api_keys[0])
 
 struct faults {
@@ -892,9 +899,9 @@ static void step_consume(struct faults *f, int step) {
       RD_KAFKA_RESP_ERR_KAFKA_STORAGE_ERROR,      RD_KAFKA_RESP_ERR_FENCED_LEADER_EPOCH,
       RD_KAFKA_RESP_ERR_OFFSET_NOT_AVAILABLE,     RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
       RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE,     RD_KAFKA_RESP_ERR__TRANSPORT};
-  static const rd_kafka_resp_err_t join_errs[] = {
-      RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS, RD_KAFKA_RESP_ERR_NOT_COORDINATOR,
-      RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE};
+  static const rd_kafka_resp_err_t join_errs[] = {RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS,
+                                                  RD_KAFKA_RESP_ERR_NOT_COORDINATOR,
+                                                  RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE};
   static const rd_kafka_resp_err_t sync_errs[] = {
       RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS, RD_KAFKA_RESP_ERR_NOT_COORDINATOR,
       RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION, RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID};
@@ -910,10 +917,10 @@ static void step_consume(struct faults *f, int step) {
   case 'O': {
     /* On the partition with the most left to apply: its fetch position is
      * then short of the end, and a reset there skips or reads again. */
-    const int p = c->ends[0] - atomic_load(&f->applied_to[0]) >=
-                          c->ends[1] - atomic_load(&f->applied_to[1])
-                      ? 0
-                      : 1;
+    const int p =
+        c->ends[0] - atomic_load(&f->applied_to[0]) >= c->ends[1] - atomic_load(&f->applied_to[1])
+            ? 0
+            : 1;
     if (push1(f, c->leader[p], API_FETCH, RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE))
       f->offset_resets++;
     break;
@@ -960,7 +967,8 @@ static void step_produce(struct faults *f) {
     const size_t n = 1 + (size_t)rnd(&f->rng, 3);
     for (size_t i = 0; i < n; i++) {
       errs[i] = PICK(f, produce_errs);
-      rtts[i] = errs[i] != RD_KAFKA_RESP_ERR__TRANSPORT && rnd(&f->rng, 2) ? 100 + rnd(&f->rng, 300) : 0;
+      rtts[i] =
+          errs[i] != RD_KAFKA_RESP_ERR__TRANSPORT && rnd(&f->rng, 2) ? 100 + rnd(&f->rng, 300) : 0;
     }
     push(f, b, API_PRODUCE, n, errs, rtts);
   } else {
@@ -1068,10 +1076,10 @@ static int caught_up(struct engine *e, const struct cluster *c) {
 static void describe_faults(const struct faults *f, char *buf, size_t len) {
   size_t n = 0;
   buf[0] = '\0';
-#define ADD(...)                                                                                  \
-  do {                                                                                            \
-    if (n < len)                                                                                  \
-      n += (size_t)snprintf(buf + n, len - n, __VA_ARGS__);                                       \
+#define ADD(...)                                                                                   \
+  do {                                                                                             \
+    if (n < len)                                                                                   \
+      n += (size_t)snprintf(buf + n, len - n, __VA_ARGS__);                                        \
   } while (0)
   if (f->sc != SC_NONE)
     ADD("over %.1f s: ", f->window);
@@ -1193,7 +1201,8 @@ static void run_scenario(struct fixture *fx, enum scenario sc, struct outcome *o
     }
     const int steps = scenario_steps(sc);
     if (first > 0 && !atomic_load(&f->done) &&
-        (double)consumed > (double)(atomic_load(&f->progress) + 1) / (steps + 1) * (double)fx->h.n &&
+        (double)consumed >
+            (double)(atomic_load(&f->progress) + 1) / (steps + 1) * (double)fx->h.n &&
         now_s() - last_run < 0.25) {
       sleep_ms(10);
       continue;
@@ -1219,8 +1228,9 @@ static void run_scenario(struct fixture *fx, enum scenario sc, struct outcome *o
       engine_position(e, TOPIC_EVENTS, p, &pos[p]);
     fail_msg("[%s] not caught up after %.0f s (%.0f s without a message): positions "
              "%lld/%lld %lld/%lld %lld/%lld",
-             scenario_name(sc), now_s() - t0, now_s() - moved, (long long)pos[0], (long long)c.ends[0],
-             (long long)pos[1], (long long)c.ends[1], (long long)pos[2], (long long)c.ends[2]);
+             scenario_name(sc), now_s() - t0, now_s() - moved, (long long)pos[0],
+             (long long)c.ends[0], (long long)pos[1], (long long)c.ends[1], (long long)pos[2],
+             (long long)c.ends[2]);
   }
   assert_int_equal(f->mock_failures, 0);
   out->stats = *engine_stats(e);
@@ -1327,8 +1337,8 @@ static void check_same_messages(const char *sc, const char *topic, const struct 
              sc, topic, missing, extra);
   for (size_t i = 0; i < want->n; i++)
     if (!same_key_sequence(got, want, &want->m[i]))
-      fail_msg("[%s] %s: the messages of key %.*s are not in the fault-free run's order", sc,
-               topic, (int)want->m[i].key_len, (const char *)want->m[i].key);
+      fail_msg("[%s] %s: the messages of key %.*s are not in the fault-free run's order", sc, topic,
+               (int)want->m[i].key_len, (const char *)want->m[i].key);
 }
 
 struct report {
@@ -1341,8 +1351,7 @@ static void check_outcome(const struct fixture *fx, const char *sc, const struct
    * fault-free run's), counting each distinct event once. */
   for (int la = 0; la < N_LAS; la++) {
     if (!same_bytes(o->final[la], o->final_len[la], fx->ref_final[la], fx->ref_final_len[la]))
-      fail_msg("[%s] %s: the stored snapshot differs from the fault-free one", sc,
-               fx->h.codes[la]);
+      fail_msg("[%s] %s: the stored snapshot differs from the fault-free one", sc, fx->h.codes[la]);
     if (o->events_applied[la] != fx->h.distinct[la])
       fail_msg("[%s] %s: events_applied %llu, distinct events %zu", sc, fx->h.codes[la],
                (unsigned long long)o->events_applied[la], fx->h.distinct[la]);
@@ -1362,8 +1371,8 @@ static void check_outcome(const struct fixture *fx, const char *sc, const struct
   size_t outside = 0;
   for (size_t i = 0; i < o->snapshots.n; i++) {
     const struct msg *m = &o->snapshots.m[i];
-    outside += !hset_has(&fx->reference.snapshots,
-                         hash_kv(m->key, m->key_len, m->value, m->value_len));
+    outside +=
+        !hset_has(&fx->reference.snapshots, hash_kv(m->key, m->key_len, m->value, m->value_len));
   }
   if (outside)
     fail_msg("[%s] %zu of %zu published snapshots match no state the LAs passed through", sc,
