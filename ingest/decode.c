@@ -62,8 +62,7 @@ static int is_workforce(const CaseEvent *ev) {
 
 #define RECORDED_AT_LIMIT_MS 7258118400000LL /* 2200-01-01T00:00:00Z */
 
-/* Changes to a post (established, vacant, filled) belong to the post. */
-static int is_post_change(const Cscflow__V1__WorkforceEvent *w) {
+int ingest_is_post_change(const Cscflow__V1__WorkforceEvent *w) {
   return w->change == CSCFLOW__V1__WORKFORCE_CHANGE__WORKFORCE_CHANGE_POST_ESTABLISHED ||
          w->change == CSCFLOW__V1__WORKFORCE_CHANGE__WORKFORCE_CHANGE_POST_VACANT ||
          w->change == CSCFLOW__V1__WORKFORCE_CHANGE__WORKFORCE_CHANGE_POST_FILLED;
@@ -77,9 +76,9 @@ int ingest_validate(const CaseEvent *ev, const char **reason) {
     *reason = "missing la_code";
   else if (ev->child_id[0] == '\0' && !is_workforce(ev))
     *reason = "missing child_id";
-  else if (is_workforce(ev) && is_post_change(ev->workforce) && ev->workforce->post_id[0] == '\0')
+  else if (is_workforce(ev) && ingest_is_post_change(ev->workforce) && ev->workforce->post_id[0] == '\0')
     *reason = "missing post_id";
-  else if (is_workforce(ev) && !is_post_change(ev->workforce) && ev->workforce->worker_id[0] == '\0')
+  else if (is_workforce(ev) && !ingest_is_post_change(ev->workforce) && ev->workforce->worker_id[0] == '\0')
     *reason = "missing worker_id";
   else if (date_from_yyyymmdd(ev->occurred_on, &d) != CSC_OK)
     *reason = "invalid occurred_on";

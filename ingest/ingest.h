@@ -57,6 +57,10 @@ int ingest_decode(const uint8_t *buf, size_t len, struct arena *a, CaseEvent **o
  */
 int ingest_validate(const CaseEvent *ev, const char **reason);
 
+/* True for a workforce change to a post (established, vacant, filled): it
+ * belongs to the post's history, every other change to the worker's. */
+int ingest_is_post_change(const Cscflow__V1__WorkforceEvent *w);
+
 /* Writes ev as varint(length) + protobuf bytes. CSC_EIO, CSC_ENOMEM. */
 int ingest_write_delimited(FILE *f, const CaseEvent *ev);
 

@@ -7,20 +7,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ingest/ingest.h"
 #include "state/state.h"
-
-static int is_post_change(const Cscflow__V1__WorkforceEvent *w) {
-  return w->change == CSCFLOW__V1__WORKFORCE_CHANGE__WORKFORCE_CHANGE_POST_ESTABLISHED ||
-         w->change == CSCFLOW__V1__WORKFORCE_CHANGE__WORKFORCE_CHANGE_POST_VACANT ||
-         w->change == CSCFLOW__V1__WORKFORCE_CHANGE__WORKFORCE_CHANGE_POST_FILLED;
-}
 
 size_t history_subject(const CaseEvent *ev, char *buf, size_t len) {
   int n = 0;
   if (ev->child_id[0] != '\0')
     n = snprintf(buf, len, "%s", ev->child_id);
   else if (ev->payload_case == CSCFLOW__V1__CASE_EVENT__PAYLOAD_WORKFORCE)
-    n = is_post_change(ev->workforce) ? snprintf(buf, len, "post:%s", ev->workforce->post_id)
+    n = ingest_is_post_change(ev->workforce) ? snprintf(buf, len, "post:%s", ev->workforce->post_id)
                                       : snprintf(buf, len, "worker:%s", ev->workforce->worker_id);
   return n > 0 && (size_t)n < len ? (size_t)n : 0;
 }
