@@ -32,6 +32,9 @@ struct engine {
   struct store *st;
   struct engine_stats stats;
   struct arena arena;   /* per event: the decoded event, the child's history and facts */
+  struct arena batch_arena; /* per batch: the history keys of a grouped batch */
+  struct subject_input *subjects; /* a grouped batch's admitted inputs */
+  size_t cap_subjects;
   uint64_t next_seq;    /* next outbox key */
   uint64_t unpublished; /* first outbox key not yet handed to the sink */
   uint64_t *acked;      /* outbox entries the sink has acknowledged, to delete */
@@ -241,8 +244,17 @@ int engine_open(const struct engine_options *opt, struct engine **out, char *err
     e->opt.batch_ms = 5;
   e->today = london_today();
   arena_init(&e->arena, 64 * 1024);
+  arena_init(&e->batch_arena, 1024 * 1024);
   int rc = store_open_sized(opt->state_dir, 0, opt->map_size, &e->st, err, errlen);
   if (rc != CSC_OK) {
+    free(e);
+    return rc;
+  }
+  if (e->opt.no_sync && (rc = store_set_durable(e->st, 0)) != CSC_OK) {
+    snprintf(err, errlen, "state: cannot turn off sync");
+    store_close(e->st);
+    arena_free(&e->arena);
+    arena_free(&e->batch_arena);
     free(e);
     return rc;
   }
@@ -275,6 +287,7 @@ int engine_open(const struct engine_options *opt, struct engine **out, char *err
     snprintf(err, errlen, "outbox: %s", csc_strerror(rc));
     store_close(e->st);
     arena_free(&e->arena);
+    arena_free(&e->batch_arena);
     free(e);
     return CSC_ESTATE;
   }
@@ -309,8 +322,12 @@ void engine_close(struct engine *e) {
     log_json(LOG_WARN, "sink_flush_incomplete", "\"note\":\"unacknowledged messages stay in the outbox\"");
   commit_acks(e);
   e->opt.sink->on_ack = NULL;
+  if (e->opt.no_sync && store_sync(e->st) != CSC_OK)
+    log_json(LOG_WARN, "state_sync_failed", "\"note\":\"the last commits may not be on disk\"");
   store_close(e->st);
   arena_free(&e->arena);
+  arena_free(&e->batch_arena);
+  free(e->subjects);
   free(e->acked);
   free(e);
 }
@@ -329,6 +346,8 @@ int engine_position(struct engine *e, const char *source, int32_t partition, int
 }
 
 /* ---- applying a batch ----------------------------------------------------------- */
+
+static int note_position(struct engine *e, const struct engine_input *in);
 
 static int dead_letter(struct engine *e, MDB_txn *txn, const struct engine_input *in,
                        const char *reason) {
@@ -395,47 +414,170 @@ static csc_date event_clock(const struct engine *e, const CaseEvent *ev) {
   return date_from_yyyymmdd(ev->occurred_on, &d) == CSC_OK ? d : 0;
 }
 
+/*
+ * Decodes and checks one input and moves its LA's clock to it. A bad input
+ * is dead-lettered and *ev left NULL; otherwise *ev (allocated from the
+ * engine's per-event arena), its protobuf bytes, its subject and its LA.
+ */
+static int admit_input(struct engine *e, MDB_txn *txn, const struct engine_input *in,
+                       struct output *out, CaseEvent **ev, const uint8_t **pb, size_t *pb_len,
+                       char *subject, size_t subject_len, struct batch_la **b) {
+  const char *reason;
+  *ev = NULL;
+  e->stats.consumed++;
+  CaseEvent *dec;
+  if (ingest_decode(in->value, in->value_len, &e->arena, &dec, pb, pb_len, &reason) != CSC_OK)
+    return dead_letter(e, txn, in, reason);
+  if (in->key != NULL && in->key_len > 0 &&
+      (strlen(dec->la_code) != in->key_len || memcmp(dec->la_code, in->key, in->key_len) != 0))
+    return dead_letter(e, txn, in, "key does not match la_code");
+  if (history_subject(dec, subject, subject_len) == 0)
+    return dead_letter(e, txn, in, "identifier too long");
+  int rc = batch_la(e, txn, dec->la_code, b);
+  if (rc == CSC_OK)
+    rc = advance_la(e, txn, *b, event_clock(e, dec), out);
+  if (rc == CSC_OK)
+    *ev = dec;
+  return rc;
+}
+
+/* Moves the LA's aggregates, alerts and findings by a subject's change of
+ * its n events, on the LA's as-of date. */
+static int apply_change(struct engine *e, MDB_txn *txn, struct batch_la *b, const char *subject,
+                        const struct child_change *ch, size_t n, struct output *out) {
+  e->stats.duplicates += n - ch->appended;
+  if (ch->duplicate)
+    return CSC_OK;
+  const csc_date T = b->ls.as_of;
+  int rc = agg_apply_diff(e->st, txn, b->la, T, ch->before.facts, ch->before.n_facts,
+                          ch->after.facts, ch->after.n_facts);
+  if (rc == CSC_OK)
+    rc = alerts_apply_diff(e->st, txn, b->la, subject, T, ch->before.alerts, ch->before.n_alerts,
+                           ch->after.alerts, ch->after.n_alerts, out);
+  if (rc == CSC_OK)
+    rc = quality_emit_changes(b->la, subject, T, ch->before.findings, ch->before.n_findings,
+                              ch->after.findings, ch->after.n_findings, out);
+  b->ls.events_applied += ch->appended;
+  e->stats.applied += ch->appended;
+  return rc;
+}
+
 static int apply_one(struct engine *e, MDB_txn *txn, const struct engine_input *in,
                      struct output *out) {
   CaseEvent *ev;
   const uint8_t *pb;
   size_t pb_len;
-  const char *reason;
-  arena_reset(&e->arena);
-  e->stats.consumed++;
-  if (ingest_decode(in->value, in->value_len, &e->arena, &ev, &pb, &pb_len, &reason) != CSC_OK)
-    return dead_letter(e, txn, in, reason);
-  if (in->key != NULL && in->key_len > 0 &&
-      (strlen(ev->la_code) != in->key_len || memcmp(ev->la_code, in->key, in->key_len) != 0))
-    return dead_letter(e, txn, in, "key does not match la_code");
-  char child[160];
-  if (history_subject(ev, child, sizeof child) == 0)
-    return dead_letter(e, txn, in, "identifier too long");
-
+  char subject[160];
   struct batch_la *b;
-  int rc = batch_la(e, txn, ev->la_code, &b);
-  if (rc == CSC_OK)
-    rc = advance_la(e, txn, b, event_clock(e, ev), out);
+  arena_reset(&e->arena);
+  int rc = admit_input(e, txn, in, out, &ev, &pb, &pb_len, subject, sizeof subject, &b);
+  if (rc != CSC_OK || ev == NULL)
+    return rc;
   struct child_change ch;
-  if (rc == CSC_OK)
-    rc = history_apply(e->st, txn, ev, pb, pb_len, refdata_for(e->opt.ref, b->la), &e->arena, &ch);
+  rc = history_apply(e->st, txn, ev, pb, pb_len, refdata_for(e->opt.ref, b->la), &e->arena, &ch);
+  return rc == CSC_OK ? apply_change(e, txn, b, subject, &ch, 1, out) : rc;
+}
+
+/* ---- applying a batch one subject at a time ------------------------------------ */
+
+/* An admitted input of a grouped batch. */
+struct subject_input {
+  const uint8_t *key; /* la\0subject\0 (the history key), in the batch arena */
+  size_t key_len;
+  size_t input; /* index in the batch */
+  struct batch_la *la;
+};
+
+/* Key order (so that the writes of one LA cluster in the B-tree), then
+ * arrival order within a subject. */
+static int subject_input_compare(const void *pa, const void *pb) {
+  const struct subject_input *a = pa, *b = pb;
+  const size_t n = a->key_len < b->key_len ? a->key_len : b->key_len;
+  int c = memcmp(a->key, b->key, n);
+  if (c == 0 && a->key_len != b->key_len)
+    c = a->key_len < b->key_len ? -1 : 1;
+  if (c == 0)
+    c = a->input < b->input ? -1 : a->input > b->input;
+  return c;
+}
+
+/* Applies the k inputs of one subject (decoded again: the per-event arena
+ * holds one subject at a time, so memory does not grow with the batch). */
+static int apply_subject(struct engine *e, MDB_txn *txn, const struct engine_input *in,
+                         const struct subject_input *si, size_t k, struct output *out) {
+  arena_reset(&e->arena);
+  CaseEvent **evs = arena_alloc(&e->arena, k * sizeof *evs);
+  const uint8_t **pbs = arena_alloc(&e->arena, k * sizeof *pbs);
+  size_t *lens = arena_alloc(&e->arena, k * sizeof *lens);
+  uint8_t *dup = arena_alloc(&e->arena, k);
+  if (evs == NULL || pbs == NULL || lens == NULL || dup == NULL)
+    return CSC_ENOMEM;
+  for (size_t j = 0; j < k; j++) {
+    const struct engine_input *x = &in[si[j].input];
+    const char *reason;
+    /* It decoded when admitted: only memory can fail now. */
+    int rc = ingest_decode(x->value, x->value_len, &e->arena, &evs[j], &pbs[j], &lens[j], &reason);
+    if (rc != CSC_OK)
+      return rc == CSC_ENOMEM ? rc : CSC_ESTATE;
+  }
+  struct batch_la *b = si[0].la;
+  struct child_change ch;
+  int rc = history_apply_events(e->st, txn, evs, pbs, lens, k, refdata_for(e->opt.ref, b->la),
+                                &e->arena, dup, &ch);
+  const char *subject = (const char *)si[0].key + strlen(b->la) + 1;
+  return rc == CSC_OK ? apply_change(e, txn, b, subject, &ch, k, out) : rc;
+}
+
+static int reserve_subject_inputs(struct engine *e, size_t n) {
+  if (n <= e->cap_subjects)
+    return CSC_OK;
+  struct subject_input *v = realloc(e->subjects, n * sizeof *v);
+  if (v == NULL)
+    return CSC_ENOMEM;
+  e->subjects = v;
+  e->cap_subjects = n;
+  return CSC_OK;
+}
+
+/* Admits every input (dead letters and clocks in arrival order), then
+ * applies the admitted ones subject by subject. */
+static int apply_grouped(struct engine *e, MDB_txn *txn, const struct engine_input *in, size_t n,
+                         struct output *out) {
+  int rc = reserve_subject_inputs(e, n);
+  arena_reset(&e->batch_arena);
+  size_t m = 0;
+  for (size_t i = 0; rc == CSC_OK && i < n; i++) {
+    CaseEvent *ev;
+    const uint8_t *pb;
+    size_t pb_len;
+    char subject[160];
+    struct batch_la *b;
+    arena_reset(&e->arena);
+    rc = admit_input(e, txn, &in[i], out, &ev, &pb, &pb_len, subject, sizeof subject, &b);
+    if (rc == CSC_OK)
+      rc = note_position(e, &in[i]);
+    if (rc != CSC_OK || ev == NULL)
+      continue;
+    uint8_t key[STATE_MAX_KEY];
+    const size_t len = store_key(key, b->la, subject, strlen(subject) + 1);
+    uint8_t *copy = len ? arena_alloc(&e->batch_arena, len) : NULL;
+    if (copy == NULL) {
+      rc = len ? CSC_ENOMEM : CSC_EINVAL;
+      break;
+    }
+    memcpy(copy, key, len);
+    e->subjects[m++] = (struct subject_input){copy, len, i, b};
+  }
   if (rc != CSC_OK)
     return rc;
-  if (ch.duplicate) {
-    e->stats.duplicates++;
-    return CSC_OK;
+  qsort(e->subjects, m, sizeof *e->subjects, subject_input_compare);
+  for (size_t g = 0, h; rc == CSC_OK && g < m; g = h) {
+    for (h = g + 1; h < m && e->subjects[h].key_len == e->subjects[g].key_len &&
+                    memcmp(e->subjects[h].key, e->subjects[g].key, e->subjects[g].key_len) == 0;
+         h++)
+      ;
+    rc = apply_subject(e, txn, in, &e->subjects[g], h - g, out);
   }
-  const csc_date T = b->ls.as_of;
-  rc = agg_apply_diff(e->st, txn, b->la, T, ch.before.facts, ch.before.n_facts, ch.after.facts,
-                      ch.after.n_facts);
-  if (rc == CSC_OK)
-    rc = alerts_apply_diff(e->st, txn, b->la, child, T, ch.before.alerts, ch.before.n_alerts,
-                           ch.after.alerts, ch.after.n_alerts, out);
-  if (rc == CSC_OK)
-    rc = quality_emit_changes(b->la, child, T, ch.before.findings, ch.before.n_findings,
-                              ch.after.findings, ch.after.n_findings, out);
-  b->ls.events_applied++;
-  e->stats.applied++;
   return rc;
 }
 
@@ -558,6 +700,8 @@ struct batch_arg {
 
 static int apply_body(struct engine *e, MDB_txn *txn, struct output *out, void *arg) {
   const struct batch_arg *ba = arg;
+  if (e->opt.group_by_subject)
+    return apply_grouped(e, txn, ba->in, ba->n, out);
   for (size_t i = 0; i < ba->n; i++) {
     int rc = apply_one(e, txn, &ba->in[i], out);
     if (rc == CSC_OK)

@@ -49,6 +49,24 @@ struct engine_options {
   void (*fault)(void *ctx, enum engine_fault_point point);
   void *fault_ctx;
   size_t map_size; /* first LMDB map size in bytes (0: 1 GiB); it doubles when full */
+  /*
+   * 0: apply a batch one event at a time, in arrival order. 1: one subject
+   * (child, worker, post) at a time, in key order, all of its events in the
+   * batch folded once (history_apply_events); the LAs' clocks first move to
+   * the latest event of the batch. The state a batch leaves is the same
+   * either way. What differs is only what lived and died inside one batch:
+   * an alert raised and withdrawn, a finding opened and resolved, are not
+   * published; an alert raised in the batch carries the batch's as-of date.
+   * Replay groups (its batch boundaries are fixed, so its outputs stay
+   * reproducible); run does not, so that its outputs never depend on how
+   * the consumer's polls happened to cut the stream.
+   */
+  int group_by_subject;
+  /* 0: every commit is synced to disk (MDB_NOSYNC off). 1: commits are not
+   * synced; the store is synced at engine_close. A process crash loses
+   * nothing either way (the page cache survives it); a machine crash may
+   * undo the last commits, which the stored positions then re-read. */
+  int no_sync;
 };
 
 /* One raw input message. next_position is the position to resume from once

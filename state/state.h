@@ -61,6 +61,14 @@ int store_open_sized(const char *dir, int read_only, size_t map_size, struct sto
                      char *err, size_t errlen);
 void store_close(struct store *st);
 
+/* Durable (the default): every commit is synced to disk before it returns.
+ * Not durable (LMDB's MDB_NOSYNC): commits reach the page cache only, which
+ * survives a process crash but not a machine crash; a machine crash may
+ * undo the last commits but never breaks the store. Turning durability on
+ * syncs what is pending. store_sync syncs now (CSC_ESTATE on failure). */
+int store_set_durable(struct store *st, int durable);
+int store_sync(struct store *st);
+
 /* Doubles the map size. Call with no transaction open, after one failed with
  * CSC_EMAPFULL (LMDB's MDB_MAP_FULL), then retry it. The map starts at
  * 1 GiB (or the size given to store_open_sized), or at the size of an
@@ -450,7 +458,8 @@ size_t history_subject(const CaseEvent *ev, char *buf, size_t len);
  */
 struct child_change {
   struct derived before, after;
-  int duplicate;
+  int duplicate;   /* nothing was appended: every event was a duplicate */
+  size_t appended; /* events appended to the history */
 };
 
 /*
@@ -461,5 +470,19 @@ struct child_change {
 int history_apply(struct store *st, MDB_txn *txn, const CaseEvent *ev, const uint8_t *pb,
                   size_t pb_len, const struct derive_ref *ref, struct arena *a,
                   struct child_change *out);
+
+/*
+ * history_apply for n events of one subject (the same la_code and
+ * history_subject), in arrival order: each is appended unless its event_id
+ * is already in the history or earlier in evs (then dup[i] is set; dup has
+ * n entries), and the history is folded and derived once for all of them.
+ * The result is the one n calls of history_apply would leave; only the
+ * records in between are never computed. This is what makes a large batch
+ * cheap: a child with k events in it costs one fold, not k.
+ */
+int history_apply_events(struct store *st, MDB_txn *txn, CaseEvent *const *evs,
+                         const uint8_t *const *pbs, const size_t *pb_lens, size_t n,
+                         const struct derive_ref *ref, struct arena *a, uint8_t *dup,
+                         struct child_change *out);
 
 #endif

@@ -153,6 +153,18 @@ int store_grow(struct store *st) {
   return CSC_OK;
 }
 
+int store_set_durable(struct store *st, int durable) {
+  int rc = mdb_env_set_flags(st->env, MDB_NOSYNC, durable ? 0 : 1);
+  if (rc == 0 && durable)
+    rc = mdb_env_sync(st->env, 1); /* what earlier commits left unsynced */
+  return rc ? store_error(rc, "set sync") : CSC_OK;
+}
+
+int store_sync(struct store *st) {
+  int rc = mdb_env_sync(st->env, 1);
+  return rc ? store_error(rc, "sync") : CSC_OK;
+}
+
 void store_close(struct store *st) {
   if (st == NULL)
     return;

@@ -119,7 +119,8 @@ struct rig {
   struct workdays wd; /* the twin's own copy of the calendar */
 };
 
-static void open_rig(struct rig *r, const struct gen_options *o) {
+/* group: the engine's group_by_subject (a batch applied child by child). */
+static void open_rig(struct rig *r, const struct gen_options *o, int group) {
   char err[512], path[320];
   test_tmpdir(r->dir, sizeof r->dir, "bruteforce");
   snprintf(r->out, sizeof r->out, "%s/out", r->dir);
@@ -142,6 +143,7 @@ static void open_rig(struct rig *r, const struct gen_options *o) {
   assert_int_equal(workdays_load(&r->wd, holidays, err, sizeof err), CSC_OK);
 
   struct engine_options eo = {r->dir, CLOCK_REPLAY, &r->pop, r->sink, 5000, 0, &r->ref};
+  eo.group_by_subject = group;
   assert_int_equal(engine_open(&eo, &r->e, err, sizeof err), CSC_OK);
 }
 
@@ -468,7 +470,7 @@ struct run {
   uint64_t seen_findings;
 };
 
-static void start_run(struct run *u, size_t n_dates) {
+static void start_run(struct run *u, size_t n_dates, int group) {
   memset(u, 0, sizeof *u);
   history_options(&u->o);
   struct gen_stats stats;
@@ -477,7 +479,7 @@ static void start_run(struct run *u, size_t n_dates) {
   /* not vacuous: the history is messy */
   assert_true(u->s.supersedes > 0 && u->s.retracts > 0 && stats.mess[GEN_MESS_DUPLICATE] > 0 &&
               stats.mess[GEN_MESS_OVERLAP] > 0 && stats.mess[GEN_MESS_BAD_DATE] > 0);
-  open_rig(&u->r, &u->o);
+  open_rig(&u->r, &u->o, group);
   u->decoded = calloc(u->generated + n_dates + 1, sizeof *u->decoded);
   u->fed = calloc(u->generated + n_dates + 1, sizeof *u->fed);
   u->batch = calloc(u->generated + 1, sizeof *u->batch);
@@ -571,12 +573,11 @@ static void end_run(struct run *u) {
   free(u->s.recorded);
 }
 
-static void engine_equals_twin(void **state) {
-  (void)state;
+static void run_against_twin(int group) {
   const size_t n_dates = make_dates();
   struct run *u = malloc(sizeof *u);
   assert_non_null(u);
-  start_run(u, n_dates);
+  start_run(u, n_dates, group);
   for (size_t i = 0; i < n_dates; i++) {
     advance_to(u, as_of_dates[i]);
     check_on(u, as_of_dates[i]);
@@ -591,9 +592,23 @@ static void engine_equals_twin(void **state) {
   assert_int_equal(differences, 0);
 }
 
+/* Batches applied one event at a time (cscflow run). */
+static void engine_equals_twin(void **state) {
+  (void)state;
+  run_against_twin(0);
+}
+
+/* Batches applied one child at a time, each child folded once per batch
+ * (cscflow replay): the values on every date must be the same. */
+static void engine_grouped_equals_twin(void **state) {
+  (void)state;
+  run_against_twin(1);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(engine_equals_twin),
+      cmocka_unit_test(engine_grouped_equals_twin),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
