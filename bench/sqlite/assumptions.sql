@@ -6,21 +6,21 @@
 -- from the fold's (which ends the latest open episode of that id).
 .mode list
 .headers off
+PRAGMA cache_size = -524288;
+PRAGMA temp_store = MEMORY;
 WITH v (rule, n) AS (
   SELECT 'empty_end_or_reference_id',
-         (SELECT count(*) FROM referral_closed WHERE id = '')
-         + (SELECT count(*) FROM cp_ended WHERE id = '')
-         + (SELECT count(*) FROM care_ended WHERE id = '')
-         + (SELECT count(*) FROM placement_started WHERE id = '')
-         + (SELECT count(*) FROM legal_status WHERE id = '')
+         (SELECT count(*) FROM event
+          WHERE kind IN ('referral_closed', 'cp_plan_ended', 'period_of_care_ended',
+                         'placement_started', 'legal_status_changed')
+            AND id = '')
   UNION ALL
   SELECT 'repeated_episode_id',
-         (SELECT count(*) FROM (SELECT 1 FROM referral_opened GROUP BY la, child, id
-                                HAVING count(*) > 1))
-         + (SELECT count(*) FROM (SELECT 1 FROM cp_started GROUP BY la, child, id
-                                  HAVING count(*) > 1))
-         + (SELECT count(*) FROM (SELECT 1 FROM care_started GROUP BY la, child, id
-                                  HAVING count(*) > 1)))
+         (SELECT count(*) FROM (SELECT 1 FROM event
+                                WHERE kind IN ('referral_opened', 'cp_plan_started',
+                                               'period_of_care_started')
+                                GROUP BY la, child, kind, id
+                                HAVING count(*) > 1)))
 SELECT 'sqlite_assumption_' || rule || ': ' || n FROM v
 UNION ALL
 SELECT 'sqlite_assumption_violations: ' || sum(n) FROM v;

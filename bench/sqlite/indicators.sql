@@ -56,11 +56,45 @@ SELECT t,
             ELSE (t / 10000 - 1) * 10000 + 401 END AS fy_start
 FROM (SELECT CAST(@as_of AS INTEGER) AS t);
 
--- Indexes to match ends to starts by child and id; part of the query time.
-CREATE INDEX IF NOT EXISTS referral_closed_by_id ON referral_closed (la, child, id, date);
-CREATE INDEX IF NOT EXISTS cp_ended_by_id ON cp_ended (la, child, id, date);
-CREATE INDEX IF NOT EXISTS care_ended_by_id ON care_ended (la, child, id, date);
-CREATE INDEX IF NOT EXISTS legal_status_by_id ON legal_status (la, child, id, date);
+-- ---- the facts ------------------------------------------------------------------
+
+-- One pass over the whole history (event, every kind) picks the events of
+-- the eight kinds the three indicators read; each kind then gets a temp
+-- table of its own, one row per event: la, child, id (the referral, plan
+-- or period the event names), date (occurred_on), rec (recorded_at_ms),
+-- event_id, and what else the kind carries that is used below.
+CREATE TEMP TABLE fact AS
+SELECT kind, la, child, id, occurred_on AS date, recorded_at_ms AS rec, event_id, code, flag
+FROM event
+WHERE kind IN ('referral_opened', 'referral_closed', 'cp_plan_started', 'cp_plan_ended',
+               'period_of_care_started', 'period_of_care_ended', 'placement_started',
+               'legal_status_changed');
+
+CREATE TEMP TABLE referral_opened AS
+SELECT la, child, id, date, rec, event_id FROM fact WHERE kind = 'referral_opened';
+CREATE TEMP TABLE referral_closed AS
+SELECT la, child, id, date, rec, event_id FROM fact WHERE kind = 'referral_closed';
+CREATE TEMP TABLE cp_started AS
+SELECT la, child, id, date, rec, event_id FROM fact WHERE kind = 'cp_plan_started';
+CREATE TEMP TABLE cp_ended AS
+SELECT la, child, id, date, rec, event_id FROM fact WHERE kind = 'cp_plan_ended';
+-- has_placement: 1 when the period's first placement came with its start
+CREATE TEMP TABLE care_started AS
+SELECT la, child, id, date, rec, event_id, code AS legal_status, flag AS has_placement
+FROM fact WHERE kind = 'period_of_care_started';
+CREATE TEMP TABLE care_ended AS
+SELECT la, child, id, date, rec, event_id FROM fact WHERE kind = 'period_of_care_ended';
+CREATE TEMP TABLE placement_started AS
+SELECT la, child, id, date, rec, event_id FROM fact WHERE kind = 'placement_started';
+CREATE TEMP TABLE legal_status AS
+SELECT la, child, id, date, rec, event_id, code AS legal_status
+FROM fact WHERE kind = 'legal_status_changed';
+
+-- Indexes to match ends to starts by child and id.
+CREATE INDEX temp.referral_closed_by_id ON referral_closed (la, child, id, date);
+CREATE INDEX temp.cp_ended_by_id ON cp_ended (la, child, id, date);
+CREATE INDEX temp.care_ended_by_id ON care_ended (la, child, id, date);
+CREATE INDEX temp.legal_status_by_id ON legal_status (la, child, id, date);
 
 -- ---- rereferrals ---------------------------------------------------------------
 

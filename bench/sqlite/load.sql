@@ -1,14 +1,16 @@
 -- The SQLite side of the bench's comparison (bench/sqlite_compare.sh): loads
--- the CSV files of cscflow-bench-csv (bench/export_csv.c) into a file
--- database. Run from the directory that holds the CSV files:
+-- events.csv of cscflow-bench-csv (bench/export_csv.c), the whole history,
+-- into a file database, as a nightly batch loads the whole extract. Run from
+-- the directory that holds the file:
 --
 --   sqlite3 DB.sqlite < load.sql
 --
--- One table per event kind, one row per event, the raw facts only. Every
--- table starts with la, child, id (the referral, plan or period the event
--- names), date (occurred_on as the integer YYYYMMDD, which sorts like the
--- date), rec (recorded_at in ms) and event_id; (date, rec, event_id) is the
--- order in which cscflow folds one child's events of a day.
+-- One table, one row per event of every kind (children's and workforce
+-- events alike), the raw facts only; the columns are described in
+-- export_csv.c. occurred_on is the integer YYYYMMDD (it sorts like the
+-- date); (occurred_on, recorded_at_ms, event_id) is the order in which
+-- cscflow folds the events of one history (la, child). No index: what the
+-- queries need they build in their own time (indicators.sql).
 --
 -- The PRAGMAs give the batch engine its best shot: no rollback journal, no
 -- fsync, a large page cache, temporary b-trees in memory.
@@ -19,33 +21,10 @@ PRAGMA cache_size = -524288;
 PRAGMA temp_store = MEMORY;
 PRAGMA page_size = 16384;
 
-CREATE TABLE referral_opened (la TEXT, child TEXT, id TEXT, date INTEGER, rec INTEGER,
-                              event_id TEXT);
-CREATE TABLE referral_closed (la TEXT, child TEXT, id TEXT, date INTEGER, rec INTEGER,
-                              event_id TEXT);
-CREATE TABLE cp_started (la TEXT, child TEXT, id TEXT, date INTEGER, rec INTEGER,
-                         event_id TEXT);
-CREATE TABLE cp_ended (la TEXT, child TEXT, id TEXT, date INTEGER, rec INTEGER, event_id TEXT);
--- has_placement: 1 when the period's first placement came with its start
-CREATE TABLE care_started (la TEXT, child TEXT, id TEXT, date INTEGER, rec INTEGER,
-                           event_id TEXT, legal_status TEXT, has_placement INTEGER);
-CREATE TABLE care_ended (la TEXT, child TEXT, id TEXT, date INTEGER, rec INTEGER,
-                         event_id TEXT);
-CREATE TABLE placement_started (la TEXT, child TEXT, id TEXT, date INTEGER, rec INTEGER,
-                                event_id TEXT);
-CREATE TABLE legal_status (la TEXT, child TEXT, id TEXT, date INTEGER, rec INTEGER,
-                           event_id TEXT, legal_status TEXT);
--- target: an event that an event of the child supersedes or retracts
-CREATE TABLE correction (la TEXT, child TEXT, target TEXT);
+CREATE TABLE event (la TEXT, child TEXT, event_id TEXT, kind TEXT, occurred_on INTEGER,
+                    recorded_at_ms INTEGER, supersedes TEXT, retracts TEXT, id TEXT, parent TEXT,
+                    code TEXT, code2 TEXT, flag INTEGER, value INTEGER);
 
 BEGIN;
-.import --csv referral_opened.csv referral_opened
-.import --csv referral_closed.csv referral_closed
-.import --csv cp_started.csv cp_started
-.import --csv cp_ended.csv cp_ended
-.import --csv care_started.csv care_started
-.import --csv care_ended.csv care_ended
-.import --csv placement_started.csv placement_started
-.import --csv legal_status.csv legal_status
-.import --csv correction.csv correction
+.import --csv events.csv event
 COMMIT;
