@@ -31,6 +31,7 @@
 #define CSC_EKAFKA (-6)    /* librdkafka reported an error */
 #define CSC_EFULL (-7)     /* a bounded buffer or queue is full */
 #define CSC_EMAPFULL (-8)  /* the LMDB map is full: grow it and retry */
+#define CSC_ETXNFULL (-9)  /* one LMDB transaction wrote too many pages: split it */
 
 /* A short, static, human-readable name for a CSC_E* code. */
 const char *csc_strerror(int err);

@@ -16,6 +16,7 @@ const char *csc_strerror(int err) {
   case CSC_EKAFKA: return "Kafka error";
   case CSC_EFULL: return "full";
   case CSC_EMAPFULL: return "state map full";
+  case CSC_ETXNFULL: return "state transaction too large";
   default: return "unknown error";
   }
 }

@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include "cli/cli.h"
@@ -70,7 +71,7 @@ static const char *const known_keys[] = {
     "cscflow.state.dir",          "cscflow.state.map_size",         "cscflow.topic.events",
     "cscflow.clock",              "cscflow.batch.max",              "cscflow.batch.ms",
     "cscflow.population.",        "cscflow.calendar.bank_holidays", "cscflow.calendar.inclusive",
-    "cscflow.visits."};
+    "cscflow.visits.",            "cscflow.batch.by_child",         "cscflow.state.durable"};
 
 static int known_key(const char *key) {
   for (size_t i = 0; i < sizeof known_keys / sizeof known_keys[0]; i++) {
@@ -135,6 +136,10 @@ static int validate_config(const struct config *cfg) {
   int rc = check_word(cfg, "cscflow.clock", clocks, "live or replay");
   if (rc == 0)
     rc = check_word(cfg, "cscflow.calendar.inclusive", bools, "true or false");
+  if (rc == 0)
+    rc = check_word(cfg, "cscflow.batch.by_child", bools, "true or false");
+  if (rc == 0)
+    rc = check_word(cfg, "cscflow.state.durable", bools, "true or false");
   /* The engine allocates batch.max messages up front. */
   if (rc == 0)
     rc = check_range(cfg, "cscflow.batch.max", 1, 1000000);
@@ -159,6 +164,12 @@ static int load_config(struct config *cfg, const char *path) {
 static size_t config_map_size(const struct config *cfg) {
   long v = 0;
   return config_get_long(cfg, "cscflow.state.map_size", 0, &v) == CSC_OK ? (size_t)v : 0;
+}
+
+/* A true/false key already checked by validate_config; def when absent. */
+static int config_flag(const struct config *cfg, const char *key, int def) {
+  const char *v = config_get(cfg, key);
+  return v == NULL ? def : strcmp(v, "true") == 0;
 }
 
 static int config_long(const struct config *cfg, const char *key, long def, long *out) {
@@ -302,7 +313,7 @@ static int cmd_replay(int argc, char **argv, struct kill_at *kill_hook) {
     struct engine_options eo = {state, CLOCK_REPLAY, &pop, sink, (size_t)batch, 0, &ref};
     eo.map_size = config_map_size(&cfg);
     eo.group_by_subject = 1;
-    eo.no_sync = !durable;
+    eo.no_sync = !config_flag(&cfg, "cscflow.state.durable", durable);
     kill_at_attach(&eo, kill_hook);
     rc = engine_open(&eo, &e, err, sizeof err);
   }
@@ -317,12 +328,18 @@ static int cmd_replay(int argc, char **argv, struct kill_at *kill_hook) {
   }
   rc = engine_replay_file(e, input, &stop_requested);
   const struct engine_stats *s = engine_stats(e);
+  uint64_t state_bytes = 0, histories = 0;
+  store_usage(engine_store(e), &state_bytes, &histories);
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
   log_json(LOG_INFO, "replay_summary",
            "\"consumed\":%llu,\"applied\":%llu,\"duplicates\":%llu,\"dead_lettered\":%llu,"
-           "\"snapshots\":%llu,\"stopped\":%s",
+           "\"snapshots\":%llu,\"state_bytes\":%llu,\"histories\":%llu,"
+           "\"peak_rss_kb\":%ld,\"stopped\":%s",
            (unsigned long long)s->consumed, (unsigned long long)s->applied,
            (unsigned long long)s->duplicates, (unsigned long long)s->dead_lettered,
-           (unsigned long long)s->snapshots, stop_requested ? "true" : "false");
+           (unsigned long long)s->snapshots, (unsigned long long)state_bytes,
+           (unsigned long long)histories, ru.ru_maxrss, stop_requested ? "true" : "false");
   engine_close(e);
   sink->destroy(sink);
   config_free(&cfg);
@@ -477,6 +494,8 @@ static int cmd_run(int argc, char **argv, struct kill_at *kill_hook) {
     struct engine_options eo = {state, clock && strcmp(clock, "replay") == 0 ? CLOCK_REPLAY : CLOCK_LIVE,
                                 &pop, sink, (size_t)batch_max, (int)batch_ms, &ref};
     eo.map_size = config_map_size(&cfg);
+    eo.group_by_subject = config_flag(&cfg, "cscflow.batch.by_child", 0);
+    eo.no_sync = !config_flag(&cfg, "cscflow.state.durable", 1);
     kill_at_attach(&eo, kill_hook);
     krc = engine_open(&eo, &e, err, sizeof err);
   } else {

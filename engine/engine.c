@@ -1,7 +1,9 @@
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "engine/engine.h"
 
@@ -34,6 +36,7 @@ struct engine {
   struct arena arena;   /* per event: the decoded event, the child's history and facts */
   struct arena batch_arena; /* per batch: the history keys of a grouped batch */
   struct subject_input *subjects; /* a grouped batch's admitted inputs */
+  struct agg_pending *pending;    /* a grouped batch's aggregate changes */
   size_t cap_subjects;
   uint64_t next_seq;    /* next outbox key */
   uint64_t unpublished; /* first outbox key not yet handed to the sink */
@@ -41,6 +44,7 @@ struct engine {
   size_t n_acked, cap_acked;
   int ack_overflow;     /* acks lost to allocation failure: entries are re-published later */
   csc_date today;       /* live clock */
+  double memory_checked; /* when release_mapped_memory last looked */
   struct batch_la las[MAX_BATCH_LAS];
   size_t n_las;
   struct batch_position positions[MAX_BATCH_POSITIONS];
@@ -245,8 +249,14 @@ int engine_open(const struct engine_options *opt, struct engine **out, char *err
   e->today = london_today();
   arena_init(&e->arena, 64 * 1024);
   arena_init(&e->batch_arena, 1024 * 1024);
+  if (e->opt.group_by_subject && agg_pending_new(&e->pending) != CSC_OK) {
+    snprintf(err, errlen, "out of memory");
+    free(e);
+    return CSC_ENOMEM;
+  }
   int rc = store_open_sized(opt->state_dir, 0, opt->map_size, &e->st, err, errlen);
   if (rc != CSC_OK) {
+    agg_pending_free(e->pending);
     free(e);
     return rc;
   }
@@ -255,6 +265,7 @@ int engine_open(const struct engine_options *opt, struct engine **out, char *err
     store_close(e->st);
     arena_free(&e->arena);
     arena_free(&e->batch_arena);
+    agg_pending_free(e->pending);
     free(e);
     return rc;
   }
@@ -288,6 +299,7 @@ int engine_open(const struct engine_options *opt, struct engine **out, char *err
     store_close(e->st);
     arena_free(&e->arena);
     arena_free(&e->batch_arena);
+    agg_pending_free(e->pending);
     free(e);
     return CSC_ESTATE;
   }
@@ -327,6 +339,7 @@ void engine_close(struct engine *e) {
   store_close(e->st);
   arena_free(&e->arena);
   arena_free(&e->batch_arena);
+  agg_pending_free(e->pending);
   free(e->subjects);
   free(e->acked);
   free(e);
@@ -449,8 +462,11 @@ static int apply_change(struct engine *e, MDB_txn *txn, struct batch_la *b, cons
   if (ch->duplicate)
     return CSC_OK;
   const csc_date T = b->ls.as_of;
-  int rc = agg_apply_diff(e->st, txn, b->la, T, ch->before.facts, ch->before.n_facts,
-                          ch->after.facts, ch->after.n_facts);
+  int rc = e->opt.group_by_subject
+               ? agg_pending_diff(e->pending, b->la, T, ch->before.facts, ch->before.n_facts,
+                                  ch->after.facts, ch->after.n_facts)
+               : agg_apply_diff(e->st, txn, b->la, T, ch->before.facts, ch->before.n_facts,
+                                ch->after.facts, ch->after.n_facts);
   if (rc == CSC_OK)
     rc = alerts_apply_diff(e->st, txn, b->la, subject, T, ch->before.alerts, ch->before.n_alerts,
                            ch->after.alerts, ch->after.n_alerts, out);
@@ -476,6 +492,39 @@ static int apply_one(struct engine *e, MDB_txn *txn, const struct engine_input *
   struct child_change ch;
   rc = history_apply(e->st, txn, ev, pb, pb_len, refdata_for(e->opt.ref, b->la), &e->arena, &ch);
   return rc == CSC_OK ? apply_change(e, txn, b, subject, &ch, 1, out) : rc;
+}
+
+static double now_seconds(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* File-backed pages (the state's map, a replayed file) this process may
+ * keep mapped before it hands them back to the page cache. */
+#define MAPPED_BUDGET ((uint64_t)256 << 20)
+
+/* Bytes of this process's resident memory that map files, or 0 if unknown. */
+static uint64_t mapped_resident_bytes(void) {
+  FILE *f = fopen("/proc/self/statm", "r");
+  unsigned long long size, resident, shared;
+  int n = f ? fscanf(f, "%llu %llu %llu", &size, &resident, &shared) : 0;
+  if (f)
+    fclose(f);
+  return n == 3 ? (uint64_t)shared * (uint64_t)sysconf(_SC_PAGESIZE) : 0;
+}
+
+/* Keeps the resident size from growing with the state: at most four times
+ * a second, when the mapped pages exceed the budget, unmaps them (they stay
+ * in the page cache; see store_release_memory). Safe inside a write
+ * transaction too: the map is a shared file mapping, so a written page is
+ * found again in the page cache. */
+static void release_mapped_memory(struct engine *e, double now) {
+  if (now - e->memory_checked < 0.25)
+    return;
+  e->memory_checked = now;
+  if (mapped_resident_bytes() > MAPPED_BUDGET && store_release_memory(e->st) != CSC_OK)
+    log_json(LOG_WARN, "state_release_failed", "\"note\":\"resident memory may grow\"");
 }
 
 /* ---- applying a batch one subject at a time ------------------------------------ */
@@ -545,6 +594,7 @@ static int apply_grouped(struct engine *e, MDB_txn *txn, const struct engine_inp
                          struct output *out) {
   int rc = reserve_subject_inputs(e, n);
   arena_reset(&e->batch_arena);
+  agg_pending_clear(e->pending); /* what an aborted attempt left */
   size_t m = 0;
   for (size_t i = 0; rc == CSC_OK && i < n; i++) {
     CaseEvent *ev;
@@ -571,14 +621,19 @@ static int apply_grouped(struct engine *e, MDB_txn *txn, const struct engine_inp
   if (rc != CSC_OK)
     return rc;
   qsort(e->subjects, m, sizeof *e->subjects, subject_input_compare);
+  size_t groups = 0;
   for (size_t g = 0, h; rc == CSC_OK && g < m; g = h) {
     for (h = g + 1; h < m && e->subjects[h].key_len == e->subjects[g].key_len &&
                     memcmp(e->subjects[h].key, e->subjects[g].key, e->subjects[g].key_len) == 0;
          h++)
       ;
     rc = apply_subject(e, txn, in, &e->subjects[g], h - g, out);
+    if (++groups % 4096 == 0)
+      release_mapped_memory(e, now_seconds());
   }
-  return rc;
+  /* The clocks moved before any change was summed, and nothing reads the
+   * aggregates until the snapshots: one write per key now. */
+  return rc == CSC_OK ? agg_pending_flush(e->pending, e->st, txn) : rc;
 }
 
 static int note_position(struct engine *e, const struct engine_input *in) {
@@ -678,16 +733,18 @@ static int in_transaction_once(struct engine *e,
 }
 
 /* A full map is not an error: grow it and run the transaction again from
- * scratch (nothing of the failed attempt was kept). */
+ * scratch (nothing of the failed attempt was kept, so neither are its
+ * counts). */
 static int in_transaction(struct engine *e,
                           int (*body)(struct engine *, MDB_txn *, struct output *, void *),
                           void *arg) {
   const struct engine_stats saved = e->stats;
   for (int attempt = 0;; attempt++) {
     int rc = in_transaction_once(e, body, arg);
+    if (rc != CSC_OK)
+      e->stats = saved;
     if (rc != CSC_EMAPFULL || attempt == 16)
       return rc;
-    e->stats = saved;
     if ((rc = store_grow(e->st)) != CSC_OK)
       return rc;
   }
@@ -714,7 +771,16 @@ static int apply_body(struct engine *e, MDB_txn *txn, struct output *out, void *
 
 int engine_apply_batch(struct engine *e, const struct engine_input *in, size_t n) {
   struct batch_arg ba = {in, n};
-  return in_transaction(e, apply_body, &ba);
+  int rc = in_transaction(e, apply_body, &ba);
+  /* LMDB caps the pages one transaction may write (MDB_TXN_FULL). Nothing
+   * of the failed attempt was kept: apply the batch as two. */
+  if (rc == CSC_ETXNFULL && n > 1) {
+    log_json(LOG_INFO, "batch_split", "\"events\":%zu", n);
+    rc = engine_apply_batch(e, in, n / 2);
+    if (rc == CSC_OK)
+      rc = engine_apply_batch(e, in + n / 2, n - n / 2);
+  }
+  return rc;
 }
 
 static int tick_body(struct engine *e, MDB_txn *txn, struct output *out, void *arg) {
@@ -755,12 +821,6 @@ int engine_tick(struct engine *e, csc_date today) {
 
 /* ---- sources -------------------------------------------------------------------- */
 
-static double now_seconds(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 int engine_replay_file(struct engine *e, const char *path, volatile sig_atomic_t *stop) {
   char real[PATH_MAX], source[PATH_MAX + 8];
   struct file_source *fs;
@@ -789,7 +849,7 @@ int engine_replay_file(struct engine *e, const char *path, volatile sig_atomic_t
   }
   const double start = now_seconds();
   double last_report = start;
-  uint64_t done = 0;
+  uint64_t done = 0, reported = 0;
   const uint64_t size = file_source_size(fs);
   int more = 1;
   while (rc == CSC_OK && more && !*stop) {
@@ -817,18 +877,25 @@ int engine_replay_file(struct engine *e, const char *path, volatile sig_atomic_t
       if (r != CSC_OK)
         rc = r;
       done += n;
+      file_source_release(fs, file_source_position(fs));
     }
     const double t = now_seconds();
+    release_mapped_memory(e, t);
     if (t - last_report >= 1.0 || !more) {
+      /* The rate since the last line shows whether the cost per event
+       * rises as histories grow; the rate since the start hides it. */
       const uint64_t at = file_source_position(fs);
+      const double window = t - last_report > 1e-9 ? t - last_report : 1e-9;
       log_json(LOG_INFO, more ? "replay_progress" : "replay_done",
-               "\"events\":%llu,\"events_per_s\":%.0f,\"position\":%llu,\"size\":%llu,"
-               "\"percent\":%.1f,\"dead_lettered\":%llu",
+               "\"events\":%llu,\"events_per_s\":%.0f,\"window_events_per_s\":%.0f,"
+               "\"elapsed_s\":%.3f,\"position\":%llu,\"size\":%llu,\"percent\":%.1f,"
+               "\"dead_lettered\":%llu",
                (unsigned long long)done, done / (t - start > 1e-9 ? t - start : 1e-9),
-               (unsigned long long)at, (unsigned long long)size,
-               size ? 100.0 * (double)at / (double)size : 100.0,
+               (double)(done - reported) / window, t - start, (unsigned long long)at,
+               (unsigned long long)size, size ? 100.0 * (double)at / (double)size : 100.0,
                (unsigned long long)e->stats.dead_lettered);
       last_report = t;
+      reported = done;
     }
     e->opt.sink->poll(e->opt.sink, 0);
   }
@@ -890,6 +957,7 @@ int engine_run_kafka(struct engine *e, rd_kafka_t *rk, volatile sig_atomic_t *st
     for (size_t i = 0; i < n; i++)
       rd_kafka_message_destroy(msgs[i]);
     e->opt.sink->poll(e->opt.sink, 0);
+    release_mapped_memory(e, now_seconds());
     if (n > 0)
       idle_since = now_seconds();
     else if (idle_exit_ms > 0 && (now_seconds() - idle_since) * 1000 >= idle_exit_ms)

@@ -4,6 +4,7 @@
  * that opens or closes after T books its change in the calendar under that
  * date; moving the clock applies the changes that fall due.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "indicators/indicators.h"
@@ -55,34 +56,207 @@ static int add_boundary(struct store *st, MDB_txn *txn, const char *la, csc_date
   return k.mv_size ? add_to(txn, st->calendar, &k, delta) : CSC_EINVAL;
 }
 
+/*
+ * Where a fact's change goes: straight into the transaction's tables, or
+ * into pending sums. The three changes of one fact (aggregate, the boundary
+ * at its start, the boundary at its end) are the same either way.
+ */
+struct agg_target {
+  struct store *st;
+  MDB_txn *txn;
+  struct agg_pending *pending;
+};
+
+enum { TABLE_AGGS, TABLE_CALENDAR };
+static int pending_add(struct agg_pending *p, int table, const uint8_t *key, size_t key_len,
+                       int64_t delta);
+
+static int target_aggregate(const struct agg_target *t, const char *la, int measure, int bucket,
+                            int64_t w) {
+  if (t->pending == NULL)
+    return add_aggregate(t->st, t->txn, la, measure, bucket, w);
+  uint8_t rest[4], key[STATE_MAX_KEY];
+  be16(rest, (uint16_t)measure);
+  be16(rest + 2, (uint16_t)bucket);
+  const size_t n = store_key(key, la, rest, sizeof rest);
+  return n ? pending_add(t->pending, TABLE_AGGS, key, n, w) : CSC_EINVAL;
+}
+
+static int target_boundary(const struct agg_target *t, const char *la, csc_date date, int measure,
+                           int bucket, int64_t w) {
+  if (t->pending == NULL)
+    return add_boundary(t->st, t->txn, la, date, measure, bucket, w);
+  uint8_t rest[8], key[STATE_MAX_KEY];
+  store_put_date(rest, date);
+  be16(rest + 4, (uint16_t)measure);
+  be16(rest + 6, (uint16_t)bucket);
+  const size_t n = store_key(key, la, rest, sizeof rest);
+  return n ? pending_add(t->pending, TABLE_CALENDAR, key, n, w) : CSC_EINVAL;
+}
+
 /* Adds sign * f to the LA's aggregates as seen on as_of. */
-static int apply_fact(struct store *st, MDB_txn *txn, const char *la, csc_date as_of,
+static int apply_fact(const struct agg_target *t, const char *la, csc_date as_of,
                       const struct fact *f, int sign) {
   const int64_t w = (int64_t)sign * f->weight;
   int rc = CSC_OK;
   if (f->from <= as_of && as_of < f->to)
-    rc = add_aggregate(st, txn, la, f->measure, f->bucket, w);
+    rc = target_aggregate(t, la, f->measure, f->bucket, w);
   if (rc == CSC_OK && f->from > as_of)
-    rc = add_boundary(st, txn, la, f->from, f->measure, f->bucket, w);
+    rc = target_boundary(t, la, f->from, f->measure, f->bucket, w);
   if (rc == CSC_OK && f->to > as_of && f->to != DATE_NEVER)
-    rc = add_boundary(st, txn, la, f->to, f->measure, f->bucket, -w);
+    rc = target_boundary(t, la, f->to, f->measure, f->bucket, -w);
+  return rc;
+}
+
+static int apply_diff(const struct agg_target *t, const char *la, csc_date as_of,
+                      const struct fact *before, size_t n_before, const struct fact *after,
+                      size_t n_after) {
+  size_t i = 0, j = 0;
+  int rc = CSC_OK;
+  while (rc == CSC_OK && (i < n_before || j < n_after)) {
+    const int c = i == n_before ? 1 : j == n_after ? -1 : fact_compare(&before[i], &after[j]);
+    if (c < 0)
+      rc = apply_fact(t, la, as_of, &before[i++], -1);
+    else if (c > 0)
+      rc = apply_fact(t, la, as_of, &after[j++], +1);
+    else
+      i++, j++;
+  }
   return rc;
 }
 
 int agg_apply_diff(struct store *st, MDB_txn *txn, const char *la, csc_date as_of,
                    const struct fact *before, size_t n_before, const struct fact *after,
                    size_t n_after) {
-  size_t i = 0, j = 0;
-  int rc = CSC_OK;
-  while (rc == CSC_OK && (i < n_before || j < n_after)) {
-    const int c = i == n_before ? 1 : j == n_after ? -1 : fact_compare(&before[i], &after[j]);
-    if (c < 0)
-      rc = apply_fact(st, txn, la, as_of, &before[i++], -1);
-    else if (c > 0)
-      rc = apply_fact(st, txn, la, as_of, &after[j++], +1);
-    else
-      i++, j++;
+  const struct agg_target t = {st, txn, NULL};
+  return apply_diff(&t, la, as_of, before, n_before, after, n_after);
+}
+
+/* ---- pending sums ------------------------------------------------------------ */
+
+/* One key's sum: an open-addressing hash table of these, sized a power of 2
+ * and kept at most half full. */
+struct pending_entry {
+  uint8_t used, table, key_len;
+  uint8_t key[STATE_MAX_KEY > 40 ? 40 : STATE_MAX_KEY]; /* la (< 24 bytes) \0 + 8 */
+  int64_t delta;
+};
+
+struct agg_pending {
+  struct pending_entry *slots;
+  size_t cap, n;
+};
+
+int agg_pending_new(struct agg_pending **out) {
+  struct agg_pending *p = calloc(1, sizeof *p);
+  if (p == NULL)
+    return CSC_ENOMEM;
+  p->cap = 1 << 12;
+  p->slots = calloc(p->cap, sizeof *p->slots);
+  if (p->slots == NULL) {
+    free(p);
+    return CSC_ENOMEM;
   }
+  *out = p;
+  return CSC_OK;
+}
+
+void agg_pending_free(struct agg_pending *p) {
+  if (p == NULL)
+    return;
+  free(p->slots);
+  free(p);
+}
+
+void agg_pending_clear(struct agg_pending *p) {
+  memset(p->slots, 0, p->cap * sizeof *p->slots);
+  p->n = 0;
+}
+
+static size_t pending_hash(int table, const uint8_t *key, size_t len) {
+  uint64_t h = 1469598103934665603ull ^ (uint64_t)table; /* FNV-1a */
+  for (size_t i = 0; i < len; i++)
+    h = (h ^ key[i]) * 1099511628211ull;
+  return (size_t)(h ^ h >> 29);
+}
+
+static struct pending_entry *pending_slot(struct pending_entry *slots, size_t cap, int table,
+                                          const uint8_t *key, size_t len) {
+  for (size_t i = pending_hash(table, key, len) & (cap - 1);; i = (i + 1) & (cap - 1)) {
+    struct pending_entry *e = &slots[i];
+    if (!e->used || (e->table == table && e->key_len == len && memcmp(e->key, key, len) == 0))
+      return e;
+  }
+}
+
+static int pending_grow(struct agg_pending *p) {
+  const size_t cap = p->cap * 2;
+  struct pending_entry *slots = calloc(cap, sizeof *slots);
+  if (slots == NULL)
+    return CSC_ENOMEM;
+  for (size_t i = 0; i < p->cap; i++)
+    if (p->slots[i].used)
+      *pending_slot(slots, cap, p->slots[i].table, p->slots[i].key, p->slots[i].key_len) =
+          p->slots[i];
+  free(p->slots);
+  p->slots = slots;
+  p->cap = cap;
+  return CSC_OK;
+}
+
+static int pending_add(struct agg_pending *p, int table, const uint8_t *key, size_t key_len,
+                       int64_t delta) {
+  if (key_len > sizeof p->slots[0].key)
+    return CSC_EINVAL;
+  if (2 * (p->n + 1) > p->cap && pending_grow(p) != CSC_OK)
+    return CSC_ENOMEM;
+  struct pending_entry *e = pending_slot(p->slots, p->cap, table, key, key_len);
+  if (!e->used) {
+    e->used = 1;
+    e->table = (uint8_t)table;
+    e->key_len = (uint8_t)key_len;
+    memcpy(e->key, key, key_len);
+    e->delta = 0;
+    p->n++;
+  }
+  e->delta += delta;
+  return CSC_OK;
+}
+
+int agg_pending_diff(struct agg_pending *p, const char *la, csc_date as_of,
+                     const struct fact *before, size_t n_before, const struct fact *after,
+                     size_t n_after) {
+  const struct agg_target t = {NULL, NULL, p};
+  return apply_diff(&t, la, as_of, before, n_before, after, n_after);
+}
+
+static int pending_compare(const void *pa, const void *pb) {
+  const struct pending_entry *a = *(struct pending_entry *const *)pa,
+                             *b = *(struct pending_entry *const *)pb;
+  if (a->table != b->table)
+    return a->table < b->table ? -1 : 1;
+  const size_t n = a->key_len < b->key_len ? a->key_len : b->key_len;
+  const int c = memcmp(a->key, b->key, n);
+  return c ? c : (a->key_len > b->key_len) - (a->key_len < b->key_len);
+}
+
+int agg_pending_flush(struct agg_pending *p, struct store *st, MDB_txn *txn) {
+  struct pending_entry **order = malloc((p->n ? p->n : 1) * sizeof *order);
+  if (order == NULL)
+    return CSC_ENOMEM;
+  size_t m = 0;
+  for (size_t i = 0; i < p->cap; i++)
+    if (p->slots[i].used && p->slots[i].delta != 0)
+      order[m++] = &p->slots[i];
+  /* Key order: each write lands next to the one before it in the B-tree. */
+  qsort(order, m, sizeof *order, pending_compare);
+  int rc = CSC_OK;
+  for (size_t i = 0; rc == CSC_OK && i < m; i++) {
+    MDB_val k = {order[i]->key_len, order[i]->key};
+    rc = add_to(txn, order[i]->table == TABLE_AGGS ? st->aggs : st->calendar, &k, order[i]->delta);
+  }
+  free(order);
+  agg_pending_clear(p);
   return rc;
 }
 

@@ -53,6 +53,27 @@ int agg_apply_diff(struct store *st, MDB_txn *txn, const char *la, csc_date as_o
                    const struct fact *before, size_t n_before, const struct fact *after,
                    size_t n_after);
 
+/*
+ * Aggregate and calendar changes summed in memory and written at once. A
+ * large batch moves the same keys again and again (every referral of a week
+ * books the same boundary a year on), so summing first turns millions of
+ * LMDB updates into one per key, written in key order. The sums are not
+ * visible to agg_get or agg_advance until agg_pending_flush: the caller
+ * flushes before anything reads them.
+ *
+ * agg_pending_diff is agg_apply_diff into p; CSC_ENOMEM when p cannot grow
+ * (p is then unchanged). agg_pending_flush writes p in txn and empties it;
+ * agg_pending_clear empties it without writing (after an aborted txn).
+ */
+struct agg_pending;
+int agg_pending_new(struct agg_pending **out);
+void agg_pending_free(struct agg_pending *p);
+int agg_pending_diff(struct agg_pending *p, const char *la, csc_date as_of,
+                     const struct fact *before, size_t n_before, const struct fact *after,
+                     size_t n_after);
+int agg_pending_flush(struct agg_pending *p, struct store *st, MDB_txn *txn);
+void agg_pending_clear(struct agg_pending *p);
+
 /* Applies the calendar entries of the LA dated in (from, to] and deletes them. */
 int agg_advance(struct store *st, MDB_txn *txn, const char *la, csc_date from, csc_date to);
 

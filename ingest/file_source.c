@@ -55,6 +55,13 @@ void file_source_close(struct file_source *fs) {
 uint64_t file_source_size(const struct file_source *fs) { return fs->size; }
 uint64_t file_source_position(const struct file_source *fs) { return fs->pos; }
 
+void file_source_release(struct file_source *fs, uint64_t pos) {
+  const uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+  const uint64_t end = (pos < fs->size ? pos : fs->size) / page * page;
+  if (fs->data && end > 0)
+    madvise((void *)fs->data, end, MADV_DONTNEED); /* a hint: failure costs only memory */
+}
+
 int file_source_seek(struct file_source *fs, uint64_t pos) {
   if (pos > fs->size)
     return CSC_EINVAL;

@@ -77,6 +77,11 @@ uint64_t file_source_position(const struct file_source *fs);
 /* Continues from byte offset pos, which must be a record boundary that an
  * earlier run stored. CSC_EINVAL when pos is past the end. */
 int file_source_seek(struct file_source *fs, uint64_t pos);
+/* Lets the kernel drop the pages of the file before pos from this
+ * process's memory (they are read again if needed): a replay's resident
+ * size then does not grow with the file. Records before pos must no longer
+ * be in use. */
+void file_source_release(struct file_source *fs, uint64_t pos);
 /*
  * The next record's bytes (borrowed, valid until close). CSC_ENOTFOUND at the
  * end of the file; CSC_EINVAL when the length prefix is malformed or runs past

@@ -69,6 +69,18 @@ void store_close(struct store *st);
 int store_set_durable(struct store *st, int durable);
 int store_sync(struct store *st);
 
+/* Unmaps the store's pages from this process's memory without losing any:
+ * they stay in the kernel's page cache and are mapped again on the next
+ * access. Call with no transaction open. LMDB maps the whole file, so the
+ * pages a long replay has touched would otherwise all count as the
+ * process's resident memory. CSC_EIO when the kernel refuses. */
+int store_release_memory(struct store *st);
+
+/* The bytes of the data file in use (up to its last page; the file itself
+ * may be larger and sparse) and the number of histories (children, workers
+ * and posts). */
+int store_usage(struct store *st, uint64_t *bytes, uint64_t *histories);
+
 /* Doubles the map size. Call with no transaction open, after one failed with
  * CSC_EMAPFULL (LMDB's MDB_MAP_FULL), then retry it. The map starts at
  * 1 GiB (or the size given to store_open_sized), or at the size of an

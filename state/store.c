@@ -1,7 +1,10 @@
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 #include "state/state.h"
 
@@ -14,6 +17,8 @@ int store_error(int mdb_rc, const char *what) {
     return CSC_ENOTFOUND;
   if (mdb_rc == MDB_MAP_FULL)
     return CSC_EMAPFULL; /* expected now and then: the caller grows the map */
+  if (mdb_rc == MDB_TXN_FULL)
+    return CSC_ETXNFULL; /* a huge batch: the caller splits it */
   log_json(LOG_ERROR, "lmdb_error", "\"op\":\"%s\",\"code\":%d,\"reason\":\"%s\"", what, mdb_rc,
            mdb_strerror(mdb_rc));
   return mdb_rc == ENOMEM ? CSC_ENOMEM : CSC_ESTATE;
@@ -110,7 +115,7 @@ int store_open_sized(const char *dir, int read_only, size_t map_size, struct sto
   if (rc == 0)
     /* NOTLS: read transactions may be used by any thread (the HTTP server).
      * NOSYNC is not set: a committed batch is durable. */
-    rc = mdb_env_open(st->env, dir, MDB_NOTLS | (read_only ? MDB_RDONLY : 0), 0640);
+    rc = mdb_env_open(st->env, dir, MDB_NOTLS | (read_only ? MDB_RDONLY : MDB_WRITEMAP | MDB_NORDAHEAD), 0640);
   if (rc == 0)
     rc = mdb_txn_begin(st->env, NULL, read_only ? MDB_RDONLY : 0, &txn);
   for (size_t i = 0; rc == 0 && i < sizeof names / sizeof names[0]; i++)
@@ -151,6 +156,64 @@ int store_grow(struct store *st) {
     return store_error(rc, "grow map");
   log_json(LOG_INFO, "state_map_grown", "\"map_size\":%zu", info.me_mapsize * 2);
   return CSC_OK;
+}
+
+/* Where LMDB mapped the data file: LMDB does not say (mdb_env_info gives
+ * the address only for MDB_FIXEDMAP), so find the mapping of the file's
+ * device and inode in /proc/self/maps. */
+static int find_map(struct store *st, void **addr, size_t *len) {
+  mdb_filehandle_t fd;
+  struct stat sb;
+  if (mdb_env_get_fd(st->env, &fd) != 0 || fstat(fd, &sb) != 0)
+    return CSC_ESTATE;
+  FILE *f = fopen("/proc/self/maps", "r");
+  if (f == NULL)
+    return CSC_EIO;
+  char line[512];
+  int rc = CSC_ENOTFOUND;
+  while (rc == CSC_ENOTFOUND && fgets(line, sizeof line, f) != NULL) {
+    unsigned long long from, to, offset, inode;
+    unsigned major, minor;
+    if (sscanf(line, "%llx-%llx %*s %llx %x:%x %llu", &from, &to, &offset, &major, &minor,
+               &inode) == 6 &&
+        inode == (unsigned long long)sb.st_ino && offset == 0 &&
+        major == (unsigned)major(sb.st_dev) && minor == (unsigned)minor(sb.st_dev)) {
+      *addr = (void *)(uintptr_t)from;
+      *len = (size_t)(to - from);
+      rc = CSC_OK;
+    }
+  }
+  fclose(f);
+  return rc;
+}
+
+int store_release_memory(struct store *st) {
+  void *addr;
+  size_t len;
+  int rc = find_map(st, &addr, &len);
+  if (rc != CSC_OK)
+    return rc;
+  /* A shared file mapping: the pages stay in the page cache (written ones
+   * are still written back); only this process's mapping of them goes. */
+  return madvise(addr, len, MADV_DONTNEED) == 0 ? CSC_OK : CSC_EIO;
+}
+
+int store_usage(struct store *st, uint64_t *bytes, uint64_t *histories) {
+  MDB_envinfo info;
+  MDB_stat ms;
+  MDB_txn *txn;
+  int rc = mdb_env_info(st->env, &info);
+  if (rc == 0)
+    rc = mdb_env_stat(st->env, &ms);
+  if (rc == 0)
+    rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn);
+  if (rc != 0)
+    return store_error(rc, "usage");
+  *bytes = ((uint64_t)info.me_last_pgno + 1) * ms.ms_psize;
+  rc = mdb_stat(txn, st->history, &ms);
+  *histories = rc == 0 ? ms.ms_entries : 0;
+  mdb_txn_abort(txn);
+  return rc ? store_error(rc, "usage") : CSC_OK;
 }
 
 int store_set_durable(struct store *st, int durable) {
