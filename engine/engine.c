@@ -514,13 +514,14 @@ static uint64_t mapped_resident_bytes(void) {
   return n == 3 ? (uint64_t)shared * (uint64_t)sysconf(_SC_PAGESIZE) : 0;
 }
 
-/* Keeps the resident size from growing with the state: at most four times
- * a second, when the mapped pages exceed the budget, unmaps them (they stay
- * in the page cache; see store_release_memory). Safe inside a write
- * transaction too: the map is a shared file mapping, so a written page is
- * found again in the page cache. */
+/* Keeps the resident size from growing with the state: after a commit, at
+ * most ten times a second, when the mapped pages exceed the budget, unmaps
+ * them (they stay in the page cache; see store_release_memory). Not inside
+ * a transaction: LMDB touches every page it wrote again at commit, so the
+ * pages would only come back. What one transaction writes is therefore the
+ * floor of the resident size: batch size bounds memory. */
 static void release_mapped_memory(struct engine *e, double now) {
-  if (now - e->memory_checked < 0.25)
+  if (now - e->memory_checked < 0.1)
     return;
   e->memory_checked = now;
   if (mapped_resident_bytes() > MAPPED_BUDGET && store_release_memory(e->st) != CSC_OK)
@@ -621,15 +622,12 @@ static int apply_grouped(struct engine *e, MDB_txn *txn, const struct engine_inp
   if (rc != CSC_OK)
     return rc;
   qsort(e->subjects, m, sizeof *e->subjects, subject_input_compare);
-  size_t groups = 0;
   for (size_t g = 0, h; rc == CSC_OK && g < m; g = h) {
     for (h = g + 1; h < m && e->subjects[h].key_len == e->subjects[g].key_len &&
                     memcmp(e->subjects[h].key, e->subjects[g].key, e->subjects[g].key_len) == 0;
          h++)
       ;
     rc = apply_subject(e, txn, in, &e->subjects[g], h - g, out);
-    if (++groups % 4096 == 0)
-      release_mapped_memory(e, now_seconds());
   }
   /* The clocks moved before any change was summed, and nothing reads the
    * aggregates until the snapshots: one write per key now. */
@@ -722,6 +720,9 @@ static int in_transaction_once(struct engine *e,
   }
   e->n_acked = 0; /* deleted for good with the commit */
   e->stats.batches++;
+  release_mapped_memory(e, now_seconds());
+  if (store_grow_early(e->st) != CSC_OK)
+    log_json(LOG_WARN, "state_grow_failed", "\"note\":\"the next batch may grow the map\"");
   e->stats.alerts_raised += ob.base.alerts_raised;
   e->stats.alerts_withdrawn += ob.base.alerts_withdrawn;
   e->stats.findings += ob.base.findings_opened;

@@ -86,6 +86,10 @@ int store_usage(struct store *st, uint64_t *bytes, uint64_t *histories);
  * 1 GiB (or the size given to store_open_sized), or at the size of an
  * existing data file if larger. */
 int store_grow(struct store *st);
+/* store_grow when more than three quarters of the map are in use: a batch
+ * that fills the map is applied twice, so it pays to grow before. Call with
+ * no transaction open. */
+int store_grow_early(struct store *st);
 
 /* The next offset to read of (source, partition), or CSC_ENOTFOUND. */
 int store_get_position(struct store *st, MDB_txn *txn, const char *source, int32_t partition,

@@ -228,6 +228,15 @@ int store_sync(struct store *st) {
   return rc ? store_error(rc, "sync") : CSC_OK;
 }
 
+int store_grow_early(struct store *st) {
+  MDB_envinfo info;
+  MDB_stat ms;
+  if (mdb_env_info(st->env, &info) != 0 || mdb_env_stat(st->env, &ms) != 0)
+    return CSC_ESTATE;
+  const uint64_t used = ((uint64_t)info.me_last_pgno + 1) * ms.ms_psize;
+  return used > info.me_mapsize / 4 * 3 ? store_grow(st) : CSC_OK;
+}
+
 void store_close(struct store *st) {
   if (st == NULL)
     return;
