@@ -22,6 +22,35 @@ struct batch_position {
   int64_t next;
 };
 
+/*
+ * The subjects of a grouped batch: a hash table from history key to group,
+ * each group listing its inputs in arrival order (through next_input).
+ * Grouping by hash and sorting only the groups costs far less than sorting
+ * every input by key: a batch has several inputs per subject.
+ */
+struct subject_group {
+  const uint8_t *key; /* la\0subject\0 (the history key), in the batch arena */
+  size_t key_len;
+  uint64_t hash;
+  struct batch_la *la;
+  size_t first, last, count; /* inputs, linked by next_input */
+};
+
+struct subject_table {
+  struct subject_group *groups;
+  size_t n_groups;
+  size_t *slots;      /* group index + 1, or 0; a power of 2, at least twice the inputs */
+  size_t n_slots;
+  size_t *next_input; /* per input: the next input of its group, or SIZE_MAX */
+  size_t cap_inputs;
+};
+
+static void subject_table_free(struct subject_table *t) {
+  free(t->groups);
+  free(t->slots);
+  free(t->next_input);
+}
+
 /* The output of one transaction: messages go to the outbox table. */
 struct outbox {
   struct output base;
@@ -35,9 +64,8 @@ struct engine {
   struct engine_stats stats;
   struct arena arena;   /* per event: the decoded event, the child's history and facts */
   struct arena batch_arena; /* per batch: the history keys of a grouped batch */
-  struct subject_input *subjects; /* a grouped batch's admitted inputs */
+  struct subject_table subjects;  /* a grouped batch's inputs by subject */
   struct agg_pending *pending;    /* a grouped batch's aggregate changes */
-  size_t cap_subjects;
   uint64_t next_seq;    /* next outbox key */
   uint64_t unpublished; /* first outbox key not yet handed to the sink */
   uint64_t *acked;      /* outbox entries the sink has acknowledged, to delete */
@@ -340,7 +368,7 @@ void engine_close(struct engine *e) {
   arena_free(&e->arena);
   arena_free(&e->batch_arena);
   agg_pending_free(e->pending);
-  free(e->subjects);
+  subject_table_free(&e->subjects);
   free(e->acked);
   free(e);
 }
@@ -530,31 +558,74 @@ static void release_mapped_memory(struct engine *e, double now) {
 
 /* ---- applying a batch one subject at a time ------------------------------------ */
 
-/* An admitted input of a grouped batch. */
-struct subject_input {
-  const uint8_t *key; /* la\0subject\0 (the history key), in the batch arena */
-  size_t key_len;
-  size_t input; /* index in the batch */
-  struct batch_la *la;
-};
-
-/* Key order (so that the writes of one LA cluster in the B-tree), then
- * arrival order within a subject. */
-static int subject_input_compare(const void *pa, const void *pb) {
-  const struct subject_input *a = pa, *b = pb;
-  const size_t n = a->key_len < b->key_len ? a->key_len : b->key_len;
-  int c = memcmp(a->key, b->key, n);
-  if (c == 0 && a->key_len != b->key_len)
-    c = a->key_len < b->key_len ? -1 : 1;
-  if (c == 0)
-    c = a->input < b->input ? -1 : a->input > b->input;
-  return c;
+/* Room for n inputs; emptied. */
+static int subject_table_reset(struct subject_table *t, size_t n) {
+  if (n > t->cap_inputs) {
+    size_t slots = 1024;
+    while (slots < 2 * n)
+      slots *= 2;
+    struct subject_group *g = realloc(t->groups, n * sizeof *g);
+    if (g != NULL)
+      t->groups = g;
+    size_t *s = realloc(t->slots, slots * sizeof *s);
+    if (s != NULL)
+      t->slots = s;
+    size_t *x = realloc(t->next_input, n * sizeof *x);
+    if (x != NULL)
+      t->next_input = x;
+    if (g == NULL || s == NULL || x == NULL)
+      return CSC_ENOMEM;
+    t->n_slots = slots;
+    t->cap_inputs = n;
+  }
+  memset(t->slots, 0, t->n_slots * sizeof *t->slots);
+  t->n_groups = 0;
+  return CSC_OK;
 }
 
-/* Applies the k inputs of one subject (decoded again: the per-event arena
+static uint64_t key_hash(const uint8_t *key, size_t len) {
+  uint64_t h = 1469598103934665603ull; /* FNV-1a */
+  for (size_t i = 0; i < len; i++)
+    h = (h ^ key[i]) * 1099511628211ull;
+  return h ^ h >> 31;
+}
+
+/* Adds input i, whose history key is key, to its group (a new one if the
+ * key is new: key must then stay valid for the batch). */
+static void subject_table_add(struct subject_table *t, const uint8_t *key, size_t len,
+                              struct batch_la *la, size_t i, int *is_new) {
+  const uint64_t h = key_hash(key, len);
+  size_t at = (size_t)h & (t->n_slots - 1);
+  for (; t->slots[at] != 0; at = (at + 1) & (t->n_slots - 1)) {
+    struct subject_group *g = &t->groups[t->slots[at] - 1];
+    if (g->hash == h && g->key_len == len && memcmp(g->key, key, len) == 0) {
+      t->next_input[g->last] = i;
+      t->next_input[i] = SIZE_MAX;
+      g->last = i;
+      g->count++;
+      *is_new = 0;
+      return;
+    }
+  }
+  t->groups[t->n_groups] = (struct subject_group){key, len, h, la, i, i, 1};
+  t->next_input[i] = SIZE_MAX;
+  t->slots[at] = ++t->n_groups;
+  *is_new = 1;
+}
+
+/* Key order, so that the writes of one LA cluster in the B-tree. */
+static int subject_group_compare(const void *pa, const void *pb) {
+  const struct subject_group *a = pa, *b = pb;
+  const size_t n = a->key_len < b->key_len ? a->key_len : b->key_len;
+  const int c = memcmp(a->key, b->key, n);
+  return c ? c : (a->key_len > b->key_len) - (a->key_len < b->key_len);
+}
+
+/* Applies the inputs of one subject (decoded again: the per-event arena
  * holds one subject at a time, so memory does not grow with the batch). */
 static int apply_subject(struct engine *e, MDB_txn *txn, const struct engine_input *in,
-                         const struct subject_input *si, size_t k, struct output *out) {
+                         const struct subject_group *g, struct output *out) {
+  const size_t k = g->count;
   arena_reset(&e->arena);
   CaseEvent **evs = arena_alloc(&e->arena, k * sizeof *evs);
   const uint8_t **pbs = arena_alloc(&e->arena, k * sizeof *pbs);
@@ -562,41 +633,31 @@ static int apply_subject(struct engine *e, MDB_txn *txn, const struct engine_inp
   uint8_t *dup = arena_alloc(&e->arena, k);
   if (evs == NULL || pbs == NULL || lens == NULL || dup == NULL)
     return CSC_ENOMEM;
-  for (size_t j = 0; j < k; j++) {
-    const struct engine_input *x = &in[si[j].input];
+  size_t i = g->first;
+  for (size_t j = 0; j < k; j++, i = e->subjects.next_input[i]) {
     const char *reason;
     /* It decoded when admitted: only memory can fail now. */
-    int rc = ingest_decode(x->value, x->value_len, &e->arena, &evs[j], &pbs[j], &lens[j], &reason);
+    int rc = ingest_decode(in[i].value, in[i].value_len, &e->arena, &evs[j], &pbs[j], &lens[j],
+                           &reason);
     if (rc != CSC_OK)
       return rc == CSC_ENOMEM ? rc : CSC_ESTATE;
   }
-  struct batch_la *b = si[0].la;
+  struct batch_la *b = g->la;
   struct child_change ch;
   int rc = history_apply_events(e->st, txn, evs, pbs, lens, k, refdata_for(e->opt.ref, b->la),
                                 &e->arena, dup, &ch);
-  const char *subject = (const char *)si[0].key + strlen(b->la) + 1;
+  const char *subject = (const char *)g->key + strlen(b->la) + 1;
   return rc == CSC_OK ? apply_change(e, txn, b, subject, &ch, k, out) : rc;
-}
-
-static int reserve_subject_inputs(struct engine *e, size_t n) {
-  if (n <= e->cap_subjects)
-    return CSC_OK;
-  struct subject_input *v = realloc(e->subjects, n * sizeof *v);
-  if (v == NULL)
-    return CSC_ENOMEM;
-  e->subjects = v;
-  e->cap_subjects = n;
-  return CSC_OK;
 }
 
 /* Admits every input (dead letters and clocks in arrival order), then
  * applies the admitted ones subject by subject. */
 static int apply_grouped(struct engine *e, MDB_txn *txn, const struct engine_input *in, size_t n,
                          struct output *out) {
-  int rc = reserve_subject_inputs(e, n);
+  struct subject_table *t = &e->subjects;
+  int rc = subject_table_reset(t, n);
   arena_reset(&e->batch_arena);
   agg_pending_clear(e->pending); /* what an aborted attempt left */
-  size_t m = 0;
   for (size_t i = 0; rc == CSC_OK && i < n; i++) {
     CaseEvent *ev;
     const uint8_t *pb;
@@ -611,24 +672,27 @@ static int apply_grouped(struct engine *e, MDB_txn *txn, const struct engine_inp
       continue;
     uint8_t key[STATE_MAX_KEY];
     const size_t len = store_key(key, b->la, subject, strlen(subject) + 1);
-    uint8_t *copy = len ? arena_alloc(&e->batch_arena, len) : NULL;
-    if (copy == NULL) {
-      rc = len ? CSC_ENOMEM : CSC_EINVAL;
+    if (len == 0) {
+      rc = CSC_EINVAL;
       break;
     }
-    memcpy(copy, key, len);
-    e->subjects[m++] = (struct subject_input){copy, len, i, b};
+    int is_new;
+    subject_table_add(t, key, len, b, i, &is_new);
+    if (is_new) { /* the group keeps the key: copy it out of the stack */
+      uint8_t *copy = arena_alloc(&e->batch_arena, len);
+      if (copy == NULL) {
+        rc = CSC_ENOMEM;
+        break;
+      }
+      memcpy(copy, key, len);
+      t->groups[t->n_groups - 1].key = copy;
+    }
   }
   if (rc != CSC_OK)
     return rc;
-  qsort(e->subjects, m, sizeof *e->subjects, subject_input_compare);
-  for (size_t g = 0, h; rc == CSC_OK && g < m; g = h) {
-    for (h = g + 1; h < m && e->subjects[h].key_len == e->subjects[g].key_len &&
-                    memcmp(e->subjects[h].key, e->subjects[g].key, e->subjects[g].key_len) == 0;
-         h++)
-      ;
-    rc = apply_subject(e, txn, in, &e->subjects[g], h - g, out);
-  }
+  qsort(t->groups, t->n_groups, sizeof *t->groups, subject_group_compare);
+  for (size_t g = 0; rc == CSC_OK && g < t->n_groups; g++)
+    rc = apply_subject(e, txn, in, &t->groups[g], out);
   /* The clocks moved before any change was summed, and nothing reads the
    * aggregates until the snapshots: one write per key now. */
   return rc == CSC_OK ? agg_pending_flush(e->pending, e->st, txn) : rc;

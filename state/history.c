@@ -1,8 +1,13 @@
 /*
- * A child's history is one LMDB value: its events, each as varint length +
- * the protobuf bytes received (unknown fields included). Histories are short
- * (tens of events), so every change re-folds the whole history: late events
- * and corrections then need no special path.
+ * A child's history is a run of LMDB values, its chunks, under the keys
+ * la\0subject\0 + a 4-byte big-endian chunk number: each chunk holds the
+ * events one batch appended, each as varint length + the protobuf bytes
+ * received (unknown fields included). Appending writes only the new chunk,
+ * next to the subject's others in the B-tree, instead of rewriting the
+ * whole history: what a batch writes grows with its events, not with the
+ * length of the histories it touches. Histories are short (tens of
+ * events), so every change re-folds the whole history: late events and
+ * corrections then need no special path.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -27,32 +32,94 @@ static size_t history_key(uint8_t *key, const CaseEvent *ev) {
   return n ? store_key(key, ev->la_code, subject, n + 1) : 0;
 }
 
-/* Decodes every event of a stored history into an arena array with
- * `spare` slots more. CSC_EINVAL when the stored value is malformed. */
-static int history_decode(const uint8_t *buf, size_t len, size_t spare, struct arena *a,
-                          CaseEvent ***events, size_t *n) {
-  size_t count = 0;
-  for (size_t pos = 0; pos < len;) {
+/* One chunk of a history, as read: it points into the map, valid until
+ * the transaction writes. */
+struct chunk {
+  const uint8_t *data;
+  size_t len;
+};
+
+/* The events in a chunk; CSC_EINVAL when it is malformed. */
+static int chunk_count(const struct chunk *c, size_t *count) {
+  for (size_t pos = 0; pos < c->len;) {
     uint64_t m;
-    const size_t used = varint_decode(buf + pos, len - pos, &m);
-    if (used == 0 || m > len - pos - used)
+    const size_t used = varint_decode(c->data + pos, c->len - pos, &m);
+    if (used == 0 || m > c->len - pos - used)
       return CSC_EINVAL;
     pos += used + m;
-    count++;
+    ++*count;
   }
+  return CSC_OK;
+}
+
+/* Reads the chunks of the history under key (la\0subject\0, key_len
+ * bytes) into an arena array; *next is the number the next chunk takes. */
+static int history_read(struct store *st, MDB_txn *txn, const uint8_t *key, size_t key_len,
+                        struct arena *a, struct chunk **out, size_t *n, uint32_t *next) {
+  MDB_cursor *cur;
+  int rc = mdb_cursor_open(txn, st->history, &cur);
+  if (rc != 0)
+    return store_error(rc, "cursor history");
+  uint8_t first[STATE_MAX_KEY + 4];
+  memcpy(first, key, key_len);
+  memset(first + key_len, 0, 4);
+  size_t cap = 0;
+  struct chunk *v = NULL;
+  *n = 0;
+  *next = 0;
+  MDB_val k = {key_len + 4, first}, d;
+  int err = CSC_OK;
+  for (rc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE); rc == 0 && err == CSC_OK;
+       rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
+    const uint8_t *kb = k.mv_data;
+    if (k.mv_size != key_len + 4 || memcmp(kb, key, key_len) != 0)
+      break;
+    if (*n == cap) { /* doubling in the arena: chunks are few */
+      cap = cap ? 2 * cap : 8;
+      struct chunk *w = arena_alloc(a, cap * sizeof *w);
+      if (w == NULL) {
+        err = CSC_ENOMEM;
+        break;
+      }
+      if (*n)
+        memcpy(w, v, *n * sizeof *w);
+      v = w;
+    }
+    v[(*n)++] = (struct chunk){d.mv_data, d.mv_size};
+    *next = ((uint32_t)kb[key_len] << 24 | (uint32_t)kb[key_len + 1] << 16 |
+             (uint32_t)kb[key_len + 2] << 8 | kb[key_len + 3]) + 1;
+  }
+  mdb_cursor_close(cur);
+  if (err != CSC_OK)
+    return err;
+  if (rc != 0 && rc != MDB_NOTFOUND)
+    return store_error(rc, "read history");
+  *out = v;
+  return CSC_OK;
+}
+
+/* Decodes every event of the chunks into an arena array with `spare`
+ * slots more. CSC_EINVAL when a chunk is malformed. */
+static int history_decode(const struct chunk *chunks, size_t n_chunks, size_t spare,
+                          struct arena *a, CaseEvent ***events, size_t *n) {
+  size_t count = 0;
+  for (size_t c = 0; c < n_chunks; c++)
+    if (chunk_count(&chunks[c], &count) != CSC_OK)
+      return CSC_EINVAL;
   CaseEvent **v = arena_alloc(a, (count + spare) * sizeof *v);
   if (v == NULL)
     return CSC_ENOMEM;
   ProtobufCAllocator al = arena_protobuf_allocator(a);
   size_t i = 0;
-  for (size_t pos = 0; pos < len; i++) {
-    uint64_t m;
-    pos += varint_decode(buf + pos, len - pos, &m);
-    v[i] = cscflow__v1__case_event__unpack(&al, m, buf + pos);
-    if (v[i] == NULL)
-      return CSC_EINVAL;
-    pos += m;
-  }
+  for (size_t c = 0; c < n_chunks; c++)
+    for (size_t pos = 0; pos < chunks[c].len; i++) {
+      uint64_t m;
+      pos += varint_decode(chunks[c].data + pos, chunks[c].len - pos, &m);
+      v[i] = cscflow__v1__case_event__unpack(&al, m, chunks[c].data + pos);
+      if (v[i] == NULL)
+        return CSC_EINVAL;
+      pos += m;
+    }
   *events = v;
   *n = count;
   return CSC_OK;
@@ -79,32 +146,26 @@ static int has_event_id(CaseEvent *const *events, size_t n, const char *event_id
   return 0;
 }
 
-/* Writes the new history value: the old one, then each event of the batch
- * that is not a duplicate. old may point into the map, which the put can
- * move: it is copied first. */
-static int history_store(struct store *st, MDB_txn *txn, MDB_val *k, MDB_val old,
-                         const uint8_t *const *pbs, const size_t *pb_lens, const uint8_t *dup,
-                         size_t n, struct arena *a) {
-  size_t len = old.mv_size;
+/* Writes the events of the batch that are not duplicates as chunk number
+ * `number` of the history under key. */
+static int history_append(struct store *st, MDB_txn *txn, const uint8_t *key, size_t key_len,
+                          uint32_t number, const uint8_t *const *pbs, const size_t *pb_lens,
+                          const uint8_t *dup, size_t n) {
+  size_t len = 0;
   uint8_t prefix[10];
   for (size_t i = 0; i < n; i++)
     if (!dup[i])
       len += varint_encode(pb_lens[i], prefix) + pb_lens[i];
-  uint8_t *copy = NULL;
-  if (old.mv_size) {
-    copy = arena_alloc(a, old.mv_size);
-    if (copy == NULL)
-      return CSC_ENOMEM;
-    memcpy(copy, old.mv_data, old.mv_size);
-  }
-  MDB_val nv = {len, NULL};
-  int rc = mdb_put(txn, st->history, k, &nv, MDB_RESERVE);
+  uint8_t ck[STATE_MAX_KEY + 4];
+  memcpy(ck, key, key_len);
+  const uint8_t be[4] = {(uint8_t)(number >> 24), (uint8_t)(number >> 16), (uint8_t)(number >> 8),
+                         (uint8_t)number};
+  memcpy(ck + key_len, be, 4);
+  MDB_val k = {key_len + 4, ck}, v = {len, NULL};
+  int rc = mdb_put(txn, st->history, &k, &v, MDB_RESERVE);
   if (rc != 0)
     return store_error(rc, "put history");
-  uint8_t *p = nv.mv_data;
-  if (copy)
-    memcpy(p, copy, old.mv_size);
-  p += old.mv_size;
+  uint8_t *p = v.mv_data;
   for (size_t i = 0; i < n; i++)
     if (!dup[i]) {
       p += varint_encode(pb_lens[i], p);
@@ -122,16 +183,18 @@ int history_apply_events(struct store *st, MDB_txn *txn, CaseEvent *const *evs,
   if (n == 0)
     return CSC_EINVAL;
   uint8_t key[STATE_MAX_KEY];
-  MDB_val k = {history_key(key, evs[0]), key}, old = {0, NULL};
-  if (k.mv_size == 0)
+  MDB_val k = {history_key(key, evs[0]), key};
+  if (k.mv_size == 0 || k.mv_size + 4 > STATE_MAX_KEY)
     return CSC_EINVAL;
-  int rc = mdb_get(txn, st->history, &k, &old);
-  if (rc != 0 && rc != MDB_NOTFOUND)
-    return store_error(rc, "get history");
-
+  struct chunk *chunks = NULL;
+  size_t n_chunks = 0;
+  uint32_t next = 0;
+  int rc = history_read(st, txn, key, k.mv_size, a, &chunks, &n_chunks, &next);
+  if (rc != CSC_OK)
+    return rc;
   CaseEvent **events;
   size_t n_old;
-  rc = history_decode(old.mv_data, old.mv_size, n, a, &events, &n_old);
+  rc = history_decode(chunks, n_chunks, n, a, &events, &n_old);
   if (rc != CSC_OK)
     return rc == CSC_EINVAL ? CSC_ESTATE : rc;
   rc = load_derived(st, txn, &k, a, &out->before);
@@ -149,7 +212,7 @@ int history_apply_events(struct store *st, MDB_txn *txn, CaseEvent *const *evs,
     out->duplicate = 1;
     return CSC_OK;
   }
-  rc = history_store(st, txn, &k, old, pbs, pb_lens, dup, n, a);
+  rc = history_append(st, txn, key, k.mv_size, next, pbs, pb_lens, dup, n);
   if (rc != CSC_OK)
     return rc;
 

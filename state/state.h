@@ -13,7 +13,8 @@
  * LA starts with the LA code and a 0 byte, so that one LA's state is one key
  * range that can be dropped and rebuilt alone:
  *   meta       "schema_version" -> u32; "pos\0<source>\0<partition>" -> next offset (i64)
- *   history    la\0 subject\0        -> the subject's events: varint length + protobuf, repeated
+ *   history    la\0 subject\0 chunk  -> events the subject gained in one batch: varint length +
+ *                                     protobuf, repeated (chunk: u32, numbered from 0)
  *   derived    la\0 subject\0        -> its facts, alert candidates, findings
  *              (subject: a child id, "worker:<id>" or "post:<id>"; see history_subject)
  *   las        la\0                  -> struct la_state
@@ -37,7 +38,7 @@
 
 typedef Cscflow__V1__CaseEvent CaseEvent;
 
-#define STATE_SCHEMA_VERSION 2u
+#define STATE_SCHEMA_VERSION 3u
 #define STATE_MAX_KEY 511 /* LMDB's default maximum key size */
 
 /* ---- the store ------------------------------------------------------------ */

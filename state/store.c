@@ -210,7 +210,7 @@ int store_usage(struct store *st, uint64_t *bytes, uint64_t *histories) {
   if (rc != 0)
     return store_error(rc, "usage");
   *bytes = ((uint64_t)info.me_last_pgno + 1) * ms.ms_psize;
-  rc = mdb_stat(txn, st->history, &ms);
+  rc = mdb_stat(txn, st->derived, &ms); /* one derived record per history */
   *histories = rc == 0 ? ms.ms_entries : 0;
   mdb_txn_abort(txn);
   return rc ? store_error(rc, "usage") : CSC_OK;
