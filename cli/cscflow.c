@@ -231,9 +231,10 @@ static void kill_at_attach(struct engine_options *eo, struct kill_at *k) {
 
 /* Events per transaction. Replay applies a batch one child at a time (each
  * child folded once per batch), so a large batch is what makes it fast: at
- * 100,000 events a child with years of visits is folded once for several
- * of its events. Memory grows by ~40 bytes an event of the batch. */
-#define REPLAY_BATCH_DEFAULT 100000
+ * 500,000 events (20 LAs) a child is folded once for about four of its
+ * events. The pages one transaction touches stay mapped until its commit,
+ * so the batch size also sets the resident size (docs/performance.md). */
+#define REPLAY_BATCH_DEFAULT 500000
 
 static int cmd_replay(int argc, char **argv, struct kill_at *kill_hook) {
   const char *input = NULL, *state = NULL, *config_path = NULL, *pop_path = NULL, *out_dir = NULL;
@@ -335,11 +336,12 @@ static int cmd_replay(int argc, char **argv, struct kill_at *kill_hook) {
   log_json(LOG_INFO, "replay_summary",
            "\"consumed\":%llu,\"applied\":%llu,\"duplicates\":%llu,\"dead_lettered\":%llu,"
            "\"snapshots\":%llu,\"state_bytes\":%llu,\"histories\":%llu,"
-           "\"peak_rss_kb\":%ld,\"stopped\":%s",
+           "\"peak_rss_kb\":%ld,\"peak_anon_kb\":%llu,\"stopped\":%s",
            (unsigned long long)s->consumed, (unsigned long long)s->applied,
            (unsigned long long)s->duplicates, (unsigned long long)s->dead_lettered,
            (unsigned long long)s->snapshots, (unsigned long long)state_bytes,
-           (unsigned long long)histories, ru.ru_maxrss, stop_requested ? "true" : "false");
+           (unsigned long long)histories, ru.ru_maxrss,
+           (unsigned long long)(s->peak_anon_bytes >> 10), stop_requested ? "true" : "false");
   engine_close(e);
   sink->destroy(sink);
   config_free(&cfg);

@@ -532,14 +532,17 @@ static double now_seconds(void) {
  * keep mapped before it hands them back to the page cache. */
 #define MAPPED_BUDGET ((uint64_t)256 << 20)
 
-/* Bytes of this process's resident memory that map files, or 0 if unknown. */
-static uint64_t mapped_resident_bytes(void) {
+/* Bytes of this process's resident memory that map files (the rest,
+ * anonymous, in *anon), or 0 if unknown. */
+static uint64_t mapped_resident_bytes(uint64_t *anon) {
   FILE *f = fopen("/proc/self/statm", "r");
   unsigned long long size, resident, shared;
   int n = f ? fscanf(f, "%llu %llu %llu", &size, &resident, &shared) : 0;
   if (f)
     fclose(f);
-  return n == 3 ? (uint64_t)shared * (uint64_t)sysconf(_SC_PAGESIZE) : 0;
+  const uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+  *anon = n == 3 && resident > shared ? (resident - shared) * page : 0;
+  return n == 3 ? (uint64_t)shared * page : 0;
 }
 
 /* Keeps the resident size from growing with the state: after a commit, at
@@ -552,7 +555,11 @@ static void release_mapped_memory(struct engine *e, double now) {
   if (now - e->memory_checked < 0.1)
     return;
   e->memory_checked = now;
-  if (mapped_resident_bytes() > MAPPED_BUDGET && store_release_memory(e->st) != CSC_OK)
+  uint64_t anon;
+  const uint64_t mapped = mapped_resident_bytes(&anon);
+  if (anon > e->stats.peak_anon_bytes)
+    e->stats.peak_anon_bytes = anon;
+  if (mapped > MAPPED_BUDGET && store_release_memory(e->st) != CSC_OK)
     log_json(LOG_WARN, "state_release_failed", "\"note\":\"resident memory may grow\"");
 }
 

@@ -85,6 +85,10 @@ struct engine_input {
 struct engine_stats {
   uint64_t consumed, applied, duplicates, dead_lettered, alerts_raised, alerts_withdrawn,
       findings, findings_resolved, snapshots, batches; /* findings: opened */
+  /* The largest resident memory not mapping a file (the heap: batches,
+   * arenas, sums) seen after a commit. The state's map is not in it: its
+   * pages belong to the page cache and are handed back after commits. */
+  uint64_t peak_anon_bytes;
 };
 
 struct engine;

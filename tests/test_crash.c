@@ -755,7 +755,8 @@ static int64_t replay_progress(const void *ctx, const char *state) {
 static pid_t spawn_replay(struct crash *c, const void *ctx, const char *state, int start,
                           const char *kill_at, char *log, size_t loglen) {
   const struct replay_input *ri = ctx;
-  snprintf(log, loglen, "%s/replay-%d.log", state, start);
+  if (snprintf(log, loglen, "%s/replay-%d.log", state, start) >= (int)loglen)
+    fail_msg("log path too long: %s", state);
   char *const argv[] = {(char *)c->cscflow, "replay", "--input", (char *)ri->input, "--state",
                         (char *)state, "--population", (char *)ri->pop, "--batch", BATCH, NULL};
   mkdir(state, 0750);
