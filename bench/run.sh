@@ -95,8 +95,9 @@ cost_at() { # events
     awk -v n="$1" -F'"events":' '{split($2, a, ","); if (a[1] + 0 >= n) {print; exit}}' |
     field window_events_per_s | awk '{ if ($1 > 0) printf "%.3f", 1e6 / $1 }'
 }
-marks=(1000000 5000000 10000000)
-[[ $n_events -lt 10000000 ]] && marks=(1000000 $((n_events / 2)) "$n_events")
+# The last mark is the end of the history (9.96M events in the full run).
+marks=(1000000 5000000 "$n_events")
+[[ $n_events -lt 6000000 ]] && marks=(1000000 $((n_events / 2)) "$n_events")
 costs=()
 for m in "${marks[@]}"; do
   c=$(cost_at "$m")
