@@ -751,8 +751,7 @@ static int state_committed(const char *dir, int partitions, int64_t *sum, char *
     }
     mdb_txn_abort(txn);
   } else {
-    if (snprintf(err, errlen, "%s: cannot begin a read transaction", dir) >= (int)errlen)
-      err[errlen - 1] = '\0'; /* truncated: the path is in the log anyway */
+    snprintf(err, errlen, "cannot begin a read transaction on the state");
     rc = CSC_ESTATE;
   }
   store_close(st);
