@@ -221,8 +221,8 @@ static int derive_placements(const struct child_state *st, struct fact_list *l,
     if (p->end != DATE_NEVER && p->end > last)
       last = p->end;
   }
-  for (csc_date fy = date_fy_start(first); rc == CSC_OK && fy <= last;
-       fy = date_add_months(fy, 12)) {
+  csc_date fy = date_fy_start(first);
+  for (; rc == CSC_OK && fy <= last; fy = date_add_months(fy, 12)) {
     const csc_date fy_end = date_add_months(fy, 12);
     m = 0;
     for (size_t i = 0; i < n; i++) {
@@ -232,6 +232,16 @@ static int derive_placements(const struct child_state *st, struct fact_list *l,
     }
     nr = coverage_at_least(iv, m, 3, regions, s1, s2);
     rc = add_intersections(l, M_PLACEMENTS3_FYTD, regions, nr, lac, nl);
+  }
+  /* After the last start or end every year looks the same: only the open
+   * placements reach it, each on every day. Three or more open at once
+   * (overlapping periods of care) count in every later year. */
+  size_t open = 0;
+  for (size_t i = 0; i < n; i++)
+    open += st->placements[i].start < DATE_NEVER && st->placements[i].end == DATE_NEVER;
+  if (rc == CSC_OK && open >= 3) {
+    const struct interval rest = {fy, DATE_NEVER};
+    rc = add_intersections(l, M_PLACEMENTS3_FYTD, &rest, 1, lac, nl);
   }
   return rc;
 }

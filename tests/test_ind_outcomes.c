@@ -164,6 +164,27 @@ static void next_child(struct hist *h, const char *child) {
   h->child = child;
 }
 
+/* ---- placements_3plus: placements open for years ----------------------------------- */
+
+/*
+ * Three overlapping periods of care (bad data, but folded as recorded),
+ * each with its placement still open: three placements open from
+ * 2022-07-01. In FY 2022-23 the count starts that day; in every later year
+ * all three are open on 1 April, so the child counts from 1 April on,
+ * years after the last placement started.
+ */
+TEST(test_placements_open_for_years) {
+  care_start(h, "P1", D(2022, 5, 1), "C2", 0, plc(h, "U1", NO_DISTANCE));
+  care_start(h, "P2", D(2022, 6, 1), "C2", 0, plc(h, "U2", NO_DISTANCE));
+  care_start(h, "P3", D(2022, 7, 1), "C2", 0, plc(h, "U3", NO_DISTANCE));
+  derive(h);
+  assert_int_equal(at(h, M_PLACEMENTS3_FYTD, 0, D(2022, 6, 30)), 0);
+  assert_int_equal(at(h, M_PLACEMENTS3_FYTD, 0, D(2022, 7, 1)), 1);
+  assert_int_equal(at(h, M_PLACEMENTS3_FYTD, 0, D(2023, 3, 31)), 1);
+  assert_int_equal(at(h, M_PLACEMENTS3_FYTD, 0, D(2023, 4, 1)), 1);
+  assert_int_equal(at(h, M_PLACEMENTS3_FYTD, 0, D(2026, 9, 1)), 1);
+}
+
 /* ---- placement_stability_long ------------------------------------------------------- */
 
 /*
@@ -957,6 +978,7 @@ TEST(test_engine_children_rows) {
 int main(void) {
   const struct CMUnitTest tests[] = {
 #define T(name) cmocka_unit_test_setup_teardown(name, hist_setup, hist_teardown)
+      T(test_placements_open_for_years),
       T(test_stability_month_end),
       T(test_stability_leap_day),
       T(test_stability_adoption_rule),
