@@ -123,9 +123,9 @@ echo "sqlite_over_replay: $ratio"
 
 log "Kafka end to end (mock cluster)"
 # 1M events: the mock keeps ~5 MiB a partition. cscflow run applies them
-# child by child in batches of up to 250,000 (cscflow.batch.by_child).
+# child by child in batches of up to 1,000,000 (cscflow.batch.by_child).
 kafka_out=$("$build/bench/cscflow-bench-kafka" throughput --cscflow "$build/cscflow" --input "$events" \
-  --population "$pop" --events 1000000 --batch-max 250000 --batch-ms 500 \
+  --population "$pop" --events 1000000 --batch-max 1000000 --batch-ms 1000 \
   --set cscflow.batch.by_child=true --work "$dir/kafka" 2>"$dir/kafka.log" || true)
 echo "$kafka_out"
 kafka_rate=$(sed -n 's/^kafka_e2e_events_per_s: *//p' <<<"$kafka_out")
