@@ -9,8 +9,11 @@ packages=(
   protobuf-c-compiler libprotobuf-c-dev   # protoc-c codegen at build time, runtime
   liblmdb-dev               # state store
   libcmocka-dev             # unit and integration tests
+  libmicrohttpd-dev         # the HTTP read API (serve/)
+  nettle-dev                # SHA-256 of API tokens
   valgrind                  # leak checks of the core paths
   clang libclang-rt-dev     # libFuzzer targets (fuzz/): clang's fuzzer and sanitizer runtimes
+  sqlite3                   # the bench's batch-engine comparison (bench/sqlite/)
 )
 
 SUDO=""
