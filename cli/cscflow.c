@@ -8,9 +8,11 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "engine/engine.h"
+#include "serve/serve.h"
 
 static volatile sig_atomic_t stop_requested;
 
@@ -34,6 +36,7 @@ static void usage(FILE *f) {
         "                 [--out-dir DIR] [--batch N] [--durable]\n"
         "  cscflow snapshot --state DIR [--la CODE] [--json]\n"
         "  cscflow run --config FILE\n"
+        "  cscflow serve --state DIR [--config FILE] [--address IP] [--port N]\n"
         "  cscflow demo [--duration SECONDS] [--las N] [--years N] [--seed N] [--scale X]\n"
         "               [--rate EVENTS_PER_S] [--mess RATE] [--state DIR]\n",
         f);
@@ -71,7 +74,8 @@ static const char *const known_keys[] = {
     "cscflow.state.dir",          "cscflow.state.map_size",         "cscflow.topic.events",
     "cscflow.clock",              "cscflow.batch.max",              "cscflow.batch.ms",
     "cscflow.population.",        "cscflow.calendar.bank_holidays", "cscflow.calendar.inclusive",
-    "cscflow.visits.",            "cscflow.batch.by_child",         "cscflow.state.durable"};
+    "cscflow.visits.",            "cscflow.batch.by_child",         "cscflow.state.durable",
+    "cscflow.api.token.",         "cscflow.api.operator_token"};
 
 static int known_key(const char *key) {
   for (size_t i = 0; i < sizeof known_keys / sizeof known_keys[0]; i++) {
@@ -529,6 +533,57 @@ static int cmd_run(int argc, char **argv, struct kill_at *kill_hook) {
   return krc == CSC_OK ? 0 : 1;
 }
 
+/* ---- serve ------------------------------------------------------------------ */
+
+static int cmd_serve(int argc, char **argv) {
+  const char *state = NULL, *config_path = NULL, *address = NULL;
+  long port = 8080;
+  static const struct option opts[] = {{"state", required_argument, 0, 's'},
+                                       {"config", required_argument, 0, 'c'},
+                                       {"address", required_argument, 0, 'a'},
+                                       {"port", required_argument, 0, 'p'},
+                                       {0, 0, 0, 0}};
+  int c;
+  while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    switch (c) {
+    case 's': state = optarg; break;
+    case 'c': config_path = optarg; break;
+    case 'a': address = optarg; break;
+    case 'p': port = atol(optarg); break;
+    default: usage(stderr); return EXIT_USAGE;
+    }
+  }
+  if (state == NULL || port < 0 || port > 65535) {
+    usage(stderr);
+    return EXIT_USAGE;
+  }
+  struct config cfg;
+  struct api_tokens tokens = {0};
+  char err[512];
+  config_init(&cfg);
+  int rc = load_config(&cfg, config_path);
+  if (rc == 0 && api_tokens_load(&tokens, &cfg, err, sizeof err) != CSC_OK) {
+    fprintf(stderr, "cscflow: config: %s\n", err);
+    rc = EXIT_CONFIG;
+  }
+  config_free(&cfg);
+  if (rc != 0)
+    return rc;
+  struct server *srv = NULL;
+  const struct serve_options so = {state, address, (int)port, &tokens};
+  if (serve_start(&so, &srv, err, sizeof err) != CSC_OK) {
+    fprintf(stderr, "cscflow serve: %s\n", err);
+    api_tokens_free(&tokens);
+    return 1;
+  }
+  log_json(LOG_INFO, "serving", "\"port\":%d,\"tokens\":%zu", serve_port(srv), tokens.n);
+  while (!stop_requested)
+    sleep(1); /* the server's threads do the work; a signal cuts the sleep short */
+  serve_stop(srv);
+  api_tokens_free(&tokens);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
     usage(argc < 2 ? stderr : stdout);
@@ -555,6 +610,8 @@ int main(int argc, char **argv) {
     return cmd_run(argc - 1, argv + 1, kill_hook);
   if (strcmp(cmd, "demo") == 0)
     return cmd_demo(argc - 1, argv + 1, &stop_requested);
+  if (strcmp(cmd, "serve") == 0)
+    return cmd_serve(argc - 1, argv + 1);
   fprintf(stderr, "cscflow: unknown command %s\n", cmd);
   usage(stderr);
   return EXIT_USAGE;

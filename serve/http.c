@@ -1,0 +1,222 @@
+/*
+ * The HTTP server: libmicrohttpd's own threads call handle() for each
+ * request; each request reads the store in a read transaction of its own.
+ *
+ * The store is written by another process, which may grow its map; LMDB
+ * then refuses this process's next transaction with MDB_MAP_RESIZED until
+ * it adopts the new size, which it may only do with no transaction open.
+ * A read-write lock gives that moment: requests hold it shared, adoption
+ * exclusively.
+ */
+#include <arpa/inet.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <microhttpd.h>
+
+#include "indicators/indicators.h"
+#include "serve/serve.h"
+
+struct server {
+  struct MHD_Daemon *daemon;
+  struct store *st;
+  const struct api_tokens *tokens;
+  pthread_rwlock_t map_lock;
+  int port;
+};
+
+/* ---- responses ------------------------------------------------------------------- */
+
+static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const char *type,
+                             const char *body, size_t len) {
+  struct MHD_Response *r =
+      MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+  if (r == NULL)
+    return MHD_NO;
+  MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+  MHD_add_response_header(r, "Cache-Control", "no-store");
+  if (status == MHD_HTTP_UNAUTHORIZED)
+    MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+  const enum MHD_Result ok = MHD_queue_response(c, status, r);
+  MHD_destroy_response(r);
+  return ok;
+}
+
+static enum MHD_Result reply_error(struct MHD_Connection *c, unsigned status, const char *what) {
+  char body[128];
+  const int n = snprintf(body, sizeof body, "{\"error\":\"%s\"}\n", what);
+  return reply(c, status, "application/json", body, (size_t)n);
+}
+
+/* ---- the store --------------------------------------------------------------------- */
+
+/* A read transaction, adopting a map the writer grew. */
+static int begin_read(struct server *s, MDB_txn **txn) {
+  for (int attempt = 0; attempt < 2; attempt++) {
+    pthread_rwlock_rdlock(&s->map_lock);
+    int rc = mdb_txn_begin(s->st->env, NULL, MDB_RDONLY, txn);
+    if (rc == 0)
+      return CSC_OK; /* the caller unlocks after the abort */
+    pthread_rwlock_unlock(&s->map_lock);
+    if (rc != MDB_MAP_RESIZED)
+      return store_error(rc, "begin read");
+    pthread_rwlock_wrlock(&s->map_lock);
+    rc = mdb_env_set_mapsize(s->st->env, 0);
+    pthread_rwlock_unlock(&s->map_lock);
+    if (rc != 0)
+      return store_error(rc, "adopt map size");
+  }
+  return CSC_ESTATE;
+}
+
+static void end_read(struct server *s, MDB_txn *txn) {
+  mdb_txn_abort(txn);
+  pthread_rwlock_unlock(&s->map_lock);
+}
+
+/* ---- routes ----------------------------------------------------------------------- */
+
+static int write_json(void *ctx, const IndicatorSnapshot *snap) {
+  return snapshot_write_json(ctx, snap);
+}
+
+static enum MHD_Result get_snapshot(struct server *s, struct MHD_Connection *c, const char *la) {
+  MDB_txn *txn;
+  if (begin_read(s, &txn) != CSC_OK)
+    return reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "state unavailable");
+  char *body = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&body, &len);
+  int rc = f ? snapshot_each(s->st, txn, la, write_json, f) : CSC_ENOMEM;
+  if (f)
+    fclose(f);
+  end_read(s, txn);
+  enum MHD_Result ok;
+  if (rc == CSC_OK)
+    ok = reply(c, MHD_HTTP_OK, "application/json", body, len);
+  else if (rc == CSC_ENOTFOUND)
+    ok = reply_error(c, MHD_HTTP_NOT_FOUND, "no snapshot yet");
+  else
+    ok = reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot read the snapshot");
+  free(body);
+  return ok;
+}
+
+/* An LA code as cscflow keys it: 1 to 23 letters and digits. Anything else
+ * ("..", "%2e", a slash) is not an LA, so no path escapes the LA's routes. */
+static int valid_la(const char *s, size_t n) {
+  if (n == 0 || n >= 24)
+    return 0;
+  for (size_t i = 0; i < n; i++)
+    if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z') ||
+          (s[i] >= '0' && s[i] <= '9')))
+      return 0;
+  return 1;
+}
+
+/* /v1/las/{la}/{rest}: copies la, points *rest after its slash; 0 if the
+ * path is not of that form. */
+static int split_la_path(const char *url, char la[24], const char **rest) {
+  static const char prefix[] = "/v1/las/";
+  if (strncmp(url, prefix, sizeof prefix - 1) != 0)
+    return 0;
+  const char *p = url + sizeof prefix - 1, *slash = strchr(p, '/');
+  if (slash == NULL || !valid_la(p, (size_t)(slash - p)))
+    return 0;
+  memcpy(la, p, (size_t)(slash - p));
+  la[slash - p] = '\0';
+  *rest = slash + 1;
+  return 1;
+}
+
+static enum MHD_Result route(struct server *s, struct MHD_Connection *c, const char *url) {
+  if (strcmp(url, "/healthz") == 0)
+    return reply(c, MHD_HTTP_OK, "text/plain", "ok\n", 3);
+  char la[24];
+  const char *rest;
+  if (!split_la_path(url, la, &rest))
+    return reply_error(c, MHD_HTTP_NOT_FOUND, "not found");
+  const char *auth =
+      MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+  switch (api_tokens_check(s->tokens, auth, la)) {
+  case ACCESS_OK: break;
+  case ACCESS_FORBIDDEN: return reply_error(c, MHD_HTTP_FORBIDDEN, "not this LA's token");
+  default: return reply_error(c, MHD_HTTP_UNAUTHORIZED, "a bearer token is required");
+  }
+  if (strcmp(rest, "snapshot") == 0)
+    return get_snapshot(s, c, la);
+  return reply_error(c, MHD_HTTP_NOT_FOUND, "not found");
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
+                              const char *method, const char *version, const char *upload,
+                              size_t *upload_size, void **req) {
+  (void)version;
+  (void)upload;
+  static const char started[] = "";
+  if (*req == NULL) { /* headers only so far: answer once any body is read */
+    *req = (void *)started;
+    return MHD_YES;
+  }
+  if (*upload_size != 0) {
+    *upload_size = 0; /* a read API: a body is read and ignored */
+    return MHD_YES;
+  }
+  if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
+    return reply_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "read only");
+  return route(cls, c, url);
+}
+
+/* ---- start and stop --------------------------------------------------------------- */
+
+int serve_start(const struct serve_options *o, struct server **out, char *err, size_t errlen) {
+  struct server *s = calloc(1, sizeof *s);
+  if (s == NULL) {
+    snprintf(err, errlen, "out of memory");
+    return CSC_ENOMEM;
+  }
+  s->tokens = o->tokens;
+  int rc = store_open(o->state_dir, 1, &s->st, err, errlen);
+  if (rc != CSC_OK) {
+    free(s);
+    return rc;
+  }
+  pthread_rwlock_init(&s->map_lock, NULL);
+  struct sockaddr_in addr = {0};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons((uint16_t)o->port);
+  if (inet_pton(AF_INET, o->address ? o->address : "127.0.0.1", &addr.sin_addr) != 1) {
+    snprintf(err, errlen, "%s: not an IPv4 address", o->address);
+    serve_stop(s);
+    return CSC_EINVAL;
+  }
+  s->daemon = MHD_start_daemon(
+      MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, handle, s, MHD_OPTION_SOCK_ADDR, &addr,
+      MHD_OPTION_THREAD_POOL_SIZE, 2u, MHD_OPTION_CONNECTION_LIMIT, 64u,
+      MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16384,
+      MHD_OPTION_END);
+  if (s->daemon == NULL) {
+    snprintf(err, errlen, "cannot listen on %s:%d", o->address ? o->address : "127.0.0.1",
+             o->port);
+    serve_stop(s);
+    return CSC_EIO;
+  }
+  const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
+  s->port = info ? info->port : o->port;
+  *out = s;
+  return CSC_OK;
+}
+
+int serve_port(const struct server *s) { return s->port; }
+
+void serve_stop(struct server *s) {
+  if (s == NULL)
+    return;
+  if (s->daemon)
+    MHD_stop_daemon(s->daemon);
+  store_close(s->st);
+  pthread_rwlock_destroy(&s->map_lock);
+  free(s);
+}

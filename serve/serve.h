@@ -1,0 +1,80 @@
+/*
+ * serve.h — the HTTP read API (libmicrohttpd), served by `cscflow serve` as a
+ * separate process that reads the state store read-only while `run` or
+ * `replay` writes it.
+ *
+ * Isolation: every /v1/las/{la}/... call needs "Authorization: Bearer
+ * <token>" with a token of that LA. Tokens are never stored: the config
+ * holds their SHA-256 in hex,
+ *   cscflow.api.token.<LA>       = <64 hex digits>   (one line per LA)
+ *   cscflow.api.operator_token   = <64 hex digits>   (/metrics)
+ * so that a leaked config file does not leak a token. A missing, malformed
+ * or unknown token gets 401; a token of another LA gets 403 on every path
+ * of that LA, whether the LA exists or not (no probing of which LAs exist).
+ *
+ * Routes so far:
+ *   GET /healthz                 200 "ok" while the server's loop runs
+ *   GET /v1/las/{la}/snapshot    the LA's latest snapshot, one JSON object
+ *                                (snapshot_write_json's format); 404 before
+ *                                the LA's first snapshot
+ * Anything else is 404; a method other than GET or HEAD is 405. Limits:
+ * 16 KiB of headers per connection (larger: the connection is refused), 10 s
+ * of inactivity per connection, 64 connections.
+ */
+#ifndef CSCFLOW_SERVE_H
+#define CSCFLOW_SERVE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/base.h"
+
+#define TOKEN_HASH_SIZE 32 /* SHA-256 */
+
+struct api_token {
+  char la[24]; /* "" for the operator token */
+  uint8_t hash[TOKEN_HASH_SIZE];
+};
+
+struct api_tokens {
+  struct api_token *v;
+  size_t n;
+};
+
+/* Loads the cscflow.api.* keys of cfg. CSC_EINVAL with err naming the key
+ * when a value is not 64 hex digits or an LA code is too long. */
+int api_tokens_load(struct api_tokens *t, const struct config *cfg, char *err, size_t errlen);
+void api_tokens_free(struct api_tokens *t);
+
+/* The hex SHA-256 of token (65 bytes with the terminating 0): what goes in
+ * the config for it. */
+void api_token_hash_hex(const char *token, char hex[2 * TOKEN_HASH_SIZE + 1]);
+
+enum api_access {
+  ACCESS_OK,        /* a token of la (or the operator token when la is NULL) */
+  ACCESS_MISSING,   /* no Authorization header, or not "Bearer <token>": 401 */
+  ACCESS_UNKNOWN,   /* a token no LA has: 401 */
+  ACCESS_FORBIDDEN  /* a valid token of another LA: 403 */
+};
+
+/* Checks the value of an Authorization header (NULL when absent) for la,
+ * or for the operator when la is NULL. Compares in constant time. */
+enum api_access api_tokens_check(const struct api_tokens *t, const char *authorization,
+                                 const char *la);
+
+struct server;
+
+struct serve_options {
+  const char *state_dir;
+  const char *address; /* IPv4 address to listen on; NULL: 127.0.0.1 */
+  int port;            /* 0: a free port (serve_port tells which) */
+  const struct api_tokens *tokens; /* borrowed */
+};
+
+/* Opens the state read-only and starts serving on threads of its own.
+ * CSC_EIO (cannot listen) or CSC_ESTATE (state unreadable), with err. */
+int serve_start(const struct serve_options *o, struct server **out, char *err, size_t errlen);
+int serve_port(const struct server *s);
+void serve_stop(struct server *s);
+
+#endif

@@ -1,0 +1,224 @@
+/*
+ * test_serve.c — the HTTP read API on loopback: a state written by the
+ * engine (one LA with a referral), then requests as a browser, another LA's
+ * client and an attacker would send them:
+ *   - /healthz answers without a token;
+ *   - the LA's snapshot needs that LA's bearer token: none, a malformed
+ *     header, an unknown token -> 401; another LA's or the operator's token
+ *     -> 403; the LA's own -> 200 with the snapshot's JSON;
+ *   - paths that try to leave the LA (.., an encoded .., a slash) -> 404;
+ *     other methods -> 405;
+ *   - an oversized header is refused, a silent client is dropped after the
+ *     timeout, and the server answers normally after both.
+ * Every socket wait is bounded by SO_RCVTIMEO.
+ */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "serve/serve.h"
+#include "tests/harness.h"
+#include "tests/testutil.h"
+
+struct world {
+  struct fixture f;
+  struct api_tokens tokens;
+  struct server *srv;
+  int port;
+};
+
+static int connect_to(int port, int timeout_s) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  assert_true(fd >= 0);
+  struct timeval tv = {timeout_s, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  struct sockaddr_in a = {0};
+  a.sin_family = AF_INET;
+  a.sin_port = htons((uint16_t)port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+  return fd;
+}
+
+/* Sends raw, reads the whole response into body (NUL-terminated); returns
+ * the status code, or 0 when the server closed without one. */
+static int exchange(int port, const char *raw, char *body, size_t len) {
+  const int fd = connect_to(port, 5);
+  size_t sent = 0, n = strlen(raw);
+  while (sent < n) {
+    const ssize_t w = send(fd, raw + sent, n - sent, MSG_NOSIGNAL);
+    if (w <= 0)
+      break;
+    sent += (size_t)w;
+  }
+  size_t got = 0;
+  for (ssize_t r; got + 1 < len && (r = recv(fd, body + got, len - 1 - got, 0)) > 0;)
+    got += (size_t)r;
+  body[got] = '\0';
+  close(fd);
+  int status = 0;
+  return sscanf(body, "HTTP/1.%*d %d", &status) == 1 ? status : 0;
+}
+
+static int http_get(const struct world *w, const char *path, const char *auth, char *body,
+               size_t len) {
+  char raw[1024];
+  snprintf(raw, sizeof raw, "GET %s HTTP/1.1\r\nHost: localhost\r\n%s%s%sConnection: close\r\n\r\n",
+           path, auth ? "Authorization: " : "", auth ? auth : "", auth ? "\r\n" : "");
+  return exchange(w->port, raw, body, len);
+}
+
+static int setup(void **state) {
+  struct world *w = calloc(1, sizeof *w);
+  assert_non_null(w);
+  open_fixture(&w->f, "serve");
+  static struct evs b;
+  b.len = b.n = 0;
+  Cscflow__V1__CaseEvent ev = envelope("R1", "C1", 19500, 19500);
+  Cscflow__V1__ReferralOpened r = CSCFLOW__V1__REFERRAL_OPENED__INIT;
+  r.referral_id = "REF1";
+  ev.payload_case = CSCFLOW__V1__CASE_EVENT__PAYLOAD_REFERRAL_OPENED;
+  ev.referral_opened = &r;
+  add(&b, &ev);
+  apply(&w->f, &b, 0, 1);
+  close_fixture(&w->f); /* one LMDB environment per process: the writer goes first */
+
+  struct config cfg;
+  config_init(&cfg);
+  char hex[2 * TOKEN_HASH_SIZE + 1], err[256];
+  api_token_hash_hex("la1-secret", hex);
+  assert_int_equal(config_set(&cfg, "cscflow.api.token." LA, hex), CSC_OK);
+  api_token_hash_hex("la2-secret", hex);
+  assert_int_equal(config_set(&cfg, "cscflow.api.token.E99000002", hex), CSC_OK);
+  api_token_hash_hex("op-secret", hex);
+  assert_int_equal(config_set(&cfg, "cscflow.api.operator_token", hex), CSC_OK);
+  assert_int_equal(api_tokens_load(&w->tokens, &cfg, err, sizeof err), CSC_OK);
+  config_free(&cfg);
+  assert_int_equal(w->tokens.n, 3);
+
+  const struct serve_options so = {w->f.dir, NULL, 0, &w->tokens};
+  assert_int_equal(serve_start(&so, &w->srv, err, sizeof err), CSC_OK);
+  w->port = serve_port(w->srv);
+  assert_true(w->port > 0);
+  *state = w;
+  return 0;
+}
+
+static int teardown(void **state) {
+  struct world *w = *state;
+  serve_stop(w->srv);
+  api_tokens_free(&w->tokens);
+  free(w);
+  return 0;
+}
+
+static char body[1 << 17];
+
+static void health_needs_no_token(void **state) {
+  assert_int_equal(http_get(*state, "/healthz", NULL, body, sizeof body), 200);
+  assert_non_null(strstr(body, "\r\n\r\nok"));
+}
+
+static void snapshot_needs_the_las_token(void **state) {
+  const struct world *w = *state;
+  const char *path = "/v1/las/" LA "/snapshot";
+  assert_int_equal(http_get(w, path, NULL, body, sizeof body), 401);
+  assert_non_null(strstr(body, "WWW-Authenticate: Bearer"));
+  assert_int_equal(http_get(w, path, "Basic bGExOmxhMQ==", body, sizeof body), 401);
+  assert_int_equal(http_get(w, path, "Bearer", body, sizeof body), 401);
+  assert_int_equal(http_get(w, path, "Bearer ", body, sizeof body), 401);
+  assert_int_equal(http_get(w, path, "bearer la1-secret", body, sizeof body), 401);
+  assert_int_equal(http_get(w, path, "Bearer la1-secreT", body, sizeof body), 401);
+  assert_int_equal(http_get(w, path, "Bearer la2-secret", body, sizeof body), 403);
+  assert_int_equal(http_get(w, path, "Bearer op-secret", body, sizeof body), 403);
+  assert_null(strstr(body, LA "\",\"as_of")); /* nothing of the LA's snapshot leaked */
+
+  assert_int_equal(http_get(w, path, "Bearer la1-secret", body, sizeof body), 200);
+  assert_non_null(strstr(body, "{\"la\":\"" LA "\""));
+  assert_non_null(strstr(body, "\"id\":\"referrals\""));
+
+  /* The other LA's token reads its own LA, which has no snapshot yet. */
+  assert_int_equal(http_get(w, "/v1/las/E99000002/snapshot", "Bearer la2-secret", body, sizeof body),
+                   404);
+  /* ... and is refused on an LA that does not exist, as on one that does. */
+  assert_int_equal(http_get(w, "/v1/las/E99000003/snapshot", "Bearer la2-secret", body, sizeof body),
+                   403);
+}
+
+static void paths_stay_inside_the_la(void **state) {
+  const struct world *w = *state;
+  static const char *const paths[] = {"/v1/las/../" LA "/snapshot",
+                                      "/v1/las/%2e%2e/snapshot",
+                                      "/v1/las/" LA "/../E99000002/snapshot",
+                                      "/v1/las/" LA "%2f..%2fE99000002/snapshot",
+                                      "/v1/las//snapshot",
+                                      "/v1/las/" LA,
+                                      "/v1/las/" LA "/snapshot/",
+                                      "/v1/las/E99000001E99000001E99000001/snapshot",
+                                      "/etc/passwd",
+                                      "/"};
+  for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+    const int status = http_get(w, paths[i], "Bearer la1-secret", body, sizeof body);
+    if (status != 404)
+      fail_msg("%s: status %d, expected 404", paths[i], status);
+  }
+  char raw[256];
+  snprintf(raw, sizeof raw,
+           "POST /v1/las/" LA "/snapshot HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+           "la1-secret\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}");
+  assert_int_equal(exchange(w->port, raw, body, sizeof body), 405);
+}
+
+static void abuse_is_refused_and_survived(void **state) {
+  const struct world *w = *state;
+  /* A 64 KiB header: refused (431 or the connection closed), never served. */
+  static char raw[70000];
+  int n = snprintf(raw, sizeof raw, "GET /v1/las/" LA "/snapshot HTTP/1.1\r\nHost: x\r\nX-Big: ");
+  memset(raw + n, 'a', 65536);
+  n += 65536;
+  snprintf(raw + n, sizeof raw - (size_t)n,
+           "\r\nAuthorization: Bearer la1-secret\r\nConnection: close\r\n\r\n");
+  const int status = exchange(w->port, raw, body, sizeof body);
+  assert_true(status != 200);
+
+  /* A client that connects and says nothing is dropped after the 10 s
+   * timeout; meanwhile others are served. */
+  const int silent = connect_to(w->port, 20);
+  assert_int_equal(http_get(w, "/healthz", NULL, body, sizeof body), 200);
+  const time_t started = time(NULL);
+  char c;
+  const ssize_t r = recv(silent, &c, 1, 0);
+  const double waited = difftime(time(NULL), started);
+  close(silent);
+  assert_true(r <= 0);                 /* closed, not answered */
+  assert_true(waited >= 5 && waited <= 15);
+  assert_int_equal(http_get(w, "/v1/las/" LA "/snapshot", "Bearer la1-secret", body, sizeof body), 200);
+}
+
+static void tokens_config_is_checked(void **state) {
+  (void)state;
+  struct config cfg;
+  struct api_tokens t;
+  char err[256];
+  config_init(&cfg);
+  assert_int_equal(config_set(&cfg, "cscflow.api.token." LA, "la1-secret"), CSC_OK);
+  assert_int_equal(api_tokens_load(&t, &cfg, err, sizeof err), CSC_EINVAL);
+  assert_non_null(strstr(err, "cscflow.api.token." LA));
+  config_free(&cfg);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(health_needs_no_token),
+      cmocka_unit_test(snapshot_needs_the_las_token),
+      cmocka_unit_test(paths_stay_inside_the_la),
+      cmocka_unit_test(abuse_is_refused_and_survived),
+      cmocka_unit_test(tokens_config_is_checked),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}
