@@ -263,6 +263,17 @@ static csc_date london_today(void) {
   return date_london_from_unix_ms((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
 }
 
+/* Frees what engine_open made, whichever part it reached. */
+static void engine_discard(struct engine *e) {
+  store_close(e->st);
+  arena_free(&e->arena);
+  arena_free(&e->batch_arena);
+  agg_pending_free(e->pending);
+  subject_table_free(&e->subjects);
+  free(e->acked);
+  free(e);
+}
+
 int engine_open(const struct engine_options *opt, struct engine **out, char *err, size_t errlen) {
   struct engine *e = calloc(1, sizeof *e);
   if (e == NULL) {
@@ -277,24 +288,15 @@ int engine_open(const struct engine_options *opt, struct engine **out, char *err
   e->today = london_today();
   arena_init(&e->arena, 64 * 1024);
   arena_init(&e->batch_arena, 1024 * 1024);
-  if (e->opt.group_by_subject && agg_pending_new(&e->pending) != CSC_OK) {
+  int rc = CSC_OK;
+  if (e->opt.group_by_subject && (rc = agg_pending_new(&e->pending)) != CSC_OK)
     snprintf(err, errlen, "out of memory");
-    free(e);
-    return CSC_ENOMEM;
-  }
-  int rc = store_open_sized(opt->state_dir, 0, opt->map_size, &e->st, err, errlen);
-  if (rc != CSC_OK) {
-    agg_pending_free(e->pending);
-    free(e);
-    return rc;
-  }
-  if (e->opt.no_sync && (rc = store_set_durable(e->st, 0)) != CSC_OK) {
+  if (rc == CSC_OK)
+    rc = store_open_sized(opt->state_dir, 0, opt->map_size, &e->st, err, errlen);
+  if (rc == CSC_OK && e->opt.no_sync && (rc = store_set_durable(e->st, 0)) != CSC_OK)
     snprintf(err, errlen, "state: cannot turn off sync");
-    store_close(e->st);
-    arena_free(&e->arena);
-    arena_free(&e->batch_arena);
-    agg_pending_free(e->pending);
-    free(e);
+  if (rc != CSC_OK) {
+    engine_discard(e);
     return rc;
   }
   e->opt.sink->on_ack = on_ack;
@@ -324,11 +326,7 @@ int engine_open(const struct engine_options *opt, struct engine **out, char *err
   if (rc != 0) {
     rc = store_error(rc, "open outbox");
     snprintf(err, errlen, "outbox: %s", csc_strerror(rc));
-    store_close(e->st);
-    arena_free(&e->arena);
-    arena_free(&e->batch_arena);
-    agg_pending_free(e->pending);
-    free(e);
+    engine_discard(e);
     return CSC_ESTATE;
   }
   *out = e;
@@ -364,13 +362,7 @@ void engine_close(struct engine *e) {
   e->opt.sink->on_ack = NULL;
   if (e->opt.no_sync && store_sync(e->st) != CSC_OK)
     log_json(LOG_WARN, "state_sync_failed", "\"note\":\"the last commits may not be on disk\"");
-  store_close(e->st);
-  arena_free(&e->arena);
-  arena_free(&e->batch_arena);
-  agg_pending_free(e->pending);
-  subject_table_free(&e->subjects);
-  free(e->acked);
-  free(e);
+  engine_discard(e);
 }
 
 const struct engine_stats *engine_stats(const struct engine *e) { return &e->stats; }
@@ -952,7 +944,6 @@ int engine_replay_file(struct engine *e, const char *path, volatile sig_atomic_t
       file_source_release(fs, file_source_position(fs));
     }
     const double t = now_seconds();
-    release_mapped_memory(e, t);
     if (t - last_report >= 1.0 || !more) {
       /* The rate since the last line shows whether the cost per event
        * rises as histories grow; the rate since the start hides it. */
@@ -1029,7 +1020,6 @@ int engine_run_kafka(struct engine *e, rd_kafka_t *rk, volatile sig_atomic_t *st
     for (size_t i = 0; i < n; i++)
       rd_kafka_message_destroy(msgs[i]);
     e->opt.sink->poll(e->opt.sink, 0);
-    release_mapped_memory(e, now_seconds());
     if (n > 0)
       idle_since = now_seconds();
     else if (idle_exit_ms > 0 && (now_seconds() - idle_since) * 1000 >= idle_exit_ms)

@@ -58,8 +58,9 @@ struct engine_options {
    * an alert raised and withdrawn, a finding opened and resolved, are not
    * published; an alert raised in the batch carries the batch's as-of date.
    * Replay groups (its batch boundaries are fixed, so its outputs stay
-   * reproducible); run does not, so that its outputs never depend on how
-   * the consumer's polls happened to cut the stream.
+   * reproducible); run groups only when cscflow.batch.by_child asks, since
+   * its outputs would then depend on how the consumer's polls cut the
+   * stream.
    */
   int group_by_subject;
   /* 0: every commit is synced to disk (MDB_NOSYNC off). 1: commits are not

@@ -37,23 +37,29 @@ static int add_to(MDB_txn *txn, MDB_dbi dbi, MDB_val *key, int64_t delta) {
   return rc ? store_error(rc, "put aggregate") : CSC_OK;
 }
 
-static int add_aggregate(struct store *st, MDB_txn *txn, const char *la, int measure, int bucket,
-                         int64_t delta) {
-  uint8_t rest[4], key[STATE_MAX_KEY];
+/* The aggregate key la\0 measure bucket; 0 when la is too long. */
+static size_t aggregate_key(uint8_t key[STATE_MAX_KEY], const char *la, int measure, int bucket) {
+  uint8_t rest[4];
   be16(rest, (uint16_t)measure);
   be16(rest + 2, (uint16_t)bucket);
-  MDB_val k = {store_key(key, la, rest, sizeof rest), key};
-  return k.mv_size ? add_to(txn, st->aggs, &k, delta) : CSC_EINVAL;
+  return store_key(key, la, rest, sizeof rest);
 }
 
-static int add_boundary(struct store *st, MDB_txn *txn, const char *la, csc_date date, int measure,
-                        int bucket, int64_t delta) {
-  uint8_t rest[8], key[STATE_MAX_KEY];
+/* The calendar key la\0 date measure bucket; 0 when la is too long. */
+static size_t boundary_key(uint8_t key[STATE_MAX_KEY], const char *la, csc_date date, int measure,
+                           int bucket) {
+  uint8_t rest[8];
   store_put_date(rest, date);
   be16(rest + 4, (uint16_t)measure);
   be16(rest + 6, (uint16_t)bucket);
-  MDB_val k = {store_key(key, la, rest, sizeof rest), key};
-  return k.mv_size ? add_to(txn, st->calendar, &k, delta) : CSC_EINVAL;
+  return store_key(key, la, rest, sizeof rest);
+}
+
+static int add_aggregate(struct store *st, MDB_txn *txn, const char *la, int measure, int bucket,
+                         int64_t delta) {
+  uint8_t key[STATE_MAX_KEY];
+  MDB_val k = {aggregate_key(key, la, measure, bucket), key};
+  return k.mv_size ? add_to(txn, st->aggs, &k, delta) : CSC_EINVAL;
 }
 
 /*
@@ -71,27 +77,28 @@ enum { TABLE_AGGS, TABLE_CALENDAR };
 static int pending_add(struct agg_pending *p, int table, const uint8_t *key, size_t key_len,
                        int64_t delta);
 
+/* Adds delta under key (key_len bytes, 0 for a key that did not fit) of
+ * table, now or in the pending sums. */
+static int target_add(const struct agg_target *t, int table, uint8_t *key, size_t key_len,
+                      int64_t delta) {
+  if (key_len == 0)
+    return CSC_EINVAL;
+  if (t->pending != NULL)
+    return pending_add(t->pending, table, key, key_len, delta);
+  MDB_val k = {key_len, key};
+  return add_to(t->txn, table == TABLE_AGGS ? t->st->aggs : t->st->calendar, &k, delta);
+}
+
 static int target_aggregate(const struct agg_target *t, const char *la, int measure, int bucket,
                             int64_t w) {
-  if (t->pending == NULL)
-    return add_aggregate(t->st, t->txn, la, measure, bucket, w);
-  uint8_t rest[4], key[STATE_MAX_KEY];
-  be16(rest, (uint16_t)measure);
-  be16(rest + 2, (uint16_t)bucket);
-  const size_t n = store_key(key, la, rest, sizeof rest);
-  return n ? pending_add(t->pending, TABLE_AGGS, key, n, w) : CSC_EINVAL;
+  uint8_t key[STATE_MAX_KEY];
+  return target_add(t, TABLE_AGGS, key, aggregate_key(key, la, measure, bucket), w);
 }
 
 static int target_boundary(const struct agg_target *t, const char *la, csc_date date, int measure,
                            int bucket, int64_t w) {
-  if (t->pending == NULL)
-    return add_boundary(t->st, t->txn, la, date, measure, bucket, w);
-  uint8_t rest[8], key[STATE_MAX_KEY];
-  store_put_date(rest, date);
-  be16(rest + 4, (uint16_t)measure);
-  be16(rest + 6, (uint16_t)bucket);
-  const size_t n = store_key(key, la, rest, sizeof rest);
-  return n ? pending_add(t->pending, TABLE_CALENDAR, key, n, w) : CSC_EINVAL;
+  uint8_t key[STATE_MAX_KEY];
+  return target_add(t, TABLE_CALENDAR, key, boundary_key(key, la, date, measure, bucket), w);
 }
 
 /* Adds sign * f to the LA's aggregates as seen on as_of. */
@@ -138,7 +145,7 @@ int agg_apply_diff(struct store *st, MDB_txn *txn, const char *la, csc_date as_o
  * and kept at most half full. */
 struct pending_entry {
   uint8_t used, table, key_len;
-  uint8_t key[STATE_MAX_KEY > 40 ? 40 : STATE_MAX_KEY]; /* la (< 24 bytes) \0 + 8 */
+  uint8_t key[40]; /* la (at most 23 bytes), 0, date, measure, bucket */
   int64_t delta;
 };
 
@@ -300,10 +307,8 @@ int agg_advance(struct store *st, MDB_txn *txn, const char *la, csc_date from, c
 }
 
 int agg_get(struct store *st, MDB_txn *txn, const char *la, int measure, int bucket, int64_t *sum) {
-  uint8_t rest[4], key[STATE_MAX_KEY];
-  be16(rest, (uint16_t)measure);
-  be16(rest + 2, (uint16_t)bucket);
-  MDB_val k = {store_key(key, la, rest, sizeof rest), key}, v;
+  uint8_t key[STATE_MAX_KEY];
+  MDB_val k = {aggregate_key(key, la, measure, bucket), key}, v;
   int rc = mdb_get(txn, st->aggs, &k, &v);
   *sum = 0;
   if (rc == MDB_NOTFOUND)
@@ -319,11 +324,9 @@ int agg_get(struct store *st, MDB_txn *txn, const char *la, int measure, int buc
 int agg_get_buckets(struct store *st, MDB_txn *txn, const char *la, int measure, int64_t *sums,
                     size_t n) {
   memset(sums, 0, n * sizeof *sums);
-  uint8_t rest[4], key[STATE_MAX_KEY];
-  be16(rest, (uint16_t)measure);
-  be16(rest + 2, 0);
+  uint8_t key[STATE_MAX_KEY];
   const size_t la_len = strlen(la) + 1;
-  MDB_val k = {store_key(key, la, rest, sizeof rest), key}, v;
+  MDB_val k = {aggregate_key(key, la, measure, 0), key}, v;
   if (k.mv_size == 0)
     return CSC_EINVAL;
   MDB_cursor *cur;

@@ -114,8 +114,11 @@ int store_open_sized(const char *dir, int read_only, size_t map_size, struct sto
     rc = mdb_env_set_mapsize(st->env, map_size ? map_size : STORE_MAP_SIZE_DEFAULT);
   if (rc == 0)
     /* NOTLS: read transactions may be used by any thread (the HTTP server).
-     * NOSYNC is not set: a committed batch is durable. */
-    rc = mdb_env_open(st->env, dir, MDB_NOTLS | (read_only ? MDB_RDONLY : MDB_WRITEMAP | MDB_NORDAHEAD), 0640);
+     * A writer writes into the map (WRITEMAP: no copy of each dirty page)
+     * and reads without readahead (pages are touched at random). Commits
+     * are synced unless store_set_durable turns that off. */
+    rc = mdb_env_open(st->env, dir,
+                      MDB_NOTLS | (read_only ? MDB_RDONLY : MDB_WRITEMAP | MDB_NORDAHEAD), 0640);
   if (rc == 0)
     rc = mdb_txn_begin(st->env, NULL, read_only ? MDB_RDONLY : 0, &txn);
   for (size_t i = 0; rc == 0 && i < sizeof names / sizeof names[0]; i++)
@@ -198,18 +201,29 @@ int store_release_memory(struct store *st) {
   return madvise(addr, len, MADV_DONTNEED) == 0 ? CSC_OK : CSC_EIO;
 }
 
-int store_usage(struct store *st, uint64_t *bytes, uint64_t *histories) {
+/* The bytes of the data file up to its last page in use, and the map size. */
+static int used_bytes(struct store *st, uint64_t *used, uint64_t *map_size) {
   MDB_envinfo info;
   MDB_stat ms;
-  MDB_txn *txn;
   int rc = mdb_env_info(st->env, &info);
   if (rc == 0)
     rc = mdb_env_stat(st->env, &ms);
-  if (rc == 0)
-    rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn);
   if (rc != 0)
     return store_error(rc, "usage");
-  *bytes = ((uint64_t)info.me_last_pgno + 1) * ms.ms_psize;
+  *used = ((uint64_t)info.me_last_pgno + 1) * ms.ms_psize;
+  *map_size = info.me_mapsize;
+  return CSC_OK;
+}
+
+int store_usage(struct store *st, uint64_t *bytes, uint64_t *histories) {
+  uint64_t map_size;
+  MDB_txn *txn;
+  MDB_stat ms;
+  int rc = used_bytes(st, bytes, &map_size);
+  if (rc != CSC_OK)
+    return rc;
+  if ((rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)) != 0)
+    return store_error(rc, "usage");
   rc = mdb_stat(txn, st->derived, &ms); /* one derived record per history */
   *histories = rc == 0 ? ms.ms_entries : 0;
   mdb_txn_abort(txn);
@@ -229,12 +243,9 @@ int store_sync(struct store *st) {
 }
 
 int store_grow_early(struct store *st) {
-  MDB_envinfo info;
-  MDB_stat ms;
-  if (mdb_env_info(st->env, &info) != 0 || mdb_env_stat(st->env, &ms) != 0)
-    return CSC_ESTATE;
-  const uint64_t used = ((uint64_t)info.me_last_pgno + 1) * ms.ms_psize;
-  return used > info.me_mapsize / 4 * 3 ? store_grow(st) : CSC_OK;
+  uint64_t used, map_size;
+  int rc = used_bytes(st, &used, &map_size);
+  return rc != CSC_OK ? rc : used > map_size / 4 * 3 ? store_grow(st) : CSC_OK;
 }
 
 void store_close(struct store *st) {
