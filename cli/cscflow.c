@@ -570,7 +570,7 @@ static int cmd_serve(int argc, char **argv) {
   if (rc != 0)
     return rc;
   struct server *srv = NULL;
-  const struct serve_options so = {state, address, (int)port, &tokens};
+  const struct serve_options so = {.state_dir = state, .address = address, .port = (int)port, .tokens = &tokens};
   if (serve_start(&so, &srv, err, sizeof err) != CSC_OK) {
     fprintf(stderr, "cscflow serve: %s\n", err);
     api_tokens_free(&tokens);

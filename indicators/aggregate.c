@@ -1,8 +1,12 @@
 /*
- * Aggregates and their calendar. The LA's aggregate (measure, bucket) holds
- * the sum of the weights of the facts open on the LA's as-of date T. A fact
- * that opens or closes after T books its change in the calendar under that
- * date; moving the clock applies the changes that fall due.
+ * Aggregates, their calendar and their ledger. The LA's aggregate (measure,
+ * bucket) holds the sum of the weights of the facts open on the LA's as-of
+ * date T. A fact that opens or closes after T books its change in the
+ * calendar under that date; moving the clock applies the changes that fall
+ * due. A change dated on or before T goes into the ledger under its date,
+ * so that the sum on any past day D is the sum on T less the ledger's
+ * changes dated in (D, T]: the daily series, restated whenever a late event
+ * or a correction moves a fact's past dates.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -73,9 +77,13 @@ struct agg_target {
   struct agg_pending *pending;
 };
 
-enum { TABLE_AGGS, TABLE_CALENDAR };
+enum { TABLE_AGGS, TABLE_CALENDAR, TABLE_LEDGER };
 static int pending_add(struct agg_pending *p, int table, const uint8_t *key, size_t key_len,
                        int64_t delta);
+
+static MDB_dbi table_dbi(const struct store *st, int table) {
+  return table == TABLE_AGGS ? st->aggs : table == TABLE_CALENDAR ? st->calendar : st->ledger;
+}
 
 /* Adds delta under key (key_len bytes, 0 for a key that did not fit) of
  * table, now or in the pending sums. */
@@ -86,7 +94,7 @@ static int target_add(const struct agg_target *t, int table, uint8_t *key, size_
   if (t->pending != NULL)
     return pending_add(t->pending, table, key, key_len, delta);
   MDB_val k = {key_len, key};
-  return add_to(t->txn, table == TABLE_AGGS ? t->st->aggs : t->st->calendar, &k, delta);
+  return add_to(t->txn, table_dbi(t->st, table), &k, delta);
 }
 
 static int target_aggregate(const struct agg_target *t, const char *la, int measure, int bucket,
@@ -95,10 +103,13 @@ static int target_aggregate(const struct agg_target *t, const char *la, int meas
   return target_add(t, TABLE_AGGS, key, aggregate_key(key, la, measure, bucket), w);
 }
 
-static int target_boundary(const struct agg_target *t, const char *la, csc_date date, int measure,
-                           int bucket, int64_t w) {
+/* A change of w on date: booked in the calendar when it lies after as_of,
+ * else recorded in the ledger (the aggregate itself moves in apply_fact). */
+static int target_boundary(const struct agg_target *t, const char *la, csc_date as_of,
+                           csc_date date, int measure, int bucket, int64_t w) {
   uint8_t key[STATE_MAX_KEY];
-  return target_add(t, TABLE_CALENDAR, key, boundary_key(key, la, date, measure, bucket), w);
+  return target_add(t, date > as_of ? TABLE_CALENDAR : TABLE_LEDGER, key,
+                    boundary_key(key, la, date, measure, bucket), w);
 }
 
 /* Adds sign * f to the LA's aggregates as seen on as_of. */
@@ -108,10 +119,10 @@ static int apply_fact(const struct agg_target *t, const char *la, csc_date as_of
   int rc = CSC_OK;
   if (f->from <= as_of && as_of < f->to)
     rc = target_aggregate(t, la, f->measure, f->bucket, w);
-  if (rc == CSC_OK && f->from > as_of)
-    rc = target_boundary(t, la, f->from, f->measure, f->bucket, w);
-  if (rc == CSC_OK && f->to > as_of && f->to != DATE_NEVER)
-    rc = target_boundary(t, la, f->to, f->measure, f->bucket, -w);
+  if (rc == CSC_OK)
+    rc = target_boundary(t, la, as_of, f->from, f->measure, f->bucket, w);
+  if (rc == CSC_OK && f->to != DATE_NEVER)
+    rc = target_boundary(t, la, as_of, f->to, f->measure, f->bucket, -w);
   return rc;
 }
 
@@ -260,7 +271,7 @@ int agg_pending_flush(struct agg_pending *p, struct store *st, MDB_txn *txn) {
   int rc = CSC_OK;
   for (size_t i = 0; rc == CSC_OK && i < m; i++) {
     MDB_val k = {order[i]->key_len, order[i]->key};
-    rc = add_to(txn, order[i]->table == TABLE_AGGS ? st->aggs : st->calendar, &k, order[i]->delta);
+    rc = add_to(txn, table_dbi(st, order[i]->table), &k, order[i]->delta);
   }
   free(order);
   agg_pending_clear(p);
@@ -299,6 +310,9 @@ int agg_advance(struct store *st, MDB_txn *txn, const char *la, csc_date from, c
       break;
     if ((err = add_aggregate(st, txn, la, measure, bucket, delta)) != CSC_OK)
       break;
+    MDB_val lk = {k.mv_size, here};
+    if ((err = add_to(txn, st->ledger, &lk, delta)) != CSC_OK)
+      break;
   }
   mdb_cursor_close(cur);
   if (err != CSC_OK)
@@ -321,12 +335,11 @@ int agg_get(struct store *st, MDB_txn *txn, const char *la, int measure, int buc
   return CSC_OK;
 }
 
-int agg_get_buckets(struct store *st, MDB_txn *txn, const char *la, int measure, int64_t *sums,
-                    size_t n) {
-  memset(sums, 0, n * sizeof *sums);
+int agg_sums_load(struct agg_sums *s, struct store *st, MDB_txn *txn, const char *la) {
+  agg_sums_clear(s);
   uint8_t key[STATE_MAX_KEY];
   const size_t la_len = strlen(la) + 1;
-  MDB_val k = {aggregate_key(key, la, measure, 0), key}, v;
+  MDB_val k = {store_key(key, la, NULL, 0), key}, v;
   if (k.mv_size == 0)
     return CSC_EINVAL;
   MDB_cursor *cur;
@@ -334,21 +347,63 @@ int agg_get_buckets(struct store *st, MDB_txn *txn, const char *la, int measure,
   if (rc != 0)
     return store_error(rc, "cursor aggregates");
   int err = CSC_OK;
-  for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+  for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0 && err == CSC_OK;
        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
     const uint8_t *kb = k.mv_data;
-    if (k.mv_size != la_len + 4 || memcmp(kb, key, la_len + 2) != 0)
+    if (k.mv_size != la_len + 4 || memcmp(kb, key, la_len) != 0)
       break;
-    const size_t bucket = (size_t)(kb[la_len + 2] << 8 | kb[la_len + 3]);
-    if (v.mv_size != sizeof *sums) {
+    int64_t sum;
+    if (v.mv_size != sizeof sum) {
       err = CSC_ESTATE;
       break;
     }
-    if (bucket < n)
-      memcpy(&sums[bucket], v.mv_data, sizeof *sums);
+    memcpy(&sum, v.mv_data, sizeof sum);
+    err = agg_sums_add(s, kb[la_len] << 8 | kb[la_len + 1], kb[la_len + 2] << 8 | kb[la_len + 3],
+                       sum);
   }
   mdb_cursor_close(cur);
   if (err != CSC_OK)
     return err;
   return rc == 0 || rc == MDB_NOTFOUND ? CSC_OK : store_error(rc, "read aggregates");
+}
+
+int agg_ledger_walk_back(struct store *st, MDB_txn *txn, const char *la, csc_date after,
+                         csc_date upto, ledger_fn fn, void *ctx) {
+  if (upto <= after)
+    return CSC_OK;
+  uint8_t key[STATE_MAX_KEY];
+  const size_t la_len = strlen(la) + 1;
+  /* Start just past upto's last key: (upto + 1, measure 0, bucket 0). */
+  MDB_val k = {boundary_key(key, la, upto + 1, 0, 0), key}, v;
+  if (k.mv_size == 0)
+    return CSC_EINVAL;
+  MDB_cursor *cur;
+  int rc = mdb_cursor_open(txn, st->ledger, &cur);
+  if (rc != 0)
+    return store_error(rc, "cursor ledger");
+  rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+  rc = rc == MDB_NOTFOUND ? mdb_cursor_get(cur, &k, &v, MDB_LAST)
+                          : rc == 0 ? mdb_cursor_get(cur, &k, &v, MDB_PREV) : rc;
+  int err = CSC_OK;
+  for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_PREV)) {
+    const uint8_t *kb = k.mv_data;
+    if (k.mv_size != la_len + 8 || memcmp(kb, key, la_len) != 0)
+      break;
+    const csc_date date = store_get_date(kb + la_len);
+    if (date <= after)
+      break;
+    int64_t delta;
+    if (v.mv_size != sizeof delta) {
+      err = CSC_ESTATE;
+      break;
+    }
+    memcpy(&delta, v.mv_data, sizeof delta);
+    if ((err = fn(ctx, date, kb[la_len + 4] << 8 | kb[la_len + 5],
+                  kb[la_len + 6] << 8 | kb[la_len + 7], delta)) != 0)
+      break;
+  }
+  mdb_cursor_close(cur);
+  if (err != CSC_OK)
+    return err;
+  return rc == 0 || rc == MDB_NOTFOUND ? CSC_OK : store_error(rc, "walk ledger");
 }

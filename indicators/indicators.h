@@ -80,10 +80,29 @@ int agg_advance(struct store *st, MDB_txn *txn, const char *la, csc_date from, c
 /* The LA's sum for (measure, bucket); 0 when it has none. */
 int agg_get(struct store *st, MDB_txn *txn, const char *la, int measure, int bucket, int64_t *sum);
 
-/* The LA's sums of buckets 0..n-1 of measure into sums (0 where none), in
- * one cursor pass: distributions and breakdowns by code. */
-int agg_get_buckets(struct store *st, MDB_txn *txn, const char *la, int measure, int64_t *sums,
-                    size_t n);
+/*
+ * One LA's sums held in memory (indicators/sums.c): what the catalogue
+ * reads. agg_sums_load replaces s's contents with the LA's sums on its
+ * as-of date, in one cursor pass. agg_sums_add moves one sum (CSC_ENOMEM
+ * when s cannot grow; s is then unchanged); agg_sums_get is 0 for a sum
+ * never set.
+ */
+struct agg_sums;
+int agg_sums_new(struct agg_sums **out);
+void agg_sums_free(struct agg_sums *s);
+void agg_sums_clear(struct agg_sums *s);
+int agg_sums_add(struct agg_sums *s, int measure, int bucket, int64_t delta);
+int64_t agg_sums_get(const struct agg_sums *s, int measure, int bucket);
+int agg_sums_load(struct agg_sums *s, struct store *st, MDB_txn *txn, const char *la);
+
+/*
+ * Calls fn for each ledger change of the LA dated in (after, upto], latest
+ * date first: the walk that turns the sums on upto into the sums on after.
+ * fn's non-zero return stops the walk and is returned.
+ */
+typedef int (*ledger_fn)(void *ctx, csc_date date, int measure, int bucket, int64_t delta);
+int agg_ledger_walk_back(struct store *st, MDB_txn *txn, const char *la, csc_date after,
+                         csc_date upto, ledger_fn fn, void *ctx);
 
 /* ---- alerts ---------------------------------------------------------------- */
 
@@ -152,13 +171,41 @@ int64_t population_lookup(const struct population *p, const char *la, csc_date a
 
 
 /*
- * The catalogue's values for la on as_of from the LA's aggregates, allocated
- * from a: numerator always; denominator for ratios; value unless the
- * denominator is 0; per_10k only where the population is configured.
+ * The catalogue's values for la on as_of from the LA's sums on that day,
+ * allocated from a: numerator always; denominator for ratios; value unless
+ * the denominator is 0; per_10k only where the population is configured.
  */
-int catalogue_build(struct store *st, MDB_txn *txn, const char *la, csc_date as_of,
+int catalogue_build(const struct agg_sums *sums, const char *la, csc_date as_of,
                     const struct population *pop, struct arena *a,
                     Cscflow__V1__IndicatorValue ***out, size_t *n_out);
+
+/* The group of the catalogue an indicator id belongs to: "Activity",
+ * "Plans", "Outcomes" or "Workforce" (docs/indicators.md). */
+const char *catalogue_group(const char *id);
+
+/* ---- the daily series -------------------------------------------------------- */
+
+struct series_point {
+  csc_date date;
+  int has_numerator, has_denominator, has_value;
+  double numerator, denominator, value;
+};
+
+#define SERIES_MAX_DAYS 3660
+
+/*
+ * The daily values of the catalogue's (id, window, breakdown) for la on the
+ * days from..to, as the state now knows them: a late event or a correction
+ * that changes a past day restates it. to is capped at the LA's as-of date
+ * (*as_of). On CSC_OK, *points is a malloc'd array of *n_points points, one
+ * per day in date order, which the caller frees. CSC_ENOTFOUND: the LA has
+ * no state, or the catalogue no such value; CSC_EINVAL: from after the
+ * capped to, or more than SERIES_MAX_DAYS days; CSC_ENOMEM, CSC_ESTATE.
+ */
+int series_build(struct store *st, MDB_txn *txn, const char *la, const char *id,
+                 const char *window, const char *breakdown, csc_date from, csc_date to,
+                 const struct population *pop, struct series_point **points, size_t *n_points,
+                 csc_date *as_of);
 
 /* ---- snapshots ------------------------------------------------------------- */
 
@@ -171,7 +218,7 @@ int snapshot_build(struct store *st, MDB_txn *txn, const char *la, const struct 
                    const struct population *pop, uint8_t **buf, size_t *len);
 
 /* Writes one snapshot as one JSON line:
- * {"la":..,"as_of":"YYYY-MM-DD","events_applied":..,"indicators":[{"id","window",
+ * {"la":..,"as_of":"YYYY-MM-DD","events_applied":..,"indicators":[{"id","group","window",
  *  "breakdown","numerator","denominator","value","per_10k","provisional"}],"quality":{rule:count}}
  * Absent numbers are null. */
 int snapshot_write_json(FILE *f, const IndicatorSnapshot *snap);

@@ -14,10 +14,14 @@ int snapshot_build(struct store *st, MDB_txn *txn, const char *la, const struct 
   snap.has_as_of = snap.has_events_applied = 1;
   snap.as_of = date_to_yyyymmdd(ls->as_of);
   snap.events_applied = ls->events_applied;
-  int rc = catalogue_build(st, txn, la, ls->as_of, pop, &a, &snap.values, &snap.n_values);
+  struct agg_sums *sums = NULL;
+  int rc = agg_sums_new(&sums);
+  if (rc == CSC_OK)
+    rc = agg_sums_load(sums, st, txn, la);
+  if (rc == CSC_OK)
+    rc = catalogue_build(sums, la, ls->as_of, pop, &a, &snap.values, &snap.n_values);
   for (int r = 0; rc == CSC_OK && r < Q_RULE_COUNT; r++) {
-    int64_t count;
-    rc = agg_get(st, txn, la, M_QUALITY, r, &count);
+    const int64_t count = agg_sums_get(sums, M_QUALITY, r);
     cscflow__v1__quality_count__init(&quality[r]);
     quality[r].rule = (char *)quality_rule_ids[r];
     quality[r].has_count = 1;
@@ -43,6 +47,7 @@ int snapshot_build(struct store *st, MDB_txn *txn, const char *la, const struct 
       rc = store_error(mrc, "put snapshot");
   }
   arena_free(&a);
+  agg_sums_free(sums);
   if (rc != CSC_OK) {
     free(p);
     return rc;
@@ -85,6 +90,8 @@ int snapshot_write_json(FILE *f, const IndicatorSnapshot *snap) {
     const Cscflow__V1__IndicatorValue *v = snap->values[i];
     fputs(i ? ",{\"id\":" : "{\"id\":", f);
     json_write_string(f, v->id);
+    fputs(",\"group\":", f);
+    json_write_string(f, catalogue_group(v->id));
     fputs(",\"window\":", f);
     json_write_string(f, v->window);
     fputs(",\"breakdown\":", f);

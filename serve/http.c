@@ -2,14 +2,11 @@
  * The HTTP server: libmicrohttpd's own threads call handle() for each
  * request; each request reads the store in a read transaction of its own.
  *
- * The store is written by another process, which may grow its map; LMDB
- * then refuses this process's next transaction with MDB_MAP_RESIZED until
- * it adopts the new size, which it may only do with no transaction open.
- * A read-write lock gives that moment: requests hold it shared, adoption
- * exclusively.
+ * The store is written by another process (cscflow serve) or by this
+ * process's engine (cscflow run); store_read_begin copes with a map that
+ * either of them grows.
  */
 #include <arpa/inet.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,8 +19,8 @@
 struct server {
   struct MHD_Daemon *daemon;
   struct store *st;
+  int own_store; /* opened here, read-only (cscflow serve), rather than borrowed */
   const struct api_tokens *tokens;
-  pthread_rwlock_t map_lock;
   int port;
 };
 
@@ -52,29 +49,9 @@ static enum MHD_Result reply_error(struct MHD_Connection *c, unsigned status, co
 
 /* ---- the store --------------------------------------------------------------------- */
 
-/* A read transaction, adopting a map the writer grew. */
-static int begin_read(struct server *s, MDB_txn **txn) {
-  for (int attempt = 0; attempt < 2; attempt++) {
-    pthread_rwlock_rdlock(&s->map_lock);
-    int rc = mdb_txn_begin(s->st->env, NULL, MDB_RDONLY, txn);
-    if (rc == 0)
-      return CSC_OK; /* the caller unlocks after the abort */
-    pthread_rwlock_unlock(&s->map_lock);
-    if (rc != MDB_MAP_RESIZED)
-      return store_error(rc, "begin read");
-    pthread_rwlock_wrlock(&s->map_lock);
-    rc = mdb_env_set_mapsize(s->st->env, 0);
-    pthread_rwlock_unlock(&s->map_lock);
-    if (rc != 0)
-      return store_error(rc, "adopt map size");
-  }
-  return CSC_ESTATE;
-}
+static int begin_read(struct server *s, MDB_txn **txn) { return store_read_begin(s->st, txn); }
 
-static void end_read(struct server *s, MDB_txn *txn) {
-  mdb_txn_abort(txn);
-  pthread_rwlock_unlock(&s->map_lock);
-}
+static void end_read(struct server *s, MDB_txn *txn) { store_read_end(s->st, txn); }
 
 /* ---- routes ----------------------------------------------------------------------- */
 
@@ -178,12 +155,16 @@ int serve_start(const struct serve_options *o, struct server **out, char *err, s
     return CSC_ENOMEM;
   }
   s->tokens = o->tokens;
-  int rc = store_open(o->state_dir, 1, &s->st, err, errlen);
-  if (rc != CSC_OK) {
-    free(s);
-    return rc;
+  if (o->store != NULL) {
+    s->st = o->store;
+  } else {
+    int rc = store_open(o->state_dir, 1, &s->st, err, errlen);
+    if (rc != CSC_OK) {
+      free(s);
+      return rc;
+    }
+    s->own_store = 1;
   }
-  pthread_rwlock_init(&s->map_lock, NULL);
   struct sockaddr_in addr = {0};
   addr.sin_family = AF_INET;
   addr.sin_port = htons((uint16_t)o->port);
@@ -216,7 +197,7 @@ void serve_stop(struct server *s) {
     return;
   if (s->daemon)
     MHD_stop_daemon(s->daemon);
-  store_close(s->st);
-  pthread_rwlock_destroy(&s->map_lock);
+  if (s->own_store)
+    store_close(s->st);
   free(s);
 }

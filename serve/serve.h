@@ -26,8 +26,10 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "base/base.h"
+#include "state/state.h"
 
 #define TOKEN_HASH_SIZE 32 /* SHA-256 */
 
@@ -65,11 +67,27 @@ enum api_access api_tokens_check(const struct api_tokens *t, const char *authori
 struct server;
 
 struct serve_options {
-  const char *state_dir;
+  const char *state_dir; /* opened read-only, unless store is given */
+  struct store *store;   /* borrowed: the engine's own store (cscflow run); NULL: open state_dir */
   const char *address; /* IPv4 address to listen on; NULL: 127.0.0.1 */
   int port;            /* 0: a free port (serve_port tells which) */
   const struct api_tokens *tokens; /* borrowed */
+  int64_t ready_max_lag; /* /readyz: the most consumer lag that is still ready (0: 1000) */
 };
+
+/* ---- metrics and readiness (serve/metrics.c) ------------------------------- */
+
+/* Writes the Prometheus text exposition of the state as txn sees it: the
+ * writer's status record (events consumed, applied, dead-lettered, batch
+ * latency histogram, consumer lag, snapshot age against now_ms), and each
+ * LA's open data-quality findings by rule. CSC_ENOMEM, CSC_ESTATE. */
+int metrics_write(FILE *f, struct store *st, MDB_txn *txn, int64_t now_ms);
+
+/* 1 when the writer is ready (state restored; for cscflow run, partitions
+ * assigned, consumer lag at most max_lag and a status no older than 30 s),
+ * else 0 with why (a short reason for the 503 body). */
+int ready_check(struct store *st, MDB_txn *txn, int64_t now_ms, int64_t max_lag, char *why,
+                size_t why_len);
 
 /* Opens the state read-only and starts serving on threads of its own.
  * CSC_EIO (cannot listen) or CSC_ESTATE (state unreadable), with err. */

@@ -20,6 +20,9 @@
  *   las        la\0                  -> struct la_state
  *   aggs       la\0 measure bucket   -> i64 sum on the LA's as-of date
  *   calendar   la\0 date measure bucket -> i64 change due when the clock reaches date
+ *   ledger     la\0 date measure bucket -> i64 change that fell due on date, on or before the
+ *                                     LA's clock: an aggregate's sum on any past day D is its
+ *                                     sum now less its ledger changes dated after D
  *   alertcal   la\0 date alert_id    -> struct alert_fact of a pending alert
  *   alerts     la\0 alert_id         -> Alert protobuf, the last one published
  *   snapshots  la\0                  -> IndicatorSnapshot protobuf, the latest
@@ -29,6 +32,7 @@
 #ifndef CSCFLOW_STATE_H
 #define CSCFLOW_STATE_H
 
+#include <pthread.h>
 #include <stdint.h>
 
 #include <lmdb.h>
@@ -38,14 +42,15 @@
 
 typedef Cscflow__V1__CaseEvent CaseEvent;
 
-#define STATE_SCHEMA_VERSION 3u
+#define STATE_SCHEMA_VERSION 4u
 #define STATE_MAX_KEY 511 /* LMDB's default maximum key size */
 
 /* ---- the store ------------------------------------------------------------ */
 
 struct store {
   MDB_env *env;
-  MDB_dbi meta, history, derived, las, aggs, calendar, alertcal, alerts, snapshots, outbox;
+  MDB_dbi meta, history, derived, las, aggs, calendar, ledger, alertcal, alerts, snapshots, outbox;
+  pthread_rwlock_t map_lock; /* see store_read_begin */
 };
 
 /*
@@ -81,6 +86,12 @@ int store_release_memory(struct store *st);
  * may be larger and sparse) and the number of histories (children, workers
  * and posts). */
 int store_usage(struct store *st, uint64_t *bytes, uint64_t *histories);
+
+/* A read transaction that other threads may hold while this process's
+ * writer grows the map, and that adopts a map another process grew. Pair
+ * each CSC_OK with store_read_end. CSC_ESTATE when LMDB refuses. */
+int store_read_begin(struct store *st, MDB_txn **txn);
+void store_read_end(struct store *st, MDB_txn *txn);
 
 /* Doubles the map size. Call with no transaction open, after one failed with
  * CSC_EMAPFULL (LMDB's MDB_MAP_FULL), then retry it. The map starts at

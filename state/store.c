@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,10 +103,12 @@ int store_open_sized(const char *dir, int read_only, size_t map_size, struct sto
     snprintf(err, errlen, "out of memory");
     return CSC_ENOMEM;
   }
-  static const char *const names[] = {"meta",   "history", "derived",   "las",    "aggs",
-                                      "calendar", "alertcal", "alerts", "snapshots", "outbox"};
-  MDB_dbi *dbis[] = {&st->meta,     &st->history,  &st->derived, &st->las,       &st->aggs,
-                     &st->calendar, &st->alertcal, &st->alerts,  &st->snapshots, &st->outbox};
+  static const char *const names[] = {"meta",     "history",  "derived", "las",
+                                      "aggs",     "calendar", "ledger",  "alertcal",
+                                      "alerts",   "snapshots", "outbox"};
+  MDB_dbi *dbis[] = {&st->meta,     &st->history,  &st->derived,  &st->las,
+                     &st->aggs,     &st->calendar, &st->ledger,   &st->alertcal,
+                     &st->alerts,   &st->snapshots, &st->outbox};
   MDB_txn *txn = NULL;
   int rc = mdb_env_create(&st->env);
   if (rc == 0)
@@ -146,15 +149,18 @@ int store_open_sized(const char *dir, int read_only, size_t map_size, struct sto
     free(st);
     return crc;
   }
+  pthread_rwlock_init(&st->map_lock, NULL);
   *out = st;
   return CSC_OK;
 }
 
 int store_grow(struct store *st) {
   MDB_envinfo info;
+  pthread_rwlock_wrlock(&st->map_lock); /* waits for readers on other threads */
   int rc = mdb_env_info(st->env, &info);
   if (rc == 0)
     rc = mdb_env_set_mapsize(st->env, info.me_mapsize * 2);
+  pthread_rwlock_unlock(&st->map_lock);
   if (rc != 0)
     return store_error(rc, "grow map");
   log_json(LOG_INFO, "state_map_grown", "\"map_size\":%zu", info.me_mapsize * 2);
@@ -252,7 +258,37 @@ void store_close(struct store *st) {
   if (st == NULL)
     return;
   mdb_env_close(st->env);
+  pthread_rwlock_destroy(&st->map_lock);
   free(st);
+}
+
+/*
+ * LMDB lets a process change its map size only with no transaction open in
+ * it, and refuses a new transaction with MDB_MAP_RESIZED once another
+ * process grew the map. Readers on other threads hold map_lock shared for
+ * the life of their transaction; a change of size takes it exclusively.
+ */
+int store_read_begin(struct store *st, MDB_txn **txn) {
+  for (int attempt = 0; attempt < 2; attempt++) {
+    pthread_rwlock_rdlock(&st->map_lock);
+    int rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, txn);
+    if (rc == 0)
+      return CSC_OK; /* unlocked by store_read_end */
+    pthread_rwlock_unlock(&st->map_lock);
+    if (rc != MDB_MAP_RESIZED)
+      return store_error(rc, "begin read");
+    pthread_rwlock_wrlock(&st->map_lock);
+    rc = mdb_env_set_mapsize(st->env, 0); /* adopt the writer's size */
+    pthread_rwlock_unlock(&st->map_lock);
+    if (rc != 0)
+      return store_error(rc, "adopt map size");
+  }
+  return CSC_ESTATE;
+}
+
+void store_read_end(struct store *st, MDB_txn *txn) {
+  mdb_txn_abort(txn);
+  pthread_rwlock_unlock(&st->map_lock);
 }
 
 static size_t position_key(uint8_t *key, const char *source, int32_t partition) {

@@ -468,6 +468,7 @@ struct run {
   struct tally t;
   double twin_seconds, seen_referrals, seen_lac;
   uint64_t seen_findings;
+  struct snap live[32]; /* the snapshot published on each as-of date */
 };
 
 static void start_run(struct run *u, size_t n_dates, int group) {
@@ -541,7 +542,7 @@ static void check_on(struct run *u, csc_date x) {
   for (int q = 0; q < BF_RULE_COUNT; q++)
     u->seen_findings += twin.quality[q];
   bf_result_free(&twin);
-  free(engine.v);
+  u->live[u->t.dates - 1] = engine;
 }
 
 static void print_summary(const struct run *u) {
@@ -559,7 +560,77 @@ static void print_summary(const struct run *u) {
       print_message("  (%s is 0 on every date: compared, but not exercised)\n", u->t.seen[i].id);
 }
 
+/* ---- the daily series, restated ------------------------------------------------------- */
+
+/*
+ * Once every event is in, the series of each headline value (breakdown "")
+ * over the whole run must equal, on each as-of date X, the twin's value on X
+ * computed from every event: events recorded after X that change X (late,
+ * back-dated, corrections) restate it. The live snapshots published on X
+ * knew less; some of them must differ, or the history restated nothing.
+ */
+static void series_equals_twin_restated(struct run *u, size_t n_dates) {
+  const csc_date first = as_of_dates[0], last = as_of_dates[n_dates - 1];
+  struct bf_result *twins = calloc(n_dates, sizeof *twins);
+  assert_non_null(twins);
+  for (size_t i = 0; i < n_dates; i++)
+    assert_int_equal(bf_compute(u->fed, u->n_fed, LA_CODE, as_of_dates[i], &u->bo, &twins[i]),
+                     CSC_OK);
+  struct store *st = engine_store(u->r.e);
+  MDB_txn *txn;
+  assert_int_equal(store_read_begin(st, &txn), CSC_OK);
+  struct population none;
+  population_init(&none);
+  size_t compared = 0, differences = 0, restated = 0, series = 0;
+  const struct bf_result *end = &twins[n_dates - 1];
+  for (size_t j = 0; j < end->n; j++) {
+    const struct bf_value *tv = &end->values[j];
+    if (tv->breakdown[0] != '\0' || !id_enabled(tv->id, u->bo.groups))
+      continue;
+    struct series_point *pts;
+    size_t n;
+    csc_date as_of;
+    assert_int_equal(series_build(st, txn, LA_CODE, tv->id, tv->window, "", first, last, &none,
+                                  &pts, &n, &as_of),
+                     CSC_OK);
+    assert_int_equal(as_of, last);
+    assert_int_equal(n, (size_t)(last - first + 1));
+    series++;
+    for (size_t i = 0; i < n_dates; i++) {
+      const struct series_point *p = &pts[as_of_dates[i] - first];
+      assert_int_equal(p->date, as_of_dates[i]);
+      const struct bf_value *want = bf_find(&twins[i], tv->id, tv->window, "");
+      assert_non_null(want);
+      compared++;
+      if (!same_number(want->has_num, want->num, p->has_numerator, p->numerator) ||
+          !same_number(want->has_den, want->den, p->has_denominator, p->denominator) ||
+          !same_number(want->has_value, want->value, p->has_value, p->value)) {
+        if (differences++ < 10)
+          print_message("series %s %s on %u: twin %g/%g=%g, series %g/%g=%g\n", tv->id,
+                        tv->window, date_to_yyyymmdd(as_of_dates[i]), want->num, want->den,
+                        want->value, p->numerator, p->denominator, p->value);
+      }
+      const struct bf_value *live = snap_find(&u->live[i], tv->id, tv->window, "");
+      if (live != NULL && !same_number(live->has_num, live->num, p->has_numerator, p->numerator))
+        restated++;
+    }
+    free(pts);
+  }
+  store_read_end(st, txn);
+  print_message("series: %zu values over %d days, %zu points compared, %zu differences, %zu "
+                "restated since published\n",
+                series, (int)(last - first + 1), compared, differences, restated);
+  for (size_t i = 0; i < n_dates; i++)
+    bf_result_free(&twins[i]);
+  free(twins);
+  assert_true(series >= 10);
+  assert_true(restated > 0); /* not vacuous: late events changed published days */
+  assert_int_equal(differences, 0);
+}
+
 static void end_run(struct run *u) {
+  for (size_t i = 0; i < u->t.dates; i++)
+    free(u->live[i].v);
   for (size_t i = 0; i < u->s.n; i++)
     if (u->decoded[i] != NULL)
       cscflow__v1__case_event__free_unpacked(u->decoded[i], NULL);
@@ -583,6 +654,8 @@ static void run_against_twin(int group) {
     check_on(u, as_of_dates[i]);
   }
   print_summary(u);
+  if (!group)
+    series_equals_twin_restated(u, n_dates);
   const size_t dates = u->t.dates, differences = u->t.differences;
   const int exercised = u->seen_referrals > 0 && u->seen_lac > 0 && u->seen_findings > 0;
   end_run(u);

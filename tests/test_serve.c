@@ -101,7 +101,7 @@ static int setup(void **state) {
   config_free(&cfg);
   assert_int_equal(w->tokens.n, 3);
 
-  const struct serve_options so = {w->f.dir, NULL, 0, &w->tokens};
+  const struct serve_options so = {.state_dir = w->f.dir, .tokens = &w->tokens};
   assert_int_equal(serve_start(&so, &w->srv, err, sizeof err), CSC_OK);
   w->port = serve_port(w->srv);
   assert_true(w->port > 0);

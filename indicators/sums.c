@@ -1,0 +1,95 @@
+/*
+ * One LA's aggregate sums on one day, held in memory: what the catalogue
+ * reads. Loading them is one cursor pass over the LA's key range, cheaper
+ * than a B-tree lookup per catalogue row; walking the ledger backwards
+ * turns them into the sums of earlier days (indicators/series.c).
+ *
+ * An open-addressing hash table on (measure, bucket), sized a power of 2 and
+ * kept at most half full.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "indicators/indicators.h"
+
+struct sum_slot {
+  uint32_t key; /* measure << 16 | bucket, + 1 so that 0 marks a free slot */
+  int64_t sum;
+};
+
+struct agg_sums {
+  struct sum_slot *slots;
+  size_t cap, n;
+};
+
+static uint32_t sum_key(int measure, int bucket) {
+  return ((uint32_t)measure << 16 | (uint32_t)(uint16_t)bucket) + 1;
+}
+
+static struct sum_slot *sum_slot(struct sum_slot *slots, size_t cap, uint32_t key) {
+  for (size_t i = (key * 2654435761u) & (cap - 1);; i = (i + 1) & (cap - 1))
+    if (slots[i].key == 0 || slots[i].key == key)
+      return &slots[i];
+}
+
+int agg_sums_new(struct agg_sums **out) {
+  struct agg_sums *s = calloc(1, sizeof *s);
+  if (s == NULL)
+    return CSC_ENOMEM;
+  s->cap = 1024;
+  s->slots = calloc(s->cap, sizeof *s->slots);
+  if (s->slots == NULL) {
+    free(s);
+    return CSC_ENOMEM;
+  }
+  *out = s;
+  return CSC_OK;
+}
+
+void agg_sums_free(struct agg_sums *s) {
+  if (s == NULL)
+    return;
+  free(s->slots);
+  free(s);
+}
+
+static int sums_grow(struct agg_sums *s) {
+  const size_t cap = s->cap * 2;
+  struct sum_slot *slots = calloc(cap, sizeof *slots);
+  if (slots == NULL)
+    return CSC_ENOMEM;
+  for (size_t i = 0; i < s->cap; i++)
+    if (s->slots[i].key != 0)
+      *sum_slot(slots, cap, s->slots[i].key) = s->slots[i];
+  free(s->slots);
+  s->slots = slots;
+  s->cap = cap;
+  return CSC_OK;
+}
+
+int agg_sums_add(struct agg_sums *s, int measure, int bucket, int64_t delta) {
+  const uint32_t key = sum_key(measure, bucket);
+  struct sum_slot *e = sum_slot(s->slots, s->cap, key);
+  if (e->key == 0) {
+    if (2 * (s->n + 1) > s->cap) {
+      if (sums_grow(s) != CSC_OK)
+        return CSC_ENOMEM;
+      e = sum_slot(s->slots, s->cap, key);
+    }
+    e->key = key;
+    e->sum = 0;
+    s->n++;
+  }
+  e->sum += delta;
+  return CSC_OK;
+}
+
+int64_t agg_sums_get(const struct agg_sums *s, int measure, int bucket) {
+  const struct sum_slot *e = sum_slot(s->slots, s->cap, sum_key(measure, bucket));
+  return e->key ? e->sum : 0;
+}
+
+void agg_sums_clear(struct agg_sums *s) {
+  memset(s->slots, 0, s->cap * sizeof *s->slots);
+  s->n = 0;
+}
