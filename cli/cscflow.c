@@ -1,6 +1,7 @@
 /*
  * cscflow — the stream processor's command line: replay, snapshot, run, demo.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -38,7 +39,7 @@ static void usage(FILE *f) {
         "  cscflow run --config FILE\n"
         "  cscflow serve --state DIR [--config FILE] [--address IP] [--port N]\n"
         "  cscflow demo [--duration SECONDS] [--las N] [--years N] [--seed N] [--scale X]\n"
-        "               [--rate EVENTS_PER_S] [--mess RATE] [--state DIR]\n",
+        "               [--rate EVENTS_PER_S] [--mess RATE] [--state DIR] [--port N]\n",
         f);
 }
 
@@ -75,7 +76,8 @@ static const char *const known_keys[] = {
     "cscflow.clock",              "cscflow.batch.max",              "cscflow.batch.ms",
     "cscflow.population.",        "cscflow.calendar.bank_holidays", "cscflow.calendar.inclusive",
     "cscflow.visits.",            "cscflow.batch.by_child",         "cscflow.state.durable",
-    "cscflow.api.token.",         "cscflow.api.operator_token"};
+    "cscflow.api.token.",         "cscflow.api.operator_token",     "cscflow.api.port",
+    "cscflow.api.address",        "cscflow.ready.max_lag"};
 
 static int known_key(const char *key) {
   for (size_t i = 0; i < sizeof known_keys / sizeof known_keys[0]; i++) {
@@ -152,6 +154,16 @@ static int validate_config(const struct config *cfg) {
   /* LMDB needs a few pages for its own tables; the map doubles from there. */
   if (rc == 0)
     rc = check_range(cfg, "cscflow.state.map_size", 65536, (long)1 << 40);
+  if (rc == 0)
+    rc = check_range(cfg, "cscflow.api.port", 0, 65535);
+  if (rc == 0)
+    rc = check_range(cfg, "cscflow.ready.max_lag", 1, (long)1 << 40);
+  const char *address = config_get(cfg, "cscflow.api.address");
+  struct in_addr ip;
+  if (rc == 0 && address != NULL && inet_pton(AF_INET, address, &ip) != 1) {
+    fprintf(stderr, "cscflow: config: cscflow.api.address: expected an IPv4 address\n");
+    rc = EXIT_CONFIG;
+  }
   return rc;
 }
 
@@ -182,6 +194,15 @@ static int config_long(const struct config *cfg, const char *key, long def, long
     return EXIT_CONFIG;
   }
   return 0;
+}
+
+/* The most consumer lag /readyz still calls ready (cscflow.ready.max_lag). */
+#define READY_MAX_LAG_DEFAULT 1000
+
+static int64_t config_max_lag(const struct config *cfg) {
+  long v = READY_MAX_LAG_DEFAULT;
+  config_get_long(cfg, "cscflow.ready.max_lag", READY_MAX_LAG_DEFAULT, &v); /* checked */
+  return v;
 }
 
 /* ---- test-only fault injection ------------------------------------------------ */
@@ -460,6 +481,16 @@ static int cmd_run(int argc, char **argv, struct kill_at *kill_hook) {
     rc = config_long(&cfg, "cscflow.batch.max", 5000, &batch_max);
   if (rc == 0)
     rc = config_long(&cfg, "cscflow.batch.ms", 5, &batch_ms);
+  /* The API is served only when cscflow.api.port says where. */
+  long api_port = -1;
+  struct api_tokens tokens = {0};
+  char err[512];
+  if (rc == 0 && config_get(&cfg, "cscflow.api.port") != NULL)
+    rc = config_long(&cfg, "cscflow.api.port", 0, &api_port);
+  if (rc == 0 && api_port >= 0 && api_tokens_load(&tokens, &cfg, err, sizeof err) != CSC_OK) {
+    fprintf(stderr, "cscflow: config: %s\n", err);
+    rc = EXIT_CONFIG;
+  }
   const char *state = config_get(&cfg, "cscflow.state.dir");
   const char *topic = config_get(&cfg, "cscflow.topic.events");
   const char *clock = config_get(&cfg, "cscflow.clock");
@@ -475,7 +506,6 @@ static int cmd_run(int argc, char **argv, struct kill_at *kill_hook) {
     fprintf(stderr, "cscflow: config: cscflow.batch.max, cscflow.batch.ms: must be positive\n");
     rc = EXIT_CONFIG;
   }
-  char err[512];
   struct sink *sink = NULL;
   rd_kafka_conf_t *pconf = NULL, *cconf = NULL;
   if (rc == 0) {
@@ -491,10 +521,12 @@ static int cmd_run(int argc, char **argv, struct kill_at *kill_hook) {
   if (rc != 0) {
     config_free(&cfg);
     population_free(&pop);
-  refdata_free(&ref);
+    refdata_free(&ref);
+    api_tokens_free(&tokens);
     return rc;
   }
   struct engine *e = NULL;
+  struct server *srv = NULL;
   rd_kafka_t *consumer = NULL;
   int krc = kafka_sink_new(pconf, &sink, err, sizeof err);
   if (krc == CSC_OK) {
@@ -507,6 +539,17 @@ static int cmd_run(int argc, char **argv, struct kill_at *kill_hook) {
     krc = engine_open(&eo, &e, err, sizeof err);
   } else {
     cconf = (rd_kafka_conf_destroy(cconf), NULL);
+  }
+  if (krc == CSC_OK && api_port >= 0) {
+    /* In this process, on the engine's own store: no second environment. */
+    const struct serve_options so = {.store = engine_store(e),
+                                     .address = config_get(&cfg, "cscflow.api.address"),
+                                     .port = (int)api_port,
+                                     .tokens = &tokens,
+                                     .ready_max_lag = config_max_lag(&cfg)};
+    krc = serve_start(&so, &srv, err, sizeof err);
+    if (krc == CSC_OK)
+      log_json(LOG_INFO, "serving", "\"port\":%d,\"tokens\":%zu", serve_port(srv), tokens.n);
   }
   if (krc == CSC_OK)
     krc = kafka_consumer_new(cconf, topic ? topic : TOPIC_EVENTS, engine_kafka_position, e,
@@ -524,12 +567,14 @@ static int cmd_run(int argc, char **argv, struct kill_at *kill_hook) {
     fprintf(stderr, "cscflow run: %s\n", err);
   }
   kafka_consumer_destroy(consumer);
+  serve_stop(srv); /* before the engine: it reads the engine's store */
   engine_close(e);
   if (sink)
     sink->destroy(sink);
   config_free(&cfg);
   population_free(&pop);
   refdata_free(&ref);
+  api_tokens_free(&tokens);
   return krc == CSC_OK ? 0 : 1;
 }
 
@@ -566,11 +611,16 @@ static int cmd_serve(int argc, char **argv) {
     fprintf(stderr, "cscflow: config: %s\n", err);
     rc = EXIT_CONFIG;
   }
+  const int64_t max_lag = config_max_lag(&cfg);
   config_free(&cfg);
   if (rc != 0)
     return rc;
   struct server *srv = NULL;
-  const struct serve_options so = {.state_dir = state, .address = address, .port = (int)port, .tokens = &tokens};
+  const struct serve_options so = {.state_dir = state,
+                                   .address = address,
+                                   .port = (int)port,
+                                   .tokens = &tokens,
+                                   .ready_max_lag = max_lag};
   if (serve_start(&so, &srv, err, sizeof err) != CSC_OK) {
     fprintf(stderr, "cscflow serve: %s\n", err);
     api_tokens_free(&tokens);

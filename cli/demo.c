@@ -4,19 +4,23 @@
  * csc.events.v1 at a steady rate, the processor consumes it exactly as
  * `cscflow run` does, and the screen shows each LA's indicators and the
  * plan_duration alerts as downstream consumers read them from the output
- * topics.
+ * topics. The read API and the dashboard page are served on loopback, with a
+ * new random token per LA (and an operator token for /metrics), printed at
+ * the start so that the page can be opened at once.
  */
 #include <getopt.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
 #include "engine/engine.h"
 #include "gen/gen.h"
+#include "serve/serve.h"
 
 #include <librdkafka/rdkafka_mock.h> /* after rdkafka.h, which engine.h includes */
 
@@ -55,6 +59,7 @@ struct display {
   char recent[DEMO_RECENT_ALERTS][160];
   size_t n_recent;
   int tty;
+  char banner[2048]; /* the dashboard's address and tokens, shown again on a terminal */
 };
 
 /* ---- the history ------------------------------------------------------------- */
@@ -274,6 +279,8 @@ static void display_refresh(struct display *d, const struct engine_stats *st, si
   printf("cscflow demo  bootstrap %s  produced %zu/%zu  applied %llu  dead-lettered %llu\n",
          bootstraps, produced, total, (unsigned long long)st->applied,
          (unsigned long long)st->dead_lettered);
+  if (d->tty) /* the screen was just cleared of the lines printed at the start */
+    fputs(d->banner, stdout);
   for (size_t i = 0; i < d->n_las; i++) {
     const struct la_view *v = &d->las[i];
     if (v->snap == NULL)
@@ -321,6 +328,7 @@ struct demo_options {
   struct gen_options gen;
   double duration, rate;
   const char *state;
+  int port; /* of the API and page; 0: any free one */
 };
 
 static int parse_options(int argc, char **argv, struct demo_options *o) {
@@ -329,7 +337,7 @@ static int parse_options(int argc, char **argv, struct demo_options *o) {
       {"years", required_argument, 0, 'y'},    {"seed", required_argument, 0, 's'},
       {"scale", required_argument, 0, 'x'},    {"rate", required_argument, 0, 'r'},
       {"state", required_argument, 0, 't'},    {"mess", required_argument, 0, 'm'},
-      {0, 0, 0, 0}};
+      {"port", required_argument, 0, 'p'},     {0, 0, 0, 0}};
   gen_options_default(&o->gen);
   o->gen.years = 3;
   o->gen.scale = 0.05;
@@ -338,6 +346,8 @@ static int parse_options(int argc, char **argv, struct demo_options *o) {
   o->duration = 0;
   o->rate = 0;
   o->state = NULL;
+  o->port = 0;
+  long port = 0;
   int c;
   while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
     switch (c) {
@@ -349,11 +359,13 @@ static int parse_options(int argc, char **argv, struct demo_options *o) {
     case 'r': o->rate = atof(optarg); break;
     case 't': o->state = optarg; break;
     case 'm': o->gen.mess = atof(optarg); break;
+    case 'p': port = atol(optarg); break;
     default: return EXIT_USAGE;
     }
   }
+  o->port = (int)port;
   if (gen_options_check(&o->gen) != CSC_OK || o->gen.n_las > DEMO_MAX_LAS || o->duration < 0 ||
-      o->rate < 0) {
+      o->rate < 0 || port < 0 || port > 65535) {
     fprintf(stderr, "cscflow demo: bad options\n");
     return EXIT_USAGE;
   }
@@ -389,6 +401,73 @@ static int demo_config(struct config *cfg, const char *bootstraps) {
   if (rc == CSC_OK)
     rc = config_set(cfg, "producer.linger.ms", "5");
   return rc;
+}
+
+/* 32 hex digits of the kernel's randomness. */
+static int random_token(char out[33]) {
+  uint8_t b[16];
+  size_t got = 0;
+  const ssize_t n = getrandom(b, sizeof b, 0);
+  if (n == (ssize_t)sizeof b) {
+    got = sizeof b;
+  } else { /* a kernel without getrandom */
+    FILE *f = fopen("/dev/urandom", "rb");
+    got = f ? fread(b, 1, sizeof b, f) : 0;
+    if (f)
+      fclose(f);
+  }
+  if (got != sizeof b)
+    return CSC_EIO;
+  for (size_t i = 0; i < sizeof b; i++)
+    snprintf(out + 2 * i, 3, "%02x", b[i]);
+  return CSC_OK;
+}
+
+/*
+ * Serves the API and page on 127.0.0.1 from the engine's store, with a new
+ * token per LA and an operator token (their SHA-256 in cfg, as a config file
+ * would hold them), and prints the address and tokens, each on its own
+ * line, into d's banner too.
+ */
+static int demo_serve(const struct demo_options *o, struct engine *e, struct config *cfg,
+                      struct api_tokens *tokens, struct display *d, struct server **srv,
+                      char *err, size_t errlen) {
+  char la_tokens[DEMO_MAX_LAS][33], codes[DEMO_MAX_LAS][16], op[33], key[64];
+  char hex[2 * TOKEN_HASH_SIZE + 1];
+  int rc = CSC_OK;
+  for (int i = 0; rc == CSC_OK && i < o->gen.n_las; i++) {
+    int64_t children;
+    gen_la(&o->gen, i, codes[i], &children);
+    if ((rc = random_token(la_tokens[i])) == CSC_OK) {
+      api_token_hash_hex(la_tokens[i], hex);
+      snprintf(key, sizeof key, "cscflow.api.token.%s", codes[i]);
+      rc = config_set(cfg, key, hex);
+    }
+  }
+  if (rc == CSC_OK && (rc = random_token(op)) == CSC_OK) {
+    api_token_hash_hex(op, hex);
+    rc = config_set(cfg, "cscflow.api.operator_token", hex);
+  }
+  if (rc != CSC_OK) {
+    snprintf(err, errlen, "cannot make the API tokens");
+    return rc;
+  }
+  if ((rc = api_tokens_load(tokens, cfg, err, errlen)) != CSC_OK)
+    return rc;
+  const struct serve_options so = {
+      .store = engine_store(e), .address = "127.0.0.1", .port = o->port, .tokens = tokens};
+  if ((rc = serve_start(&so, srv, err, errlen)) != CSC_OK)
+    return rc;
+  size_t used = (size_t)snprintf(d->banner, sizeof d->banner, "dashboard: http://127.0.0.1:%d/\n",
+                                 serve_port(*srv));
+  for (int i = 0; i < o->gen.n_las && used < sizeof d->banner; i++)
+    used += (size_t)snprintf(d->banner + used, sizeof d->banner - used, "token %s %s\n", codes[i],
+                             la_tokens[i]);
+  if (used < sizeof d->banner)
+    snprintf(d->banner + used, sizeof d->banner - used, "operator token %s\n", op);
+  fputs(d->banner, stdout);
+  fflush(stdout);
+  return CSC_OK;
 }
 
 int cmd_demo(int argc, char **argv, volatile sig_atomic_t *stop) {
@@ -478,6 +557,10 @@ int cmd_demo(int argc, char **argv, volatile sig_atomic_t *stop) {
   atomic_init(&p.produced, 0);
   struct display d;
   memset(&d, 0, sizeof d);
+  struct api_tokens tokens = {0};
+  struct server *srv = NULL;
+  if (rc == CSC_OK)
+    rc = demo_serve(&o, e, &cfg, &tokens, &d, &srv, err, sizeof err);
   int started = 0;
   if (rc == CSC_OK && display_open(&d, bootstraps) == CSC_OK &&
       pthread_create(&p.thread, NULL, produce_history, &p) == 0)
@@ -506,6 +589,8 @@ int cmd_demo(int argc, char **argv, volatile sig_atomic_t *stop) {
   kafka_consumer_destroy(consumer);
   if (cconf)
     rd_kafka_conf_destroy(cconf);
+  serve_stop(srv); /* before the engine: it reads the engine's store */
+  api_tokens_free(&tokens);
   engine_close(e);
   if (sink)
     sink->destroy(sink);

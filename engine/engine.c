@@ -82,7 +82,16 @@ struct engine {
     int year;
   } no_population[MAX_BATCH_LAS]; /* (LA, year)s already logged as missing */
   size_t n_no_population;
+  /* The status record (state.h): what the next one says, except for the
+   * counters, which are those carried over at open plus this engine's. */
+  struct store_status status;
+  struct engine_stats carried;
+  int status_dirty;      /* something changed since the last record was written */
+  double status_written; /* when it was (monotonic seconds) */
+  double lag_checked;    /* when the consumer's assignment and lag were last read */
 };
+
+static double now_seconds(void);
 
 /* ---- the outbox -------------------------------------------------------------- */
 
@@ -257,10 +266,143 @@ static int outbox_delete_acked_in(struct engine *e, MDB_txn *txn) {
 
 /* ---- open and close ------------------------------------------------------------ */
 
-static csc_date london_today(void) {
+static int64_t wall_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
-  return date_london_from_unix_ms((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static csc_date london_today(void) { return date_london_from_unix_ms(wall_ms()); }
+
+/* ---- the status record ------------------------------------------------------------ */
+
+/* The record as of now: e->status with the counters carried over at open
+ * plus this engine's. */
+static void status_record(const struct engine *e, struct store_status *r) {
+  const struct engine_stats *c = &e->carried, *s = &e->stats;
+  *r = e->status;
+  r->updated_ms = wall_ms();
+  r->consumed = c->consumed + s->consumed;
+  r->applied = c->applied + s->applied;
+  r->duplicates = c->duplicates + s->duplicates;
+  r->dead_lettered = c->dead_lettered + s->dead_lettered;
+  r->alerts_raised = c->alerts_raised + s->alerts_raised;
+  r->alerts_withdrawn = c->alerts_withdrawn + s->alerts_withdrawn;
+  r->findings_opened = c->findings + s->findings;
+  r->findings_resolved = c->findings_resolved + s->findings_resolved;
+  r->snapshots = c->snapshots + s->snapshots;
+  r->batches = c->batches + s->batches;
+}
+
+/* Writes the record in a transaction of its own. */
+static int status_commit(struct engine *e) {
+  for (int attempt = 0; attempt < 4; attempt++) {
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(e->st->env, NULL, 0, &txn);
+    if (rc != 0)
+      return store_error(rc, "begin");
+    struct store_status r;
+    status_record(e, &r);
+    int err = store_put_status(e->st, txn, &r);
+    if (err == CSC_OK && (rc = mdb_txn_commit(txn)) != 0)
+      err = store_error(rc, "commit");
+    else if (err != CSC_OK)
+      mdb_txn_abort(txn);
+    if (err == CSC_OK) {
+      e->status_dirty = 0;
+      return CSC_OK;
+    }
+    if (err != CSC_EMAPFULL || store_grow(e->st) != CSC_OK)
+      return err;
+  }
+  return CSC_EMAPFULL;
+}
+
+/* Status is for operators: a record that cannot be written is logged, and
+ * the processing it describes goes on. */
+static void status_write(struct engine *e) {
+  e->status_written = now_seconds(); /* a failure is retried at the next turn, not at once */
+  const int rc = status_commit(e);
+  if (rc != CSC_OK)
+    log_json(LOG_WARN, "status_write_failed", "\"reason\":\"%s\"", csc_strerror(rc));
+}
+
+/* Carries the counters and histogram of the record an earlier engine left
+ * over, and says that the state is being restored. */
+static void status_open(struct engine *e) {
+  MDB_txn *txn;
+  struct store_status prev;
+  int rc = mdb_txn_begin(e->st->env, NULL, MDB_RDONLY, &txn);
+  if (rc == 0) {
+    rc = store_get_status(e->st, txn, &prev);
+    mdb_txn_abort(txn);
+  }
+  if (rc == CSC_OK) {
+    e->status = prev;
+    e->carried = (struct engine_stats){.consumed = prev.consumed,
+                                       .applied = prev.applied,
+                                       .duplicates = prev.duplicates,
+                                       .dead_lettered = prev.dead_lettered,
+                                       .alerts_raised = prev.alerts_raised,
+                                       .alerts_withdrawn = prev.alerts_withdrawn,
+                                       .findings = prev.findings_opened,
+                                       .findings_resolved = prev.findings_resolved,
+                                       .snapshots = prev.snapshots,
+                                       .batches = prev.batches};
+  } else {
+    memset(&e->status, 0, sizeof e->status);
+    e->status.mode = STATUS_MODE_REPLAY;
+  }
+  e->status.restored = 0;
+  e->status.partitions_assigned = 0;
+  e->status.consumer_lag = -1;
+  status_write(e);
+}
+
+static void status_set_mode(struct engine *e, uint32_t mode) {
+  if (e->status.mode != mode) {
+    e->status.mode = mode;
+    e->status_dirty = 1;
+  }
+}
+
+/*
+ * The partitions rk is assigned and their lag: the sum of each one's high
+ * watermark less the position to read next (the stored one, else the low
+ * watermark: nothing of it was applied yet); -1 when a watermark is not
+ * known yet. Only librdkafka's cached watermarks (from its fetches) are
+ * read: no request goes to the brokers.
+ */
+static void consumer_lag(struct engine *e, rd_kafka_t *rk, uint32_t *n_parts, int64_t *lag) {
+  rd_kafka_topic_partition_list_t *parts = NULL;
+  *n_parts = 0;
+  *lag = -1;
+  if (rd_kafka_assignment(rk, &parts) != RD_KAFKA_RESP_ERR_NO_ERROR)
+    return;
+  MDB_txn *txn = NULL;
+  int known = mdb_txn_begin(e->st->env, NULL, MDB_RDONLY, &txn) == 0;
+  int64_t sum = 0;
+  for (int i = 0; known && i < parts->cnt; i++) {
+    const rd_kafka_topic_partition_t *p = &parts->elems[i];
+    int64_t lo, hi, next;
+    if (rd_kafka_get_watermark_offsets(rk, p->topic, p->partition, &lo, &hi) !=
+            RD_KAFKA_RESP_ERR_NO_ERROR ||
+        hi < 0) {
+      known = 0;
+      continue;
+    }
+    if (store_get_position(e->st, txn, p->topic, p->partition, &next) != CSC_OK)
+      next = lo;
+    if (next < 0)
+      known = 0;
+    else if (hi > next)
+      sum += hi - next;
+  }
+  if (txn != NULL)
+    mdb_txn_abort(txn);
+  *n_parts = (uint32_t)parts->cnt;
+  *lag = known ? sum : -1;
+  rd_kafka_topic_partition_list_destroy(parts);
 }
 
 /* Frees what engine_open made, whichever part it reached. */
@@ -301,6 +443,7 @@ int engine_open(const struct engine_options *opt, struct engine **out, char *err
   }
   e->opt.sink->on_ack = on_ack;
   e->opt.sink->ack_ctx = e;
+  status_open(e);
 
   /* Continue the outbox numbering, and publish what an earlier run left. */
   MDB_txn *txn;
@@ -329,6 +472,8 @@ int engine_open(const struct engine_options *opt, struct engine **out, char *err
     engine_discard(e);
     return CSC_ESTATE;
   }
+  e->status.restored = 1; /* the next record says so: a batch's, or the run loop's */
+  e->status_dirty = 1;
   *out = e;
   return CSC_OK;
 }
@@ -360,6 +505,10 @@ void engine_close(struct engine *e) {
     log_json(LOG_WARN, "sink_flush_incomplete", "\"note\":\"unacknowledged messages stay in the outbox\"");
   commit_acks(e);
   e->opt.sink->on_ack = NULL;
+  /* The last word: the final counts, and nothing consumed any more. */
+  e->status.partitions_assigned = 0;
+  e->status.consumer_lag = -1;
+  status_write(e);
   if (e->opt.no_sync && store_sync(e->st) != CSC_OK)
     log_json(LOG_WARN, "state_sync_failed", "\"note\":\"the last commits may not be on disk\"");
   engine_discard(e);
@@ -763,7 +912,8 @@ static int in_transaction_once(struct engine *e,
   if (rc != 0)
     return store_error(rc, "begin");
   struct outbox ob = {{outbox_emit, 0, 0, 0, 0}, e, txn};
-  const uint64_t first_seq = e->next_seq;
+  const uint64_t first_seq = e->next_seq, snapshots = e->stats.snapshots;
+  struct store_status status;
   e->n_las = 0;
   e->n_positions = 0;
   int err = outbox_delete_acked_in(e, txn);
@@ -771,6 +921,19 @@ static int in_transaction_once(struct engine *e,
     err = body(e, txn, &ob.base, arg);
   if (err == CSC_OK)
     err = finish_batch(e, txn, &ob.base);
+  /* Counted before the commit, so that the status record in it says so
+   * (in_transaction undoes the counts of a transaction that failed). */
+  e->stats.alerts_raised += ob.base.alerts_raised;
+  e->stats.alerts_withdrawn += ob.base.alerts_withdrawn;
+  e->stats.findings += ob.base.findings_opened;
+  e->stats.findings_resolved += ob.base.findings_resolved;
+  e->stats.batches++;
+  if (err == CSC_OK) {
+    status_record(e, &status);
+    if (e->stats.snapshots != snapshots)
+      status.last_snapshot_ms = status.updated_ms;
+    err = store_put_status(e->st, txn, &status);
+  }
   if (err == CSC_OK && e->opt.fault)
     e->opt.fault(e->opt.fault_ctx, ENGINE_FAULT_COMMIT);
   if (err == CSC_OK && (rc = mdb_txn_commit(txn)) != 0)
@@ -782,14 +945,13 @@ static int in_transaction_once(struct engine *e,
     return err;
   }
   e->n_acked = 0; /* deleted for good with the commit */
-  e->stats.batches++;
-  release_mapped_memory(e, now_seconds());
+  const double now = now_seconds();
+  e->status.last_snapshot_ms = status.last_snapshot_ms;
+  e->status_dirty = 0;
+  e->status_written = now;
+  release_mapped_memory(e, now);
   if (store_grow_early(e->st) != CSC_OK)
     log_json(LOG_WARN, "state_grow_failed", "\"note\":\"the next batch may grow the map\"");
-  e->stats.alerts_raised += ob.base.alerts_raised;
-  e->stats.alerts_withdrawn += ob.base.alerts_withdrawn;
-  e->stats.findings += ob.base.findings_opened;
-  e->stats.findings_resolved += ob.base.findings_resolved;
   if (e->opt.fault)
     e->opt.fault(e->opt.fault_ctx, ENGINE_FAULT_COMMITTED);
   publish_pending(e);
@@ -833,16 +995,27 @@ static int apply_body(struct engine *e, MDB_txn *txn, struct output *out, void *
   return CSC_OK;
 }
 
-int engine_apply_batch(struct engine *e, const struct engine_input *in, size_t n) {
+static int apply_batch(struct engine *e, const struct engine_input *in, size_t n) {
   struct batch_arg ba = {in, n};
   int rc = in_transaction(e, apply_body, &ba);
   /* LMDB caps the pages one transaction may write (MDB_TXN_FULL). Nothing
    * of the failed attempt was kept: apply the batch as two. */
   if (rc == CSC_ETXNFULL && n > 1) {
     log_json(LOG_INFO, "batch_split", "\"events\":%zu", n);
-    rc = engine_apply_batch(e, in, n / 2);
+    rc = apply_batch(e, in, n / 2);
     if (rc == CSC_OK)
-      rc = engine_apply_batch(e, in + n / 2, n - n / 2);
+      rc = apply_batch(e, in + n / 2, n - n / 2);
+  }
+  return rc;
+}
+
+int engine_apply_batch(struct engine *e, const struct engine_input *in, size_t n) {
+  const double started = now_seconds();
+  const int rc = apply_batch(e, in, n);
+  if (rc == CSC_OK) {
+    /* Its own record could not hold its time: the next one will. */
+    store_status_observe(&e->status, now_seconds() - started);
+    e->status_dirty = 1;
   }
   return rc;
 }
@@ -893,6 +1066,7 @@ int engine_replay_file(struct engine *e, const char *path, volatile sig_atomic_t
     return CSC_EIO;
   }
   snprintf(source, sizeof source, "file:%s", real);
+  status_set_mode(e, STATUS_MODE_REPLAY);
   int64_t pos = 0;
   int rc = engine_position(e, source, 0, &pos);
   if (rc == CSC_OK && file_source_seek(fs, (uint64_t)pos) != CSC_OK)
@@ -974,6 +1148,27 @@ int64_t engine_kafka_position(void *engine, const char *topic, int32_t partition
   return RD_KAFKA_OFFSET_BEGINNING;
 }
 
+/* Reads the assignment and lag at most once a second; when idle, writes the
+ * record if something changed (at most once a second) or else every 5 s, so
+ * that /readyz can tell a live writer from a dead one. */
+static void status_poll(struct engine *e, rd_kafka_t *rk, int idle) {
+  const double now = now_seconds();
+  if (now - e->lag_checked >= 1.0) {
+    uint32_t parts;
+    int64_t lag;
+    e->lag_checked = now;
+    consumer_lag(e, rk, &parts, &lag);
+    if (parts != e->status.partitions_assigned || lag != e->status.consumer_lag) {
+      e->status.partitions_assigned = parts;
+      e->status.consumer_lag = lag;
+      e->status_dirty = 1;
+    }
+  }
+  const double since = now - e->status_written;
+  if (idle && ((e->status_dirty && since >= 1.0) || since >= 5.0))
+    status_write(e);
+}
+
 int engine_run_kafka(struct engine *e, rd_kafka_t *rk, volatile sig_atomic_t *stop, int run_ms,
                      int idle_exit_ms) {
   rd_kafka_message_t **msgs = malloc(e->opt.batch_max * sizeof *msgs);
@@ -986,6 +1181,7 @@ int engine_run_kafka(struct engine *e, rd_kafka_t *rk, volatile sig_atomic_t *st
   int rc = CSC_OK;
   const double started = now_seconds();
   double idle_since = started;
+  status_set_mode(e, STATUS_MODE_RUN);
   while (rc == CSC_OK && !*stop && (run_ms <= 0 || (now_seconds() - started) * 1000 < run_ms)) {
     size_t n = 0;
     double deadline = 0;
@@ -1020,6 +1216,8 @@ int engine_run_kafka(struct engine *e, rd_kafka_t *rk, volatile sig_atomic_t *st
     for (size_t i = 0; i < n; i++)
       rd_kafka_message_destroy(msgs[i]);
     e->opt.sink->poll(e->opt.sink, 0);
+    if (rc == CSC_OK)
+      status_poll(e, rk, n == 0);
     if (n > 0)
       idle_since = now_seconds();
     else if (idle_exit_ms > 0 && (now_seconds() - idle_since) * 1000 >= idle_exit_ms)

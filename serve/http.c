@@ -10,10 +10,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <microhttpd.h>
 
 #include "indicators/indicators.h"
+#include "serve/api.h"
 #include "serve/serve.h"
 
 struct server {
@@ -21,8 +23,15 @@ struct server {
   struct store *st;
   int own_store; /* opened here, read-only (cscflow serve), rather than borrowed */
   const struct api_tokens *tokens;
+  int64_t ready_max_lag;
   int port;
 };
+
+static int64_t now_unix_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 /* ---- responses ------------------------------------------------------------------- */
 
@@ -42,9 +51,41 @@ static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const ch
 }
 
 static enum MHD_Result reply_error(struct MHD_Connection *c, unsigned status, const char *what) {
-  char body[128];
+  char body[160];
   const int n = snprintf(body, sizeof body, "{\"error\":\"%s\"}\n", what);
   return reply(c, status, "application/json", body, (size_t)n);
+}
+
+/* Sends doc (consuming the reference) as compact JSON. */
+static enum MHD_Result reply_json(struct MHD_Connection *c, json_t *doc) {
+  char *body = json_dumps(doc, JSON_COMPACT);
+  json_decref(doc);
+  if (body == NULL)
+    return reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+  const size_t n = strlen(body);
+  struct MHD_Response *r = MHD_create_response_from_buffer(n, body, MHD_RESPMEM_MUST_FREE);
+  if (r == NULL) {
+    free(body);
+    return MHD_NO;
+  }
+  MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+  MHD_add_response_header(r, "Cache-Control", "no-store");
+  const enum MHD_Result ok = MHD_queue_response(c, MHD_HTTP_OK, r);
+  MHD_destroy_response(r);
+  return ok;
+}
+
+/* The reply for an api_* failure. */
+static enum MHD_Result reply_failure(struct MHD_Connection *c, int rc, const char *why) {
+  switch (rc) {
+  case CSC_ENOTFOUND: return reply_error(c, MHD_HTTP_NOT_FOUND, why ? why : "no state for this LA yet");
+  case CSC_EINVAL: return reply_error(c, MHD_HTTP_BAD_REQUEST, why ? why : "bad request");
+  default: return reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot read the state");
+  }
+}
+
+static const char *query(struct MHD_Connection *c, const char *name) {
+  return MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, name);
 }
 
 /* ---- the store --------------------------------------------------------------------- */
@@ -81,6 +122,70 @@ static enum MHD_Result get_snapshot(struct server *s, struct MHD_Connection *c, 
   return ok;
 }
 
+/* The LA routes other than the snapshot: each reads in a transaction of its own. */
+static enum MHD_Result get_document(struct server *s, struct MHD_Connection *c, const char *la,
+                                   const char *what) {
+  MDB_txn *txn;
+  if (begin_read(s, &txn) != CSC_OK)
+    return reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "state unavailable");
+  json_t *doc = NULL;
+  const char *why = NULL;
+  int rc;
+  if (strcmp(what, "series") == 0) {
+    const struct series_query q = {query(c, "indicator"), query(c, "window"),
+                                   query(c, "breakdown"), query(c, "from"), query(c, "to")};
+    rc = api_series(s->st, txn, la, &q, &doc, &why);
+  } else if (strcmp(what, "alerts") == 0) {
+    rc = api_alerts(s->st, txn, la, query(c, "status"), &doc, &why);
+  } else {
+    rc = api_quality(s->st, txn, la, &doc);
+  }
+  end_read(s, txn);
+  return rc == CSC_OK ? reply_json(c, doc) : reply_failure(c, rc, why);
+}
+
+static enum MHD_Result get_metrics(struct server *s, struct MHD_Connection *c) {
+  const char *auth =
+      MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+  switch (api_tokens_check(s->tokens, auth, NULL)) {
+  case ACCESS_OK: break;
+  case ACCESS_FORBIDDEN: return reply_error(c, MHD_HTTP_FORBIDDEN, "the operator token is required");
+  default: return reply_error(c, MHD_HTTP_UNAUTHORIZED, "a bearer token is required");
+  }
+  MDB_txn *txn;
+  if (begin_read(s, &txn) != CSC_OK)
+    return reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "state unavailable");
+  char *body = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&body, &len);
+  int rc = f ? metrics_write(f, s->st, txn, now_unix_ms()) : CSC_ENOMEM;
+  if (f)
+    fclose(f);
+  end_read(s, txn);
+  enum MHD_Result ok = rc == CSC_OK ? reply(c, MHD_HTTP_OK, "text/plain; version=0.0.4", body, len)
+                                    : reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                                                  "cannot read the metrics");
+  free(body);
+  return ok;
+}
+
+static enum MHD_Result get_ready(struct server *s, struct MHD_Connection *c) {
+  MDB_txn *txn;
+  if (begin_read(s, &txn) != CSC_OK)
+    return reply(c, MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain", "state unavailable\n", 18);
+  char why[200];
+  const int ready = ready_check(s->st, txn, now_unix_ms(), s->ready_max_lag, why, sizeof why);
+  end_read(s, txn);
+  if (ready)
+    return reply(c, MHD_HTTP_OK, "text/plain", "ready\n", 6);
+  const size_t n = strlen(why);
+  if (n + 1 < sizeof why) {
+    why[n] = '\n';
+    why[n + 1] = '\0';
+  }
+  return reply(c, MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain", why, strlen(why));
+}
+
 /* An LA code as cscflow keys it: 1 to 23 letters and digits. Anything else
  * ("..", "%2e", a slash) is not an LA, so no path escapes the LA's routes. */
 static int valid_la(const char *s, size_t n) {
@@ -111,6 +216,10 @@ static int split_la_path(const char *url, char la[24], const char **rest) {
 static enum MHD_Result route(struct server *s, struct MHD_Connection *c, const char *url) {
   if (strcmp(url, "/healthz") == 0)
     return reply(c, MHD_HTTP_OK, "text/plain", "ok\n", 3);
+  if (strcmp(url, "/readyz") == 0)
+    return get_ready(s, c);
+  if (strcmp(url, "/metrics") == 0)
+    return get_metrics(s, c);
   char la[24];
   const char *rest;
   if (!split_la_path(url, la, &rest))
@@ -124,6 +233,8 @@ static enum MHD_Result route(struct server *s, struct MHD_Connection *c, const c
   }
   if (strcmp(rest, "snapshot") == 0)
     return get_snapshot(s, c, la);
+  if (strcmp(rest, "series") == 0 || strcmp(rest, "alerts") == 0 || strcmp(rest, "quality") == 0)
+    return get_document(s, c, la, rest);
   return reply_error(c, MHD_HTTP_NOT_FOUND, "not found");
 }
 
@@ -155,6 +266,7 @@ int serve_start(const struct serve_options *o, struct server **out, char *err, s
     return CSC_ENOMEM;
   }
   s->tokens = o->tokens;
+  s->ready_max_lag = o->ready_max_lag > 0 ? o->ready_max_lag : 1000;
   if (o->store != NULL) {
     s->st = o->store;
   } else {

@@ -12,13 +12,28 @@
  * or unknown token gets 401; a token of another LA gets 403 on every path
  * of that LA, whether the LA exists or not (no probing of which LAs exist).
  *
- * Routes so far:
- *   GET /healthz                 200 "ok" while the server's loop runs
- *   GET /v1/las/{la}/snapshot    the LA's latest snapshot, one JSON object
- *                                (snapshot_write_json's format); 404 before
- *                                the LA's first snapshot
- * Anything else is 404; a method other than GET or HEAD is 405. Limits:
- * 16 KiB of headers per connection (larger: the connection is refused), 10 s
+ * Routes (GET or HEAD; any other method is 405). JSON bodies are one
+ * compact object; absent numbers are null, never 0; dates are YYYY-MM-DD.
+ *   GET /healthz                 200 "ok" while the server's threads run
+ *   GET /readyz                  200 "ready", or 503 with the reason (ready_check)
+ *   GET /metrics                 Prometheus text (metrics_write); the operator token
+ *   GET /v1/las/{la}/snapshot    the LA's latest snapshot (snapshot_write_json's format)
+ *   GET /v1/las/{la}/series?indicator=ID&window=W[&breakdown=B][&from=D][&to=D]
+ *       {"la","as_of","indicator","window","breakdown","from","to",
+ *        "points":[{"date","numerator","denominator","value"}]}: one point a day from
+ *       from to to inclusive, as the state now knows each day (a late event or a
+ *       correction restates the days it changes: series_build); to defaults to, and
+ *       is capped at, the LA's as-of date; from defaults to a year of days before it.
+ *       400 for a bad date or more than 3660 days; 404 for an unknown value.
+ *   GET /v1/las/{la}/alerts[?status=open]
+ *       {"la","as_of","alerts":[{"id","child_id","plan_kind","plan_id","plan_start",
+ *        "months","due","state","days"}]}: "past": raised and the plan still open
+ *       (days since due); "due_soon": the plan passes the threshold within 30 days
+ *       if it stays open (days until due). 400 for another status.
+ *   GET /v1/las/{la}/quality     {"la","as_of","rules":[{"rule","count"}],"total"}: open
+ *                                data-quality findings by rule (docs/quality-rules.md)
+ * A /v1/las/{la}/ route is 404 before the LA's first event; anything else is
+ * 404. Limits: 16 KiB of headers per connection (larger: the connection is refused), 10 s
  * of inactivity per connection, 64 connections.
  */
 #ifndef CSCFLOW_SERVE_H

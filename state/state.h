@@ -13,6 +13,7 @@
  * LA starts with the LA code and a 0 byte, so that one LA's state is one key
  * range that can be dropped and rebuilt alone:
  *   meta       "schema_version" -> u32; "pos\0<source>\0<partition>" -> next offset (i64)
+ *              "status" -> struct store_status (the writer's counters; see the end of this file)
  *   history    la\0 subject\0 chunk  -> events the subject gained in one batch: varint length +
  *                                     protobuf, repeated (chunk: u32, numbered from 0)
  *   derived    la\0 subject\0        -> its facts, alert candidates, findings
@@ -512,5 +513,58 @@ int history_apply_events(struct store *st, MDB_txn *txn, CaseEvent *const *evs,
                          const uint8_t *const *pbs, const size_t *pb_lens, size_t n,
                          const struct derive_ref *ref, struct arena *a, uint8_t *dup,
                          struct child_change *out);
+
+/* ---- the writer's status -------------------------------------------------- */
+
+/*
+ * meta "status" -> struct store_status: what the one process that writes the
+ * store (cscflow run, replay or demo) last said about itself. /metrics and
+ * /readyz read it, in that process or in a separate read-only `cscflow serve`,
+ * so both show the same.
+ *
+ * Ownership: only the engine writes it: in every transaction that commits a
+ * batch, once at engine_open (restored = 0 while the outbox is republished),
+ * at engine_close, and between batches of `run` when something changed (at
+ * most once a second) or else every 5 s. Readers copy it out of any read
+ * transaction with store_get_status; nothing points into the map.
+ *
+ * Layout: the struct as it is in memory (native byte order, as LMDB's own
+ * pages), fields of fixed width in an order without padding (checked at
+ * compile time), version first. A record whose version or size is not this
+ * build's is absent to store_get_status (CSC_ENOTFOUND), never misread; a
+ * change of layout takes a new STORE_STATUS_VERSION, and the counters then
+ * start again from 0.
+ */
+#define STORE_STATUS_VERSION 1u
+#define STATUS_MODE_REPLAY 0u
+#define STATUS_MODE_RUN 1u
+/* Batch latency buckets, in seconds: le 0.001 0.0025 0.005 0.01 0.025 0.05
+ * 0.1 0.25 0.5 1 2.5 5, and +Inf last (store_status_bounds). */
+#define STATUS_LATENCY_BUCKETS 13
+extern const double store_status_bounds[STATUS_LATENCY_BUCKETS];
+
+struct store_status {
+  uint32_t version;             /* STORE_STATUS_VERSION (set by store_put_status) */
+  uint32_t mode;                /* STATUS_MODE_*: `run` must also be consuming to be ready */
+  uint32_t restored;            /* 1 once engine_open finished (the outbox republished) */
+  uint32_t partitions_assigned; /* input partitions the consumer holds (run) */
+  int64_t consumer_lag;         /* sum over them of high watermark - next position; -1 unknown */
+  int64_t updated_ms;           /* unix ms (wall clock) of this record */
+  int64_t last_snapshot_ms;     /* unix ms of the last transaction that built a snapshot; 0 never */
+  /* Since the state was created: each engine carries them over at open. */
+  uint64_t consumed, applied, duplicates, dead_lettered, alerts_raised, alerts_withdrawn,
+      findings_opened, findings_resolved, snapshots, batches;
+  /* engine_apply_batch's time (transaction, commit, hand-off to the sink):
+   * latency[i] counts the batches that took at most store_status_bounds[i]
+   * (cumulative, as Prometheus buckets are); the sum in microseconds. */
+  uint64_t latency[STATUS_LATENCY_BUCKETS];
+  uint64_t latency_count, latency_sum_us;
+};
+
+/* CSC_ENOTFOUND when there is no record of this version. */
+int store_get_status(struct store *st, MDB_txn *txn, struct store_status *out);
+int store_put_status(struct store *st, MDB_txn *txn, const struct store_status *s);
+/* Counts one batch that took seconds in s's histogram. */
+void store_status_observe(struct store_status *s, double seconds);
 
 #endif

@@ -32,6 +32,16 @@ struct world {
   int port;
 };
 
+static int http_get(const struct world *w, const char *path, const char *auth, char *buf,
+                    size_t len) {
+  return test_http_get(w->port, path, auth, buf, len);
+}
+
+static int exchange(int port, const char *raw, char *buf, size_t len) {
+  return test_http_exchange(port, raw, buf, len);
+}
+
+/* A connection that sends nothing, its reads bounded by timeout_s. */
 static int connect_to(int port, int timeout_s) {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   assert_true(fd >= 0);
@@ -43,34 +53,6 @@ static int connect_to(int port, int timeout_s) {
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
   return fd;
-}
-
-/* Sends raw, reads the whole response into body (NUL-terminated); returns
- * the status code, or 0 when the server closed without one. */
-static int exchange(int port, const char *raw, char *body, size_t len) {
-  const int fd = connect_to(port, 5);
-  size_t sent = 0, n = strlen(raw);
-  while (sent < n) {
-    const ssize_t w = send(fd, raw + sent, n - sent, MSG_NOSIGNAL);
-    if (w <= 0)
-      break;
-    sent += (size_t)w;
-  }
-  size_t got = 0;
-  for (ssize_t r; got + 1 < len && (r = recv(fd, body + got, len - 1 - got, 0)) > 0;)
-    got += (size_t)r;
-  body[got] = '\0';
-  close(fd);
-  int status = 0;
-  return sscanf(body, "HTTP/1.%*d %d", &status) == 1 ? status : 0;
-}
-
-static int http_get(const struct world *w, const char *path, const char *auth, char *body,
-               size_t len) {
-  char raw[1024];
-  snprintf(raw, sizeof raw, "GET %s HTTP/1.1\r\nHost: localhost\r\n%s%s%sConnection: close\r\n\r\n",
-           path, auth ? "Authorization: " : "", auth ? auth : "", auth ? "\r\n" : "");
-  return exchange(w->port, raw, body, len);
 }
 
 static int setup(void **state) {
@@ -161,7 +143,8 @@ static void paths_stay_inside_the_la(void **state) {
                                       "/v1/las/" LA "/snapshot/",
                                       "/v1/las/E99000001E99000001E99000001/snapshot",
                                       "/etc/passwd",
-                                      "/"};
+                                      "/assets/../v1/las/" LA "/snapshot",
+                                      "/assets/app.js/"};
   for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
     const int status = http_get(w, paths[i], "Bearer la1-secret", body, sizeof body);
     if (status != 404)

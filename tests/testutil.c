@@ -1,7 +1,10 @@
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "tests/testutil.h"
@@ -16,3 +19,43 @@ void test_tmpdir(char *path, size_t len, const char *name) {
 }
 
 int64_t test_ms(csc_date d) { return date_london_midnight_ms(d) + 14 * 3600 * 1000LL; }
+
+/* ---- HTTP on loopback -------------------------------------------------------------- */
+
+int test_http_exchange(int port, const char *raw, char *buf, size_t len) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  assert_true(fd >= 0);
+  struct timeval tv = {5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  struct sockaddr_in a = {0};
+  a.sin_family = AF_INET;
+  a.sin_port = htons((uint16_t)port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+  size_t sent = 0, n = strlen(raw);
+  while (sent < n) {
+    const ssize_t w = send(fd, raw + sent, n - sent, MSG_NOSIGNAL);
+    if (w <= 0)
+      break;
+    sent += (size_t)w;
+  }
+  size_t got = 0;
+  for (ssize_t r; got + 1 < len && (r = recv(fd, buf + got, len - 1 - got, 0)) > 0;)
+    got += (size_t)r;
+  buf[got] = '\0';
+  close(fd);
+  int status = 0;
+  return sscanf(buf, "HTTP/1.%*d %d", &status) == 1 ? status : 0;
+}
+
+int test_http_get(int port, const char *path, const char *auth, char *buf, size_t len) {
+  char raw[2048];
+  snprintf(raw, sizeof raw, "GET %s HTTP/1.1\r\nHost: localhost\r\n%s%s%sConnection: close\r\n\r\n",
+           path, auth ? "Authorization: " : "", auth ? auth : "", auth ? "\r\n" : "");
+  return test_http_exchange(port, raw, buf, len);
+}
+
+const char *test_http_body(const char *response) {
+  const char *p = strstr(response, "\r\n\r\n");
+  return p ? p + 4 : "";
+}

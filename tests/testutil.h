@@ -25,4 +25,13 @@ void test_tmpdir(char *path, size_t len, const char *name);
 /* Unix ms of 14:00 London time on date d (the usual recording time). */
 int64_t test_ms(csc_date d);
 
+/* Sends raw (a whole HTTP request) to 127.0.0.1:port and reads the whole
+ * response into buf (NUL-terminated, cut at len - 1). Returns the status
+ * code, or 0 when the server closed without one. Waits at most 5 s. */
+int test_http_exchange(int port, const char *raw, char *buf, size_t len);
+/* GET path with "Authorization: <auth>" (auth NULL: no header). */
+int test_http_get(int port, const char *path, const char *auth, char *buf, size_t len);
+/* The body of a response read by the two above (after the blank line). */
+const char *test_http_body(const char *response);
+
 #endif

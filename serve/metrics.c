@@ -1,0 +1,177 @@
+/*
+ * metrics.c — /metrics (Prometheus text exposition format 0.0.4) and
+ * /readyz, both from the writer's status record (state.h) and the state as
+ * one read transaction sees it. Nothing here is kept between requests: a
+ * `cscflow serve` process shows exactly what the writer last recorded.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "indicators/indicators.h"
+#include "serve/serve.h"
+
+/* A record older than this means the writer stopped or hangs (it writes one
+ * at least every 5 s while it runs). */
+#define STATUS_MAX_AGE_MS 30000
+
+static void header(FILE *f, const char *name, const char *type, const char *help) {
+  fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void counter(FILE *f, const char *name, const char *help, uint64_t v) {
+  header(f, name, "counter", help);
+  fprintf(f, "%s %" PRIu64 "\n", name, v);
+}
+
+/* Gauges; without a sample when the value is unknown (known == 0). */
+static void gauge(FILE *f, const char *name, const char *help, int known, int64_t v) {
+  header(f, name, "gauge", help);
+  if (known)
+    fprintf(f, "%s %" PRId64 "\n", name, v);
+}
+
+static void age(FILE *f, const char *name, const char *help, int known, int64_t ms) {
+  header(f, name, "gauge", help);
+  if (known)
+    fprintf(f, "%s %.3f\n", name, (double)ms / 1000.0);
+}
+
+/* A label value as the exposition format escapes it. */
+static void label_value(FILE *f, const char *s) {
+  for (; *s; s++) {
+    if (*s == '\\' || *s == '"')
+      fprintf(f, "\\%c", *s);
+    else if (*s == '\n')
+      fputs("\\n", f);
+    else
+      fputc(*s, f);
+  }
+}
+
+static void histogram(FILE *f, const struct store_status *s) {
+  static const char name[] = "cscflow_batch_duration_seconds";
+  header(f, name, "histogram",
+         "Time to apply a batch: its transaction, commit and hand-off to the producer.");
+  for (int i = 0; i < STATUS_LATENCY_BUCKETS; i++) {
+    if (i == STATUS_LATENCY_BUCKETS - 1)
+      fprintf(f, "%s_bucket{le=\"+Inf\"} %" PRIu64 "\n", name, s->latency[i]);
+    else
+      fprintf(f, "%s_bucket{le=\"%g\"} %" PRIu64 "\n", name, store_status_bounds[i],
+              s->latency[i]);
+  }
+  fprintf(f, "%s_sum %.6f\n%s_count %" PRIu64 "\n", name, (double)s->latency_sum_us / 1e6, name,
+          s->latency_count);
+}
+
+/* Each LA's open findings by rule: the M_QUALITY aggregate, bucket = rule. */
+static int quality(FILE *f, struct store *st, MDB_txn *txn) {
+  header(f, "cscflow_quality_findings", "gauge",
+         "Open data-quality findings, by LA and rule (docs/quality-rules.md).");
+  MDB_cursor *cur;
+  MDB_val k, v;
+  int rc = mdb_cursor_open(txn, st->las, &cur);
+  if (rc != 0)
+    return store_error(rc, "cursor las");
+  int err = CSC_OK;
+  for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && err == CSC_OK;
+       rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    char la[24];
+    /* The key is la\0 (state.h); anything else is not an LA of ours. */
+    if (k.mv_size < 2 || k.mv_size > sizeof la || ((const char *)k.mv_data)[k.mv_size - 1] != 0)
+      continue;
+    memcpy(la, k.mv_data, k.mv_size);
+    if (strlen(la) != k.mv_size - 1)
+      continue;
+    for (int r = 0; r < Q_RULE_COUNT && err == CSC_OK; r++) {
+      int64_t n;
+      err = agg_get(st, txn, la, M_QUALITY, r, &n);
+      if (err != CSC_OK)
+        break;
+      fputs("cscflow_quality_findings{la=\"", f);
+      label_value(f, la);
+      fprintf(f, "\",rule=\"%s\"} %" PRId64 "\n", quality_rule_ids[r], n);
+    }
+  }
+  mdb_cursor_close(cur);
+  if (err == CSC_OK && rc != MDB_NOTFOUND)
+    err = store_error(rc, "read las");
+  return err;
+}
+
+int metrics_write(FILE *f, struct store *st, MDB_txn *txn, int64_t now_ms) {
+  struct store_status s;
+  int rc = store_get_status(st, txn, &s);
+  const int have = rc == CSC_OK;
+  if (rc == CSC_ENOTFOUND) { /* nothing recorded yet: all counts are 0 */
+    memset(&s, 0, sizeof s);
+    s.consumer_lag = -1;
+  } else if (rc != CSC_OK) {
+    return rc;
+  }
+  counter(f, "cscflow_events_consumed_total",
+          "Input messages read, dead letters and duplicates included.", s.consumed);
+  counter(f, "cscflow_events_applied_total",
+          "Events applied to a history (duplicates and dead letters excluded).", s.applied);
+  counter(f, "cscflow_events_dead_lettered_total",
+          "Messages that could not be applied, sent to csc.events.dlq.v1.", s.dead_lettered);
+  counter(f, "cscflow_events_duplicate_total",
+          "Events ignored because their event_id was applied before.", s.duplicates);
+  counter(f, "cscflow_alerts_raised_total", "plan_duration alerts raised.", s.alerts_raised);
+  counter(f, "cscflow_findings_opened_total", "Data-quality findings opened.", s.findings_opened);
+  histogram(f, &s);
+  gauge(f, "cscflow_consumer_lag",
+        "Messages of the assigned input partitions not applied yet; absent when unknown.",
+        s.consumer_lag >= 0, s.consumer_lag);
+  gauge(f, "cscflow_partitions_assigned", "Input partitions the consumer is assigned.", 1,
+        s.partitions_assigned);
+  age(f, "cscflow_snapshot_age_seconds",
+      "Seconds since the last snapshot was built; absent before the first.",
+      s.last_snapshot_ms > 0, now_ms - s.last_snapshot_ms);
+  age(f, "cscflow_status_age_seconds",
+      "Seconds since the writer last recorded its status; absent before the first.", have,
+      now_ms - s.updated_ms);
+  rc = quality(f, st, txn);
+  if (rc == CSC_OK && (fflush(f) != 0 || ferror(f)))
+    rc = CSC_ENOMEM; /* a memory stream that could not grow */
+  return rc;
+}
+
+int ready_check(struct store *st, MDB_txn *txn, int64_t now_ms, int64_t max_lag, char *why,
+                size_t why_len) {
+  struct store_status s;
+  const int rc = store_get_status(st, txn, &s);
+  if (rc == CSC_ENOTFOUND) {
+    snprintf(why, why_len, "no status recorded: the writer has not started");
+    return 0;
+  }
+  if (rc != CSC_OK) {
+    snprintf(why, why_len, "the state cannot be read");
+    return 0;
+  }
+  if (!s.restored) {
+    snprintf(why, why_len, "the state is being restored");
+    return 0;
+  }
+  if (s.mode == STATUS_MODE_RUN) {
+    const int64_t age = now_ms - s.updated_ms;
+    if (age > STATUS_MAX_AGE_MS) {
+      snprintf(why, why_len, "status %" PRId64 " s old: the writer is not running", age / 1000);
+      return 0;
+    }
+    if (s.partitions_assigned == 0) {
+      snprintf(why, why_len, "no partitions assigned");
+      return 0;
+    }
+    if (s.consumer_lag < 0) {
+      snprintf(why, why_len, "consumer lag unknown");
+      return 0;
+    }
+    if (s.consumer_lag > max_lag) {
+      snprintf(why, why_len, "consumer lag %" PRId64 " over %" PRId64, s.consumer_lag, max_lag);
+      return 0;
+    }
+  }
+  snprintf(why, why_len, "ready");
+  return 1;
+}

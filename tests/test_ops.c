@@ -1,0 +1,336 @@
+/*
+ * test_ops.c — what an operator watches: /metrics and /readyz of an engine
+ * that consumes from librdkafka's mock cluster, served in the same process
+ * from the engine's own store, as `cscflow run` serves them, and read over
+ * HTTP on loopback.
+ *
+ *   1. /readyz is 503 while the state is restored and while the consumer
+ *      has no partitions (the mock coordinator holds a group's first join
+ *      for 3 s), 200 once it has them and has applied everything;
+ *   2. /metrics takes the operator token only (401 without a token, 403
+ *      with an LA's) and counts exactly what was produced: 4 events applied,
+ *      1 duplicate, 1 message dead-lettered, 6 consumed; a histogram of as
+ *      many batches as the engine committed; the LA's open findings by rule;
+ *   3. after a restart on the same state the counters go on from where they
+ *      were, and count what the new engine consumes on top.
+ *
+ * Every wait is bounded in count and in time; the whole runs in about 10 s.
+ */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "serve/serve.h"
+#include "tests/harness.h"
+#include "tests/testutil.h"
+
+/* After engine.h: rdkafka_mock.h needs rdkafka.h's RD_EXPORT. */
+#include <librdkafka/rdkafka_mock.h>
+
+#define LA_TOKEN "la-secret"
+#define OP_TOKEN "op-secret"
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+struct world {
+  rd_kafka_t *producer; /* owns the mock cluster */
+  char bootstraps[256];
+  char dir[256];
+  struct population pop;
+  struct api_tokens tokens;
+  /* The writer: engine, its producer sink, consumer and server. */
+  struct sink *sink;
+  struct engine *e;
+  rd_kafka_t *consumer;
+  struct server *srv;
+  int port;
+};
+
+/* ---- the mock cluster --------------------------------------------------------------- */
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
+  (void)rk;
+  (void)opaque;
+  int *done = m->_private;
+  *done = m->err ? -1 : 1;
+}
+
+static void cluster_start(struct world *w) {
+  char err[512];
+  rd_kafka_conf_t *conf = rd_kafka_conf_new();
+  assert_int_equal(rd_kafka_conf_set(conf, "test.mock.num.brokers", "1", err, sizeof err),
+                   RD_KAFKA_CONF_OK);
+  assert_int_equal(rd_kafka_conf_set(conf, "linger.ms", "0", err, sizeof err), RD_KAFKA_CONF_OK);
+  rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+  w->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+  assert_non_null(w->producer);
+  rd_kafka_mock_cluster_t *mock = rd_kafka_handle_mock_cluster(w->producer);
+  assert_non_null(mock);
+  snprintf(w->bootstraps, sizeof w->bootstraps, "%s", rd_kafka_mock_cluster_bootstraps(mock));
+  assert_int_equal(rd_kafka_mock_topic_create(mock, TOPIC_EVENTS, 2, 1), 0);
+  assert_int_equal(rd_kafka_mock_topic_create(mock, TOPIC_INDICATORS, 1, 1), 0);
+  assert_int_equal(rd_kafka_mock_topic_create(mock, TOPIC_ALERTS, 1, 1), 0);
+  assert_int_equal(rd_kafka_mock_topic_create(mock, TOPIC_QUALITY, 1, 1), 0);
+  assert_int_equal(rd_kafka_mock_topic_create(mock, TOPIC_DLQ, 1, 1), 0);
+}
+
+/* Produces one message, keyed by the LA, and waits for its delivery. */
+static void produce(struct world *w, const void *value, size_t len) {
+  int done = 0;
+  assert_int_equal(rd_kafka_producev(w->producer, RD_KAFKA_V_TOPIC(TOPIC_EVENTS),
+                                     RD_KAFKA_V_KEY(LA, strlen(LA)),
+                                     RD_KAFKA_V_VALUE((void *)value, len),
+                                     RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                     RD_KAFKA_V_OPAQUE(&done), RD_KAFKA_V_END),
+                   RD_KAFKA_RESP_ERR_NO_ERROR);
+  const double deadline = now_s() + 10.0;
+  for (int i = 0; i < 1000 && done == 0 && now_s() < deadline; i++)
+    rd_kafka_poll(w->producer, 10);
+  assert_int_equal(done, 1);
+}
+
+/* A referral of child opened on date. */
+static void produce_referral(struct world *w, const char *id, const char *child,
+                             const char *referral, csc_date on) {
+  Cscflow__V1__CaseEvent ev = envelope(id, child, on, on);
+  Cscflow__V1__ReferralOpened r = CSCFLOW__V1__REFERRAL_OPENED__INIT;
+  r.referral_id = (char *)referral;
+  ev.payload_case = CSCFLOW__V1__CASE_EVENT__PAYLOAD_REFERRAL_OPENED;
+  ev.referral_opened = &r;
+  uint8_t buf[512];
+  const size_t n = cscflow__v1__case_event__get_packed_size(&ev);
+  assert_true(n <= sizeof buf);
+  cscflow__v1__case_event__pack(&ev, buf);
+  produce(w, buf, n);
+}
+
+/* ---- the writer, as cmd_run wires it ------------------------------------------------- */
+
+static void writer_open(struct world *w, const char *group) {
+  struct config cfg;
+  char err[512];
+  config_init(&cfg);
+  assert_int_equal(config_set(&cfg, "bootstrap.servers", w->bootstraps), CSC_OK);
+  assert_int_equal(config_set(&cfg, "consumer.group.id", group), CSC_OK);
+  assert_int_equal(config_set(&cfg, "consumer.fetch.wait.max.ms", "10"), CSC_OK);
+  assert_int_equal(config_set(&cfg, "producer.linger.ms", "1"), CSC_OK);
+  rd_kafka_conf_t *pconf = kafka_conf_from_config(&cfg, "producer", err, sizeof err);
+  rd_kafka_conf_t *cconf = kafka_conf_from_config(&cfg, "consumer", err, sizeof err);
+  assert_non_null(pconf);
+  assert_non_null(cconf);
+  config_free(&cfg);
+  assert_int_equal(kafka_sink_new(pconf, &w->sink, err, sizeof err), CSC_OK);
+  struct engine_options eo = {w->dir, CLOCK_REPLAY, &w->pop, w->sink, 100, 5};
+  if (engine_open(&eo, &w->e, err, sizeof err) != CSC_OK)
+    fail_msg("engine_open: %s", err);
+  const struct serve_options so = {
+      .store = engine_store(w->e), .tokens = &w->tokens, .ready_max_lag = 1000};
+  if (serve_start(&so, &w->srv, err, sizeof err) != CSC_OK)
+    fail_msg("serve_start: %s", err);
+  w->port = serve_port(w->srv);
+  if (kafka_consumer_new(cconf, TOPIC_EVENTS, engine_kafka_position, w->e, &w->consumer, err,
+                         sizeof err) != CSC_OK)
+    fail_msg("kafka_consumer_new: %s", err);
+}
+
+static void writer_close(struct world *w) {
+  kafka_consumer_destroy(w->consumer);
+  serve_stop(w->srv); /* it reads the engine's store */
+  engine_close(w->e);
+  w->sink->destroy(w->sink);
+  w->consumer = NULL;
+  w->srv = NULL;
+  w->e = NULL;
+  w->sink = NULL;
+}
+
+static void run_for(struct world *w, int ms) {
+  volatile sig_atomic_t stop = 0;
+  assert_int_equal(engine_run_kafka(w->e, w->consumer, &stop, ms, 0), CSC_OK);
+}
+
+/* Runs until this engine has consumed n messages (at most 15 s). */
+static void run_until_consumed(struct world *w, uint64_t n) {
+  const double deadline = now_s() + 15.0;
+  for (int i = 0; i < 100 && engine_stats(w->e)->consumed < n && now_s() < deadline; i++)
+    run_for(w, 250);
+  assert_int_equal(engine_stats(w->e)->consumed, n);
+}
+
+/* ---- requests ---------------------------------------------------------------------- */
+
+static char body[1 << 16];
+
+/* Sends a GET, reads the whole response into body; returns the status. */
+static int request(const struct world *w, const char *path, const char *token) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  assert_true(fd >= 0);
+  struct timeval tv = {5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  struct sockaddr_in a = {0};
+  a.sin_family = AF_INET;
+  a.sin_port = htons((uint16_t)w->port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+  char raw[512];
+  const int n = snprintf(raw, sizeof raw,
+                         "GET %s HTTP/1.1\r\nHost: localhost\r\n%s%s%sConnection: close\r\n\r\n",
+                         path, token ? "Authorization: Bearer " : "", token ? token : "",
+                         token ? "\r\n" : "");
+  assert_int_equal(send(fd, raw, (size_t)n, MSG_NOSIGNAL), n);
+  size_t got = 0;
+  for (ssize_t r;
+       got + 1 < sizeof body && (r = recv(fd, body + got, sizeof body - 1 - got, 0)) > 0;)
+    got += (size_t)r;
+  body[got] = '\0';
+  close(fd);
+  int status = 0;
+  return sscanf(body, "HTTP/1.%*d %d", &status) == 1 ? status : 0;
+}
+
+/* The value of the sample "name value" (name with its labels, if any). */
+static double sample(const char *name) {
+  const size_t n = strlen(name);
+  for (const char *p = body; (p = strstr(p, name)) != NULL; p += n)
+    if ((p == body || p[-1] == '\n') && p[n] == ' ')
+      return strtod(p + n + 1, NULL);
+  fail_msg("no sample %s in:\n%s", name, body);
+  return 0;
+}
+
+static void expect_sample(const char *name, double expected) {
+  const double v = sample(name);
+  if (v != expected)
+    fail_msg("%s is %g, expected %g", name, v, expected);
+}
+
+/* Runs (at most 10 s) until /readyz says 200. */
+static void run_until_ready(struct world *w) {
+  const double deadline = now_s() + 10.0;
+  int status = 0;
+  for (int i = 0; i < 40 && now_s() < deadline; i++) {
+    run_for(w, 250);
+    if ((status = request(w, "/readyz", NULL)) == 200)
+      break;
+  }
+  if (status != 200)
+    fail_msg("not ready: %d %s", status, body);
+}
+
+static void expect_counts(uint64_t consumed, uint64_t applied, uint64_t duplicates,
+                          uint64_t dead_lettered, uint64_t batches) {
+  expect_sample("cscflow_events_consumed_total", (double)consumed);
+  expect_sample("cscflow_events_applied_total", (double)applied);
+  expect_sample("cscflow_events_duplicate_total", (double)duplicates);
+  expect_sample("cscflow_events_dead_lettered_total", (double)dead_lettered);
+  expect_sample("cscflow_batch_duration_seconds_count", (double)batches);
+  expect_sample("cscflow_batch_duration_seconds_bucket{le=\"+Inf\"}", (double)batches);
+  expect_sample("cscflow_quality_findings{la=\"" LA "\",rule=\"referral_while_open\"}", 1);
+  expect_sample("cscflow_quality_findings{la=\"" LA "\",rule=\"unknown_code\"}", 0);
+}
+
+/* ---- the test ---------------------------------------------------------------------- */
+
+static void metrics_and_readiness(void **state) {
+  struct world *w = *state;
+  /* C1 is referred again while its first referral is open: one finding.
+   * e2 comes twice, and one message is not a CaseEvent at all. */
+  produce_referral(w, "e1", "C1", "R1", D(2024, 1, 10));
+  produce_referral(w, "e2", "C2", "R2", D(2024, 1, 11));
+  produce_referral(w, "e3", "C1", "R3", D(2024, 2, 1));
+  produce_referral(w, "e2", "C2", "R2", D(2024, 1, 11));
+  produce(w, "not a case event", 16);
+  produce_referral(w, "e4", "C3", "R4", D(2024, 2, 2));
+
+  writer_open(w, "ops-1");
+  assert_int_equal(request(w, "/readyz", NULL), 503);
+  assert_non_null(strstr(body, "restored"));
+  /* Running, but the group's first join takes 3 s. */
+  run_for(w, 1300);
+  assert_int_equal(request(w, "/readyz", NULL), 503);
+  assert_non_null(strstr(body, "partitions"));
+
+  run_until_consumed(w, 6);
+  run_until_ready(w);
+  const struct engine_stats first = *engine_stats(w->e);
+  assert_int_equal(first.applied, 4);
+  assert_int_equal(first.duplicates, 1);
+  assert_int_equal(first.dead_lettered, 1);
+
+  assert_int_equal(request(w, "/metrics", NULL), 401);
+  assert_int_equal(request(w, "/metrics", "wrong"), 401);
+  assert_int_equal(request(w, "/metrics", LA_TOKEN), 403);
+  assert_int_equal(request(w, "/metrics", OP_TOKEN), 200);
+  assert_non_null(strstr(body, "text/plain; version=0.0.4"));
+  assert_non_null(strstr(body, "# TYPE cscflow_events_consumed_total counter\n"));
+  assert_non_null(strstr(body, "# TYPE cscflow_batch_duration_seconds histogram\n"));
+  expect_counts(6, 4, 1, 1, first.batches);
+  expect_sample("cscflow_findings_opened_total", 1);
+  expect_sample("cscflow_partitions_assigned", 2);
+  expect_sample("cscflow_consumer_lag", 0);
+  assert_true(sample("cscflow_status_age_seconds") < 5);
+  assert_true(sample("cscflow_snapshot_age_seconds") < 15);
+  writer_close(w);
+
+  /* A new engine on the same state: the counts carry over ... */
+  writer_open(w, "ops-2");
+  assert_int_equal(request(w, "/readyz", NULL), 503);
+  assert_int_equal(request(w, "/metrics", OP_TOKEN), 200);
+  expect_counts(6, 4, 1, 1, first.batches);
+  expect_sample("cscflow_partitions_assigned", 0);
+
+  /* ... and go on with what it consumes (it resumes after what was applied). */
+  produce_referral(w, "e5", "C4", "R5", D(2024, 2, 5));
+  produce_referral(w, "e1", "C1", "R1", D(2024, 1, 10));
+  run_until_consumed(w, 2);
+  run_until_ready(w);
+  const struct engine_stats second = *engine_stats(w->e);
+  assert_int_equal(request(w, "/metrics", OP_TOKEN), 200);
+  expect_counts(8, 5, 2, 1, first.batches + second.batches);
+  writer_close(w);
+}
+
+static int setup(void **state) {
+  struct world *w = calloc(1, sizeof *w);
+  assert_non_null(w);
+  test_tmpdir(w->dir, sizeof w->dir, "ops");
+  population_init(&w->pop);
+  cluster_start(w);
+  struct config cfg;
+  char hex[2 * TOKEN_HASH_SIZE + 1], err[256];
+  config_init(&cfg);
+  api_token_hash_hex(LA_TOKEN, hex);
+  assert_int_equal(config_set(&cfg, "cscflow.api.token." LA, hex), CSC_OK);
+  api_token_hash_hex(OP_TOKEN, hex);
+  assert_int_equal(config_set(&cfg, "cscflow.api.operator_token", hex), CSC_OK);
+  assert_int_equal(api_tokens_load(&w->tokens, &cfg, err, sizeof err), CSC_OK);
+  config_free(&cfg);
+  *state = w;
+  return 0;
+}
+
+static int teardown(void **state) {
+  struct world *w = *state;
+  rd_kafka_flush(w->producer, 5000);
+  rd_kafka_destroy(w->producer);
+  api_tokens_free(&w->tokens);
+  population_free(&w->pop);
+  free(w);
+  return 0;
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(metrics_and_readiness),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}
