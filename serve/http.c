@@ -16,6 +16,7 @@
 
 #include "indicators/indicators.h"
 #include "serve/api.h"
+#include "serve/assets.h"
 #include "serve/serve.h"
 
 struct server {
@@ -54,6 +55,23 @@ static enum MHD_Result reply_error(struct MHD_Connection *c, unsigned status, co
   char body[160];
   const int n = snprintf(body, sizeof body, "{\"error\":\"%s\"}\n", what);
   return reply(c, status, "application/json", body, (size_t)n);
+}
+
+/* A file of the page, from static storage (no copy). The page's own policy:
+ * scripts and styles from this server only, never framed by another site. */
+static enum MHD_Result reply_asset(struct MHD_Connection *c, const struct asset *a) {
+  struct MHD_Response *r =
+      MHD_create_response_from_buffer(a->len, (void *)a->data, MHD_RESPMEM_PERSISTENT);
+  if (r == NULL)
+    return MHD_NO;
+  MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, a->content_type);
+  MHD_add_response_header(r, "Cache-Control", "no-cache");
+  MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+  MHD_add_response_header(r, "Content-Security-Policy",
+                          "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'");
+  const enum MHD_Result ok = MHD_queue_response(c, MHD_HTTP_OK, r);
+  MHD_destroy_response(r);
+  return ok;
 }
 
 /* Sends doc (consuming the reference) as compact JSON. */
@@ -220,6 +238,9 @@ static enum MHD_Result route(struct server *s, struct MHD_Connection *c, const c
     return get_ready(s, c);
   if (strcmp(url, "/metrics") == 0)
     return get_metrics(s, c);
+  const struct asset *a = asset_find(url);
+  if (a != NULL)
+    return reply_asset(c, a);
   char la[24];
   const char *rest;
   if (!split_la_path(url, la, &rest))

@@ -17,6 +17,8 @@
  *   GET /healthz                 200 "ok" while the server's threads run
  *   GET /readyz                  200 "ready", or 503 with the reason (ready_check)
  *   GET /metrics                 Prometheus text (metrics_write); the operator token
+ *   GET /                        the dashboard page; /assets/... its scripts and styles
+ *                                (serve/assets.h), public: the data it shows needs a token
  *   GET /v1/las/{la}/snapshot    the LA's latest snapshot (snapshot_write_json's format)
  *   GET /v1/las/{la}/series?indicator=ID&window=W[&breakdown=B][&from=D][&to=D]
  *       {"la","as_of","indicator","window","breakdown","from","to",

@@ -1,0 +1,822 @@
+/*
+ * The dashboard: signs in with an LA code and token (kept in sessionStorage,
+ * sent as "Authorization: Bearer"), polls the LA's snapshot every 2 s and
+ * re-renders when its events_applied or as_of changes: tiles by group, each
+ * with a 12-month trend (uPlot) from the series API; the plans past or
+ * approaching 6/12/24 months; data-quality counts by rule.
+ *
+ * Every number shown keeps the API's raw value in data-raw (and data-scale
+ * when it is shown divided, e.g. FTE in hundredths), so the browser test can
+ * check what a person sees against what the API said.
+ */
+'use strict';
+
+(function () {
+  const GROUPS = ['Activity', 'Plans', 'Outcomes', 'Workforce'];
+  const POLL_MS = 2000;
+  const TREND_MIN_MS = 5000; // the trends are many requests: refreshed at most this often
+  const REQUEST_TIMEOUT_MS = 8000;
+  const TREND_CONCURRENCY = 3;
+  const ALERT_ROWS = 200; // the table shows the most urgent; the filters narrow it
+  const STORE_LA = 'cscflow.la';
+  const STORE_TOKEN = 'cscflow.token';
+
+  const WINDOWS = {
+    '12m': 'the 12 months to the as-of date',
+    '6m': 'the 6 months to the as-of date',
+    FYTD: 'the financial year to date',
+    T: 'on the as-of date',
+  };
+
+  /* How each indicator reads. kind: count (value = numerator, with a rate per
+   * 10,000 children), pct (100 × numerator / denominator) or mean (numerator /
+   * denominator). fte: which of numerator and denominator are FTE in
+   * hundredths. Indicators not listed still show, titled by their id. */
+  const INDICATORS = {
+    referrals: { group: 'Activity', title: 'Referrals', kind: 'count' },
+    assessments: { group: 'Activity', title: 'Assessments completed', kind: 'count' },
+    s47_enquiries: { group: 'Activity', title: 'Section 47 enquiries', kind: 'count' },
+    icpcs: { group: 'Activity', title: 'Initial child protection conferences', kind: 'count' },
+    cp_plan_starts: { group: 'Activity', title: 'Child protection plans started', kind: 'count' },
+    nfa_reassessed: { group: 'Activity', title: 'Reassessed after no further action', kind: 'pct' },
+    children_in_need: { group: 'Plans', title: 'Children in need', kind: 'count' },
+    children_on_plan: {
+      group: 'Plans', kind: 'count',
+      title: (b) => ({
+        CIN: 'Children on a child in need plan', CP: 'Children on a child protection plan',
+        LAC: 'Children looked after', EH: 'Children on an early help plan',
+      })[b] || 'Children on a ' + b + ' plan',
+    },
+    rereferrals: {
+      group: 'Outcomes', title: 'Re-referrals within 12 months', kind: 'pct',
+      parts: ['re-referrals', 'referrals'],
+    },
+    placements_3plus: {
+      group: 'Outcomes', title: 'Looked after with 3 or more placements', kind: 'pct',
+      parts: ['with 3+ placements', 'looked after'],
+    },
+    placement_stability_long: {
+      group: 'Outcomes', title: 'Long-term placement stability', kind: 'pct',
+      parts: ['in a placement of 2+ years', 'in care 2½+ years, under 16'],
+    },
+    placement_changes_avg: {
+      group: 'Outcomes', title: 'Placement moves per child looked after', kind: 'mean', decimals: 2,
+      parts: ['placement moves', 'children looked after'],
+    },
+    care_entries: { group: 'Outcomes', title: 'Children entering care', kind: 'count' },
+    reunification_sustained: {
+      group: 'Outcomes', title: 'Reunifications sustained', kind: 'pct',
+      parts: ['not looked after again', 'returned home'],
+    },
+    early_permanence: {
+      group: 'Outcomes', title: 'Early permanence', kind: 'pct',
+      parts: ['early permanence', 'placed for adoption'],
+    },
+    court_applications: { group: 'Outcomes', title: 'Care and supervision applications', kind: 'count' },
+    sw_vacancy_rate: {
+      group: 'Workforce', title: 'Social worker vacancy rate', kind: 'pct',
+      parts: ['FTE vacant', 'FTE of posts'], fte: [true, true],
+    },
+    sw_turnover_rate: {
+      group: 'Workforce', title: 'Social worker turnover', kind: 'pct',
+      parts: ['FTE left', 'FTE employed'], fte: [true, true],
+    },
+    sw_sickness: {
+      group: 'Workforce', title: 'Sickness absence', kind: 'mean', unit: 'days per FTE',
+      parts: ['days absent', 'FTE employed'], fte: [false, true],
+    },
+    sw_agency_rate: {
+      group: 'Workforce', title: 'Agency social workers', kind: 'pct',
+      parts: ['agency FTE', 'FTE employed'], fte: [true, true],
+    },
+    sw_caseload: {
+      group: 'Workforce', title: 'Average caseload', kind: 'mean', unit: 'children per worker',
+      parts: ['children allocated', 'case-holding workers'],
+    },
+  };
+
+  /* Tiles show each indicator's headline rows (breakdown ""), and these
+   * breakdowns, which are the headline of an indicator that has no total. */
+  const HEADLINE_BREAKDOWNS = { children_on_plan: ['CIN', 'CP', 'LAC', 'EH'] };
+
+  const QUALITY_RULES = {
+    end_before_start: 'An end dated before the start of what it ends; the episode stays open.',
+    end_without_start: 'An end, closure or change of something that never started.',
+    referral_while_open: 'A referral while the child\'s CIN episode is open; not counted as a referral.',
+    placement_outside_care: 'A placement with no open period of care; not counted.',
+    overlapping_plan: 'A plan starting while another of the same kind is open; both kept.',
+    date_before_birth: 'An event dated before the child\'s date of birth.',
+    date_after_recorded: 'An event dated after the day it was recorded.',
+    unknown_code: 'A code outside the DfE guides\' list for its field.',
+  };
+
+  const $ = (id) => document.getElementById(id);
+
+  const state = {
+    gen: 0, // bumped on sign-in and sign-out: answers of an older session are dropped
+    la: '',
+    token: '',
+    timer: 0,
+    snap: null,
+    tiles: new Map(), // key "id|window|breakdown" -> tile
+    alerts: null,
+    trendJob: null,
+    alertJob: null,
+  };
+
+  /* ---- formatting ---------------------------------------------------------- */
+
+  const formats = new Map();
+  function fmt(x, minDecimals, maxDecimals) {
+    if (x === null || x === undefined || !Number.isFinite(x))
+      return '—';
+    const key = minDecimals + ':' + maxDecimals;
+    let f = formats.get(key);
+    if (!f) {
+      f = new Intl.NumberFormat('en-GB', {
+        minimumFractionDigits: minDecimals, maximumFractionDigits: maxDecimals,
+      });
+      formats.set(key, f);
+    }
+    return f.format(x);
+  }
+
+  /* Shows raw / scale in el, keeping raw for the test. */
+  function setNumber(el, raw, scale, minDecimals, maxDecimals) {
+    const shown = raw === null || raw === undefined ? null : raw / scale;
+    el.textContent = fmt(shown, minDecimals, maxDecimals);
+    el.dataset.raw = raw === null || raw === undefined ? 'null' : String(raw);
+    el.dataset.scale = String(scale);
+    if (shown === null)
+      el.setAttribute('aria-label', 'no value');
+    else
+      el.removeAttribute('aria-label');
+  }
+
+  const dateFormat = new Intl.DateTimeFormat('en-GB', {
+    day: 'numeric', month: 'short', year: 'numeric', timeZone: 'UTC',
+  });
+  function isoToUtc(iso) {
+    const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(iso || '');
+    return m ? Date.UTC(+m[1], +m[2] - 1, +m[3]) : NaN;
+  }
+  function fmtDate(iso) {
+    const t = isoToUtc(iso);
+    return Number.isNaN(t) ? (iso || '—') : dateFormat.format(t);
+  }
+
+  function el(tag, cls, text) {
+    const e = document.createElement(tag);
+    if (cls)
+      e.className = cls;
+    if (text !== undefined)
+      e.textContent = text;
+    return e;
+  }
+
+  /* ---- the API ------------------------------------------------------------- */
+
+  class AuthError extends Error {
+    constructor(status) {
+      super('auth ' + status);
+      this.status = status;
+    }
+  }
+
+  /* GET /v1/las/{la}/{path}: the parsed JSON, or null on 404. Throws
+   * AuthError on 401/403, Error on anything else. */
+  async function api(path) {
+    const r = await fetch('/v1/las/' + encodeURIComponent(state.la) + '/' + path, {
+      headers: { Authorization: 'Bearer ' + state.token },
+      cache: 'no-store',
+      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+    });
+    if (r.status === 401 || r.status === 403)
+      throw new AuthError(r.status);
+    if (r.status === 404)
+      return null;
+    if (!r.ok)
+      throw new Error('HTTP ' + r.status);
+    return r.json();
+  }
+
+  /* A refresh that runs one at a time, at most every minMs: asked while
+   * running, it runs once more afterwards. */
+  function job(fn, minMs) {
+    let running = false, again = false, last = 0, timer = 0;
+    const run = async () => {
+      timer = 0;
+      running = true;
+      again = false;
+      last = Date.now();
+      const gen = state.gen;
+      try {
+        await fn(gen);
+      } catch (e) {
+        if (gen === state.gen)
+          handleError(e);
+      }
+      running = false;
+      if (again && gen === state.gen)
+        ask();
+    };
+    const ask = () => {
+      if (running) {
+        again = true;
+        return;
+      }
+      if (timer)
+        return;
+      timer = setTimeout(run, Math.max(0, last + minMs - Date.now()));
+    };
+    ask.cancel = () => {
+      clearTimeout(timer);
+      timer = 0;
+      again = false;
+    };
+    return ask;
+  }
+
+  /* ---- messages ------------------------------------------------------------ */
+
+  function showMessage(text, kind) {
+    const m = $('message');
+    m.textContent = text;
+    m.className = 'message ' + (kind || 'error');
+    m.hidden = false;
+  }
+
+  function clearMessage() {
+    $('message').hidden = true;
+    $('message').textContent = '';
+  }
+
+  function handleError(e) {
+    if (e instanceof AuthError) {
+      authFailed(e.status);
+      return;
+    }
+    $('status').classList.add('stale');
+    showMessage('Cannot reach the server (' + (e && e.message ? e.message : 'no answer') +
+      '). Retrying every 2 seconds; the figures below may be out of date.', 'warning');
+  }
+
+  /* ---- signing in and out -------------------------------------------------- */
+
+  function showSignIn() {
+    $('dashboard').hidden = true;
+    $('session').hidden = true;
+    $('sign-in').hidden = false;
+    $('la').value = sessionStorage.getItem(STORE_LA) || $('la').value;
+  }
+
+  function stop() {
+    state.gen++;
+    clearTimeout(state.timer);
+    if (state.trendJob)
+      state.trendJob.cancel();
+    if (state.alertJob)
+      state.alertJob.cancel();
+    for (const t of state.tiles.values())
+      dropTile(t);
+    state.snap = null;
+    state.alerts = null;
+    delete document.body.dataset.eventsApplied;
+    delete $('status').dataset.eventsApplied;
+    delete $('status').dataset.asOf;
+    $('dashboard').classList.add('no-data');
+    $('groups').textContent = '';
+    $('alert-table').tBodies[0].textContent = '';
+    $('alert-summary').textContent = '';
+    $('alert-count').textContent = '';
+    $('quality-table').tBodies[0].textContent = '';
+  }
+
+  function authFailed(status) {
+    stop();
+    sessionStorage.removeItem(STORE_TOKEN);
+    state.token = '';
+    showSignIn();
+    if (status === 403)
+      showMessage('This token is for another local authority (403 Forbidden): it cannot read ' +
+        state.la + '\'s figures. Check the local authority code.');
+    else
+      showMessage('Sign-in failed: the server did not accept this token for ' + state.la +
+        ' (401 Unauthorized). Check the token and sign in again.');
+    $('token').value = '';
+    $('token').focus();
+  }
+
+  function start(la, token) {
+    stop();
+    state.la = la;
+    state.token = token;
+    clearMessage();
+    $('sign-in').hidden = true;
+    $('dashboard').hidden = false;
+    $('session').hidden = false;
+    $('session-la').textContent = la;
+    $('dash-la').textContent = la;
+    $('status-text').textContent = 'Loading…';
+    $('waiting').hidden = true;
+    state.trendJob = job(refreshTrends, TREND_MIN_MS);
+    state.alertJob = job(refreshAlerts, POLL_MS);
+    const gen = state.gen;
+    poll(gen);
+  }
+
+  function onSubmit(ev) {
+    ev.preventDefault();
+    const la = $('la').value.trim();
+    const token = $('token').value.trim();
+    if (!/^[A-Za-z0-9]{1,23}$/.test(la)) {
+      showMessage('The local authority code is 1 to 23 letters and digits, for example E09000001.');
+      $('la').focus();
+      return;
+    }
+    if (token === '') {
+      showMessage('Enter the API token.');
+      $('token').focus();
+      return;
+    }
+    sessionStorage.setItem(STORE_LA, la);
+    sessionStorage.setItem(STORE_TOKEN, token);
+    $('token').value = '';
+    start(la, token);
+  }
+
+  function signOut() {
+    stop();
+    sessionStorage.removeItem(STORE_TOKEN);
+    state.token = '';
+    clearMessage();
+    showSignIn();
+    $('la').focus();
+  }
+
+  /* ---- polling ------------------------------------------------------------- */
+
+  async function poll(gen) {
+    try {
+      const snap = await api('snapshot');
+      if (gen !== state.gen)
+        return;
+      clearMessageIfWarning();
+      $('status').classList.remove('stale');
+      if (snap === null) {
+        showWaiting();
+      } else {
+        $('waiting').hidden = true;
+        const prev = state.snap;
+        if (!prev || prev.events_applied !== snap.events_applied || prev.as_of !== snap.as_of)
+          render(snap);
+        showStatus(snap);
+      }
+    } catch (e) {
+      if (gen !== state.gen)
+        return;
+      handleError(e);
+      if (e instanceof AuthError)
+        return;
+    }
+    if (gen === state.gen)
+      state.timer = setTimeout(() => poll(gen), POLL_MS);
+  }
+
+  function clearMessageIfWarning() {
+    if ($('message').classList.contains('warning'))
+      clearMessage();
+  }
+
+  function showWaiting() {
+    const w = $('waiting');
+    w.textContent = 'No figures for ' + state.la + ' yet: waiting for its first snapshot.';
+    w.hidden = false;
+    $('status-text').textContent = 'Waiting for data · checked ' +
+      new Date().toLocaleTimeString('en-GB');
+  }
+
+  function showStatus(snap) {
+    const s = $('status');
+    s.dataset.asOf = snap.as_of;
+    s.dataset.eventsApplied = String(snap.events_applied);
+    $('status-text').textContent = 'As of ' + fmtDate(snap.as_of) + ' · ' +
+      fmt(snap.events_applied, 0, 0) + ' events applied · checked ' +
+      new Date().toLocaleTimeString('en-GB');
+  }
+
+  /* ---- rendering ----------------------------------------------------------- */
+
+  function render(snap) {
+    state.snap = snap;
+    $('dashboard').classList.remove('no-data');
+    renderTiles(snap);
+    renderQuality(snap.quality || {});
+    // The page's own record of what it shows, read by the browser test.
+    document.body.dataset.eventsApplied = String(snap.events_applied);
+    state.trendJob();
+    state.alertJob();
+  }
+
+  function tileKey(row) {
+    return row.id + '|' + row.window + '|' + row.breakdown;
+  }
+
+  function isHeadline(row) {
+    return row.breakdown === '' ||
+      (HEADLINE_BREAKDOWNS[row.id] || []).includes(row.breakdown);
+  }
+
+  function describe(row) {
+    const d = INDICATORS[row.id] || {};
+    let title = typeof d.title === 'function' ? d.title(row.breakdown) : d.title;
+    if (!title)
+      title = row.id.replace(/_/g, ' ').replace(/^./, (c) => c.toUpperCase()) +
+        (row.breakdown ? ' (' + row.breakdown + ')' : '');
+    let kind = d.kind;
+    if (!kind) // not in the table: a count has no denominator; a ratio is a percentage
+      kind = row.denominator === null ? 'count' : 'pct';
+    return {
+      group: row.group || d.group || 'Other', title, kind,
+      decimals: d.decimals === undefined ? 1 : d.decimals,
+      unit: d.unit || '', parts: d.parts || ['', ''], fte: d.fte || [false, false],
+    };
+  }
+
+  function groupSection(name) {
+    let s = $('group-' + name);
+    if (s)
+      return s.querySelector('.tiles');
+    s = el('section', 'group');
+    s.id = 'group-' + name;
+    s.setAttribute('aria-labelledby', 'group-' + name + '-title');
+    const h = el('h2', '', name);
+    h.id = 'group-' + name + '-title';
+    s.append(h, el('div', 'tiles'));
+    // The four core groups in their order; any other after them.
+    const order = GROUPS.indexOf(name);
+    const groups = $('groups');
+    let before = null;
+    for (const other of groups.children) {
+      const o = GROUPS.indexOf(other.id.slice('group-'.length));
+      if (order !== -1 && (o === -1 || o > order)) {
+        before = other;
+        break;
+      }
+    }
+    groups.insertBefore(s, before);
+    return s.querySelector('.tiles');
+  }
+
+  let tileSeq = 0;
+  function makeTile(row, d) {
+    const id = 'tile-' + (++tileSeq);
+    const a = el('article', 'tile');
+    a.id = id;
+    a.dataset.id = row.id;
+    a.dataset.window = row.window;
+    a.dataset.breakdown = row.breakdown;
+    a.setAttribute('aria-labelledby', id + '-title');
+
+    const head = el('div', 'tile-head');
+    const h = el('h3', '', d.title);
+    h.id = id + '-title';
+    const w = el('span', 'window');
+    const code = el('span', '', row.window);
+    code.setAttribute('aria-hidden', 'true');
+    w.title = WINDOWS[row.window] || row.window;
+    w.append(code, el('span', 'visually-hidden', w.title));
+    head.append(h, w);
+
+    const value = el('p', 'value');
+    const v = el('span', 'v');
+    const unit = el('span', 'unit', d.kind === 'pct' ? '%' : d.unit);
+    value.append(v, unit);
+
+    const detail = el('p', 'detail');
+    const prov = el('p', 'provisional', 'Provisional');
+    prov.title = 'Counts only what has happened by the as-of date';
+
+    const trend = el('div', 'trend');
+    trend.setAttribute('role', 'img');
+    const chart = el('div', 'chart');
+    const readout = el('p', 'readout');
+    trend.append(chart);
+    a.append(head, value, detail, prov, trend, readout);
+
+    const t = { key: tileKey(row), row, d, el: a, v, unit, detail, prov, trend, chart, readout,
+      plot: null, points: null, width: 0, observer: null };
+    t.observer = new ResizeObserver(() => resizeTrend(t));
+    t.observer.observe(trend);
+    return t;
+  }
+
+  function dropTile(t) {
+    t.observer.disconnect();
+    if (t.plot)
+      t.plot.destroy();
+    t.el.remove();
+    state.tiles.delete(t.key);
+  }
+
+  function updateTile(t, row) {
+    const d = t.d;
+    t.row = row;
+    if (d.kind === 'pct')
+      setNumber(t.v, row.value, 1, 1, 1);
+    else if (d.kind === 'mean')
+      setNumber(t.v, row.value, 1, d.decimals, d.decimals);
+    else
+      setNumber(t.v, row.value, 1, 0, 0);
+    t.unit.hidden = row.value === null || row.value === undefined;
+
+    t.detail.textContent = '';
+    if (d.kind === 'count') {
+      const r = el('span', 'per10k');
+      setNumber(r, row.per_10k, 1, 1, 1);
+      if (row.per_10k === null || row.per_10k === undefined)
+        t.detail.append('No rate per 10,000: population not configured');
+      else
+        t.detail.append(r, ' per 10,000 children');
+    } else {
+      const num = el('span', 'num'), den = el('span', 'den');
+      setNumber(num, row.numerator, d.fte[0] ? 100 : 1, 0, d.fte[0] ? 2 : 0);
+      setNumber(den, row.denominator, d.fte[1] ? 100 : 1, 0, d.fte[1] ? 2 : 0);
+      const numPart = el('span', 'part');
+      numPart.append(num, d.parts[0] ? ' ' + d.parts[0] : '');
+      const denPart = el('span', 'part');
+      denPart.append(den, d.parts[1] ? ' ' + d.parts[1] : '');
+      t.detail.append(numPart, el('span', 'of', ' of '), denPart);
+    }
+    t.prov.hidden = !row.provisional;
+    refreshLastPoint(t);
+  }
+
+  function renderTiles(snap) {
+    const seen = new Set();
+    for (const row of snap.indicators || []) {
+      if (!isHeadline(row))
+        continue;
+      const key = tileKey(row);
+      seen.add(key);
+      let t = state.tiles.get(key);
+      if (!t) {
+        const d = describe(row);
+        t = makeTile(row, d);
+        state.tiles.set(key, t);
+        groupSection(d.group).append(t.el);
+      }
+      updateTile(t, row);
+    }
+    for (const [key, t] of state.tiles)
+      if (!seen.has(key))
+        dropTile(t);
+  }
+
+  /* ---- trends -------------------------------------------------------------- */
+
+  async function refreshTrends(gen) {
+    const snap = state.snap;
+    if (!snap)
+      return;
+    const queue = [...state.tiles.values()];
+    const worker = async () => {
+      for (let t = queue.shift(); t && gen === state.gen; t = queue.shift())
+        await loadTrend(t, snap.as_of, gen);
+    };
+    const workers = [];
+    for (let i = 0; i < TREND_CONCURRENCY; i++)
+      workers.push(worker());
+    await Promise.all(workers);
+  }
+
+  async function loadTrend(t, asOf, gen) {
+    const q = new URLSearchParams({
+      indicator: t.row.id, window: t.row.window, breakdown: t.row.breakdown, to: asOf,
+    });
+    let series;
+    try {
+      series = await api('series?' + q.toString());
+    } catch (e) {
+      if (e instanceof AuthError)
+        throw e;
+      series = undefined; // a transient failure: keep the line shown, if any
+    }
+    if (gen !== state.gen || !state.tiles.has(t.key))
+      return;
+    if (series === undefined)
+      return;
+    t.points = series === null ? null : series.points || [];
+    // What the line shows, for the browser test: the day it ends and its values.
+    t.trend.dataset.to = series === null ? '' : series.to || asOf;
+    t.trend.dataset.values = String((t.points || []).filter((p) => p.value !== null).length);
+    drawTrend(t);
+  }
+
+  /* The snapshot moves faster than the trends are refreshed: the line ends
+   * at the value the tile shows when its last day is the as-of date. */
+  function refreshLastPoint(t) {
+    if (!t.points || !t.points.length || !state.snap)
+      return;
+    const last = t.points[t.points.length - 1];
+    if (last.date === state.snap.as_of && last.value !== t.row.value) {
+      last.value = t.row.value;
+      drawTrend(t);
+    }
+  }
+
+  function trendData(points) {
+    return [points.map((p) => isoToUtc(p.date) / 1000), points.map((p) => p.value)];
+  }
+
+  function valueText(t, v) {
+    const d = t.d;
+    if (v === null || v === undefined)
+      return 'no value';
+    if (d.kind === 'pct')
+      return fmt(v, 1, 1) + '%';
+    if (d.kind === 'mean')
+      return fmt(v, d.decimals, d.decimals) + (d.unit ? ' ' + d.unit : '');
+    return fmt(v, 0, 0);
+  }
+
+  function describeTrend(t) {
+    const pts = (t.points || []).filter((p) => p.value !== null && p.value !== undefined);
+    if (!pts.length)
+      return null;
+    const first = pts[0];
+    return 'From ' + valueText(t, first.value) + ' on ' + fmtDate(first.date);
+  }
+
+  function drawTrend(t) {
+    const summary = describeTrend(t);
+    t.trend.setAttribute('aria-label', summary ? 'Trend over 12 months: ' + summary +
+      ' to ' + valueText(t, t.row.value) + ' now' : 'No trend available');
+    t.readout.textContent = summary ? summary : 'No trend available';
+    if (!summary) {
+      if (t.plot) {
+        t.plot.destroy();
+        t.plot = null;
+      }
+      return;
+    }
+    const data = trendData(t.points);
+    if (t.plot) {
+      t.plot.setData(data);
+      return;
+    }
+    const width = Math.max(120, Math.floor(t.trend.clientWidth));
+    t.width = width;
+    t.plot = new uPlot({
+      width, height: 56,
+      legend: { show: false },
+      cursor: { y: false, points: { size: 6 }, drag: { x: false, y: false } },
+      select: { show: false },
+      // From zero (or the lowest value, when negative): a change of 122 to 123
+      // should look as small as it is.
+      scales: {
+        x: { time: true },
+        y: { range: (u, min, max) => [Math.min(0, min), max > 0 ? max * 1.05 : 1] },
+      },
+      axes: [{ show: false }, { show: false }],
+      series: [{}, {
+        stroke: '#1f5fa8', width: 2, fill: 'rgba(31, 95, 168, 0.10)', points: { show: false },
+      }],
+      hooks: {
+        setCursor: [(u) => {
+          const i = u.cursor.idx;
+          const p = i === null || i === undefined ? null : t.points[i];
+          t.readout.textContent = p ? fmtDate(p.date) + ': ' + valueText(t, p.value)
+            : describeTrend(t);
+        }],
+      },
+    }, data, t.chart);
+  }
+
+  function resizeTrend(t) {
+    if (!t.plot)
+      return;
+    const width = Math.max(120, Math.floor(t.trend.clientWidth));
+    if (width !== t.width) {
+      t.width = width;
+      t.plot.setSize({ width, height: 56 });
+    }
+  }
+
+  /* ---- alerts -------------------------------------------------------------- */
+
+  async function refreshAlerts(gen) {
+    const a = await api('alerts?status=open');
+    if (gen !== state.gen)
+      return;
+    state.alerts = a ? a.alerts || [] : [];
+    const section = $('alerts');
+    section.dataset.asOf = a ? a.as_of : '';
+    renderAlerts();
+  }
+
+  function alertOrder(x, y) {
+    // Due soon first, soonest first; then past, longest past first.
+    if (x.state !== y.state)
+      return x.state === 'due_soon' ? -1 : 1;
+    if (x.state === 'due_soon' && x.days !== y.days)
+      return x.days - y.days;
+    return x.due < y.due ? -1 : x.due > y.due ? 1 : (x.id < y.id ? -1 : x.id > y.id ? 1 : 0);
+  }
+
+  function renderAlerts() {
+    const alerts = state.alerts || [];
+    const summary = $('alert-summary');
+    summary.textContent = '';
+    const chips = [['due_soon', null, 'due within 30 days']];
+    for (const m of [6, 12, 24])
+      chips.push(['past', m, 'past ' + m + ' months']);
+    for (const [st, m, label] of chips) {
+      const n = alerts.filter((a) => a.state === st && (m === null || a.months === m)).length;
+      const c = el('div', 'chip ' + st);
+      c.dataset.state = st;
+      if (m !== null)
+        c.dataset.months = String(m);
+      const num = el('span', 'n');
+      setNumber(num, n, 1, 0, 0);
+      c.append(num, el('span', 'label', label));
+      summary.append(c);
+    }
+
+    const st = $('alert-state').value, kind = $('alert-kind').value, months = $('alert-months').value;
+    const rows = alerts.filter((a) => (!st || a.state === st) && (!kind || a.plan_kind === kind) &&
+      (!months || String(a.months) === months)).sort(alertOrder);
+    const body = $('alert-table').tBodies[0];
+    const frag = document.createDocumentFragment();
+    for (const a of rows.slice(0, ALERT_ROWS)) {
+      const tr = el('tr', a.state);
+      tr.dataset.alertId = a.id;
+      const badge = el('span', 'badge ' + a.state,
+        a.state === 'past' ? 'Past' : a.days === 0 ? 'Due today'
+          : 'Due in ' + a.days + (a.days === 1 ? ' day' : ' days'));
+      const stateCell = el('td');
+      stateCell.append(badge);
+      tr.append(stateCell, el('td', '', a.months + ' months'), el('td', '', a.plan_kind),
+        el('td', 'mono', a.plan_id), el('td', 'mono', a.child_id), el('td', '', fmtDate(a.plan_start)),
+        el('td', '', fmtDate(a.due)));
+      frag.append(tr);
+    }
+    body.textContent = '';
+    body.append(frag);
+    const count = $('alert-count');
+    count.dataset.total = String(rows.length);
+    if (!alerts.length)
+      count.textContent = 'No open plan is past or within 30 days of 6, 12 or 24 months.';
+    else if (rows.length > ALERT_ROWS)
+      count.textContent = 'Showing the ' + fmt(ALERT_ROWS, 0, 0) + ' most urgent of ' +
+        fmt(rows.length, 0, 0) + ' plans; narrow the list with the filters.';
+    else
+      count.textContent = fmt(rows.length, 0, 0) + (rows.length === 1 ? ' plan' : ' plans') +
+        (rows.length === alerts.length ? '' : ' of ' + fmt(alerts.length, 0, 0));
+  }
+
+  /* ---- quality ------------------------------------------------------------- */
+
+  function renderQuality(quality) {
+    const body = $('quality-table').tBodies[0];
+    body.textContent = '';
+    let total = 0;
+    for (const [rule, count] of Object.entries(quality)) {
+      total += count;
+      const tr = el('tr', count ? '' : 'zero');
+      tr.dataset.rule = rule;
+      const th = el('th', 'mono', rule);
+      th.scope = 'row';
+      const n = el('td', 'n');
+      setNumber(n, count, 1, 0, 0);
+      tr.append(th, n, el('td', '', QUALITY_RULES[rule] || ''));
+      body.append(tr);
+    }
+    setNumber($('quality-total'), total, 1, 0, 0);
+  }
+
+  /* ---- start --------------------------------------------------------------- */
+
+  function init() {
+    $('sign-in-form').addEventListener('submit', onSubmit);
+    $('sign-out').addEventListener('click', signOut);
+    for (const id of ['alert-state', 'alert-kind', 'alert-months'])
+      $(id).addEventListener('change', renderAlerts);
+    const la = sessionStorage.getItem(STORE_LA);
+    const token = sessionStorage.getItem(STORE_TOKEN);
+    if (la && token)
+      start(la, token);
+    else
+      showSignIn();
+  }
+
+  if (typeof uPlot === 'undefined') {
+    document.addEventListener('DOMContentLoaded', () =>
+      showMessage('The chart library did not load; reload the page.'));
+    return;
+  }
+  if (document.readyState === 'loading')
+    document.addEventListener('DOMContentLoaded', init);
+  else
+    init();
+})();
