@@ -180,7 +180,8 @@ int catalogue_build(const struct agg_sums *sums, const char *la, csc_date as_of,
                     Cscflow__V1__IndicatorValue ***out, size_t *n_out);
 
 /* The group of the catalogue an indicator id belongs to: "Activity",
- * "Plans", "Outcomes" or "Workforce" (docs/indicators.md). */
+ * "Plans", "Outcomes" or "Workforce" (docs/indicators.md); NULL for an id
+ * the catalogue does not have. */
 const char *catalogue_group(const char *id);
 
 /* ---- the daily series -------------------------------------------------------- */

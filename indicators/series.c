@@ -9,7 +9,6 @@
  * the catalogue is built once per run of equal days, not once per day.
  */
 #include <stdlib.h>
-#include <string.h>
 
 #include "indicators/indicators.h"
 
@@ -39,11 +38,10 @@ static int fill_days(struct series_walk *w, csc_date lo, csc_date hi) {
   int rc = catalogue_build(w->sums, w->la, hi, w->pop, &w->arena, &values, &n);
   if (rc != CSC_OK)
     return rc;
-  const Cscflow__V1__IndicatorValue *v = NULL;
-  for (size_t i = 0; i < n && v == NULL; i++)
-    if (strcmp(values[i]->id, w->id) == 0 && strcmp(values[i]->window, w->window) == 0 &&
-        strcmp(values[i]->breakdown, w->breakdown) == 0)
-      v = values[i];
+  IndicatorSnapshot day = CSCFLOW__V1__INDICATOR_SNAPSHOT__INIT;
+  day.values = values;
+  day.n_values = n;
+  const Cscflow__V1__IndicatorValue *v = snapshot_find(&day, w->id, w->window, w->breakdown);
   if (v == NULL)
     return CSC_ENOTFOUND;
   w->found = 1;

@@ -90,8 +90,12 @@ int snapshot_write_json(FILE *f, const IndicatorSnapshot *snap) {
     const Cscflow__V1__IndicatorValue *v = snap->values[i];
     fputs(i ? ",{\"id\":" : "{\"id\":", f);
     json_write_string(f, v->id);
+    const char *group = catalogue_group(v->id);
     fputs(",\"group\":", f);
-    json_write_string(f, catalogue_group(v->id));
+    if (group != NULL)
+      json_write_string(f, group);
+    else
+      fputs("null", f);
     fputs(",\"window\":", f);
     json_write_string(f, v->window);
     fputs(",\"breakdown\":", f);

@@ -32,6 +32,21 @@ static int document(struct store *st, MDB_txn *txn, const char *la, json_t **doc
   return *doc ? CSC_OK : CSC_ENOMEM;
 }
 
+/* Completes doc with member (consumed) under name and hands it out when rc
+ * is CSC_OK; else frees both and returns rc. */
+static int finish(int rc, json_t *doc, const char *name, json_t *member, json_t **out) {
+  if (rc != CSC_OK)
+    json_decref(member);
+  else if (member == NULL || json_object_set_new(doc, name, member) != 0)
+    rc = CSC_ENOMEM; /* json_object_set_new frees member when it fails */
+  if (rc != CSC_OK) {
+    json_decref(doc);
+    return rc;
+  }
+  *out = doc;
+  return CSC_OK;
+}
+
 /* ---- series -------------------------------------------------------------------------- */
 
 static int parse_day(const char *s, csc_date *d) {
@@ -88,20 +103,13 @@ int api_series(struct store *st, MDB_txn *txn, const char *la, const struct seri
     }
   }
   free(pts);
-  if (rc == CSC_OK && points == NULL)
+  if (rc == CSC_OK && json_object_update_new(doc, json_pack("{s:s, s:s, s:s, s:o, s:o}",
+                                                            "indicator", q->indicator, "window",
+                                                            q->window, "breakdown", breakdown,
+                                                            "from", json_date(from), "to",
+                                                            json_date(to))) != 0)
     rc = CSC_ENOMEM;
-  if (rc == CSC_OK &&
-      json_object_update_new(doc, json_pack("{s:s, s:s, s:s, s:o, s:o, s:o}", "indicator",
-                                            q->indicator, "window", q->window, "breakdown",
-                                            breakdown, "from", json_date(from), "to",
-                                            json_date(to), "points", points)) != 0)
-    rc = CSC_ENOMEM;
-  if (rc != CSC_OK) {
-    json_decref(doc);
-    return rc;
-  }
-  *out = doc;
-  return CSC_OK;
+  return finish(rc, doc, "points", points, out);
 }
 
 /* ---- alerts --------------------------------------------------------------------------- */
@@ -237,16 +245,7 @@ int api_alerts(struct store *st, MDB_txn *txn, const char *la, const char *statu
   rc = alerts_past(st, txn, la, ls.as_of, list);
   if (rc == CSC_OK)
     rc = alerts_due_soon(st, txn, la, ls.as_of, list);
-  if (rc == CSC_OK && json_object_set_new(doc, "alerts", list) != 0)
-    rc = CSC_ENOMEM;
-  else if (rc != CSC_OK)
-    json_decref(list);
-  if (rc != CSC_OK) {
-    json_decref(doc);
-    return rc;
-  }
-  *out = doc;
-  return CSC_OK;
+  return finish(rc, doc, "alerts", list, out);
 }
 
 /* ---- quality -------------------------------------------------------------------------- */
@@ -269,15 +268,7 @@ int api_quality(struct store *st, MDB_txn *txn, const char *la, json_t **out) {
       rc = CSC_ENOMEM;
     total += count;
   }
-  if (rc == CSC_OK && json_object_update_new(doc, json_pack("{s:o, s:I}", "rules", rules, "total",
-                                                            (json_int_t)total)) != 0)
+  if (rc == CSC_OK && json_object_set_new(doc, "total", json_integer((json_int_t)total)) != 0)
     rc = CSC_ENOMEM;
-  else if (rc != CSC_OK)
-    json_decref(rules);
-  if (rc != CSC_OK) {
-    json_decref(doc);
-    return rc;
-  }
-  *out = doc;
-  return CSC_OK;
+  return finish(rc, doc, "rules", rules, out);
 }

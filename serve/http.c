@@ -108,43 +108,72 @@ static const char *query(struct MHD_Connection *c, const char *name) {
 
 /* ---- the store --------------------------------------------------------------------- */
 
-static int begin_read(struct server *s, MDB_txn **txn) { return store_read_begin(s->st, txn); }
-
-static void end_read(struct server *s, MDB_txn *txn) { store_read_end(s->st, txn); }
-
 /* ---- routes ----------------------------------------------------------------------- */
 
-static int write_json(void *ctx, const IndicatorSnapshot *snap) {
-  return snapshot_write_json(ctx, snap);
+/*
+ * 1 when the request's bearer token may read la's routes (the operator's
+ * routes when la is NULL); else 0, with the 401 or 403 queued in *refusal.
+ */
+static int allowed(struct server *s, struct MHD_Connection *c, const char *la,
+                   enum MHD_Result *refusal) {
+  const char *auth =
+      MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+  switch (api_tokens_check(s->tokens, auth, la)) {
+  case ACCESS_OK: return 1;
+  case ACCESS_FORBIDDEN:
+    *refusal = reply_error(c, MHD_HTTP_FORBIDDEN,
+                           la ? "not this LA's token" : "the operator token is required");
+    return 0;
+  default: *refusal = reply_error(c, MHD_HTTP_UNAUTHORIZED, "a bearer token is required"); return 0;
+  }
 }
 
-static enum MHD_Result get_snapshot(struct server *s, struct MHD_Connection *c, const char *la) {
+/* A text body written by a function of the state, in one read transaction:
+ * the snapshot (CSC_ENOTFOUND: 404 with missing) and the metrics. */
+typedef int (*body_writer)(FILE *f, struct server *s, MDB_txn *txn, const char *la);
+
+static enum MHD_Result reply_written(struct server *s, struct MHD_Connection *c,
+                                     const char *type, body_writer write, const char *la,
+                                     const char *missing) {
   MDB_txn *txn;
-  if (begin_read(s, &txn) != CSC_OK)
+  if (store_read_begin(s->st, &txn) != CSC_OK)
     return reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "state unavailable");
   char *body = NULL;
   size_t len = 0;
   FILE *f = open_memstream(&body, &len);
-  int rc = f ? snapshot_each(s->st, txn, la, write_json, f) : CSC_ENOMEM;
+  int rc = f ? write(f, s, txn, la) : CSC_ENOMEM;
   if (f)
     fclose(f);
-  end_read(s, txn);
+  store_read_end(s->st, txn);
   enum MHD_Result ok;
   if (rc == CSC_OK)
-    ok = reply(c, MHD_HTTP_OK, "application/json", body, len);
+    ok = reply(c, MHD_HTTP_OK, type, body, len);
   else if (rc == CSC_ENOTFOUND)
-    ok = reply_error(c, MHD_HTTP_NOT_FOUND, "no snapshot yet");
+    ok = reply_error(c, MHD_HTTP_NOT_FOUND, missing);
   else
-    ok = reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot read the snapshot");
+    ok = reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot read the state");
   free(body);
   return ok;
 }
 
-/* The LA routes other than the snapshot: each reads in a transaction of its own. */
+static int write_json(void *f, const IndicatorSnapshot *snap) {
+  return snapshot_write_json(f, snap);
+}
+
+static int write_snapshot(FILE *f, struct server *s, MDB_txn *txn, const char *la) {
+  return snapshot_each(s->st, txn, la, write_json, f);
+}
+
+static int write_metrics(FILE *f, struct server *s, MDB_txn *txn, const char *la) {
+  (void)la;
+  return metrics_write(f, s->st, txn, now_unix_ms());
+}
+
+/* The LA's JSON documents (serve/api.c), each in a read transaction of its own. */
 static enum MHD_Result get_document(struct server *s, struct MHD_Connection *c, const char *la,
                                    const char *what) {
   MDB_txn *txn;
-  if (begin_read(s, &txn) != CSC_OK)
+  if (store_read_begin(s->st, &txn) != CSC_OK)
     return reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "state unavailable");
   json_t *doc = NULL;
   const char *why = NULL;
@@ -158,42 +187,17 @@ static enum MHD_Result get_document(struct server *s, struct MHD_Connection *c, 
   } else {
     rc = api_quality(s->st, txn, la, &doc);
   }
-  end_read(s, txn);
+  store_read_end(s->st, txn);
   return rc == CSC_OK ? reply_json(c, doc) : reply_failure(c, rc, why);
-}
-
-static enum MHD_Result get_metrics(struct server *s, struct MHD_Connection *c) {
-  const char *auth =
-      MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-  switch (api_tokens_check(s->tokens, auth, NULL)) {
-  case ACCESS_OK: break;
-  case ACCESS_FORBIDDEN: return reply_error(c, MHD_HTTP_FORBIDDEN, "the operator token is required");
-  default: return reply_error(c, MHD_HTTP_UNAUTHORIZED, "a bearer token is required");
-  }
-  MDB_txn *txn;
-  if (begin_read(s, &txn) != CSC_OK)
-    return reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "state unavailable");
-  char *body = NULL;
-  size_t len = 0;
-  FILE *f = open_memstream(&body, &len);
-  int rc = f ? metrics_write(f, s->st, txn, now_unix_ms()) : CSC_ENOMEM;
-  if (f)
-    fclose(f);
-  end_read(s, txn);
-  enum MHD_Result ok = rc == CSC_OK ? reply(c, MHD_HTTP_OK, "text/plain; version=0.0.4", body, len)
-                                    : reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
-                                                  "cannot read the metrics");
-  free(body);
-  return ok;
 }
 
 static enum MHD_Result get_ready(struct server *s, struct MHD_Connection *c) {
   MDB_txn *txn;
-  if (begin_read(s, &txn) != CSC_OK)
+  if (store_read_begin(s->st, &txn) != CSC_OK)
     return reply(c, MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain", "state unavailable\n", 18);
   char why[200];
   const int ready = ready_check(s->st, txn, now_unix_ms(), s->ready_max_lag, why, sizeof why);
-  end_read(s, txn);
+  store_read_end(s->st, txn);
   if (ready)
     return reply(c, MHD_HTTP_OK, "text/plain", "ready\n", 6);
   const size_t n = strlen(why);
@@ -236,8 +240,11 @@ static enum MHD_Result route(struct server *s, struct MHD_Connection *c, const c
     return reply(c, MHD_HTTP_OK, "text/plain", "ok\n", 3);
   if (strcmp(url, "/readyz") == 0)
     return get_ready(s, c);
+  enum MHD_Result refusal;
   if (strcmp(url, "/metrics") == 0)
-    return get_metrics(s, c);
+    return allowed(s, c, NULL, &refusal)
+               ? reply_written(s, c, "text/plain; version=0.0.4", write_metrics, NULL, "")
+               : refusal;
   const struct asset *a = asset_find(url);
   if (a != NULL)
     return reply_asset(c, a);
@@ -245,15 +252,10 @@ static enum MHD_Result route(struct server *s, struct MHD_Connection *c, const c
   const char *rest;
   if (!split_la_path(url, la, &rest))
     return reply_error(c, MHD_HTTP_NOT_FOUND, "not found");
-  const char *auth =
-      MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-  switch (api_tokens_check(s->tokens, auth, la)) {
-  case ACCESS_OK: break;
-  case ACCESS_FORBIDDEN: return reply_error(c, MHD_HTTP_FORBIDDEN, "not this LA's token");
-  default: return reply_error(c, MHD_HTTP_UNAUTHORIZED, "a bearer token is required");
-  }
+  if (!allowed(s, c, la, &refusal))
+    return refusal;
   if (strcmp(rest, "snapshot") == 0)
-    return get_snapshot(s, c, la);
+    return reply_written(s, c, "application/json", write_snapshot, la, "no snapshot yet");
   if (strcmp(rest, "series") == 0 || strcmp(rest, "alerts") == 0 || strcmp(rest, "quality") == 0)
     return get_document(s, c, la, rest);
   return reply_error(c, MHD_HTTP_NOT_FOUND, "not found");

@@ -16,12 +16,9 @@
  *
  * Every wait is bounded in count and in time; the whole runs in about 10 s.
  */
-#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -170,31 +167,12 @@ static void run_until_consumed(struct world *w, uint64_t n) {
 
 static char body[1 << 16];
 
-/* Sends a GET, reads the whole response into body; returns the status. */
+/* GET path with "Authorization: Bearer <token>" (none when token is NULL);
+ * the response in body; returns the status. */
 static int request(const struct world *w, const char *path, const char *token) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  assert_true(fd >= 0);
-  struct timeval tv = {5, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  struct sockaddr_in a = {0};
-  a.sin_family = AF_INET;
-  a.sin_port = htons((uint16_t)w->port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
-  char raw[512];
-  const int n = snprintf(raw, sizeof raw,
-                         "GET %s HTTP/1.1\r\nHost: localhost\r\n%s%s%sConnection: close\r\n\r\n",
-                         path, token ? "Authorization: Bearer " : "", token ? token : "",
-                         token ? "\r\n" : "");
-  assert_int_equal(send(fd, raw, (size_t)n, MSG_NOSIGNAL), n);
-  size_t got = 0;
-  for (ssize_t r;
-       got + 1 < sizeof body && (r = recv(fd, body + got, sizeof body - 1 - got, 0)) > 0;)
-    got += (size_t)r;
-  body[got] = '\0';
-  close(fd);
-  int status = 0;
-  return sscanf(body, "HTTP/1.%*d %d", &status) == 1 ? status : 0;
+  char auth[128];
+  snprintf(auth, sizeof auth, "Bearer %s", token ? token : "");
+  return test_http_get(w->port, path, token ? auth : NULL, body, sizeof body);
 }
 
 /* The value of the sample "name value" (name with its labels, if any). */

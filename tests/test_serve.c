@@ -12,12 +12,10 @@
  *     timeout, and the server answers normally after both.
  * Every socket wait is bounded by SO_RCVTIMEO.
  */
-#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -39,20 +37,6 @@ static int http_get(const struct world *w, const char *path, const char *auth, c
 
 static int exchange(int port, const char *raw, char *buf, size_t len) {
   return test_http_exchange(port, raw, buf, len);
-}
-
-/* A connection that sends nothing, its reads bounded by timeout_s. */
-static int connect_to(int port, int timeout_s) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  assert_true(fd >= 0);
-  struct timeval tv = {timeout_s, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  struct sockaddr_in a = {0};
-  a.sin_family = AF_INET;
-  a.sin_port = htons((uint16_t)port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
-  return fd;
 }
 
 static int setup(void **state) {
@@ -171,7 +155,8 @@ static void abuse_is_refused_and_survived(void **state) {
 
   /* A client that connects and says nothing is dropped after the 10 s
    * timeout; meanwhile others are served. */
-  const int silent = connect_to(w->port, 20);
+  const int silent = test_http_connect(w->port, 20);
+  assert_true(silent >= 0);
   assert_int_equal(http_get(w, "/healthz", NULL, body, sizeof body), 200);
   const time_t started = time(NULL);
   char c;

@@ -153,14 +153,11 @@ static void serve_reads_while_the_writer_grows_the_map(void **state) {
 
   int status = 0, up = 0;
   for (int i = 0; i < 200 && !up; i++) { /* up to 10 s */
-    const int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {0};
-    a.sin_family = AF_INET;
-    a.sin_port = htons((uint16_t)port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    up = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
-    close(fd);
-    if (!up) {
+    const int fd = test_http_connect(port, 1);
+    up = fd >= 0;
+    if (up) {
+      close(fd);
+    } else {
       const struct timespec ts = {0, 50000000};
       nanosleep(&ts, NULL);
     }

@@ -22,16 +22,25 @@ int64_t test_ms(csc_date d) { return date_london_midnight_ms(d) + 14 * 3600 * 10
 
 /* ---- HTTP on loopback -------------------------------------------------------------- */
 
-int test_http_exchange(int port, const char *raw, char *buf, size_t len) {
+int test_http_connect(int port, int timeout_s) {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   assert_true(fd >= 0);
-  struct timeval tv = {5, 0};
+  struct timeval tv = {timeout_s, 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   struct sockaddr_in a = {0};
   a.sin_family = AF_INET;
   a.sin_port = htons((uint16_t)port);
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+  if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+int test_http_exchange(int port, const char *raw, char *buf, size_t len) {
+  const int fd = test_http_connect(port, 5);
+  assert_true(fd >= 0);
   size_t sent = 0, n = strlen(raw);
   while (sent < n) {
     const ssize_t w = send(fd, raw + sent, n - sent, MSG_NOSIGNAL);

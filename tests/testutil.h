@@ -25,6 +25,9 @@ void test_tmpdir(char *path, size_t len, const char *name);
 /* Unix ms of 14:00 London time on date d (the usual recording time). */
 int64_t test_ms(csc_date d);
 
+/* A connection to 127.0.0.1:port whose reads wait at most timeout_s, or -1
+ * when nothing listens there. */
+int test_http_connect(int port, int timeout_s);
 /* Sends raw (a whole HTTP request) to 127.0.0.1:port and reads the whole
  * response into buf (NUL-terminated, cut at len - 1). Returns the status
  * code, or 0 when the server closed without one. Waits at most 5 s. */
