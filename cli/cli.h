@@ -25,4 +25,11 @@ int cli_load_refdata(struct refdata *ref, const struct config *cfg);
 /* cscflow demo: the whole pipeline on librdkafka's mock cluster. */
 int cmd_demo(int argc, char **argv, volatile sig_atomic_t *stop);
 
+/* Loads the config file path (NULL: none) into cfg and checks cscflow's
+ * keys. Prints the reason and returns EXIT_CONFIG on failure, 0 on success. */
+int cli_load_config(struct config *cfg, const char *path);
+
+/* cscflow redrive: dead letters back to the input topic (cli/redrive.c). */
+int cmd_redrive(int argc, char **argv, volatile sig_atomic_t *stop);
+
 #endif

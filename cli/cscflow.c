@@ -38,6 +38,7 @@ static void usage(FILE *f) {
         "  cscflow snapshot --state DIR [--la CODE] [--json]\n"
         "  cscflow run --config FILE\n"
         "  cscflow serve --state DIR [--config FILE] [--address IP] [--port N]\n"
+        "  cscflow redrive --config FILE [--reason R] [--from TIME] [--until TIME]\n"
         "  cscflow demo [--duration SECONDS] [--las N] [--years N] [--seed N] [--scale X]\n"
         "               [--rate EVENTS_PER_S] [--mess RATE] [--state DIR] [--port N]\n",
         f);
@@ -77,7 +78,7 @@ static const char *const known_keys[] = {
     "cscflow.population.",        "cscflow.calendar.bank_holidays", "cscflow.calendar.inclusive",
     "cscflow.visits.",            "cscflow.batch.by_child",         "cscflow.state.durable",
     "cscflow.api.token.",         "cscflow.api.operator_token",     "cscflow.api.port",
-    "cscflow.api.address",        "cscflow.ready.max_lag"};
+    "cscflow.api.address",        "cscflow.ready.max_lag",          "cscflow.redrive.group"};
 
 static int known_key(const char *key) {
   for (size_t i = 0; i < sizeof known_keys / sizeof known_keys[0]; i++) {
@@ -128,6 +129,7 @@ static int validate_config(const struct config *cfg) {
     }
   }
   static const char *const non_empty[] = {"cscflow.state.dir", "cscflow.topic.events",
+                                          "cscflow.redrive.group",
                                           "cscflow.population.file",
                                           "cscflow.calendar.bank_holidays"};
   for (size_t i = 0; i < sizeof non_empty / sizeof non_empty[0]; i++) {
@@ -175,6 +177,8 @@ static int load_config(struct config *cfg, const char *path) {
   }
   return validate_config(cfg);
 }
+
+int cli_load_config(struct config *cfg, const char *path) { return load_config(cfg, path); }
 
 /* cscflow.state.map_size, already checked by validate_config. */
 static size_t config_map_size(const struct config *cfg) {
@@ -662,6 +666,8 @@ int main(int argc, char **argv) {
     return cmd_demo(argc - 1, argv + 1, &stop_requested);
   if (strcmp(cmd, "serve") == 0)
     return cmd_serve(argc - 1, argv + 1);
+  if (strcmp(cmd, "redrive") == 0)
+    return cmd_redrive(argc - 1, argv + 1, &stop_requested);
   fprintf(stderr, "cscflow: unknown command %s\n", cmd);
   usage(stderr);
   return EXIT_USAGE;
