@@ -113,9 +113,23 @@ enum log_level { LOG_INFO, LOG_WARN, LOG_ERROR };
 
 /*
  * Writes {"ts":"<UTC ISO-8601>","level":"info","event":"<event>",<fields>}\n
- * to stderr in one write. fields_fmt is a printf format that produces the
- * remaining JSON members (or NULL); the caller quotes strings. Callers pass
- * identifiers and numbers only, never names or free text.
+ * to stderr in one write(2) of at most 4096 bytes (PIPE_BUF), safe to call
+ * from any thread (librdkafka's log callback does). fields_fmt is a printf
+ * format for the remaining JSON members (or NULL); its literal text is JSON
+ * syntax, and log_json formats each conversion itself, so that no argument
+ * can break the line:
+ *   - inside a JSON string of the format ("\"la\":\"%s\""), a %s or %c
+ *     argument is escaped: quote, backslash and control characters
+ *     (\u00XX), each byte that is not well-formed UTF-8 as \ufffd;
+ *   - outside one ("\"n\":%lld", "\"stopped\":%s"), a conversion is a value
+ *     of its own: bare when its text is a JSON number, true, false or null,
+ *     a JSON string otherwise (inf, nan, hex, or input bytes);
+ *   - the event name is escaped the same way.
+ * Every printf flag, width, precision and length modifier works. A line that
+ * would be longer is cut at a whole member (an open string value is closed)
+ * and ends with "truncated":true, still one valid JSON object. Callers pass
+ * identifiers and numbers only, never names or free text; identifiers from
+ * input only once validated (ingest.h).
  */
 void log_json(enum log_level level, const char *event, const char *fields_fmt, ...)
 #if defined(__GNUC__)
@@ -123,8 +137,22 @@ void log_json(enum log_level level, const char *event, const char *fields_fmt, .
 #endif
     ;
 
-/* Writes s to f as a JSON string literal, with quotes and escapes. */
+/*
+ * log_json for members rendered as JSON already ("\"a\":1,\"b\":[2]"), which
+ * a %s would now escape into a string: fields_json is trusted to be JSON
+ * built by cscflow, never bytes from input. It is still made one line of
+ * valid UTF-8, and a fragment that does not close, or is longer than the
+ * line allows, is cut as log_json cuts.
+ */
+void log_json_fields(enum log_level level, const char *event, const char *fields_json);
+
+/* Writes s to f as a JSON string literal, escaped as log_json escapes %s
+ * (invalid UTF-8 as \ufffd), so that f stays valid UTF-8. */
 void json_write_string(FILE *f, const char *s);
+
+/* Length of the well-formed UTF-8 sequence at s (n > 0 bytes left): 1 to 4,
+ * or 0 when it is not one (overlong, surrogate, past U+10FFFF, cut short). */
+size_t utf8_sequence_len(const unsigned char *s, size_t n);
 
 /* ---- configuration: a flat list of key=value lines ------------------------- */
 

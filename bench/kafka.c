@@ -358,6 +358,7 @@ static int cluster_start(struct cluster *k, int partitions) {
       rd_kafka_conf_destroy(conf);
     return fail("cannot configure the mock cluster's handle");
   }
+  rd_kafka_conf_set_log_cb(conf, kafka_log_json); /* librdkafka's lines as JSON lines */
   k->holder = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
   if (k->holder == NULL) {
     rd_kafka_conf_destroy(conf);
@@ -425,6 +426,7 @@ static int producer_open(struct producer *p, const char *bootstraps, int partiti
   rd_kafka_conf_t *conf = rd_kafka_conf_new();
   if (conf == NULL)
     return fail("out of memory");
+  rd_kafka_conf_set_log_cb(conf, kafka_log_json); /* librdkafka's lines as JSON lines */
   const struct prop base[] = {{"bootstrap.servers", bootstraps}, {NULL, NULL}};
   if (conf_set_all(conf, base) != CSC_OK || conf_set_all(conf, props) != CSC_OK) {
     rd_kafka_conf_destroy(conf);
@@ -1084,6 +1086,7 @@ static int reader_start(struct reader *r, const struct events *ev, int partition
       rd_kafka_conf_destroy(conf);
     return CSC_EINVAL;
   }
+  rd_kafka_conf_set_log_cb(conf, kafka_log_json); /* librdkafka's lines as JSON lines */
   r->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
   if (r->rk == NULL) {
     rd_kafka_conf_destroy(conf);

@@ -166,23 +166,6 @@ static int emit(void *vctx, const Cscflow__V1__CaseEvent *ev) {
   return 0;
 }
 
-/* librdkafka's log lines as JSON lines like ours. */
-static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
-  (void)rk;
-  char msg[512], f[32];
-  size_t j = 0;
-  for (size_t i = 0; buf[i] && j + 1 < sizeof msg; i++) {
-    char ch = buf[i];
-    msg[j++] = (ch == '"' || ch == '\\' || (unsigned char)ch < 0x20) ? '\'' : ch;
-  }
-  msg[j] = 0;
-  j = 0;
-  for (size_t i = 0; fac[i] && j + 1 < sizeof f; i++) f[j++] = (fac[i] == '"' || fac[i] == '\\') ? '_' : fac[i];
-  f[j] = 0;
-  log_json(level <= 3 ? LOG_ERROR : level <= 4 ? LOG_WARN : LOG_INFO, "kafka_log",
-           "\"fac\":\"%s\",\"message\":\"%s\"", f, msg);
-}
-
 static rd_kafka_t *make_producer(const char *brokers, char props[][2][256], int n_props, struct out_ctx *c) {
   char err[512];
   rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -206,7 +189,7 @@ static rd_kafka_t *make_producer(const char *brokers, char props[][2][256], int 
       return NULL;
     }
   rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
-  rd_kafka_conf_set_log_cb(conf, on_log);
+  rd_kafka_conf_set_log_cb(conf, kafka_log_json); /* librdkafka's lines as JSON lines */
   rd_kafka_conf_set_opaque(conf, c);
   rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
   if (!rk) {
@@ -527,7 +510,7 @@ int main(int argc, char **argv) {
   }
   char *s = summary(&o, c, &stats);
   if (s) {
-    log_json(status ? LOG_ERROR : LOG_INFO, "gen_done", "%s", s);
+    log_json_fields(status ? LOG_ERROR : LOG_INFO, "gen_done", s); /* s is JSON members */
     free(s);
   }
   free(c->buf);

@@ -114,6 +114,7 @@ static void *produce_history(void *arg) {
   struct producer_thread *p = arg;
   char err[512];
   rd_kafka_conf_t *conf = rd_kafka_conf_new();
+  rd_kafka_conf_set_log_cb(conf, kafka_log_json); /* librdkafka's lines as JSON lines */
   rd_kafka_conf_set(conf, "bootstrap.servers", p->bootstraps, err, sizeof err);
   rd_kafka_conf_set(conf, "linger.ms", "5", err, sizeof err);
   rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
@@ -154,6 +155,7 @@ static void *produce_history(void *arg) {
 static int display_open(struct display *d, const char *bootstraps) {
   char err[512];
   rd_kafka_conf_t *conf = rd_kafka_conf_new();
+  rd_kafka_conf_set_log_cb(conf, kafka_log_json); /* librdkafka's lines as JSON lines */
   if (rd_kafka_conf_set(conf, "bootstrap.servers", bootstraps, err, sizeof err) ||
       rd_kafka_conf_set(conf, "group.id", "cscflow-demo-display", err, sizeof err) ||
       rd_kafka_conf_set(conf, "fetch.wait.max.ms", "10", err, sizeof err)) {
@@ -375,6 +377,7 @@ static int parse_options(int argc, char **argv, struct demo_options *o) {
 static rd_kafka_mock_cluster_t *start_cluster(rd_kafka_t **holder, char *bootstraps, size_t len) {
   char err[512];
   rd_kafka_conf_t *conf = rd_kafka_conf_new();
+  rd_kafka_conf_set_log_cb(conf, kafka_log_json); /* librdkafka's lines as JSON lines */
   *holder = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
   if (*holder == NULL) {
     rd_kafka_conf_destroy(conf);

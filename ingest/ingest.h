@@ -96,11 +96,21 @@ int file_source_next(struct file_source *fs, const uint8_t **buf, size_t *len);
  * Copies every librdkafka property of cfg into a new rd_kafka_conf_t for the
  * given role ("consumer" or "producer"): keys without the "cscflow." prefix
  * go to both roles, keys with a "consumer." or "producer." prefix go to that
- * role with the prefix removed. On failure returns NULL with err holding the
- * key and librdkafka's reason.
+ * role with the prefix removed. librdkafka's own log lines go to the JSON
+ * log (kafka_log_json). On failure returns NULL with err holding the key and
+ * librdkafka's reason.
  */
 rd_kafka_conf_t *kafka_conf_from_config(const struct config *cfg, const char *role, char *err,
                                         size_t errlen);
+
+/*
+ * A librdkafka log callback (rd_kafka_conf_set_log_cb) that writes each line
+ * as {"event":"kafka_log","kafka_level":N,"client":"...","facility":"...",
+ * "message":"..."} through log_json, so that an operator reads one format:
+ * syslog levels 0-3 as error, 4 as warn, 5-7 as info. Safe on librdkafka's
+ * threads. Every rd_kafka_conf_t cscflow makes sets it.
+ */
+void kafka_log_json(const rd_kafka_t *rk, int level, const char *facility, const char *message);
 
 /*
  * A sink that produces to Kafka. Takes ownership of conf, and sets

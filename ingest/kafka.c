@@ -21,6 +21,15 @@ static int conf_set(rd_kafka_conf_t *conf, const char *key, const char *value, c
   return CSC_OK;
 }
 
+void kafka_log_json(const rd_kafka_t *rk, int level, const char *facility, const char *message) {
+  /* The message may hold anything a broker or the network sent: log_json
+   * escapes it. */
+  const enum log_level l = level <= 3 ? LOG_ERROR : level == 4 ? LOG_WARN : LOG_INFO;
+  log_json(l, "kafka_log",
+           "\"kafka_level\":%d,\"client\":\"%s\",\"facility\":\"%s\",\"message\":\"%s\"",
+           level, rk ? rd_kafka_name(rk) : "", facility ? facility : "", message ? message : "");
+}
+
 rd_kafka_conf_t *kafka_conf_from_config(const struct config *cfg, const char *role, char *err,
                                         size_t errlen) {
   static const char *const roles[] = {"consumer.", "producer."};
@@ -29,6 +38,7 @@ rd_kafka_conf_t *kafka_conf_from_config(const struct config *cfg, const char *ro
     snprintf(err, errlen, "out of memory");
     return NULL;
   }
+  rd_kafka_conf_set_log_cb(conf, kafka_log_json);
   const size_t role_len = strlen(role);
   /* Shared keys first, role keys second, so that a role key overrides. */
   for (int pass = 0; pass < 2; pass++) {
