@@ -54,6 +54,10 @@ void date_to_ymd(csc_date date, int *y, int *m, int *d);
 /* YYYYMMDD integer (as on the wire) to a date. Returns CSC_EINVAL for 0, for
  * a month or day out of range (20230229) and for years outside 1900..2199. */
 int date_from_yyyymmdd(uint32_t yyyymmdd, csc_date *out);
+/* As date_from_yyyymmdd, but from year 1000: any eight-digit date, as a
+ * worker may have mistyped it. For occurred_on, where a date before 1900 is
+ * a data-quality finding (implausible_date), not a date that is not a date. */
+int date_from_yyyymmdd_early(uint32_t yyyymmdd, csc_date *out);
 uint32_t date_to_yyyymmdd(csc_date date);
 
 /* "YYYY-MM-DD" into buf (at least 11 bytes); returns buf. */

@@ -33,13 +33,19 @@ int date_days_in_month(int y, int m) {
   return m == 2 && is_leap(y) ? 29 : days[m - 1];
 }
 
-int date_from_yyyymmdd(uint32_t v, csc_date *out) {
+/* The upper bound 2199 keeps every date within what recorded_at may say
+ * (before 2200, see ingest_validate). */
+static int yyyymmdd_from(uint32_t v, int first_year, csc_date *out) {
   const int y = (int)(v / 10000), m = (int)(v / 100 % 100), d = (int)(v % 100);
-  if (y < 1900 || y > 2199 || m < 1 || m > 12 || d < 1 || d > date_days_in_month(y, m))
+  if (y < first_year || y > 2199 || m < 1 || m > 12 || d < 1 || d > date_days_in_month(y, m))
     return CSC_EINVAL;
   *out = date_from_ymd(y, m, d);
   return CSC_OK;
 }
+
+int date_from_yyyymmdd(uint32_t v, csc_date *out) { return yyyymmdd_from(v, 1900, out); }
+
+int date_from_yyyymmdd_early(uint32_t v, csc_date *out) { return yyyymmdd_from(v, 1000, out); }
 
 uint32_t date_to_yyyymmdd(csc_date date) {
   int y, m, d;

@@ -159,6 +159,19 @@ static void test_yyyymmdd(void **state) {
   assert_int_equal(d, D(2199, 12, 31));
   assert_int_equal(date_from_yyyymmdd(20000229, &d), CSC_OK); /* 2000 is leap */
   assert_int_equal(d, D(2000, 2, 29));
+
+  /* The early variant (occurred_on) takes any eight-digit date up to 2199;
+   * fewer digits are still not a date. */
+  assert_int_equal(date_from_yyyymmdd_early(18991231, &d), CSC_OK);
+  assert_int_equal(d, D(1899, 12, 31));
+  assert_int_equal(date_from_yyyymmdd_early(10000101, &d), CSC_OK);
+  assert_int_equal(d, D(1000, 1, 1));
+  assert_int_equal(date_from_yyyymmdd_early(19000229, &d), CSC_EINVAL); /* 1900 not leap */
+  assert_int_equal(date_from_yyyymmdd_early(9991231, &d), CSC_EINVAL);  /* seven digits */
+  assert_int_equal(date_from_yyyymmdd_early(240229, &d), CSC_EINVAL);
+  assert_int_equal(date_from_yyyymmdd_early(0, &d), CSC_EINVAL);
+  assert_int_equal(date_from_yyyymmdd_early(22000101, &d), CSC_EINVAL);
+  assert_int_equal(d, D(1000, 1, 1));
 }
 
 static void test_format_parse(void **state) {
