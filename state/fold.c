@@ -74,7 +74,10 @@
  *
  * Anything that breaks a case rule is kept and reported (docs/quality-rules.md):
  * an end dated before its start is ignored (the episode stays open until a
- * valid end arrives); an end of nothing is ignored.
+ * valid end arrives); an end of nothing is ignored. An event dated before
+ * 1900 (implausible_date) is a mistyped date, not a date of anything: it is
+ * reported and takes no part in the fold, so it counts nowhere until a
+ * correction gives it a real date. Its corrections still apply.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -84,6 +87,9 @@
 /* Pre-birth work on the path to a child protection plan is legitimate for an
  * unborn child, up to about 40 weeks before birth. */
 #define PRE_BIRTH_DAYS 280
+
+/* 1900-01-01: an occurred_on before it is implausible_date. */
+#define PLAUSIBLE_FROM ((csc_date)-25567)
 
 enum role { ROLE_START, ROLE_MIDDLE, ROLE_END };
 enum { PASS_EARLIER_ENDS, PASS_STARTS, PASS_MIDDLE, PASS_ENDS };
@@ -763,7 +769,8 @@ static int allowed_before_birth(const CaseEvent *ev) {
  * the date arithmetic of date_london_from_unix_ms. */
 #define RECORDED_AT_BEYOND_MS INT64_C(7258118400000)
 
-static void check_event(struct fold *f) {
+/* The rules that compare the event's date with others. */
+static void check_date(struct fold *f) {
   const CaseEvent *ev = f->ev;
   if (ev->recorded_at_ms > 0 && ev->recorded_at_ms < RECORDED_AT_BEYOND_MS &&
       f->date > date_london_from_unix_ms(ev->recorded_at_ms))
@@ -774,7 +781,15 @@ static void check_event(struct fold *f) {
       ev->payload_case != CSCFLOW__V1__CASE_EVENT__PAYLOAD_WORKFORCE &&
       (!allowed_before_birth(ev) || f->date < dob - PRE_BIRTH_DAYS))
     finding(f, Q_DATE_BEFORE_BIRTH);
-  if (has_unknown_code(ev))
+}
+
+static void check_event(struct fold *f) {
+  /* A mistyped date is one thing to fix: it is not also before the birth. */
+  if (f->date < PLAUSIBLE_FROM)
+    finding(f, Q_IMPLAUSIBLE_DATE);
+  else
+    check_date(f);
+  if (has_unknown_code(f->ev))
     finding(f, Q_UNKNOWN_CODE);
 }
 
@@ -891,9 +906,10 @@ int child_fold(CaseEvent **events, size_t n, struct arena *a, struct child_state
   f.live = live;
   for (size_t i = 0; i < n; i++) {
     /* validated on ingest; kept out of the fold regardless */
-    if (live[i] && date_from_yyyymmdd(events[i]->occurred_on, &dates[i]) != CSC_OK)
+    if (live[i] && date_from_yyyymmdd_early(events[i]->occurred_on, &dates[i]) != CSC_OK)
       live[i] = 0;
-    if (live[i] && events[i]->payload_case == CSCFLOW__V1__CASE_EVENT__PAYLOAD_CHILD_DETAILS)
+    if (live[i] && dates[i] >= PLAUSIBLE_FROM &&
+        events[i]->payload_case == CSCFLOW__V1__CASE_EVENT__PAYLOAD_CHILD_DETAILS)
       merge_details(&st->details, events[i]->child_details);
   }
   for (size_t i = 0; i < n; i++)
@@ -901,6 +917,7 @@ int child_fold(CaseEvent **events, size_t n, struct arena *a, struct child_state
       f.ev = events[i];
       f.date = dates[i];
       check_event(&f);
+      live[i] = dates[i] >= PLAUSIBLE_FROM; /* implausible_date: reported, never folded */
     }
 
   memset(done, 0, n + 1);

@@ -263,6 +263,7 @@ enum quality_rule {
   Q_DATE_BEFORE_BIRTH,     /* an event dated before the child's date of birth */
   Q_DATE_AFTER_RECORDED,   /* occurred_on after the day the case system recorded it */
   Q_UNKNOWN_CODE,          /* a code the DfE guides do not define */
+  Q_IMPLAUSIBLE_DATE,      /* occurred_on before 1900: the event is not folded */
   Q_RULE_COUNT
 };
 extern const char *const quality_rule_ids[Q_RULE_COUNT];

@@ -37,11 +37,13 @@ enum rule {
   R_OVERLAPPING_PLAN,
   R_DATE_BEFORE_BIRTH,
   R_DATE_AFTER_RECORDED,
-  R_UNKNOWN_CODE
+  R_UNKNOWN_CODE,
+  R_IMPLAUSIBLE_DATE
 };
 const char *const bf_rule_ids[BF_RULE_COUNT] = {
     "end_before_start", "end_without_start", "referral_while_open", "placement_outside_care",
-    "overlapping_plan", "date_before_birth", "date_after_recorded", "unknown_code"};
+    "overlapping_plan", "date_before_birth", "date_after_recorded", "unknown_code",
+    "implausible_date"};
 
 static const char *const IDS_CORE[] = {"referrals",       "rereferrals",      "children_on_plan",
                                        "open_plans_over", "placements_3plus", NULL};
@@ -300,7 +302,9 @@ static int is_post_change(const Ev *ev) {
 
 /* What ingest dead-letters never reaches a history: no event_id, LA or
  * child (a workforce event needs its worker or post), a date that is not a
- * date, no payload and nothing retracted, identifiers too long. */
+ * date, no payload and nothing retracted, identifiers too long. Ingest
+ * takes occurred_on from 1900 to 2199 (date_from_yyyymmdd): an earlier one
+ * is dead-lettered, so implausible_date (below) is not reached from here. */
 static int accepted(const Ev *ev) {
   csc_date d;
   if (ev->event_id[0] == '\0' || ev->la_code[0] == '\0')
@@ -1024,6 +1028,17 @@ static void merge_details(struct child *c, const Cscflow__V1__ChildDetails *d) {
     c->uasc = 1;
 }
 
+/* docs/quality-rules.md: an occurred_on before 1900 is implausible_date and
+ * counts nowhere; its codes are still checked. */
+static int implausible(struct fold *f, const Ev *ev) {
+  if (ev->occurred_on >= 19000101)
+    return 0;
+  report(f, R_IMPLAUSIBLE_DATE, ev->event_id);
+  if (has_unknown_code(ev))
+    report(f, R_UNKNOWN_CODE, ev->event_id);
+  return 1;
+}
+
 static void fold_child(struct bf *b, struct child *c) {
   c->cap = c->n_events + 1;
   c->dob = NEVER;
@@ -1036,7 +1051,8 @@ static void fold_child(struct bf *b, struct child *c) {
     return;
   for (size_t i = 0; i < c->n_events; i++) {
     const Ev *ev = c->events[i];
-    if (ev->payload_case != CSCFLOW__V1__CASE_EVENT__PAYLOAD__NOT_SET && !corrected_away(c, ev))
+    if (ev->payload_case != CSCFLOW__V1__CASE_EVENT__PAYLOAD__NOT_SET && !corrected_away(c, ev) &&
+        !implausible(&f, ev))
       f.events[f.n++] = ev;
   }
   qsort(f.events, f.n, sizeof *f.events, event_order);

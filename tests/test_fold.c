@@ -1086,6 +1086,134 @@ TEST(test_q_unknown_code) {
   no_findings(h);
 }
 
+/* The value of (measure, bucket) on as-of date t, counted by hand: the sum
+ * of the weights of the facts open on t. */
+static int64_t value_on(const struct derived *d, int measure, int bucket, csc_date t) {
+  int64_t sum = 0;
+  for (size_t i = 0; i < d->n_facts; i++) {
+    const struct fact *f = &d->facts[i];
+    if (f->measure == measure && f->bucket == bucket && f->from <= t && t < f->to)
+      sum += f->weight;
+  }
+  return sum;
+}
+
+#define MAXFACTS 64
+
+/* d's facts other than M_QUALITY, copied (they live in h's arena). */
+static size_t counted_facts(const struct derived *d, struct fact *out) {
+  size_t n = 0;
+  for (size_t i = 0; i < d->n_facts; i++)
+    if (d->facts[i].measure != M_QUALITY) {
+      assert_true(n < MAXFACTS);
+      out[n++] = d->facts[i];
+    }
+  return n;
+}
+
+/* The good events of test_q_implausible_date: a referral on 1 Feb 2024 and a
+ * period of care from 1 Mar 2024. */
+static void good_events(struct hist *h) {
+  ref_open(h, "r1", D(2024, 2, 1), "R1", "1A");
+  care_start(h, "c1", D(2024, 3, 1), "P1", "C2", "N1", 0, NULL);
+}
+
+TEST(test_q_implausible_date) {
+  /* What the good events count on their own. */
+  good_events(h);
+  fold(h);
+  no_findings(h);
+  struct fact want[MAXFACTS];
+  const size_t n_want = counted_facts(&h->d, want);
+  assert_true(n_want > 0);
+
+  /* Dates mistyped before 1900, each saved in 2024: a referral (still open,
+   * were it folded R1 would be referral_while_open), a CP plan, and child
+   * details whose date of birth (1 May 2024) would make the period of care
+   * date_before_birth. */
+  h_reset(h);
+  good_events(h);
+  recorded(ref_open(h, "r0", D(1899, 12, 31), "R0", "1A"), D(2024, 1, 5));
+  recorded(cp_start(h, "p0", D(1899, 6, 1), "CP0", "R0", "N"), D(2024, 1, 5));
+  recorded(details(h, "d0", D(1899, 12, 1), 20240501), D(2024, 1, 5));
+  const struct child_state *st = fold(h);
+  assert_int_equal(st->n_findings, 3);
+  assert_true(has_finding(st, Q_IMPLAUSIBLE_DATE, "r0"));
+  assert_true(has_finding(st, Q_IMPLAUSIBLE_DATE, "p0"));
+  assert_true(has_finding(st, Q_IMPLAUSIBLE_DATE, "d0"));
+  /* None of them is folded: one referral (R1, not a re-referral), no CP
+   * plan, no date of birth. */
+  assert_int_equal(st->n_referrals, 1);
+  ep_is(&st->referrals[0], D(2024, 2, 1), NEVER, "R1", "", "1A", "", 0);
+  assert_int_equal(st->n_plans[PLAN_CP], 0);
+  assert_int_equal(st->details.dob, NEVER);
+  /* In no count: the facts are the good events' alone, and the referrals
+   * in the 12 months to 1 Jun 2024 are 1 (R1), not 2. */
+  const struct derived *d = derive(h);
+  struct fact got[MAXFACTS];
+  assert_int_equal(counted_facts(d, got), n_want);
+  assert_memory_equal(got, want, n_want * sizeof *want);
+  assert_int_equal(value_on(d, M_REFERRALS_12M, 0, D(2024, 6, 1)), 1);
+  assert_int_equal(value_on(d, M_QUALITY, Q_IMPLAUSIBLE_DATE, D(2024, 6, 1)), 3);
+
+  /* An unknown code in an implausible event is a finding of its own. */
+  h_reset(h);
+  recorded(ref_open(h, "r0", D(1899, 12, 31), "R0", "Z9"), D(2024, 1, 5));
+  st = fold(h);
+  assert_int_equal(st->n_findings, 2);
+  assert_true(has_finding(st, Q_IMPLAUSIBLE_DATE, "r0"));
+  assert_true(has_finding(st, Q_UNKNOWN_CODE, "r0"));
+}
+
+TEST(test_q_implausible_date_boundary) {
+  /* 1 Jan 1900 is not before 1900: kept as dated, counted for 12 months. */
+  recorded(ref_open(h, "r0", D(1900, 1, 1), "R0", "1A"), D(2024, 1, 5));
+  assert_int_equal(fold(h)->n_referrals, 1);
+  no_findings(h);
+  assert_true(has_fact(&h->d, M_REFERRALS_12M, 0, D(1900, 1, 1), D(1901, 1, 1)));
+  assert_int_equal(value_on(&h->d, M_REFERRALS_12M, 0, D(1900, 6, 1)), 1);
+}
+
+TEST(test_q_implausible_date_and_birth) {
+  /* Before birth, from 1900 on: date_before_birth as before, not implausible. */
+  details(h, "d1", D(2024, 6, 5), 20240601);
+  care_start(h, "x", D(2024, 5, 20), "P1", "C2", "N1", 0, NULL);
+  fold(h);
+  only_finding(h, Q_DATE_BEFORE_BIRTH, "x");
+  /* Before 1900: implausible_date alone. The date is mistyped, one thing to
+   * fix, not also a period of care before the birth. */
+  h_reset(h);
+  details(h, "d1", D(2024, 6, 5), 20240601);
+  recorded(care_start(h, "x", D(1824, 5, 20), "P1", "C2", "N1", 0, NULL), D(2024, 6, 5));
+  assert_int_equal(fold(h)->n_plans[PLAN_LAC], 0);
+  only_finding(h, Q_IMPLAUSIBLE_DATE, "x");
+}
+
+TEST(test_q_implausible_date_corrected) {
+  recorded(ref_open(h, "r0", D(1899, 12, 31), "R0", "1A"), D(2024, 1, 5));
+  assert_int_equal(fold(h)->n_referrals, 0);
+  only_finding(h, Q_IMPLAUSIBLE_DATE, "r0");
+  assert_int_equal(value_on(&h->d, M_REFERRALS_12M, 0, D(2024, 6, 1)), 0);
+  /* The LA fixes it at source: an amendment dated 31 Dec 2023 resolves the
+   * finding, and the referral counts from that day for 12 months. */
+  supersedes(recorded(ref_open(h, "r0b", D(2023, 12, 31), "R0", "1A"), D(2024, 1, 8)), "r0");
+  const struct child_state *st = fold(h);
+  assert_int_equal(st->n_referrals, 1);
+  ep_is(&st->referrals[0], D(2023, 12, 31), NEVER, "R0", "", "1A", "", 0);
+  no_findings(h);
+  assert_int_equal(n_facts(&h->d, M_REFERRALS_12M, 0), 1);
+  assert_true(has_fact(&h->d, M_REFERRALS_12M, 0, D(2023, 12, 31), D(2024, 12, 31)));
+  assert_int_equal(value_on(&h->d, M_REFERRALS_12M, 0, D(2024, 6, 1)), 1);
+
+  /* An amendment with an implausible date still corrects: what it replaces
+   * is gone, and it counts nowhere until it is fixed in turn. */
+  h_reset(h);
+  ref_open(h, "r1", D(2024, 2, 1), "R1", "1A");
+  supersedes(recorded(ref_open(h, "r1b", D(1824, 2, 1), "R1", "1A"), D(2024, 2, 3)), "r1");
+  assert_int_equal(fold(h)->n_referrals, 0);
+  only_finding(h, Q_IMPLAUSIBLE_DATE, "r1b");
+}
+
 /* ---- corrections and order ------------------------------------------------------- */
 
 TEST(test_supersede) {
@@ -1358,6 +1486,8 @@ int main(void) {
       T(test_workforce_post), T(test_q_end_before_start), T(test_q_end_without_start),
       T(test_q_referral_while_open), T(test_q_placement_outside_care), T(test_q_overlapping_plan),
       T(test_q_date_before_birth), T(test_q_date_after_recorded), T(test_q_unknown_code),
+      T(test_q_implausible_date), T(test_q_implausible_date_boundary),
+      T(test_q_implausible_date_and_birth), T(test_q_implausible_date_corrected),
       T(test_supersede), T(test_retract), T(test_supersede_then_retract),
       T(test_correction_target_absent), T(test_same_day), T(test_permutations_small),
       T(test_permutations_long), T(test_permutations_save_order),

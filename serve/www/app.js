@@ -108,6 +108,7 @@
     date_before_birth: 'An event dated before the child\'s date of birth.',
     date_after_recorded: 'An event dated after the day it was recorded.',
     unknown_code: 'A code outside the DfE guides\' list for its field.',
+    implausible_date: 'An event dated before 1900; not counted until its date is corrected.',
   };
 
   const $ = (id) => document.getElementById(id);
