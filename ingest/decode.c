@@ -68,31 +68,64 @@ int ingest_is_post_change(const Cscflow__V1__WorkforceEvent *w) {
          w->change == CSCFLOW__V1__WORKFORCE_CHANGE__WORKFORCE_CHANGE_POST_FILLED;
 }
 
+/* One required identifier: "<field>: <problem>", from a fixed table so that
+ * the reason stays a static string. */
+static int check_required(const char *value, const char *const reasons[4], const char **reason) {
+  const char *problem;
+  if (ingest_check_id(value, &problem) == CSC_OK)
+    return CSC_OK;
+  *reason = problem[0] == 'm' ? reasons[0]   /* missing */
+            : problem[0] == 'l' ? reasons[1] /* longer than the maximum */
+            : problem[0] == 'c' ? reasons[2] /* control character */
+                                : reasons[3]; /* not valid UTF-8 */
+  return CSC_EINVAL;
+}
+
+/* An optional identifier: empty, or valid. */
+static int check_optional(const char *value, const char *const reasons[4], const char **reason) {
+  return value[0] == '\0' ? CSC_OK : check_required(value, reasons, reason);
+}
+
+#define ID_REASONS(field)                                                                   \
+  (const char *const[4]) {                                                                  \
+    field ": missing", field ": longer than " INGEST_ID_MAX_TEXT " bytes",                  \
+        field ": control character", field ": not valid UTF-8"                              \
+  }
+
+/* The subject's identifier: the child, or for a workforce event the
+ * worker, or the post for a change to a post. */
+static int check_subject(const CaseEvent *ev, const char **reason) {
+  if (!is_workforce(ev))
+    return check_required(ev->child_id, ID_REASONS("child_id"), reason);
+  if (check_optional(ev->child_id, ID_REASONS("child_id"), reason) != CSC_OK)
+    return CSC_EINVAL;
+  if (ingest_is_post_change(ev->workforce))
+    return check_required(ev->workforce->post_id, ID_REASONS("workforce.post_id"), reason);
+  return check_required(ev->workforce->worker_id, ID_REASONS("workforce.worker_id"), reason);
+}
+
 int ingest_validate(const CaseEvent *ev, const char **reason) {
   csc_date d;
-  if (ev->event_id[0] == '\0')
-    *reason = "missing event_id";
-  else if (ev->la_code[0] == '\0')
-    *reason = "missing la_code";
-  else if (ev->child_id[0] == '\0' && !is_workforce(ev))
-    *reason = "missing child_id";
-  else if (is_workforce(ev) && ingest_is_post_change(ev->workforce) && ev->workforce->post_id[0] == '\0')
-    *reason = "missing post_id";
-  else if (is_workforce(ev) && !ingest_is_post_change(ev->workforce) && ev->workforce->worker_id[0] == '\0')
-    *reason = "missing worker_id";
-  else if (date_from_yyyymmdd(ev->occurred_on, &d) != CSC_OK)
-    *reason = "invalid occurred_on";
+  if (check_required(ev->event_id, ID_REASONS("event_id"), reason) != CSC_OK ||
+      check_required(ev->la_code, ID_REASONS("la_code"), reason) != CSC_OK)
+    return CSC_EINVAL;
+  if (!ingest_la_code_valid(ev->la_code)) {
+    *reason = "la_code: not a DfE LA number or ONS code";
+    return CSC_EINVAL;
+  }
+  if (check_subject(ev, reason) != CSC_OK ||
+      check_optional(ev->supersedes_event_id, ID_REASONS("supersedes_event_id"), reason) != CSC_OK ||
+      check_optional(ev->retracts_event_id, ID_REASONS("retracts_event_id"), reason) != CSC_OK)
+    return CSC_EINVAL;
+  if (date_from_yyyymmdd(ev->occurred_on, &d) != CSC_OK)
+    *reason = "occurred_on: not a date";
   /* recorded_at sets the replay clock: a time before 1970 or from 2200 on
    * is a broken value, not a date to move an LA's as-of date to. */
   else if (ev->recorded_at_ms < 0 || ev->recorded_at_ms >= RECORDED_AT_LIMIT_MS)
-    *reason = "invalid recorded_at_ms";
+    *reason = "recorded_at_ms: out of range";
   else if (ev->payload_case == CSCFLOW__V1__CASE_EVENT__PAYLOAD__NOT_SET &&
            ev->retracts_event_id[0] == '\0')
     *reason = "no payload";
-  else if (strlen(ev->event_id) > 63 || strlen(ev->child_id) > 127 || strlen(ev->la_code) > 23 ||
-           (is_workforce(ev) &&
-            (strlen(ev->workforce->worker_id) > 120 || strlen(ev->workforce->post_id) > 120)))
-    *reason = "identifier too long";
   else
     return CSC_OK;
   return CSC_EINVAL;
@@ -109,7 +142,7 @@ int ingest_decode(const uint8_t *buf, size_t len, struct arena *a, CaseEvent **o
     *reason = "protobuf decode failed";
     return CSC_EINVAL;
   }
-  if (ingest_validate(ev, reason) != CSC_OK)
+  if (ingest_validate(ev, reason) != CSC_OK || ingest_check_strings(*pb, *pb_len, a, reason) != CSC_OK)
     return CSC_EINVAL;
   *out = ev;
   return CSC_OK;

@@ -19,6 +19,80 @@
 
 typedef Cscflow__V1__CaseEvent CaseEvent;
 
+/* ---- identifiers and LA codes (ids.c, las.c) ------------------------------------ */
+
+/*
+ * Every identifier an event carries (event, child, referral, plan, period,
+ * enquiry, assessment, placement, worker and post ids; the corrections'
+ * event ids) and every other string field (codes) is valid UTF-8, at most
+ * INGEST_ID_MAX bytes, and holds no control character (U+0000-U+001F,
+ * U+007F). Anything else may appear: case-management ids with '/', '-',
+ * ':' or spaces are valid. The identifiers an event needs (event_id,
+ * la_code, child_id or worker_id / post_id) are at least one byte.
+ */
+#define INGEST_ID_MAX 128
+#define INGEST_ID_MAX_TEXT "128"
+
+/* Checks len bytes against the rule above (no lower bound). 0, or
+ * CSC_EINVAL with *problem, a static string ("not valid UTF-8", ...). */
+int ingest_check_string(const uint8_t *s, size_t len, const char **problem);
+/* The same for a required identifier: also "missing" when s is empty. */
+int ingest_check_id(const char *s, const char **problem);
+
+/*
+ * Walks the encoded CaseEvent pb[0..len) and checks every string field,
+ * nested payloads included, against the rule above, on the wire: an
+ * embedded NUL, which unpacking would hide, is seen here. Unknown fields
+ * are skipped. 0, or CSC_EINVAL with *reason naming the field
+ * ("child_id: not valid UTF-8", "referral_opened.referral_id: control
+ * character"), allocated from arena a.
+ */
+int ingest_check_strings(const uint8_t *pb, size_t len, struct arena *a, const char **reason);
+
+/*
+ * An LA code is the DfE three-digit LA number ("201") or a nine-character
+ * ONS-style code: an upper-case letter and eight digits ("E09000001"; the
+ * generator's fictional "E99000001" too). True when s is one.
+ */
+int ingest_la_code_valid(const char *s);
+
+#define LA_CODE_SIZE 10 /* the longest code and its NUL */
+
+struct la_alias {
+  char code[LA_CODE_SIZE];      /* a code a feed may use ("201") */
+  char canonical[LA_CODE_SIZE]; /* the LA's one code ("E09000001") */
+};
+
+/*
+ * The LAs a deployment serves, from the config:
+ *   cscflow.las=CODE[,CODE...]          the allow-list (absent: any valid code)
+ *   cscflow.la.alias.<CODE>=<CANONICAL> a second code of one LA
+ * Every output, route and label uses the canonical code.
+ */
+struct la_registry {
+  char (*allowed)[LA_CODE_SIZE];
+  size_t n_allowed;
+  int has_allow_list;
+  struct la_alias *aliases;
+  size_t n_aliases;
+};
+
+/* Loads the registry from cfg. CSC_EINVAL with err naming the key for a
+ * bad code, an alias of an alias, or an alias to an LA not on the
+ * allow-list; CSC_ENOMEM. The registry is empty (every valid code its own
+ * LA) when the config names neither key. */
+int la_registry_load(struct la_registry *r, const struct config *cfg, char *err, size_t errlen);
+void la_registry_free(struct la_registry *r);
+
+/*
+ * The canonical code of code: the alias's target, or code itself (the
+ * pointer returned is r's or code's). NULL with *reason (static) when code
+ * is not a valid LA code or, with an allow-list, not an LA it names. r may
+ * be NULL: the rule alone applies.
+ */
+const char *la_registry_resolve(const struct la_registry *r, const char *code,
+                                const char **reason);
+
 /* ---- decoding -------------------------------------------------------------- */
 
 /*
@@ -40,9 +114,10 @@ int ingest_unframe(const uint8_t *buf, size_t len, const uint8_t **pb, size_t *p
                    uint32_t *schema_id, const char **reason);
 
 /*
- * Unframes, unpacks and validates one message body. The event is allocated
- * from arena a. On CSC_EINVAL, *reason says why ("protobuf decode failed",
- * "missing event_id", ...). On success *pb and *pb_len are the protobuf bytes
+ * Unframes, unpacks and validates one message body: ingest_validate, and
+ * every string field on the wire (ingest_check_strings). The event is
+ * allocated from arena a. On CSC_EINVAL, *reason says why ("protobuf decode
+ * failed", "event_id: missing", "child_id: not valid UTF-8", ...). On success *pb and *pb_len are the protobuf bytes
  * (inside buf), which is what the history stores, unknown fields included.
  */
 int ingest_decode(const uint8_t *buf, size_t len, struct arena *a, CaseEvent **out,
@@ -52,8 +127,10 @@ int ingest_decode(const uint8_t *buf, size_t len, struct arena *a, CaseEvent **o
  * Checks what the processor needs of an envelope: event_id, la_code and
  * occurred_on always; recorded_at_ms in [0, 2200-01-01); child_id unless it
  * is a workforce event (which needs worker_id, or post_id for a change to a
- * post); a payload unless the event retracts another; identifiers that fit.
- * Returns 0 or CSC_EINVAL with *reason.
+ * post); a payload unless the event retracts another; every envelope
+ * identifier by the rule above and la_code by the LA code rule (the
+ * allow-list and mapping are the engine's: la_registry_resolve). Returns 0
+ * or CSC_EINVAL with *reason (static), naming the field.
  */
 int ingest_validate(const CaseEvent *ev, const char **reason);
 

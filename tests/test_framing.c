@@ -325,7 +325,7 @@ static void test_confluent_malformed(void **state) {
   assert_ptr_equal(pb, hdr + 6);
   assert_int_equal(pb_len, 0);
   assert_int_equal(schema_id, 300);
-  expect_reject(hdr, sizeof hdr, "missing event_id");
+  expect_reject(hdr, sizeof hdr, "event_id: missing");
 }
 
 static void test_garbage(void **state) {
@@ -361,37 +361,37 @@ static void test_validation(void **state) {
 
   make_referral(&f);
   f.ev.event_id = "";
-  expect_reject_event(&f.ev, "missing event_id");
+  expect_reject_event(&f.ev, "event_id: missing");
 
   make_referral(&f);
   f.ev.la_code = "";
-  expect_reject_event(&f.ev, "missing la_code");
+  expect_reject_event(&f.ev, "la_code: missing");
 
   make_referral(&f);
   f.ev.child_id = "";
-  expect_reject_event(&f.ev, "missing child_id");
+  expect_reject_event(&f.ev, "child_id: missing");
 
   make_referral(&f);
   f.ev.occurred_on = 20230229; /* 2023 is not a leap year */
-  expect_reject_event(&f.ev, "invalid occurred_on");
+  expect_reject_event(&f.ev, "occurred_on: not a date");
 
   make_referral(&f);
   f.ev.occurred_on = 0; /* not recorded */
-  expect_reject_event(&f.ev, "invalid occurred_on");
+  expect_reject_event(&f.ev, "occurred_on: not a date");
 
   make_referral(&f);
   f.ev.occurred_on = 20241301;
-  expect_reject_event(&f.ev, "invalid occurred_on");
+  expect_reject_event(&f.ev, "occurred_on: not a date");
 
   /* recorded_at moves the replay clock: before 1970 or from 2200 on is a
    * broken value (the fold fuzzer found such a time overflowing the date
    * arithmetic). 2199-12-31T23:59:59.999Z is still accepted. */
   make_referral(&f);
   f.ev.recorded_at_ms = -1;
-  expect_reject_event(&f.ev, "invalid recorded_at_ms");
+  expect_reject_event(&f.ev, "recorded_at_ms: out of range");
   make_referral(&f);
   f.ev.recorded_at_ms = 7258118400000LL;
-  expect_reject_event(&f.ev, "invalid recorded_at_ms");
+  expect_reject_event(&f.ev, "recorded_at_ms: out of range");
   make_referral(&f);
   f.ev.recorded_at_ms = 7258118399999LL;
   {
@@ -424,32 +424,150 @@ static void test_validation(void **state) {
 
   make_workforce(&f);
   f.w.worker_id = "";
-  expect_reject_event(&f.ev, "missing worker_id");
+  expect_reject_event(&f.ev, "workforce.worker_id: missing");
 
-  /* The identifier limits: event_id 63, child_id 127, la_code 23 characters. */
-  char id64[65], id128[129], id24[25];
-  memset(id64, 'e', 64);
-  id64[64] = '\0';
-  memset(id128, 'c', 128);
-  id128[128] = '\0';
-  memset(id24, '9', 24);
-  id24[24] = '\0';
+  /* One limit for every identifier: 128 bytes (INGEST_ID_MAX). */
+  char id129[130];
+  memset(id129, 'e', 129);
+  id129[129] = '\0';
 
   make_referral(&f);
-  f.ev.event_id = id64 + 1; /* 63 */
-  f.ev.child_id = id128 + 1; /* 127 */
-  f.ev.la_code = id24 + 1;   /* 23 */
+  f.ev.event_id = id129 + 1; /* 128 */
+  f.ev.child_id = id129 + 1;
+  f.r.referral_id = id129 + 1;
   expect_accept_event(&f.ev);
 
   make_referral(&f);
-  f.ev.event_id = id64;
-  expect_reject_event(&f.ev, "identifier too long");
+  f.ev.event_id = id129;
+  expect_reject_event(&f.ev, "event_id: longer than 128 bytes");
   make_referral(&f);
-  f.ev.child_id = id128;
-  expect_reject_event(&f.ev, "identifier too long");
+  f.ev.child_id = id129;
+  expect_reject_event(&f.ev, "child_id: longer than 128 bytes");
   make_referral(&f);
-  f.ev.la_code = id24;
-  expect_reject_event(&f.ev, "identifier too long");
+  f.ev.supersedes_event_id = id129;
+  expect_reject_event(&f.ev, "supersedes_event_id: longer than 128 bytes");
+  make_workforce(&f);
+  f.w.worker_id = id129;
+  expect_reject_event(&f.ev, "workforce.worker_id: longer than 128 bytes");
+}
+
+/* ---- identifiers: UTF-8, no control characters; LA codes ------------------------- */
+
+/* Case-management ids may hold '/', '-', ':' and spaces, and any
+ * character beyond ASCII: all valid. */
+static void test_identifier_characters(void **state) {
+  (void)state;
+  struct fixture f;
+  make_referral(&f);
+  f.ev.child_id = "K1:CIN/2024-05 a";
+  f.ev.event_id = "ev:1/2 \xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80"; /* e-acute, euro, an emoji */
+  expect_accept_event(&f.ev);
+
+  make_referral(&f);
+  f.ev.child_id = "X\xff"; /* not UTF-8 */
+  expect_reject_event(&f.ev, "child_id: not valid UTF-8");
+  make_referral(&f);
+  f.ev.child_id = "X\xc0\x80"; /* an overlong NUL */
+  expect_reject_event(&f.ev, "child_id: not valid UTF-8");
+  make_referral(&f);
+  f.ev.child_id = "X\xed\xa0\x80"; /* a surrogate */
+  expect_reject_event(&f.ev, "child_id: not valid UTF-8");
+  make_referral(&f);
+  f.ev.child_id = "X\na";
+  expect_reject_event(&f.ev, "child_id: control character");
+  make_referral(&f);
+  f.ev.event_id = "e\x7f";
+  expect_reject_event(&f.ev, "event_id: control character");
+  make_referral(&f);
+  f.ev.retracts_event_id = "e\x1f";
+  expect_reject_event(&f.ev, "retracts_event_id: control character");
+}
+
+/* "X\0a" and "X\0b" once folded as one child "X": unpacking hides the NUL,
+ * so the wire is checked. Nested payload ids are checked the same way. */
+static void test_identifier_nul_on_the_wire(void **state) {
+  (void)state;
+  struct fixture f;
+  uint8_t buf[BUF_CAP];
+  make_referral(&f);
+  f.ev.child_id = "X?a";
+  size_t len = frame(&f.ev, NULL, 0, buf);
+  uint8_t *q = memchr(buf, '?', len);
+  assert_non_null(q);
+  *q = 0; /* child_id is now the 3 bytes X, NUL, a */
+  expect_reject(buf, len, "child_id: control character");
+
+  make_referral(&f);
+  f.r.referral_id = "R?1";
+  len = frame(&f.ev, NULL, 0, buf);
+  q = memchr(buf, '?', len);
+  assert_non_null(q);
+  *q = 0;
+  expect_reject(buf, len, "referral_opened.referral_id: control character");
+
+  make_referral(&f);
+  f.r.source = "1\xfe";
+  len = frame(&f.ev, NULL, 0, buf);
+  expect_reject(buf, len, "referral_opened.source: not valid UTF-8");
+}
+
+/* An LA code is the DfE number or a letter and eight digits, nothing
+ * else: "E99000009:Y" once wrote into E99000009's finding ids. */
+static void test_la_code_rule(void **state) {
+  (void)state;
+  const char *good[] = {"201", "E09000001", "E99000009", "W06000015", "S12000033"};
+  const char *bad[] = {"LA1", "E99000009:Y", "e09000001", "E0900000", "E090000011", "20",
+                       "2011", "E0900000A", "E09 00001", ""};
+  for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+    assert_true(ingest_la_code_valid(good[i]));
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+    assert_false(ingest_la_code_valid(bad[i]));
+  struct fixture f;
+  make_referral(&f);
+  f.ev.la_code = "E99000009:Y";
+  expect_reject_event(&f.ev, "la_code: not a DfE LA number or ONS code");
+}
+
+/* The allow-list and the mapping: a DfE number and an ONS code are one
+ * LA, under its canonical code; an LA not on the list is refused. */
+static void test_la_registry(void **state) {
+  (void)state;
+  struct config cfg;
+  config_init(&cfg);
+  assert_int_equal(config_set(&cfg, "cscflow.las", "E09000001, E09000002"), CSC_OK);
+  assert_int_equal(config_set(&cfg, "cscflow.la.alias.201", "E09000001"), CSC_OK);
+  struct la_registry r;
+  char err[256];
+  assert_int_equal(la_registry_load(&r, &cfg, err, sizeof err), CSC_OK);
+  const char *reason = NULL;
+  assert_string_equal(la_registry_resolve(&r, "201", &reason), "E09000001");
+  assert_string_equal(la_registry_resolve(&r, "E09000001", &reason), "E09000001");
+  assert_string_equal(la_registry_resolve(&r, "E09000002", &reason), "E09000002");
+  assert_null(la_registry_resolve(&r, "E09000003", &reason));
+  assert_string_equal(reason, "la_code: not in cscflow.las");
+  assert_null(la_registry_resolve(&r, "202", &reason)); /* a number with no mapping */
+  assert_null(la_registry_resolve(&r, "LA1", &reason));
+  assert_string_equal(reason, "la_code: not a DfE LA number or ONS code");
+  la_registry_free(&r);
+  /* No registry: the rule alone. */
+  assert_string_equal(la_registry_resolve(NULL, "202", &reason), "202");
+
+  /* A mapping to an LA off the list, an alias of an alias, a bad code:
+   * refused at load, naming the key. */
+  assert_int_equal(config_set(&cfg, "cscflow.la.alias.202", "E09000003"), CSC_OK);
+  assert_int_equal(la_registry_load(&r, &cfg, err, sizeof err), CSC_EINVAL);
+  assert_non_null(strstr(err, "cscflow.la.alias.202"));
+  config_free(&cfg);
+  config_init(&cfg);
+  assert_int_equal(config_set(&cfg, "cscflow.la.alias.201", "202"), CSC_OK);
+  assert_int_equal(config_set(&cfg, "cscflow.la.alias.202", "E09000001"), CSC_OK);
+  assert_int_equal(la_registry_load(&r, &cfg, err, sizeof err), CSC_EINVAL);
+  config_free(&cfg);
+  config_init(&cfg);
+  assert_int_equal(config_set(&cfg, "cscflow.las", "E09000001,LA1"), CSC_OK);
+  assert_int_equal(la_registry_load(&r, &cfg, err, sizeof err), CSC_EINVAL);
+  assert_non_null(strstr(err, "LA1"));
+  config_free(&cfg);
 }
 
 /* ---- unknown fields --------------------------------------------------------------- */
@@ -520,6 +638,10 @@ int main(void) {
       cmocka_unit_test(test_confluent_malformed),
       cmocka_unit_test(test_garbage),
       cmocka_unit_test(test_validation),
+      cmocka_unit_test(test_identifier_characters),
+      cmocka_unit_test(test_identifier_nul_on_the_wire),
+      cmocka_unit_test(test_la_code_rule),
+      cmocka_unit_test(test_la_registry),
       cmocka_unit_test(test_unknown_fields_kept),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
