@@ -16,8 +16,13 @@
  *   3. failed delivery: with every Produce refused by the broker the run
  *      exits 1, counts the failures and commits nothing, and the next run,
  *      with the broker healthy again, sends them;
- *   4. bad arguments: a time without a zone and a window that ends before
- *      it starts exit 64, an unknown cscflow key 78, before any Kafka work.
+ *   4. the cycle with the engine: `cscflow run` dead-letters again what
+ *      redrive sent and is still bad, with the same bytes; the DLQ does not
+ *      grow without a run; a redrive selects those new dead letters once;
+ *   5. bad arguments: a time without a zone and a window that ends before
+ *      it starts exit 64, an unknown cscflow key 78, before any Kafka work;
+ *   6. times and group names: each accepted form of --from/--until, and the
+ *      refused ones (no zone, another zone, a bad date or hour).
  *
  * Every wait is bounded in count and time; a child still running at its
  * bound is killed and the test fails.
@@ -34,6 +39,7 @@
 #include <unistd.h>
 
 #include "engine/engine.h"
+#include "ingest/redrive.h"
 
 /* After engine.h: rdkafka_mock.h needs rdkafka.h's RD_EXPORT. */
 #include <librdkafka/rdkafka_mock.h>
@@ -74,9 +80,9 @@ static char *slurp(const char *path) {
   return copy;
 }
 
-/* Runs the binary with args (NULL-terminated, args[0] its name), stderr to
- * errf; returns its exit status, or fails the test past RUN_BOUND_S. */
-static int run_cscflow(char *const args[], const char *errf) {
+/* Starts the binary with args (NULL-terminated, args[0] its name), stdout
+ * to /dev/null and stderr to errf. */
+static pid_t spawn(char *const args[], const char *errf) {
   fflush(stdout);
   fflush(stderr);
   const pid_t pid = fork();
@@ -89,7 +95,13 @@ static int run_cscflow(char *const args[], const char *errf) {
     execv(cscflow_bin, args);
     _exit(127);
   }
-  const double deadline = now_s() + RUN_BOUND_S;
+  return pid;
+}
+
+/* Its exit status once it exits within bound_s; else it is killed and the
+ * test fails. */
+static int wait_exit(pid_t pid, double bound_s) {
+  const double deadline = now_s() + bound_s;
   int status = 0;
   for (int i = 0; i < 100000; i++) {
     if (waitpid(pid, &status, WNOHANG) == pid)
@@ -100,8 +112,12 @@ static int run_cscflow(char *const args[], const char *errf) {
   }
   kill(pid, SIGKILL);
   waitpid(pid, &status, 0);
-  fail_msg("cscflow redrive still running after %.0f s", RUN_BOUND_S);
+  fail_msg("cscflow still running after %.0f s", bound_s);
   return -1;
+}
+
+static int run_cscflow(char *const args[], const char *errf) {
+  return wait_exit(spawn(args, errf), RUN_BOUND_S);
 }
 
 /* The number after "\"name\":" in the summary line of text, or -1. */
@@ -514,7 +530,95 @@ static void test_failed_delivery(void **state) {
   assert_int_equal(read_input(&w->c, got, MAX_MSGS), before + 1);
 }
 
-/* 4. Refused before any Kafka work. */
+/* Dead letters on the DLQ, all partitions. */
+static int64_t dlq_total(struct cluster *c) {
+  int64_t total = 0;
+  for (int32_t p = 0; p < 2; p++) {
+    int64_t lo, hi;
+    assert_int_equal(rd_kafka_query_watermark_offsets(c->producer, TOPIC_DLQ, p, &lo, &hi, 10000),
+                     0);
+    total += hi;
+  }
+  return total;
+}
+
+/* 4. The cycle with the real engine: `cscflow run` reads what redrive sent,
+ * and the ones still bad (all of them: none decodes) come back to the DLQ
+ * as new dead letters with the same bytes. Nothing more happens until an
+ * explicit run: the DLQ stays as it is, a run with a new filter selects the
+ * new dead letters once, and the same run again sends nothing. */
+static void test_engine_cycle(void **state) {
+  struct world *w = *state;
+  struct got got[MAX_MSGS];
+  const size_t sent = read_input(&w->c, got, MAX_MSGS);
+  assert_true(sent > 0);
+  const int64_t dlq_before = dlq_total(&w->c);
+  char conf[320], state_dir[320], errf[320], text[1024], since[32];
+  snprintf(conf, sizeof conf, "%s/run.conf", w->dir);
+  snprintf(state_dir, sizeof state_dir, "%s/state", w->dir);
+  snprintf(errf, sizeof errf, "%s/run.log", w->dir);
+  snprintf(text, sizeof text,
+           "bootstrap.servers=%s\ncscflow.state.dir=%s\nconsumer.group.id=test-redrive-run-%d\n"
+           "consumer.fetch.wait.max.ms=10\nproducer.linger.ms=1\n",
+           w->c.bootstraps, state_dir, (int)getpid());
+  FILE *f = fopen(conf, "w");
+  assert_non_null(f);
+  fputs(text, f);
+  assert_int_equal(fclose(f), 0);
+  /* The engine's dead letters are stamped now; the earlier ones in 2026's
+   * first weeks. One second back covers the clock's rounding. */
+  const time_t t0 = time(NULL) - 1;
+  struct tm tm;
+  gmtime_r(&t0, &tm);
+  strftime(since, sizeof since, "%Y-%m-%dT%H:%M:%SZ", &tm);
+
+  char *run_args[] = {"cscflow", "run", "--config", conf, NULL};
+  const pid_t pid = spawn(run_args, errf);
+  const double deadline = now_s() + 60.0;
+  int64_t dlq = dlq_before;
+  for (int i = 0; i < 1000 && dlq < dlq_before + (int64_t)sent && now_s() < deadline; i++) {
+    sleep_ms(100);
+    dlq = dlq_total(&w->c);
+  }
+  kill(pid, SIGTERM);
+  assert_int_equal(wait_exit(pid, 20.0), 0);
+  assert_int_equal(dlq, dlq_before + (int64_t)sent);
+
+  /* No run, no change: nothing redrives by itself. */
+  sleep_ms(500);
+  assert_int_equal(dlq_total(&w->c), dlq);
+
+  const char *const filter[] = {"--from", since, NULL};
+  char *s;
+  assert_int_equal(redrive(w, filter, &s), 0);
+  assert_int_equal(json_number(s, "read"), dlq);
+  assert_int_equal(json_number(s, "redriven"), (long)sent);
+  assert_int_equal(json_number(s, "left"), dlq_before);
+  free(s);
+  /* The new copies carry the bytes and keys of the first ones. */
+  assert_int_equal(read_input(&w->c, got, MAX_MSGS), 2 * sent);
+  size_t copies = 0;
+  for (size_t i = 0; i < 2 * sent; i++) {
+    assert_true(got[i].from[0] != '\0');
+    for (size_t j = 0; j < 2 * sent; j++)
+      /* Key bytes only: the engine dead-letters a message without a key
+       * with an empty one (engine.c), so the copy of a keyless dead letter
+       * has an empty key. */
+      if (j != i && strcmp(got[j].key, got[i].key) == 0 && got[j].value_len == got[i].value_len &&
+          memcmp(got[j].value, got[i].value, got[i].value_len) == 0) {
+        copies++;
+        break;
+      }
+  }
+  assert_int_equal(copies, 2 * sent);
+  assert_int_equal(redrive(w, filter, &s), 0);
+  assert_int_equal(json_number(s, "read"), 0);
+  assert_int_equal(json_number(s, "redriven"), 0);
+  free(s);
+  assert_int_equal(dlq_total(&w->c), dlq);
+}
+
+/* 5. Refused before any Kafka work. */
 static void test_bad_arguments(void **state) {
   struct world *w = *state;
   char *s;
@@ -531,6 +635,44 @@ static void test_bad_arguments(void **state) {
   write_conf(w, NULL);
 }
 
+/* 6. Times: the forms the README names, and what is refused. */
+static void test_parse_time(void **state) {
+  (void)state;
+  int64_t ms = 0;
+  const int64_t day = (int64_t)date_from_ymd(2026, 1, 10) * 86400000;
+  assert_int_equal(redrive_parse_time("2026-01-10", &ms), CSC_OK);
+  assert_int_equal(ms, day);
+  assert_int_equal(redrive_parse_time("2026-01-10T06:30Z", &ms), CSC_OK);
+  assert_int_equal(ms, day + (6 * 60 + 30) * 60000);
+  assert_int_equal(redrive_parse_time("2026-01-10T06:30:15.250Z", &ms), CSC_OK);
+  assert_int_equal(ms, day + (6 * 60 + 30) * 60000 + 15250);
+  assert_int_equal(redrive_parse_time("2026-01-10T06:30:15+00:00", &ms), CSC_OK);
+  assert_int_equal(ms, day + (6 * 60 + 30) * 60000 + 15000);
+  static const char *const bad[] = {"",
+                                    "2026-01-10T06:30",
+                                    "2026-01-10T06:30:15",
+                                    "2026-01-10T06:30+01:00",
+                                    "2026-01-10 06:30Z",
+                                    "2026-01-10T24:00Z",
+                                    "2026-01-10T06:60Z",
+                                    "2026-02-30",
+                                    "2026-1-10",
+                                    "2026-01-10T06:30:15.5Z",
+                                    "2026-01-10Z",
+                                    "yesterday"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+    if (redrive_parse_time(bad[i], &ms) != CSC_EINVAL)
+      fail_msg("accepted %s", bad[i]);
+  char group[128];
+  const struct redrive_filter none = {NULL, INT64_MIN, INT64_MAX};
+  const struct redrive_filter both = {"la_code", day, day + 1};
+  assert_int_equal(redrive_group_name("g", &none, group, sizeof group), CSC_OK);
+  assert_string_equal(group, "g");
+  assert_int_equal(redrive_group_name("g", &both, group, sizeof group), CSC_OK);
+  assert_string_equal(group, "g/reason=la_code/from=1768003200000/until=1768003200001");
+  assert_int_equal(redrive_group_name("g", &both, group, 20), CSC_EFULL);
+}
+
 int main(int argc, char **argv) {
   if (argc < 2) {
     fprintf(stderr, "usage: test_redrive PATH_TO_CSCFLOW\n");
@@ -540,7 +682,9 @@ int main(int argc, char **argv) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_redrive),
       cmocka_unit_test(test_failed_delivery),
+      cmocka_unit_test(test_engine_cycle),
       cmocka_unit_test(test_bad_arguments),
+      cmocka_unit_test(test_parse_time),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
