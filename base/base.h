@@ -221,6 +221,46 @@ size_t varint_encode(uint64_t v, uint8_t *out);
  * varint is longer than 10 bytes. */
 size_t varint_decode(const uint8_t *buf, size_t len, uint64_t *out);
 
+/* ---- composite keys built from input ids ------------------------------------ */
+
+/*
+ * key_append: appends one component to the composite key key[0..*len): the
+ * separator sep first unless the key is empty, then the component with
+ * every '%' written "%25" and every sep written as '%' and its two
+ * upper-case hex digits (':' is "%3A"). So no escaped component holds sep,
+ * splitting on sep gives the components back, and two different tuples of
+ * one length never give the same bytes (every key form has a fixed number
+ * of components; ("", "a") and ("a") are both "a"); a component holding
+ * neither '%' nor sep keeps its bytes. Ids (la codes, child, event, plan, worker and post ids) go in
+ * through it, never through a printf format.
+ *
+ * Buffer contract: key holds size bytes, key[0..*len) is the key so far
+ * (*len is 0 for a new key) and component must not overlap it. An escaped
+ * component takes up to 3 bytes for each of its bytes. On CSC_OK the key
+ * is NUL-terminated and *len is its new length. Errors: CSC_EFULL when the
+ * separator, the escaped component and a NUL do not fit (key and *len are
+ * left as they were: nothing is truncated); CSC_EINVAL when sep is '%' or
+ * NUL or *len >= size.
+ */
+int key_append(char *key, size_t size, size_t *len, char sep, const char *component);
+
+/* Appends sep (unless the key is empty) and escaped, an already escaped
+ * component or key (a history subject, "worker:<id>"), as it is. Same
+ * buffer contract and errors as key_append (sep may be '%' here: nothing is
+ * escaped). */
+int key_append_key(char *key, size_t size, size_t *len, char sep, const char *escaped);
+
+/* Decodes one escaped component (or a key whose separators are to stay)
+ * into out (size bytes, NUL-terminated; out may be in): every "%XX" becomes
+ * the byte XX. CSC_EINVAL for a '%' that key_append did not write (not two
+ * upper-case hex digits, or "%00"), CSC_EFULL when out is too small. */
+int key_unescape(const char *in, char *out, size_t size);
+
+/* The number of components of key when key_append (with sep) could have
+ * written it: every '%' starts "%25" or sep's escape. -1 otherwise. Tells
+ * whether a key built some other way may collide with such keys. */
+int key_fields(const char *key, char sep);
+
 /* ---- sinks: where output messages go -------------------------------------- */
 
 struct sink_header {
@@ -232,7 +272,7 @@ struct sink_message {
   const char *topic;
   const void *key;
   size_t key_len;
-  const void *value;
+  const void *value; /* NULL (value_len 0): a tombstone, Kafka's null value */
   size_t value_len;
   const struct sink_header *headers;
   size_t n_headers;
