@@ -38,7 +38,7 @@ static void usage(FILE *f) {
         "  cscflow snapshot --state DIR [--la CODE] [--json]\n"
         "  cscflow run --config FILE\n"
         "  cscflow serve --state DIR [--config FILE] [--address IP] [--port N]\n"
-        "  cscflow redrive --config FILE [--reason R] [--from TIME] [--until TIME]\n"
+        "  cscflow redrive --config FILE [--reason R] [--from TIME] [--until TIME] [--rekey]\n"
         "  cscflow demo [--duration SECONDS] [--las N] [--years N] [--seed N] [--scale X]\n"
         "               [--rate EVENTS_PER_S] [--mess RATE] [--state DIR] [--port N]\n",
         f);

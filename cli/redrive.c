@@ -1,5 +1,5 @@
 /*
- * cscflow redrive --config FILE [--reason R] [--from TIME] [--until TIME]
+ * cscflow redrive --config FILE [--reason R] [--from TIME] [--until TIME] [--rekey]
  *
  * Sends the dead letters of csc.events.dlq.v1 that match the filter back to
  * the input topic (ingest/redrive.h has the contract), then prints one
@@ -18,9 +18,11 @@
 #include "ingest/redrive.h"
 
 static void redrive_usage(void) {
-  fputs("usage: cscflow redrive --config FILE [--reason R] [--from TIME] [--until TIME]\n"
+  fputs("usage: cscflow redrive --config FILE [--reason R] [--from TIME] [--until TIME] "
+        "[--rekey]\n"
         "  R: a prefix of the dead letters' reason header (the whole reason matches exactly)\n"
-        "  TIME: YYYY-MM-DD (midnight UTC) or YYYY-MM-DDTHH:MM[:SS[.fff]]Z; [from, until)\n",
+        "  TIME: YYYY-MM-DD (midnight UTC) or YYYY-MM-DDTHH:MM[:SS[.fff]]Z; [from, until)\n"
+        "  --rekey: key by the canonical code of the event's la_code (after a new mapping)\n",
         stderr);
 }
 
@@ -36,15 +38,17 @@ static void summary(const char *group, const struct redrive_stats *st) {
              (unsigned long long)st->reasons[i].left);
   log_json(LOG_INFO, "redrive_summary",
            "\"group\":\"%s\",\"partitions\":%d,\"read\":%llu,\"redriven\":%llu,\"left\":%llu,"
-           "\"failed\":%llu,\"committed\":%s,\"stopped\":%s",
+           "\"failed\":%llu,\"rekeyed\":%llu,\"committed\":%s,\"stopped\":%s",
            group, (int)st->partitions, (unsigned long long)st->read,
            (unsigned long long)st->redriven, (unsigned long long)st->left,
-           (unsigned long long)st->failed, st->committed ? "true" : "false",
+           (unsigned long long)st->failed, (unsigned long long)st->rekeyed,
+           st->committed ? "true" : "false",
            st->stopped ? "true" : "false");
 }
 
 struct redrive_args {
-  const char *config, *reason;
+  const char *config;
+  int rekey;
   struct redrive_filter filter;
 };
 
@@ -53,6 +57,7 @@ static int parse_args(int argc, char **argv, struct redrive_args *a) {
                                        {"reason", required_argument, 0, 'r'},
                                        {"from", required_argument, 0, 'f'},
                                        {"until", required_argument, 0, 'u'},
+                                       {"rekey", no_argument, 0, 'k'},
                                        {0, 0, 0, 0}};
   a->filter = (struct redrive_filter){NULL, INT64_MIN, INT64_MAX};
   int c;
@@ -60,6 +65,7 @@ static int parse_args(int argc, char **argv, struct redrive_args *a) {
     switch (c) {
     case 'c': a->config = optarg; break;
     case 'r': a->filter.reason = optarg; break;
+    case 'k': a->rekey = 1; break;
     case 'f':
     case 'u':
       if (redrive_parse_time(optarg, c == 'f' ? &a->filter.from_ms : &a->filter.until_ms) !=
@@ -102,7 +108,14 @@ int cmd_redrive(int argc, char **argv, volatile sig_atomic_t *stop) {
     fprintf(stderr, "cscflow redrive: the group name of this filter is too long\n");
     rc = EXIT_USAGE;
   }
+  struct la_registry las = {0};
+  char err[512] = "";
+  if (rc == 0 && a.rekey && la_registry_load(&las, &cfg, err, sizeof err) != CSC_OK) {
+    fprintf(stderr, "cscflow: config: %s\n", err);
+    rc = EXIT_CONFIG;
+  }
   if (rc != 0) {
+    la_registry_free(&las);
     config_free(&cfg);
     return rc;
   }
@@ -112,15 +125,16 @@ int cmd_redrive(int argc, char **argv, volatile sig_atomic_t *stop) {
                                     .input_topic = input ? input : TOPIC_EVENTS,
                                     .group = group,
                                     .filter = a.filter,
+                                    .rekey = a.rekey ? &las : NULL,
                                     .stop = stop};
   struct redrive_stats st;
-  char err[512] = "";
   rc = redrive_run(&o, &st, err, sizeof err);
   summary(group, &st);
   if (rc != CSC_OK)
     fprintf(stderr, "cscflow redrive: %s\n", err[0] ? err : csc_strerror(rc));
   else if (st.stopped)
     fprintf(stderr, "cscflow redrive: stopped before the end; nothing committed\n");
+  la_registry_free(&las);
   config_free(&cfg);
   return rc == CSC_OK && !st.stopped ? 0 : rc == CSC_EINVAL ? EXIT_CONFIG : 1;
 }

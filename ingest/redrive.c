@@ -314,6 +314,31 @@ static int selected(const struct redrive_filter *f, const char *reason, int64_t 
   return ts >= 0 && ts >= f->from_ms && ts < f->until_ms; /* -1: no timestamp */
 }
 
+/* The canonical code of the la_code of the event in buf[0..len), into out;
+ * 0 when the value does not unpack or the code does not resolve. Unpacked
+ * without ingest_validate: only la_code matters here, and the engine
+ * judges the rest when the event comes back. */
+static int canonical_key(const struct la_registry *reg, const void *buf, size_t len, char *out,
+                         size_t outlen) {
+  const uint8_t *pb;
+  size_t pb_len;
+  uint32_t schema;
+  const char *why;
+  if (buf == NULL || ingest_unframe(buf, len, &pb, &pb_len, &schema, &why) != CSC_OK)
+    return 0;
+  CaseEvent *ev = cscflow__v1__case_event__unpack(NULL, pb_len, pb);
+  if (ev == NULL)
+    return 0;
+  const char *canonical =
+      ev->la_code != NULL && ev->la_code[0] != '\0' ? la_registry_resolve(reg, ev->la_code, &why)
+                                                    : NULL;
+  const int ok = canonical != NULL && strlen(canonical) < outlen;
+  if (ok)
+    memcpy(out, canonical, strlen(canonical) + 1);
+  cscflow__v1__case_event__free_unpacked(ev, NULL);
+  return ok;
+}
+
 static void send_one(struct run *r, const rd_kafka_message_t *m, rd_kafka_headers_t *h,
                      const char *reason) {
   char from[48], topic[256], part[24], offset[24];
@@ -328,9 +353,19 @@ static void send_one(struct run *r, const rd_kafka_message_t *m, rd_kafka_header
     out[n++] = (struct sink_header){"redrive.source.partition", part};
   if (header_string(h, "source.offset", offset, sizeof offset))
     out[n++] = (struct sink_header){"redrive.source.offset", offset};
+  const void *key = m->key;
+  size_t key_len = m->key ? m->key_len : 0;
+  char canonical[64];
+  if (r->o->rekey != NULL &&
+      canonical_key(r->o->rekey, m->payload, m->len, canonical, sizeof canonical)) {
+    if (key_len != strlen(canonical) || memcmp(key, canonical, key_len) != 0)
+      r->st->rekeyed++;
+    key = canonical;
+    key_len = strlen(canonical);
+  }
   const struct sink_message sm = {.topic = r->o->input_topic,
-                                  .key = m->key,
-                                  .key_len = m->key ? m->key_len : 0,
+                                  .key = key,
+                                  .key_len = key_len,
                                   .value = m->payload ? m->payload : "",
                                   .value_len = m->payload ? m->len : 0,
                                   .headers = out,

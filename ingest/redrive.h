@@ -21,6 +21,16 @@
  *       redrive.source.topic, redrive.source.partition, redrive.source.offset
  *                               where the event was first read
  *     (each redrive.* header only when the dead letter carries it).
+ *     With options.rekey (`--rekey`), the key is instead the canonical code
+ *     of the event's la_code under that registry (cscflow.las and
+ *     cscflow.la.alias.*): after a new mapping the original key ("201") is
+ *     no longer the canonical code the engine demands of a key
+ *     ("E09000001"), and the event would come straight back. A value that
+ *     does not unpack, or whose la_code does not resolve, keeps its
+ *     original key (the engine then dead-letters it again, with the reason).
+ *   - Timestamps. The input topic stamps a redriven message anew (with
+ *     LogAppendTime, the broker's time of the redrive): the engine's check
+ *     of recorded_at against the message timestamp judges it against then.
  *   - Memory. The run's position is committed to a consumer group, per
  *     partition, only when every message it sent is delivered: a second run
  *     with the same filter reads only what came after. The group is
@@ -40,6 +50,7 @@
 #include <stdint.h>
 
 #include "base/base.h"
+#include "ingest/ingest.h"
 
 /* A run waits at most this long for the next dead letter while it has not
  * reached every watermark, and at most REDRIVE_FLUSH_MS for the deliveries. */
@@ -63,6 +74,7 @@ struct redrive_options {
   const char *input_topic;  /* cscflow.topic.events */
   const char *group;        /* redrive_group_name() */
   struct redrive_filter filter;
+  const struct la_registry *rekey; /* NULL: original keys */
   int stall_ms, flush_ms; /* 0: the defaults above */
   volatile sig_atomic_t *stop; /* set by a signal: finish early, commit nothing */
 };
@@ -77,6 +89,7 @@ struct redrive_stats {
   uint64_t redriven; /* selected, sent and delivered */
   uint64_t left;     /* not selected, left on the dead-letter topic */
   uint64_t failed;   /* selected but not delivered */
+  uint64_t rekeyed;  /* sent with a key other than the original (rekey) */
   int32_t partitions;
   int committed; /* 1 when the group's positions were committed */
   int stopped;   /* 1 when a stop request cut the run short */

@@ -22,7 +22,9 @@
  *   5. bad arguments: a time without a zone and a window that ends before
  *      it starts exit 64, an unknown cscflow key 78, before any Kafka work;
  *   6. times and group names: each accepted form of --from/--until, and the
- *      refused ones (no zone, another zone, a bad date or hour).
+ *      refused ones (no zone, another zone, a bad date or hour);
+ *   7. --rekey: after a mapping, an event keyed by its old code goes back
+ *      keyed by the canonical one, on that key's partition, bytes unchanged.
  *
  * Every wait is bounded in count and time; a child still running at its
  * bound is killed and the test fails.
@@ -180,7 +182,7 @@ static void cluster_stop(struct cluster *c) {
 
 struct dead {
   const char *key; /* NULL: no key */
-  uint8_t value[16];
+  uint8_t value[48];
   size_t value_len;
   const char *reason;
   const char *at; /* message timestamp, ISO UTC */
@@ -618,6 +620,65 @@ static void test_engine_cycle(void **state) {
   assert_int_equal(dlq_total(&w->c), dlq);
 }
 
+/* 7. --rekey (in this process, through redrive_run: the CLI's config check
+ * knows cscflow.la.alias.* once the engine does): after a mapping
+ * 201 -> E09000001, an event of LA 201 keyed "201" goes back keyed by the
+ * canonical code, on its partition, its bytes unchanged; a value that does
+ * not unpack keeps its key. */
+static void test_rekey(void **state) {
+  struct world *w = *state;
+  Cscflow__V1__CaseEvent ev = CSCFLOW__V1__CASE_EVENT__INIT;
+  ev.event_id = "rekey-1";
+  ev.la_code = "201";
+  ev.child_id = "C1";
+  ev.occurred_on = 20260110;
+  struct dead good = {"201", {0}, 0, "rekey test", "2026-03-01T00:00:00.000Z", 0, 1, -1};
+  good.value_len = cscflow__v1__case_event__get_packed_size(&ev);
+  assert_true(good.value_len <= sizeof good.value);
+  cscflow__v1__case_event__pack(&ev, good.value);
+  struct dead bad = {"202", {0x0a, 0x7f}, 2, "rekey test", "2026-03-01T00:00:00.000Z", 1, 1, -1};
+  produce_dead(&w->c, &good, 400);
+  produce_dead(&w->c, &bad, 401);
+  struct got got[MAX_MSGS];
+  const size_t before = read_input(&w->c, got, MAX_MSGS);
+
+  struct config cfg;
+  struct la_registry las = {0};
+  char err[512], group[64];
+  config_init(&cfg);
+  assert_int_equal(config_set(&cfg, "bootstrap.servers", w->c.bootstraps), CSC_OK);
+  assert_int_equal(config_set(&cfg, "consumer.fetch.wait.max.ms", "10"), CSC_OK);
+  assert_int_equal(config_set(&cfg, "cscflow.la.alias.201", "E09000001"), CSC_OK);
+  assert_int_equal(la_registry_load(&las, &cfg, err, sizeof err), CSC_OK);
+  snprintf(group, sizeof group, "test-redrive-rekey-%d", (int)getpid());
+  const struct redrive_options o = {.cfg = &cfg,
+                                    .dlq_topic = TOPIC_DLQ,
+                                    .input_topic = TOPIC_EVENTS,
+                                    .group = group,
+                                    .filter = {"rekey test", INT64_MIN, INT64_MAX},
+                                    .rekey = &las};
+  struct redrive_stats st;
+  assert_int_equal(redrive_run(&o, &st, err, sizeof err), CSC_OK);
+  assert_int_equal(st.redriven, 2);
+  assert_int_equal(st.rekeyed, 1);
+  assert_int_equal(st.failed, 0);
+  assert_true(st.committed);
+  la_registry_free(&las);
+  config_free(&cfg);
+
+  const size_t n = read_input(&w->c, got, MAX_MSGS);
+  assert_int_equal(n, before + 2);
+  const struct got *g = find_from(got, n, good.partition, good.offset);
+  assert_non_null(g);
+  assert_string_equal(g->key, "E09000001");
+  assert_int_equal(g->partition, murmur2_partition(&w->c, "E09000001"));
+  assert_int_equal(g->value_len, good.value_len);
+  assert_memory_equal(g->value, good.value, good.value_len);
+  g = find_from(got, n, bad.partition, bad.offset);
+  assert_non_null(g);
+  assert_string_equal(g->key, "202");
+}
+
 /* 5. Refused before any Kafka work. */
 static void test_bad_arguments(void **state) {
   struct world *w = *state;
@@ -683,6 +744,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_redrive),
       cmocka_unit_test(test_failed_delivery),
       cmocka_unit_test(test_engine_cycle),
+      cmocka_unit_test(test_rekey),
       cmocka_unit_test(test_bad_arguments),
       cmocka_unit_test(test_parse_time),
   };
