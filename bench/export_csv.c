@@ -310,7 +310,7 @@ static const char *kind_of(const CaseEvent *ev) {
 /* Writes the row of ev. */
 static void export_event(struct exporter *x, const CaseEvent *ev) {
   FILE *f = x->f;
-  char subject[160];
+  char subject[HISTORY_SUBJECT_MAX];
   if (history_subject(ev, subject, sizeof subject) == 0)
     subject[0] = '\0'; /* validated events always have one */
   const struct payload_columns c = payload_columns_of(ev);

@@ -192,6 +192,11 @@ static int outbox_publish(struct engine *e, uint64_t seq, const MDB_val *v) {
     h[i].name = names[i];
     h[i].value = values[i];
   }
+  /* No output message of cscflow is empty: an empty value on an output
+   * topic is a tombstone (indicators.h: the old ids of alerts and findings),
+   * published as a null value so that compaction deletes its key. */
+  if (vl == 0 && strcmp(topic_s, TOPIC_DLQ) != 0)
+    value = NULL;
   struct sink_message m = {topic_s, key, kl, value, vl, h, (size_t)nh, seq};
   return e->opt.sink->publish(e->opt.sink, &m);
 }
@@ -652,7 +657,7 @@ static int apply_one(struct engine *e, MDB_txn *txn, const struct engine_input *
   CaseEvent *ev;
   const uint8_t *pb;
   size_t pb_len;
-  char subject[160];
+  char subject[HISTORY_SUBJECT_MAX];
   struct batch_la *b;
   arena_reset(&e->arena);
   int rc = admit_input(e, txn, in, out, &ev, &pb, &pb_len, subject, sizeof subject, &b);
@@ -810,7 +815,7 @@ static int apply_grouped(struct engine *e, MDB_txn *txn, const struct engine_inp
     CaseEvent *ev;
     const uint8_t *pb;
     size_t pb_len;
-    char subject[160];
+    char subject[HISTORY_SUBJECT_MAX];
     struct batch_la *b;
     arena_reset(&e->arena);
     rc = admit_input(e, txn, &in[i], out, &ev, &pb, &pb_len, subject, sizeof subject, &b);

@@ -84,7 +84,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         "decode's protobuf bytes differ from unframe's");
   CHECK(ingest_validate(ev, &reason) == CSC_OK, "a decoded event does not validate");
 
-  char subject[160];
+  char subject[HISTORY_SUBJECT_MAX];
   const size_t sn = history_subject(ev, subject, sizeof subject);
   CHECK(sn > 0 && strlen(subject) == sn, "a valid event has no history subject");
   uint8_t key[STATE_MAX_KEY];
@@ -101,7 +101,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   CHECK(strcmp(again->event_id, ev->event_id) == 0 && again->payload_case == ev->payload_case &&
             again->occurred_on == ev->occurred_on,
         "the stored bytes, unpacked again, give another event");
-  char subject2[160];
+  char subject2[HISTORY_SUBJECT_MAX];
   CHECK(history_subject(again, subject2, sizeof subject2) == sn && strcmp(subject, subject2) == 0,
         "the stored bytes, unpacked again, give another history subject");
 

@@ -24,9 +24,32 @@
 
 size_t alert_id(char *buf, size_t len, const char *la, const char *child,
                 const struct alert_fact *af) {
+  char months[8];
+  snprintf(months, sizeof months, "%dm", af->months);
+  size_t n = 0;
+  if (len == 0)
+    return 0;
+  buf[0] = '\0';
+  /* child is a history subject, escaped already: appended as it is. */
+  const int rc = key_append(buf, len, &n, ':', "plan_duration") ||
+                 key_append(buf, len, &n, ':', la) || key_append_key(buf, len, &n, ':', child) ||
+                 key_append(buf, len, &n, ':', plan_kind_names[af->plan_kind]) ||
+                 key_append(buf, len, &n, ':', af->plan_id) ||
+                 key_append(buf, len, &n, ':', months);
+  return rc == CSC_OK ? n : 0;
+}
+
+/* The id the same alert had before ids were escaped, when it was another
+ * (an id held '%' or ':') and it cannot be any alert's id now: what its
+ * tombstone deletes. 0 when there is none to delete. */
+static size_t legacy_alert_id(char *buf, size_t len, const char *id, const char *la,
+                              const char *child, const struct alert_fact *af) {
   const int n = snprintf(buf, len, "plan_duration:%s:%s:%s:%s:%dm", la, child,
                          plan_kind_names[af->plan_kind], af->plan_id, af->months);
-  return n > 0 && (size_t)n < len ? (size_t)n : 0;
+  if (n <= 0 || (size_t)n >= len || strcmp(buf, id) == 0 ||
+      key_fields(buf, ':') == 6)
+    return 0;
+  return (size_t)n;
 }
 
 static int same_identity(const struct alert_fact *a, const struct alert_fact *b) {
@@ -66,7 +89,8 @@ static size_t calendar_key(uint8_t *key, const char *la, csc_date due, const cha
   return store_key(key, la, rest, 4 + n);
 }
 
-/* Calendar value: the alert fact, then the child id with its 0 byte. */
+/* Calendar value: the alert fact, then the child id (raw, as the API shows
+ * it) with its 0 byte. child is the child's history subject. */
 static int book(struct store *st, MDB_txn *txn, const char *la, const char *child,
                 const struct alert_fact *af, int add) {
   char id[STATE_MAX_KEY];
@@ -78,12 +102,11 @@ static int book(struct store *st, MDB_txn *txn, const char *la, const char *chil
     return CSC_EINVAL;
   int rc;
   if (add) {
-    uint8_t val[sizeof *af + 160];
-    const size_t cl = strlen(child) + 1;
-    if (cl > 160)
-      return CSC_EINVAL;
+    uint8_t val[sizeof *af + HISTORY_SUBJECT_MAX];
+    if ((rc = key_unescape(child, (char *)val + sizeof *af, HISTORY_SUBJECT_MAX)) != CSC_OK)
+      return rc;
+    const size_t cl = strlen((char *)val + sizeof *af) + 1;
     memcpy(val, af, sizeof *af);
-    memcpy(val + sizeof *af, child, cl);
     MDB_val v = {sizeof *af + cl, val};
     rc = mdb_put(txn, st->alertcal, &k, &v, 0);
   } else {
@@ -113,18 +136,31 @@ static int published_status(struct store *st, MDB_txn *txn, const char *la, cons
   return CSC_OK;
 }
 
+/* Publishes a tombstone for the id the alert had before ids were escaped,
+ * when that differs (so the compacted topic does not keep the old key). */
+static int delete_legacy(const char *id, const char *la, const char *raw_child,
+                         const struct alert_fact *af, struct output *out) {
+  char old[2 * STATE_MAX_KEY];
+  if (legacy_alert_id(old, sizeof old, id, la, raw_child, af) == 0)
+    return CSC_OK;
+  return out->emit(out, TOPIC_ALERTS, old, NULL, 0);
+}
+
 static int publish(struct store *st, MDB_txn *txn, const char *la, const char *child,
                    const struct alert_fact *af, csc_date as_of, int status, struct output *out) {
-  char id[STATE_MAX_KEY], kind[8], plan_id[sizeof af->plan_id];
+  char id[STATE_MAX_KEY], kind[8], plan_id[sizeof af->plan_id], raw_child[HISTORY_SUBJECT_MAX];
   if (alert_id(id, sizeof id, la, child, af) == 0)
     return CSC_EINVAL;
+  int rc = key_unescape(child, raw_child, sizeof raw_child); /* messages carry raw ids */
+  if (rc != CSC_OK)
+    return rc;
   snprintf(kind, sizeof kind, "%s", plan_kind_names[af->plan_kind]);
   snprintf(plan_id, sizeof plan_id, "%s", af->plan_id);
   Alert a = CSCFLOW__V1__ALERT__INIT;
   a.alert_id = id;
   a.kind = "plan_duration";
   a.la_code = (char *)la;
-  a.child_id = (char *)child;
+  a.child_id = raw_child;
   a.plan_kind = kind;
   a.plan_id = plan_id;
   a.has_threshold_months = a.has_plan_start = a.has_date_crossed = a.has_status = a.has_as_of = 1;
@@ -144,8 +180,10 @@ static int publish(struct store *st, MDB_txn *txn, const char *la, const char *c
   cscflow__v1__alert__pack(&a, buf);
   uint8_t key[STATE_MAX_KEY];
   MDB_val k = {store_key(key, la, id, strlen(id)), key}, v = {len, buf};
-  int rc = mdb_put(txn, st->alerts, &k, &v, 0);
-  int err = rc ? store_error(rc, "put alert") : out->emit(out, TOPIC_ALERTS, id, buf, len);
+  rc = mdb_put(txn, st->alerts, &k, &v, 0);
+  int err = rc ? store_error(rc, "put alert") : delete_legacy(id, la, raw_child, af, out);
+  if (err == CSC_OK)
+    err = out->emit(out, TOPIC_ALERTS, id, buf, len);
   free(buf);
   if (err == CSC_OK && status == CSCFLOW__V1__ALERT_STATUS__ALERT_STATUS_RAISED)
     out->alerts_raised++;
@@ -223,7 +261,7 @@ int alerts_advance(struct store *st, MDB_txn *txn, const char *la, csc_date from
         memcmp((uint8_t *)k.mv_data + la_len, end + la_len, 4) >= 0)
       break;
     struct alert_fact af;
-    char child[160];
+    char child[HISTORY_SUBJECT_MAX], subject[HISTORY_SUBJECT_MAX];
     if (v.mv_size <= sizeof af || v.mv_size > sizeof af + sizeof child) {
       err = CSC_ESTATE;
       break;
@@ -231,11 +269,15 @@ int alerts_advance(struct store *st, MDB_txn *txn, const char *la, csc_date from
     memcpy(&af, v.mv_data, sizeof af);
     memcpy(child, (uint8_t *)v.mv_data + sizeof af, v.mv_size - sizeof af);
     child[sizeof child - 1] = '\0';
+    if (history_child_subject(child, subject, sizeof subject) == 0) {
+      err = CSC_ESTATE; /* it was one when booked */
+      break;
+    }
     memcpy(here, k.mv_data, k.mv_size);
     k.mv_data = here;
     if ((rc = mdb_cursor_del(cur, 0)) != 0)
       break;
-    if ((err = raise_if_due(st, txn, la, child, &af, to, out)) != CSC_OK)
+    if ((err = raise_if_due(st, txn, la, subject, &af, to, out)) != CSC_OK)
       break;
   }
   mdb_cursor_close(cur);

@@ -108,8 +108,20 @@ int agg_ledger_walk_back(struct store *st, MDB_txn *txn, const char *la, csc_dat
 
 /*
  * The alert id: deterministic from (LA, child, plan kind, plan id, months),
- * "plan_duration:<la>:<child>:<kind>:<plan>:<months>m". Returns its length,
- * or 0 when it does not fit in len.
+ * "plan_duration:<la>:<child>:<kind>:<plan>:<months>m", each id escaped by
+ * key_append ('%' as "%25", ':' as "%3A"), so that two alerts never share an
+ * id: child "K1" with plan "P1:CIN:Q" is "...:K1:CIN:P1%3ACIN%3AQ:6m", child
+ * "K1:CIN:P1" with plan "Q" "...:K1%3ACIN%3AP1:CIN:Q:6m". Ids holding neither
+ * byte keep the id they always had. child is the child's history subject
+ * (history_subject: escaped already). The Alert message carries the raw
+ * ids. Returns its length, or 0 when it does not fit in len (the alerts
+ * table keys it with the LA: la\0 + id fits STATE_MAX_KEY, or the change
+ * fails with CSC_EINVAL, never a truncated id).
+ *
+ * An alert whose id changed when ids began to be escaped (an id held '%'
+ * or ':') is published with a tombstone (a null value) for its old id,
+ * unless the old id has the form of a current one (then it may be another
+ * alert's and is left alone).
  */
 size_t alert_id(char *buf, size_t len, const char *la, const char *child, const struct alert_fact *af);
 
@@ -134,8 +146,17 @@ int alerts_advance(struct store *st, MDB_txn *txn, const char *la, csc_date from
  * Publishes the changes between a child's findings before and after an
  * event: a finding in after only as OPEN, one in before only as RESOLVED
  * (a later event or a correction removed it). Keyed by the finding id
- * "<la>:<child>:<rule>:<event_id>". CSC_EINVAL when an id does not fit.
+ * "<la>:<child>:<rule>:<event_id>", where child is the history subject
+ * (history_subject: the escaped child id, or "worker:<id>"/"post:<id>") and
+ * la and the event id are escaped by key_append: LA "E99000009:Y" with
+ * child "Z" is "E99000009%3AY:Z:...", LA "E99000009" with child "Y:Z"
+ * "E99000009:Y%3AZ:...". Ids holding neither '%' nor ':' keep the id they
+ * always had. The message carries the raw ids. A finding whose id changed
+ * with the escaping is published with a tombstone for its old id, unless
+ * the old id has the form of a current one. CSC_EINVAL when an id does not
+ * fit FINDING_ID_MAX.
  */
+#define FINDING_ID_MAX 1024
 int quality_emit_changes(const char *la, const char *child, csc_date as_of,
                          const struct finding *before, size_t n_before,
                          const struct finding *after, size_t n_after, struct output *out);

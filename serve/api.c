@@ -129,7 +129,9 @@ static json_t *alert_json(const char *id, const char *child, const char *kind,
 static int plan_open(struct store *st, MDB_txn *txn, const char *la, const Alert *a,
                      csc_date as_of, struct arena *ar) {
   uint8_t key[STATE_MAX_KEY];
-  MDB_val k = {store_key(key, la, a->child_id, strlen(a->child_id) + 1), key}, v;
+  char subject[HISTORY_SUBJECT_MAX]; /* the alert names the child raw; its history is escaped */
+  const size_t n = history_child_subject(a->child_id, subject, sizeof subject);
+  MDB_val k = {n ? store_key(key, la, subject, n + 1) : 0, key}, v;
   struct derived d;
   if (k.mv_size == 0 || mdb_get(txn, st->derived, &k, &v) != 0 ||
       derived_decode(v.mv_data, v.mv_size, ar, &d) != CSC_OK)

@@ -15,19 +15,38 @@
 #include "ingest/ingest.h"
 #include "state/state.h"
 
+#ifdef INGEST_ID_MAX
+/* A fact keeps a plan or event id whole only if ingest admits none longer. */
+_Static_assert(INGEST_ID_MAX <= STATE_ID_MAX, "STATE_ID_MAX below INGEST_ID_MAX");
+#endif
+
+size_t history_child_subject(const char *child, char *buf, size_t len) {
+  size_t n = 0;
+  if (len == 0 || key_append(buf, len, &n, ':', child) != CSC_OK)
+    return 0;
+  return n;
+}
+
 size_t history_subject(const CaseEvent *ev, char *buf, size_t len) {
-  int n = 0;
   if (ev->child_id[0] != '\0')
-    n = snprintf(buf, len, "%s", ev->child_id);
-  else if (ev->payload_case == CSCFLOW__V1__CASE_EVENT__PAYLOAD_WORKFORCE)
-    n = ingest_is_post_change(ev->workforce) ? snprintf(buf, len, "post:%s", ev->workforce->post_id)
-                                      : snprintf(buf, len, "worker:%s", ev->workforce->worker_id);
-  return n > 0 && (size_t)n < len ? (size_t)n : 0;
+    return history_child_subject(ev->child_id, buf, len);
+  if (ev->payload_case != CSCFLOW__V1__CASE_EVENT__PAYLOAD_WORKFORCE || len == 0)
+    return 0;
+  /* "worker"/"post", then the escaped id: the ':' after the prefix is one an
+   * escaped child id never holds. */
+  const int post = ingest_is_post_change(ev->workforce);
+  size_t n = 0;
+  buf[0] = '\0';
+  if (key_append(buf, len, &n, ':', post ? "post" : "worker") != CSC_OK ||
+      key_append(buf, len, &n, ':', post ? ev->workforce->post_id : ev->workforce->worker_id) !=
+          CSC_OK)
+    return 0;
+  return n;
 }
 
 /* The history key: la\0subject\0. */
 static size_t history_key(uint8_t *key, const CaseEvent *ev) {
-  char subject[160];
+  char subject[HISTORY_SUBJECT_MAX];
   const size_t n = history_subject(ev, subject, sizeof subject);
   return n ? store_key(key, ev->la_code, subject, n + 1) : 0;
 }

@@ -17,7 +17,7 @@
  *   history    la\0 subject\0 chunk  -> events the subject gained in one batch: varint length +
  *                                     protobuf, repeated (chunk: u32, numbered from 0)
  *   derived    la\0 subject\0        -> its facts, alert candidates, findings
- *              (subject: a child id, "worker:<id>" or "post:<id>"; see history_subject)
+ *              (subject: a child id, "worker:<id>" or "post:<id>", ids escaped; see history_subject)
  *   las        la\0                  -> struct la_state
  *   aggs       la\0 measure bucket   -> i64 sum on the LA's as-of date
  *   calendar   la\0 date measure bucket -> i64 change due when the clock reaches date
@@ -43,8 +43,16 @@
 
 typedef Cscflow__V1__CaseEvent CaseEvent;
 
-#define STATE_SCHEMA_VERSION 4u
+/* 5: history subjects and ids inside derived records escaped (base.h,
+ * key_append) and 128 bytes long; a store of version 4 is refused. */
+#define STATE_SCHEMA_VERSION 5u
 #define STATE_MAX_KEY 511 /* LMDB's default maximum key size */
+/* The longest id kept whole in a fact (plan ids, event ids): ingest's
+ * INGEST_ID_MAX, checked at compile time in state/history.c. */
+#define STATE_ID_MAX 128
+/* A history subject (escaped, up to 3 bytes per id byte) is part of an LMDB
+ * key, so it never needs more than STATE_MAX_KEY bytes with its NUL. */
+#define HISTORY_SUBJECT_MAX STATE_MAX_KEY
 
 /* ---- the store ------------------------------------------------------------ */
 
@@ -244,7 +252,7 @@ struct alert_fact {
   uint8_t months;
   uint16_t pad;
   csc_date plan_start, from, to;
-  char plan_id[64];
+  char plan_id[STATE_ID_MAX + 1]; /* raw, as received */
 };
 
 /* ---- data-quality rules --------------------------------------------------- */
@@ -270,7 +278,7 @@ extern const char *const quality_rule_ids[Q_RULE_COUNT];
 
 struct finding {
   uint16_t rule;
-  char event_id[64];
+  char event_id[STATE_ID_MAX + 1]; /* raw, as received */
 };
 
 /* ---- the child state machine ---------------------------------------------- */
@@ -279,8 +287,8 @@ struct finding {
  * The folded state of one history. Every pointer points into the decoded
  * events or the arena given to child_fold; nothing is owned separately.
  * A history is a child's (la\0child) or, for workforce events, a worker's
- * (la\0worker:<id>) or a post's (la\0post:<id>); the sections that do not
- * apply stay empty.
+ * (la\0worker:<id>) or a post's (la\0post:<id>), ids escaped as
+ * history_subject says; the sections that do not apply stay empty.
  */
 
 /* One interval: a CIN episode, plan, period of care, placement, assessment,
@@ -475,11 +483,18 @@ int derived_decode(const uint8_t *buf, size_t len, struct arena *a, struct deriv
 
 /*
  * The subject whose history the event belongs to, written to buf: the
- * child id; for workforce events "post:<post_id>" when the change is to a
- * post (established, vacant, filled), "worker:<worker_id>" otherwise.
- * Returns its length, or 0 when the event has none or it does not fit.
+ * child id escaped (key_append with ':', so "a:b" is "a%3Ab"); for workforce
+ * events "post:<post_id>" when the change is to a post (established,
+ * vacant, filled), "worker:<worker_id>" otherwise, the id escaped the same
+ * way. An escaped child id never holds ':', so a child named "worker:W1"
+ * ("worker%3AW1") never shares worker W1's history; ids without '%' or ':'
+ * keep their bytes. The subject is also the child component of alert and
+ * finding ids. Returns its length, or 0 when the event has none or it does
+ * not fit in len (HISTORY_SUBJECT_MAX always fits a subject that fits a key).
  */
 size_t history_subject(const CaseEvent *ev, char *buf, size_t len);
+/* The subject of child id child (its escaped form), as history_subject. */
+size_t history_child_subject(const char *child, char *buf, size_t len);
 
 /*
  * The result of applying one event to its child: the child's derived record

@@ -222,7 +222,7 @@ struct marks {
 };
 
 struct child {
-  const char *key; /* child id, "worker:<id>" or "post:<id>" */
+  const char *key; /* subject_key: 'c' + child id, 'w' + worker id or 'p' + post id */
   const Ev **events;
   size_t n_events, cap_events;
   /* folded */
@@ -323,13 +323,16 @@ static int accepted(const Ev *ev) {
          ev->retracts_event_id[0] != '\0';
 }
 
+/* The model's own subject key: a first byte naming the kind, then the id
+ * as it is, so that a child named "worker:W1" is never worker W1 (ids have
+ * no NUL: the key is injective without escaping). */
 static void subject_key(const Ev *ev, char *buf, size_t len) {
   if (ev->child_id[0] != '\0')
-    snprintf(buf, len, "%s", ev->child_id);
+    snprintf(buf, len, "c%s", ev->child_id);
   else if (is_post_change(ev))
-    snprintf(buf, len, "post:%s", ev->workforce->post_id);
+    snprintf(buf, len, "p%s", ev->workforce->post_id);
   else
-    snprintf(buf, len, "worker:%s", ev->workforce->worker_id);
+    snprintf(buf, len, "w%s", ev->workforce->worker_id);
 }
 
 struct keyed {
