@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "indicators/indicators.h"
+#include "ingest/ingest.h"
 #include "serve/serve.h"
 
 /* A record older than this means the writer stopped or hangs (it writes one
@@ -37,15 +38,23 @@ static void age(FILE *f, const char *name, const char *help, int known, int64_t 
     fprintf(f, "%s %.3f\n", name, (double)ms / 1000.0);
 }
 
-/* A label value as the exposition format escapes it. */
+/* A label value as the exposition format escapes it (backslash, quote,
+ * newline), with each byte that is not well-formed UTF-8 written as U+FFFD:
+ * the format is UTF-8. Only validated LA codes come here; this is the
+ * second line of defence. */
 static void label_value(FILE *f, const char *s) {
-  for (; *s; s++) {
-    if (*s == '\\' || *s == '"')
-      fprintf(f, "\\%c", *s);
-    else if (*s == '\n')
+  const unsigned char *u = (const unsigned char *)s;
+  for (size_t len = strlen(s), i = 0; i < len;) {
+    const size_t n = utf8_sequence_len(u + i, len - i);
+    if (u[i] == '\\' || u[i] == '"')
+      fprintf(f, "\\%c", u[i]);
+    else if (u[i] == '\n')
       fputs("\\n", f);
+    else if (n == 0)
+      fputs("\xef\xbf\xbd", f);
     else
-      fputc(*s, f);
+      fwrite(u + i, 1, n, f);
+    i += n ? n : 1;
   }
 }
 
@@ -64,38 +73,55 @@ static void histogram(FILE *f, const struct store_status *s) {
           s->latency_count);
 }
 
-/* Each LA's open findings by rule: the M_QUALITY aggregate, bucket = rule. */
+static void quality_sample(FILE *f, const char *la, int rule, int64_t n) {
+  fputs("cscflow_quality_findings{la=\"", f);
+  label_value(f, la);
+  fprintf(f, "\",rule=\"%s\"} %" PRId64 "\n", quality_rule_ids[rule], n);
+}
+
+/* Each LA's open findings by rule: the M_QUALITY aggregate, bucket = rule.
+ * Series of their own for the first METRICS_LA_LABELS_MAX valid LA codes,
+ * one "other" series per rule for the sum of the rest (serve.h). */
 static int quality(FILE *f, struct store *st, MDB_txn *txn) {
   header(f, "cscflow_quality_findings", "gauge",
-         "Open data-quality findings, by LA and rule (docs/quality-rules.md).");
+         "Open data-quality findings, by LA and rule (docs/quality-rules.md); "
+         "la=\"other\" sums the LAs past the label cap.");
   MDB_cursor *cur;
   MDB_val k, v;
   int rc = mdb_cursor_open(txn, st->las, &cur);
   if (rc != 0)
     return store_error(rc, "cursor las");
   int err = CSC_OK;
+  size_t labelled = 0, others = 0;
+  int64_t other[Q_RULE_COUNT] = {0};
   for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && err == CSC_OK;
        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-    char la[24];
+    /* Room for la\0 and the 4 bytes after it in an aggregate key: an LA
+     * too long for one has no aggregates to show. */
+    char la[STATE_MAX_KEY - 4];
     /* The key is la\0 (state.h); anything else is not an LA of ours. */
     if (k.mv_size < 2 || k.mv_size > sizeof la || ((const char *)k.mv_data)[k.mv_size - 1] != 0)
       continue;
     memcpy(la, k.mv_data, k.mv_size);
     if (strlen(la) != k.mv_size - 1)
       continue;
+    const int own = labelled < METRICS_LA_LABELS_MAX && ingest_la_code_valid(la);
+    labelled += own;
+    others += !own;
     for (int r = 0; r < Q_RULE_COUNT && err == CSC_OK; r++) {
       int64_t n;
       err = agg_get(st, txn, la, M_QUALITY, r, &n);
-      if (err != CSC_OK)
-        break;
-      fputs("cscflow_quality_findings{la=\"", f);
-      label_value(f, la);
-      fprintf(f, "\",rule=\"%s\"} %" PRId64 "\n", quality_rule_ids[r], n);
+      if (err == CSC_OK && own)
+        quality_sample(f, la, r, n);
+      else if (err == CSC_OK)
+        other[r] += n;
     }
   }
   mdb_cursor_close(cur);
   if (err == CSC_OK && rc != MDB_NOTFOUND)
     err = store_error(rc, "read las");
+  for (int r = 0; r < Q_RULE_COUNT && err == CSC_OK && others > 0; r++)
+    quality_sample(f, "other", r, other[r]);
   return err;
 }
 

@@ -97,7 +97,16 @@ struct serve_options {
 /* Writes the Prometheus text exposition of the state as txn sees it: the
  * writer's status record (events consumed, applied, dead-lettered, batch
  * latency histogram, consumer lag, snapshot age against now_ms), and each
- * LA's open data-quality findings by rule. CSC_ENOMEM, CSC_ESTATE. */
+ * LA's open data-quality findings by rule. CSC_ENOMEM, CSC_ESTATE.
+ *
+ * The la label takes only valid LA codes (ingest_la_code_valid), and at
+ * most METRICS_LA_LABELS_MAX of them, the first in code order: the findings
+ * of every other LA (past the cap, or a code in the state that is not a
+ * valid one, from before codes were checked) are summed into one series
+ * per rule with la="other". So a producer cannot make a series per
+ * corrupted code; England has about 153 LAs. Label values are escaped as
+ * the text format requires and are valid UTF-8. */
+#define METRICS_LA_LABELS_MAX 256
 int metrics_write(FILE *f, struct store *st, MDB_txn *txn, int64_t now_ms);
 
 /* 1 when the writer is ready (state restored; for cscflow run, partitions

@@ -9,7 +9,11 @@
  *   - paths that try to leave the LA (.., an encoded .., a slash) -> 404;
  *     other methods -> 405;
  *   - an oversized header is refused, a silent client is dropped after the
- *     timeout, and the server answers normally after both.
+ *     timeout, and the server answers normally after both;
+ *   - /metrics (metrics_write on a state of its own) labels at most
+ *     METRICS_LA_LABELS_MAX valid LA codes and sums every other LA, past
+ *     the cap or with a code that is not valid, into la="other"; every line
+ *     is valid UTF-8.
  * Every socket wait is bounded by SO_RCVTIMEO.
  */
 #include <stdio.h>
@@ -180,6 +184,110 @@ static void tokens_config_is_checked(void **state) {
   config_free(&cfg);
 }
 
+/* ---- /metrics labels ------------------------------------------------------------------- */
+
+#define METRIC_LAS 300 /* more than METRICS_LA_LABELS_MAX */
+
+/* Open findings of LA number i for rule r in the metrics state. */
+static int64_t findings_of(int i, int r) {
+  return 1 + i % 5 + r;
+}
+
+/* Gives la an as-of date and open findings under every rule. */
+static void put_findings(struct store *st, MDB_txn *txn, const char *la, int i) {
+  const csc_date as_of = 19500;
+  const struct la_state ls = {.as_of = as_of};
+  assert_int_equal(store_put_la(st, txn, la, &ls), CSC_OK);
+  struct fact facts[Q_RULE_COUNT];
+  for (int r = 0; r < Q_RULE_COUNT; r++)
+    facts[r] = (struct fact){.measure = M_QUALITY, .bucket = (uint16_t)r,
+                             .weight = (int32_t)findings_of(i, r), .from = as_of - 10,
+                             .to = as_of + 1000};
+  assert_int_equal(agg_apply_diff(st, txn, la, as_of, NULL, 0, facts, Q_RULE_COUNT), CSC_OK);
+}
+
+static int valid_utf8(const char *s, size_t len) {
+  for (size_t i = 0; i < len;) {
+    const size_t n = utf8_sequence_len((const unsigned char *)s + i, len - i);
+    if (n == 0)
+      return 0;
+    i += n;
+  }
+  return 1;
+}
+
+/* 300 valid LAs and three codes a corrupted producer left in the state
+ * before codes were checked: 256 labelled LAs, the rest summed in "other". */
+static void metrics_labels_are_bounded(void **state) {
+  (void)state;
+  static const char *const bad[] = {"E99:X", "\xff\xfe\"la\nx", "postcode SW1A"};
+  enum { N_BAD = sizeof bad / sizeof bad[0] };
+  char dir[256], err[512];
+  test_tmpdir(dir, sizeof dir, "serve_metrics_labels");
+  struct store *st;
+  assert_int_equal(store_open(dir, 0, &st, err, sizeof err), CSC_OK);
+  MDB_txn *txn;
+  assert_int_equal(mdb_txn_begin(st->env, NULL, 0, &txn), 0);
+  int64_t other[Q_RULE_COUNT] = {0};
+  for (int i = 0; i < METRIC_LAS; i++) {
+    char la[16];
+    snprintf(la, sizeof la, "E99%06d", i + 1); /* code order is i's order */
+    put_findings(st, txn, la, i);
+    for (int r = 0; r < Q_RULE_COUNT && i >= METRICS_LA_LABELS_MAX; r++)
+      other[r] += findings_of(i, r);
+  }
+  for (int b = 0; b < N_BAD; b++) {
+    put_findings(st, txn, bad[b], METRIC_LAS + b);
+    for (int r = 0; r < Q_RULE_COUNT; r++)
+      other[r] += findings_of(METRIC_LAS + b, r);
+  }
+  assert_int_equal(mdb_txn_commit(txn), 0);
+
+  char *text = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&text, &len);
+  assert_non_null(f);
+  assert_int_equal(store_read_begin(st, &txn), CSC_OK);
+  assert_int_equal(metrics_write(f, st, txn, 1000), CSC_OK);
+  store_read_end(st, txn);
+  fclose(f);
+  store_close(st);
+
+  assert_true(valid_utf8(text, len));
+  size_t samples = 0, others = 0;
+  int last_la = 0;
+  char *save = NULL;
+  for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+    static const char prefix[] = "cscflow_quality_findings{la=\"";
+    if (strncmp(line, prefix, sizeof prefix - 1) != 0)
+      continue;
+    const char *la = line + sizeof prefix - 1;
+    char rule[64];
+    long long v;
+    if (strncmp(la, "other\"", 6) == 0) {
+      assert_int_equal(sscanf(la + 6, ",rule=\"%63[^\"]\"} %lld", rule, &v), 2);
+      int r = 0;
+      while (r < Q_RULE_COUNT && strcmp(quality_rule_ids[r], rule) != 0)
+        r++;
+      assert_true(r < Q_RULE_COUNT);
+      assert_int_equal(v, other[r]);
+      others++;
+      continue;
+    }
+    int n;
+    if (sscanf(la, "E99%6d\",rule=\"%63[^\"]\"} %lld", &n, rule, &v) != 3)
+      fail_msg("a label that is not a valid LA code: %s", line);
+    assert_true(n >= 1 && n <= METRICS_LA_LABELS_MAX);
+    assert_true(n >= last_la);
+    last_la = n;
+    samples++;
+  }
+  assert_int_equal(samples, (size_t)METRICS_LA_LABELS_MAX * Q_RULE_COUNT);
+  assert_int_equal(others, Q_RULE_COUNT);
+  assert_int_equal(last_la, METRICS_LA_LABELS_MAX);
+  free(text);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(health_needs_no_token),
@@ -187,6 +295,7 @@ int main(void) {
       cmocka_unit_test(paths_stay_inside_the_la),
       cmocka_unit_test(abuse_is_refused_and_survived),
       cmocka_unit_test(tokens_config_is_checked),
+      cmocka_unit_test(metrics_labels_are_bounded),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
