@@ -112,8 +112,8 @@ static struct redrive_reason_count *reason_slot(struct redrive_stats *st, const 
   for (size_t i = 0; i < st->n_reasons; i++)
     if (strcmp(st->reasons[i].reason, name) == 0)
       return &st->reasons[i];
-  if (st->n_reasons == REDRIVE_MAX_REASONS)
-    name = "other"; /* the last slot, kept for every reason past the cap */
+  if (st->n_reasons >= REDRIVE_MAX_REASONS)
+    name = "other"; /* the spare slot, for every reason past the cap */
   for (size_t i = 0; i < st->n_reasons; i++)
     if (strcmp(st->reasons[i].reason, name) == 0)
       return &st->reasons[i];

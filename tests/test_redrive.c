@@ -24,7 +24,8 @@
  *   6. times and group names: each accepted form of --from/--until, and the
  *      refused ones (no zone, another zone, a bad date or hour);
  *   7. --rekey: after a mapping, an event keyed by its old code goes back
- *      keyed by the canonical one, on that key's partition, bytes unchanged.
+ *      keyed by the canonical one, on that key's partition, bytes unchanged;
+ *   8. forty reasons: at most 32 named in the summary, the rest "other".
  *
  * Every wait is bounded in count and time; a child still running at its
  * bound is killed and the test fails.
@@ -734,6 +735,29 @@ static void test_parse_time(void **state) {
   assert_int_equal(redrive_group_name("g", &both, group, 20), CSC_EFULL);
 }
 
+/* 8. Many reasons: at most REDRIVE_MAX_REASONS are named, the rest are
+ * counted as "other", and every dead letter is still sent. */
+static void test_many_reasons(void **state) {
+  struct world *w = *state;
+  char reasons[40][16];
+  for (int i = 0; i < 40; i++) {
+    snprintf(reasons[i], sizeof reasons[i], "many-%02d", i);
+    struct dead x = {"E99000009", {0x0a, 0x01}, 2, reasons[i], "2026-04-01T00:00:00.000Z", i % 2,
+                     1, -1};
+    produce_dead(&w->c, &x, 500 + i);
+  }
+  const char *const filter[] = {"--reason", "many-", NULL};
+  char *s;
+  assert_int_equal(redrive(w, filter, &s), 0);
+  assert_int_equal(json_number(s, "redriven"), 40);
+  size_t lines = 0;
+  for (const char *p = s; (p = strstr(p, "\"event\":\"redrive_reason\"")) != NULL; p++)
+    lines++;
+  assert_true(lines <= REDRIVE_MAX_REASONS + 1);
+  assert_non_null(strstr(s, "\"reason\":\"other\""));
+  free(s);
+}
+
 int main(int argc, char **argv) {
   if (argc < 2) {
     fprintf(stderr, "usage: test_redrive PATH_TO_CSCFLOW\n");
@@ -747,6 +771,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_rekey),
       cmocka_unit_test(test_bad_arguments),
       cmocka_unit_test(test_parse_time),
+      cmocka_unit_test(test_many_reasons),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
