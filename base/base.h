@@ -143,10 +143,11 @@ void log_json(enum log_level level, const char *event, const char *fields_fmt, .
 
 /*
  * log_json for members rendered as JSON already ("\"a\":1,\"b\":[2]"), which
- * a %s would now escape into a string: fields_json is trusted to be JSON
- * built by cscflow, never bytes from input. It is still made one line of
- * valid UTF-8, and a fragment that does not close, or is longer than the
- * line allows, is cut as log_json cuts.
+ * a %s would escape into a string: fields_json is JSON built by cscflow,
+ * never bytes from input. It is checked all the same: text that is not JSON
+ * members goes whole into one escaped string member, "fields"; strings are
+ * made valid UTF-8. The line may pass 4096 bytes to keep a long summary
+ * whole (one write still, atomic on a pipe only up to PIPE_BUF).
  */
 void log_json_fields(enum log_level level, const char *event, const char *fields_json);
 
