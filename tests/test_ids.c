@@ -389,6 +389,31 @@ static void test_plain_ids_keep_bytes(void **state) {
   close_fixture(&f);
 }
 
+/* A store of schema version 4 keyed ids unescaped and held 63-byte ids in
+ * its derived records: it is refused at open, and left as it was. */
+static void test_schema_4_refused(void **state) {
+  (void)state;
+  char dir[256], err[512];
+  test_tmpdir(dir, sizeof dir, "ids_schema4");
+  struct store *st;
+  assert_int_equal(store_open(dir, 0, &st, err, sizeof err), CSC_OK);
+  MDB_txn *txn;
+  assert_int_equal(mdb_txn_begin(st->env, NULL, 0, &txn), 0);
+  uint32_t v4 = 4;
+  MDB_val k = {14, "schema_version"}, v = {sizeof v4, &v4};
+  assert_int_equal(mdb_put(txn, st->meta, &k, &v, 0), 0);
+  assert_int_equal(mdb_txn_commit(txn), 0);
+  store_close(st);
+
+  err[0] = '\0';
+  assert_int_equal(store_open(dir, 0, &st, err, sizeof err), CSC_ESTATE);
+  assert_non_null(strstr(err, "schema version 4"));
+  assert_non_null(strstr(err, "empty state directory"));
+  err[0] = '\0';
+  assert_int_equal(store_open(dir, 1, &st, err, sizeof err), CSC_ESTATE);
+  assert_non_null(strstr(err, "schema version 4"));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_key_append_edges),
@@ -398,6 +423,7 @@ int main(void) {
       cmocka_unit_test(test_finding_ids_la_and_child),
       cmocka_unit_test(test_worker_and_child_histories),
       cmocka_unit_test(test_plain_ids_keep_bytes),
+      cmocka_unit_test(test_schema_4_refused),
   };
   return cmocka_run_group_tests_name("ids", tests, NULL, NULL);
 }
