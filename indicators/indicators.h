@@ -142,6 +142,10 @@ int alerts_advance(struct store *st, MDB_txn *txn, const char *la, csc_date from
 
 /* ---- data-quality findings ------------------------------------------------- */
 
+/* Room for a finding id: an LA code, a subject (HISTORY_SUBJECT_MAX), a
+ * rule id and an escaped event id (3 x STATE_ID_MAX), with separators. */
+#define FINDING_ID_MAX 1024
+
 /*
  * Publishes the changes between a child's findings before and after an
  * event: a finding in after only as OPEN, one in before only as RESOLVED
@@ -156,7 +160,6 @@ int alerts_advance(struct store *st, MDB_txn *txn, const char *la, csc_date from
  * the old id has the form of a current one. CSC_EINVAL when an id does not
  * fit FINDING_ID_MAX.
  */
-#define FINDING_ID_MAX 1024
 int quality_emit_changes(const char *la, const char *child, csc_date as_of,
                          const struct finding *before, size_t n_before,
                          const struct finding *after, size_t n_after, struct output *out);
