@@ -68,7 +68,22 @@ struct engine_options {
    * nothing either way (the page cache survives it); a machine crash may
    * undo the last commits, which the stored positions then re-read. */
   int no_sync;
+  /* The LAs served (allow-list) and their canonical codes; NULL: every
+   * code that meets the LA code rule is an LA of its own (ingest.h). */
+  const struct la_registry *las;
+  /*
+   * An event whose recorded_at is more than this after its input's
+   * timestamp (engine_input.timestamp_ms) is dead-lettered and never moves
+   * its LA's clock (0: the default, one day). One event from 2199 would
+   * otherwise move its LA's replay clock there for good.
+   */
+  int64_t clock_tolerance_ms;
+  /* The timestamp a replayed file's inputs carry (replay's --now), in Unix
+   * ms; 0: the wall clock when engine_replay_file starts. */
+  int64_t file_now_ms;
 };
+
+#define ENGINE_CLOCK_TOLERANCE_DEFAULT_MS (24 * 3600 * 1000LL)
 
 /* One raw input message. next_position is the position to resume from once
  * this message is applied: the Kafka offset + 1, or the file offset after it. */
@@ -81,6 +96,14 @@ struct engine_input {
   size_t key_len;
   const void *value;
   size_t value_len;
+  /* The time the input was written to its log in Unix ms (a Kafka
+   * message's timestamp; LogAppendTime makes it the broker's), or the
+   * replay's --now for a file; 0: unknown, and recorded_at is not checked
+   * against it. */
+  int64_t timestamp_ms;
+  /* 1 for a Kafka message: its key must be the canonical code of its
+   * la_code (a missing key is dead-lettered too). Files have no keys. */
+  int keyed;
 };
 
 struct engine_stats {
@@ -100,9 +123,15 @@ int engine_open(const struct engine_options *opt, struct engine **out, char *err
 /* Flushes the sink (up to 10 s), clears acknowledged outbox entries, closes. */
 void engine_close(struct engine *e);
 
-/* Applies in[0..n) in one transaction and publishes the result. A bad
- * message is dead-lettered and the rest still applied; an error return means
- * the transaction did not commit (nothing of the batch took effect). */
+/*
+ * Applies in[0..n) and publishes the result. A bad message is
+ * dead-lettered and the rest still applied. A batch that cannot be applied
+ * whole (a fault input caused, such as a key too long for the store) is
+ * split in two and each half applied, down to single events; a single
+ * event that still cannot be applied is dead-lettered with the reason. So
+ * only a fault of the store itself (I/O, memory, a broken map) returns an
+ * error, and then nothing of the batch took effect.
+ */
 int engine_apply_batch(struct engine *e, const struct engine_input *in, size_t n);
 
 /* Moves every LA's clock to today (live clock) and publishes what changed. */

@@ -1,0 +1,162 @@
+/*
+ * group.c — a batch applied one subject at a time: the inputs are grouped
+ * by history key with a hash table, the groups sorted into key order, and
+ * each subject's events folded once (history_apply_events).
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine/internal.h"
+
+void subject_table_free(struct subject_table *t) {
+  free(t->groups);
+  free(t->slots);
+  free(t->next_input);
+}
+
+/* ---- applying a batch one subject at a time ------------------------------------ */
+
+/* Room for n inputs; emptied. */
+static int subject_table_reset(struct subject_table *t, size_t n) {
+  if (n > t->cap_inputs) {
+    size_t slots = 1024;
+    while (slots < 2 * n)
+      slots *= 2;
+    struct subject_group *g = realloc(t->groups, n * sizeof *g);
+    if (g != NULL)
+      t->groups = g;
+    size_t *s = realloc(t->slots, slots * sizeof *s);
+    if (s != NULL)
+      t->slots = s;
+    size_t *x = realloc(t->next_input, n * sizeof *x);
+    if (x != NULL)
+      t->next_input = x;
+    if (g == NULL || s == NULL || x == NULL)
+      return CSC_ENOMEM;
+    t->n_slots = slots;
+    t->cap_inputs = n;
+  }
+  memset(t->slots, 0, t->n_slots * sizeof *t->slots);
+  t->n_groups = 0;
+  return CSC_OK;
+}
+
+static uint64_t key_hash(const uint8_t *key, size_t len) {
+  uint64_t h = 1469598103934665603ull; /* FNV-1a */
+  for (size_t i = 0; i < len; i++)
+    h = (h ^ key[i]) * 1099511628211ull;
+  return h ^ h >> 31;
+}
+
+/* Adds input i, whose history key is key, to its group (a new one if the
+ * key is new: key must then stay valid for the batch). */
+static void subject_table_add(struct subject_table *t, const uint8_t *key, size_t len,
+                              struct batch_la *la, size_t i, int *is_new) {
+  const uint64_t h = key_hash(key, len);
+  size_t at = (size_t)h & (t->n_slots - 1);
+  for (; t->slots[at] != 0; at = (at + 1) & (t->n_slots - 1)) {
+    struct subject_group *g = &t->groups[t->slots[at] - 1];
+    if (g->hash == h && g->key_len == len && memcmp(g->key, key, len) == 0) {
+      t->next_input[g->last] = i;
+      t->next_input[i] = SIZE_MAX;
+      g->last = i;
+      g->count++;
+      *is_new = 0;
+      return;
+    }
+  }
+  t->groups[t->n_groups] = (struct subject_group){key, len, h, la, i, i, 1};
+  t->next_input[i] = SIZE_MAX;
+  t->slots[at] = ++t->n_groups;
+  *is_new = 1;
+}
+
+/* Key order, so that the writes of one LA cluster in the B-tree. */
+static int subject_group_compare(const void *pa, const void *pb) {
+  const struct subject_group *a = pa, *b = pb;
+  const size_t n = a->key_len < b->key_len ? a->key_len : b->key_len;
+  const int c = memcmp(a->key, b->key, n);
+  return c ? c : (a->key_len > b->key_len) - (a->key_len < b->key_len);
+}
+
+/* Applies the inputs of one subject (decoded again: the per-event arena
+ * holds one subject at a time, so memory does not grow with the batch). */
+static int apply_subject(struct engine *e, MDB_txn *txn, const struct engine_input *in,
+                         const struct subject_group *g, struct output *out) {
+  const size_t k = g->count;
+  arena_reset(&e->arena);
+  CaseEvent **evs = arena_alloc(&e->arena, k * sizeof *evs);
+  const uint8_t **pbs = arena_alloc(&e->arena, k * sizeof *pbs);
+  size_t *lens = arena_alloc(&e->arena, k * sizeof *lens);
+  uint8_t *dup = arena_alloc(&e->arena, k);
+  if (evs == NULL || pbs == NULL || lens == NULL || dup == NULL)
+    return CSC_ENOMEM;
+  size_t i = g->first;
+  for (size_t j = 0; j < k; j++, i = e->subjects.next_input[i]) {
+    const char *reason;
+    /* It decoded when admitted: only memory can fail now. */
+    int rc = ingest_decode(in[i].value, in[i].value_len, &e->arena, &evs[j], &pbs[j], &lens[j],
+                           &reason);
+    if (rc != CSC_OK)
+      return rc == CSC_ENOMEM ? rc : CSC_ESTATE;
+    evs[j]->la_code = g->la->la; /* filed under the canonical code, as admitted */
+  }
+  struct batch_la *b = g->la;
+  struct child_change ch;
+  int rc = history_apply_events(e->st, txn, evs, pbs, lens, k, refdata_for(e->opt.ref, b->la),
+                                &e->arena, dup, &ch);
+  const char *subject = (const char *)g->key + strlen(b->la) + 1;
+  return rc == CSC_OK ? apply_change(e, txn, b, subject, &ch, k, out) : rc;
+}
+
+/* Admits every input (dead letters and clocks in arrival order), then
+ * applies the admitted ones subject by subject. */
+int apply_grouped(struct engine *e, MDB_txn *txn, const struct engine_input *in, size_t n,
+                         struct output *out) {
+  struct subject_table *t = &e->subjects;
+  int rc = subject_table_reset(t, n);
+  arena_reset(&e->batch_arena);
+  agg_pending_clear(e->pending); /* what an aborted attempt left */
+  for (size_t i = 0; rc == CSC_OK && i < n; i++) {
+    CaseEvent *ev;
+    const uint8_t *pb;
+    size_t pb_len;
+    char subject[HISTORY_SUBJECT_MAX];
+    struct batch_la *b;
+    arena_reset(&e->arena);
+    rc = admit_input(e, txn, &in[i], out, &ev, &pb, &pb_len, subject, sizeof subject, &b);
+    if (rc == CSC_OK)
+      rc = note_position(e, &in[i]);
+    if (rc != CSC_OK || ev == NULL)
+      continue;
+    uint8_t key[STATE_MAX_KEY];
+    const size_t len = store_key(key, b->la, subject, strlen(subject) + 1);
+    if (len == 0) {
+      rc = CSC_EINVAL;
+      break;
+    }
+    int is_new;
+    subject_table_add(t, key, len, b, i, &is_new);
+    if (is_new) { /* the group keeps the key: copy it out of the stack */
+      uint8_t *copy = arena_alloc(&e->batch_arena, len);
+      if (copy == NULL) {
+        rc = CSC_ENOMEM;
+        break;
+      }
+      memcpy(copy, key, len);
+      t->groups[t->n_groups - 1].key = copy;
+    }
+  }
+  if (rc != CSC_OK)
+    return rc;
+  qsort(t->groups, t->n_groups, sizeof *t->groups, subject_group_compare);
+  for (size_t g = 0; rc == CSC_OK && g < t->n_groups; g++)
+    rc = apply_subject(e, txn, in, &t->groups[g], out);
+  /* The clocks moved before any change was summed, and nothing reads the
+   * aggregates until the snapshots: one write per key now. */
+  return rc == CSC_OK ? agg_pending_flush(e->pending, e->st, txn) : rc;
+}

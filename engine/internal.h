@@ -1,0 +1,148 @@
+/*
+ * internal.h — what the engine's files share: the engine's own structure
+ * and the functions one file of engine/ calls in another. Not a public
+ * contract: programs and other stages use engine/engine.h only.
+ *
+ *   engine.c   open and close, a batch's transaction, admitting and
+ *              applying one input, the clock of each LA
+ *   group.c    a batch applied one subject (child, worker, post) at a time
+ *   outbox.c   the outbox table: output messages written in the batch's
+ *              transaction, handed to the sink after its commit
+ *   status.c   the status record /readyz and /metrics read, consumer lag
+ *   sources.c  the two loops that feed batches: a file, a Kafka consumer
+ */
+#ifndef CSCFLOW_ENGINE_INTERNAL_H
+#define CSCFLOW_ENGINE_INTERNAL_H
+
+#include <time.h>
+
+#include "engine/engine.h"
+
+/* What a batch has of one LA. Allocated once and reused by later batches:
+ * a batch keeps pointers to them (a subject group's LA), so they never
+ * move when a batch meets more LAs than the last one did. */
+struct batch_la {
+  char la[LA_CODE_SIZE]; /* canonical code */
+  struct la_state ls;
+  int is_new;
+};
+
+struct batch_position {
+  const char *source;
+  int32_t partition;
+  int64_t next;
+};
+
+/*
+ * The subjects of a grouped batch: a hash table from history key to group,
+ * each group listing its inputs in arrival order (through next_input).
+ * Grouping by hash and sorting only the groups costs far less than sorting
+ * every input by key: a batch has several inputs per subject.
+ */
+struct subject_group {
+  const uint8_t *key; /* la\0subject\0 (the history key), in the batch arena */
+  size_t key_len;
+  uint64_t hash;
+  struct batch_la *la;
+  size_t first, last, count; /* inputs, linked by next_input */
+};
+
+struct subject_table {
+  struct subject_group *groups;
+  size_t n_groups;
+  size_t *slots;      /* group index + 1, or 0; a power of 2, at least twice the inputs */
+  size_t n_slots;
+  size_t *next_input; /* per input: the next input of its group, or SIZE_MAX */
+  size_t cap_inputs;
+};
+
+
+/* The output of one transaction: messages go to the outbox table. */
+struct outbox {
+  struct output base;
+  struct engine *e;
+  MDB_txn *txn;
+};
+
+struct engine {
+  struct engine_options opt;
+  struct store *st;
+  struct engine_stats stats;
+  struct arena arena;   /* per event: the decoded event, the child's history and facts */
+  struct arena batch_arena; /* per batch: the history keys of a grouped batch */
+  struct subject_table subjects;  /* a grouped batch's inputs by subject */
+  struct agg_pending *pending;    /* a grouped batch's aggregate changes */
+  uint64_t next_seq;    /* next outbox key */
+  uint64_t unpublished; /* first outbox key not yet handed to the sink */
+  uint64_t *acked;      /* outbox entries the sink has acknowledged, to delete */
+  size_t n_acked, cap_acked;
+  int ack_overflow;     /* acks lost to allocation failure: entries are re-published later */
+  csc_date today;       /* live clock */
+  double memory_checked; /* when release_mapped_memory last looked */
+  /* Nothing input controls has a fixed limit here: a batch may name any
+   * number of LAs and partitions (a corrupted stream once failed every
+   * batch with more than 256), so these arrays grow. */
+  struct batch_la **las; /* the LAs the batch touched: n_las in use, cap_las made */
+  size_t n_las, cap_las;
+  struct batch_position *positions;
+  size_t n_positions, cap_positions;
+  struct no_population {
+    char la[LA_CODE_SIZE];
+    int year;
+  } *no_population; /* (LA, year)s already logged as missing */
+  size_t n_no_population, cap_no_population;
+  /* The status record (state.h): what the next one says, except for the
+   * counters, which are those carried over at open plus this engine's. */
+  struct store_status status;
+  struct engine_stats carried;
+  int status_dirty;      /* something changed since the last record was written */
+  double status_written; /* when it was (monotonic seconds) */
+  double lag_checked;    /* when the consumer's assignment and lag were last read */
+};
+
+static inline double now_seconds(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static inline int64_t wall_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static inline csc_date london_today(void) { return date_london_from_unix_ms(wall_ms()); }
+
+/* outbox.c */
+uint64_t read_be64(const uint8_t *p);
+int outbox_put(struct engine *e, MDB_txn *txn, const char *topic, const void *key, size_t key_len,
+               const void *value, size_t value_len, const struct sink_header *h, size_t nh);
+int outbox_emit(struct output *o, const char *topic, const char *key, const void *value,
+                size_t value_len);
+int publish_pending(struct engine *e);
+void on_ack(void *ctx, uint64_t seq, int err);
+int outbox_delete_acked_in(struct engine *e, MDB_txn *txn);
+int commit_acks(struct engine *e);
+
+/* status.c */
+void status_record(const struct engine *e, struct store_status *r);
+void status_write(struct engine *e);
+void status_open(struct engine *e);
+void status_set_mode(struct engine *e, uint32_t mode);
+void status_poll(struct engine *e, rd_kafka_t *rk, int idle);
+
+/* engine.c */
+int admit_input(struct engine *e, MDB_txn *txn, const struct engine_input *in, struct output *out,
+                CaseEvent **ev, const uint8_t **pb, size_t *pb_len, char *subject,
+                size_t subject_len, struct batch_la **b);
+int note_position(struct engine *e, const struct engine_input *in);
+int apply_change(struct engine *e, MDB_txn *txn, struct batch_la *b, const char *subject,
+                 const struct child_change *ch, size_t n, struct output *out);
+
+/* group.c */
+int apply_grouped(struct engine *e, MDB_txn *txn, const struct engine_input *in, size_t n,
+                  struct output *out);
+void subject_table_free(struct subject_table *t);
+
+#endif
