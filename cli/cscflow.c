@@ -13,6 +13,7 @@
 
 #include "cli/cli.h"
 #include "engine/engine.h"
+#include "ingest/redrive.h"
 #include "serve/serve.h"
 
 static volatile sig_atomic_t stop_requested;
@@ -34,7 +35,7 @@ static void install_signals(void) {
 static void usage(FILE *f) {
   fputs("usage:\n"
         "  cscflow replay --input FILE --state DIR [--config FILE] [--population FILE]\n"
-        "                 [--out-dir DIR] [--batch N] [--durable]\n"
+        "                 [--out-dir DIR] [--batch N] [--durable] [--now TIME]\n"
         "  cscflow snapshot --state DIR [--la CODE] [--json]\n"
         "  cscflow run --config FILE\n"
         "  cscflow serve --state DIR [--config FILE] [--address IP] [--port N]\n"
@@ -78,7 +79,9 @@ static const char *const known_keys[] = {
     "cscflow.population.",        "cscflow.calendar.bank_holidays", "cscflow.calendar.inclusive",
     "cscflow.visits.",            "cscflow.batch.by_child",         "cscflow.state.durable",
     "cscflow.api.token.",         "cscflow.api.operator_token",     "cscflow.api.port",
-    "cscflow.api.address",        "cscflow.ready.max_lag",          "cscflow.redrive.group"};
+    "cscflow.api.address",        "cscflow.ready.max_lag",
+    "cscflow.las",                "cscflow.la.alias.",              "cscflow.clock.tolerance_s",
+    "cscflow.redrive.group"};
 
 static int known_key(const char *key) {
   for (size_t i = 0; i < sizeof known_keys / sizeof known_keys[0]; i++) {
@@ -160,6 +163,8 @@ static int validate_config(const struct config *cfg) {
     rc = check_range(cfg, "cscflow.api.port", 0, 65535);
   if (rc == 0)
     rc = check_range(cfg, "cscflow.ready.max_lag", 1, (long)1 << 40);
+  if (rc == 0)
+    rc = check_range(cfg, "cscflow.clock.tolerance_s", 1, 366L * 24 * 3600);
   const char *address = config_get(cfg, "cscflow.api.address");
   struct in_addr ip;
   if (rc == 0 && address != NULL && inet_pton(AF_INET, address, &ip) != 1) {
@@ -198,6 +203,25 @@ static int config_long(const struct config *cfg, const char *key, long def, long
     return EXIT_CONFIG;
   }
   return 0;
+}
+
+/* The LAs served and their canonical codes (cscflow.las,
+ * cscflow.la.alias.*); exit 78 with the key on a bad one. */
+static int load_las(struct la_registry *las, const struct config *cfg) {
+  char err[512];
+  if (la_registry_load(las, cfg, err, sizeof err) != CSC_OK) {
+    fprintf(stderr, "cscflow: config: %s\n", err);
+    return EXIT_CONFIG;
+  }
+  return 0;
+}
+
+/* cscflow.clock.tolerance_s in ms (checked by validate_config); 0: the
+ * engine's default, a day. */
+static int64_t config_clock_tolerance_ms(const struct config *cfg) {
+  long v = 0;
+  config_get_long(cfg, "cscflow.clock.tolerance_s", 0, &v);
+  return (int64_t)v * 1000;
 }
 
 /* The most consumer lag /readyz still calls ready (cscflow.ready.max_lag). */
@@ -270,7 +294,9 @@ static int cmd_replay(int argc, char **argv, struct kill_at *kill_hook) {
   const char *input = NULL, *state = NULL, *config_path = NULL, *pop_path = NULL, *out_dir = NULL;
   long batch = REPLAY_BATCH_DEFAULT;
   int durable = 0;
+  int64_t now_ms = 0;
   static const struct option opts[] = {{"input", required_argument, 0, 'i'},
+                                       {"now", required_argument, 0, 'n'},
                                        {"state", required_argument, 0, 's'},
                                        {"config", required_argument, 0, 'c'},
                                        {"population", required_argument, 0, 'p'},
@@ -288,6 +314,12 @@ static int cmd_replay(int argc, char **argv, struct kill_at *kill_hook) {
     case 'o': out_dir = optarg; break;
     case 'b': batch = atol(optarg); break;
     case 'd': durable = 1; break;
+    case 'n':
+      if (redrive_parse_time(optarg, &now_ms) != CSC_OK || now_ms <= 0) {
+        fprintf(stderr, "cscflow replay: --now: expected YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ\n");
+        return EXIT_USAGE;
+      }
+      break;
     default: usage(stderr); return EXIT_USAGE;
     }
   }
@@ -298,18 +330,22 @@ static int cmd_replay(int argc, char **argv, struct kill_at *kill_hook) {
   struct config cfg;
   struct population pop;
   struct refdata ref;
+  struct la_registry las;
   config_init(&cfg);
   population_init(&pop);
   memset(&ref, 0, sizeof ref);
+  memset(&las, 0, sizeof las);
   int rc = load_config(&cfg, config_path);
   if (rc == 0)
     rc = cli_load_population(&pop, &cfg, pop_path);
   if (rc == 0)
     rc = cli_load_refdata(&ref, &cfg);
+  if (rc == 0)
+    rc = load_las(&las, &cfg);
   if (rc != 0) {
     config_free(&cfg);
     population_free(&pop);
-  refdata_free(&ref);
+    refdata_free(&ref);
     return rc;
   }
 
@@ -344,6 +380,9 @@ static int cmd_replay(int argc, char **argv, struct kill_at *kill_hook) {
     struct engine_options eo = {state, CLOCK_REPLAY, &pop, sink, (size_t)batch, 0, &ref};
     eo.map_size = config_map_size(&cfg);
     eo.group_by_subject = 1;
+    eo.las = &las;
+    eo.clock_tolerance_ms = config_clock_tolerance_ms(&cfg);
+    eo.file_now_ms = now_ms;
     eo.no_sync = !config_flag(&cfg, "cscflow.state.durable", durable);
     kill_at_attach(&eo, kill_hook);
     rc = engine_open(&eo, &e, err, sizeof err);
@@ -354,7 +393,8 @@ static int cmd_replay(int argc, char **argv, struct kill_at *kill_hook) {
       sink->destroy(sink);
     config_free(&cfg);
     population_free(&pop);
-  refdata_free(&ref);
+    refdata_free(&ref);
+    la_registry_free(&las);
     return 1;
   }
   rc = engine_replay_file(e, input, &stop_requested);
@@ -377,6 +417,7 @@ static int cmd_replay(int argc, char **argv, struct kill_at *kill_hook) {
   config_free(&cfg);
   population_free(&pop);
   refdata_free(&ref);
+  la_registry_free(&las);
   if (rc != CSC_OK)
     fprintf(stderr, "cscflow replay: %s\n", csc_strerror(rc));
   return rc == CSC_OK ? 0 : 1;
@@ -481,6 +522,9 @@ static int cmd_run(int argc, char **argv, struct kill_at *kill_hook) {
   memset(&ref, 0, sizeof ref);
   if (rc == 0)
     rc = cli_load_refdata(&ref, &cfg);
+  struct la_registry las = {0};
+  if (rc == 0)
+    rc = load_las(&las, &cfg);
   if (rc == 0)
     rc = config_long(&cfg, "cscflow.batch.max", 5000, &batch_max);
   if (rc == 0)
@@ -526,6 +570,7 @@ static int cmd_run(int argc, char **argv, struct kill_at *kill_hook) {
     config_free(&cfg);
     population_free(&pop);
     refdata_free(&ref);
+    la_registry_free(&las);
     api_tokens_free(&tokens);
     return rc;
   }
@@ -539,6 +584,8 @@ static int cmd_run(int argc, char **argv, struct kill_at *kill_hook) {
     eo.map_size = config_map_size(&cfg);
     eo.group_by_subject = config_flag(&cfg, "cscflow.batch.by_child", 0);
     eo.no_sync = !config_flag(&cfg, "cscflow.state.durable", 1);
+    eo.las = &las;
+    eo.clock_tolerance_ms = config_clock_tolerance_ms(&cfg);
     kill_at_attach(&eo, kill_hook);
     krc = engine_open(&eo, &e, err, sizeof err);
   } else {
@@ -578,6 +625,7 @@ static int cmd_run(int argc, char **argv, struct kill_at *kill_hook) {
   config_free(&cfg);
   population_free(&pop);
   refdata_free(&ref);
+    la_registry_free(&las);
   api_tokens_free(&tokens);
   return krc == CSC_OK ? 0 : 1;
 }

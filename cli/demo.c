@@ -117,6 +117,9 @@ static void *produce_history(void *arg) {
   rd_kafka_conf_set_log_cb(conf, kafka_log_json); /* librdkafka's lines as JSON lines */
   rd_kafka_conf_set(conf, "bootstrap.servers", p->bootstraps, err, sizeof err);
   rd_kafka_conf_set(conf, "linger.ms", "5", err, sizeof err);
+  /* Every producer of the input topic keys by the LA's canonical code and
+   * partitions as Java clients do, so that an LA lives on one partition. */
+  rd_kafka_conf_set(conf, "partitioner", "murmur2_random", err, sizeof err);
   rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
   if (rk == NULL) {
     rd_kafka_conf_destroy(conf);
@@ -492,6 +495,12 @@ int cmd_demo(int argc, char **argv, volatile sig_atomic_t *stop) {
     return 1;
   }
 
+  /* The history ends by today: an event recorded after its message's
+   * timestamp (now, for the demo's producer) is dead-lettered, so a history
+   * running into the future would be turned away at the door. */
+  const csc_date today = date_london_from_unix_ms((int64_t)time(NULL) * 1000);
+  if (date_add_months(o.gen.start, 12 * o.gen.years) > today)
+    o.gen.start = date_add_months(date_fy_start(today), -12 * o.gen.years);
   struct history h = {0};
   struct population pop;
   population_init(&pop);

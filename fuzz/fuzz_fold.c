@@ -130,7 +130,7 @@ static CaseEvent *build_event(struct arena *a, const uint8_t *r, size_t index, s
   CHECK(buf != NULL, "arena_alloc");
   snprintf(buf, 16, "e%zu", index);
   ev->event_id = buf;
-  ev->la_code = "LA1";
+  ev->la_code = "E99000001";
   ev->child_id = "C1";
   const csc_date day = r[1] == 254   ? date_from_ymd(1900, 1, 1)
                        : r[1] == 255 ? date_from_ymd(2199, 12, 31)
@@ -437,7 +437,7 @@ static void add_stored(struct history *h, struct arena *a, const uint8_t *pb, si
   const char *reason = NULL;
   if (ev == NULL || ingest_validate(ev, &reason) != CSC_OK)
     return;
-  ev->la_code = "LA1";
+  ev->la_code = "E99000001";
   ev->child_id = "C1";
   for (size_t i = 0; i < h->n; i++)
     if (strcmp(h->ev[i]->event_id, ev->event_id) == 0)

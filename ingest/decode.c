@@ -117,7 +117,9 @@ int ingest_validate(const CaseEvent *ev, const char **reason) {
       check_optional(ev->supersedes_event_id, ID_REASONS("supersedes_event_id"), reason) != CSC_OK ||
       check_optional(ev->retracts_event_id, ID_REASONS("retracts_event_id"), reason) != CSC_OK)
     return CSC_EINVAL;
-  if (date_from_yyyymmdd(ev->occurred_on, &d) != CSC_OK)
+  /* From year 1000: a date before 1900 is a worker's typo, which the fold
+   * reports as implausible_date, not a message to turn away. */
+  if (date_from_yyyymmdd_early(ev->occurred_on, &d) != CSC_OK)
     *reason = "occurred_on: not a date";
   /* recorded_at sets the replay clock: a time before 1970 or from 2200 on
    * is a broken value, not a date to move an LA's as-of date to. */

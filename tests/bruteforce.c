@@ -300,24 +300,40 @@ static int is_post_change(const Ev *ev) {
          c == CSCFLOW__V1__WORKFORCE_CHANGE__WORKFORCE_CHANGE_POST_FILLED;
 }
 
+/* An LA code as ingest admits it: three digits, or a capital letter and
+ * eight digits. */
+static int la_code_ok(const char *s) {
+  const size_t n = strlen(s);
+  const size_t from = n == 9 ? 1 : 0;
+  if (n != 3 && !(n == 9 && s[0] >= 'A' && s[0] <= 'Z'))
+    return 0;
+  for (size_t i = from; i < n; i++)
+    if (s[i] < '0' || s[i] > '9')
+      return 0;
+  return 1;
+}
+
 /* What ingest dead-letters never reaches a history: no event_id, LA or
- * child (a workforce event needs its worker or post), a date that is not a
- * date, no payload and nothing retracted, identifiers too long. Ingest
- * takes occurred_on from 1900 to 2199 (date_from_yyyymmdd): an earlier one
- * is dead-lettered, so implausible_date (below) is not reached from here. */
+ * child (a workforce event needs its worker or post), an LA code that is
+ * neither form, a date that is not a date, no payload and nothing
+ * retracted, identifiers over 128 bytes. (The generator's ids are ASCII
+ * without control characters, so the UTF-8 rule never differs here.)
+ * Ingest takes any eight-digit occurred_on from year 1000: one before
+ * 1900 reaches the fold, which raises implausible_date (below). */
 static int accepted(const Ev *ev) {
   csc_date d;
-  if (ev->event_id[0] == '\0' || ev->la_code[0] == '\0')
+  if (ev->event_id[0] == '\0' || !la_code_ok(ev->la_code))
     return 0;
   if (ev->child_id[0] == '\0' && !is_workforce(ev))
     return 0;
   if (is_workforce(ev) &&
       ((is_post_change(ev) ? ev->workforce->post_id : ev->workforce->worker_id)[0] == '\0' ||
-       strlen(ev->workforce->worker_id) > 120 || strlen(ev->workforce->post_id) > 120))
+       strlen(ev->workforce->worker_id) > 128 || strlen(ev->workforce->post_id) > 128))
     return 0;
-  if (strlen(ev->event_id) > 63 || strlen(ev->child_id) > 127 || strlen(ev->la_code) > 23)
+  if (strlen(ev->event_id) > 128 || strlen(ev->child_id) > 128 ||
+      strlen(ev->supersedes_event_id) > 128 || strlen(ev->retracts_event_id) > 128)
     return 0;
-  if (date_from_yyyymmdd(ev->occurred_on, &d) != CSC_OK)
+  if (date_from_yyyymmdd_early(ev->occurred_on, &d) != CSC_OK)
     return 0;
   return ev->payload_case != CSCFLOW__V1__CASE_EVENT__PAYLOAD__NOT_SET ||
          ev->retracts_event_id[0] != '\0';
