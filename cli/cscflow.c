@@ -611,9 +611,14 @@ static int cmd_run(int argc, char **argv, struct kill_at *kill_hook) {
     log_json(LOG_INFO, "run_started", "\"topic\":\"%s\"", topic ? topic : TOPIC_EVENTS);
     krc = engine_run_kafka(e, consumer, &stop_requested, 0, 0);
     const struct engine_stats *s = engine_stats(e);
-    log_json(LOG_INFO, "run_stopping", "\"consumed\":%llu,\"applied\":%llu,\"duplicates\":%llu",
-             (unsigned long long)s->consumed, (unsigned long long)s->applied,
-             (unsigned long long)s->duplicates);
+    /* Why it stops: a signal, or the error that stopped the loop (then
+     * nothing of the failed batch was applied, and a restart re-reads it). */
+    log_json(krc == CSC_OK ? LOG_INFO : LOG_ERROR, "run_stopping",
+             "\"reason\":\"%s\",\"consumed\":%llu,\"applied\":%llu,\"duplicates\":%llu,"
+             "\"dead_lettered\":%llu",
+             krc == CSC_OK ? "stop requested" : csc_strerror(krc), (unsigned long long)s->consumed,
+             (unsigned long long)s->applied, (unsigned long long)s->duplicates,
+             (unsigned long long)s->dead_lettered);
   } else {
     fprintf(stderr, "cscflow run: %s\n", err);
   }

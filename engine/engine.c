@@ -21,6 +21,7 @@ static void engine_discard(struct engine *e) {
   free(e->las);
   free(e->positions);
   free(e->no_population);
+  free(e->dl_notes);
   free(e);
 }
 
@@ -120,22 +121,6 @@ int engine_position(struct engine *e, const char *source, int32_t partition, int
 
 int note_position(struct engine *e, const struct engine_input *in);
 
-static int dead_letter(struct engine *e, MDB_txn *txn, const struct engine_input *in,
-                       const char *reason) {
-  char partition[16], offset[24];
-  snprintf(partition, sizeof partition, "%d", (int)in->partition);
-  snprintf(offset, sizeof offset, "%lld", (long long)in->position);
-  const struct sink_header h[] = {{"reason", reason},
-                                  {"source.topic", in->source},
-                                  {"source.partition", partition},
-                                  {"source.offset", offset}};
-  e->stats.dead_lettered++;
-  log_json(LOG_WARN, "dead_letter", "\"reason\":\"%s\",\"partition\":%d,\"offset\":%lld", reason,
-           (int)in->partition, (long long)in->position);
-  return outbox_put(e, txn, TOPIC_DLQ, in->key, in->key ? in->key_len : 0, in->value,
-                    in->value_len, h, sizeof h / sizeof h[0]);
-}
-
 /* Grows *v (of *cap elements of size bytes) to hold at least need. */
 static int grow(void **v, size_t *cap, size_t need, size_t size) {
   if (need <= *cap)
@@ -149,6 +134,30 @@ static int grow(void **v, size_t *cap, size_t need, size_t size) {
   *v = p;
   *cap = n;
   return CSC_OK;
+}
+
+static int dead_letter(struct engine *e, MDB_txn *txn, const struct engine_input *in,
+                       const char *reason) {
+  char partition[16], offset[24];
+  snprintf(partition, sizeof partition, "%d", (int)in->partition);
+  snprintf(offset, sizeof offset, "%lld", (long long)in->position);
+  const struct sink_header h[] = {{"reason", reason},
+                                  {"source.topic", in->source},
+                                  {"source.partition", partition},
+                                  {"source.offset", offset}};
+  e->stats.dead_lettered++;
+  if (grow((void **)&e->dl_notes, &e->cap_dl_notes, e->n_dl_notes + 1, sizeof *e->dl_notes) ==
+      CSC_OK) {
+    struct dead_letter_note *n = &e->dl_notes[e->n_dl_notes++];
+    snprintf(n->reason, sizeof n->reason, "%s", reason);
+    n->partition = in->partition;
+    n->offset = in->position;
+  } else { /* no memory to defer it: say it now, at the risk of a rollback */
+    log_json(LOG_WARN, "dead_letter", "\"reason\":\"%s\",\"partition\":%d,\"offset\":%lld",
+             reason, (int)in->partition, (long long)in->position);
+  }
+  return outbox_put(e, txn, TOPIC_DLQ, in->key, in->key ? in->key_len : 0, in->value,
+                    in->value_len, h, sizeof h / sizeof h[0]);
 }
 
 /* The batch's view of an LA: loaded once, written back at commit. */
@@ -399,6 +408,15 @@ static int finish_batch(struct engine *e, MDB_txn *txn, struct output *out) {
   return rc;
 }
 
+/* Logs the dead letters a transaction committed. */
+static void log_dead_letters(struct engine *e) {
+  for (size_t i = 0; i < e->n_dl_notes; i++)
+    log_json(LOG_WARN, "dead_letter", "\"reason\":\"%s\",\"partition\":%d,\"offset\":%lld",
+             e->dl_notes[i].reason, (int)e->dl_notes[i].partition,
+             (long long)e->dl_notes[i].offset);
+  e->n_dl_notes = 0;
+}
+
 /* Runs body inside one write transaction and publishes what it emitted. */
 static int in_transaction_once(struct engine *e,
                                int (*body)(struct engine *, MDB_txn *, struct output *, void *),
@@ -411,6 +429,7 @@ static int in_transaction_once(struct engine *e,
   const uint64_t first_seq = e->next_seq, snapshots = e->stats.snapshots;
   struct store_status status;
   e->n_las = 0;
+  e->n_dl_notes = 0;
   e->n_positions = 0;
   int err = outbox_delete_acked_in(e, txn);
   if (err == CSC_OK)
@@ -437,10 +456,12 @@ static int in_transaction_once(struct engine *e,
   else if (err != CSC_OK)
     mdb_txn_abort(txn);
   if (err != CSC_OK) {
+    e->n_dl_notes = 0; /* rolled back: they were never dead letters */
     e->next_seq = first_seq;
     return err;
   }
   e->n_acked = 0; /* deleted for good with the commit */
+  log_dead_letters(e);
   const double now = now_seconds();
   e->status.last_snapshot_ms = status.last_snapshot_ms;
   e->status_dirty = 0;

@@ -91,6 +91,15 @@ struct engine {
     int year;
   } *no_population; /* (LA, year)s already logged as missing */
   size_t n_no_population, cap_no_population;
+  /* The dead letters of the transaction in progress, logged once it
+   * commits: a batch that is split and applied again must not log the
+   * dead letters of an attempt that was rolled back. */
+  struct dead_letter_note {
+    char reason[128];
+    int32_t partition;
+    int64_t offset;
+  } *dl_notes;
+  size_t n_dl_notes, cap_dl_notes;
   /* The status record (state.h): what the next one says, except for the
    * counters, which are those carried over at open plus this engine's. */
   struct store_status status;

@@ -284,6 +284,59 @@ static void test_la_alias_and_allow_list(void **state) {
   config_free(&cfg);
 }
 
+/* ---- a batch that cannot be applied whole --------------------------------------------- */
+
+static void cp_plan_in(struct evs *b, const char *id, const char *child, const char *plan,
+                       csc_date day) {
+  Cscflow__V1__CaseEvent ev = envelope(id, child, day, day);
+  Cscflow__V1__CpPlanStarted p = CSCFLOW__V1__CP_PLAN_STARTED__INIT;
+  p.plan_id = (char *)plan;
+  p.initial_category = "N";
+  ev.payload_case = CSCFLOW__V1__CASE_EVENT__PAYLOAD_CP_PLAN_STARTED;
+  ev.cp_plan_started = &p;
+  add(b, &ev);
+}
+
+/*
+ * Ids of 128 ':' each are valid, but escaped ("%3A") inside an alert id
+ * they no longer fit a store key: the plan's alert cannot be booked. The
+ * batch is split down to that event, which is dead-lettered; the events
+ * around it are applied, and every position is passed.
+ */
+static void test_unappliable_event_is_dead_lettered(void **state) {
+  (void)state;
+  static char colons[129];
+  memset(colons, ':', 128);
+  for (int grouped = 0; grouped <= 1; grouped++) {
+    struct door d;
+    open_door(&d, grouped ? "split_grouped" : "split", grouped, NULL, 0);
+    static struct evs b;
+    memset(&b, 0, sizeof b);
+    referral_in(&b, "s1", LA, "A", D(2024, 1, 1), 0);
+    cp_plan_in(&b, "s2", colons, colons, D(2024, 1, 2));
+    referral_in(&b, "s3", LA, "B", D(2024, 1, 3), 0);
+    referral_in(&b, "s4", LA, "C", D(2024, 8, 1), 0); /* the plan passes 6 months */
+    struct engine_input in[4];
+    for (size_t i = 0; i < 4; i++)
+      in[i] = input_of(&b, i, 0, LA, 0, 1);
+    assert_int_equal(engine_apply_batch(d.e, in, 4), CSC_OK);
+    assert_int_equal(engine_stats(d.e)->applied, 3);
+    assert_int_equal(engine_stats(d.e)->dead_lettered, 1);
+    assert_int_equal(engine_stats(d.e)->consumed, 4);
+    char reasons[512];
+    dead_letter_reasons(&d, reasons, sizeof reasons);
+    assert_string_equal(reasons, "not applied: invalid input");
+    int found;
+    struct la_state ls = la_state_of(&d, LA, &found);
+    assert_int_equal(ls.events_applied, 3);
+    assert_int_equal(ls.as_of, D(2024, 8, 1));
+    int64_t next;
+    assert_int_equal(engine_position(d.e, "test", 0, &next), CSC_OK);
+    assert_int_equal(next, 4);
+    close_door(&d);
+  }
+}
+
 /* ---- a clock from the future ------------------------------------------------------- */
 
 /*
@@ -335,6 +388,7 @@ int main(void) {
       cmocka_unit_test(test_kafka_key_rule),
       cmocka_unit_test(test_la_alias_and_allow_list),
       cmocka_unit_test(test_recorded_in_the_future),
+      cmocka_unit_test(test_unappliable_event_is_dead_lettered),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
