@@ -263,7 +263,7 @@ int admit_input(struct engine *e, MDB_txn *txn, const struct engine_input *in, s
                                    "than the clock tolerance");
   dec->la_code = (char *)la;
   if (history_subject(dec, subject, subject_len) == 0)
-    return dead_letter(e, txn, in, "identifier too long");
+    return dead_letter(e, txn, in, "subject: too long for a state key once escaped");
   int rc = batch_la(e, txn, dec->la_code, b);
   if (rc == CSC_OK)
     rc = advance_la(e, txn, *b, event_clock(e, dec), out);
