@@ -597,7 +597,8 @@ static int cmd_run(int argc, char **argv, struct kill_at *kill_hook) {
                                      .address = config_get(&cfg, "cscflow.api.address"),
                                      .port = (int)api_port,
                                      .tokens = &tokens,
-                                     .ready_max_lag = config_max_lag(&cfg)};
+                                     .ready_max_lag = config_max_lag(&cfg),
+                                     .las = &las};
     krc = serve_start(&so, &srv, err, sizeof err);
     if (krc == CSC_OK)
       log_json(LOG_INFO, "serving", "\"port\":%d,\"tokens\":%zu", serve_port(srv), tokens.n);
@@ -662,25 +663,32 @@ static int cmd_serve(int argc, char **argv) {
   struct config cfg;
   struct api_tokens tokens = {0};
   char err[512];
+  struct la_registry las = {0};
   config_init(&cfg);
   int rc = load_config(&cfg, config_path);
   if (rc == 0 && api_tokens_load(&tokens, &cfg, err, sizeof err) != CSC_OK) {
     fprintf(stderr, "cscflow: config: %s\n", err);
     rc = EXIT_CONFIG;
   }
+  if (rc == 0)
+    rc = load_las(&las, &cfg);
   const int64_t max_lag = config_max_lag(&cfg);
   config_free(&cfg);
-  if (rc != 0)
+  if (rc != 0) {
+    api_tokens_free(&tokens);
     return rc;
+  }
   struct server *srv = NULL;
   const struct serve_options so = {.state_dir = state,
                                    .address = address,
                                    .port = (int)port,
                                    .tokens = &tokens,
-                                   .ready_max_lag = max_lag};
+                                   .ready_max_lag = max_lag,
+                                   .las = &las};
   if (serve_start(&so, &srv, err, sizeof err) != CSC_OK) {
     fprintf(stderr, "cscflow serve: %s\n", err);
     api_tokens_free(&tokens);
+    la_registry_free(&las);
     return 1;
   }
   log_json(LOG_INFO, "serving", "\"port\":%d,\"tokens\":%zu", serve_port(srv), tokens.n);
@@ -688,6 +696,7 @@ static int cmd_serve(int argc, char **argv) {
     sleep(1); /* the server's threads do the work; a signal cuts the sleep short */
   serve_stop(srv);
   api_tokens_free(&tokens);
+  la_registry_free(&las);
   return 0;
 }
 

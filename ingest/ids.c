@@ -16,34 +16,6 @@
 
 /* ---- one string ------------------------------------------------------------------ */
 
-/* Length of the UTF-8 sequence at s (n bytes left), or 0 when it is not
- * well-formed: no overlong forms, no surrogates, nothing past U+10FFFF. */
-static size_t utf8_sequence(const uint8_t *s, size_t n) {
-  const uint8_t c = s[0];
-  if (c < 0x80)
-    return 1;
-  size_t len;
-  uint32_t cp, min;
-  if ((c & 0xE0) == 0xC0)
-    len = 2, cp = c & 0x1F, min = 0x80;
-  else if ((c & 0xF0) == 0xE0)
-    len = 3, cp = c & 0x0F, min = 0x800;
-  else if ((c & 0xF8) == 0xF0)
-    len = 4, cp = c & 0x07, min = 0x10000;
-  else
-    return 0;
-  if (len > n)
-    return 0;
-  for (size_t i = 1; i < len; i++) {
-    if ((s[i] & 0xC0) != 0x80)
-      return 0;
-    cp = cp << 6 | (s[i] & 0x3F);
-  }
-  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-    return 0;
-  return len;
-}
-
 int ingest_check_string(const uint8_t *s, size_t len, const char **problem) {
   if (len > INGEST_ID_MAX) {
     *problem = "longer than " INGEST_ID_MAX_TEXT " bytes";
@@ -54,7 +26,7 @@ int ingest_check_string(const uint8_t *s, size_t len, const char **problem) {
       *problem = "control character";
       return CSC_EINVAL;
     }
-    const size_t n = utf8_sequence(s + i, len - i);
+    const size_t n = utf8_sequence_len(s + i, len - i); /* 0: malformed */
     if (n == 0) {
       *problem = "not valid UTF-8";
       return CSC_EINVAL;

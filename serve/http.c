@@ -24,6 +24,7 @@ struct server {
   struct store *st;
   int own_store; /* opened here, read-only (cscflow serve), rather than borrowed */
   const struct api_tokens *tokens;
+  const struct la_registry *las; /* borrowed; NULL: no aliases */
   int64_t ready_max_lag;
   int port;
 };
@@ -208,31 +209,20 @@ static enum MHD_Result get_ready(struct server *s, struct MHD_Connection *c) {
   return reply(c, MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain", why, strlen(why));
 }
 
-/* An LA code as cscflow keys it: 1 to 23 letters and digits. Anything else
- * ("..", "%2e", a slash) is not an LA, so no path escapes the LA's routes. */
-static int valid_la(const char *s, size_t n) {
-  if (n == 0 || n >= 24)
-    return 0;
-  for (size_t i = 0; i < n; i++)
-    if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z') ||
-          (s[i] >= '0' && s[i] <= '9')))
-      return 0;
-  return 1;
-}
-
 /* /v1/las/{la}/{rest}: copies la, points *rest after its slash; 0 if the
- * path is not of that form. */
-static int split_la_path(const char *url, char la[24], const char **rest) {
+ * path is not of that form. {la} meets the LA code rule (ingest.h), so no
+ * path ("..", "%2e", a slash) escapes the LA's routes. */
+static int split_la_path(const char *url, char la[LA_CODE_SIZE], const char **rest) {
   static const char prefix[] = "/v1/las/";
   if (strncmp(url, prefix, sizeof prefix - 1) != 0)
     return 0;
   const char *p = url + sizeof prefix - 1, *slash = strchr(p, '/');
-  if (slash == NULL || !valid_la(p, (size_t)(slash - p)))
+  if (slash == NULL || slash - p >= LA_CODE_SIZE)
     return 0;
   memcpy(la, p, (size_t)(slash - p));
   la[slash - p] = '\0';
   *rest = slash + 1;
-  return 1;
+  return ingest_la_code_valid(la);
 }
 
 static enum MHD_Result route(struct server *s, struct MHD_Connection *c, const char *url) {
@@ -248,9 +238,14 @@ static enum MHD_Result route(struct server *s, struct MHD_Connection *c, const c
   const struct asset *a = asset_find(url);
   if (a != NULL)
     return reply_asset(c, a);
-  char la[24];
-  const char *rest;
-  if (!split_la_path(url, la, &rest))
+  char code[LA_CODE_SIZE];
+  const char *rest, *why;
+  if (!split_la_path(url, code, &rest))
+    return reply_error(c, MHD_HTTP_NOT_FOUND, "not found");
+  /* An LA's other code (cscflow.la.alias.*) reads the LA it names: its
+   * data, and its token, are the canonical code's. */
+  const char *la = la_registry_resolve(s->las, code, &why);
+  if (la == NULL)
     return reply_error(c, MHD_HTTP_NOT_FOUND, "not found");
   if (!allowed(s, c, la, &refusal))
     return refusal;
@@ -289,6 +284,7 @@ int serve_start(const struct serve_options *o, struct server **out, char *err, s
     return CSC_ENOMEM;
   }
   s->tokens = o->tokens;
+  s->las = o->las;
   s->ready_max_lag = o->ready_max_lag > 0 ? o->ready_max_lag : 1000;
   if (o->store != NULL) {
     s->st = o->store;

@@ -46,6 +46,7 @@
 #include <stdio.h>
 
 #include "base/base.h"
+#include "ingest/ingest.h"
 #include "state/state.h"
 
 #define TOKEN_HASH_SIZE 32 /* SHA-256 */
@@ -90,6 +91,10 @@ struct serve_options {
   int port;            /* 0: a free port (serve_port tells which) */
   const struct api_tokens *tokens; /* borrowed */
   int64_t ready_max_lag; /* /readyz: the most consumer lag that is still ready (0: 1000) */
+  /* Borrowed; NULL: none. A route's {la} is an LA code (ingest.h) or an
+   * alias of one (cscflow.la.alias.*), which reads the canonical code's
+   * data with the canonical code's token. */
+  const struct la_registry *las;
 };
 
 /* ---- metrics and readiness (serve/metrics.c) ------------------------------- */

@@ -65,8 +65,9 @@ int api_tokens_load(struct api_tokens *t, const struct config *cfg, char *err, s
       continue;
     struct api_token *tok = &t->v[t->n];
     const char *la = is_la ? key + prefix : "";
-    if (is_la && (la[0] == '\0' || strlen(la) >= sizeof tok->la)) {
-      snprintf(err, errlen, "%s: not an LA code", key);
+    if (is_la && (strlen(la) >= sizeof tok->la || !ingest_la_code_valid(la))) {
+      snprintf(err, errlen, "%s: not an LA code (the DfE number or a letter and eight digits)",
+               key);
       api_tokens_free(t);
       return CSC_EINVAL;
     }

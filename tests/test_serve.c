@@ -30,6 +30,7 @@
 struct world {
   struct fixture f;
   struct api_tokens tokens;
+  struct la_registry las;
   struct server *srv;
   int port;
 };
@@ -68,10 +69,13 @@ static int setup(void **state) {
   api_token_hash_hex("op-secret", hex);
   assert_int_equal(config_set(&cfg, "cscflow.api.operator_token", hex), CSC_OK);
   assert_int_equal(api_tokens_load(&w->tokens, &cfg, err, sizeof err), CSC_OK);
+  /* 201 is LA's DfE number: its routes are LA's. */
+  assert_int_equal(config_set(&cfg, "cscflow.la.alias.201", LA), CSC_OK);
+  assert_int_equal(la_registry_load(&w->las, &cfg, err, sizeof err), CSC_OK);
   config_free(&cfg);
   assert_int_equal(w->tokens.n, 3);
 
-  const struct serve_options so = {.state_dir = w->f.dir, .tokens = &w->tokens};
+  const struct serve_options so = {.state_dir = w->f.dir, .tokens = &w->tokens, .las = &w->las};
   assert_int_equal(serve_start(&so, &w->srv, err, sizeof err), CSC_OK);
   w->port = serve_port(w->srv);
   assert_true(w->port > 0);
@@ -83,6 +87,7 @@ static int teardown(void **state) {
   struct world *w = *state;
   serve_stop(w->srv);
   api_tokens_free(&w->tokens);
+  la_registry_free(&w->las);
   free(w);
   return 0;
 }
@@ -118,6 +123,37 @@ static void snapshot_needs_the_las_token(void **state) {
   /* ... and is refused on an LA that does not exist, as on one that does. */
   assert_int_equal(http_get(w, "/v1/las/E99000003/snapshot", "Bearer la2-secret", body, sizeof body),
                    403);
+}
+
+/* An LA's other code reads the LA it names, with that LA's token only;
+ * a code that is not an LA code is no route at all. */
+static void alias_reads_the_canonical_la(void **state) {
+  const struct world *w = *state;
+  assert_int_equal(http_get(w, "/v1/las/201/snapshot", "Bearer la1-secret", body, sizeof body),
+                   200);
+  assert_non_null(strstr(body, "{\"la\":\"" LA "\""));
+  assert_int_equal(http_get(w, "/v1/las/201/snapshot", "Bearer la2-secret", body, sizeof body),
+                   403);
+  assert_int_equal(http_get(w, "/v1/las/202/snapshot", "Bearer la1-secret", body, sizeof body),
+                   403); /* a code of no LA served here: the token is another LA's */
+  assert_int_equal(http_get(w, "/v1/las/LA1/snapshot", "Bearer la1-secret", body, sizeof body),
+                   404);
+  assert_int_equal(
+      http_get(w, "/v1/las/e99000001/snapshot", "Bearer la1-secret", body, sizeof body), 404);
+}
+
+/* A token under a key that is not an LA code is refused at load. */
+static void token_keys_are_la_codes(void **state) {
+  (void)state;
+  struct config cfg;
+  struct api_tokens t = {0};
+  char hex[2 * TOKEN_HASH_SIZE + 1], err[256];
+  config_init(&cfg);
+  api_token_hash_hex("x", hex);
+  assert_int_equal(config_set(&cfg, "cscflow.api.token.E99000009:Y", hex), CSC_OK);
+  assert_int_equal(api_tokens_load(&t, &cfg, err, sizeof err), CSC_EINVAL);
+  assert_non_null(strstr(err, "not an LA code"));
+  config_free(&cfg);
 }
 
 static void paths_stay_inside_the_la(void **state) {
@@ -292,6 +328,8 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(health_needs_no_token),
       cmocka_unit_test(snapshot_needs_the_las_token),
+      cmocka_unit_test(alias_reads_the_canonical_la),
+      cmocka_unit_test(token_keys_are_la_codes),
       cmocka_unit_test(paths_stay_inside_the_la),
       cmocka_unit_test(abuse_is_refused_and_survived),
       cmocka_unit_test(tokens_config_is_checked),
