@@ -271,7 +271,7 @@ struct sink_header {
 
 struct sink_message {
   const char *topic;
-  const void *key;
+  const void *key;   /* NULL: no key (a dead letter of a message that had none) */
   size_t key_len;
   const void *value; /* NULL (value_len 0): a tombstone, Kafka's null value */
   size_t value_len;

@@ -39,13 +39,19 @@ static size_t field_size(size_t n) {
   return varint_encode(n, v) + n;
 }
 
-/* Outbox value: topic, key, value, then header name/value pairs, each as
- * varint length + bytes. */
+/* Outbox value: a flags byte (OUTBOX_NULL_KEY, OUTBOX_NULL_VALUE), then
+ * topic, key, value, then header name/value pairs, each as varint length +
+ * bytes. A null key (a Kafka message that had none, dead-lettered) and a
+ * null value (a tombstone) are not the same as empty ones on Kafka, so
+ * the flags keep them apart. */
+#define OUTBOX_NULL_KEY 1u
+#define OUTBOX_NULL_VALUE 2u
+
 int outbox_put(struct engine *e, MDB_txn *txn, const char *topic, const void *key,
                       size_t key_len, const void *value, size_t value_len,
                       const struct sink_header *h, size_t nh) {
-  size_t n = field_size(strlen(topic)) + field_size(key_len) + field_size(value_len) +
-             field_size(0) /* the header count, nh < 128 */;
+  size_t n = 1 /* flags */ + field_size(strlen(topic)) + field_size(key_len) +
+             field_size(value_len) + field_size(0) /* the header count, nh < 128 */;
   for (size_t i = 0; i < nh; i++)
     n += field_size(strlen(h[i].name)) + field_size(strlen(h[i].value));
   uint8_t kb[8];
@@ -55,7 +61,8 @@ int outbox_put(struct engine *e, MDB_txn *txn, const char *topic, const void *ke
   if (rc != 0)
     return store_error(rc, "put outbox");
   uint8_t *p = v.mv_data;
-  size_t used = put_field(p, topic, strlen(topic));
+  p[0] = (uint8_t)((key == NULL ? OUTBOX_NULL_KEY : 0) | (value == NULL ? OUTBOX_NULL_VALUE : 0));
+  size_t used = 1 + put_field(p + 1, topic, strlen(topic));
   used += put_field(p + used, key, key_len);
   used += put_field(p + used, value, value_len);
   used += varint_encode(nh, p + used);
@@ -86,7 +93,10 @@ static size_t get_field(const uint8_t *p, size_t len, size_t *pos, const uint8_t
 /* Hands one outbox entry to the sink. */
 static int outbox_publish(struct engine *e, uint64_t seq, const MDB_val *v) {
   const uint8_t *p = v->mv_data, *topic, *key, *value;
-  size_t pos = 0;
+  if (v->mv_size == 0)
+    return CSC_ESTATE;
+  const unsigned flags = p[0];
+  size_t pos = 1;
   const size_t tl = get_field(p, v->mv_size, &pos, &topic);
   const size_t kl = tl == SIZE_MAX ? SIZE_MAX : get_field(p, v->mv_size, &pos, &key);
   const size_t vl = kl == SIZE_MAX ? SIZE_MAX : get_field(p, v->mv_size, &pos, &value);
@@ -111,11 +121,10 @@ static int outbox_publish(struct engine *e, uint64_t seq, const MDB_val *v) {
     h[i].name = names[i];
     h[i].value = values[i];
   }
-  /* No output message of cscflow is empty: an empty value on an output
-   * topic is a tombstone (indicators.h: the old ids of alerts and findings),
-   * published as a null value so that compaction deletes its key. */
-  if (vl == 0 && strcmp(topic_s, TOPIC_DLQ) != 0)
-    value = NULL;
+  if (flags & OUTBOX_NULL_KEY)
+    key = NULL;
+  if (flags & OUTBOX_NULL_VALUE)
+    value = NULL; /* a tombstone (indicators.h: the old ids of alerts and findings) */
   struct sink_message m = {topic_s, key, kl, value, vl, h, (size_t)nh, seq};
   return e->opt.sink->publish(e->opt.sink, &m);
 }

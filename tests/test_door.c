@@ -423,6 +423,55 @@ static void test_replay_now(void **state) {
   }
 }
 
+/* A sink that remembers, for each dead letter, whether its key was null. */
+struct key_sink {
+  struct sink base;
+  int null_keys, empty_keys, keyed;
+};
+
+static int key_sink_publish(struct sink *s, const struct sink_message *m) {
+  struct key_sink *k = (struct key_sink *)s;
+  if (strcmp(m->topic, TOPIC_DLQ) == 0)
+    (m->key == NULL ? &k->null_keys : m->key_len == 0 ? &k->empty_keys : &k->keyed)[0]++;
+  if (s->on_ack)
+    s->on_ack(s->ack_ctx, m->seq, CSC_OK);
+  return CSC_OK;
+}
+static void key_sink_poll(struct sink *s, int timeout_ms) { (void)s, (void)timeout_ms; }
+static int key_sink_flush(struct sink *s, int timeout_ms) { return (void)s, (void)timeout_ms, CSC_OK; }
+static void key_sink_destroy(struct sink *s) { (void)s; }
+
+/* A dead letter keeps its message's key as it was: none stays none (a
+ * redrive sends it keyless again), empty stays empty. */
+static void test_dead_letter_keeps_a_null_key(void **state) {
+  (void)state;
+  struct door d;
+  open_door(&d, "null_key", 0, NULL, 0);
+  engine_close(d.e);
+  struct key_sink ks = {{key_sink_publish, key_sink_poll, key_sink_flush, key_sink_destroy, NULL,
+                         NULL},
+                        0, 0, 0};
+  char err[512];
+  struct engine_options eo = {d.dir, CLOCK_REPLAY, &d.pop, &ks.base, 1000, 0, NULL};
+  assert_int_equal(engine_open(&eo, &d.e, err, sizeof err), CSC_OK);
+  static struct evs b;
+  memset(&b, 0, sizeof b);
+  referral_in(&b, "k1", LA, "A", D(2024, 5, 1), 0);
+  referral_in(&b, "k2", LA, "B", D(2024, 5, 1), 0);
+  referral_in(&b, "k3", LA, "C", D(2024, 5, 1), 0);
+  struct engine_input in[3] = {input_of(&b, 0, 0, NULL, 0, 1), input_of(&b, 1, 0, "", 0, 1),
+                               input_of(&b, 2, 0, "E99000002", 0, 1)};
+  assert_int_equal(engine_apply_batch(d.e, in, 3), CSC_OK);
+  assert_int_equal(ks.null_keys, 1);
+  assert_int_equal(ks.empty_keys, 1);
+  assert_int_equal(ks.keyed, 1);
+  engine_close(d.e);
+  d.e = NULL;
+  la_registry_free(&d.las);
+  population_free(&d.pop);
+  d.sink->destroy(d.sink);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_many_las_in_one_batch),
@@ -432,6 +481,7 @@ int main(void) {
       cmocka_unit_test(test_recorded_in_the_future),
       cmocka_unit_test(test_unappliable_event_is_dead_lettered),
       cmocka_unit_test(test_replay_now),
+      cmocka_unit_test(test_dead_letter_keeps_a_null_key),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
