@@ -240,18 +240,16 @@ static int recorded_in_future(const struct engine *e, const struct engine_input 
 
 /*
  * Decodes and checks one input and moves its LA's clock to it. A bad input
- * is dead-lettered and *ev left NULL; otherwise *ev (allocated from the
- * engine's per-event arena, its la_code the LA's canonical code), its
- * protobuf bytes, its subject and its LA.
+ * is dead-lettered and a->ev left NULL.
  */
 int admit_input(struct engine *e, MDB_txn *txn, const struct engine_input *in, struct output *out,
-                CaseEvent **ev, const uint8_t **pb, size_t *pb_len, char *subject,
-                size_t subject_len, struct batch_la **b) {
+                struct admitted *a) {
   const char *reason;
-  *ev = NULL;
+  a->ev = NULL;
   e->stats.consumed++;
   CaseEvent *dec;
-  if (ingest_decode(in->value, in->value_len, &e->arena, &dec, pb, pb_len, &reason) != CSC_OK)
+  if (ingest_decode(in->value, in->value_len, &e->arena, &dec, &a->pb, &a->pb_len, &reason) !=
+      CSC_OK)
     return dead_letter(e, txn, in, reason);
   const char *la = la_registry_resolve(e->opt.las, dec->la_code, &reason);
   if (la == NULL)
@@ -262,13 +260,13 @@ int admit_input(struct engine *e, MDB_txn *txn, const struct engine_input *in, s
     return dead_letter(e, txn, in, "recorded_at_ms: later than the message's timestamp by more "
                                    "than the clock tolerance");
   dec->la_code = (char *)la;
-  if (history_subject(dec, subject, subject_len) == 0)
+  if (history_subject(dec, a->subject, sizeof a->subject) == 0)
     return dead_letter(e, txn, in, "subject: too long for a state key once escaped");
-  int rc = batch_la(e, txn, dec->la_code, b);
+  int rc = batch_la(e, txn, dec->la_code, &a->la);
   if (rc == CSC_OK)
-    rc = advance_la(e, txn, *b, event_clock(e, dec), out);
+    rc = advance_la(e, txn, a->la, event_clock(e, dec), out);
   if (rc == CSC_OK)
-    *ev = dec;
+    a->ev = dec;
   return rc;
 }
 
@@ -298,18 +296,15 @@ int apply_change(struct engine *e, MDB_txn *txn, struct batch_la *b, const char 
 
 static int apply_one(struct engine *e, MDB_txn *txn, const struct engine_input *in,
                      struct output *out) {
-  CaseEvent *ev;
-  const uint8_t *pb;
-  size_t pb_len;
-  char subject[HISTORY_SUBJECT_MAX];
-  struct batch_la *b;
+  struct admitted a;
   arena_reset(&e->arena);
-  int rc = admit_input(e, txn, in, out, &ev, &pb, &pb_len, subject, sizeof subject, &b);
-  if (rc != CSC_OK || ev == NULL)
+  int rc = admit_input(e, txn, in, out, &a);
+  if (rc != CSC_OK || a.ev == NULL)
     return rc;
   struct child_change ch;
-  rc = history_apply(e->st, txn, ev, pb, pb_len, refdata_for(e->opt.ref, b->la), &e->arena, &ch);
-  return rc == CSC_OK ? apply_change(e, txn, b, subject, &ch, 1, out) : rc;
+  rc = history_apply(e->st, txn, a.ev, a.pb, a.pb_len, refdata_for(e->opt.ref, a.la->la),
+                     &e->arena, &ch);
+  return rc == CSC_OK ? apply_change(e, txn, a.la, a.subject, &ch, 1, out) : rc;
 }
 
 /* File-backed pages (the state's map, a replayed file) this process may

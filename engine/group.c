@@ -122,25 +122,21 @@ int apply_grouped(struct engine *e, MDB_txn *txn, const struct engine_input *in,
   arena_reset(&e->batch_arena);
   agg_pending_clear(e->pending); /* what an aborted attempt left */
   for (size_t i = 0; rc == CSC_OK && i < n; i++) {
-    CaseEvent *ev;
-    const uint8_t *pb;
-    size_t pb_len;
-    char subject[HISTORY_SUBJECT_MAX];
-    struct batch_la *b;
+    struct admitted a;
     arena_reset(&e->arena);
-    rc = admit_input(e, txn, &in[i], out, &ev, &pb, &pb_len, subject, sizeof subject, &b);
+    rc = admit_input(e, txn, &in[i], out, &a);
     if (rc == CSC_OK)
       rc = note_position(e, &in[i]);
-    if (rc != CSC_OK || ev == NULL)
+    if (rc != CSC_OK || a.ev == NULL)
       continue;
     uint8_t key[STATE_MAX_KEY];
-    const size_t len = store_key(key, b->la, subject, strlen(subject) + 1);
+    const size_t len = store_key(key, a.la->la, a.subject, strlen(a.subject) + 1);
     if (len == 0) {
       rc = CSC_EINVAL;
       break;
     }
     int is_new;
-    subject_table_add(t, key, len, b, i, &is_new);
+    subject_table_add(t, key, len, a.la, i, &is_new);
     if (is_new) { /* the group keeps the key: copy it out of the stack */
       uint8_t *copy = arena_alloc(&e->batch_arena, len);
       if (copy == NULL) {

@@ -142,9 +142,16 @@ void status_set_mode(struct engine *e, uint32_t mode);
 void status_poll(struct engine *e, rd_kafka_t *rk, int idle);
 
 /* engine.c */
+/* An input admitted by admit_input: ev is NULL when it was dead-lettered. */
+struct admitted {
+  CaseEvent *ev;    /* in the engine's per-event arena; la_code is canonical */
+  const uint8_t *pb; /* its protobuf bytes, inside the input */
+  size_t pb_len;
+  char subject[HISTORY_SUBJECT_MAX]; /* the escaped child, "worker:<id>" or "post:<id>" */
+  struct batch_la *la;
+};
 int admit_input(struct engine *e, MDB_txn *txn, const struct engine_input *in, struct output *out,
-                CaseEvent **ev, const uint8_t **pb, size_t *pb_len, char *subject,
-                size_t subject_len, struct batch_la **b);
+                struct admitted *a);
 int note_position(struct engine *e, const struct engine_input *in);
 int apply_change(struct engine *e, MDB_txn *txn, struct batch_la *b, const char *subject,
                  const struct child_change *ch, size_t n, struct output *out);
