@@ -15,6 +15,8 @@
 #include <unistd.h>
 #include <wchar.h>
 
+#include <jansson.h>
+
 #include "base/base.h"
 
 const char *csc_strerror(int err) {
@@ -497,102 +499,23 @@ void log_json(enum log_level level, const char *event, const char *fields_fmt, .
 
 /* ---- checking a trusted fragment ------------------------------------------------------------ */
 
-#define FRAGMENT_MAX_DEPTH 32
-
-static const char *skip_ws(const char *p) {
-  while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
-    p++;
-  return p;
-}
-
-static int is_digit(char c) {
-  return c >= '0' && c <= '9';
-}
-
-/* The end of the JSON string starting at p ('"'), or NULL. */
-static const char *string_end(const char *p) {
-  for (p++; *p != '"'; p++) {
-    if ((unsigned char)*p < 0x20)
-      return NULL; /* the end of the text included */
-    if (*p == '\\') {
-      p++;
-      if (*p == 'u') {
-        for (int i = 1; i <= 4; i++)
-          if (!strchr("0123456789abcdefABCDEF", p[i]) || p[i] == 0)
-            return NULL;
-        p += 4;
-      } else if (*p == 0 || !strchr("\"\\/bfnrt", *p)) {
-        return NULL;
-      }
-    }
-  }
-  return p + 1;
-}
-
-/* The end of the JSON number at p, or NULL. */
-static const char *number_end(const char *p) {
-  const char *start = p;
-  while (*p == '-' || *p == '+' || *p == '.' || *p == 'e' || *p == 'E' || is_digit(*p))
-    p++;
-  return p > start && json_bare_value(start, (size_t)(p - start)) ? p : NULL;
-}
-
-static const char *value_end(const char *p, int depth);
-
-/* The end of '"name": value' at p, or NULL. */
-static const char *member_end(const char *p, int depth) {
-  if (*p != '"' || (p = string_end(p)) == NULL)
-    return NULL;
-  p = skip_ws(p);
-  return *p == ':' ? value_end(skip_ws(p + 1), depth) : NULL;
-}
-
-/* The end of the object or array at p, or NULL. */
-static const char *container_end(const char *p, int depth) {
-  const char close = *p == '{' ? '}' : ']';
-  p = skip_ws(p + 1);
-  if (*p == close)
-    return p + 1;
-  for (;;) {
-    p = close == '}' ? member_end(p, depth + 1) : value_end(p, depth + 1);
-    if (p == NULL)
-      return NULL;
-    p = skip_ws(p);
-    if (*p == close)
-      return p + 1;
-    if (*p != ',')
-      return NULL;
-    p = skip_ws(p + 1);
-  }
-}
-
-static const char *value_end(const char *p, int depth) {
-  if (depth > FRAGMENT_MAX_DEPTH)
-    return NULL;
-  if (*p == '"')
-    return string_end(p);
-  if (*p == '{' || *p == '[')
-    return container_end(p, depth);
-  static const char *const literals[] = {"true", "false", "null"};
-  for (size_t i = 0; i < sizeof literals / sizeof literals[0]; i++)
-    if (strncmp(p, literals[i], strlen(literals[i])) == 0)
-      return p + strlen(literals[i]);
-  return number_end(p);
-}
-
-/* Whether s is JSON members: "a":1,"b":[2] (what goes between braces). */
-static int fragment_valid(const char *s) {
-  const char *p = skip_ws(s);
-  for (;;) {
-    if ((p = member_end(p, 1)) == NULL)
-      return 0;
-    p = skip_ws(p);
-    if (*p == 0)
-      return 1;
-    if (*p != ',')
-      return 0;
-    p = skip_ws(p + 1);
-  }
+/* Whether s (len bytes) is JSON members: "a":1,"b":[2], what goes between
+ * braces. jansson parses it: a hand-written JSON checker would be a second
+ * parser to keep right. */
+static int fragment_valid(const char *s, size_t len) {
+  char *obj = malloc(len + 3);
+  if (obj == NULL)
+    return 0;
+  obj[0] = '{';
+  memcpy(obj + 1, s, len);
+  obj[len + 1] = '}';
+  obj[len + 2] = '\0';
+  json_error_t err;
+  json_t *v = json_loadb(obj, len + 2, JSON_REJECT_DUPLICATES, &err);
+  free(obj);
+  const int ok = v != NULL;
+  json_decref(v);
+  return ok;
 }
 
 void log_json_fields(enum log_level level, const char *event, const char *fields_json) {
@@ -603,7 +526,7 @@ void log_json_fields(enum log_level level, const char *event, const char *fields
   char *big = len + 512 > sizeof small ? malloc(len + 512) : NULL;
   struct line l;
   line_start(&l, big ? big : small, big ? len + 512 : sizeof small, level, event);
-  if (len > 0 && fragment_valid(fields_json)) {
+  if (len > 0 && fragment_valid(fields_json, len)) {
     put(&l, ",", 1);
     put_syntax(&l, fields_json, len);
   } else if (len > 0) {
