@@ -8,9 +8,9 @@
  */
 #include <arpa/inet.h>
 #include <stdio.h>
-#include <sys/resource.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include <microhttpd.h>
@@ -322,7 +322,7 @@ static int open_files_enough(unsigned connections, char *err, size_t errlen) {
       return CSC_OK;
   }
   snprintf(err, errlen,
-           "%u API connections need %llu open files; the limit is %llu (ulimit -n, "
+           "%u API connections need %llu open files; the hard limit is %llu (ulimit -Hn, "
            "LimitNOFILE=): lower cscflow.api.max_connections or raise it",
            connections, (unsigned long long)need, (unsigned long long)rl.rlim_max);
   return CSC_EINVAL;

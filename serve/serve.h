@@ -50,8 +50,8 @@
  *   - at most max_connections_per_client connections from one IP address
  *     (default 8, above a browser's 6 per host): libmicrohttpd accepts and
  *     closes at once the ones past it;
- *   - at most max_connections in all (default 256), so that 31 clients at
- *     their limit still leave room; past it, new connections wait in the
+ *   - at most max_connections in all (default 256: it takes 32 addresses
+ *     at their limit to fill it); past it, new connections wait in the
  *     kernel's listen queue;
  *   - API_THREADS threads, each polling its share of the connections with
  *     epoll (poll where there is none): a slow client holds a connection,
