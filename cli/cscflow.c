@@ -79,7 +79,8 @@ static const char *const known_keys[] = {
     "cscflow.population.",        "cscflow.calendar.bank_holidays", "cscflow.calendar.inclusive",
     "cscflow.visits.",            "cscflow.batch.by_child",         "cscflow.state.durable",
     "cscflow.api.token.",         "cscflow.api.operator_token",     "cscflow.api.port",
-    "cscflow.api.address",        "cscflow.ready.max_lag",
+    "cscflow.api.address",        "cscflow.ready.max_lag",          "cscflow.api.max_connections",
+    "cscflow.api.max_connections_per_client",                       "cscflow.api.header_timeout_s",
     "cscflow.las",                "cscflow.la.alias.",              "cscflow.clock.tolerance_s",
     "cscflow.redrive.group"};
 
@@ -118,6 +119,29 @@ static int check_word(const struct config *cfg, const char *key, const char *con
       return 0;
   fprintf(stderr, "cscflow: config: %s: expected %s\n", key, expected);
   return EXIT_CONFIG;
+}
+
+/* The API's connection limits (serve.h): each in range, and no client
+ * allowed more connections than there are in all. */
+#define API_MAX_CONNECTIONS_LIMIT 4096
+
+static int check_api_limits(const struct config *cfg) {
+  int rc = check_range(cfg, "cscflow.api.max_connections", 16, API_MAX_CONNECTIONS_LIMIT);
+  if (rc == 0)
+    rc = check_range(cfg, "cscflow.api.max_connections_per_client", 1, API_MAX_CONNECTIONS_LIMIT);
+  if (rc == 0)
+    rc = check_range(cfg, "cscflow.api.header_timeout_s", 1, 300);
+  long total = API_MAX_CONNECTIONS_DEFAULT, per_client = API_MAX_CONNECTIONS_PER_CLIENT_DEFAULT;
+  config_get_long(cfg, "cscflow.api.max_connections", total, &total);
+  config_get_long(cfg, "cscflow.api.max_connections_per_client", per_client, &per_client);
+  if (rc == 0 && per_client > total) {
+    fprintf(stderr,
+            "cscflow: config: cscflow.api.max_connections_per_client: %ld is more than "
+            "cscflow.api.max_connections (%ld)\n",
+            per_client, total);
+    rc = EXIT_CONFIG;
+  }
+  return rc;
 }
 
 /* Every cscflow key's value that has no loader of its own to check it, so
@@ -165,6 +189,8 @@ static int validate_config(const struct config *cfg) {
     rc = check_range(cfg, "cscflow.ready.max_lag", 1, (long)1 << 40);
   if (rc == 0)
     rc = check_range(cfg, "cscflow.clock.tolerance_s", 1, 366L * 24 * 3600);
+  if (rc == 0)
+    rc = check_api_limits(cfg);
   const char *address = config_get(cfg, "cscflow.api.address");
   struct in_addr ip;
   if (rc == 0 && address != NULL && inet_pton(AF_INET, address, &ip) != 1) {
@@ -231,6 +257,18 @@ static int64_t config_max_lag(const struct config *cfg) {
   long v = READY_MAX_LAG_DEFAULT;
   config_get_long(cfg, "cscflow.ready.max_lag", READY_MAX_LAG_DEFAULT, &v); /* checked */
   return v;
+}
+
+/* The API's limits (checked by validate_config); absent keys stay 0, the
+ * default. */
+static void config_api_limits(const struct config *cfg, struct serve_options *so) {
+  long v;
+  if (config_get_long(cfg, "cscflow.api.max_connections", 0, &v) == CSC_OK)
+    so->max_connections = (unsigned)v;
+  if (config_get_long(cfg, "cscflow.api.max_connections_per_client", 0, &v) == CSC_OK)
+    so->max_connections_per_client = (unsigned)v;
+  if (config_get_long(cfg, "cscflow.api.header_timeout_s", 0, &v) == CSC_OK)
+    so->header_timeout_s = (unsigned)v;
 }
 
 /* ---- test-only fault injection ------------------------------------------------ */
@@ -593,12 +631,13 @@ static int cmd_run(int argc, char **argv, struct kill_at *kill_hook) {
   }
   if (krc == CSC_OK && api_port >= 0) {
     /* In this process, on the engine's own store: no second environment. */
-    const struct serve_options so = {.store = engine_store(e),
-                                     .address = config_get(&cfg, "cscflow.api.address"),
-                                     .port = (int)api_port,
-                                     .tokens = &tokens,
-                                     .ready_max_lag = config_max_lag(&cfg),
-                                     .las = &las};
+    struct serve_options so = {.store = engine_store(e),
+                               .address = config_get(&cfg, "cscflow.api.address"),
+                               .port = (int)api_port,
+                               .tokens = &tokens,
+                               .ready_max_lag = config_max_lag(&cfg),
+                               .las = &las};
+    config_api_limits(&cfg, &so);
     krc = serve_start(&so, &srv, err, sizeof err);
     if (krc == CSC_OK)
       log_json(LOG_INFO, "serving", "\"port\":%d,\"tokens\":%zu", serve_port(srv), tokens.n);
@@ -672,19 +711,19 @@ static int cmd_serve(int argc, char **argv) {
   }
   if (rc == 0)
     rc = load_las(&las, &cfg);
-  const int64_t max_lag = config_max_lag(&cfg);
+  struct serve_options so = {.state_dir = state,
+                             .address = address,
+                             .port = (int)port,
+                             .tokens = &tokens,
+                             .ready_max_lag = config_max_lag(&cfg),
+                             .las = &las};
+  config_api_limits(&cfg, &so);
   config_free(&cfg);
   if (rc != 0) {
     api_tokens_free(&tokens);
     return rc;
   }
   struct server *srv = NULL;
-  const struct serve_options so = {.state_dir = state,
-                                   .address = address,
-                                   .port = (int)port,
-                                   .tokens = &tokens,
-                                   .ready_max_lag = max_lag,
-                                   .las = &las};
   if (serve_start(&so, &srv, err, sizeof err) != CSC_OK) {
     fprintf(stderr, "cscflow serve: %s\n", err);
     api_tokens_free(&tokens);

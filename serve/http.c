@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include <microhttpd.h>
@@ -17,10 +18,12 @@
 #include "indicators/indicators.h"
 #include "serve/api.h"
 #include "serve/assets.h"
+#include "serve/guard.h"
 #include "serve/serve.h"
 
 struct server {
   struct MHD_Daemon *daemon;
+  struct guard *guard; /* the header deadline */
   struct store *st;
   int own_store; /* opened here, read-only (cscflow serve), rather than borrowed */
   const struct api_tokens *tokens;
@@ -262,7 +265,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
   (void)version;
   (void)upload;
   static const char started[] = "";
+  struct server *s = cls;
   if (*req == NULL) { /* headers only so far: answer once any body is read */
+    guard_headers_complete(s->guard, c);
     *req = (void *)started;
     return MHD_YES;
   }
@@ -272,12 +277,114 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
   }
   if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
     return reply_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "read only");
-  return route(cls, c, url);
+  return route(s, c, url);
 }
 
 /* ---- start and stop --------------------------------------------------------------- */
 
+/* Descriptors the process needs beside the API's connections: the store,
+ * the Kafka clients' sockets and pipes, each thread's epoll descriptor,
+ * the listening socket, stdio. */
+#define FD_HEADROOM 64
+
+struct limits {
+  unsigned connections, per_client, header_timeout_s;
+};
+
+static unsigned or_default(unsigned v, unsigned def) { return v != 0 ? v : def; }
+
+static int limits_of(const struct serve_options *o, struct limits *l, char *err, size_t errlen) {
+  l->connections = or_default(o->max_connections, API_MAX_CONNECTIONS_DEFAULT);
+  l->per_client = or_default(o->max_connections_per_client, API_MAX_CONNECTIONS_PER_CLIENT_DEFAULT);
+  l->header_timeout_s = or_default(o->header_timeout_s, API_HEADER_TIMEOUT_S_DEFAULT);
+  if (l->per_client > l->connections) {
+    snprintf(err, errlen, "%u connections per client is more than %u in all", l->per_client,
+             l->connections);
+    return CSC_EINVAL;
+  }
+  return CSC_OK;
+}
+
+/*
+ * A connection past the open-file limit fails in accept(2), for every
+ * client alike: so the limit must cover max_connections. The soft limit is
+ * raised as far as needed when the hard limit allows (the usual soft limit
+ * is 1,024); otherwise serving is refused with what to change.
+ */
+static int open_files_enough(unsigned connections, char *err, size_t errlen) {
+  struct rlimit rl;
+  const rlim_t need = (rlim_t)connections + FD_HEADROOM;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= need)
+    return CSC_OK;
+  if (rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= need) {
+    rl.rlim_cur = need;
+    if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+      return CSC_OK;
+  }
+  snprintf(err, errlen,
+           "%u API connections need %llu open files; the hard limit is %llu (ulimit -Hn, "
+           "LimitNOFILE=): lower cscflow.api.max_connections or raise it",
+           connections, (unsigned long long)need, (unsigned long long)rl.rlim_max);
+  return CSC_EINVAL;
+}
+
+/* libmicrohttpd's threads: MHD_USE_AUTO picks epoll on Linux, so no
+ * connection is limited by select's FD_SETSIZE. */
+static struct MHD_Daemon *start_daemon(struct server *s, const struct sockaddr_in *addr,
+                                       const struct limits *l) {
+  return MHD_start_daemon(
+      MHD_USE_AUTO_INTERNAL_THREAD, 0, NULL, NULL, handle, s, MHD_OPTION_SOCK_ADDR, addr,
+      MHD_OPTION_THREAD_POOL_SIZE, (unsigned)API_THREADS, MHD_OPTION_CONNECTION_LIMIT,
+      l->connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT, l->per_client,
+      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)API_IDLE_TIMEOUT_S,
+      MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16384, MHD_OPTION_NOTIFY_CONNECTION,
+      guard_notify_connection, s->guard, MHD_OPTION_NOTIFY_COMPLETED, guard_request_completed,
+      s->guard, MHD_OPTION_END);
+}
+
+/* The state: the engine's store, or this process's read-only view of it. */
+static int attach_store(struct server *s, const struct serve_options *o, char *err,
+                        size_t errlen) {
+  if (o->store != NULL) {
+    s->st = o->store;
+    return CSC_OK;
+  }
+  const int rc = store_open(o->state_dir, 1, &s->st, err, errlen);
+  s->own_store = rc == CSC_OK;
+  return rc;
+}
+
+static int listen_and_serve(struct server *s, const struct serve_options *o,
+                            const struct limits *l, char *err, size_t errlen) {
+  const char *address = o->address ? o->address : "127.0.0.1";
+  struct sockaddr_in addr = {0};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons((uint16_t)o->port);
+  if (inet_pton(AF_INET, address, &addr.sin_addr) != 1) {
+    snprintf(err, errlen, "%s: not an IPv4 address", address);
+    return CSC_EINVAL;
+  }
+  if (guard_start(l->header_timeout_s, &s->guard) != CSC_OK) {
+    snprintf(err, errlen, "cannot start the header deadline's thread");
+    return CSC_EIO;
+  }
+  s->daemon = start_daemon(s, &addr, l);
+  if (s->daemon == NULL) {
+    snprintf(err, errlen, "cannot listen on %s:%d", address, o->port);
+    return CSC_EIO;
+  }
+  const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
+  s->port = info ? info->port : o->port;
+  return CSC_OK;
+}
+
 int serve_start(const struct serve_options *o, struct server **out, char *err, size_t errlen) {
+  struct limits l;
+  int rc = limits_of(o, &l, err, errlen);
+  if (rc == CSC_OK)
+    rc = open_files_enough(l.connections, err, errlen);
+  if (rc != CSC_OK)
+    return rc;
   struct server *s = calloc(1, sizeof *s);
   if (s == NULL) {
     snprintf(err, errlen, "out of memory");
@@ -286,37 +393,13 @@ int serve_start(const struct serve_options *o, struct server **out, char *err, s
   s->tokens = o->tokens;
   s->las = o->las;
   s->ready_max_lag = o->ready_max_lag > 0 ? o->ready_max_lag : 1000;
-  if (o->store != NULL) {
-    s->st = o->store;
-  } else {
-    int rc = store_open(o->state_dir, 1, &s->st, err, errlen);
-    if (rc != CSC_OK) {
-      free(s);
-      return rc;
-    }
-    s->own_store = 1;
-  }
-  struct sockaddr_in addr = {0};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons((uint16_t)o->port);
-  if (inet_pton(AF_INET, o->address ? o->address : "127.0.0.1", &addr.sin_addr) != 1) {
-    snprintf(err, errlen, "%s: not an IPv4 address", o->address);
+  rc = attach_store(s, o, err, errlen);
+  if (rc == CSC_OK)
+    rc = listen_and_serve(s, o, &l, err, errlen);
+  if (rc != CSC_OK) {
     serve_stop(s);
-    return CSC_EINVAL;
+    return rc;
   }
-  s->daemon = MHD_start_daemon(
-      MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, handle, s, MHD_OPTION_SOCK_ADDR, &addr,
-      MHD_OPTION_THREAD_POOL_SIZE, 2u, MHD_OPTION_CONNECTION_LIMIT, 64u,
-      MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16384,
-      MHD_OPTION_END);
-  if (s->daemon == NULL) {
-    snprintf(err, errlen, "cannot listen on %s:%d", o->address ? o->address : "127.0.0.1",
-             o->port);
-    serve_stop(s);
-    return CSC_EIO;
-  }
-  const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
-  s->port = info ? info->port : o->port;
   *out = s;
   return CSC_OK;
 }
@@ -327,7 +410,8 @@ void serve_stop(struct server *s) {
   if (s == NULL)
     return;
   if (s->daemon)
-    MHD_stop_daemon(s->daemon);
+    MHD_stop_daemon(s->daemon); /* closes every connection: the guard forgets them */
+  guard_stop(s->guard);
   if (s->own_store)
     store_close(s->st);
   free(s);

@@ -35,8 +35,30 @@
  *   GET /v1/las/{la}/quality     {"la","as_of","rules":[{"rule","count"}],"total"}: open
  *                                data-quality findings by rule (docs/quality-rules.md)
  * A /v1/las/{la}/ route is 404 before the LA's first event; anything else is
- * 404. Limits: 16 KiB of headers per connection (larger: the connection is refused), 10 s
- * of inactivity per connection, 64 connections.
+ * 404.
+ *
+ * Under abuse (one client must not lock the others out):
+ *   - 16 KiB of headers per connection (larger: the connection is refused);
+ *   - 10 s of inactivity per connection (API_IDLE_TIMEOUT_S; libmicrohttpd's
+ *     timeout, restarted by every byte received);
+ *   - the headers of each request within header_timeout_s (default 15 s) of
+ *     the connection's start, or of the end of the previous request on it:
+ *     a client that trickles header lines is cut there (serve/guard.h says
+ *     how it is built on libmicrohttpd 0.9.7x, which has no such timeout).
+ *     A body is not under this deadline, only the idle timeout, so that a
+ *     large upload is not cut;
+ *   - at most max_connections_per_client connections from one IP address
+ *     (default 8, above a browser's 6 per host): libmicrohttpd accepts and
+ *     closes at once the ones past it;
+ *   - at most max_connections in all (default 256: it takes 32 addresses
+ *     at their limit to fill it); past it, new connections wait in the
+ *     kernel's listen queue;
+ *   - API_THREADS threads, each polling its share of the connections with
+ *     epoll (poll where there is none): a slow client holds a connection,
+ *     never a thread; only the handler's own work (a read transaction) does.
+ * Behind a reverse proxy every client has the proxy's address: set
+ * max_connections_per_client to max_connections there, and let the proxy
+ * limit each client (docs/ops-api.md).
  */
 #ifndef CSCFLOW_SERVE_H
 #define CSCFLOW_SERVE_H
@@ -95,7 +117,18 @@ struct serve_options {
    * alias of one (cscflow.la.alias.*), which reads the canonical code's
    * data with the canonical code's token. */
   const struct la_registry *las;
+  /* The limits above; 0: the default. max_connections_per_client is at
+   * most max_connections (CSC_EINVAL). */
+  unsigned max_connections;            /* cscflow.api.max_connections */
+  unsigned max_connections_per_client; /* cscflow.api.max_connections_per_client */
+  unsigned header_timeout_s;           /* cscflow.api.header_timeout_s */
 };
+
+#define API_MAX_CONNECTIONS_DEFAULT 256
+#define API_MAX_CONNECTIONS_PER_CLIENT_DEFAULT 8
+#define API_HEADER_TIMEOUT_S_DEFAULT 15
+#define API_IDLE_TIMEOUT_S 10
+#define API_THREADS 4
 
 /* ---- metrics and readiness (serve/metrics.c) ------------------------------- */
 
@@ -121,7 +154,9 @@ int ready_check(struct store *st, MDB_txn *txn, int64_t now_ms, int64_t max_lag,
                 size_t why_len);
 
 /* Opens the state read-only and starts serving on threads of its own.
- * CSC_EIO (cannot listen) or CSC_ESTATE (state unreadable), with err. */
+ * CSC_EIO (cannot listen), CSC_ESTATE (state unreadable) or CSC_EINVAL (a
+ * limit out of range, or more connections than the open-file limit allows
+ * even once raised to its hard limit), with err. */
 int serve_start(const struct serve_options *o, struct server **out, char *err, size_t errlen);
 int serve_port(const struct server *s);
 void serve_stop(struct server *s);

@@ -345,6 +345,9 @@ static void test_bad_config(void **state) {
       {"cscflow.batch.mx=100", "cscflow.batch.mx", "unknown key"},
       {"cscflow.state.map_size=4096", "cscflow.state.map_size", "must be between"},
       {"cscflow.calendar.inclusive=yes", "cscflow.calendar.inclusive", "expected true or false"},
+      {"cscflow.api.max_connections_per_client=300", "cscflow.api.max_connections_per_client",
+       "is more than cscflow.api.max_connections (256)"},
+      {"cscflow.api.header_timeout_s=0", "cscflow.api.header_timeout_s", "must be between"},
       {"cscflow.population.E99000001.2021=many", "cscflow.population.E99000001.2021",
        "expected cscflow.population.<LA>.<YEAR>=<children>"},
   };

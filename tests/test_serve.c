@@ -10,12 +10,22 @@
  *     other methods -> 405;
  *   - an oversized header is refused, a silent client is dropped after the
  *     timeout, and the server answers normally after both;
+ *   - a greedy client on 127.0.0.2 (Linux routes all of 127/8 to lo) that
+ *     opens more connections than the old server had in all keeps only its
+ *     per-client maximum, and trickles header lines on them: meanwhile 30
+ *     health probes and the LA's snapshot requests from 127.0.0.1 all
+ *     succeed, and the header deadline cuts every greedy connection although
+ *     none is ever idle long enough for the idle timeout;
  *   - /metrics (metrics_write on a state of its own) labels at most
  *     METRICS_LA_LABELS_MAX valid LA codes and sums every other LA, past
  *     the cap or with a code that is not valid, into la="other"; every line
  *     is valid UTF-8.
  * Every socket wait is bounded by SO_RCVTIMEO.
  */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -208,6 +218,235 @@ static void abuse_is_refused_and_survived(void **state) {
   assert_int_equal(http_get(w, "/v1/las/" LA "/snapshot", "Bearer la1-secret", body, sizeof body), 200);
 }
 
+/* ---- one client against everyone ---------------------------------------------------- */
+
+#define GREEDY_FROM "127.0.0.2"
+#define GREEDY_TRIES 72     /* more than the 64 connections the old server had in all */
+#define PROBES 30           /* from 127.0.0.1, one every PROBE_GAP_MS */
+#define PROBE_GAP_MS 500
+#define TRICKLE_GAP_MS 4000 /* well under the idle timeout: only the deadline can cut */
+
+static int64_t mono_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A connection from the address from to 127.0.0.1:port; connect, reads and
+ * writes wait at most 5 s. -1 when it is not established. */
+static int connect_from(const char *from, int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  assert_true(fd >= 0);
+  struct timeval tv = {5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  struct sockaddr_in a = {0};
+  a.sin_family = AF_INET;
+  assert_int_equal(inet_pton(AF_INET, from, &a.sin_addr), 1);
+  assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+  a.sin_port = htons((uint16_t)port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+/* The greedy client's connections; -1 once the server has closed one. */
+struct greedy {
+  int fd[GREEDY_TRIES];
+  int open;
+};
+
+static void greedy_send(struct greedy *g, int i, const char *text) {
+  if (g->fd[i] >= 0 && send(g->fd[i], text, strlen(text), MSG_NOSIGNAL) < 0) {
+    close(g->fd[i]); /* reset by the server */
+    g->fd[i] = -1;
+    g->open--;
+  }
+}
+
+/* Opens every connection it may try, each with a request line whose
+ * headers never end. */
+static void greedy_connect(struct greedy *g, int port) {
+  g->open = 0;
+  for (int i = 0; i < GREEDY_TRIES; i++) {
+    g->fd[i] = connect_from(GREEDY_FROM, port);
+    g->open += g->fd[i] >= 0;
+    greedy_send(g, i, "GET /healthz HTTP/1.1\r\nHost: x\r\n");
+  }
+}
+
+static void greedy_trickle(struct greedy *g, int line) {
+  char text[40];
+  snprintf(text, sizeof text, "X-Trickle-%d: a\r\n", line);
+  for (int i = 0; i < GREEDY_TRIES; i++)
+    greedy_send(g, i, text);
+}
+
+/* Waits up to wait_ms for the server to close greedy connections, and
+ * forgets those it closed. The server must never answer one: its
+ * request's headers never end. */
+static void greedy_sweep(struct greedy *g, int wait_ms) {
+  struct pollfd p[GREEDY_TRIES];
+  int n = 0;
+  for (int i = 0; i < GREEDY_TRIES; i++)
+    if (g->fd[i] >= 0)
+      p[n++] = (struct pollfd){.fd = g->fd[i], .events = POLLIN};
+  if (poll(p, (nfds_t)n, wait_ms) <= 0)
+    return;
+  for (int i = 0, k = 0; i < GREEDY_TRIES; i++) {
+    if (g->fd[i] < 0 || p[k++].revents == 0)
+      continue;
+    char c;
+    const ssize_t r = recv(g->fd[i], &c, 1, MSG_DONTWAIT);
+    if (r > 0)
+      fail_msg("the server answered a request whose headers never ended");
+    if (r == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
+      close(g->fd[i]);
+      g->fd[i] = -1;
+      g->open--;
+    }
+  }
+}
+
+/* One probe of each kind a monitor and an LA send; all must succeed. */
+static void probe(const struct world *w, int i) {
+  const int health = http_get(w, "/healthz", NULL, body, sizeof body);
+  if (health != 200)
+    fail_msg("health probe %d of %d: status %d while one client is greedy", i + 1, PROBES,
+             health);
+  if (i % 3 != 0)
+    return;
+  const int snap = http_get(w, "/v1/las/" LA "/snapshot", "Bearer la1-secret", body, sizeof body);
+  if (snap != 200 || strstr(body, "{\"la\":\"" LA "\"") == NULL)
+    fail_msg("snapshot request with probe %d: status %d while one client is greedy", i + 1,
+             snap);
+}
+
+/* Keeps trickling until the server has closed every greedy connection, or
+ * until the bound: twice the header deadline after they connected. */
+static void greedy_until_cut(struct greedy *g, int64_t connected, int64_t *next_trickle,
+                             int *line) {
+  const int64_t bound = connected + 2000 * API_HEADER_TIMEOUT_S_DEFAULT;
+  while (g->open > 0 && mono_ms() < bound) {
+    if (mono_ms() >= *next_trickle) {
+      greedy_trickle(g, (*line)++);
+      *next_trickle += TRICKLE_GAP_MS;
+    }
+    greedy_sweep(g, PROBE_GAP_MS);
+  }
+}
+
+static void greedy_client_starves_no_one(void **state) {
+  const struct world *w = *state;
+  static struct greedy g;
+  const int64_t connected = mono_ms();
+  greedy_connect(&g, w->port);
+  /* The connections past its maximum are closed at once; wait for that. */
+  for (int i = 0; i < 50 && g.open > API_MAX_CONNECTIONS_PER_CLIENT_DEFAULT; i++)
+    greedy_sweep(&g, 100);
+  assert_int_equal(g.open, API_MAX_CONNECTIONS_PER_CLIENT_DEFAULT);
+
+  int64_t next_trickle = connected + TRICKLE_GAP_MS;
+  int line = 0;
+  for (int i = 0; i < PROBES; i++) {
+    probe(w, i);
+    if (mono_ms() >= next_trickle) {
+      greedy_trickle(&g, line++);
+      next_trickle += TRICKLE_GAP_MS;
+    }
+    greedy_sweep(&g, PROBE_GAP_MS); /* the pause between probes */
+  }
+  /* A client never idle for the idle timeout, whose headers never end, is
+   * cut by the header deadline. */
+  greedy_until_cut(&g, connected, &next_trickle, &line);
+  assert_int_equal(g.open, 0);
+  assert_int_equal(http_get(w, "/healthz", NULL, body, sizeof body), 200);
+}
+
+/* ---- the deadline is the headers' ------------------------------------------------------ */
+
+#define SHORT_DEADLINE_S 2
+
+/* Reads until the response so far contains want, at most 5 s a read. */
+static int read_until(int fd, const char *want, char *buf, size_t len) {
+  size_t got = 0;
+  buf[0] = '\0';
+  for (ssize_t r; strstr(buf, want) == NULL && got + 1 < len &&
+                  (r = recv(fd, buf + got, len - 1 - got, 0)) > 0;) {
+    got += (size_t)r;
+    buf[got] = '\0';
+  }
+  return strstr(buf, want) != NULL;
+}
+
+/* Sends text one line (or one byte) a second, up to n pieces, while the
+ * connection stays open; returns how many pieces went before it closed. */
+static int trickle(int fd, const char *const *pieces, int n) {
+  for (int i = 0; i < n; i++) {
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    if (poll(&p, 1, 1000) > 0) {
+      char c;
+      if (recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) <= 0)
+        return i; /* closed by the server */
+      return -1;  /* answered */
+    }
+    if (send(fd, pieces[i], strlen(pieces[i]), MSG_NOSIGNAL) < 0)
+      return i;
+  }
+  return n;
+}
+
+/* A server of its own with a 2 s header deadline on an empty state: the
+ * next request on a kept-alive connection has the deadline again, and a
+ * slow body does not (a large upload must not be cut). */
+static void deadline_is_for_headers_only(void **state) {
+  (void)state;
+  char dir[256], err[512];
+  test_tmpdir(dir, sizeof dir, "serve_deadline");
+  struct store *st;
+  assert_int_equal(store_open(dir, 0, &st, err, sizeof err), CSC_OK);
+  const struct api_tokens none = {0};
+  struct server *srv;
+  const struct serve_options bad = {.store = st, .tokens = &none, .max_connections = 16,
+                                    .max_connections_per_client = 17};
+  assert_int_equal(serve_start(&bad, &srv, err, sizeof err), CSC_EINVAL);
+  const struct serve_options so = {.store = st, .tokens = &none,
+                                   .header_timeout_s = SHORT_DEADLINE_S};
+  assert_int_equal(serve_start(&so, &srv, err, sizeof err), CSC_OK);
+  const int port = serve_port(srv);
+
+  /* A second request trickled on a kept-alive connection is cut. */
+  int fd = test_http_connect(port, 5);
+  assert_true(fd >= 0);
+  static const char first[] = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+  assert_int_equal(send(fd, first, sizeof first - 1, MSG_NOSIGNAL), (ssize_t)(sizeof first - 1));
+  assert_true(read_until(fd, "\r\n\r\nok\n", body, sizeof body));
+  static const char *const lines[] = {"GET /healthz HTTP/1.1\r\n", "Host: x\r\n", "X-A: a\r\n",
+                                      "X-B: b\r\n", "X-C: c\r\n", "X-D: d\r\n", "X-E: e\r\n",
+                                      "X-F: f\r\n"};
+  const int sent = trickle(fd, lines, 8);
+  close(fd);
+  assert_true(sent >= 1 && sent < 8); /* cut, before the 8 s the lines take */
+
+  /* A body sent a byte a second, past the deadline, is read whole: the
+   * request is answered (405: the API reads only). */
+  fd = test_http_connect(port, 5);
+  assert_true(fd >= 0);
+  static const char head[] = "POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n"
+                             "Connection: close\r\n\r\n";
+  assert_int_equal(send(fd, head, sizeof head - 1, MSG_NOSIGNAL), (ssize_t)(sizeof head - 1));
+  static const char *const bytes[] = {"{", "}", " ", "\n"};
+  assert_int_equal(trickle(fd, bytes, 4), 4);
+  assert_true(read_until(fd, "read only", body, sizeof body));
+  assert_non_null(strstr(body, "HTTP/1.1 405"));
+  close(fd);
+  serve_stop(srv);
+  store_close(st);
+}
+
 static void tokens_config_is_checked(void **state) {
   (void)state;
   struct config cfg;
@@ -332,6 +571,8 @@ int main(void) {
       cmocka_unit_test(token_keys_are_la_codes),
       cmocka_unit_test(paths_stay_inside_the_la),
       cmocka_unit_test(abuse_is_refused_and_survived),
+      cmocka_unit_test(greedy_client_starves_no_one),
+      cmocka_unit_test(deadline_is_for_headers_only),
       cmocka_unit_test(tokens_config_is_checked),
       cmocka_unit_test(metrics_labels_are_bounded),
   };
