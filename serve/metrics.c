@@ -1,10 +1,12 @@
 /*
  * metrics.c — /metrics (Prometheus text exposition format 0.0.4) and
- * /readyz, both from the writer's status record (state.h) and the state as
- * one read transaction sees it. Nothing here is kept between requests: a
- * `cscflow serve` process shows exactly what the writer last recorded.
+ * /readyz (and its JSON form, which the dashboard reads), from the writer's
+ * status record (state.h) and the state as one read transaction sees it.
+ * Nothing here is kept between requests: a `cscflow serve` process shows
+ * exactly what the writer last recorded.
  */
 #include <inttypes.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -200,4 +202,33 @@ int ready_check(struct store *st, MDB_txn *txn, int64_t now_ms, int64_t max_lag,
   }
   snprintf(why, why_len, "ready");
   return 1;
+}
+
+/* ---- the writer's state for the dashboard (GET /readyz?format=json) ------------------- */
+
+static json_t *ms_or_null(int64_t ms) { return ms > 0 ? json_integer(ms) : json_null(); }
+
+int ready_json(struct store *st, MDB_txn *txn, int64_t now_ms, int64_t max_lag, json_t **out) {
+  char why[200];
+  const int ready = ready_check(st, txn, now_ms, max_lag, why, sizeof why);
+  struct store_status s;
+  const int rc = store_get_status(st, txn, &s);
+  const int have = rc == CSC_OK;
+  if (!have)
+    memset(&s, 0, sizeof s);
+  const char *writer = !have                                    ? "none"
+                       : s.stopped_ms > 0                       ? "stopped"
+                       : now_ms - s.updated_ms > STATUS_MAX_AGE_MS ? "not_responding"
+                                                                : "running";
+  json_t *doc = json_pack(
+      "{s:b, s:s, s:b, s:s, s:o, s:I, s:o, s:o, s:o, s:o}", "ready", ready, "reason", why, "live",
+      ready && strcmp(writer, "running") == 0, "writer", writer, "mode",
+      !have ? json_null() : json_string(s.mode == STATUS_MODE_RUN ? "run" : "replay"), "now_ms",
+      (json_int_t)now_ms, "updated_ms", ms_or_null(have ? s.updated_ms : 0), "last_applied_ms",
+      ms_or_null(s.last_applied_ms), "last_snapshot_ms", ms_or_null(s.last_snapshot_ms),
+      "stopped_ms", ms_or_null(s.stopped_ms));
+  if (doc == NULL)
+    return CSC_ENOMEM;
+  *out = doc;
+  return CSC_OK;
 }
