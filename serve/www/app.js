@@ -9,8 +9,8 @@
  * writer's state is not an LA's data) and shows the live dot only while the
  * server is reachable, the writer runs and it is ready; otherwise the dot
  * gives way to a marked box saying which ("Not live: writer stopped",
- * "Not ready: <reason>", "Server unreachable since …") and when the last
- * event was applied (#live, data-state; setLive).
+ * "Not ready: <reason>", "Server unreachable since …", "Server error (HTTP
+ * n)") and when the last event was applied (#live, data-state; setLive).
  *
  * Every number shown keeps the API's raw value in data-raw (and data-scale
  * when it is shown divided, e.g. FTE in hundredths), so the browser test can
@@ -203,8 +203,17 @@
     }
   }
 
+  /* An answer that is not what was asked for: a server error, or a proxy's. */
+  class HttpError extends Error {
+    constructor(status) {
+      super('HTTP ' + status);
+      this.status = status;
+    }
+  }
+
   /* GET /v1/las/{la}/{path}: the parsed JSON, or null on 404. Throws
-   * AuthError on 401/403, Error on anything else. */
+   * AuthError on 401/403, HttpError on another status, and fetch's own
+   * errors when there is no answer. */
   async function api(path) {
     const r = await fetch('/v1/las/' + encodeURIComponent(state.la) + '/' + path, {
       headers: { Authorization: 'Bearer ' + state.token },
@@ -216,7 +225,7 @@
     if (r.status === 404)
       return null;
     if (!r.ok)
-      throw new Error('HTTP ' + r.status);
+      throw new HttpError(r.status);
     return r.json();
   }
 
@@ -234,7 +243,7 @@
       doc = null;
     }
     if (doc === null || typeof doc !== 'object' || typeof doc.ready !== 'boolean')
-      throw new Error('readiness: HTTP ' + r.status);
+      throw new HttpError(r.status);
     return doc;
   }
 
@@ -289,12 +298,15 @@
     $('message').textContent = '';
   }
 
-  function handleError(e) {
+  /* A failed request. Only the poll's failures change the live box: a
+   * trend or alert list that failed says so in the message alone. */
+  function handleError(e, fromPoll) {
     if (e instanceof AuthError) {
       authFailed(e.status);
       return;
     }
-    showUnreachable();
+    if (fromPoll)
+      showUnreachable(e);
     showMessage('Cannot reach the server (' + (e && e.message ? e.message : 'no answer') +
       '). Retrying every 2 seconds; the figures below may be out of date.', 'warning');
   }
@@ -306,7 +318,8 @@
   }
 
   /* Shows the state of the figures in place of the live dot. kind: live,
-   * unknown, stopped, not-responding, no-writer, not-ready, unreachable.
+   * unknown, stopped, not-responding, no-writer, not-ready, unreachable,
+   * server-error.
    * headline is announced (role=status) when it changes; detail is not, as
    * it may change at every poll. */
   function setLive(kind, headline, detail, title) {
@@ -346,13 +359,18 @@
         'The figures may lag behind the events until the server is ready.');
   }
 
-  function showUnreachable() {
+  /* The poll failed: no answer (unreachable), or not the server's (an
+   * error, perhaps a proxy's with the server behind it gone). */
+  function showUnreachable(e) {
     if (!state.unreachableSince)
       state.unreachableSince = Date.now();
-    setLive('unreachable', 'Server unreachable',
+    const answered = e instanceof HttpError;
+    setLive(answered ? 'server-error' : 'unreachable',
+      answered ? 'Server error (HTTP ' + e.status + ')' : 'Server unreachable',
       'since ' + fmtTime(state.unreachableSince) + ' · ' + lastAppliedText(state.lastApplied) +
       (state.lastApplied ? ' (as last seen)' : ''),
-      'The page cannot reach the server; it tries again every 2 seconds.');
+      answered ? 'The server answers with an error; the page tries again every 2 seconds.'
+        : 'The page cannot reach the server; it tries again every 2 seconds.');
     $('live').dataset.since = String(state.unreachableSince);
   }
 
@@ -483,7 +501,7 @@
     } catch (e) {
       if (gen !== state.gen)
         return;
-      handleError(e);
+      handleError(e, true);
       if (e instanceof AuthError)
         return;
     }

@@ -6,7 +6,8 @@
 //   - shows "Not ready: <reason>" with the last-applied time, no dot, when
 //     /readyz?format=json says not ready (answered by the test through
 //     Playwright's routing: a lagging consumer cannot be made on demand),
-//     and the dot again once it is ready,
+//     and the dot again once it is ready; "Server error (HTTP 502)" for a
+//     proxy's error page in its place,
 //   - shows "Server unreachable since …" when `cscflow serve` is stopped,
 //     and the dot again once it is started again on the same port,
 //   - shows "Not live: writer stopped" with the time of the last event
@@ -308,6 +309,16 @@ async function main() {
     throw new Error(`not ready: "${v.text}" lacks the reason or the last-applied time ${notReady.last_applied_ms}`);
   log(`checked: not ready: "${v.text}"`);
   await page.unroute('**/readyz?format=json', handler);
+  // A proxy's error page in place of the answer: not live either.
+  const proxy = (route) => route.fulfill({ status: 502, contentType: 'text/html', body: '<h1>Bad Gateway</h1>' });
+  await page.route('**/readyz?format=json', proxy);
+  v = (await waitFor('the page showing a server error', 10_000, async () => {
+    const r = await readLive(page);
+    return { ok: r.state === 'server-error', seen: r, v: r };
+  })).v;
+  checkNotLive(v, 'a proxy\'s 502', 'Server error (HTTP 502)');
+  log(`checked: a proxy's 502: "${v.text}"`);
+  await page.unroute('**/readyz?format=json', proxy);
   checkLive((await waitLive(page, 'the dot back once ready', 10_000)).v, 'ready again');
   log('checked: the dot is back once ready');
 
