@@ -3,11 +3,12 @@
 // a process of its own reading the state that `cscflow demo` writes (the
 // demo's own server would go with it). Checks that the page
 //   - shows the live dot while the writer runs and is ready,
-//   - shows "Not ready: <reason>" with the last-applied time, no dot, when
-//     /readyz?format=json says not ready (answered by the test through
-//     Playwright's routing: a lagging consumer cannot be made on demand),
-//     and the dot again once it is ready; "Server error (HTTP 502)" for a
-//     proxy's error page in its place,
+//   - shows "Not ready: <reason>", or "Not live: no word from the writer",
+//     with the last-applied time and no dot, when /readyz?format=json says
+//     so (answered by the test through Playwright's routing: a lagging
+//     consumer or a hung writer cannot be had on demand), "Server error
+//     (HTTP 502)" for a proxy's error page in its place, and the dot again
+//     once the real answer is back,
 //   - shows "Server unreachable since …" when `cscflow serve` is stopped,
 //     and the dot again once it is started again on the same port,
 //   - shows "Not live: writer stopped" with the time of the last event
@@ -207,7 +208,7 @@ function readLive(page) {
       headline: document.getElementById('live-state')?.textContent ?? '',
       role: document.getElementById('live-state')?.getAttribute('role') ?? null,
       detail: document.getElementById('live-detail')?.textContent ?? '',
-      text: box.textContent.replace(/\s+/g, ' ').trim(),
+      text: box.innerText.replace(/\s+/g, ' ').trim(),
       dot: visible(box.querySelector('.live-dot')),
       mark: visible(box.querySelector('.live-mark')),
       border: getComputedStyle(box).borderTopStyle,
@@ -292,23 +293,31 @@ async function main() {
   await page.waitForFunction(() => document.body.dataset.eventsApplied !== undefined, null, { timeout: 20_000 });
   log(`checked: live while the writer runs ("${v.text}")`);
 
-  // 2. Not ready (answered by the test), then ready again.
+  // 2. Answers the test makes up (a lagging consumer, a hung writer cannot
+  //    be had on demand): not ready, a writer not responding for 40 s.
   const now = Date.now();
-  const notReady = {
-    ready: false, reason: 'consumer lag 5000 over 1000', live: false, writer: 'running', mode: 'run',
-    now_ms: now, updated_ms: now, last_applied_ms: now - 1000, last_snapshot_ms: now - 1000, stopped_ms: null,
-  };
-  const handler = (route) => route.fulfill({ status: 503, contentType: 'application/json', body: JSON.stringify(notReady) });
-  await page.route('**/readyz?format=json', handler);
-  v = (await waitFor('the page showing not ready', 10_000, async () => {
-    const r = await readLive(page);
-    return { ok: r.state === 'not-ready', seen: r, v: r };
-  })).v;
-  checkNotLive(v, 'not ready', 'Not ready:');
-  if (!v.detail.includes(notReady.reason) || v.lastApplied !== notReady.last_applied_ms)
-    throw new Error(`not ready: "${v.text}" lacks the reason or the last-applied time ${notReady.last_applied_ms}`);
-  log(`checked: not ready: "${v.text}"`);
-  await page.unroute('**/readyz?format=json', handler);
+  const answers = [
+    { kind: 'not-ready', headline: 'Not ready:', says: 'consumer lag 5000 over 1000',
+      doc: { ready: false, reason: 'consumer lag 5000 over 1000', live: false, writer: 'running', mode: 'run',
+        now_ms: now, updated_ms: now, last_applied_ms: now - 1000, last_snapshot_ms: now - 1000, stopped_ms: null } },
+    { kind: 'not-responding', headline: 'Not live: no word from the writer', says: 'since',
+      doc: { ready: false, reason: 'status 40 s old: the writer is not running', live: false,
+        writer: 'not_responding', mode: 'run', now_ms: now, updated_ms: now - 40_000,
+        last_applied_ms: now - 45_000, last_snapshot_ms: now - 45_000, stopped_ms: null } },
+  ];
+  for (const a of answers) {
+    const handler = (route) => route.fulfill({ status: 503, contentType: 'application/json', body: JSON.stringify(a.doc) });
+    await page.route('**/readyz?format=json', handler);
+    v = (await waitFor(`the page showing ${a.kind}`, 10_000, async () => {
+      const r = await readLive(page);
+      return { ok: r.state === a.kind, seen: r, v: r };
+    })).v;
+    checkNotLive(v, a.kind, a.headline);
+    if (!v.detail.includes(a.says) || v.lastApplied !== a.doc.last_applied_ms)
+      throw new Error(`${a.kind}: "${v.text}" lacks "${a.says}" or the last-applied time ${a.doc.last_applied_ms}`);
+    log(`checked: ${a.kind}: "${v.text}"`);
+    await page.unroute('**/readyz?format=json', handler);
+  }
   // A proxy's error page in place of the answer: not live either.
   const proxy = (route) => route.fulfill({ status: 502, contentType: 'text/html', body: '<h1>Bad Gateway</h1>' });
   await page.route('**/readyz?format=json', proxy);
