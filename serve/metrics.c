@@ -212,23 +212,37 @@ int ready_json(struct store *st, MDB_txn *txn, int64_t now_ms, int64_t max_lag, 
   char why[200];
   const int ready = ready_check(st, txn, now_ms, max_lag, why, sizeof why);
   struct store_status s;
-  const int rc = store_get_status(st, txn, &s);
-  const int have = rc == CSC_OK;
+  const int have = store_get_status(st, txn, &s) == CSC_OK;
   if (!have)
     memset(&s, 0, sizeof s);
-  const char *writer = !have                                    ? "none"
-                       : s.stopped_ms > 0                       ? "stopped"
-                       : now_ms - s.updated_ms > STATUS_MAX_AGE_MS ? "not_responding"
-                                                                : "running";
-  json_t *doc = json_pack(
-      "{s:b, s:s, s:b, s:s, s:o, s:I, s:o, s:o, s:o, s:o}", "ready", ready, "reason", why, "live",
-      ready && strcmp(writer, "running") == 0, "writer", writer, "mode",
-      !have ? json_null() : json_string(s.mode == STATUS_MODE_RUN ? "run" : "replay"), "now_ms",
-      (json_int_t)now_ms, "updated_ms", ms_or_null(have ? s.updated_ms : 0), "last_applied_ms",
-      ms_or_null(s.last_applied_ms), "last_snapshot_ms", ms_or_null(s.last_snapshot_ms),
-      "stopped_ms", ms_or_null(s.stopped_ms));
+  const char *writer;
+  if (!have)
+    writer = "none";
+  else if (s.stopped_ms > 0)
+    writer = "stopped";
+  else if (now_ms - s.updated_ms > STATUS_MAX_AGE_MS)
+    writer = "not_responding";
+  else
+    writer = "running";
+  json_t *doc = json_object();
   if (doc == NULL)
     return CSC_ENOMEM;
+  int bad = json_object_set_new(doc, "ready", json_boolean(ready));
+  bad |= json_object_set_new(doc, "reason", json_string(why));
+  bad |= json_object_set_new(doc, "live", json_boolean(ready && strcmp(writer, "running") == 0));
+  bad |= json_object_set_new(doc, "writer", json_string(writer));
+  bad |= json_object_set_new(
+      doc, "mode",
+      have ? json_string(s.mode == STATUS_MODE_RUN ? "run" : "replay") : json_null());
+  bad |= json_object_set_new(doc, "now_ms", json_integer(now_ms));
+  bad |= json_object_set_new(doc, "updated_ms", ms_or_null(s.updated_ms));
+  bad |= json_object_set_new(doc, "last_applied_ms", ms_or_null(s.last_applied_ms));
+  bad |= json_object_set_new(doc, "last_snapshot_ms", ms_or_null(s.last_snapshot_ms));
+  bad |= json_object_set_new(doc, "stopped_ms", ms_or_null(s.stopped_ms));
+  if (bad) {
+    json_decref(doc);
+    return CSC_ENOMEM;
+  }
   *out = doc;
   return CSC_OK;
 }
