@@ -95,9 +95,12 @@ void engine_close(struct engine *e) {
     log_json(LOG_WARN, "sink_flush_incomplete", "\"note\":\"unacknowledged messages stay in the outbox\"");
   commit_acks(e);
   e->opt.sink->on_ack = NULL;
-  /* The last word: the final counts, and nothing consumed any more. */
+  /* The last word: the final counts, nothing consumed any more, and that
+   * the writer is gone (the dashboard says so at once, rather than when the
+   * record grows old). */
   e->status.partitions_assigned = 0;
   e->status.consumer_lag = -1;
+  e->status.stopped_ms = wall_ms();
   status_write(e);
   if (e->opt.no_sync && store_sync(e->st) != CSC_OK)
     log_json(LOG_WARN, "state_sync_failed", "\"note\":\"the last commits may not be on disk\"");
@@ -421,7 +424,8 @@ static int in_transaction_once(struct engine *e,
   if (rc != 0)
     return store_error(rc, "begin");
   struct outbox ob = {{outbox_emit, 0, 0, 0, 0}, e, txn};
-  const uint64_t first_seq = e->next_seq, snapshots = e->stats.snapshots;
+  const uint64_t first_seq = e->next_seq, snapshots = e->stats.snapshots,
+                 applied = e->stats.applied;
   struct store_status status;
   e->n_las = 0;
   e->n_dl_notes = 0;
@@ -442,6 +446,8 @@ static int in_transaction_once(struct engine *e,
     status_record(e, &status);
     if (e->stats.snapshots != snapshots)
       status.last_snapshot_ms = status.updated_ms;
+    if (e->stats.applied != applied)
+      status.last_applied_ms = status.updated_ms;
     err = store_put_status(e->st, txn, &status);
   }
   if (err == CSC_OK && e->opt.fault)
@@ -459,6 +465,7 @@ static int in_transaction_once(struct engine *e,
   log_dead_letters(e);
   const double now = now_seconds();
   e->status.last_snapshot_ms = status.last_snapshot_ms;
+  e->status.last_applied_ms = status.last_applied_ms;
   e->status_dirty = 0;
   e->status_written = now;
   release_mapped_memory(e, now);

@@ -93,6 +93,7 @@ void status_open(struct engine *e) {
     e->status.mode = STATUS_MODE_REPLAY;
   }
   e->status.restored = 0;
+  e->status.stopped_ms = 0; /* a writer again (last_applied_ms carries over) */
   e->status.partitions_assigned = 0;
   e->status.consumer_lag = -1;
   status_write(e);

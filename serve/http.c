@@ -212,6 +212,28 @@ static enum MHD_Result get_ready(struct server *s, struct MHD_Connection *c) {
   return reply(c, MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain", why, strlen(why));
 }
 
+/* /readyz?format=json (ready_json): 200 when ready, else 503, as /readyz. */
+static enum MHD_Result get_ready_json(struct server *s, struct MHD_Connection *c) {
+  MDB_txn *txn;
+  if (store_read_begin(s->st, &txn) != CSC_OK)
+    return reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "state unavailable");
+  json_t *doc = NULL;
+  const int rc = ready_json(s->st, txn, now_unix_ms(), s->ready_max_lag, &doc);
+  store_read_end(s->st, txn);
+  if (rc != CSC_OK)
+    return reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+  const unsigned status = json_is_true(json_object_get(doc, "ready"))
+                              ? MHD_HTTP_OK
+                              : MHD_HTTP_SERVICE_UNAVAILABLE;
+  char *body = json_dumps(doc, JSON_COMPACT);
+  json_decref(doc);
+  if (body == NULL)
+    return reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+  const enum MHD_Result ok = reply(c, status, "application/json", body, strlen(body));
+  free(body);
+  return ok;
+}
+
 /* /v1/las/{la}/{rest}: copies la, points *rest after its slash; 0 if the
  * path is not of that form. {la} meets the LA code rule (ingest.h), so no
  * path ("..", "%2e", a slash) escapes the LA's routes. */
@@ -231,8 +253,10 @@ static int split_la_path(const char *url, char la[LA_CODE_SIZE], const char **re
 static enum MHD_Result route(struct server *s, struct MHD_Connection *c, const char *url) {
   if (strcmp(url, "/healthz") == 0)
     return reply(c, MHD_HTTP_OK, "text/plain", "ok\n", 3);
-  if (strcmp(url, "/readyz") == 0)
-    return get_ready(s, c);
+  if (strcmp(url, "/readyz") == 0) {
+    const char *format = query(c, "format");
+    return format && strcmp(format, "json") == 0 ? get_ready_json(s, c) : get_ready(s, c);
+  }
   enum MHD_Result refusal;
   if (strcmp(url, "/metrics") == 0)
     return allowed(s, c, NULL, &refusal)

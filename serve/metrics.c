@@ -1,10 +1,12 @@
 /*
  * metrics.c — /metrics (Prometheus text exposition format 0.0.4) and
- * /readyz, both from the writer's status record (state.h) and the state as
- * one read transaction sees it. Nothing here is kept between requests: a
- * `cscflow serve` process shows exactly what the writer last recorded.
+ * /readyz (and its JSON form, which the dashboard reads), from the writer's
+ * status record (state.h) and the state as one read transaction sees it.
+ * Nothing here is kept between requests: a `cscflow serve` process shows
+ * exactly what the writer last recorded.
  */
 #include <inttypes.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -200,4 +202,47 @@ int ready_check(struct store *st, MDB_txn *txn, int64_t now_ms, int64_t max_lag,
   }
   snprintf(why, why_len, "ready");
   return 1;
+}
+
+/* ---- the writer's state for the dashboard (GET /readyz?format=json) ------------------- */
+
+static json_t *ms_or_null(int64_t ms) { return ms > 0 ? json_integer(ms) : json_null(); }
+
+int ready_json(struct store *st, MDB_txn *txn, int64_t now_ms, int64_t max_lag, json_t **out) {
+  char why[200];
+  const int ready = ready_check(st, txn, now_ms, max_lag, why, sizeof why);
+  struct store_status s;
+  const int have = store_get_status(st, txn, &s) == CSC_OK;
+  if (!have)
+    memset(&s, 0, sizeof s);
+  const char *writer;
+  if (!have)
+    writer = "none";
+  else if (s.stopped_ms > 0)
+    writer = "stopped";
+  else if (now_ms - s.updated_ms > STATUS_MAX_AGE_MS)
+    writer = "not_responding";
+  else
+    writer = "running";
+  json_t *doc = json_object();
+  if (doc == NULL)
+    return CSC_ENOMEM;
+  int bad = json_object_set_new(doc, "ready", json_boolean(ready));
+  bad |= json_object_set_new(doc, "reason", json_string(why));
+  bad |= json_object_set_new(doc, "live", json_boolean(ready && strcmp(writer, "running") == 0));
+  bad |= json_object_set_new(doc, "writer", json_string(writer));
+  bad |= json_object_set_new(
+      doc, "mode",
+      have ? json_string(s.mode == STATUS_MODE_RUN ? "run" : "replay") : json_null());
+  bad |= json_object_set_new(doc, "now_ms", json_integer(now_ms));
+  bad |= json_object_set_new(doc, "updated_ms", ms_or_null(s.updated_ms));
+  bad |= json_object_set_new(doc, "last_applied_ms", ms_or_null(s.last_applied_ms));
+  bad |= json_object_set_new(doc, "last_snapshot_ms", ms_or_null(s.last_snapshot_ms));
+  bad |= json_object_set_new(doc, "stopped_ms", ms_or_null(s.stopped_ms));
+  if (bad) {
+    json_decref(doc);
+    return CSC_ENOMEM;
+  }
+  *out = doc;
+  return CSC_OK;
 }

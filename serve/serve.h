@@ -16,6 +16,9 @@
  * compact object; absent numbers are null, never 0; dates are YYYY-MM-DD.
  *   GET /healthz                 200 "ok" while the server's threads run
  *   GET /readyz                  200 "ready", or 503 with the reason (ready_check)
+ *   GET /readyz?format=json      the same status, with the writer's state as JSON
+ *                                (ready_json); no token: what the dashboard reads to
+ *                                say whether it is live
  *   GET /metrics                 Prometheus text (metrics_write); the operator token
  *   GET /                        the dashboard page; /assets/... its scripts and styles
  *                                (serve/assets.h), public: the data it shows needs a token
@@ -152,6 +155,24 @@ int metrics_write(FILE *f, struct store *st, MDB_txn *txn, int64_t now_ms);
  * else 0 with why (a short reason for the 503 body). */
 int ready_check(struct store *st, MDB_txn *txn, int64_t now_ms, int64_t max_lag, char *why,
                 size_t why_len);
+
+/*
+ * The writer's state as the dashboard needs it, one JSON object:
+ *   {"ready":bool, "reason":"ready" or ready_check's why, "live":bool,
+ *    "writer":"running"|"stopped"|"not_responding"|"none", "mode":"run"|"replay"|null,
+ *    "now_ms", "updated_ms", "last_applied_ms", "last_snapshot_ms", "stopped_ms"}
+ * Times are unix ms of the server's and the writer's wall clocks; null when
+ * never (or no record). writer: "stopped" once the writer closed (engine_close
+ * records it), "not_responding" when it ended without closing or hangs (a
+ * record older than the 30 s ready_check allows), "none" before any writer
+ * (or a record of another build's layout). live = ready and writer
+ * "running": a state whose writer is gone is not live, even though /readyz
+ * still says ready for a finished replay. last_applied_ms is global to the
+ * writer, not an LA's: the route needs no token. CSC_ENOMEM.
+ */
+struct json_t;
+int ready_json(struct store *st, MDB_txn *txn, int64_t now_ms, int64_t max_lag,
+               struct json_t **out);
 
 /* Opens the state read-only and starts serving on threads of its own.
  * CSC_EIO (cannot listen), CSC_ESTATE (state unreadable) or CSC_EINVAL (a

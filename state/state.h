@@ -540,8 +540,8 @@ int history_apply_events(struct store *st, MDB_txn *txn, CaseEvent *const *evs,
  *
  * Ownership: only the engine writes it: in every transaction that commits a
  * batch, once at engine_open (restored = 0 while the outbox is republished),
- * at engine_close, and between batches of `run` when something changed (at
- * most once a second) or else every 5 s. Readers copy it out of any read
+ * at engine_close (stopped_ms set: the writer is gone), and between batches
+ * of `run` when something changed (at most once a second) or else every 5 s. Readers copy it out of any read
  * transaction with store_get_status; nothing points into the map.
  *
  * Layout: the struct as it is in memory (native byte order, as LMDB's own
@@ -550,8 +550,11 @@ int history_apply_events(struct store *st, MDB_txn *txn, CaseEvent *const *evs,
  * build's is absent to store_get_status (CSC_ENOTFOUND), never misread; a
  * change of layout takes a new STORE_STATUS_VERSION, and the counters then
  * start again from 0.
+ *
+ * Versions: 1 the first; 2 added last_applied_ms and stopped_ms (the
+ * dashboard's "not live" state, GET /readyz?format=json).
  */
-#define STORE_STATUS_VERSION 1u
+#define STORE_STATUS_VERSION 2u
 #define STATUS_MODE_REPLAY 0u
 #define STATUS_MODE_RUN 1u
 /* Batch latency buckets, in seconds: le 0.001 0.0025 0.005 0.01 0.025 0.05
@@ -567,6 +570,12 @@ struct store_status {
   int64_t consumer_lag;         /* sum over them of high watermark - next position; -1 unknown */
   int64_t updated_ms;           /* unix ms (wall clock) of this record */
   int64_t last_snapshot_ms;     /* unix ms of the last transaction that built a snapshot; 0 never */
+  int64_t last_applied_ms;      /* unix ms of the last transaction that applied at least one
+                                   event (duplicates and dead letters are not applied); 0 never.
+                                   Carried over by each engine, as the counters are */
+  int64_t stopped_ms;           /* unix ms at which the writer closed (engine_close); 0 while it
+                                   runs, or when it ended without closing (then only updated_ms
+                                   growing old tells) */
   /* Since the state was created: each engine carries them over at open. */
   uint64_t consumed, applied, duplicates, dead_lettered, alerts_raised, alerts_withdrawn,
       findings_opened, findings_resolved, snapshots, batches;

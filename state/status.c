@@ -9,7 +9,7 @@
 /* The record is stored as its bytes: a hole of padding would be stored as
  * whatever the stack held, and a field moved by the compiler misread. */
 _Static_assert(sizeof(struct store_status) ==
-                   4 * sizeof(uint32_t) + 3 * sizeof(int64_t) +
+                   4 * sizeof(uint32_t) + 5 * sizeof(int64_t) +
                        (10 + STATUS_LATENCY_BUCKETS + 2) * sizeof(uint64_t),
                "struct store_status must have no padding");
 

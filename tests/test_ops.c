@@ -12,10 +12,19 @@
  *      1 duplicate, 1 message dead-lettered, 6 consumed; a histogram of as
  *      many batches as the engine committed; the LA's open findings by rule;
  *   3. after a restart on the same state the counters go on from where they
- *      were, and count what the new engine consumes on top.
+ *      were, and count what the new engine consumes on top;
+ *   4. /readyz?format=json, what the dashboard reads (no token): the time of
+ *      the last batch that applied an event (not moved by a batch of
+ *      duplicates only), the writer "running" and live; once the writer has
+ *      closed, a separate read-only server says "stopped", not live, with the
+ *      same last-applied time; a new writer carries that time over;
+ *   5. the same document from hand-made status records and clocks: no
+ *      record ("none"), a record older than 30 s without a close
+ *      ("not_responding"), a finished replay (ready but not live).
  *
  * Every wait is bounded in count and in time; the whole runs in about 10 s.
  */
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -191,6 +200,42 @@ static void expect_sample(const char *name, double expected) {
     fail_msg("%s is %g, expected %g", name, v, expected);
 }
 
+static int64_t wall_now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* GET /readyz?format=json on port, without a token: the parsed document,
+ * after checking that the status (200 or 503) is what "ready" says. */
+static json_t *readiness_on(int port) {
+  const int status = test_http_get(port, "/readyz?format=json", NULL, body, sizeof body);
+  assert_non_null(strstr(body, "application/json"));
+  json_error_t err;
+  json_t *doc = json_loads(test_http_body(body), 0, &err);
+  if (doc == NULL)
+    fail_msg("/readyz?format=json: not JSON (%s): %s", err.text, body);
+  assert_int_equal(status, json_is_true(json_object_get(doc, "ready")) ? 200 : 503);
+  return doc;
+}
+
+static const char *jstr(const json_t *doc, const char *key) {
+  const char *v = json_string_value(json_object_get(doc, key));
+  if (v == NULL)
+    fail_msg("no string %s", key);
+  return v;
+}
+
+/* A time field: its value, or 0 when null. */
+static int64_t jms(const json_t *doc, const char *key) {
+  const json_t *v = json_object_get(doc, key);
+  if (json_is_null(v))
+    return 0;
+  if (!json_is_integer(v))
+    fail_msg("%s is neither an integer nor null", key);
+  return json_integer_value(v);
+}
+
 /* Runs (at most 10 s) until /readyz says 200. */
 static void run_until_ready(struct world *w) {
   const double deadline = now_s() + 10.0;
@@ -229,6 +274,7 @@ static void metrics_and_readiness(void **state) {
   produce(w, "not a case event", 16);
   produce_referral(w, "e4", "C3", "R4", D(2024, 2, 2));
 
+  const int64_t opened_ms = wall_now_ms();
   writer_open(w, "ops-1");
   assert_int_equal(request(w, "/readyz", NULL), 503);
   assert_non_null(strstr(body, "restored"));
@@ -257,7 +303,35 @@ static void metrics_and_readiness(void **state) {
   expect_sample("cscflow_consumer_lag", 0);
   assert_true(sample("cscflow_status_age_seconds") < 5);
   assert_true(sample("cscflow_snapshot_age_seconds") < 15);
+
+  /* What the dashboard reads: live, and when the last event was applied. */
+  json_t *doc = readiness_on(w->port);
+  assert_true(json_is_true(json_object_get(doc, "ready")));
+  assert_true(json_is_true(json_object_get(doc, "live")));
+  assert_string_equal(jstr(doc, "writer"), "running");
+  assert_string_equal(jstr(doc, "mode"), "run");
+  assert_string_equal(jstr(doc, "reason"), "ready");
+  const int64_t applied_ms = jms(doc, "last_applied_ms");
+  assert_true(applied_ms >= opened_ms && applied_ms <= jms(doc, "now_ms"));
+  assert_true(applied_ms <= jms(doc, "updated_ms"));
+  assert_int_equal(jms(doc, "stopped_ms"), 0);
+  json_decref(doc);
   writer_close(w);
+
+  /* The writer gone, a separate read-only server (cscflow serve) says so at
+   * once, with the same last-applied time. */
+  char err[256];
+  struct server *reader;
+  const struct serve_options ro = {.state_dir = w->dir, .tokens = &w->tokens};
+  if (serve_start(&ro, &reader, err, sizeof err) != CSC_OK)
+    fail_msg("serve_start: %s", err);
+  doc = readiness_on(serve_port(reader));
+  assert_false(json_is_true(json_object_get(doc, "live")));
+  assert_string_equal(jstr(doc, "writer"), "stopped");
+  assert_int_equal(jms(doc, "last_applied_ms"), applied_ms);
+  assert_true(jms(doc, "stopped_ms") >= applied_ms);
+  json_decref(doc);
+  serve_stop(reader);
 
   /* A new engine on the same state: the counts carry over ... */
   writer_open(w, "ops-2");
@@ -265,16 +339,120 @@ static void metrics_and_readiness(void **state) {
   assert_int_equal(request(w, "/metrics", OP_TOKEN), 200);
   expect_counts(6, 4, 1, 1, first.batches);
   expect_sample("cscflow_partitions_assigned", 0);
+  doc = readiness_on(w->port); /* a writer again; the last-applied time carried over */
+  assert_string_equal(jstr(doc, "writer"), "running");
+  assert_int_equal(jms(doc, "stopped_ms"), 0);
+  assert_int_equal(jms(doc, "last_applied_ms"), applied_ms);
+  json_decref(doc);
 
-  /* ... and go on with what it consumes (it resumes after what was applied). */
-  produce_referral(w, "e5", "C4", "R5", D(2024, 2, 5));
+  /* ... and go on with what it consumes (it resumes after what was applied):
+   * a duplicate alone applies nothing, so the last-applied time stays. */
   produce_referral(w, "e1", "C1", "R1", D(2024, 1, 10));
+  run_until_consumed(w, 1);
+  doc = readiness_on(w->port);
+  assert_int_equal(jms(doc, "last_applied_ms"), applied_ms);
+  json_decref(doc);
+  const int64_t before_e5 = wall_now_ms();
+  produce_referral(w, "e5", "C4", "R5", D(2024, 2, 5));
   run_until_consumed(w, 2);
   run_until_ready(w);
+  doc = readiness_on(w->port);
+  assert_true(jms(doc, "last_applied_ms") >= before_e5);
+  json_decref(doc);
   const struct engine_stats second = *engine_stats(w->e);
   assert_int_equal(request(w, "/metrics", OP_TOKEN), 200);
   expect_counts(8, 5, 2, 1, first.batches + second.batches);
   writer_close(w);
+}
+
+/* ready_json on a hand-made status record, at a chosen now. */
+static json_t *judge(struct store *st, const struct store_status *rec, int64_t now_ms) {
+  MDB_txn *txn;
+  assert_int_equal(mdb_txn_begin(st->env, NULL, 0, &txn), 0);
+  if (rec)
+    assert_int_equal(store_put_status(st, txn, rec), CSC_OK);
+  json_t *doc = NULL;
+  assert_int_equal(ready_json(st, txn, now_ms, 1000, &doc), CSC_OK);
+  mdb_txn_abort(txn); /* nothing kept: each case starts from an empty state */
+  return doc;
+}
+
+static void writer_states_from_the_record(void **state) {
+  (void)state;
+  char dir[256], err[256];
+  struct store *st;
+  test_tmpdir(dir, sizeof dir, "ops-record");
+  assert_int_equal(store_open(dir, 0, &st, err, sizeof err), CSC_OK);
+  const int64_t t = 1800000000000; /* 2027-01-15 */
+
+  /* No record: no writer has started. */
+  json_t *doc = judge(st, NULL, t);
+  assert_string_equal(jstr(doc, "writer"), "none");
+  assert_false(json_is_true(json_object_get(doc, "ready")));
+  assert_false(json_is_true(json_object_get(doc, "live")));
+  assert_true(json_is_null(json_object_get(doc, "mode")));
+  assert_int_equal(jms(doc, "updated_ms"), 0);
+  assert_int_equal(jms(doc, "last_applied_ms"), 0);
+  assert_int_equal(jms(doc, "now_ms"), t);
+  json_decref(doc);
+
+  /* A run that is consuming, recorded 10 s ago: live. */
+  struct store_status r = {.mode = STATUS_MODE_RUN, .restored = 1, .partitions_assigned = 2,
+                           .consumer_lag = 0, .updated_ms = t - 10000,
+                           .last_applied_ms = t - 60000, .last_snapshot_ms = t - 60000};
+  doc = judge(st, &r, t);
+  assert_true(json_is_true(json_object_get(doc, "live")));
+  assert_string_equal(jstr(doc, "writer"), "running");
+  assert_int_equal(jms(doc, "last_applied_ms"), t - 60000);
+  json_decref(doc);
+
+  /* The same record 31 s old, never closed (killed, or hung): not
+   * responding, not ready, not live. */
+  doc = judge(st, &r, r.updated_ms + 31000);
+  assert_string_equal(jstr(doc, "writer"), "not_responding");
+  assert_false(json_is_true(json_object_get(doc, "ready")));
+  assert_false(json_is_true(json_object_get(doc, "live")));
+  assert_non_null(strstr(jstr(doc, "reason"), "not running"));
+  assert_int_equal(jms(doc, "last_applied_ms"), t - 60000);
+  json_decref(doc);
+
+  /* Running but lagging: the writer runs, not ready, not live. */
+  r.consumer_lag = 5000;
+  doc = judge(st, &r, t);
+  assert_string_equal(jstr(doc, "writer"), "running");
+  assert_false(json_is_true(json_object_get(doc, "live")));
+  assert_string_equal(jstr(doc, "reason"), "consumer lag 5000 over 1000");
+  json_decref(doc);
+
+  /* A replay that finished and closed: /readyz says ready (its state is
+   * complete), but nothing is applied any more: stopped, not live. */
+  struct store_status done = {.mode = STATUS_MODE_REPLAY, .restored = 1, .consumer_lag = -1,
+                              .updated_ms = t - 5000, .last_applied_ms = t - 6000,
+                              .stopped_ms = t - 5000};
+  doc = judge(st, &done, t);
+  assert_true(json_is_true(json_object_get(doc, "ready")));
+  assert_false(json_is_true(json_object_get(doc, "live")));
+  assert_string_equal(jstr(doc, "writer"), "stopped");
+  assert_string_equal(jstr(doc, "mode"), "replay");
+  assert_int_equal(jms(doc, "stopped_ms"), t - 5000);
+  assert_int_equal(jms(doc, "last_applied_ms"), t - 6000);
+  json_decref(doc);
+
+  /* A record of the earlier layout (version 1, without the two new time
+   * fields) is absent, never misread. */
+  MDB_txn *txn;
+  assert_int_equal(mdb_txn_begin(st->env, NULL, 0, &txn), 0);
+  uint8_t old[sizeof(struct store_status) - 2 * sizeof(int64_t)] = {0};
+  const uint32_t v1 = 1;
+  memcpy(old, &v1, sizeof v1);
+  MDB_val k = {6, "status"}, v = {sizeof old, old};
+  assert_int_equal(mdb_put(txn, st->meta, &k, &v, 0), 0);
+  json_t *stale = NULL;
+  assert_int_equal(ready_json(st, txn, t, 1000, &stale), CSC_OK);
+  assert_string_equal(jstr(stale, "writer"), "none");
+  json_decref(stale);
+  mdb_txn_abort(txn);
+  store_close(st);
 }
 
 static int setup(void **state) {
@@ -309,6 +487,7 @@ static int teardown(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(metrics_and_readiness),
+      cmocka_unit_test(writer_states_from_the_record),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -5,6 +5,13 @@
  * with a 12-month trend (uPlot) from the series API; the plans past or
  * approaching 6/12/24 months; data-quality counts by rule.
  *
+ * With each snapshot it reads GET /readyz?format=json (no token: the
+ * writer's state is not an LA's data) and shows the live dot only while the
+ * server is reachable, the writer runs and it is ready; otherwise the dot
+ * gives way to a marked box saying which ("Not live: writer stopped",
+ * "Not ready: <reason>", "Server unreachable since …", "Server error (HTTP
+ * n)") and when the last event was applied (#live, data-state; setLive).
+ *
  * Every number shown keeps the API's raw value in data-raw (and data-scale
  * when it is shown divided, e.g. FTE in hundredths), so the browser test can
  * check what a person sees against what the API said.
@@ -123,6 +130,8 @@
     alerts: null,
     trendJob: null,
     alertJob: null,
+    lastApplied: null, // unix ms of the writer's last applied event, as last read
+    unreachableSince: 0, // when polls began to fail; 0 while they succeed
   };
 
   /* ---- formatting ---------------------------------------------------------- */
@@ -166,6 +175,16 @@
     return Number.isNaN(t) ? (iso || '—') : dateFormat.format(t);
   }
 
+  /* A time of day, with the date when it is not today. */
+  function fmtTime(ms) {
+    const d = new Date(ms);
+    const time = d.toLocaleTimeString('en-GB');
+    if (d.toDateString() === new Date().toDateString())
+      return time;
+    return d.toLocaleDateString('en-GB', { day: 'numeric', month: 'short', year: 'numeric' }) +
+      ' ' + time;
+  }
+
   function el(tag, cls, text) {
     const e = document.createElement(tag);
     if (cls)
@@ -184,8 +203,17 @@
     }
   }
 
+  /* An answer that is not what was asked for: a server error, or a proxy's. */
+  class HttpError extends Error {
+    constructor(status) {
+      super('HTTP ' + status);
+      this.status = status;
+    }
+  }
+
   /* GET /v1/las/{la}/{path}: the parsed JSON, or null on 404. Throws
-   * AuthError on 401/403, Error on anything else. */
+   * AuthError on 401/403, HttpError on another status, and fetch's own
+   * errors when there is no answer. */
   async function api(path) {
     const r = await fetch('/v1/las/' + encodeURIComponent(state.la) + '/' + path, {
       headers: { Authorization: 'Bearer ' + state.token },
@@ -197,8 +225,26 @@
     if (r.status === 404)
       return null;
     if (!r.ok)
-      throw new Error('HTTP ' + r.status);
+      throw new HttpError(r.status);
     return r.json();
+  }
+
+  /* GET /readyz?format=json: the writer's state (serve.h, ready_json),
+   * whether ready (200) or not (503). Throws when there is no such answer. */
+  async function readiness() {
+    const r = await fetch('/readyz?format=json', {
+      cache: 'no-store',
+      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+    });
+    let doc = null;
+    try {
+      doc = await r.json();
+    } catch (e) {
+      doc = null;
+    }
+    if (doc === null || typeof doc !== 'object' || typeof doc.ready !== 'boolean')
+      throw new HttpError(r.status);
+    return doc;
   }
 
   /* A refresh that runs one at a time, at most every minMs: asked while
@@ -252,14 +298,80 @@
     $('message').textContent = '';
   }
 
-  function handleError(e) {
+  /* A failed request. Only the poll's failures change the live box: a
+   * trend or alert list that failed says so in the message alone. */
+  function handleError(e, fromPoll) {
     if (e instanceof AuthError) {
       authFailed(e.status);
       return;
     }
-    $('status').classList.add('stale');
+    if (fromPoll)
+      showUnreachable(e);
     showMessage('Cannot reach the server (' + (e && e.message ? e.message : 'no answer') +
       '). Retrying every 2 seconds; the figures below may be out of date.', 'warning');
+  }
+
+  /* ---- live or not ---------------------------------------------------------- */
+
+  function lastAppliedText(ms) {
+    return ms ? 'last event applied ' + fmtTime(ms) : 'no event applied yet';
+  }
+
+  /* Shows the state of the figures in place of the live dot. kind: live,
+   * unknown, stopped, not-responding, no-writer, not-ready, unreachable,
+   * server-error.
+   * headline is announced (role=status) when it changes; detail is not, as
+   * it may change at every poll. */
+  function setLive(kind, headline, detail, title) {
+    const box = $('live');
+    box.dataset.state = kind;
+    box.classList.toggle('not-live', kind !== 'live' && kind !== 'unknown');
+    if (state.lastApplied)
+      box.dataset.lastApplied = String(state.lastApplied);
+    else
+      delete box.dataset.lastApplied;
+    if ($('live-state').textContent !== headline)
+      $('live-state').textContent = headline;
+    $('live-detail').textContent = detail;
+    box.title = title || '';
+  }
+
+  /* From GET /readyz?format=json: live only when ready and the writer runs. */
+  function showReadiness(r) {
+    state.unreachableSince = 0;
+    state.lastApplied = r.last_applied_ms || null;
+    const applied = lastAppliedText(state.lastApplied);
+    if (r.live === true && r.ready && r.writer === 'running')
+      setLive('live', 'Live', '', 'The figures follow the events as they are applied; ' + applied + '.');
+    else if (r.writer === 'stopped')
+      setLive('stopped', 'Not live: writer stopped',
+        (r.stopped_ms ? 'at ' + fmtTime(r.stopped_ms) + ' · ' : '') + applied,
+        'The process that applies events (cscflow run or replay) has stopped: these figures will not change until it runs again.');
+    else if (r.writer === 'not_responding')
+      setLive('not-responding', 'Not live: no word from the writer',
+        (r.updated_ms ? 'since ' + fmtTime(r.updated_ms) + ' · ' : '') + applied,
+        'The process that applies events has not reported for over 30 seconds: it was killed, crashed or hangs.');
+    else if (r.writer === 'none')
+      setLive('no-writer', 'Not live: no writer has started', applied,
+        'No process has applied events to this state yet.');
+    else
+      setLive('not-ready', 'Not ready:', (r.reason || 'no reason given') + ' · ' + applied,
+        'The figures may lag behind the events until the server is ready.');
+  }
+
+  /* The poll failed: no answer (unreachable), or not the server's (an
+   * error, perhaps a proxy's with the server behind it gone). */
+  function showUnreachable(e) {
+    if (!state.unreachableSince)
+      state.unreachableSince = Date.now();
+    const answered = e instanceof HttpError;
+    setLive(answered ? 'server-error' : 'unreachable',
+      answered ? 'Server error (HTTP ' + e.status + ')' : 'Server unreachable',
+      'since ' + fmtTime(state.unreachableSince) + ' · ' + lastAppliedText(state.lastApplied) +
+      (state.lastApplied ? ' (as last seen)' : ''),
+      answered ? 'The server answers with an error; the page tries again every 2 seconds.'
+        : 'The page cannot reach the server; it tries again every 2 seconds.');
+    $('live').dataset.since = String(state.unreachableSince);
   }
 
   /* ---- signing in and out -------------------------------------------------- */
@@ -285,6 +397,10 @@
     delete document.body.dataset.eventsApplied;
     delete $('status').dataset.eventsApplied;
     delete $('status').dataset.asOf;
+    state.lastApplied = null;
+    state.unreachableSince = 0;
+    delete $('live').dataset.since;
+    setLive('unknown', 'Checking…', '');
     $('dashboard').classList.add('no-data');
     $('groups').textContent = '';
     $('alert-table').tBodies[0].textContent = '';
@@ -357,13 +473,17 @@
 
   /* ---- polling ------------------------------------------------------------- */
 
+  /* One poll: the snapshot and the writer's state, read side by side. The
+   * figures are shown whatever the writer's state; a failure of either read
+   * leaves the page saying the server is unreachable. */
   async function poll(gen) {
     try {
-      const snap = await api('snapshot');
+      const [snapRead, readyRead] = await Promise.allSettled([api('snapshot'), readiness()]);
       if (gen !== state.gen)
         return;
-      clearMessageIfWarning();
-      $('status').classList.remove('stale');
+      if (snapRead.status === 'rejected')
+        throw snapRead.reason;
+      const snap = snapRead.value;
       if (snap === null) {
         showWaiting();
       } else {
@@ -373,10 +493,15 @@
           render(snap);
         showStatus(snap);
       }
+      if (readyRead.status === 'rejected')
+        throw readyRead.reason;
+      clearMessageIfWarning();
+      delete $('live').dataset.since;
+      showReadiness(readyRead.value);
     } catch (e) {
       if (gen !== state.gen)
         return;
-      handleError(e);
+      handleError(e, true);
       if (e instanceof AuthError)
         return;
     }
