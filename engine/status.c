@@ -95,6 +95,12 @@ void status_open(struct engine *e) {
   e->status.restored = 0;
   e->status.partitions_assigned = 0;
   e->status.consumer_lag = -1;
+  /* Stopped partitions are this process's to find (gaps.c); the gap
+   * counters carry over as the others do. */
+  e->status.partitions_stopped = 0;
+  e->status.stopped_partition = -1;
+  e->status.stopped_position = e->status.stopped_log_start = e->status.stopped_log_end = -1;
+  e->status.stopped_topic[0] = '\0';
   status_write(e);
 }
 
@@ -139,6 +145,7 @@ static void consumer_lag(struct engine *e, rd_kafka_t *rk, uint32_t *n_parts, in
   }
   if (txn != NULL)
     mdb_txn_abort(txn);
+  gaps_prune(e, parts); /* a partition a rebalance took away is not ours to stop */
   *n_parts = (uint32_t)parts->cnt;
   *lag = known ? sum : -1;
   rd_kafka_topic_partition_list_destroy(parts);
