@@ -57,6 +57,10 @@ static struct partition_stop *stop_find(struct engine *e, const char *topic, int
   return NULL;
 }
 
+int gaps_stopped(struct engine *e, const char *topic, int32_t partition) {
+  return stop_find(e, topic, partition) != NULL;
+}
+
 /* The status record names the first stopped partition and counts them. */
 static void stops_publish(struct engine *e) {
   struct store_status *s = &e->status;

@@ -172,6 +172,7 @@ void gaps_on_reset(struct engine *e, const rd_kafka_message_t *m);
 void gaps_reassign(struct engine *e, rd_kafka_t *rk);
 void gaps_prune(struct engine *e, const rd_kafka_topic_partition_list_t *assigned);
 void gaps_free(struct engine *e);
+int gaps_stopped(struct engine *e, const char *topic, int32_t partition);
 
 /* group.c */
 int apply_grouped(struct engine *e, MDB_txn *txn, const struct engine_input *in, size_t n,

@@ -114,8 +114,8 @@ void status_set_mode(struct engine *e, uint32_t mode) {
 /*
  * The partitions rk is assigned and their lag: the sum of each one's high
  * watermark less the position to read next (the stored one, else the low
- * watermark: nothing of it was applied yet); -1 when a watermark is not
- * known yet. Only librdkafka's cached watermarks (from its fetches) are
+ * watermark: nothing of it was applied yet), over those not stopped by an
+ * offset gap (gaps.c); -1 when a watermark is not known yet. Only librdkafka's cached watermarks (from its fetches) are
  * read: no request goes to the brokers.
  */
 static void consumer_lag(struct engine *e, rd_kafka_t *rk, uint32_t *n_parts, int64_t *lag) {
@@ -130,6 +130,8 @@ static void consumer_lag(struct engine *e, rd_kafka_t *rk, uint32_t *n_parts, in
   for (int i = 0; known && i < parts->cnt; i++) {
     const rd_kafka_topic_partition_t *p = &parts->elems[i];
     int64_t lo, hi, next;
+    if (gaps_stopped(e, p->topic, p->partition))
+      continue; /* not consumed: partitions_stopped says so, not the lag */
     if (rd_kafka_get_watermark_offsets(rk, p->topic, p->partition, &lo, &hi) !=
             RD_KAFKA_RESP_ERR_NO_ERROR ||
         hi < 0) {

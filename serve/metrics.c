@@ -154,7 +154,8 @@ int metrics_write(FILE *f, struct store *st, MDB_txn *txn, int64_t now_ms) {
           s.offset_gaps_skipped);
   histogram(f, &s);
   gauge(f, "cscflow_consumer_lag",
-        "Messages of the assigned input partitions not applied yet; absent when unknown.",
+        "Messages of the assigned input partitions not applied yet, stopped partitions "
+        "excluded; absent when unknown.",
         s.consumer_lag >= 0, s.consumer_lag);
   gauge(f, "cscflow_partitions_assigned", "Input partitions the consumer is assigned.", 1,
         s.partitions_assigned);

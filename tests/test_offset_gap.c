@@ -20,7 +20,10 @@
  *      from the log start to the end, logged as `offset_gap_skipped` and
  *      counted (gaps 1, skipped 1), and /readyz turns 200;
  *   d. a state whose stored position equals the log start is no gap: no
- *      line, counter 0, everything consumed, /readyz 200.
+ *      line, counter 0, everything consumed, /readyz 200;
+ *   e. a gap the check before consuming could not see (its ListOffsets
+ *      failed) is found when the fetch is out of range: librdkafka reports
+ *      it instead of resetting, and the partition stops as in a.
  *
  * Before the change, librdkafka reset partition 0 to its log start
  * (auto.offset.reset=earliest) with no cscflow line, counter or 503: a
@@ -60,6 +63,7 @@ struct world {
   const char *cscflow; /* the binary under test */
   char dir[256];
   rd_kafka_t *owner; /* a producer that owns the mock cluster */
+  rd_kafka_mock_cluster_t *mock;
   char bootstraps[256];
   int64_t lo, hi; /* partition 0's watermarks once trimmed */
   int runs;
@@ -384,6 +388,13 @@ static void gap_stops_partition(void **state) {
            (long long)w->lo, (long long)w->lo - 1);
   wait_ready(&d, 503, why);
   expect_metrics(&d, 1, 0, 1);
+  /* The lag is that of the partitions consumed: partition 1's, none. */
+  const double t0 = now_s();
+  while (sample("cscflow_consumer_lag") != 0 && now_s() - t0 < 10) {
+    sleep_ms(200);
+    expect_metrics(&d, 1, 0, 1);
+  }
+  assert_true(sample("cscflow_consumer_lag") == 0);
   /* Still stopped a while later: nothing of partition 0 was applied. */
   sleep_ms(1500);
   assert_int_equal(position(st, 0), P0_EVENTS);
@@ -462,6 +473,35 @@ static void no_false_alarm(void **state) {
   free(log);
 }
 
+/* e. The check on assignment fails (ListOffsets errors), so the partition
+ * is assigned at 5; the broker answers its fetch OFFSET_OUT_OF_RANGE, and
+ * the error, not a reset, leads to the same decision. */
+static void gap_found_by_fetch(void **state) {
+  struct world *w = *state;
+  char st[300], log_start[64];
+  snprintf(st, sizeof st, "%s/state-e", w->dir);
+  snprintf(log_start, sizeof log_start, "\"log_start\":%lld", (long long)w->lo);
+  state_at(st, 0, P0_EVENTS);
+  /* ListOffsets (API key 2): the first four answers fail for good. */
+  rd_kafka_mock_push_request_errors(w->mock, 2, 4, RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART,
+                                    RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART,
+                                    RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART,
+                                    RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART);
+  struct daemon d;
+  daemon_start(w, &d, st, "e", "");
+  char *log = wait_for(&d, "\"event\":\"offset_gap\"", P0_EVENTS, P1_EVENTS + 2);
+  assert_non_null(strstr(log, "\"event\":\"offset_check_failed\""));
+  assert_non_null(strstr(log, "\"event\":\"offset_reset_refused\""));
+  const char *const members[] = GAP_MEMBERS("\"stored_position\":5,", log_start);
+  expect_line(log, "offset_gap", members);
+  wait_ready(&d, 503, "offset gap: partition 0 of " TOPIC_EVENTS " stopped: stored position 5");
+  expect_metrics(&d, 1, 0, 1);
+  sleep_ms(1500);
+  assert_int_equal(position(st, 0), P0_EVENTS);
+  daemon_stop(&d);
+  free(log);
+}
+
 static int setup(void **state) {
   struct world *w = the_world;
   test_tmpdir(w->dir, sizeof w->dir, "offset_gap");
@@ -472,7 +512,7 @@ static int setup(void **state) {
   assert_int_equal(rd_kafka_conf_set(conf, "linger.ms", "0", err, sizeof err), RD_KAFKA_CONF_OK);
   w->owner = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
   assert_non_null(w->owner);
-  rd_kafka_mock_cluster_t *mock = rd_kafka_handle_mock_cluster(w->owner);
+  rd_kafka_mock_cluster_t *mock = w->mock = rd_kafka_handle_mock_cluster(w->owner);
   assert_non_null(mock);
   snprintf(w->bootstraps, sizeof w->bootstraps, "%s", rd_kafka_mock_cluster_bootstraps(mock));
   assert_int_equal(rd_kafka_mock_topic_create(mock, TOPIC_EVENTS, 2, 1), 0);
@@ -504,6 +544,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(fresh_state_is_gap),
       cmocka_unit_test(skip_goes_on),
       cmocka_unit_test(no_false_alarm),
+      cmocka_unit_test(gap_found_by_fetch),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
