@@ -27,7 +27,9 @@
  *                      default): the partition is not consumed, `offset_gap`
  *                      is logged and counted, /readyz is 503 naming it.
  *                      cscflow.on_offset_gap=skip: consumed from start,
- *                      `offset_gap_skipped` logged and counted;
+ *                      `offset_gap_skipped` logged and counted, and start
+ *                      stored as the partition's position (the decision
+ *                      is kept: a restart does not meet the gap again);
  *   P > end            the log lost events the state has (an unclean leader
  *                      election, a topic deleted and made again):
  *                      `offset_out_of_range`, stopped whatever the key says:
@@ -130,6 +132,28 @@ void gaps_free(struct engine *e) {
   e->n_stops = e->cap_stops = 0;
 }
 
+/* Stores position next for (topic, partition) in a transaction of its
+ * own: a skip is a decision, kept in the state like an applied batch's
+ * position, so that a restart (with or without the key) does not meet the
+ * same gap again while no event of the partition has been applied. */
+static int position_commit(struct engine *e, const char *topic, int32_t partition,
+                           int64_t next) {
+  for (int attempt = 0; attempt < 4; attempt++) {
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(e->st->env, NULL, 0, &txn);
+    if (rc != 0)
+      return store_error(rc, "begin");
+    int err = store_put_position(e->st, txn, topic, partition, next);
+    if (err == CSC_OK && (rc = mdb_txn_commit(txn)) != 0)
+      err = store_error(rc, "commit");
+    else if (err != CSC_OK)
+      mdb_txn_abort(txn);
+    if (err != CSC_EMAPFULL || store_grow(e->st) != CSC_OK)
+      return err;
+  }
+  return CSC_EMAPFULL;
+}
+
 static void log_position(enum log_level level, const char *event, const char *topic,
                          int32_t partition, int64_t position, int stored, int64_t lo, int64_t hi) {
   log_json(level, event,
@@ -159,6 +183,10 @@ static int64_t decide(struct engine *e, const char *topic, int32_t partition, in
     e->status.offset_gaps_skipped++;
     e->status_dirty = 1;
     log_position(LOG_WARN, "offset_gap_skipped", topic, partition, position, stored, lo, hi);
+    const int rc = position_commit(e, topic, partition, lo);
+    if (rc != CSC_OK) /* the skip holds for this process; a restart decides again */
+      log_json(LOG_WARN, "offset_gap_skip_not_stored", "\"partition\":%d,\"reason\":\"%s\"",
+               (int)partition, csc_strerror(rc));
     return lo;
   }
   if (stop_add(e, topic, partition, position, lo, hi)) {
