@@ -13,7 +13,8 @@
  *      partition 0 (its stored position stays 5), logs one `offset_gap`
  *      line with the topic, partition, stored position and log start,
  *      counts cscflow_offset_gaps_total 1, answers /readyz 503 naming the
- *      partition and both offsets, and still consumes partition 1;
+ *      partition and both offsets (and so does `cscflow serve`, a process
+ *      of its own reading the state), and still consumes partition 1;
  *   b. a fresh state (nothing stored) on the trimmed partition is a gap:
  *      stored position 0, "stored":false;
  *   c. with cscflow.on_offset_gap=skip, a state at position 5 is consumed
@@ -196,6 +197,8 @@ struct daemon {
   int port;
 };
 
+static void spawn(const struct world *w, struct daemon *d, char *const args[]);
+
 /* `cscflow run` on state with a consumer group of its own (the mock holds a
  * group a while after its member leaves), serving on a free port. */
 static void daemon_start(struct world *w, struct daemon *d, const char *state, const char *tag,
@@ -219,6 +222,13 @@ static void daemon_start(struct world *w, struct daemon *d, const char *state, c
   assert_non_null(f);
   assert_true(fputs(text, f) >= 0);
   assert_int_equal(fclose(f), 0);
+  char *args[] = {"cscflow", "run", "--config", d->conf, NULL};
+  spawn(w, d, args);
+}
+
+/* Starts the binary with args, stderr to d->errf, and waits (at most 10 s)
+ * for the port of its `serving` line. */
+static void spawn(const struct world *w, struct daemon *d, char *const args[]) {
   fflush(stdout);
   fflush(stderr);
   d->pid = fork();
@@ -228,11 +238,9 @@ static void daemon_start(struct world *w, struct daemon *d, const char *state, c
     int e = open(d->errf, O_WRONLY | O_CREAT | O_TRUNC, 0640);
     if (o < 0 || e < 0 || dup2(o, 1) < 0 || dup2(e, 2) < 0)
       _exit(126);
-    char *args[] = {"cscflow", "run", "--config", d->conf, NULL};
     execv(w->cscflow, args);
     _exit(127);
   }
-  /* The port it serves on, from its `serving` line. */
   d->port = -1;
   const double t0 = now_s();
   for (int i = 0; i < 10000 && d->port < 0 && now_s() - t0 < 10; i++) {
@@ -245,6 +253,15 @@ static void daemon_start(struct world *w, struct daemon *d, const char *state, c
       sleep_ms(20);
   }
   assert_true(d->port > 0);
+}
+
+/* `cscflow serve` as a process of its own, reading state read-only. */
+static void serve_process_start(struct world *w, struct daemon *d, const char *state,
+                                const char *tag) {
+  snprintf(d->state, sizeof d->state, "%s", state);
+  snprintf(d->errf, sizeof d->errf, "%s/%s.err", w->dir, tag);
+  char *args[] = {"cscflow", "serve", "--state", d->state, "--port", "0", NULL};
+  spawn(w, d, args);
 }
 
 /* SIGTERM; it must exit 0 within 15 s. */
@@ -395,6 +412,11 @@ static void gap_stops_partition(void **state) {
     expect_metrics(&d, 1, 0, 1);
   }
   assert_true(sample("cscflow_consumer_lag") == 0);
+  /* `cscflow serve`, reading the state beside the writer, says the same. */
+  struct daemon reader;
+  serve_process_start(w, &reader, st, "a-serve");
+  wait_ready(&reader, 503, why);
+  daemon_stop(&reader);
   /* Still stopped a while later: nothing of partition 0 was applied. */
   sleep_ms(1500);
   assert_int_equal(position(st, 0), P0_EVENTS);
