@@ -345,6 +345,7 @@ static void test_bad_config(void **state) {
       {"cscflow.batch.mx=100", "cscflow.batch.mx", "unknown key"},
       {"cscflow.state.map_size=4096", "cscflow.state.map_size", "must be between"},
       {"cscflow.calendar.inclusive=yes", "cscflow.calendar.inclusive", "expected true or false"},
+      {"cscflow.on_offset_gap=ignore", "cscflow.on_offset_gap", "expected stop or skip"},
       {"cscflow.population.E99000001.2021=many", "cscflow.population.E99000001.2021",
        "expected cscflow.population.<LA>.<YEAR>=<children>"},
   };
