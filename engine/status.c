@@ -115,8 +115,9 @@ void status_set_mode(struct engine *e, uint32_t mode) {
  * The partitions rk is assigned and their lag: the sum of each one's high
  * watermark less the position to read next (the stored one, else the low
  * watermark: nothing of it was applied yet), over those not stopped by an
- * offset gap (gaps.c); -1 when a watermark is not known yet. Only librdkafka's cached watermarks (from its fetches) are
- * read: no request goes to the brokers.
+ * offset gap (gaps.c); -1 when a watermark is not known yet. Only
+ * librdkafka's cached watermarks (from its fetches) are read: no request
+ * goes to the brokers.
  */
 static void consumer_lag(struct engine *e, rd_kafka_t *rk, uint32_t *n_parts, int64_t *lag) {
   rd_kafka_topic_partition_list_t *parts = NULL;
