@@ -82,7 +82,7 @@ static const char *const known_keys[] = {
     "cscflow.api.address",        "cscflow.ready.max_lag",          "cscflow.api.max_connections",
     "cscflow.api.max_connections_per_client",                       "cscflow.api.header_timeout_s",
     "cscflow.las",                "cscflow.la.alias.",              "cscflow.clock.tolerance_s",
-    "cscflow.redrive.group"};
+    "cscflow.redrive.group",      "cscflow.on_offset_gap"};
 
 static int known_key(const char *key) {
   for (size_t i = 0; i < sizeof known_keys / sizeof known_keys[0]; i++) {
@@ -175,6 +175,9 @@ static int validate_config(const struct config *cfg) {
     rc = check_word(cfg, "cscflow.batch.by_child", bools, "true or false");
   if (rc == 0)
     rc = check_word(cfg, "cscflow.state.durable", bools, "true or false");
+  static const char *const gap_actions[] = {"stop", "skip", NULL};
+  if (rc == 0)
+    rc = check_word(cfg, "cscflow.on_offset_gap", gap_actions, "stop or skip");
   /* The engine allocates batch.max messages up front. */
   if (rc == 0)
     rc = check_range(cfg, "cscflow.batch.max", 1, 1000000);
@@ -248,6 +251,13 @@ static int64_t config_clock_tolerance_ms(const struct config *cfg) {
   long v = 0;
   config_get_long(cfg, "cscflow.clock.tolerance_s", 0, &v);
   return (int64_t)v * 1000;
+}
+
+/* cscflow.on_offset_gap (checked by validate_config): 1 for skip. Only an
+ * explicit skip goes on past events the log no longer holds (engine.h). */
+static int config_offset_gap_skip(const struct config *cfg) {
+  const char *v = config_get(cfg, "cscflow.on_offset_gap");
+  return v != NULL && strcmp(v, "skip") == 0;
 }
 
 /* The most consumer lag /readyz still calls ready (cscflow.ready.max_lag). */
@@ -624,6 +634,7 @@ static int cmd_run(int argc, char **argv, struct kill_at *kill_hook) {
     eo.no_sync = !config_flag(&cfg, "cscflow.state.durable", 1);
     eo.las = &las;
     eo.clock_tolerance_ms = config_clock_tolerance_ms(&cfg);
+    eo.offset_gap_skip = config_offset_gap_skip(&cfg);
     kill_at_attach(&eo, kill_hook);
     krc = engine_open(&eo, &e, err, sizeof err);
   } else {

@@ -43,8 +43,36 @@ struct producer_thread {
   double rate; /* events per second */
   atomic_int stop;
   atomic_size_t produced;
+  atomic_size_t consumed; /* what the engine has read, as the main loop last saw it */
   int failed;
 };
+
+/*
+ * The most input the producer lets the processor fall behind by, in bytes
+ * of event values. The mock cluster keeps about 5 MiB a partition and
+ * drops the oldest beyond it, as retention does on a real broker; an event
+ * dropped before it is read is an offset gap, which stops its partition
+ * (engine/gaps.c). Staying well within (record overheads on top, and one
+ * partition may hold all of the lag) keeps every event of the demo in the
+ * log until it is applied, so the demo needs no cscflow.on_offset_gap=skip.
+ */
+#define DEMO_MAX_UNREAD_BYTES (2u * 1024 * 1024)
+
+/* Waits while the events before i that the engine has not read would
+ * weigh more than DEMO_MAX_UNREAD_BYTES. The engine reads the partitions
+ * in its own order, so the bytes are estimated from the first unread
+ * events in produce order; the count is exact. */
+static void wait_for_consumer(struct producer_thread *p, size_t i) {
+  for (;;) {
+    size_t consumed = atomic_load(&p->consumed);
+    if (consumed > i)
+      consumed = i;
+    if (p->h->offsets[i] - p->h->offsets[consumed] <= DEMO_MAX_UNREAD_BYTES ||
+        atomic_load(&p->stop))
+      return;
+    usleep(10000);
+  }
+}
 
 struct la_view {
   char la[16];
@@ -131,6 +159,7 @@ static void *produce_history(void *arg) {
     /* Keep to the rate: produce what is due, then sleep a little. */
     const size_t due = (size_t)((now_s() - start) * p->rate) + 1;
     for (; i < p->h->n && i < due; i++) {
+      wait_for_consumer(p, i);
       const uint8_t *v = p->h->bytes + p->h->offsets[i];
       const size_t vlen = p->h->offsets[i + 1] - p->h->offsets[i];
       rd_kafka_resp_err_t e;
@@ -567,6 +596,7 @@ int cmd_demo(int argc, char **argv, volatile sig_atomic_t *stop) {
   snprintf(p.bootstraps, sizeof p.bootstraps, "%s", bootstraps);
   atomic_init(&p.stop, 0);
   atomic_init(&p.produced, 0);
+  atomic_init(&p.consumed, 0);
   struct display d;
   memset(&d, 0, sizeof d);
   struct api_tokens tokens = {0};
@@ -583,13 +613,19 @@ int cmd_demo(int argc, char **argv, volatile sig_atomic_t *stop) {
     fprintf(stderr, "cscflow demo: %s\n", err);
 
   const double start = now_s();
+  double shown = start;
   while (started && !*stop && (o.duration <= 0 || now_s() - start < o.duration)) {
-    rc = engine_run_kafka(e, consumer, stop, 1000, 0);
+    /* A short run: the producer waits on what the engine has read. */
+    rc = engine_run_kafka(e, consumer, stop, 100, 0);
     if (rc != CSC_OK) {
       fprintf(stderr, "cscflow demo: processing failed: %s\n", csc_strerror(rc));
       break;
     }
-    display_refresh(&d, engine_stats(e), atomic_load(&p.produced), h.n, bootstraps);
+    atomic_store(&p.consumed, (size_t)engine_stats(e)->consumed);
+    if (now_s() - shown >= 1.0) {
+      shown = now_s();
+      display_refresh(&d, engine_stats(e), atomic_load(&p.produced), h.n, bootstraps);
+    }
   }
   if (started) {
     atomic_store(&p.stop, 1);

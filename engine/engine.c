@@ -22,6 +22,7 @@ static void engine_discard(struct engine *e) {
   free(e->positions);
   free(e->no_population);
   free(e->dl_notes);
+  gaps_free(e);
   free(e);
 }
 

@@ -81,6 +81,15 @@ struct engine_options {
   /* The timestamp a replayed file's inputs carry (replay's --now), in Unix
    * ms; 0: the wall clock when engine_replay_file starts. */
   int64_t file_now_ms;
+  /*
+   * What run does when a partition's events before the position the state
+   * needs are gone from the log (retention, deleted records: an offset gap;
+   * engine/gaps.c). 0 (cscflow.on_offset_gap=stop): the partition is not
+   * consumed, `offset_gap` is logged and /readyz is 503 naming it, until an
+   * operator decides. 1 (skip): it is consumed from the log start, logged
+   * as `offset_gap_skipped`; the events in between are never applied.
+   */
+  int offset_gap_skip;
 };
 
 #define ENGINE_CLOCK_TOLERANCE_DEFAULT_MS (24 * 3600 * 1000LL)
@@ -156,6 +165,15 @@ int engine_replay_file(struct engine *e, const char *path, volatile sig_atomic_t
  */
 int engine_run_kafka(struct engine *e, rd_kafka_t *rk, volatile sig_atomic_t *stop, int run_ms,
                      int idle_exit_ms);
-int64_t engine_kafka_position(void *engine, const char *topic, int32_t partition);
+/*
+ * The consumer's position function (kafka_position_fn): the stored next
+ * offset of the partition, or 0 when the state holds none (the partition
+ * is read from its first event, and a trimmed partition then is a gap, not
+ * a silent start at its log start). It compares that position with the
+ * partition's watermarks first (engine/gaps.c): a gap, or a position past
+ * the log end, is decided there.
+ */
+int64_t engine_kafka_position(void *engine, rd_kafka_t *rk, const char *topic,
+                              int32_t partition);
 
 #endif

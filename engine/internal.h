@@ -10,6 +10,8 @@
  *              transaction, handed to the sink after its commit
  *   status.c   the status record /readyz and /metrics read, consumer lag
  *   sources.c  the two loops that feed batches: a file, a Kafka consumer
+ *   gaps.c     positions Kafka can no longer serve: offset gaps, stopped
+ *              partitions
  */
 #ifndef CSCFLOW_ENGINE_INTERNAL_H
 #define CSCFLOW_ENGINE_INTERNAL_H
@@ -56,6 +58,15 @@ struct subject_table {
   size_t cap_inputs;
 };
 
+
+/* An input partition not consumed because Kafka cannot serve the position
+ * the state needs (gaps.c). */
+struct partition_stop {
+  char topic[STATUS_TOPIC_SIZE];
+  int32_t partition;
+  int64_t position;            /* the next offset the state needs */
+  int64_t log_start, log_end;  /* when it was found */
+};
 
 /* The output of one transaction: messages go to the outbox table. */
 struct outbox {
@@ -107,6 +118,13 @@ struct engine {
   int status_dirty;      /* something changed since the last record was written */
   double status_written; /* when it was (monotonic seconds) */
   double lag_checked;    /* when the consumer's assignment and lag were last read */
+  /* gaps.c: the partitions stopped now, and whether the assignment must be
+   * made again (librdkafka stopped fetching a partition whose position it
+   * could not serve; a seek cannot restart it). */
+  struct partition_stop *stops;
+  size_t n_stops, cap_stops;
+  int reassign;
+  double reassigned; /* when it last was (monotonic seconds) */
 };
 
 static inline double now_seconds(void) {
@@ -155,6 +173,13 @@ int admit_input(struct engine *e, MDB_txn *txn, const struct engine_input *in, s
 int note_position(struct engine *e, const struct engine_input *in);
 int apply_change(struct engine *e, MDB_txn *txn, struct batch_la *b, const char *subject,
                  const struct child_change *ch, size_t n, struct output *out);
+
+/* gaps.c */
+void gaps_on_reset(struct engine *e, const rd_kafka_message_t *m);
+void gaps_reassign(struct engine *e, rd_kafka_t *rk);
+void gaps_prune(struct engine *e, const rd_kafka_topic_partition_list_t *assigned);
+void gaps_free(struct engine *e);
+int gaps_stopped(struct engine *e, const char *topic, int32_t partition);
 
 /* group.c */
 int apply_grouped(struct engine *e, MDB_txn *txn, const struct engine_input *in, size_t n,

@@ -1,6 +1,7 @@
 /*
  * sources.c — the loops that feed batches to the engine: a length-delimited
- * file (replay) and a Kafka consumer (run).
+ * file (replay) and a Kafka consumer (run). Where a Kafka partition starts,
+ * and what happens when Kafka cannot serve its position, is gaps.c's.
  */
 #include <limits.h>
 #include <stdio.h>
@@ -98,13 +99,6 @@ int engine_replay_file(struct engine *e, const char *path, volatile sig_atomic_t
   return rc;
 }
 
-int64_t engine_kafka_position(void *engine, const char *topic, int32_t partition) {
-  int64_t next;
-  if (engine_position(engine, topic, partition, &next) == CSC_OK)
-    return next;
-  return RD_KAFKA_OFFSET_BEGINNING;
-}
-
 int engine_run_kafka(struct engine *e, rd_kafka_t *rk, volatile sig_atomic_t *stop, int run_ms,
                      int idle_exit_ms) {
   rd_kafka_message_t **msgs = malloc(e->opt.batch_max * sizeof *msgs);
@@ -133,7 +127,9 @@ int engine_run_kafka(struct engine *e, rd_kafka_t *rk, volatile sig_atomic_t *st
       if (m == NULL)
         break;
       if (m->err) {
-        if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+        if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET)
+          gaps_on_reset(e, m); /* a position Kafka cannot serve: gaps.c decides */
+        else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
           log_json(LOG_WARN, "kafka_consume_error", "\"error\":\"%s\"", rd_kafka_err2str(m->err));
         rd_kafka_message_destroy(m);
         continue;
@@ -162,6 +158,10 @@ int engine_run_kafka(struct engine *e, rd_kafka_t *rk, volatile sig_atomic_t *st
     for (size_t i = 0; i < n; i++)
       rd_kafka_message_destroy(msgs[i]);
     e->opt.sink->poll(e->opt.sink, 0);
+    /* After the batch: the stored positions are those of every message
+     * applied, which is where a new assignment starts. */
+    if (rc == CSC_OK)
+      gaps_reassign(e, rk);
     if (rc == CSC_OK)
       status_poll(e, rk, n == 0);
     if (n > 0)

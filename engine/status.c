@@ -96,6 +96,12 @@ void status_open(struct engine *e) {
   e->status.stopped_ms = 0; /* a writer again (last_applied_ms carries over) */
   e->status.partitions_assigned = 0;
   e->status.consumer_lag = -1;
+  /* Stopped partitions are this process's to find (gaps.c); the gap
+   * counters carry over as the others do. */
+  e->status.partitions_stopped = 0;
+  e->status.stopped_partition = -1;
+  e->status.stopped_position = e->status.stopped_log_start = e->status.stopped_log_end = -1;
+  e->status.stopped_topic[0] = '\0';
   status_write(e);
 }
 
@@ -109,9 +115,10 @@ void status_set_mode(struct engine *e, uint32_t mode) {
 /*
  * The partitions rk is assigned and their lag: the sum of each one's high
  * watermark less the position to read next (the stored one, else the low
- * watermark: nothing of it was applied yet); -1 when a watermark is not
- * known yet. Only librdkafka's cached watermarks (from its fetches) are
- * read: no request goes to the brokers.
+ * watermark: nothing of it was applied yet), over those not stopped by an
+ * offset gap (gaps.c); -1 when a watermark is not known yet. Only
+ * librdkafka's cached watermarks (from its fetches) are read: no request
+ * goes to the brokers.
  */
 static void consumer_lag(struct engine *e, rd_kafka_t *rk, uint32_t *n_parts, int64_t *lag) {
   rd_kafka_topic_partition_list_t *parts = NULL;
@@ -125,6 +132,8 @@ static void consumer_lag(struct engine *e, rd_kafka_t *rk, uint32_t *n_parts, in
   for (int i = 0; known && i < parts->cnt; i++) {
     const rd_kafka_topic_partition_t *p = &parts->elems[i];
     int64_t lo, hi, next;
+    if (gaps_stopped(e, p->topic, p->partition))
+      continue; /* not consumed: partitions_stopped says so, not the lag */
     if (rd_kafka_get_watermark_offsets(rk, p->topic, p->partition, &lo, &hi) !=
             RD_KAFKA_RESP_ERR_NO_ERROR ||
         hi < 0) {
@@ -140,6 +149,7 @@ static void consumer_lag(struct engine *e, rd_kafka_t *rk, uint32_t *n_parts, in
   }
   if (txn != NULL)
     mdb_txn_abort(txn);
+  gaps_prune(e, parts); /* a partition a rebalance took away is not ours to stop */
   *n_parts = (uint32_t)parts->cnt;
   *lag = known ? sum : -1;
   rd_kafka_topic_partition_list_destroy(parts);

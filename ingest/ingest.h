@@ -203,19 +203,25 @@ int kafka_sink_new(rd_kafka_conf_t *conf, struct sink **out, char *err, size_t e
 rd_kafka_t *kafka_sink_handle(struct sink *s);
 
 /*
- * Asks for the next position of each partition when it is assigned: the
- * callback returns the next offset to read, or RD_KAFKA_OFFSET_BEGINNING
- * when this instance holds nothing for it (state is then rebuilt from the
- * partition's start).
+ * Asks for the position of each partition when it is assigned, from the
+ * rebalance callback (on the thread that polls rk, which the callback may
+ * use for a bounded request such as rd_kafka_query_watermark_offsets): the
+ * callback returns the offset to fetch from, an absolute one. A position
+ * the brokers cannot serve is never moved by librdkafka (below): it stops
+ * fetching that partition and the next poll returns an error message
+ * RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET naming it.
  */
-typedef int64_t (*kafka_position_fn)(void *ctx, const char *topic, int32_t partition);
+typedef int64_t (*kafka_position_fn)(void *ctx, rd_kafka_t *rk, const char *topic,
+                                     int32_t partition);
 
 /*
  * A consumer in group group.id subscribed to topic, with enable.auto.commit
  * and enable.auto.offset.store off: positions come from the state store
- * through position_fn on every assignment; auto.offset.reset is set to
- * earliest, so an offset reset re-reads (duplicates are ignored) rather than
- * skipping events. Takes ownership of conf.
+ * through position_fn on every assignment. auto.offset.reset is set to
+ * error, over whatever the configuration says: an offset reset never
+ * skips events silently (earliest would skip those between the position
+ * and the log start); the consumer's owner decides (engine/gaps.c). Takes
+ * ownership of conf.
  */
 int kafka_consumer_new(rd_kafka_conf_t *conf, const char *topic, kafka_position_fn position_fn,
                        void *ctx, rd_kafka_t **out, char *err, size_t errlen);

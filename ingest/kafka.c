@@ -1,7 +1,7 @@
 /*
  * Kafka clients. Configuration is passed through to librdkafka unchanged;
  * cscflow only sets what correctness depends on, over whatever the
- * configuration says: no auto commit and a reset to the earliest offset on
+ * configuration says: no auto commit and no automatic offset reset on
  * the consumer (positions live in the state store), idempotence and one
  * request in flight on the producer (each output partition keeps its order
  * through retries).
@@ -207,7 +207,7 @@ static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
     for (int i = 0; i < parts->cnt; i++) {
       rd_kafka_topic_partition_t *p = &parts->elems[i];
-      p->offset = cc->position_fn(cc->ctx, p->topic, p->partition);
+      p->offset = cc->position_fn(cc->ctx, rk, p->topic, p->partition);
       log_json(LOG_INFO, "partition_assigned", "\"topic\":\"%s\",\"partition\":%d,\"offset\":%lld",
                p->topic, (int)p->partition, (long long)p->offset);
     }
@@ -231,15 +231,18 @@ int kafka_consumer_new(rd_kafka_conf_t *conf, const char *topic, kafka_position_
   cc->position_fn = position_fn;
   cc->ctx = ctx;
   /* librdkafka resets a partition's position by auto.offset.reset when a
-   * broker answers a Fetch with OFFSET_OUT_OF_RANGE (after an unclean
-   * leader election, or retention) or a ListOffsets fails for good. Its
-   * default, the end, would skip every event not yet read, and the next
-   * commit would store a position past them: lost for good. From the
-   * earliest offset, what is applied already comes again and is ignored as
-   * duplicates; nothing is skipped. */
+   * broker answers a Fetch with OFFSET_OUT_OF_RANGE (retention or deleted
+   * records moved the log start past it, an unclean leader election cut
+   * the log) or a ListOffsets fails for good. Its default, the end, skips
+   * every event not yet read; the earliest offset, which cscflow used to
+   * force, skips silently every event between the position and the new log
+   * start (issue 14). "error" moves nothing: librdkafka stops fetching the
+   * partition and reports RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET to the
+   * consumer, and the engine decides (engine/gaps.c): a gap stops the
+   * partition unless cscflow.on_offset_gap=skip says to go on. */
   if (conf_set(conf, "enable.auto.commit", "false", err, errlen) != CSC_OK ||
       conf_set(conf, "enable.auto.offset.store", "false", err, errlen) != CSC_OK ||
-      conf_set(conf, "auto.offset.reset", "earliest", err, errlen) != CSC_OK) {
+      conf_set(conf, "auto.offset.reset", "error", err, errlen) != CSC_OK) {
     rd_kafka_conf_destroy(conf);
     free(cc);
     return CSC_EINVAL;

@@ -199,7 +199,7 @@ static enum MHD_Result get_ready(struct server *s, struct MHD_Connection *c) {
   MDB_txn *txn;
   if (store_read_begin(s->st, &txn) != CSC_OK)
     return reply(c, MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain", "state unavailable\n", 18);
-  char why[200];
+  char why[512]; /* room for a stopped partition's topic name (up to 249 bytes) */
   const int ready = ready_check(s->st, txn, now_unix_ms(), s->ready_max_lag, why, sizeof why);
   store_read_end(s->st, txn);
   if (ready)

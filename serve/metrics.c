@@ -147,12 +147,23 @@ int metrics_write(FILE *f, struct store *st, MDB_txn *txn, int64_t now_ms) {
           "Events ignored because their event_id was applied before.", s.duplicates);
   counter(f, "cscflow_alerts_raised_total", "plan_duration alerts raised.", s.alerts_raised);
   counter(f, "cscflow_findings_opened_total", "Data-quality findings opened.", s.findings_opened);
+  counter(f, "cscflow_offset_gaps_total",
+          "Input partitions found with events gone from the log before the position the "
+          "state needs (docs/ops-offset-gap.md), stopped or skipped.",
+          s.offset_gaps);
+  counter(f, "cscflow_offset_gaps_skipped_total",
+          "Offset gaps skipped by cscflow.on_offset_gap=skip: their events were never applied.",
+          s.offset_gaps_skipped);
   histogram(f, &s);
   gauge(f, "cscflow_consumer_lag",
-        "Messages of the assigned input partitions not applied yet; absent when unknown.",
+        "Messages of the assigned input partitions not applied yet, stopped partitions "
+        "excluded; absent when unknown.",
         s.consumer_lag >= 0, s.consumer_lag);
   gauge(f, "cscflow_partitions_assigned", "Input partitions the consumer is assigned.", 1,
         s.partitions_assigned);
+  gauge(f, "cscflow_partitions_stopped",
+        "Input partitions not consumed because Kafka cannot serve the position the state needs.",
+        1, s.partitions_stopped);
   age(f, "cscflow_snapshot_age_seconds",
       "Seconds since the last snapshot was built; absent before the first.",
       s.last_snapshot_ms > 0, now_ms - s.last_snapshot_ms);
@@ -163,6 +174,27 @@ int metrics_write(FILE *f, struct store *st, MDB_txn *txn, int64_t now_ms) {
   if (rc == CSC_OK && (fflush(f) != 0 || ferror(f)))
     rc = CSC_ENOMEM; /* a memory stream that could not grow */
   return rc;
+}
+
+/* Why a stopped partition is not consumed, naming it and the offsets. */
+static void stopped_why(const struct store_status *s, char *why, size_t why_len) {
+  char more[64] = "";
+  if (s->partitions_stopped > 1)
+    snprintf(more, sizeof more, " (and %" PRIu32 " more partitions stopped)",
+             s->partitions_stopped - 1);
+  if (s->stopped_position < s->stopped_log_start)
+    snprintf(why, why_len,
+             "offset gap: partition %d of %.*s stopped: stored position %" PRId64
+             ", log start %" PRId64 ": events %" PRId64 " to %" PRId64
+             " are gone from the log%s",
+             (int)s->stopped_partition, STATUS_TOPIC_SIZE, s->stopped_topic, s->stopped_position,
+             s->stopped_log_start, s->stopped_position, s->stopped_log_start - 1, more);
+  else
+    snprintf(why, why_len,
+             "offset out of range: partition %d of %.*s stopped: stored position %" PRId64
+             " is past the log end %" PRId64 " (log start %" PRId64 ")%s",
+             (int)s->stopped_partition, STATUS_TOPIC_SIZE, s->stopped_topic, s->stopped_position,
+             s->stopped_log_end, s->stopped_log_start, more);
 }
 
 int ready_check(struct store *st, MDB_txn *txn, int64_t now_ms, int64_t max_lag, char *why,
@@ -185,6 +217,10 @@ int ready_check(struct store *st, MDB_txn *txn, int64_t now_ms, int64_t max_lag,
     const int64_t age = now_ms - s.updated_ms;
     if (age > STATUS_MAX_AGE_MS) {
       snprintf(why, why_len, "status %" PRId64 " s old: the writer is not running", age / 1000);
+      return 0;
+    }
+    if (s.partitions_stopped > 0) {
+      stopped_why(&s, why, why_len);
       return 0;
     }
     if (s.partitions_assigned == 0) {

@@ -150,9 +150,11 @@ struct serve_options {
 #define METRICS_LA_LABELS_MAX 256
 int metrics_write(FILE *f, struct store *st, MDB_txn *txn, int64_t now_ms);
 
-/* 1 when the writer is ready (state restored; for cscflow run, partitions
- * assigned, consumer lag at most max_lag and a status no older than 30 s),
- * else 0 with why (a short reason for the 503 body). */
+/* 1 when the writer is ready (state restored; for cscflow run, no input
+ * partition stopped by an offset gap, partitions assigned, consumer lag at
+ * most max_lag and a status no older than 30 s), else 0 with why (a short
+ * reason for the 503 body; a stopped partition's names the topic, the
+ * partition, the stored position and the log start). */
 int ready_check(struct store *st, MDB_txn *txn, int64_t now_ms, int64_t max_lag, char *why,
                 size_t why_len);
 

@@ -552,7 +552,10 @@ int history_apply_events(struct store *st, MDB_txn *txn, CaseEvent *const *evs,
  * start again from 0.
  *
  * Versions: 1 the first; 2 added last_applied_ms and stopped_ms (the
- * dashboard's "not live" state, GET /readyz?format=json).
+ * dashboard's "not live" state, GET /readyz?format=json) and the offset
+ * gaps (engine/gaps.c): the partitions the consumer stopped because the
+ * position the state needs is no longer in the log, the first of them
+ * named, and the gaps found.
  */
 #define STORE_STATUS_VERSION 2u
 #define STATUS_MODE_REPLAY 0u
@@ -561,6 +564,8 @@ int history_apply_events(struct store *st, MDB_txn *txn, CaseEvent *const *evs,
  * 0.1 0.25 0.5 1 2.5 5, and +Inf last (store_status_bounds). */
 #define STATUS_LATENCY_BUCKETS 13
 extern const double store_status_bounds[STATUS_LATENCY_BUCKETS];
+/* Room for a Kafka topic name (at most 249 bytes) and its NUL. */
+#define STATUS_TOPIC_SIZE 256
 
 struct store_status {
   uint32_t version;             /* STORE_STATUS_VERSION (set by store_put_status) */
@@ -584,6 +589,21 @@ struct store_status {
    * (cumulative, as Prometheus buckets are); the sum in microseconds. */
   uint64_t latency[STATUS_LATENCY_BUCKETS];
   uint64_t latency_count, latency_sum_us;
+  /* Offset gaps (version 2). offset_gaps counts each partition found with
+   * events gone from the log before the position the state needs, stopped
+   * or skipped; offset_gaps_skipped those skipped (cscflow.on_offset_gap=
+   * skip). Carried over at open, as the counters above. */
+  uint64_t offset_gaps, offset_gaps_skipped;
+  /* The input partitions not consumed now because Kafka cannot serve the
+   * position the state needs (set by the running engine, 0 at open); the
+   * first of them, by topic and partition: the position needed, and the
+   * log's start and end when it was found (-1: unknown). A position below
+   * the log start is a gap; one past the log end a log that lost events
+   * the state has. */
+  uint32_t partitions_stopped;
+  int32_t stopped_partition;
+  int64_t stopped_position, stopped_log_start, stopped_log_end;
+  char stopped_topic[STATUS_TOPIC_SIZE]; /* NUL-terminated, cut if longer */
 };
 
 /* CSC_ENOTFOUND when there is no record of this version. */

@@ -10,7 +10,9 @@
  * whatever the stack held, and a field moved by the compiler misread. */
 _Static_assert(sizeof(struct store_status) ==
                    4 * sizeof(uint32_t) + 5 * sizeof(int64_t) +
-                       (10 + STATUS_LATENCY_BUCKETS + 2) * sizeof(uint64_t),
+                       (10 + STATUS_LATENCY_BUCKETS + 2 + 2) * sizeof(uint64_t) +
+                       sizeof(uint32_t) + sizeof(int32_t) + 3 * sizeof(int64_t) +
+                       STATUS_TOPIC_SIZE,
                "struct store_status must have no padding");
 
 const double store_status_bounds[STATUS_LATENCY_BUCKETS] = {

@@ -878,7 +878,9 @@ static void wait_consumed(struct faults *f, int broker, int16_t key, int max_ms)
  * broker that serves the request.
  *   F  a Fetch error on the leader of input partition 0 or 1
  *   O  OFFSET_OUT_OF_RANGE on Fetch (as after an unclean leader election):
- *      the client resets the position by its auto.offset.reset policy
+ *      with auto.offset.reset=error the client stops the partition and
+ *      reports it; the engine checks the watermarks and, the position being
+ *      in the log, assigns again at the stored positions (engine/gaps.c)
  *   C  the coordinator lost (Heartbeat): FindCoordinator, which may go to
  *      any broker, meets an error on each
  *   J  a rejoin (Heartbeat REBALANCE_IN_PROGRESS) whose JoinGroup and

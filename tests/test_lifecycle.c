@@ -348,6 +348,7 @@ static void test_bad_config(void **state) {
       {"cscflow.api.max_connections_per_client=300", "cscflow.api.max_connections_per_client",
        "is more than cscflow.api.max_connections (256)"},
       {"cscflow.api.header_timeout_s=0", "cscflow.api.header_timeout_s", "must be between"},
+      {"cscflow.on_offset_gap=ignore", "cscflow.on_offset_gap", "expected stop or skip"},
       {"cscflow.population.E99000001.2021=many", "cscflow.population.E99000001.2021",
        "expected cscflow.population.<LA>.<YEAR>=<children>"},
   };
