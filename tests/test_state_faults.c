@@ -15,7 +15,10 @@
  *      a mount namespace of this process (root and unshare(2) needed); where
  *      that cannot be had, the data file cannot grow past RLIMIT_FSIZE
  *      (SIGXFSZ ignored, so writes fail with EFBIG), which the test says
- *      (CSCFLOW_TEST_NO_TMPFS=1 takes that way even as root);
+ *      (CSCFLOW_TEST_NO_TMPFS=1 takes that way even as root). The same for
+ *      `cscflow run` against the mock cluster, which exits 74 and resumes
+ *      from its stored position (on a tmpfs only; skipped, and said so,
+ *      without one);
  *   3. a data.mdb truncated under a running `serve`: the next request that
  *      touches a page past the new end faults (SIGBUS), and the server exits
  *      65 with a state_fault log line, not by the signal. (Truncation before
@@ -476,6 +479,141 @@ static void test_full_disk(void **state) {
     assert_int_equal(umount2(mnt, MNT_DETACH), 0);
 }
 
+/* The history's events to csc.events.v1 of the mock owned by owner, keyed
+ * by LA code: how many. */
+static size_t produce_history(const struct world *w, rd_kafka_t *owner) {
+  FILE *f = fopen(w->events, "rb");
+  assert_non_null(f);
+  static uint8_t buf[1 << 16];
+  size_t n = 0;
+  for (;;) {
+    uint64_t len = 0;
+    int c, shift = 0;
+    while ((c = fgetc(f)) != EOF && (c & 0x80) && shift < 63) {
+      len |= (uint64_t)(c & 0x7f) << shift;
+      shift += 7;
+    }
+    if (c == EOF)
+      break;
+    len |= (uint64_t)c << shift;
+    assert_true(len <= sizeof buf);
+    assert_int_equal(fread(buf, 1, len, f), len);
+    Cscflow__V1__CaseEvent *ev = cscflow__v1__case_event__unpack(NULL, len, buf);
+    assert_non_null(ev);
+    rd_kafka_resp_err_t err;
+    for (int tries = 0; tries < 10000; tries++) {
+      err = rd_kafka_producev(owner, RD_KAFKA_V_TOPIC(TOPIC_EVENTS),
+                              RD_KAFKA_V_KEY(ev->la_code, strlen(ev->la_code)),
+                              RD_KAFKA_V_VALUE(buf, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                              RD_KAFKA_V_END);
+      if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+        break;
+      rd_kafka_poll(owner, 10);
+    }
+    assert_int_equal(err, RD_KAFKA_RESP_ERR_NO_ERROR);
+    cscflow__v1__case_event__free_unpacked(ev, NULL);
+    n++;
+  }
+  fclose(f);
+  assert_int_equal(rd_kafka_flush(owner, 30000), RD_KAFKA_RESP_ERR_NO_ERROR);
+  return n;
+}
+
+/* The sum of the stored next positions of the Kafka source in dir; -1 when
+ * the store cannot be opened (yet). */
+static long stored_positions(const char *dir) {
+  struct store *st;
+  char err[1024];
+  if (store_open(dir, 1, &st, err, sizeof err) != CSC_OK)
+    return -1;
+  MDB_txn *txn;
+  assert_int_equal(mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn), 0);
+  int64_t next = 0;
+  const long got = store_get_position(st, txn, TOPIC_EVENTS, 0, &next) == CSC_OK ? (long)next : 0;
+  mdb_txn_abort(txn);
+  store_close(st);
+  return got;
+}
+
+/* `cscflow run` on state until it exits (its status) or, when until > 0,
+ * has stored position `until` (then stopped with SIGTERM: its status). */
+static int run_daemon(const struct world *w, const char *bootstraps, const char *state,
+                      const char *tag, long until) {
+  char conf[400], errf[400];
+  snprintf(conf, sizeof conf, "%s/%s.conf", w->dir, tag);
+  snprintf(errf, sizeof errf, "%s/%s.err", w->dir, tag);
+  run_config(w, conf, bootstraps, state, tag);
+  char *args[] = {"cscflow", "run", "--config", conf, NULL};
+  const struct child_opts o = {NULL, errf, 0};
+  const pid_t pid = spawn(w->cscflow, args, &o);
+  const double t0 = now_s();
+  int status = -1;
+  while (now_s() - t0 < 120.0) {
+    if (waitpid(pid, &status, WNOHANG) == pid)
+      return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    if (until > 0 && stored_positions(state) >= until)
+      break;
+    sleep_ms(50);
+  }
+  kill(pid, now_s() - t0 < 120.0 ? SIGTERM : SIGKILL);
+  status = wait_for(pid, 20.0);
+  return status >= 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* `cscflow run` on a full disk: exit 74 with the message; after space is
+ * freed a run resumes from the stored position to the end state of a run
+ * that never failed. */
+static void test_full_disk_run(void **state) {
+  struct world *w = *state;
+  char ref[400], mnt[300], st[400], filler[400], errf[400];
+  snprintf(ref, sizeof ref, "%s/run-reference", w->dir);
+  snprintf(mnt, sizeof mnt, "%s/run-mnt", w->dir);
+  snprintf(st, sizeof st, "%s/state", mnt);
+  snprintf(filler, sizeof filler, "%s/filler", mnt);
+  assert_int_equal(mkdir(mnt, 0750), 0);
+  /* The mount first: unshare(2) refuses a process with threads (Kafka's). */
+  const off_t size = 40 << 20;
+  if (getenv("CSCFLOW_TEST_NO_TMPFS") != NULL || private_tmpfs(mnt, size) != 0) {
+    printf("full disk, run: no tmpfs (not root, or no mount namespace): skipped; the replay "
+           "case stands for it\n");
+    return;
+  }
+  rd_kafka_t *owner;
+  char bootstraps[256];
+  cluster_start(&owner, bootstraps, sizeof bootstraps);
+  const long n = (long)produce_history(w, owner);
+  assert_int_equal(run_daemon(w, bootstraps, ref, "run-ref", n), 0);
+  int rc;
+  char *expected = snapshot(w, ref, &rc);
+  assert_int_equal(rc, 0);
+  char refdata[420];
+  snprintf(refdata, sizeof refdata, "%s/data.mdb", ref);
+  fill(filler, file_size(refdata) / 2);
+
+  rc = run_daemon(w, bootstraps, st, "run-full", 0);
+  snprintf(errf, sizeof errf, "%s/run-full.err", w->dir);
+  char *e = slurp(errf);
+  if (rc != EXIT_STATE_NOSPACE || e == NULL || strstr(e, "could not be written") == NULL)
+    fail_msg("run on a full disk: exit %d (expected %d), stderr tail \"%s\"", rc,
+             EXIT_STATE_NOSPACE, e ? e + (strlen(e) > 600 ? strlen(e) - 600 : 0) : "");
+  const long kept = stored_positions(st);
+  printf("full disk, run: exit %d at position %ld of %ld\n", rc, kept, n);
+  assert_true(kept > 0 && kept < n);
+  free(e);
+
+  assert_int_equal(unlink(filler), 0);
+  assert_int_equal(run_daemon(w, bootstraps, st, "run-resumed", n), 0);
+  char *got = snapshot(w, st, &rc);
+  assert_int_equal(rc, 0);
+  assert_string_equal(got, expected);
+  printf("full disk, run: after freeing space it resumed; snapshots equal an uninterrupted "
+         "run's\n");
+  free(got);
+  free(expected);
+  rd_kafka_destroy(owner);
+  assert_int_equal(umount2(mnt, MNT_DETACH), 0);
+}
+
 /* ---- 3. truncated under a running reader ---------------------------------------------- */
 
 static int http_status(int port, const char *path) {
@@ -534,7 +672,8 @@ int main(int argc, char **argv) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_one_writer),
       cmocka_unit_test(test_truncated_under_serve),
-      cmocka_unit_test(test_full_disk), /* last: it may leave this process in a namespace */
+      cmocka_unit_test(test_full_disk), /* these last: they leave this process in a */
+      cmocka_unit_test(test_full_disk_run), /* mount namespace of its own */
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
