@@ -32,6 +32,11 @@
 #define CSC_EFULL (-7)     /* a bounded buffer or queue is full */
 #define CSC_EMAPFULL (-8)  /* the LMDB map is full: grow it and retry */
 #define CSC_ETXNFULL (-9)  /* one LMDB transaction wrote too many pages: split it */
+#define CSC_ENOSPC (-10)   /* the state could not be written: no space, quota, file size limit or
+                              an I/O error; what was committed before is kept */
+#define CSC_EDAMAGED (-11) /* the state cannot be used as it is: damaged (truncated, not LMDB,
+                              corrupted pages) or of another schema version */
+#define CSC_ELOCKED (-12)  /* another process writes the state directory */
 
 /* A short, static, human-readable name for a CSC_E* code. */
 const char *csc_strerror(int err);

@@ -31,6 +31,9 @@ const char *csc_strerror(int err) {
   case CSC_EFULL: return "full";
   case CSC_EMAPFULL: return "state map full";
   case CSC_ETXNFULL: return "state transaction too large";
+  case CSC_ENOSPC: return "the state could not be written (no space left?)";
+  case CSC_EDAMAGED: return "the state is damaged or of another version";
+  case CSC_ELOCKED: return "the state directory has another writer";
   default: return "unknown error";
   }
 }

@@ -12,6 +12,18 @@
 /* sysexits.h values, so that service managers can tell usage from config. */
 #define EXIT_USAGE 64
 #define EXIT_CONFIG 78
+/* The state directory's faults (README, *Exit statuses*; docs/ops-state.md). */
+#define EXIT_STATE_DAMAGED 65 /* EX_DATAERR: damaged, or of another schema version */
+#define EXIT_STATE_NOSPACE 74 /* EX_IOERR: could not be written; earlier commits kept */
+#define EXIT_STATE_LOCKED 75  /* EX_TEMPFAIL: another writer holds the directory */
+
+/* The exit status of a failure with CSC_E* code rc: one of the three above
+ * for a state fault, 1 for anything else. */
+int cli_exit_status(int rc);
+
+/* Prints "cscflow CMD: state DIR: what to do" for a state fault that
+ * stopped a command after it opened the store (nothing for other codes). */
+void cli_state_fault(const char *cmd, const char *dir, int rc);
 
 /* Loads the population table of cfg, then of the CSV file csv when given.
  * Prints the reason and returns EXIT_CONFIG on failure, 0 on success. */

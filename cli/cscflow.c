@@ -32,6 +32,30 @@ static void install_signals(void) {
   sigaction(SIGTERM, &sa, NULL);
 }
 
+int cli_exit_status(int rc) {
+  switch (rc) {
+  case CSC_EDAMAGED: return EXIT_STATE_DAMAGED;
+  case CSC_ENOSPC: return EXIT_STATE_NOSPACE;
+  case CSC_ELOCKED: return EXIT_STATE_LOCKED;
+  default: return 1;
+  }
+}
+
+void cli_state_fault(const char *cmd, const char *dir, int rc) {
+  if (rc == CSC_ENOSPC)
+    fprintf(stderr,
+            "cscflow %s: state %s: could not be written (no space left, a quota or an I/O "
+            "error; %lld bytes free on its filesystem). Every batch committed before is kept: "
+            "free space and run the same command again, it resumes after the last commit\n",
+            cmd, dir, (long long)store_free_bytes(dir));
+  else if (rc == CSC_EDAMAGED)
+    fprintf(stderr,
+            "cscflow %s: state %s: LMDB reports damage (lmdb_error above); restore it from a "
+            "copy, or rebuild it: replay the input topic into an empty state directory, or the "
+            "files it came from\n",
+            cmd, dir);
+}
+
 static void usage(FILE *f) {
   fputs("usage:\n"
         "  cscflow replay --input FILE --state DIR [--config FILE] [--population FILE]\n"
@@ -204,7 +228,7 @@ static int validate_config(const struct config *cfg) {
 }
 
 static int load_config(struct config *cfg, const char *path) {
-  char err[512];
+  char err[1024];
   if (path != NULL && config_load(cfg, path, err, sizeof err) != CSC_OK) {
     fprintf(stderr, "cscflow: config: %s\n", err);
     return EXIT_CONFIG;
@@ -443,7 +467,7 @@ static int cmd_replay(int argc, char **argv, struct kill_at *kill_hook) {
     population_free(&pop);
     refdata_free(&ref);
     la_registry_free(&las);
-    return 1;
+    return cli_exit_status(rc);
   }
   rc = engine_replay_file(e, input, &stop_requested);
   const struct engine_stats *s = engine_stats(e);
@@ -466,9 +490,11 @@ static int cmd_replay(int argc, char **argv, struct kill_at *kill_hook) {
   population_free(&pop);
   refdata_free(&ref);
   la_registry_free(&las);
-  if (rc != CSC_OK)
+  if (rc == CSC_ENOSPC || rc == CSC_EDAMAGED)
+    cli_state_fault("replay", state, rc);
+  else if (rc != CSC_OK)
     fprintf(stderr, "cscflow replay: %s\n", csc_strerror(rc));
-  return rc == CSC_OK ? 0 : 1;
+  return rc == CSC_OK ? 0 : cli_exit_status(rc);
 }
 
 /* ---- snapshot ----------------------------------------------------------------- */
@@ -522,13 +548,15 @@ static int cmd_snapshot(int argc, char **argv) {
     return EXIT_USAGE;
   }
   struct store *st;
-  char err[512];
-  if (store_open(state, 1, &st, err, sizeof err) != CSC_OK) {
+  char err[1024];
+  int rc = store_open(state, 1, &st, err, sizeof err);
+  if (rc != CSC_OK) {
     fprintf(stderr, "cscflow snapshot: %s\n", err);
-    return 1;
+    return cli_exit_status(rc);
   }
   MDB_txn *txn;
-  int rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn) == 0 ? CSC_OK : CSC_ESTATE;
+  rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn);
+  rc = rc == 0 ? CSC_OK : store_error(rc, "begin read");
   if (rc == CSC_OK) {
     rc = snapshot_each(st, txn, la, json ? print_json : print_text, NULL);
     mdb_txn_abort(txn);
@@ -536,9 +564,11 @@ static int cmd_snapshot(int argc, char **argv) {
   store_close(st);
   if (rc == CSC_ENOTFOUND)
     fprintf(stderr, "cscflow snapshot: no snapshot for LA %s\n", la);
+  else if (rc == CSC_EDAMAGED)
+    cli_state_fault("snapshot", state, rc);
   else if (rc != CSC_OK)
     fprintf(stderr, "cscflow snapshot: %s\n", csc_strerror(rc));
-  return rc == CSC_OK ? 0 : 1;
+  return rc == CSC_OK ? 0 : cli_exit_status(rc);
 }
 
 /* ---- run ----------------------------------------------------------------------- */
@@ -580,7 +610,7 @@ static int cmd_run(int argc, char **argv, struct kill_at *kill_hook) {
   /* The API is served only when cscflow.api.port says where. */
   long api_port = -1;
   struct api_tokens tokens = {0};
-  char err[512];
+  char err[1024];
   if (rc == 0 && config_get(&cfg, "cscflow.api.port") != NULL)
     rc = config_long(&cfg, "cscflow.api.port", 0, &api_port);
   if (rc == 0 && api_port >= 0 && api_tokens_load(&tokens, &cfg, err, sizeof err) != CSC_OK) {
@@ -664,6 +694,8 @@ static int cmd_run(int argc, char **argv, struct kill_at *kill_hook) {
     const struct engine_stats *s = engine_stats(e);
     /* Why it stops: a signal, or the error that stopped the loop (then
      * nothing of the failed batch was applied, and a restart re-reads it). */
+    if (krc == CSC_ENOSPC || krc == CSC_EDAMAGED)
+      cli_state_fault("run", state, krc);
     log_json(krc == CSC_OK ? LOG_INFO : LOG_ERROR, "run_stopping",
              "\"reason\":\"%s\",\"consumed\":%llu,\"applied\":%llu,\"duplicates\":%llu,"
              "\"dead_lettered\":%llu",
@@ -681,9 +713,9 @@ static int cmd_run(int argc, char **argv, struct kill_at *kill_hook) {
   config_free(&cfg);
   population_free(&pop);
   refdata_free(&ref);
-    la_registry_free(&las);
+  la_registry_free(&las);
   api_tokens_free(&tokens);
-  return krc == CSC_OK ? 0 : 1;
+  return krc == CSC_OK ? 0 : cli_exit_status(krc);
 }
 
 /* ---- serve ------------------------------------------------------------------ */
@@ -712,7 +744,7 @@ static int cmd_serve(int argc, char **argv) {
   }
   struct config cfg;
   struct api_tokens tokens = {0};
-  char err[512];
+  char err[1024];
   struct la_registry las = {0};
   config_init(&cfg);
   int rc = load_config(&cfg, config_path);
@@ -735,11 +767,12 @@ static int cmd_serve(int argc, char **argv) {
     return rc;
   }
   struct server *srv = NULL;
-  if (serve_start(&so, &srv, err, sizeof err) != CSC_OK) {
+  const int src = serve_start(&so, &srv, err, sizeof err);
+  if (src != CSC_OK) {
     fprintf(stderr, "cscflow serve: %s\n", err);
     api_tokens_free(&tokens);
     la_registry_free(&las);
-    return 1;
+    return cli_exit_status(src);
   }
   log_json(LOG_INFO, "serving", "\"port\":%d,\"tokens\":%zu", serve_port(srv), tokens.n);
   while (!stop_requested)
@@ -756,6 +789,8 @@ int main(int argc, char **argv) {
     return argc < 2 ? EXIT_USAGE : 0;
   }
   install_signals();
+  /* A SIGBUS on the state's map ends in a message and a status of its own. */
+  store_install_fault_handler(EXIT_STATE_DAMAGED, EXIT_STATE_NOSPACE);
   struct kill_at kill_at, *kill_hook = NULL;
   const char *kill_spec = getenv("CSCFLOW_TEST_KILL_AT");
   if (kill_spec != NULL) {

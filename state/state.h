@@ -43,8 +43,16 @@
 
 typedef Cscflow__V1__CaseEvent CaseEvent;
 
-/* 5: history subjects and ids inside derived records escaped (base.h,
- * key_append) and 128 bytes long; a store of version 4 is refused. */
+/*
+ * The version of the state's format, stored in meta "schema_version" when a
+ * store is created. Every change of what the state holds or how (a table, a
+ * key, a record's layout, what a value means) bumps it. A binary opens only
+ * a store of its own version, reader or writer: any other is refused with
+ * CSC_EDAMAGED, untouched, and the message says how to rebuild it (replay
+ * the input topic, or the files it came from, into an empty directory).
+ * 5: history subjects and ids inside derived records escaped (base.h,
+ * key_append) and 128 bytes long; a store of version 4 is refused.
+ */
 #define STATE_SCHEMA_VERSION 5u
 #define STATE_MAX_KEY 511 /* LMDB's default maximum key size */
 /* The longest id kept whole in a fact (plan ids, event ids): ingest's
@@ -60,12 +68,25 @@ struct store {
   MDB_env *env;
   MDB_dbi meta, history, derived, las, aggs, calendar, ledger, alertcal, alerts, snapshots, outbox;
   pthread_rwlock_t map_lock; /* see store_read_begin */
+  int lock_fd;               /* the writer's DIR/writer.lock (store_lock_writer); -1 read-only */
 };
 
 /*
  * Opens (creating if needed, unless read_only) the environment in directory
- * dir. A store written by a newer schema version is refused with CSC_ESTATE
- * and left untouched; err says why.
+ * dir. Errors, with err saying why and what to do:
+ *   CSC_ELOCKED   another process writes dir (a writer only; store_lock_writer);
+ *   CSC_EDAMAGED  data.mdb is empty, shorter than the pages its meta page
+ *                 says it holds (truncated), not an LMDB file, corrupted, or
+ *                 the store has another schema version (check_schema);
+ *   CSC_ENOSPC    the store could not be written (a new store on a full disk);
+ *   CSC_ESTATE, CSC_EIO  anything else (permissions, not a directory, ...).
+ * A refused store is left as it was: nothing is written to data.mdb before
+ * every check has passed (a refused writer leaves only writer.lock).
+ *
+ * The file-size check is what stops a truncated data.mdb before any page of
+ * it is touched: mapped pages past the end of a file raise SIGBUS, not an
+ * error code. It cannot see a file truncated later, while the store is open;
+ * store_install_fault_handler is the last line of defence for that.
  */
 int store_open(const char *dir, int read_only, struct store **out, char *err, size_t errlen);
 /* store_open with a first map size of map_size bytes (0: STORE_MAP_SIZE_DEFAULT;
@@ -75,6 +96,39 @@ int store_open(const char *dir, int read_only, struct store **out, char *err, si
 int store_open_sized(const char *dir, int read_only, size_t map_size, struct store **out,
                      char *err, size_t errlen);
 void store_close(struct store *st);
+
+/*
+ * One writer at a time. A writer (store_open with read_only 0: `run`,
+ * `replay`, `demo`) takes an exclusive flock(2) on DIR/writer.lock, kept for
+ * the store's life, and writes "PID COMMAND LINE\n" into it. A second
+ * writer gets CSC_ELOCKED and err naming the holder's pid and command.
+ * flock, not a pid file: the kernel releases the lock when its process ends,
+ * however it ends, so the file a crashed writer leaves blocks no one.
+ * Readers (read_only 1: `snapshot`, `serve`) take no lock and open beside
+ * the writer, as LMDB allows. CSC_EIO / CSC_ENOSPC when the file cannot be
+ * created or written. *fd is closed by store_close (via st->lock_fd).
+ */
+#define STORE_WRITER_LOCK "writer.lock"
+#define STORE_HOLDER_MAX 512
+int store_lock_writer(const char *dir, int *fd, char *err, size_t errlen);
+
+/* Bytes free for an unprivileged user on dir's filesystem, or -1. */
+int64_t store_free_bytes(const char *dir);
+
+/*
+ * The last line of defence against SIGBUS. LMDB maps data.mdb and lock.mdb;
+ * a page of the map that the file cannot back (a data.mdb truncated while
+ * open, a disk that fails, lock.mdb on a full disk) raises SIGBUS where
+ * another API would return an error. The handler finds the faulting
+ * address in /proc/self/maps: inside data.mdb it writes a state_fault log
+ * line and exits with damaged_status; inside lock.mdb with
+ * nospace_status; anywhere else it restores the default action (a fault
+ * that is not the state's stays a crash, as before). Exiting at once is
+ * safe: a fault inside a transaction is like a kill, which LMDB survives
+ * with every commit before it (tests/test_crash.c). Call once, early, in a
+ * program that opens a store; process-wide.
+ */
+int store_install_fault_handler(int damaged_status, int nospace_status);
 
 /* Durable (the default): every commit is synced to disk before it returns.
  * Not durable (LMDB's MDB_NOSYNC): commits reach the page cache only, which

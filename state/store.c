@@ -6,12 +6,30 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <unistd.h>
 
 #include "state/state.h"
 
 const char *const plan_kind_names[PLAN_KIND_COUNT] = {"EH", "CIN", "CP", "LAC"};
 const int plan_thresholds[N_THRESHOLDS] = {6, 12, 24};
 
+
+/* The CSC_E* code of an LMDB failure that is not an expected one. Faults
+ * of the disk and of the file must not be CSC_ESTATE: the engine takes that
+ * for an input the store refused and dead-letters the input, which on a full
+ * disk would throw events away. */
+static int failure_code(int mdb_rc) {
+  switch (mdb_rc) {
+  case ENOMEM: return CSC_ENOMEM;
+  /* A short write is EIO to LMDB, so a full disk may come as either. */
+  case ENOSPC: case EDQUOT: case EFBIG: case EIO:
+  case MDB_PANIC: /* a meta page write failed: the previous meta stands */
+    return CSC_ENOSPC;
+  case MDB_INVALID: case MDB_VERSION_MISMATCH: case MDB_CORRUPTED: case MDB_PAGE_NOTFOUND:
+    return CSC_EDAMAGED;
+  default: return CSC_ESTATE;
+  }
+}
 
 int store_error(int mdb_rc, const char *what) {
   if (mdb_rc == MDB_NOTFOUND)
@@ -22,7 +40,7 @@ int store_error(int mdb_rc, const char *what) {
     return CSC_ETXNFULL; /* a huge batch: the caller splits it */
   log_json(LOG_ERROR, "lmdb_error", "\"op\":\"%s\",\"code\":%d,\"reason\":\"%s\"", what, mdb_rc,
            mdb_strerror(mdb_rc));
-  return mdb_rc == ENOMEM ? CSC_ENOMEM : CSC_ESTATE;
+  return failure_code(mdb_rc);
 }
 
 size_t store_key(uint8_t *key, const char *la, const void *rest, size_t rest_len) {
@@ -49,6 +67,12 @@ csc_date store_get_date(const uint8_t *p) {
   return (csc_date)(u ^ 0x80000000u);
 }
 
+/* What to do with a state that cannot be used, for every message that
+ * refuses one. */
+#define REBUILD                                                                                   \
+  "rebuild it: replay the input topic into an empty state directory, or the files it came from " \
+  "(cscflow replay --input FILE --state NEW_DIR)"
+
 static int check_schema(struct store *st, MDB_txn *txn, const char *dir, int read_only, char *err,
                         size_t errlen) {
   MDB_val k = {14, "schema_version"}, v;
@@ -65,18 +89,19 @@ static int check_schema(struct store *st, MDB_txn *txn, const char *dir, int rea
   } else if (rc == 0) {
     uint32_t ver;
     if (v.mv_size != sizeof ver) {
-      snprintf(err, errlen, "%s: state store schema version record is malformed", dir);
-      return CSC_ESTATE;
+      snprintf(err, errlen, "%s: state store schema version record is malformed: " REBUILD, dir);
+      return CSC_EDAMAGED;
     }
     memcpy(&ver, v.mv_data, sizeof ver);
     /* Derived records are stored in the layout of their version: an older
-     * store cannot be read either. It is rebuilt by replaying the input. */
+     * store cannot be read either, and a newer one must not be written by a
+     * binary that does not know its layout. It is rebuilt by a replay. */
     if (ver != STATE_SCHEMA_VERSION) {
       snprintf(err, errlen,
-               "%s: state store has schema version %u, this cscflow reads version %u only: "
-               "replay the input into an empty state directory",
+               "%s: state store has schema version %u, this cscflow reads and writes version "
+               "%u only; it was not changed. Run the cscflow that wrote it, or " REBUILD,
                dir, ver, STATE_SCHEMA_VERSION);
-      return CSC_ESTATE;
+      return CSC_EDAMAGED;
     }
   }
   if (rc != 0) {
@@ -84,6 +109,68 @@ static int check_schema(struct store *st, MDB_txn *txn, const char *dir, int rea
     return CSC_ESTATE;
   }
   return CSC_OK;
+}
+
+/* A data.mdb that exists but is empty is damage (a truncation to 0, a copy
+ * that failed), not a new store: LMDB would silently start a new one over
+ * it. LMDB writes its two meta pages the moment it creates the file. */
+static int check_not_empty(const char *dir, char *err, size_t errlen) {
+  char path[4096];
+  struct stat sb;
+  snprintf(path, sizeof path, "%s/data.mdb", dir);
+  if (stat(path, &sb) != 0 || sb.st_size > 0)
+    return CSC_OK; /* absent: a new store; unreadable: LMDB says why */
+  snprintf(err, errlen,
+           "%s: data.mdb is empty (truncated?): the state is damaged; restore it from a copy, or "
+           REBUILD "; if this directory never held a state, remove data.mdb",
+           dir);
+  return CSC_EDAMAGED;
+}
+
+/* Every page LMDB's newest meta page counts must be in the file: a page of
+ * the map past the end of the file raises SIGBUS when touched. Checked
+ * before any page but the meta pages (read with pread) is. */
+static int check_file_size(struct store *st, const char *dir, char *err, size_t errlen) {
+  MDB_envinfo info;
+  MDB_stat ms;
+  mdb_filehandle_t fd;
+  struct stat sb;
+  if (mdb_env_info(st->env, &info) != 0 || mdb_env_stat(st->env, &ms) != 0 ||
+      mdb_env_get_fd(st->env, &fd) != 0 || fstat(fd, &sb) != 0) {
+    snprintf(err, errlen, "%s: cannot inspect data.mdb", dir);
+    return CSC_ESTATE;
+  }
+  const uint64_t need = ((uint64_t)info.me_last_pgno + 1) * ms.ms_psize;
+  if ((uint64_t)sb.st_size >= need)
+    return CSC_OK;
+  snprintf(err, errlen,
+           "%s: data.mdb is %lld bytes but its pages end at byte %llu: the file is truncated "
+           "(damaged); restore it from a copy, or " REBUILD,
+           dir, (long long)sb.st_size, (unsigned long long)need);
+  return CSC_EDAMAGED;
+}
+
+/* err for an LMDB failure while opening, and its CSC_E* code. */
+static int open_failure(int mdb_rc, const char *dir, char *err, size_t errlen) {
+  const int code = failure_code(mdb_rc);
+  snprintf(err, errlen, "%s: %s%s", dir, mdb_strerror(mdb_rc),
+           code == CSC_EDAMAGED ? ": data.mdb is damaged; restore it from a copy, or " REBUILD
+           : code == CSC_ENOSPC ? ": the state could not be written (no space left?)"
+                                : "");
+  return code == CSC_ENOMEM ? CSC_ENOMEM : code;
+}
+
+/* Creates dir (a writer) and takes the writer's lock; *lock_fd -1 for a
+ * reader. */
+static int prepare_dir(const char *dir, int read_only, int *lock_fd, char *err, size_t errlen) {
+  *lock_fd = -1;
+  if (read_only)
+    return CSC_OK;
+  if (mkdir(dir, 0750) != 0 && errno != EEXIST) {
+    snprintf(err, errlen, "%s: cannot create: %s", dir, strerror(errno));
+    return errno == ENOSPC || errno == EDQUOT ? CSC_ENOSPC : CSC_EIO;
+  }
+  return store_lock_writer(dir, lock_fd, err, errlen);
 }
 
 int store_open(const char *dir, int read_only, struct store **out, char *err, size_t errlen) {
@@ -94,15 +181,21 @@ int store_open(const char *dir, int read_only, struct store **out, char *err, si
  * it (store_grow), and LMDB raises it to an existing data file's size. */
 int store_open_sized(const char *dir, int read_only, size_t map_size, struct store **out,
                      char *err, size_t errlen) {
-  if (!read_only && mkdir(dir, 0750) != 0 && errno != EEXIST) {
-    snprintf(err, errlen, "%s: cannot create: %s", dir, strerror(errno));
-    return CSC_EIO;
-  }
-  struct store *st = calloc(1, sizeof *st);
-  if (st == NULL) {
+  int lock_fd;
+  int rc = prepare_dir(dir, read_only, &lock_fd, err, errlen);
+  if (rc == CSC_OK)
+    rc = check_not_empty(dir, err, errlen);
+  struct store *st = rc == CSC_OK ? calloc(1, sizeof *st) : NULL;
+  if (rc == CSC_OK && st == NULL) {
     snprintf(err, errlen, "out of memory");
-    return CSC_ENOMEM;
+    rc = CSC_ENOMEM;
   }
+  if (rc != CSC_OK) {
+    if (lock_fd >= 0)
+      close(lock_fd);
+    return rc;
+  }
+  st->lock_fd = lock_fd;
   static const char *const names[] = {"meta",     "history",  "derived", "las",
                                       "aggs",     "calendar", "ledger",  "alertcal",
                                       "alerts",   "snapshots", "outbox"};
@@ -110,42 +203,54 @@ int store_open_sized(const char *dir, int read_only, size_t map_size, struct sto
                      &st->aggs,     &st->calendar, &st->ledger,   &st->alertcal,
                      &st->alerts,   &st->snapshots, &st->outbox};
   MDB_txn *txn = NULL;
-  int rc = mdb_env_create(&st->env);
+  int crc = CSC_OK;
+  rc = mdb_env_create(&st->env);
   if (rc == 0)
     rc = mdb_env_set_maxdbs(st->env, 16);
   if (rc == 0)
     rc = mdb_env_set_mapsize(st->env, map_size ? map_size : STORE_MAP_SIZE_DEFAULT);
   if (rc == 0)
     /* NOTLS: read transactions may be used by any thread (the HTTP server).
-     * A writer writes into the map (WRITEMAP: no copy of each dirty page)
-     * and reads without readahead (pages are touched at random). Commits
-     * are synced unless store_set_durable turns that off. */
-    rc = mdb_env_open(st->env, dir,
-                      MDB_NOTLS | (read_only ? MDB_RDONLY : MDB_WRITEMAP | MDB_NORDAHEAD), 0640);
-  if (rc == 0)
-    rc = mdb_txn_begin(st->env, NULL, read_only ? MDB_RDONLY : 0, &txn);
-  for (size_t i = 0; rc == 0 && i < sizeof names / sizeof names[0]; i++)
-    rc = mdb_dbi_open(txn, names[i], read_only ? 0 : MDB_CREATE, dbis[i]);
+     * A writer reads without readahead (pages are touched at random).
+     * Commits are synced unless store_set_durable turns that off.
+     * No MDB_WRITEMAP: with it the writer writes through a map of a sparse
+     * file, and a full disk is a SIGBUS at whichever page is touched first;
+     * without it, dirty pages are written with write(2) at commit, and a
+     * full disk is an error that aborts the transaction and keeps every
+     * earlier commit, on any filesystem. It costs no replay throughput
+     * (docs/performance.md); the dirty pages of a batch are heap memory. */
+    rc = mdb_env_open(st->env, dir, MDB_NOTLS | (read_only ? MDB_RDONLY : MDB_NORDAHEAD), 0640);
   if (rc != 0) {
-    snprintf(err, errlen, "%s: %s", dir, mdb_strerror(rc));
+    crc = open_failure(rc, dir, err, errlen);
+  } else if ((crc = check_file_size(st, dir, err, errlen)) == CSC_OK) {
+    rc = mdb_txn_begin(st->env, NULL, read_only ? MDB_RDONLY : 0, &txn);
+    for (size_t i = 0; rc == 0 && i < sizeof names / sizeof names[0]; i++)
+      rc = mdb_dbi_open(txn, names[i], read_only ? 0 : MDB_CREATE, dbis[i]);
+    if (rc != 0)
+      crc = open_failure(rc, dir, err, errlen);
+  }
+  if (crc != CSC_OK) {
     if (txn)
       mdb_txn_abort(txn);
     if (st->env)
       mdb_env_close(st->env);
+    if (st->lock_fd >= 0)
+      close(st->lock_fd);
     free(st);
-    return CSC_ESTATE;
+    return crc;
   }
-  int crc = check_schema(st, txn, dir, read_only, err, errlen);
+  crc = check_schema(st, txn, dir, read_only, err, errlen);
   /* Committing, even a read-only transaction, keeps the database handles
    * open for the life of the environment; aborting would close them. */
   if (crc == CSC_OK && (rc = mdb_txn_commit(txn)) != 0) {
-    snprintf(err, errlen, "%s: %s", dir, mdb_strerror(rc));
-    crc = CSC_ESTATE;
+    crc = open_failure(rc, dir, err, errlen);
   } else if (crc != CSC_OK) {
     mdb_txn_abort(txn);
   }
   if (crc != CSC_OK) {
     mdb_env_close(st->env);
+    if (st->lock_fd >= 0)
+      close(st->lock_fd);
     free(st);
     return crc;
   }
@@ -258,6 +363,8 @@ void store_close(struct store *st) {
   if (st == NULL)
     return;
   mdb_env_close(st->env);
+  if (st->lock_fd >= 0)
+    close(st->lock_fd); /* last: the lock outlives every write */
   pthread_rwlock_destroy(&st->map_lock);
   free(st);
 }

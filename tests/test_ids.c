@@ -393,7 +393,7 @@ static void test_plain_ids_keep_bytes(void **state) {
  * its derived records: it is refused at open, and left as it was. */
 static void test_schema_4_refused(void **state) {
   (void)state;
-  char dir[256], err[512];
+  char dir[256], err[1024];
   test_tmpdir(dir, sizeof dir, "ids_schema4");
   struct store *st;
   assert_int_equal(store_open(dir, 0, &st, err, sizeof err), CSC_OK);
@@ -406,11 +406,11 @@ static void test_schema_4_refused(void **state) {
   store_close(st);
 
   err[0] = '\0';
-  assert_int_equal(store_open(dir, 0, &st, err, sizeof err), CSC_ESTATE);
+  assert_int_equal(store_open(dir, 0, &st, err, sizeof err), CSC_EDAMAGED);
   assert_non_null(strstr(err, "schema version 4"));
   assert_non_null(strstr(err, "empty state directory"));
   err[0] = '\0';
-  assert_int_equal(store_open(dir, 1, &st, err, sizeof err), CSC_ESTATE);
+  assert_int_equal(store_open(dir, 1, &st, err, sizeof err), CSC_EDAMAGED);
   assert_non_null(strstr(err, "schema version 4"));
 }
 

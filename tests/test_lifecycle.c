@@ -8,12 +8,14 @@
  *      (cscflow.state.map_size) hits MDB_MAP_FULL, grows the map several
  *      times (state_map_grown log lines) and ends with the same snapshots
  *      and output streams, byte for byte, as with the default 1 GiB map;
- *   3. refused state: a state directory written by a newer schema, one whose
- *      data.mdb is not an LMDB file, a state path that is a regular file and
- *      (when the test does not run as root) an unreadable directory are
- *      refused by replay, run and snapshot with a message naming the problem
- *      and exit status 1, and left untouched (every file's bytes, size and
- *      mode the same before and after);
+ *   3. refused state: a state directory written by a newer or an older
+ *      schema, one whose data.mdb is not an LMDB file, is truncated or is
+ *      empty (exit 65, EXIT_STATE_DAMAGED, the message saying how to rebuild
+ *      it), a state path that is a regular file and an unreadable directory
+ *      (exit 1) are refused by replay, run, snapshot and serve with a
+ *      message naming the problem, never a signal, and left untouched
+ *      (every file's bytes, size and mode the same before and after, but
+ *      writer.lock, which a refused writer may leave);
  *   4. signals: SIGTERM, then SIGINT, sent to `cscflow run` (against
  *      librdkafka's mock cluster, hosted in this process) while it consumes
  *      a generated history: it exits 0 within 15 s, with its outbox empty
@@ -460,6 +462,12 @@ static void fingerprint_into(const char *dir, const char *rel, char **buf, size_
       uint64_t h = 14695981039346656037ull;
       /* lock.mdb is LMDB's reader table, not data: every reader, even a
        * read-only one that is refused, takes a slot in it. */
+      if (strcmp(name, STORE_WRITER_LOCK) == 0) {
+        /* who writes the directory, not data: a refused writer takes the
+         * lock (and so creates the file) before it reads the store */
+        free(names[i]);
+        continue;
+      }
       if (S_ISREG(sb.st_mode) && strcmp(name, "lock.mdb") != 0) {
         size_t fl;
         char *content = slurp(path, &fl);
@@ -528,10 +536,10 @@ static void set_schema_version(const char *dir, uint32_t version) {
   mdb_env_close(env);
 }
 
-/* Each command on state must fail (non-zero, not a crash), say `expect` on
- * stderr and leave state exactly as it was. */
+/* Each command on state must exit with status (not a crash), say `expect`
+ * on stderr and leave state exactly as it was. */
 static size_t expect_refused(const struct world *w, const char *state, const char *bootstraps,
-                             const char *what, const char *expect) {
+                             const char *what, const char *expect, int status) {
   char conf[400], errf[400];
   snprintf(conf, sizeof conf, "%s/refuse.conf", w->dir);
   snprintf(errf, sizeof errf, "%s/refuse.err", w->dir);
@@ -545,16 +553,17 @@ static size_t expect_refused(const struct world *w, const char *state, const cha
                          (char *)state, NULL};
   char *run_args[] = {"cscflow", "run", "--config", conf, NULL};
   char *snap_args[] = {"cscflow", "snapshot", "--state", (char *)state, "--json", NULL};
-  char *const *argvs[] = {replay_args, run_args, snap_args};
+  char *serve_args[] = {"cscflow", "serve", "--state", (char *)state, "--port", "0", NULL};
+  char *const *argvs[] = {replay_args, run_args, snap_args, serve_args};
   char *before = fingerprint(state);
-  for (size_t i = 0; i < 3; i++) {
+  for (size_t i = 0; i < 4; i++) {
     const int rc = run(w->cscflow, argvs[i], NULL, errf);
     char *e = slurp(errf, NULL);
     assert_non_null(e);
-    /* Exactly 1: not a crash, nor a sanitizer's exit code. */
-    if (rc != 1 || strstr(e, expect) == NULL)
-      fail_msg("%s on %s: exit %d, stderr \"%s\" (expected exit 1 and \"%s\")", argvs[i][1],
-               what, rc, e, expect);
+    /* Exactly status: not a crash, nor a sanitizer's exit code. */
+    if (rc != status || strstr(e, expect) == NULL)
+      fail_msg("%s on %s: exit %d, stderr \"%s\" (expected exit %d and \"%s\")", argvs[i][1],
+               what, rc, e, status, expect);
     char *after = fingerprint(state);
     if (strcmp(before, after) != 0)
       fail_msg("%s on %s changed the state directory:\nbefore:\n%safter:\n%s", argvs[i][1], what,
@@ -562,10 +571,11 @@ static size_t expect_refused(const struct world *w, const char *state, const cha
     free(after);
     free(e);
   }
-  printf("refused %s: replay, run, snapshot exit 1 with \"%s\"; %zu entries unchanged\n",
-         what, expect, count_lines_with(before, "\n"));
+  printf("refused %s: replay, run, snapshot, serve exit %d with \"%s\"; %zu entries "
+         "unchanged\n",
+         what, status, expect, count_lines_with(before, "\n"));
   free(before);
-  return 3;
+  return 4;
 }
 
 static void cluster_start(rd_kafka_t **owner, char *bootstraps, size_t len) {
@@ -673,9 +683,36 @@ static void test_refused_state(void **state) {
   set_schema_version(newer, STATE_SCHEMA_VERSION + 1);
   char expect[128];
   snprintf(expect, sizeof expect, "schema version %u", STATE_SCHEMA_VERSION + 1);
-  refusals += expect_refused(w, newer, bootstraps, "a newer schema", expect);
+  refusals += expect_refused(w, newer, bootstraps, "a newer schema", expect, EXIT_STATE_DAMAGED);
   sh("rm -rf '%s/out'", newer);
-  refusals += expect_refused(w, newer, bootstraps, "a newer schema without out/", expect);
+  refusals += expect_refused(w, newer, bootstraps, "a newer schema without out/", expect,
+                             EXIT_STATE_DAMAGED);
+  /* An older one: refused as well, with how to rebuild it. */
+  char older[400];
+  snprintf(older, sizeof older, "%s/refuse-older", w->dir);
+  sh("cp -a '%s' '%s'", good, older);
+  set_schema_version(older, STATE_SCHEMA_VERSION - 1);
+  snprintf(expect, sizeof expect, "schema version %u", STATE_SCHEMA_VERSION - 1);
+  refusals += expect_refused(w, older, bootstraps, "an older schema", expect, EXIT_STATE_DAMAGED);
+  refusals += expect_refused(w, older, bootstraps, "an older schema (how to rebuild)",
+                             "replay the input topic into an empty state directory, or the "
+                             "files it came from",
+                             EXIT_STATE_DAMAGED);
+
+  /* data.mdb cut to half its size, and to nothing: without the size check
+   * the first page past the end is a SIGBUS, and an empty file a new store. */
+  char cut[400];
+  snprintf(cut, sizeof cut, "%s/refuse-truncated", w->dir);
+  sh("cp -a '%s' '%s'", good, cut);
+  snprintf(path, sizeof path, "%s/data.mdb", cut);
+  struct stat sb;
+  assert_int_equal(stat(path, &sb), 0);
+  assert_int_equal(truncate(path, sb.st_size / 2), 0);
+  refusals += expect_refused(w, cut, bootstraps, "a truncated data.mdb", "the file is truncated",
+                             EXIT_STATE_DAMAGED);
+  assert_int_equal(truncate(path, 0), 0);
+  refusals += expect_refused(w, cut, bootstraps, "an empty data.mdb", "data.mdb is empty",
+                             EXIT_STATE_DAMAGED);
 
   /* data.mdb that is not an LMDB file (same size, text). */
   char garbage[400];
@@ -688,13 +725,13 @@ static void test_refused_state(void **state) {
     fputs("this is not an LMDB file. ", f);
   assert_int_equal(fclose(f), 0);
   refusals += expect_refused(w, garbage, bootstraps, "a data.mdb that is not LMDB",
-                             "not an LMDB file");
+                             "not an LMDB file", EXIT_STATE_DAMAGED);
 
   /* The state path is a regular file. */
   char file[400];
   snprintf(file, sizeof file, "%s/refuse-file", w->dir);
   write_text(file, "not a directory\n");
-  refusals += expect_refused(w, file, bootstraps, "a regular file", "Not a directory");
+  refusals += expect_refused(w, file, bootstraps, "a regular file", "Not a directory", 1);
 
   refusals += unreadable_state(w, good, bootstraps);
   printf("refused state: %zu refusals checked\n", refusals);
