@@ -12,7 +12,7 @@
 /* sysexits.h values, so that service managers can tell usage from config. */
 #define EXIT_USAGE 64
 #define EXIT_CONFIG 78
-/* The state directory's faults (README, *Exit statuses*; docs/ops-state.md). */
+/* The state directory's faults (README, *Exit statuses*; docs/operations.md). */
 #define EXIT_STATE_DAMAGED 65 /* EX_DATAERR: damaged, or of another schema version */
 #define EXIT_STATE_NOSPACE 74 /* EX_IOERR: could not be written; earlier commits kept */
 #define EXIT_STATE_LOCKED 75  /* EX_TEMPFAIL: another writer holds the directory */

@@ -149,7 +149,7 @@ int metrics_write(FILE *f, struct store *st, MDB_txn *txn, int64_t now_ms) {
   counter(f, "cscflow_findings_opened_total", "Data-quality findings opened.", s.findings_opened);
   counter(f, "cscflow_offset_gaps_total",
           "Input partitions found with events gone from the log before the position the "
-          "state needs (docs/ops-offset-gap.md), stopped or skipped.",
+          "state needs (docs/operations.md), stopped or skipped.",
           s.offset_gaps);
   counter(f, "cscflow_offset_gaps_skipped_total",
           "Offset gaps skipped by cscflow.on_offset_gap=skip: their events were never applied.",

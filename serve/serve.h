@@ -61,7 +61,7 @@
  *     never a thread; only the handler's own work (a read transaction) does.
  * Behind a reverse proxy every client has the proxy's address: set
  * max_connections_per_client to max_connections there, and let the proxy
- * limit each client (docs/ops-api.md).
+ * limit each client (docs/operations.md).
  */
 #ifndef CSCFLOW_SERVE_H
 #define CSCFLOW_SERVE_H

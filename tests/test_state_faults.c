@@ -1,7 +1,7 @@
 /*
  * test_state_faults.c — the state directory's faults, through the cscflow
  * binary (argv[1]) as an operator meets them (README, *Exit statuses*;
- * docs/ops-state.md):
+ * docs/operations.md):
  *
  *   1. one writer: while `cscflow run` (against librdkafka's mock cluster,
  *      hosted here) holds a state directory, a second `run` and a `replay`
