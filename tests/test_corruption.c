@@ -109,12 +109,6 @@ struct fixture {
 
 /* ---- small things ------------------------------------------------------------------- */
 
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void sleep_s(double s) {
   struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
   while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
@@ -197,13 +191,13 @@ static pid_t spawn(const char *bin, char *const argv[], const char *out, const c
 
 /* 1 with *status when pid ended within timeout_s, else 0. */
 static int wait_child(pid_t pid, double timeout_s, int *status) {
-  const double deadline = now_s() + timeout_s;
+  const double deadline = test_now_s() + timeout_s;
   for (int i = 0; i < 10000000; i++) {
     const pid_t r = waitpid(pid, status, WNOHANG);
     if (r == pid)
       return 1;
     assert_int_equal(r, 0);
-    if (now_s() >= deadline)
+    if (test_now_s() >= deadline)
       break;
     sleep_s(0.005);
   }
@@ -781,9 +775,9 @@ static size_t count_topic(const struct cluster *k, const char *topic, int reason
     rd_kafka_topic_partition_list_add(parts, topic, 0)->offset = lo;
     assert_int_equal(rd_kafka_assign(rk, parts), RD_KAFKA_RESP_ERR_NO_ERROR);
     rd_kafka_topic_partition_list_destroy(parts);
-    const double deadline = now_s() + 30.0;
+    const double deadline = test_now_s() + 30.0;
     int64_t next = lo;
-    for (int i = 0; i < 100000 && next < hi && now_s() < deadline; i++) {
+    for (int i = 0; i < 100000 && next < hi && test_now_s() < deadline; i++) {
       rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 50);
       if (m == NULL)
         continue;
@@ -853,7 +847,7 @@ static void test_run(void **state) {
 
   char *const argv[] = {(char *)fx->cscflow, "run", "--config", conf, NULL};
   const pid_t pid = spawn(fx->cscflow, argv, so, log);
-  const double t0 = now_s();
+  const double t0 = test_now_s();
   int status = 0, ended = 0, termed = 0;
   int64_t done = 0;
   for (int i = 0; i < 1000000; i++) {
@@ -863,7 +857,7 @@ static void test_run(void **state) {
       ended = 1;
       break;
     }
-    if (now_s() - t0 > RUN_TIMEOUT_S + (termed ? 60.0 : 0.0))
+    if (test_now_s() - t0 > RUN_TIMEOUT_S + (termed ? 60.0 : 0.0))
       break;
     done = run_progress(&k, st);
     /* SIGTERM once everything is consumed and the handler is set (it says

@@ -79,12 +79,6 @@ struct crash {
 
 /* ---- small things ------------------------------------------------------------------ */
 
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void sleep_s(double s) {
   if (s <= 0)
     return;
@@ -190,13 +184,13 @@ static pid_t spawn(const char *bin, char *const argv[], const char *kill_at, con
 
 /* 1 with *status when pid ended within timeout_s, else 0. */
 static int wait_child(pid_t pid, double timeout_s, int *status) {
-  const double deadline = now_s() + timeout_s;
+  const double deadline = test_now_s() + timeout_s;
   for (int i = 0; i < 1000000; i++) {
     const pid_t r = waitpid(pid, status, WNOHANG);
     if (r == pid)
       return 1;
     assert_int_equal(r, 0);
-    if (now_s() >= deadline)
+    if (test_now_s() >= deadline)
       break;
     sleep_s(0.002);
   }
@@ -661,7 +655,7 @@ static enum outcome drive(struct crash *c, pid_t pid, const char *log, const cha
                           const struct work *w, const struct start *s, const struct timing *tm,
                           struct timing *out) {
   const int64_t at = w->progress(w->ctx, state);
-  const double t0 = now_s(), left = (double)(w->total - at) / (double)w->total;
+  const double t0 = test_now_s(), left = (double)(w->total - at) / (double)w->total;
   double first = 0, last = 0, kill_time = 0;
   if (s->how == EARLY) /* during the start, or the first half of the work left */
     kill_time = t0 + uniform(&c->rng) * (tm->startup + 0.5 * tm->took * left);
@@ -671,7 +665,7 @@ static enum outcome drive(struct crash *c, pid_t pid, const char *log, const cha
     if (r == pid)
       break;
     assert_int_equal(r, 0);
-    const double t = now_s();
+    const double t = test_now_s();
     if (t - t0 > CHILD_TIMEOUT_S) {
       kill(pid, SIGKILL);
       waitpid(pid, &status, 0);
@@ -701,7 +695,7 @@ static enum outcome drive(struct crash *c, pid_t pid, const char *log, const cha
     sleep_s(0.001);
   }
   if (out != NULL) {
-    const double t = now_s();
+    const double t = test_now_s();
     out->startup = (first > 0 ? first : t) - t0;
     out->took = (last > 0 ? last : t) - (first > 0 ? first : t0);
   }
@@ -958,9 +952,9 @@ static void read_topic(const struct cluster *k, const char *topic, struct stream
     rd_kafka_topic_partition_list_add(parts, topic, 0)->offset = lo;
     assert_int_equal(rd_kafka_assign(rk, parts), RD_KAFKA_RESP_ERR_NO_ERROR);
     rd_kafka_topic_partition_list_destroy(parts);
-    const double deadline = now_s() + 30.0;
+    const double deadline = test_now_s() + 30.0;
     int64_t next = lo;
-    for (int i = 0; i < 100000 && next < hi && now_s() < deadline; i++) {
+    for (int i = 0; i < 100000 && next < hi && test_now_s() < deadline; i++) {
       rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 50);
       if (m == NULL)
         continue;

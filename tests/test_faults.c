@@ -86,17 +86,6 @@
 
 /* ---- time ------------------------------------------------------------------------ */
 
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void sleep_ms(int ms) {
-  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-  nanosleep(&ts, NULL);
-}
-
 /* ---- hashing (sets of messages) ------------------------------------------------------ */
 
 struct h128 {
@@ -509,7 +498,7 @@ static int setup(void **state) {
                    CSC_OK);
   config_free(&cfg);
 
-  const double t0 = now_s();
+  const double t0 = test_now_s();
   char dir[256];
   fast_tmpdir(dir, sizeof dir, "faults-reference");
   hash_sink_init(&fx->reference);
@@ -545,7 +534,7 @@ static int setup(void **state) {
          "transaction: %zu distinct snapshots, %zu alerts, %zu findings (%.1f s)\n",
          fx->h.n, fx->h.codes[0], fx->h.per_la[0], fx->h.codes[1], fx->h.per_la[1],
          fx->h.n_distinct, fx->reference.snapshots.n, fx->reference.alerts.n,
-         fx->reference.quality.n, now_s() - t0);
+         fx->reference.quality.n, test_now_s() - t0);
   fflush(stdout);
   *state = fx;
   return 0;
@@ -651,7 +640,7 @@ static void produce_history(struct cluster *c, const struct history *h) {
   rd_kafka_conf_set_opaque(conf, &p);
   rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
   assert_non_null(rk);
-  const double deadline = now_s() + 30.0;
+  const double deadline = test_now_s() + 30.0;
   for (size_t i = 0; i < h->n; i++) {
     const char *la = h->codes[h->la[i]];
     for (int tries = 0;; tries++) {
@@ -663,7 +652,7 @@ static void produce_history(struct cluster *c, const struct history *h) {
       if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
         break;
       assert_int_equal(e, RD_KAFKA_RESP_ERR__QUEUE_FULL);
-      assert_true(tries < 1000 && now_s() < deadline);
+      assert_true(tries < 1000 && test_now_s() < deadline);
       rd_kafka_poll(rk, 10);
     }
     c->ends[h->la[i]]++;
@@ -706,9 +695,9 @@ static void read_topic(const struct cluster *c, const char *topic, struct topic_
     rd_kafka_topic_partition_list_add(parts, topic, 0)->offset = 0;
     assert_int_equal(rd_kafka_assign(rk, parts), RD_KAFKA_RESP_ERR_NO_ERROR);
     rd_kafka_topic_partition_list_destroy(parts);
-    const double deadline = now_s() + 30.0;
+    const double deadline = test_now_s() + 30.0;
     int64_t next = 0;
-    for (int i = 0; i < 20000 && next < hi && now_s() < deadline; i++) {
+    for (int i = 0; i < 20000 && next < hi && test_now_s() < deadline; i++) {
       rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 50);
       if (m == NULL)
         continue;
@@ -780,7 +769,7 @@ static size_t api_index(int16_t key) {
 /* Sleeps ms, in steps, returning early when asked to stop. */
 static void fault_sleep(struct faults *f, int ms) {
   for (int slept = 0; slept < ms && !atomic_load(&f->stop); slept += 20)
-    sleep_ms(ms - slept < 20 ? ms - slept : 20);
+    test_sleep_ms(ms - slept < 20 ? ms - slept : 20);
 }
 
 static size_t stack_cnt(struct faults *f, int broker, int16_t key) {
@@ -798,7 +787,7 @@ static int push(struct faults *f, int broker, int16_t key, size_t n,
                 const rd_kafka_resp_err_t *errs, const int *rtts) {
   for (int waited = 0; waited < 2000 && !atomic_load(&f->stop) && stack_cnt(f, broker, key) > 0;
        waited += 20)
-    sleep_ms(20);
+    test_sleep_ms(20);
   if (stack_cnt(f, broker, key) > 0)
     return 0;
   for (size_t i = 0; i < n; i++) {
@@ -870,7 +859,7 @@ static void step_brokers(struct faults *f) {
 static void wait_consumed(struct faults *f, int broker, int16_t key, int max_ms) {
   for (int waited = 0; waited < max_ms && !atomic_load(&f->stop) && stack_cnt(f, broker, key) > 0;
        waited += 20)
-    sleep_ms(20);
+    test_sleep_ms(20);
 }
 
 /* Request errors of the consumer, as a script (CONSUME_SCRIPT): leaders and
@@ -1023,8 +1012,8 @@ static void *fault_thread(void *arg) {
   /* Faults start with consumption (the mock holds a new group's first join
    * for 3 s). */
   for (int i = 0; i < 1500 && !atomic_load(&f->consuming) && !atomic_load(&f->stop); i++)
-    sleep_ms(20);
-  f->started = now_s();
+    test_sleep_ms(20);
+  f->started = test_now_s();
   const int n = scenario_steps(f->sc);
   for (int step = 0; step < n && !atomic_load(&f->stop); step++) {
     /* Announced first: the engine may take the next share while this step
@@ -1055,9 +1044,9 @@ static void *fault_thread(void *arg) {
               stack_cnt(f, b, API_PRODUCE);
     if (left == 0)
       break;
-    sleep_ms(20);
+    test_sleep_ms(20);
   }
-  f->window = now_s() - f->started;
+  f->window = test_now_s() - f->started;
   atomic_store(&f->done, 1);
   return NULL;
 }
@@ -1118,7 +1107,7 @@ static void run_scenario(struct fixture *fx, enum scenario sc, struct outcome *o
   f->c = &c;
   f->sc = sc;
   f->rng = 0x9e3779b97f4a7c15ULL ^ ((uint64_t)sc << 32);
-  f->started = now_s();
+  f->started = test_now_s();
   atomic_init(&f->consuming, 0);
   atomic_init(&f->progress, 0);
   atomic_init(&f->stop, 0);
@@ -1180,10 +1169,10 @@ static void run_scenario(struct fixture *fx, enum scenario sc, struct outcome *o
   volatile sig_atomic_t stop = 0;
   double first = 0, last_run = 0;
   int done = 0, rc = CSC_OK;
-  const double t0 = now_s();
+  const double t0 = test_now_s();
   double moved = t0; /* when something was last consumed */
   uint64_t last_consumed = 0;
-  for (int iter = 0; iter < 100000 && now_s() - t0 < SCENARIO_MAX_S; iter++) {
+  for (int iter = 0; iter < 100000 && test_now_s() - t0 < SCENARIO_MAX_S; iter++) {
     if (atomic_load(&f->done) && caught_up(e, &c)) {
       done = 1;
       break;
@@ -1191,25 +1180,25 @@ static void run_scenario(struct fixture *fx, enum scenario sc, struct outcome *o
     const uint64_t consumed = engine_stats(e)->consumed;
     if (consumed != last_consumed) {
       last_consumed = consumed;
-      moved = now_s();
+      moved = test_now_s();
     }
     /* Faults over and nothing to read for STALL_S, yet not at the end: the
      * consumer's position has left the events behind. */
-    if (atomic_load(&f->done) && now_s() - moved > STALL_S)
+    if (atomic_load(&f->done) && test_now_s() - moved > STALL_S)
       break;
     if (consumed > 0 && first == 0) {
-      first = now_s();
+      first = test_now_s();
       atomic_store(&f->consuming, 1);
     }
     const int steps = scenario_steps(sc);
     if (first > 0 && !atomic_load(&f->done) &&
         (double)consumed >
             (double)(atomic_load(&f->progress) + 1) / (steps + 1) * (double)fx->h.n &&
-        now_s() - last_run < 0.25) {
-      sleep_ms(10);
+        test_now_s() - last_run < 0.25) {
+      test_sleep_ms(10);
       continue;
     }
-    last_run = now_s();
+    last_run = test_now_s();
     rc = engine_run_kafka(e, rk, &stop, 1, 0);
     if (rc != CSC_OK)
       break;
@@ -1230,7 +1219,7 @@ static void run_scenario(struct fixture *fx, enum scenario sc, struct outcome *o
       engine_position(e, TOPIC_EVENTS, p, &pos[p]);
     fail_msg("[%s] not caught up after %.0f s (%.0f s without a message): positions "
              "%lld/%lld %lld/%lld %lld/%lld",
-             scenario_name(sc), now_s() - t0, now_s() - moved, (long long)pos[0],
+             scenario_name(sc), test_now_s() - t0, test_now_s() - moved, (long long)pos[0],
              (long long)c.ends[0], (long long)pos[1], (long long)c.ends[1], (long long)pos[2],
              (long long)c.ends[2]);
   }
@@ -1445,7 +1434,7 @@ static void scenario(void **state, enum scenario sc) {
   const char *name = scenario_name(sc);
   if (sc != SC_NONE && !fx->have_baseline)
     fail_msg("[%s] the fault-free run did not complete", name);
-  const double t0 = now_s();
+  const double t0 = test_now_s();
   struct outcome o;
   memset(&o, 0, sizeof o);
   struct faults *f = calloc(1, sizeof *f);
@@ -1465,7 +1454,7 @@ static void scenario(void **state, enum scenario sc) {
          "  outputs: %zu snapshots (every one a state of the per-event replay; %zu exact repeats), "
          "%zu alerts (%zu repeats), %zu findings (%zu repeats), %zu dead letters; final snapshots "
          "and events_applied (%llu, %llu) equal the fault-free run's\n",
-         name, now_s() - t0, faults, (unsigned long long)o.stats.consumed,
+         name, test_now_s() - t0, faults, (unsigned long long)o.stats.consumed,
          (unsigned long long)(o.stats.consumed - fx->h.n), (unsigned long long)o.stats.applied,
          (unsigned long long)o.stats.duplicates, (unsigned long long)o.stats.batches,
          (unsigned long long)cs.published, (unsigned long long)cs.met_full_queue, QUEUE_MAX,

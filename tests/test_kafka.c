@@ -51,12 +51,6 @@
 
 /* ---- time ----------------------------------------------------------------------- */
 
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* ---- the mock cluster and the test's producer -------------------------------------- */
 
 struct delivery {
@@ -123,8 +117,8 @@ static void produce(struct cluster *c, const char *key, const void *value, size_
       RD_KAFKA_V_VALUE((void *)value, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
       RD_KAFKA_V_OPAQUE(&d), RD_KAFKA_V_END);
   assert_int_equal(err, RD_KAFKA_RESP_ERR_NO_ERROR);
-  const double deadline = now_s() + 10.0;
-  for (int i = 0; i < 1000 && !d.done && now_s() < deadline; i++)
+  const double deadline = test_now_s() + 10.0;
+  for (int i = 0; i < 1000 && !d.done && test_now_s() < deadline; i++)
     rd_kafka_poll(c->producer, 20);
   assert_true(d.done);
   assert_int_equal(d.err, RD_KAFKA_RESP_ERR_NO_ERROR);
@@ -269,9 +263,9 @@ static void run_engine(const struct cluster *c, const char *state_dir, const cha
   if (rc != CSC_OK)
     fail_msg("kafka_consumer_new: %s", err);
   volatile sig_atomic_t stop = 0;
-  const double t0 = now_s();
+  const double t0 = test_now_s();
   rc = engine_run_kafka(e, rk, &stop, RUN_MS, IDLE_MS);
-  const double took = now_s() - t0;
+  const double took = test_now_s() - t0;
   *stats = *engine_stats(e);
   kafka_consumer_destroy(rk);
   engine_close(e);
@@ -357,9 +351,9 @@ static void read_topic(const struct cluster *c, const char *topic, struct rtopic
     rd_kafka_topic_partition_list_add(parts, topic, 0)->offset = RD_KAFKA_OFFSET_BEGINNING;
     assert_int_equal(rd_kafka_assign(rk, parts), RD_KAFKA_RESP_ERR_NO_ERROR);
     rd_kafka_topic_partition_list_destroy(parts);
-    const double deadline = now_s() + 10.0;
+    const double deadline = test_now_s() + 10.0;
     int64_t next = 0;
-    for (int i = 0; i < 2000 && next < hi && now_s() < deadline; i++) {
+    for (int i = 0; i < 2000 && next < hi && test_now_s() < deadline; i++) {
       rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 50);
       if (m == NULL)
         continue;

@@ -63,17 +63,6 @@ struct world {
 
 /* ---- small utilities ------------------------------------------------------------- */
 
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void sleep_ms(int ms) {
-  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-  nanosleep(&ts, NULL);
-}
-
 /* The whole file, NUL-terminated (*len without the NUL); NULL if absent. */
 static char *slurp(const char *path, size_t *len) {
   FILE *f = fopen(path, "rb");
@@ -156,24 +145,24 @@ static pid_t spawn(const char *bin, char *const args[], const char *out, const c
 
 /* Waits up to bound_s for pid: its wait status, or -1 after killing it. */
 static int wait_for(pid_t pid, double bound_s, double *took) {
-  const double t0 = now_s();
+  const double t0 = test_now_s();
   int status = 0;
   for (int i = 0; i < 100000; i++) {
     pid_t r = waitpid(pid, &status, WNOHANG);
     if (r == pid) {
       if (took)
-        *took = now_s() - t0;
+        *took = test_now_s() - t0;
       return status;
     }
     assert_true(r == 0 || errno == EINTR);
-    if (now_s() - t0 > bound_s)
+    if (test_now_s() - t0 > bound_s)
       break;
-    sleep_ms(10);
+    test_sleep_ms(10);
   }
   kill(pid, SIGKILL);
   waitpid(pid, &status, 0);
   if (took)
-    *took = now_s() - t0;
+    *took = test_now_s() - t0;
   return -1;
 }
 
@@ -756,7 +745,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 /* The whole history to csc.events.v1, keyed by LA code, through the
  * producer that owns the mock cluster. */
 static void produce_history(const struct world *w, rd_kafka_t *owner, struct produced *p) {
-  const double deadline = now_s() + 60.0;
+  const double deadline = test_now_s() + 60.0;
   for (size_t i = 0; i < w->n; i++) {
     rd_kafka_resp_err_t err;
     for (int tries = 0; tries < 10000; tries++) {
@@ -764,7 +753,7 @@ static void produce_history(const struct world *w, rd_kafka_t *owner, struct pro
           owner, RD_KAFKA_V_TOPIC(TOPIC_EVENTS), RD_KAFKA_V_KEY(w->la[i], strlen(w->la[i])),
           RD_KAFKA_V_VALUE(w->bytes + w->off[i], w->off[i + 1] - w->off[i]),
           RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
-      if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || now_s() > deadline)
+      if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || test_now_s() > deadline)
         break;
       rd_kafka_poll(owner, 10);
     }
@@ -808,9 +797,9 @@ static void daemon_start(struct world *w, struct daemon *d, const char *bootstra
 /* Waits (bounded) until the stored positions sum to at least `at_least`:
  * the sum reached. */
 static long wait_positions(const struct daemon *d, long at_least, double bound_s) {
-  const double t0 = now_s();
+  const double t0 = test_now_s();
   long outbox, positions = -1;
-  for (int i = 0; i < 100000 && now_s() - t0 < bound_s; i++) {
+  for (int i = 0; i < 100000 && test_now_s() - t0 < bound_s; i++) {
     store_counts(d->state, &outbox, &positions);
     if (positions >= at_least)
       return positions;
@@ -819,7 +808,7 @@ static long wait_positions(const struct daemon *d, long at_least, double bound_s
       char *e = slurp(d->errf, NULL);
       fail_msg("cscflow run exited early (status %d): %s", status, e ? e : "");
     }
-    sleep_ms(5);
+    test_sleep_ms(5);
   }
   return positions;
 }

@@ -72,17 +72,6 @@ struct world {
 
 static struct world *the_world;
 
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void sleep_ms(int ms) {
-  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-  nanosleep(&ts, NULL);
-}
-
 /* The whole file, NUL-terminated; an empty string if absent. */
 static char *slurp(const char *path) {
   FILE *f = fopen(path, "rb");
@@ -242,15 +231,15 @@ static void spawn(const struct world *w, struct daemon *d, char *const args[]) {
     _exit(127);
   }
   d->port = -1;
-  const double t0 = now_s();
-  for (int i = 0; i < 10000 && d->port < 0 && now_s() - t0 < 10; i++) {
+  const double t0 = test_now_s();
+  for (int i = 0; i < 10000 && d->port < 0 && test_now_s() - t0 < 10; i++) {
     char *log = slurp(d->errf);
     const char *p = strstr(log, "\"event\":\"serving\"");
     if (p != NULL && (p = strstr(p, "\"port\":")) != NULL)
       d->port = atoi(p + 7);
     free(log);
     if (d->port < 0)
-      sleep_ms(20);
+      test_sleep_ms(20);
   }
   assert_true(d->port > 0);
 }
@@ -268,11 +257,11 @@ static void serve_process_start(struct world *w, struct daemon *d, const char *s
 static void daemon_stop(struct daemon *d) {
   assert_int_equal(kill(d->pid, SIGTERM), 0);
   int status = 0;
-  const double t0 = now_s();
+  const double t0 = test_now_s();
   pid_t r = 0;
-  for (int i = 0; i < 10000 && (r = waitpid(d->pid, &status, WNOHANG)) == 0 && now_s() - t0 < 15;
+  for (int i = 0; i < 10000 && (r = waitpid(d->pid, &status, WNOHANG)) == 0 && test_now_s() - t0 < 15;
        i++)
-    sleep_ms(10);
+    test_sleep_ms(10);
   if (r != d->pid) {
     kill(d->pid, SIGKILL);
     waitpid(d->pid, &status, 0);
@@ -311,8 +300,8 @@ static void expect_metrics(const struct daemon *d, double gaps, double skipped, 
 /* Waits (bounded) until the daemon's log holds needle and the stored
  * positions of partitions 0 and 1 are p0 and p1 (-1: none); the log. */
 static char *wait_for(const struct daemon *d, const char *needle, int64_t p0, int64_t p1) {
-  const double t0 = now_s();
-  for (int i = 0; i < 100000 && now_s() - t0 < WAIT_BOUND_S; i++) {
+  const double t0 = test_now_s();
+  for (int i = 0; i < 100000 && test_now_s() - t0 < WAIT_BOUND_S; i++) {
     char *log = slurp(d->errf);
     if ((needle == NULL || strstr(log, needle) != NULL) && position(d->state, 0) == p0 &&
         position(d->state, 1) == p1)
@@ -321,7 +310,7 @@ static char *wait_for(const struct daemon *d, const char *needle, int64_t p0, in
     if (waitpid(d->pid, &status, WNOHANG) == d->pid)
       fail_msg("cscflow run exited early (status %d): %s", status, log);
     free(log);
-    sleep_ms(50);
+    test_sleep_ms(50);
   }
   char *log = slurp(d->errf);
   kill(d->pid, SIGKILL);
@@ -336,13 +325,13 @@ static char *wait_for(const struct daemon *d, const char *needle, int64_t p0, in
 /* Polls /readyz (bounded) until its status is want and its body holds
  * needle (NULL: anything). */
 static void wait_ready(const struct daemon *d, int want, const char *needle) {
-  const double t0 = now_s();
+  const double t0 = test_now_s();
   int status = 0;
-  for (int i = 0; i < 1000 && now_s() - t0 < WAIT_BOUND_S; i++) {
+  for (int i = 0; i < 1000 && test_now_s() - t0 < WAIT_BOUND_S; i++) {
     status = http_get(d, "/readyz", 0);
     if (status == want && (needle == NULL || strstr(body, needle) != NULL))
       return;
-    sleep_ms(100);
+    test_sleep_ms(100);
   }
   fail_msg("/readyz: %d %s (wanted %d with \"%s\")", status, body, want, needle ? needle : "");
 }
@@ -406,9 +395,9 @@ static void gap_stops_partition(void **state) {
   wait_ready(&d, 503, why);
   expect_metrics(&d, 1, 0, 1);
   /* The lag is that of the partitions consumed: partition 1's, none. */
-  const double t0 = now_s();
-  while (sample("cscflow_consumer_lag") != 0 && now_s() - t0 < 10) {
-    sleep_ms(200);
+  const double t0 = test_now_s();
+  while (sample("cscflow_consumer_lag") != 0 && test_now_s() - t0 < 10) {
+    test_sleep_ms(200);
     expect_metrics(&d, 1, 0, 1);
   }
   assert_true(sample("cscflow_consumer_lag") == 0);
@@ -418,7 +407,7 @@ static void gap_stops_partition(void **state) {
   wait_ready(&reader, 503, why);
   daemon_stop(&reader);
   /* Still stopped a while later: nothing of partition 0 was applied. */
-  sleep_ms(1500);
+  test_sleep_ms(1500);
   assert_int_equal(position(st, 0), P0_EVENTS);
   assert_int_equal(http_get(&d, "/readyz", 0), 503);
   daemon_stop(&d);
@@ -518,7 +507,7 @@ static void gap_found_by_fetch(void **state) {
   expect_line(log, "offset_gap", members);
   wait_ready(&d, 503, "offset gap: partition 0 of " TOPIC_EVENTS " stopped: stored position 5");
   expect_metrics(&d, 1, 0, 1);
-  sleep_ms(1500);
+  test_sleep_ms(1500);
   assert_int_equal(position(st, 0), P0_EVENTS);
   daemon_stop(&d);
   free(log);

@@ -41,12 +41,6 @@
 #define LA_TOKEN "la-secret"
 #define OP_TOKEN "op-secret"
 
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 struct world {
   rd_kafka_t *producer; /* owns the mock cluster */
   char bootstraps[256];
@@ -98,8 +92,8 @@ static void produce(struct world *w, const void *value, size_t len) {
                                      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
                                      RD_KAFKA_V_OPAQUE(&done), RD_KAFKA_V_END),
                    RD_KAFKA_RESP_ERR_NO_ERROR);
-  const double deadline = now_s() + 10.0;
-  for (int i = 0; i < 1000 && done == 0 && now_s() < deadline; i++)
+  const double deadline = test_now_s() + 10.0;
+  for (int i = 0; i < 1000 && done == 0 && test_now_s() < deadline; i++)
     rd_kafka_poll(w->producer, 10);
   assert_int_equal(done, 1);
 }
@@ -166,8 +160,8 @@ static void run_for(struct world *w, int ms) {
 
 /* Runs until this engine has consumed n messages (at most 15 s). */
 static void run_until_consumed(struct world *w, uint64_t n) {
-  const double deadline = now_s() + 15.0;
-  for (int i = 0; i < 100 && engine_stats(w->e)->consumed < n && now_s() < deadline; i++)
+  const double deadline = test_now_s() + 15.0;
+  for (int i = 0; i < 100 && engine_stats(w->e)->consumed < n && test_now_s() < deadline; i++)
     run_for(w, 250);
   assert_int_equal(engine_stats(w->e)->consumed, n);
 }
@@ -238,9 +232,9 @@ static int64_t jms(const json_t *doc, const char *key) {
 
 /* Runs (at most 10 s) until /readyz says 200. */
 static void run_until_ready(struct world *w) {
-  const double deadline = now_s() + 10.0;
+  const double deadline = test_now_s() + 10.0;
   int status = 0;
-  for (int i = 0; i < 40 && now_s() < deadline; i++) {
+  for (int i = 0; i < 40 && test_now_s() < deadline; i++) {
     run_for(w, 250);
     if ((status = request(w, "/readyz", NULL)) == 200)
       break;

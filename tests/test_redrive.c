@@ -60,17 +60,6 @@ static const char *cscflow_bin;
 
 /* ---- small utilities ------------------------------------------------------------------ */
 
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void sleep_ms(int ms) {
-  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-  nanosleep(&ts, NULL);
-}
-
 static char *slurp(const char *path) {
   FILE *f = fopen(path, "rb");
   assert_non_null(f);
@@ -104,14 +93,14 @@ static pid_t spawn(char *const args[], const char *errf) {
 /* Its exit status once it exits within bound_s; else it is killed and the
  * test fails. */
 static int wait_exit(pid_t pid, double bound_s) {
-  const double deadline = now_s() + bound_s;
+  const double deadline = test_now_s() + bound_s;
   int status = 0;
   for (int i = 0; i < 100000; i++) {
     if (waitpid(pid, &status, WNOHANG) == pid)
       return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    if (now_s() > deadline)
+    if (test_now_s() > deadline)
       break;
-    sleep_ms(20);
+    test_sleep_ms(20);
   }
   kill(pid, SIGKILL);
   waitpid(pid, &status, 0);
@@ -221,8 +210,8 @@ static void produce(struct cluster *c, const char *topic, int32_t partition, con
                             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(&d),
                             RD_KAFKA_V_END);
   assert_int_equal(err, RD_KAFKA_RESP_ERR_NO_ERROR);
-  const double deadline = now_s() + 10.0;
-  for (int i = 0; i < 1000 && !d.done && now_s() < deadline; i++)
+  const double deadline = test_now_s() + 10.0;
+  for (int i = 0; i < 1000 && !d.done && test_now_s() < deadline; i++)
     rd_kafka_poll(c->producer, 20);
   assert_true(d.done);
   assert_int_equal(d.err, RD_KAFKA_RESP_ERR_NO_ERROR);
@@ -302,8 +291,8 @@ static size_t read_input(struct cluster *c, struct got *out, size_t cap) {
   assert_int_equal(rd_kafka_assign(rk, l), 0);
   rd_kafka_topic_partition_list_destroy(l);
   size_t n = 0;
-  const double deadline = now_s() + 20.0;
-  for (int i = 0; i < 2000 && n < total && now_s() < deadline; i++) {
+  const double deadline = test_now_s() + 20.0;
+  for (int i = 0; i < 2000 && n < total && test_now_s() < deadline; i++) {
     rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 50);
     if (m == NULL)
       continue;
@@ -577,10 +566,10 @@ static void test_engine_cycle(void **state) {
 
   char *run_args[] = {"cscflow", "run", "--config", conf, NULL};
   const pid_t pid = spawn(run_args, errf);
-  const double deadline = now_s() + 60.0;
+  const double deadline = test_now_s() + 60.0;
   int64_t dlq = dlq_before;
-  for (int i = 0; i < 1000 && dlq < dlq_before + (int64_t)sent && now_s() < deadline; i++) {
-    sleep_ms(100);
+  for (int i = 0; i < 1000 && dlq < dlq_before + (int64_t)sent && test_now_s() < deadline; i++) {
+    test_sleep_ms(100);
     dlq = dlq_total(&w->c);
   }
   kill(pid, SIGTERM);
@@ -588,7 +577,7 @@ static void test_engine_cycle(void **state) {
   assert_int_equal(dlq, dlq_before + (int64_t)sent);
 
   /* No run, no change: nothing redrives by itself. */
-  sleep_ms(500);
+  test_sleep_ms(500);
   assert_int_equal(dlq_total(&w->c), dlq);
 
   const char *const filter[] = {"--from", since, NULL};

@@ -58,17 +58,6 @@ struct world {
 
 /* ---- utilities ------------------------------------------------------------------ */
 
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void sleep_ms(int ms) {
-  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-  nanosleep(&ts, NULL);
-}
-
 /* The whole file, NUL-terminated; NULL if absent. */
 static char *slurp(const char *path) {
   FILE *f = fopen(path, "rb");
@@ -129,14 +118,14 @@ static pid_t spawn(const char *bin, char *const args[], const struct child_opts 
 
 /* Waits up to bound_s for pid: its wait status, or -1 after killing it. */
 static int wait_for(pid_t pid, double bound_s) {
-  const double t0 = now_s();
+  const double t0 = test_now_s();
   int status = 0;
-  for (int i = 0; i < 1000000 && now_s() - t0 < bound_s; i++) {
+  for (int i = 0; i < 1000000 && test_now_s() - t0 < bound_s; i++) {
     pid_t r = waitpid(pid, &status, WNOHANG);
     if (r == pid)
       return status;
     assert_true(r == 0 || errno == EINTR);
-    sleep_ms(10);
+    test_sleep_ms(10);
   }
   kill(pid, SIGKILL);
   waitpid(pid, &status, 0);
@@ -277,8 +266,8 @@ static void wait_lock_holder(const char *state, pid_t pid) {
   char path[400], want[32];
   snprintf(path, sizeof path, "%s/%s", state, STORE_WRITER_LOCK);
   snprintf(want, sizeof want, "%d ", (int)pid);
-  const double t0 = now_s();
-  while (now_s() - t0 < 30.0) {
+  const double t0 = test_now_s();
+  while (test_now_s() - t0 < 30.0) {
     char *s = slurp(path);
     const int held = s != NULL && strncmp(s, want, strlen(want)) == 0;
     free(s);
@@ -287,7 +276,7 @@ static void wait_lock_holder(const char *state, pid_t pid) {
     int status;
     if (waitpid(pid, &status, WNOHANG) == pid)
       fail_msg("cscflow run %d exited (status %d) before it held the lock", (int)pid, status);
-    sleep_ms(20);
+    test_sleep_ms(20);
   }
   fail_msg("cscflow run %d did not write %s within 30 s", (int)pid, path);
 }
@@ -546,16 +535,16 @@ static int run_daemon(const struct world *w, const char *bootstraps, const char 
   char *args[] = {"cscflow", "run", "--config", conf, NULL};
   const struct child_opts o = {NULL, errf, 0};
   const pid_t pid = spawn(w->cscflow, args, &o);
-  const double t0 = now_s();
+  const double t0 = test_now_s();
   int status = -1;
-  while (now_s() - t0 < 120.0) {
+  while (test_now_s() - t0 < 120.0) {
     if (waitpid(pid, &status, WNOHANG) == pid)
       return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     if (until > 0 && stored_positions(state) >= until)
       break;
-    sleep_ms(50);
+    test_sleep_ms(50);
   }
-  kill(pid, now_s() - t0 < 120.0 ? SIGTERM : SIGKILL);
+  kill(pid, test_now_s() - t0 < 120.0 ? SIGTERM : SIGKILL);
   status = wait_for(pid, 20.0);
   return status >= 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
@@ -632,7 +621,7 @@ static void test_truncated_under_serve(void **state) {
   const pid_t pid = spawn(w->cscflow, args, &o);
   int code = 0, port = 0;
   for (int i = 0; i < 500 && code != 200; i++) {
-    sleep_ms(20);
+    test_sleep_ms(20);
     char *e = slurp(errf);
     const char *p = e ? strstr(e, "\"event\":\"serving\",\"port\":") : NULL;
     if (p != NULL)

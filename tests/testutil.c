@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "tests/testutil.h"
@@ -67,4 +68,15 @@ int test_http_get(int port, const char *path, const char *auth, char *buf, size_
 const char *test_http_body(const char *response) {
   const char *p = strstr(response, "\r\n\r\n");
   return p ? p + 4 : "";
+}
+
+double test_now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void test_sleep_ms(int ms) {
+  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
 }

@@ -19,6 +19,11 @@
  * per call site's buffer of at least 256 bytes. Fails the test on error. */
 void test_tmpdir(char *path, size_t len, const char *name);
 
+/* Monotonic seconds, for bounding a wait (never for a pass/fail timing). */
+double test_now_s(void);
+/* Sleeps ms milliseconds. */
+void test_sleep_ms(int ms);
+
 /* Date literal: D(2024, 2, 29). */
 #define D(y, m, d) date_from_ymd((y), (m), (d))
 
