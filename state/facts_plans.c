@@ -64,35 +64,52 @@ static int derive_ended(int kind, const struct episode *p, struct fact_list *l) 
 }
 
 /*
- * The child's previous plan of the kind before plans[i]: the latest start
- * before its start (ties: the one ending last). NULL when none.
+ * What the child's earlier plans of the kind say about plans[i] (started
+ * on s): *open_on_s when another plan of the kind is open on s (starts on
+ * or before s and ends after it: overlapping_plan, a data-quality finding),
+ * *last_end the latest end of the plans started before s (DATE_NEVER when
+ * one of them has not ended; 0 when there is none). Short-breaks periods
+ * are not LAC plans and take no part.
  */
-static const struct episode *previous_plan(int kind, const struct episode *plans, size_t n,
-                                           size_t i) {
-  const struct episode *prev = NULL;
+static void earlier_plans(int kind, const struct episode *plans, size_t n, size_t i,
+                          int *open_on_s, csc_date *last_end, int *any) {
+  const csc_date s = plans[i].start;
+  *open_on_s = *any = 0;
+  *last_end = 0;
   for (size_t j = 0; j < n; j++) {
     const struct episode *q = &plans[j];
-    if (j == i || !is_plan(kind, q) || q->start >= plans[i].start)
+    if (j == i || !is_plan(kind, q) || q->start > s)
       continue;
-    if (prev == NULL || q->start > prev->start || (q->start == prev->start && q->end > prev->end))
-      prev = q;
+    if (s < q->end)
+      *open_on_s = 1;
+    if (q->start < s && (!*any || q->end > *last_end)) {
+      *last_end = q->end;
+      *any = 1;
+    }
   }
-  return prev;
 }
 
-/* repeat_plan: plans[i] counts as started in the windows holding its start;
- * as a repeat within n months when the previous plan ended on or after
- * start - n months (a previous plan still open qualifies: its end is
- * DATE_NEVER), and as `ever` when there is any previous plan. */
+/*
+ * repeat_plan (INDICATORS.md: "the child's previous plan of the same kind
+ * ended within 12 / 24 months before the start (a plan that starts while
+ * another of its kind is still open is a data-quality finding, not a repeat
+ * within 12 / 24 months)"): plans[i] counts as started in the windows
+ * holding its start s; as a repeat within n months when no other plan of
+ * the kind is open on s and the previous plan (of those started before s,
+ * the one that ended last) ended on or after s - n months; and as `ever`
+ * when any plan of the kind started before s, overlapping or not.
+ */
 static int derive_started(int kind, const struct episode *plans, size_t n, size_t i,
                           struct fact_list *l) {
   static const int den[N_WINDOWS] = {M_PLANS_STARTED_12M, M_PLANS_STARTED_FYTD};
   static const int num[N_WINDOWS] = {M_REPEAT_PLAN_12M, M_REPEAT_PLAN_FYTD};
   const csc_date s = plans[i].start;
-  const struct episode *prev = previous_plan(kind, plans, n, i);
-  int repeat[N_REPEAT] = {0, 0, prev != NULL};
-  for (int r = 0; prev != NULL && r < REPEAT_EVER; r++)
-    repeat[r] = prev->end >= date_add_months(s, -repeat_months[r]);
+  int open_on_s, any;
+  csc_date last_end;
+  earlier_plans(kind, plans, n, i, &open_on_s, &last_end, &any);
+  int repeat[N_REPEAT] = {0, 0, any};
+  for (int r = 0; any && !open_on_s && r < REPEAT_EVER; r++)
+    repeat[r] = last_end >= date_add_months(s, -repeat_months[r]);
   for (int w = 0; w < N_WINDOWS; w++) {
     const csc_date to = window_close(w, s);
     if (fact_add(l, den[w], kind, 1, s, to))

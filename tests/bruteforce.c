@@ -1647,17 +1647,30 @@ static void ended_plans_over(struct bf *b) {
       }
 }
 
-/* The child's previous plan of the kind: the latest start before p's; of
- * two with that start, the one ending last (docs/indicators.md). */
-static const struct ep *previous_plan(const struct eps *l, enum kind k, const struct ep *p) {
-  const struct ep *prev = NULL;
+/* Whether p is a repeat within months (0: `ever`), as INDICATORS.md words
+ * it: "the child's previous plan of the same kind ended within 12 / 24
+ * months before the start (a plan that starts while another of its kind is
+ * still open is a data-quality finding, not a repeat within 12 / 24
+ * months); and `ever` (second or subsequent time: any earlier plan of the
+ * kind)". The previous plan is the earlier one that ended last. */
+static int is_repeat(const struct eps *l, enum kind k, const struct ep *p, int months) {
+  int earlier = 0, overlap = 0;
+  csc_date last = 0;
   for (size_t i = 0; i < l->n; i++) {
     const struct ep *q = &l->v[i];
-    if (is_plan(k, q) && q->start < p->start &&
-        (prev == NULL || q->start > prev->start || (q->start == prev->start && q->end > prev->end)))
-      prev = q;
+    if (q == p || !is_plan(k, q))
+      continue;
+    if (q->start <= p->start && p->start < q->end)
+      overlap = 1; /* another of its kind still open on p's start */
+    if (q->start < p->start) {
+      if (!earlier || q->end > last)
+        last = q->end;
+      earlier = 1;
+    }
   }
-  return prev;
+  if (months == 0)
+    return earlier;
+  return earlier && !overlap && last <= p->start && last >= date_add_months(p->start, -months);
 }
 
 static void repeat_plan(struct bf *b) {
@@ -1674,9 +1687,7 @@ static void repeat_plan(struct bf *b) {
             if (!is_plan((enum kind)k, plan) || !in_window(plan->start, b->T, wins[w]))
               continue;
             started++;
-            const struct ep *prev = previous_plan(l, (enum kind)k, plan);
-            repeat += prev != NULL &&
-                      (t == 2 || prev->end >= date_add_months(plan->start, -12 * (t + 1)));
+            repeat += is_repeat(l, (enum kind)k, plan, t == 2 ? 0 : 12 * (t + 1));
           }
         }
         char bd[32];

@@ -471,6 +471,84 @@ static void test_repeat_plan(void **state) {
   expect_ratio(&c->f, "repeat_plan", "12m", "CIN,ever", 0, 0, 0);
 }
 
+/*
+ * repeat_plan on messy histories. INDICATORS.md: "% of plans started in the
+ * window where the child's previous plan of the same kind ended within 12 /
+ * 24 months before the start (a plan that starts while another of its kind
+ * is still open is a data-quality finding, not a repeat within 12 / 24
+ * months); and `ever` (second or subsequent time: any earlier plan of the
+ * kind)". The previous plan is the earlier plan that ended last.
+ *
+ *   O1 a 2022-01-10 -> 2023-06-10, a' 2022-02-01 -> 2022-03-15 (the
+ *      generator's "overlap" mess: a second plan while a is open,
+ *      overlapping_plan), b 2024-05-10. The previous plan ended 2023-06-10,
+ *      11 months before b: b - 12m = 2023-05-10 <= 2023-06-10, so a repeat
+ *      within 12m, 24m and ever. (Taking a', the latest start, as the
+ *      previous plan gave ever only: a' ended 2022-03-15 < b - 24m.)
+ *   O2 a 2021-01-10 -> 2023-04-10, a' 2021-02-01 -> 2021-03-01
+ *      (overlapping_plan), b 2024-05-10: a ended 13 months before b:
+ *      b - 12m = 2023-05-10 > 2023-04-10, not 12m; b - 24m = 2022-05-10
+ *      <= 2023-04-10: 24m; ever.
+ *   O3 a 2023-09-01 still open, b 2024-03-01: b starts while a is open,
+ *      overlapping_plan, "not a repeat within 12 / 24 months"; ever ("any
+ *      earlier plan of the kind").
+ *   O4 a 2023-01-01 -> 2024-06-01, b 2024-04-01: a is still open on b's
+ *      start (it ends later): overlapping_plan; ever only.
+ * Without the catalogue's rule, O3b and O4b were repeats within 12m and 24m
+ * (their previous plan "had not ended"), and O1b, O2b ever only.
+ */
+static void test_repeat_plan_overlap(void **state) {
+  struct ctx *c = open_ctx(state, "plans_repeat_overlap");
+  struct stream *s = &c->s;
+  plan_span(s, PLAN_CP, "O1", "a", D(2022, 1, 10), D(2023, 6, 10));
+  plan_span(s, PLAN_CP, "O1", "a2", D(2022, 2, 1), D(2022, 3, 15));
+  plan_span(s, PLAN_CP, "O1", "b", D(2024, 5, 10), 0);
+  plan_span(s, PLAN_CP, "O2", "a", D(2021, 1, 10), D(2023, 4, 10));
+  plan_span(s, PLAN_CP, "O2", "a2", D(2021, 2, 1), D(2021, 3, 1));
+  plan_span(s, PLAN_CP, "O2", "b", D(2024, 5, 10), 0);
+  plan_span(s, PLAN_CP, "O3", "a", D(2023, 9, 1), 0);
+  plan_span(s, PLAN_CP, "O3", "b", D(2024, 3, 1), 0);
+  plan_span(s, PLAN_CP, "O4", "a", D(2023, 1, 1), D(2024, 6, 1));
+  plan_span(s, PLAN_CP, "O4", "b", D(2024, 4, 1), 0);
+
+  /* One child at a time, on b's start: the repeat facts are b's alone (a
+   * and a' have no earlier plan but a, and O3a none). */
+  const struct {
+    const char *child;
+    csc_date T;
+    int repeat[3]; /* 12m, 24m, ever */
+  } want[] = {
+      {"O1", D(2024, 5, 10), {1, 1, 1}},
+      {"O2", D(2024, 5, 10), {0, 1, 1}},
+      {"O3", D(2024, 3, 1), {0, 0, 1}},
+      {"O4", D(2024, 4, 1), {0, 0, 1}},
+  };
+  for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+    struct folded x;
+    derive_child(s, want[i].child, NULL, &x);
+    for (int r = 0; r < 3; r++)
+      if (value_on(&x, M_REPEAT_PLAN_12M, REPEAT(PLAN_CP, r), want[i].T) != want[i].repeat[r])
+        fail_msg("%s: repeat bucket %d is %lld, expected %d", want[i].child, r,
+                 (long long)value_on(&x, M_REPEAT_PLAN_12M, REPEAT(PLAN_CP, r), want[i].T),
+                 want[i].repeat[r]);
+    /* The overlap is reported: one overlapping_plan finding each (O1, O2 on
+     * a', O3, O4 on b). */
+    size_t found = 0;
+    for (size_t f = 0; f < x.st.n_findings; f++)
+      found += x.st.findings[f].rule == Q_OVERLAPPING_PLAN;
+    assert_int_equal(found, 1);
+    arena_free(&x.a);
+  }
+
+  /* The whole engine on 2024-05-10, window (2023-05-10, 2024-05-10]:
+   * started O1b, O2b, O3a, O3b, O4b = 5 (O4a is 2023-01-01). 12m: O1b
+   * (20%); 24m: O1b, O2b (40%); ever: O1b, O2b, O3b, O4b (80%). */
+  advance(c, D(2024, 5, 10));
+  expect_ratio(&c->f, "repeat_plan", "12m", "CP,12m", 1, 5, 20.0);
+  expect_ratio(&c->f, "repeat_plan", "12m", "CP,24m", 2, 5, 40.0);
+  expect_ratio(&c->f, "repeat_plan", "12m", "CP,ever", 4, 5, 80.0);
+}
+
 /* ---- seen_per_plan ------------------------------------------------------------------ */
 
 /*
@@ -661,9 +739,11 @@ static void test_step_down(void **state) {
 
 /*
  * W1: CP plan a from 2024-01-01, still open when b starts 2024-03-01
- *     (overlapping_plan): a is b's previous plan and has not ended, so b is
- *     a repeat within 12m, 24m and ever. Started in the 12m window on
- *     2024-03-01: a and b = 2; repeats: b = 1.
+ *     (overlapping_plan): "a plan that starts while another of its kind is
+ *     still open is a data-quality finding, not a repeat within 12 / 24
+ *     months" (INDICATORS.md), but a is an earlier plan of the kind, so b
+ *     counts in `ever`. Started in the 12m window on 2024-03-01: a and
+ *     b = 2; repeats: 12m 0, 24m 0, ever b = 1.
  *     A CIN plan started and ended 2024-02-01 is started and ended (1 each
  *     on 2024-02-01) but never open, so never seen on time.
  * W2: period P from 2024-01-10 under V3, C2 from 2024-02-01, ended
@@ -683,8 +763,9 @@ static void test_choices(void **state) {
   derive_child(s, "W2", NULL, &w2);
   const csc_date T = D(2024, 3, 1);
   assert_int_equal(value_on(&w1, M_PLANS_STARTED_12M, PLAN_CP, T), 2);
-  for (int r = 0; r < 3; r++)
-    assert_int_equal(value_on(&w1, M_REPEAT_PLAN_12M, REPEAT(PLAN_CP, r), T), 1);
+  assert_int_equal(value_on(&w1, M_REPEAT_PLAN_12M, REPEAT(PLAN_CP, 0), T), 0);
+  assert_int_equal(value_on(&w1, M_REPEAT_PLAN_12M, REPEAT(PLAN_CP, 1), T), 0);
+  assert_int_equal(value_on(&w1, M_REPEAT_PLAN_12M, REPEAT(PLAN_CP, 2), T), 1);
   assert_int_equal(value_on(&w1, M_PLANS_STARTED_12M, PLAN_CIN, D(2024, 2, 1)), 1);
   assert_int_equal(value_on(&w1, M_PLANS_ENDED_12M, PLAN_CIN, D(2024, 2, 1)), 1);
   assert_int_equal(value_on(&w1, M_PLANS_OPEN, PLAN_CIN, D(2024, 2, 1)), 0);
@@ -703,6 +784,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_ended_plans_over, setup, teardown),
       cmocka_unit_test_setup_teardown(test_ended_month_end, setup, teardown),
       cmocka_unit_test_setup_teardown(test_repeat_plan, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_repeat_plan_overlap, setup, teardown),
       cmocka_unit_test_setup_teardown(test_seen_per_plan, setup, teardown),
       cmocka_unit_test_setup_teardown(test_seen_inclusive, setup, teardown),
       cmocka_unit_test_setup_teardown(test_seen_visits_outside_plan, setup, teardown),
