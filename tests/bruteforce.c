@@ -1857,8 +1857,10 @@ static void placement_changes_avg(struct bf *b) {
   for (size_t i = 0; i < b->n_children; i++) {
     const struct child *c = &b->children[i];
     int looked_after = 0;
+    /* After death: looked after on a day of the window up to d, not after. */
+    const csc_date last = alive_on(c, b->T) ? b->T : c->death;
     for (size_t s = 0; s < c->spans.n; s++)
-      looked_after |= open_during(&c->spans.v[s], first, b->T);
+      looked_after |= open_during(&c->spans.v[s], first, last);
     if (!looked_after)
       continue;
     children++;

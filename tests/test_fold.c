@@ -1346,6 +1346,34 @@ TEST(test_q_after_death_corrected) {
   assert_int_equal(value_on(&h->d, M_CHILDREN_IN_NEED, 0, D(2024, 4, 6)), 0);
 }
 
+TEST(test_q_after_death_care) {
+  /* Looked after from 1 Jan 2024 (placement U1), moved 1 Feb 2024 (U3),
+   * died 15 Mar 2024; the period "ended" 20 Mar 2024, after the death. */
+  care_start(h, "k1", D(2024, 1, 1), "P1", "C2", "N1", 0, plc(h, "U1", "PR1", 0, 0));
+  place(h, "k2", D(2024, 2, 1), "P1", plc(h, "U3", "PR1", 0, 0), "CARPL");
+  died(h, "dd", D(2024, 3, 15), D(2024, 3, 15));
+  care_end(h, "k3", D(2024, 3, 20), "P1", "E2");
+  const struct child_state *st = fold(h);
+  only_finding(h, Q_AFTER_DEATH, "k3");
+  assert_int_equal(st->plans[PLAN_LAC][0].end, NEVER); /* k3 ends nothing */
+  const struct derived *d = &h->d;
+  /* Looked after (point in time) up to 15 Mar, not from 16 Mar. */
+  assert_true(has_fact(d, M_CHILDREN_ON_PLAN, PLAN_LAC, D(2024, 1, 1), D(2024, 3, 16)));
+  assert_int_equal(value_on(d, M_PLACEMENT_GROUP, PG_FOSTER, D(2024, 3, 15)), 1);
+  assert_int_equal(value_on(d, M_PLACEMENT_GROUP, PG_FOSTER, D(2024, 3, 16)), 0);
+  /* placement_changes_avg's children "looked after on some day of the
+   * window": the days up to d only, "nor as a member of any denominator for
+   * days after d". The 12 months to T hold 15 Mar 2024 while
+   * add_months(T, -12) < 15 Mar 2024, i.e. up to T = 14 Mar 2025:
+   * [1 Jan 2024, 15 Mar 2025), not for ever. */
+  assert_true(has_fact(d, M_LAC_IN_12M, 0, D(2024, 1, 1), D(2025, 3, 15)));
+  assert_int_equal(n_facts(d, M_LAC_IN_12M, 0), 1);
+  /* The move of 1 Feb 2024, before the death, counts for 12 months. */
+  assert_true(has_fact(d, M_PLACEMENT_CHANGES_12M, 0, D(2024, 2, 1), D(2025, 2, 1)));
+  /* No exit: k3 is after d. */
+  assert_int_equal(n_facts(d, M_CARE_EXITS_12M, -1), 0);
+}
+
 /* ---- corrections and order ------------------------------------------------------- */
 
 TEST(test_supersede) {
@@ -1621,6 +1649,7 @@ int main(void) {
       T(test_q_implausible_date), T(test_q_implausible_date_boundary),
       T(test_q_implausible_date_and_birth), T(test_q_implausible_date_corrected),
       T(test_q_after_death), T(test_q_after_death_recorded_late), T(test_q_after_death_corrected),
+      T(test_q_after_death_care),
       T(test_supersede), T(test_retract), T(test_supersede_then_retract),
       T(test_correction_target_absent), T(test_same_day), T(test_permutations_small),
       T(test_permutations_long), T(test_permutations_save_order),
