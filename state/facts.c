@@ -11,7 +11,7 @@
 const char *const quality_rule_ids[Q_RULE_COUNT] = {
     "end_before_start",  "end_without_start",   "referral_while_open", "placement_outside_care",
     "overlapping_plan",  "date_before_birth",   "date_after_recorded", "unknown_code",
-    "implausible_date"};
+    "implausible_date",  "after_death"};
 
 /* Findings stay counted whatever the as-of date. */
 #define ALWAYS_FROM ((csc_date)-25567) /* 1900-01-01 */
@@ -303,6 +303,55 @@ void derive_ref_default(struct derive_ref *ref) {
   ref->visit_interval[PLAN_LAC] = VISIT_DEFAULT_LAC;
 }
 
+/*
+ * INDICATORS.md, Conventions, "After death": "a child with a date of death d
+ * is not counted in any point-in-time measure on T > d (open plans, looked
+ * after, allocations), nor as a member of any denominator for days after d."
+ * The measures counted on T for what the child is on T: their facts end at
+ * d + 1 at the latest (counted on T <= d, the day of death included). The
+ * window measures count what happened on dates in the window, and an event
+ * after d was never folded (after_death, state/fold.c), so they need no cut.
+ */
+static int point_in_time(int measure) {
+  switch (measure) {
+  case M_CHILDREN_ON_PLAN:
+  case M_PLANS_OPEN:
+  case M_PLANS_OPEN_OVER:
+  case M_PLACEMENTS3_FYTD:
+  case M_PLACEMENTS3_12M:
+  case M_CIN_DURATION_OPEN:
+  case M_CHILDREN_IN_NEED:
+  case M_SEEN_ON_TIME:
+  case M_STABILITY_LONG_DEN:
+  case M_STABILITY_LONG_NUM:
+  case M_PLACEMENT_GROUP:
+  case M_DISTANCE_KNOWN:
+  case M_DISTANCE_OVER_20:
+  case M_DISTANCE_SUM:
+  case M_CARE_LEAVERS_12M:
+  case M_SDQ_COUNT:
+  case M_SDQ_SUM:
+  case M_CHILDREN_ALLOCATED:
+    return 1;
+  default:
+    return 0;
+  }
+}
+
+static void cut_after_death(struct fact_list *l, csc_date death) {
+  if (death == DATE_NEVER)
+    return;
+  size_t m = 0;
+  for (size_t i = 0; i < l->n; i++) {
+    struct fact f = l->v[i];
+    if (point_in_time(f.measure) && f.to > death + 1)
+      f.to = death + 1;
+    if (f.from < f.to)
+      l->v[m++] = f;
+  }
+  l->n = m;
+}
+
 int child_derive(const struct child_state *st, const struct derive_ref *ref, struct arena *a,
                  struct derived *out) {
   struct derive_ref defaults;
@@ -331,6 +380,8 @@ int child_derive(const struct child_state *st, const struct derive_ref *ref, str
     rc = derive_outcomes(st, ref, &l);
   if (rc == CSC_OK)
     rc = derive_workforce(st, ref, &l);
+  if (rc == CSC_OK)
+    cut_after_death(&l, st->details.death);
   for (size_t i = 0; rc == CSC_OK && i < st->n_findings; i++)
     rc = fact_add(&l, M_QUALITY, st->findings[i].rule, 1, ALWAYS_FROM, DATE_NEVER);
   if (rc == CSC_OK)

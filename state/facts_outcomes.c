@@ -303,9 +303,15 @@ static int is_placement_change(const struct child_state *st, size_t p) {
  */
 static int derive_changes(struct care *c) {
   const struct child_state *st = c->st;
+  /* INDICATORS.md, "After death": not "a member of any denominator for days
+   * after d": only the looked-after days up to d count. A period of care
+   * has no end after d (after_death), so without this cut it would. */
+  const csc_date alive_to = st->details.death == DATE_NEVER ? DATE_NEVER : st->details.death + 1;
   size_t n = 0;
   for (size_t i = 0; i < c->n_lac; i++) {
-    const csc_date b = c->lac[i].to;
+    const csc_date b = min_date(c->lac[i].to, alive_to);
+    if (c->lac[i].from >= b)
+      continue;
     c->tmp[n++] = (struct interval){c->lac[i].from, b == DATE_NEVER ? b : window_end(b - 1, 12)};
   }
   n = merge_intervals(c->tmp, n);

@@ -78,6 +78,17 @@
  * 1900 (implausible_date) is a mistyped date, not a date of anything: it is
  * reported and takes no part in the fold, so it counts nowhere until a
  * correction gives it a real date. Its corrections still apply.
+ *
+ * AFTER DEATH (INDICATORS.md, Conventions): "An event dated after d is a
+ * data-quality finding (after_death) and counts in no window." An event
+ * dated after the child's date of death (ChildDetails.date_of_death, from
+ * the merged details, whichever event recorded it and whenever it arrived)
+ * is reported after_death and, like implausible_date, takes no part in the
+ * fold: it opens, ends and counts nothing. An event on the day of death is
+ * not after it. ChildDetails are exempt (they record the death, often days
+ * later). The other date rules still apply to it. Once the date of death is
+ * corrected away, the events fold as dated and the findings resolve. The
+ * days after d are cut from the point-in-time measures in state/facts.c.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -783,12 +794,23 @@ static void check_date(struct fold *f) {
     finding(f, Q_DATE_BEFORE_BIRTH);
 }
 
+/* after_death: dated after the child's date of death. ChildDetails record
+ * the death (and may be saved after it); a worker's or a post's history has
+ * no death. */
+static int after_death(const struct child_state *st, const CaseEvent *ev, csc_date date) {
+  return date > st->details.death && date >= PLAUSIBLE_FROM &&
+         ev->payload_case != CSCFLOW__V1__CASE_EVENT__PAYLOAD_CHILD_DETAILS &&
+         ev->payload_case != CSCFLOW__V1__CASE_EVENT__PAYLOAD_WORKFORCE;
+}
+
 static void check_event(struct fold *f) {
   /* A mistyped date is one thing to fix: it is not also before the birth. */
   if (f->date < PLAUSIBLE_FROM)
     finding(f, Q_IMPLAUSIBLE_DATE);
   else
     check_date(f);
+  if (after_death(f->st, f->ev, f->date))
+    finding(f, Q_AFTER_DEATH);
   if (has_unknown_code(f->ev))
     finding(f, Q_UNKNOWN_CODE);
 }
@@ -917,7 +939,8 @@ int child_fold(CaseEvent **events, size_t n, struct arena *a, struct child_state
       f.ev = events[i];
       f.date = dates[i];
       check_event(&f);
-      live[i] = dates[i] >= PLAUSIBLE_FROM; /* implausible_date: reported, never folded */
+      /* implausible_date, after_death: reported, never folded */
+      live[i] = dates[i] >= PLAUSIBLE_FROM && !after_death(st, events[i], dates[i]);
     }
 
   memset(done, 0, n + 1);

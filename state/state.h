@@ -328,6 +328,7 @@ enum quality_rule {
   Q_DATE_AFTER_RECORDED,   /* occurred_on after the day the case system recorded it */
   Q_UNKNOWN_CODE,          /* a code the DfE guides do not define */
   Q_IMPLAUSIBLE_DATE,      /* occurred_on before 1900: the event is not folded */
+  Q_AFTER_DEATH,           /* dated after the child's date of death: the event is not folded */
   Q_RULE_COUNT
 };
 extern const char *const quality_rule_ids[Q_RULE_COUNT];
@@ -406,7 +407,7 @@ struct adoption {
 struct child_details {
   csc_date dob;          /* DATE_NEVER when unknown (or unborn) */
   csc_date expected_dob; /* DATE_NEVER when not recorded */
-  csc_date death;
+  csc_date death;        /* DATE_NEVER when not recorded (INDICATORS.md "After death") */
   int sex;               /* Cscflow__V1__Sex */
   const char *ethnicity; /* "" when not recorded */
   int disabled, uasc;

@@ -38,12 +38,13 @@ enum rule {
   R_DATE_BEFORE_BIRTH,
   R_DATE_AFTER_RECORDED,
   R_UNKNOWN_CODE,
-  R_IMPLAUSIBLE_DATE
+  R_IMPLAUSIBLE_DATE,
+  R_AFTER_DEATH
 };
 const char *const bf_rule_ids[BF_RULE_COUNT] = {
     "end_before_start", "end_without_start", "referral_while_open", "placement_outside_care",
     "overlapping_plan", "date_before_birth", "date_after_recorded", "unknown_code",
-    "implausible_date"};
+    "implausible_date", "after_death"};
 
 static const char *const IDS_CORE[] = {"referrals",       "rereferrals",      "children_on_plan",
                                        "open_plans_over", "placements_3plus", NULL};
@@ -228,6 +229,7 @@ struct child {
   /* folded */
   size_t cap; /* capacity of every list */
   csc_date dob;
+  csc_date death; /* NEVER when not recorded */
   int uasc;
   struct eps referrals, assessments, enquiries, plans[KINDS], placements, spans, allocations,
       employments;
@@ -1043,6 +1045,8 @@ static void merge_details(struct child *c, const Cscflow__V1__ChildDetails *d) {
   csc_date x;
   if (date_from_yyyymmdd(d->date_of_birth, &x) == CSC_OK)
     c->dob = x;
+  if (date_from_yyyymmdd(d->date_of_death, &x) == CSC_OK)
+    c->death = x;
   if (d->uasc)
     c->uasc = 1;
 }
@@ -1061,6 +1065,7 @@ static int implausible(struct fold *f, const Ev *ev) {
 static void fold_child(struct bf *b, struct child *c) {
   c->cap = c->n_events + 1;
   c->dob = NEVER;
+  c->death = NEVER;
   c->journeys = alloc(b, c->cap * sizeof *c->journeys);
   c->findings = alloc(b, BF_RULE_COUNT * c->cap * sizeof *c->findings);
   struct fold f = {b,    c, alloc(b, c->cap * sizeof(Ev *)), alloc(b, c->cap * sizeof(csc_date)), 0,
@@ -1080,11 +1085,23 @@ static void fold_child(struct bf *b, struct child *c) {
     if (f.events[i]->payload_case == CSCFLOW__V1__CASE_EVENT__PAYLOAD_CHILD_DETAILS)
       merge_details(c, f.events[i]->child_details);
   }
+  size_t kept = 0;
   for (size_t i = 0; i < f.n; i++) {
     f.ev = f.events[i];
     f.date = f.dates[i];
     check_event(&f);
+    /* INDICATORS.md, "After death": "An event dated after d is a data-quality
+     * finding (after_death) and counts in no window." The details that record
+     * the death are not events of the child's care. */
+    if (f.date > c->death && f.ev->payload_case != CSCFLOW__V1__CASE_EVENT__PAYLOAD_CHILD_DETAILS &&
+        !is_workforce(f.ev)) {
+      report_here(&f, R_AFTER_DEATH);
+      continue;
+    }
+    f.events[kept] = f.events[i];
+    f.dates[kept++] = f.dates[i];
   }
+  f.n = kept;
   for (size_t i = 0; i < f.n;) {
     size_t j = i;
     while (j < f.n && f.dates[j] == f.dates[i])
@@ -1158,6 +1175,12 @@ static const struct ep *care_span_on(const struct child *c, csc_date T) {
 }
 
 static int looked_after_on(const struct child *c, csc_date T) { return care_span_on(c, T) != NULL; }
+
+/* INDICATORS.md, "After death": "a child with a date of death d is not
+ * counted in any point-in-time measure on T > d (open plans, looked after,
+ * allocations), nor as a member of any denominator for days after d." Every
+ * value counted on T for what the child is on T asks this first. */
+static int alive_on(const struct child *c, csc_date T) { return c->death == NEVER || T <= c->death; }
 
 /* Plans of a kind as the plan indicators count them: periods of care under
  * V3/V4 throughout are not plans. */
@@ -1315,7 +1338,7 @@ static void core_plans(struct bf *b) {
   for (int k = 0; k < KINDS; k++) {
     double children = 0;
     for (size_t i = 0; i < b->n_children; i++)
-      children += on_plan(&b->children[i], (enum kind)k, b->T);
+      children += alive_on(&b->children[i], b->T) && on_plan(&b->children[i], (enum kind)k, b->T);
     put_count(b, "children_on_plan", "T", KIND_NAMES[k], children, 1);
   }
   for (int k = 0; k < KINDS; k++)
@@ -1323,6 +1346,8 @@ static void core_plans(struct bf *b) {
       double open = 0, over = 0;
       for (size_t i = 0; i < b->n_children; i++) {
         const struct eps *l = &b->children[i].plans[k];
+        if (!alive_on(&b->children[i], b->T))
+          continue;
         for (size_t p = 0; p < l->n; p++)
           if (is_plan((enum kind)k, &l->v[p]) && open_on(&l->v[p], b->T)) {
             open++;
@@ -1348,7 +1373,7 @@ static void core_placements_3plus(struct bf *b) {
     double looked_after = 0, three_plus = 0;
     for (size_t i = 0; i < b->n_children; i++) {
       const struct child *c = &b->children[i];
-      if (!looked_after_on(c, b->T))
+      if (!alive_on(c, b->T) || !looked_after_on(c, b->T))
         continue;
       looked_after++;
       int placements = 0;
@@ -1597,7 +1622,7 @@ static void cin_episode_duration(struct bf *b, int *x) {
   size_t n = 0;
   for (size_t i = 0; i < b->n_children; i++) {
     const struct eps *l = &b->children[i].referrals;
-    for (size_t r = 0; r < l->n; r++)
+    for (size_t r = 0; r < l->n && alive_on(&b->children[i], b->T); r++)
       if (open_on(&l->v[r], b->T))
         x[n++] = duration_band(l->v[r].start, b->T);
   }
@@ -1618,7 +1643,7 @@ static void children_in_need(struct bf *b) {
   double children = 0;
   for (size_t i = 0; i < b->n_children; i++) {
     const struct eps *l = &b->children[i].referrals;
-    for (size_t r = 0; r < l->n; r++)
+    for (size_t r = 0; r < l->n && alive_on(&b->children[i], b->T); r++)
       if (open_on(&l->v[r], b->T)) {
         children++;
         break;
@@ -1730,7 +1755,7 @@ static void seen_per_plan(struct bf *b) {
     double open = 0, on_time = 0;
     for (size_t i = 0; i < b->n_children; i++) {
       const struct child *c = &b->children[i];
-      for (size_t p = 0; p < c->plans[k].n; p++) {
+      for (size_t p = 0; p < c->plans[k].n && alive_on(c, b->T); p++) {
         const struct ep *plan = &c->plans[k].v[p];
         if (!is_plan(k, plan) || !open_on(plan, b->T))
           continue;
@@ -1808,7 +1833,7 @@ static void placement_stability_long(struct bf *b) {
     const struct child *c = &b->children[i];
     const struct ep *span = care_span_on(c, T);
     const int age = age_on(c->dob, T);
-    if (span == NULL || age < 0 || age >= 16 || span->start > span_by)
+    if (!alive_on(c, T) || span == NULL || age < 0 || age >= 16 || span->start > span_by)
       continue;
     den++;
     const struct ep *p = placement_on(c, T);
@@ -1843,8 +1868,10 @@ static void placement_changes_avg(struct bf *b) {
   for (size_t i = 0; i < b->n_children; i++) {
     const struct child *c = &b->children[i];
     int looked_after = 0;
+    /* After death: looked after on a day of the window up to d, not after. */
+    const csc_date last = alive_on(c, b->T) ? b->T : c->death;
     for (size_t s = 0; s < c->spans.n; s++)
-      looked_after |= open_during(&c->spans.v[s], first, b->T);
+      looked_after |= open_during(&c->spans.v[s], first, last);
     if (!looked_after)
       continue;
     children++;
@@ -1888,7 +1915,7 @@ static void placement_type_mix(struct bf *b) {
   double by[GROUPS] = {0}, all = 0;
   for (size_t i = 0; i < b->n_children; i++) {
     const struct child *c = &b->children[i];
-    if (!looked_after_on(c, b->T))
+    if (!alive_on(c, b->T) || !looked_after_on(c, b->T))
       continue;
     all++;
     const struct ep *p = placement_on(c, b->T);
@@ -1902,7 +1929,8 @@ static void placement_distance(struct bf *b) {
   double known = 0, over = 0, miles = 0;
   for (size_t i = 0; i < b->n_children; i++) {
     const struct child *c = &b->children[i];
-    const struct ep *p = looked_after_on(c, b->T) ? placement_on(c, b->T) : NULL;
+    const struct ep *p =
+        alive_on(c, b->T) && looked_after_on(c, b->T) ? placement_on(c, b->T) : NULL;
     if (p == NULL || !p->has_distance)
       continue;
     known++;
@@ -2055,7 +2083,7 @@ static void care_leavers(struct bf *b) {
   for (size_t i = 0; i < b->n_children; i++) {
     const struct child *c = &b->children[i];
     const int age = age_on(c->dob, b->T);
-    if (age < 17 || age > 21)
+    if (!alive_on(c, b->T) || age < 17 || age > 21)
       continue;
     const struct mark *latest = NULL; /* ties: the later in fold order */
     for (size_t m = 0; m < c->leaver.n; m++)
@@ -2080,7 +2108,7 @@ static void sdq_mean(struct bf *b) {
     const struct child *c = &b->children[i];
     const struct ep *span = care_span_on(c, b->T);
     const int age = age_on(c->dob, b->T);
-    if (span == NULL || span->start > span_by || age < 4 || age > 16)
+    if (!alive_on(c, b->T) || span == NULL || span->start > span_by || age < 4 || age > 16)
       continue;
     const struct mark *latest = NULL;
     for (size_t m = 0; m < c->sdq.n; m++)
@@ -2189,7 +2217,7 @@ static void workforce(struct bf *b) {
     holding += spell != NEVER && load != NULL && load->date >= spell && load->case_holding;
     for (size_t m = 0; m < c->absences.n; m++)
       absence += in_window(c->absences.v[m].date, b->T, W_12M) ? c->absences.v[m].value : 0;
-    for (size_t a = 0; a < c->allocations.n; a++)
+    for (size_t a = 0; a < c->allocations.n && alive_on(c, b->T); a++)
       if (open_on(&c->allocations.v[a], b->T)) {
         allocated++;
         break;

@@ -87,8 +87,60 @@ static void stream_add(struct stream *s, const Cscflow__V1__CaseEvent *ev) {
   s->retracts += ev->retracts_event_id[0] != '\0';
 }
 
+/*
+ * The generator records no deaths. One child in DEATH_ONE_IN (by child id)
+ * gets a ChildDetails recording a date of death 60 to 900 days after its
+ * first details (dated on the death, saved 3 days later), so that the
+ * after_death rule and the cut of point-in-time values (INDICATORS.md,
+ * "After death") are compared too; one death in four is retracted 30 days
+ * after it was saved, which must resolve its findings.
+ */
+#define DEATH_ONE_IN 12
+
+static uint32_t id_hash(const char *s) {
+  uint32_t h = 2166136261u;
+  for (; *s; s++)
+    h = (h ^ (uint8_t)*s) * 16777619u;
+  return h;
+}
+
+static void add_death(struct stream *s, const Cscflow__V1__CaseEvent *details) {
+  const uint32_t h = id_hash(details->child_id);
+  csc_date first;
+  if (h % DEATH_ONE_IN != 0 || details->supersedes_event_id[0] != '\0' ||
+      date_from_yyyymmdd(details->occurred_on, &first) != CSC_OK)
+    return;
+  const csc_date death = first + 60 + (csc_date)((h / DEATH_ONE_IN) % 841);
+  char id[160], rid[170];
+  snprintf(id, sizeof id, "DEATH-%s", details->event_id);
+  Cscflow__V1__CaseEvent ev = CSCFLOW__V1__CASE_EVENT__INIT;
+  Cscflow__V1__ChildDetails cd = CSCFLOW__V1__CHILD_DETAILS__INIT;
+  cd.date_of_death = date_to_yyyymmdd(death);
+  ev.event_id = id;
+  ev.la_code = details->la_code;
+  ev.child_id = details->child_id;
+  ev.occurred_on = cd.date_of_death;
+  ev.recorded_at_ms = test_ms(death + 3);
+  ev.payload_case = CSCFLOW__V1__CASE_EVENT__PAYLOAD_CHILD_DETAILS;
+  ev.child_details = &cd;
+  stream_add(s, &ev);
+  if ((h / DEATH_ONE_IN / 841) % 4 != 0)
+    return;
+  Cscflow__V1__CaseEvent rt = CSCFLOW__V1__CASE_EVENT__INIT;
+  snprintf(rid, sizeof rid, "UNDEATH-%s", details->event_id);
+  rt.event_id = rid;
+  rt.la_code = details->la_code;
+  rt.child_id = details->child_id;
+  rt.occurred_on = date_to_yyyymmdd(death + 33);
+  rt.recorded_at_ms = test_ms(death + 33);
+  rt.retracts_event_id = id;
+  stream_add(s, &rt);
+}
+
 static int emit(void *ctx, const Cscflow__V1__CaseEvent *ev) {
   stream_add(ctx, ev);
+  if (ev->payload_case == CSCFLOW__V1__CASE_EVENT__PAYLOAD_CHILD_DETAILS)
+    add_death(ctx, ev);
   return 0;
 }
 
@@ -467,7 +519,7 @@ struct run {
   struct bf_options bo;
   struct tally t;
   double twin_seconds, seen_referrals, seen_lac;
-  uint64_t seen_findings;
+  uint64_t seen_findings, seen_after_death;
   struct snap live[32]; /* the snapshot published on each as-of date */
 };
 
@@ -539,8 +591,11 @@ static void check_on(struct run *u, csc_date x) {
   const struct bf_value *lac = bf_find(&twin, "children_on_plan", "T", "LAC");
   u->seen_referrals += ref ? ref->num : 0;
   u->seen_lac += lac ? lac->num : 0;
-  for (int q = 0; q < BF_RULE_COUNT; q++)
+  for (int q = 0; q < BF_RULE_COUNT; q++) {
     u->seen_findings += twin.quality[q];
+    if (strcmp(bf_rule_ids[q], "after_death") == 0)
+      u->seen_after_death += twin.quality[q];
+  }
   bf_result_free(&twin);
   u->live[u->t.dates - 1] = engine;
 }
@@ -657,7 +712,10 @@ static void run_against_twin(int group) {
   if (!group)
     series_equals_twin_restated(u, n_dates);
   const size_t dates = u->t.dates, differences = u->t.differences;
-  const int exercised = u->seen_referrals > 0 && u->seen_lac > 0 && u->seen_findings > 0;
+  const int exercised = u->seen_referrals > 0 && u->seen_lac > 0 && u->seen_findings > 0 &&
+                        u->seen_after_death > 0;
+  print_message("after_death findings summed over the dates: %llu\n",
+                (unsigned long long)u->seen_after_death);
   end_run(u);
   free(u);
   assert_true(dates >= 12);

@@ -1214,6 +1214,166 @@ TEST(test_q_implausible_date_corrected) {
   only_finding(h, Q_IMPLAUSIBLE_DATE, "r1b");
 }
 
+/*
+ * after_death. INDICATORS.md, Conventions, "After death": "a child with a
+ * date of death d is not counted in any point-in-time measure on T > d (open
+ * plans, looked after, allocations), nor as a member of any denominator for
+ * days after d. An event dated after d is a data-quality finding
+ * (`after_death`) and counts in no window."
+ */
+
+static size_t check_arrival_orders(struct hist *h);
+
+/* ChildDetails recording the date of death (and nothing else). */
+static CaseEvent *died(struct hist *h, const char *id, csc_date d, csc_date death) {
+  CaseEvent *e = details(h, id, d, 0);
+  e->child_details->date_of_death = date_to_yyyymmdd(death);
+  return e;
+}
+
+/* The history of test_q_after_death but the death: born 4 Jul 2015;
+ * referral R1 10 Jan 2024; CIN plan CIN1 1 Feb 2024; worker W1 allocated
+ * 10 Jan 2024; seen 15 Mar 2024 (the day of death below) and 20 Mar 2024;
+ * a referral R2 on 1 Apr 2024; CIN1 ended and R1 closed 10 Apr 2024;
+ * details (ethnicity) 20 Apr 2024. */
+static void death_history(struct hist *h) {
+  details(h, "d1", D(2023, 1, 10), 20150704);
+  ref_open(h, "r1", D(2024, 1, 10), "R1", "1A");
+  cin_start(h, "p1", D(2024, 2, 1), "CIN1", "R1");
+  alloc(h, "w1", D(2024, 1, 10), "W1", 0);
+  seen(h, "v1", D(2024, 3, 15), "CIN1", 1, 1);
+  seen(h, "v2", D(2024, 3, 20), "CIN1", 1, 1);
+  ref_open(h, "r2", D(2024, 4, 1), "R2", "1A");
+  cin_end(h, "p2", D(2024, 4, 10), "CIN1");
+  ref_close(h, "c1", D(2024, 4, 10), "R1", "RC1", 0);
+  details(h, "d2", D(2024, 4, 20), 0)->child_details->ethnicity = S("WBRI");
+}
+
+TEST(test_q_after_death) {
+  death_history(h);
+  /* The child died on 15 Mar 2024; the LA recorded it on 18 Mar. */
+  recorded(died(h, "dd", D(2024, 3, 15), D(2024, 3, 15)), D(2024, 3, 18));
+  const struct child_state *st = fold(h);
+  assert_int_equal(st->details.death, D(2024, 3, 15));
+  /* "An event dated after d is a data-quality finding (after_death)": v2
+   * (20 Mar), r2 (1 Apr), p2 and c1 (10 Apr) = 4. Not v1, dated on d itself
+   * (after d means > d), nor d2 (details record the child, not the care),
+   * nor dd. r2 is not also referral_while_open: it takes no part. */
+  assert_int_equal(st->n_findings, 4);
+  assert_true(has_finding(st, Q_AFTER_DEATH, "v2"));
+  assert_true(has_finding(st, Q_AFTER_DEATH, "r2"));
+  assert_true(has_finding(st, Q_AFTER_DEATH, "p2"));
+  assert_true(has_finding(st, Q_AFTER_DEATH, "c1"));
+  /* "... and counts in no window": none of the four is folded. One referral,
+   * still open; CIN1 still open; one visit (v1). */
+  assert_int_equal(st->n_referrals, 1);
+  ep_is(&st->referrals[0], D(2024, 1, 10), NEVER, "R1", "", "1A", "", 0);
+  assert_int_equal(st->n_plans[PLAN_CIN], 1);
+  assert_int_equal(st->plans[PLAN_CIN][0].end, NEVER);
+  assert_int_equal(st->n_visits, 1);
+  assert_int_equal(st->details.ethnicity[0], 'W'); /* d2 merged */
+  const struct derived *d = derive(h);
+  /* Referrals in the 12 months to 1 Jun 2024: R1 (10 Jan, before d) = 1;
+   * R2 (1 Apr, after d) is in no window. */
+  assert_int_equal(value_on(d, M_REFERRALS_12M, 0, D(2024, 6, 1)), 1);
+  /* No CIN plan ended: p2 is after d. */
+  assert_int_equal(n_facts(d, M_PLANS_ENDED_12M, PLAN_CIN), 0);
+  /* "not counted in any point-in-time measure on T > d": on plan, in need,
+   * allocated up to and including 15 Mar 2024 (T = d is not > d), from
+   * 16 Mar never, though nothing dated on or before d ends them. */
+  assert_true(has_fact(d, M_CHILDREN_ON_PLAN, PLAN_CIN, D(2024, 2, 1), D(2024, 3, 16)));
+  assert_true(has_fact(d, M_PLANS_OPEN, PLAN_CIN, D(2024, 2, 1), D(2024, 3, 16)));
+  assert_true(has_fact(d, M_CHILDREN_IN_NEED, 0, D(2024, 1, 10), D(2024, 3, 16)));
+  assert_true(has_fact(d, M_CHILDREN_ALLOCATED, 0, D(2024, 1, 10), D(2024, 3, 16)));
+  assert_int_equal(value_on(d, M_CHILDREN_ON_PLAN, PLAN_CIN, D(2024, 3, 15)), 1);
+  assert_int_equal(value_on(d, M_CHILDREN_ON_PLAN, PLAN_CIN, D(2024, 3, 16)), 0);
+  assert_int_equal(value_on(d, M_CHILDREN_IN_NEED, 0, D(2024, 3, 16)), 0);
+  assert_int_equal(value_on(d, M_CHILDREN_ALLOCATED, 0, D(2024, 3, 16)), 0);
+  /* The open-episode duration (point in time) stops too. */
+  assert_int_equal(value_on(d, M_CIN_DURATION_OPEN, DUR_UNDER_3M, D(2024, 3, 15)), 1);
+  for (int b = 0; b < DUR_COUNT; b++)
+    assert_int_equal(value_on(d, M_CIN_DURATION_OPEN, b, D(2024, 3, 16)), 0);
+  assert_int_equal(value_on(d, M_QUALITY, Q_AFTER_DEATH, D(2024, 6, 1)), 4);
+  /* The order the events arrive in does not matter, the death included. */
+  assert_true(check_arrival_orders(h) > 0);
+}
+
+TEST(test_q_after_death_recorded_late) {
+  /* Everything above is folded as dated while no death is recorded: the
+   * episode closes and the plan ends 10 Apr; r2 is referral_while_open. */
+  death_history(h);
+  const struct child_state *st = fold(h);
+  only_finding(h, Q_REFERRAL_WHILE_OPEN, "r2");
+  assert_int_equal(st->plans[PLAN_CIN][0].end, D(2024, 4, 10));
+  assert_int_equal(value_on(&h->d, M_CHILDREN_IN_NEED, 0, D(2024, 3, 20)), 1);
+  /* The date of death, recorded on 1 May after all of them, turns the four
+   * events after it into findings and resolves referral_while_open (r2 is
+   * no longer folded): the whole history is re-folded. */
+  recorded(died(h, "dd", D(2024, 3, 15), D(2024, 3, 15)), D(2024, 5, 1));
+  st = fold(h);
+  assert_int_equal(st->n_findings, 4);
+  assert_false(has_finding(st, Q_REFERRAL_WHILE_OPEN, "r2"));
+  assert_true(has_finding(st, Q_AFTER_DEATH, "r2"));
+  assert_int_equal(value_on(derive(h), M_CHILDREN_IN_NEED, 0, D(2024, 3, 20)), 0);
+}
+
+TEST(test_q_after_death_corrected) {
+  death_history(h);
+  recorded(died(h, "dd", D(2024, 3, 15), D(2024, 3, 15)), D(2024, 3, 18));
+  assert_int_equal(fold(h)->n_findings, 4);
+  /* The death was recorded against the wrong child: the LA retracts it. The
+   * four after_death findings resolve and the events fold as dated (and r2
+   * is referral_while_open, as with no death). */
+  retract(h, "x1", D(2024, 5, 2), "dd");
+  const struct child_state *st = fold(h);
+  assert_int_equal(st->details.death, NEVER);
+  only_finding(h, Q_REFERRAL_WHILE_OPEN, "r2");
+  assert_int_equal(st->plans[PLAN_CIN][0].end, D(2024, 4, 10));
+  assert_true(has_fact(&h->d, M_CHILDREN_ON_PLAN, PLAN_CIN, D(2024, 2, 1), D(2024, 4, 10)));
+  /* A later death date, 5 Apr 2024, amending it: only c1 and p2 (10 Apr)
+   * are after it; v2 and r2 fold (r2 is referral_while_open again). */
+  h_reset(h);
+  death_history(h);
+  recorded(died(h, "dd", D(2024, 3, 15), D(2024, 3, 15)), D(2024, 3, 18));
+  supersedes(recorded(died(h, "dd2", D(2024, 4, 5), D(2024, 4, 5)), D(2024, 4, 8)), "dd");
+  st = fold(h);
+  assert_int_equal(st->details.death, D(2024, 4, 5));
+  assert_int_equal(st->n_findings, 3);
+  assert_true(has_finding(st, Q_AFTER_DEATH, "p2"));
+  assert_true(has_finding(st, Q_AFTER_DEATH, "c1"));
+  assert_true(has_finding(st, Q_REFERRAL_WHILE_OPEN, "r2"));
+  assert_int_equal(value_on(derive(h), M_CHILDREN_IN_NEED, 0, D(2024, 4, 5)), 1);
+  assert_int_equal(value_on(&h->d, M_CHILDREN_IN_NEED, 0, D(2024, 4, 6)), 0);
+}
+
+TEST(test_q_after_death_care) {
+  /* Looked after from 1 Jan 2024 (placement U1), moved 1 Feb 2024 (U3),
+   * died 15 Mar 2024; the period "ended" 20 Mar 2024, after the death. */
+  care_start(h, "k1", D(2024, 1, 1), "P1", "C2", "N1", 0, plc(h, "U1", "PR1", 0, 0));
+  place(h, "k2", D(2024, 2, 1), "P1", plc(h, "U3", "PR1", 0, 0), "CARPL");
+  died(h, "dd", D(2024, 3, 15), D(2024, 3, 15));
+  care_end(h, "k3", D(2024, 3, 20), "P1", "E2");
+  const struct child_state *st = fold(h);
+  only_finding(h, Q_AFTER_DEATH, "k3");
+  assert_int_equal(st->plans[PLAN_LAC][0].end, NEVER); /* k3 ends nothing */
+  const struct derived *d = &h->d;
+  /* Looked after (point in time) up to 15 Mar, not from 16 Mar. */
+  assert_true(has_fact(d, M_CHILDREN_ON_PLAN, PLAN_LAC, D(2024, 1, 1), D(2024, 3, 16)));
+  assert_int_equal(value_on(d, M_PLACEMENT_GROUP, PG_FOSTER, D(2024, 3, 15)), 1);
+  assert_int_equal(value_on(d, M_PLACEMENT_GROUP, PG_FOSTER, D(2024, 3, 16)), 0);
+  /* placement_changes_avg's children "looked after on some day of the
+   * window": the days up to d only, "nor as a member of any denominator for
+   * days after d". The 12 months to T hold 15 Mar 2024 while
+   * add_months(T, -12) < 15 Mar 2024, i.e. up to T = 14 Mar 2025:
+   * [1 Jan 2024, 15 Mar 2025), not for ever. */
+  assert_true(has_fact(d, M_LAC_IN_12M, 0, D(2024, 1, 1), D(2025, 3, 15)));
+  assert_int_equal(n_facts(d, M_LAC_IN_12M, 0), 1);
+  /* The move of 1 Feb 2024, before the death, counts for 12 months. */
+  assert_true(has_fact(d, M_PLACEMENT_CHANGES_12M, 0, D(2024, 2, 1), D(2025, 2, 1)));
+  /* No exit: k3 is after d. */
+  assert_int_equal(n_facts(d, M_CARE_EXITS_12M, -1), 0);
+}
+
 /* ---- corrections and order ------------------------------------------------------- */
 
 TEST(test_supersede) {
@@ -1488,6 +1648,8 @@ int main(void) {
       T(test_q_date_before_birth), T(test_q_date_after_recorded), T(test_q_unknown_code),
       T(test_q_implausible_date), T(test_q_implausible_date_boundary),
       T(test_q_implausible_date_and_birth), T(test_q_implausible_date_corrected),
+      T(test_q_after_death), T(test_q_after_death_recorded_late), T(test_q_after_death_corrected),
+      T(test_q_after_death_care),
       T(test_supersede), T(test_retract), T(test_supersede_then_retract),
       T(test_correction_target_absent), T(test_same_day), T(test_permutations_small),
       T(test_permutations_long), T(test_permutations_save_order),

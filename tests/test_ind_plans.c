@@ -152,6 +152,16 @@ static void tick(struct stream *s, csc_date d) {
   put(s, &ev);
 }
 
+/* ChildDetails recording the child's date of death d, dated d. */
+static void death(struct stream *s, const char *child, csc_date d) {
+  Cscflow__V1__CaseEvent ev = at(s, child, d);
+  Cscflow__V1__ChildDetails c = CSCFLOW__V1__CHILD_DETAILS__INIT;
+  c.date_of_death = date_to_yyyymmdd(d);
+  ev.payload_case = CSCFLOW__V1__CASE_EVENT__PAYLOAD_CHILD_DETAILS;
+  ev.child_details = &c;
+  put(s, &ev);
+}
+
 /* ---- the engine: each test opens its fixture; teardown closes it ------------------ */
 
 struct ctx {
@@ -321,6 +331,53 @@ static void test_children_in_need_facts(void **state) {
     }
   assert_int_equal(n, 1);
   arena_free(&x.a);
+}
+
+/* ---- after death ------------------------------------------------------------------- */
+
+/*
+ * INDICATORS.md, Conventions, "After death": "a child with a date of death d
+ * is not counted in any point-in-time measure on T > d (open plans, looked
+ * after, allocations), nor as a member of any denominator for days after d.
+ * An event dated after d is a data-quality finding (`after_death`) and
+ * counts in no window."
+ *
+ * A: referral A1 2024-01-10, CIN plan AP 2024-02-01, died 2024-03-15; the
+ *    plan ended and the episode closed 2024-04-10, after the death.
+ * B: referral B1 2024-02-01, CIN plan BP 2024-02-01, both still open.
+ */
+static void test_after_death(void **state) {
+  struct ctx *c = open_ctx(state, "plans_death");
+  struct stream *s = &c->s;
+  referral(s, "A", "A1", D(2024, 1, 10));
+  plan(s, PLAN_CIN, 0, "A", "AP", D(2024, 2, 1));
+  referral(s, "B", "B1", D(2024, 2, 1));
+  plan(s, PLAN_CIN, 0, "B", "BP", D(2024, 2, 1));
+  death(s, "A", D(2024, 3, 15));
+  plan(s, PLAN_CIN, 1, "A", "AP", D(2024, 4, 10));
+  ref_close(s, "A", "A1", D(2024, 4, 10));
+
+  /* T = 2024-03-15, the day of death: T > d is false, A still counts.
+   * children_in_need: A, B = 2; children_on_plan CIN: A, B = 2. */
+  advance(c, D(2024, 3, 15));
+  expect_count(&c->f, "children_in_need", "T", "", 2, 2);
+  expect_count(&c->f, "children_on_plan", "T", "CIN", 2, 2);
+  /* T = 2024-03-16 > d: "not counted in any point-in-time measure": B alone,
+   * 1 and 1, though nothing recorded yet ends A's episode or plan. */
+  advance(c, D(2024, 3, 16));
+  expect_count(&c->f, "children_in_need", "T", "", 1, 1);
+  expect_count(&c->f, "children_on_plan", "T", "CIN", 1, 1);
+  assert_int_equal(get(&c->f, "children_in_need", "T", "").quality[Q_AFTER_DEATH], 0);
+  /* T = 2024-04-10: the end of AP and the closure of A1 are dated after d:
+   * 2 after_death findings, and they "count in no window": no CIN plan
+   * ended in the 12 months (ended_plans_over CIN,6m: 0 of 0). The referral
+   * A1, dated before d, still counts in the 12 months to T: A1 and B1 = 2. */
+  advance(c, D(2024, 4, 10));
+  assert_int_equal(get(&c->f, "children_in_need", "T", "").quality[Q_AFTER_DEATH], 2);
+  expect_count(&c->f, "children_in_need", "T", "", 1, 1);
+  expect_count(&c->f, "children_on_plan", "T", "CIN", 1, 1);
+  expect_count(&c->f, "referrals", "12m", "", 2, 2);
+  expect_ratio(&c->f, "ended_plans_over", "12m", "CIN,6m", 0, 0, 0);
 }
 
 /* ---- ended_plans_over --------------------------------------------------------------- */
@@ -781,6 +838,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_children_in_need, setup, teardown),
       cmocka_unit_test_setup_teardown(test_children_in_need_facts, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_after_death, setup, teardown),
       cmocka_unit_test_setup_teardown(test_ended_plans_over, setup, teardown),
       cmocka_unit_test_setup_teardown(test_ended_month_end, setup, teardown),
       cmocka_unit_test_setup_teardown(test_repeat_plan, setup, teardown),

@@ -116,6 +116,7 @@
     date_after_recorded: 'An event dated after the day it was recorded.',
     unknown_code: 'A code outside the DfE guides\' list for its field.',
     implausible_date: 'An event dated before 1900; not counted until its date is corrected.',
+    after_death: 'An event dated after the child\'s date of death; not counted.',
   };
 
   const $ = (id) => document.getElementById(id);
