@@ -52,8 +52,10 @@ typedef Cscflow__V1__CaseEvent CaseEvent;
  * the input topic, or the files it came from, into an empty directory).
  * 5: history subjects and ids inside derived records escaped (base.h,
  * key_append) and 128 bytes long; a store of version 4 is refused.
- * 6: repeat_plan's facts as the catalogue words it (issue 15): a store of
- * version 5 holds facts of the old rule and is refused, not mixed.
+ * 6: repeat_plan's facts as the catalogue words it, and after_death (no
+ * point-in-time fact of a child past its date of death; events after it
+ * folded as findings only) (issue 15): a store of version 5 holds facts
+ * of the old rules and is refused, not mixed.
  */
 #define STATE_SCHEMA_VERSION 6u
 #define STATE_MAX_KEY 511 /* LMDB's default maximum key size */
