@@ -166,19 +166,26 @@ static int derive_seen(const struct child_state *st, const struct derive_ref *re
   return fact_add(l, M_SEEN_ON_TIME, kind, 1, p->start, missed < p->end ? missed : p->end);
 }
 
-/* The child's CIN episode open on d (s <= d < e), which includes one opened
- * on d; NULL when none. Episodes never overlap (referral_while_open). */
-static const struct episode *cin_episode_open_on(const struct child_state *st, csc_date d) {
-  for (size_t i = 0; i < st->n_referrals; i++)
-    if (st->referrals[i].start <= d && d < st->referrals[i].end)
-      return &st->referrals[i];
-  return NULL;
+/* The child's CIN episode at a step-down on d: the one closed on d (the
+ * case closed with the plan) if any, else the one open on d (s <= d < e),
+ * which includes one opened on d; NULL when none. Episodes never overlap
+ * (referral_while_open), so at most one of each. */
+static const struct episode *cin_episode_at_end(const struct child_state *st, csc_date d) {
+  const struct episode *open = NULL;
+  for (size_t i = 0; i < st->n_referrals; i++) {
+    const struct episode *r = &st->referrals[i];
+    if (r->start <= d && r->end == d)
+      return r;
+    if (r->start <= d && d < r->end)
+      open = r;
+  }
+  return open;
 }
 
 /* cin_closed_after_step_down: a CP plan or period of care ended on e is in
  * the 12m window from e; in the numerator from the day its CIN episode
- * closed, when that is on or before e + 6 months (provisional: only what
- * has closed by T counts). */
+ * closed, when that is on or before e + 6 months, e itself included
+ * (provisional: only what has closed by T counts). */
 static int derive_step_down(const struct child_state *st, int kind, const struct episode *p,
                             struct fact_list *l) {
   const int bucket = kind == PLAN_CP ? 0 : 1;
@@ -188,7 +195,7 @@ static int derive_step_down(const struct child_state *st, int kind, const struct
   const csc_date to = window_end(e, 12);
   if (fact_add(l, M_STEP_DOWN_ENDS_12M, bucket, 1, e, to))
     return CSC_ENOMEM;
-  const struct episode *cin = cin_episode_open_on(st, e);
+  const struct episode *cin = cin_episode_at_end(st, e);
   if (cin == NULL || cin->end > date_add_months(e, 6))
     return CSC_OK;
   return fact_add(l, M_STEP_DOWN_CLOSED_12M, bucket, 1, cin->end, to);

@@ -1775,6 +1775,14 @@ static const struct ep *episode_open_on(const struct child *c, csc_date d) {
   return NULL;
 }
 
+/* The CIN episode closed on d, if any. */
+static const struct ep *episode_closed_on(const struct child *c, csc_date d) {
+  for (size_t r = 0; r < c->referrals.n; r++)
+    if (c->referrals.v[r].start <= d && c->referrals.v[r].end == d)
+      return &c->referrals.v[r];
+  return NULL;
+}
+
 static void cin_closed_after_step_down(struct bf *b) {
   const enum kind kinds[2] = {CP, LAC};
   for (int x = 0; x < 2; x++) {
@@ -1787,7 +1795,11 @@ static void cin_closed_after_step_down(struct bf *b) {
         if (!is_plan(kinds[x], plan) || !in_window(plan->end, b->T, W_12M))
           continue;
         ends++;
-        const struct ep *cin = episode_open_on(c, plan->end);
+        /* "on the end date itself included": an episode closed on the end
+         * date closed within 6 months; else the one open on it. */
+        const struct ep *cin = episode_closed_on(c, plan->end);
+        if (cin == NULL)
+          cin = episode_open_on(c, plan->end);
         csc_date until = date_add_months(plan->end, 6);
         if (until > b->T)
           until = b->T;

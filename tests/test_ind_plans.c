@@ -742,13 +742,16 @@ static void test_seen_visits_outside_plan(void **state) {
  * CP plans 2024-02-01 -> 2024-05-01 (e + 6m = 2024-11-01) of:
  *   D1 CIN episode from 2024-01-05 closed 2024-09-15: in the numerator from 09-15.
  *   D2 episode closed 2024-11-02, a day past e + 6m: never.
- *   D3 episode closed 2024-05-01, the day the plan ended: not open on the
- *      end date, so no episode was stepped down to: never.
+ *   D3 episode closed 2024-05-01, the day the plan ended ("closed when the
+ *      plan ends"): INDICATORS.md, "whose CIN episode closed within 6 months
+ *      of that end (on the end date itself included)": from 05-01.
  *   D4 episode 2024-01-05 -> 2024-04-01, and one opened on the end date
  *      2024-05-01 closed 2024-07-01: from 07-01.
  * Period of care D5 C2 2023-06-01 -> 2024-04-15 (e + 6m = 2024-10-15), CIN
  *   episode from 2023-01-05 closed 2024-10-15 (on e + 6m): from 10-15.
  * D6 V3 period 2024-03-01 -> 2024-03-05 with an open episode: not a plan.
+ * D7 C2 period 2023-08-01 -> 2024-05-01, CIN episode from 2023-01-05 closed
+ *   the same day 2024-05-01 ("on the end date itself included"): from 05-01.
  */
 static void test_step_down(void **state) {
   struct ctx *c = open_ctx(state, "plans_step_down");
@@ -771,22 +774,28 @@ static void test_step_down(void **state) {
   referral(s, "D6", "D6", D(2024, 1, 5));
   care_start(s, "D6", "D6", "V3", D(2024, 3, 1));
   care_end(s, "D6", "D6", D(2024, 3, 5));
+  referral(s, "D7", "D7", D(2023, 1, 5));
+  care_start(s, "D7", "D7", "C2", D(2023, 8, 1));
+  care_end(s, "D7", "D7", D(2024, 5, 1));
+  ref_close(s, "D7", "D7", D(2024, 5, 1));
 
-  /* 2024-06-01: four CP ends, none closed yet: 0/4; one period ended: 0/1. */
+  /* 2024-06-01: four CP ends, D3's episode closed on the end date itself
+   * ("on the end date itself included"): 1/4; two periods ended, D7's
+   * episode closed on its end date: 1/2. */
   advance(c, D(2024, 6, 1));
-  expect_ratio(&c->f, "cin_closed_after_step_down", "12m", "after_CP", 0, 4, 0.0);
-  expect_ratio(&c->f, "cin_closed_after_step_down", "12m", "after_LAC", 0, 1, 0.0);
-  assert_true(is_provisional(&c->f, "cin_closed_after_step_down", "12m", "after_CP"));
-  /* 2024-07-01: D4 closed: 1/4. */
-  advance(c, D(2024, 7, 1));
   expect_ratio(&c->f, "cin_closed_after_step_down", "12m", "after_CP", 1, 4, 25.0);
-  /* 2024-11-02: D1 and D4 (D2 closed too late, D3 on the end date): 2/4;
-   * D5 on e + 6m: 1/1. */
-  advance(c, D(2024, 11, 2));
+  expect_ratio(&c->f, "cin_closed_after_step_down", "12m", "after_LAC", 1, 2, 50.0);
+  assert_true(is_provisional(&c->f, "cin_closed_after_step_down", "12m", "after_CP"));
+  /* 2024-07-01: D3 and D4 closed: 2/4. */
+  advance(c, D(2024, 7, 1));
   expect_ratio(&c->f, "cin_closed_after_step_down", "12m", "after_CP", 2, 4, 50.0);
-  expect_ratio(&c->f, "cin_closed_after_step_down", "12m", "after_LAC", 1, 1, 100.0);
+  /* 2024-11-02: D1, D3 (on the end date, included) and D4 (D2 closed too
+   * late): 3/4; D5 on e + 6m and D7 on e: 2/2. */
+  advance(c, D(2024, 11, 2));
+  expect_ratio(&c->f, "cin_closed_after_step_down", "12m", "after_CP", 3, 4, 75.0);
+  expect_ratio(&c->f, "cin_closed_after_step_down", "12m", "after_LAC", 2, 2, 100.0);
   /* 2025-05-01: window (2024-05-01, 2025-05-01] no longer holds the CP ends
-   * (2024-05-01) nor D5's (2024-04-15): null. */
+   * (2024-05-01) nor D5's (2024-04-15) and D7's (2024-05-01): null. */
   advance(c, D(2025, 5, 1));
   expect_ratio(&c->f, "cin_closed_after_step_down", "12m", "after_CP", 0, 0, 0);
   expect_ratio(&c->f, "cin_closed_after_step_down", "12m", "after_LAC", 0, 0, 0);
