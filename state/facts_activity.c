@@ -143,27 +143,28 @@ static int derive_factors(const struct episode *a, struct fact_list *l) {
   return CSC_OK;
 }
 
-/* The earliest completion of another assessment dated after c; DATE_NEVER
- * when none. */
-static csc_date next_completion(const struct child_state *st, const struct episode *a) {
+/* The earliest start of another assessment dated after c (one recorded
+ * only by its completion starts, as the fold keeps it, on that date);
+ * DATE_NEVER when none. */
+static csc_date next_start(const struct child_state *st, const struct episode *a) {
   csc_date next = DATE_NEVER;
   for (size_t i = 0; i < st->n_assessments; i++) {
     const struct episode *o = &st->assessments[i];
-    if (o != a && is_completed(o) && o->end > a->end && o->end < next)
-      next = o->end;
+    if (o != a && o->start > a->end && o->start < next)
+      next = o->start;
   }
   return next;
 }
 
 /*
  * nfa_reassessed: the NFA completion on c is in the denominator over its
- * 12m window; it joins the numerator of n months on the date of the next
- * completion c2 when c2 <= add_months(c, n) (provisional: only once c2 has
- * happened), until it leaves the window.
+ * 12m window; it joins the numerator of n months on the date s2 the next
+ * assessment started when s2 <= add_months(c, n) (provisional: only once s2
+ * has happened), until it leaves the window.
  */
 static int derive_nfa(const struct child_state *st, const struct episode *a,
                       struct fact_list *l) {
-  const csc_date c = a->end, window = window_end(c, 12), next = next_completion(st, a);
+  const csc_date c = a->end, window = window_end(c, 12), next = next_start(st, a);
   if (add_12m(l, M_NFA_ASSESSMENTS_12M, 0, c))
     return CSC_ENOMEM;
   for (int b = 0; b < 2; b++)

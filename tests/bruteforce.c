@@ -1531,8 +1531,8 @@ static void nfa_reassessed(struct bf *b) {
         if (until > b->T)
           until = b->T;
         for (size_t y = 0; y < c->assessments.n; y++) {
-          const csc_date e = c->assessments.v[y].end;
-          if (y != a && e != NEVER && e > x->end && e <= until) {
+          const csc_date s = c->assessments.v[y].start; /* started, completed or not */
+          if (y != a && s > x->end && s <= until) {
             again++;
             break;
           }

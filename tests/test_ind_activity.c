@@ -488,6 +488,49 @@ TEST(test_nfa_reassessed_month_end) {
   assert_int_equal(at(d, M_NFA_ASSESSMENTS_12M, 0, D(2025, 1, 10)), 0);
 }
 
+/* ---- nfa_reassessed: a new assessment *started* ----------------------------------- */
+
+/*
+ * INDICATORS.md: "of assessments completed with no further action ..., %
+ * where the child had a new assessment *started* within 6 / 12 months of
+ * that completion".
+ */
+TEST(test_nfa_reassessed_started) {
+  /* Child 1: NFA completed 2024-01-10 (add_months 6 = 2024-07-10); a new
+   * assessment started 2024-06-01 and completed 2024-08-01, after
+   * 2024-07-10. Started within 6 months: in both numerators from the start,
+   * 2024-06-01, until the NFA leaves its window (2025-01-10). */
+  asmt_done(h, "a1", D(2024, 1, 10), "A1", "", OUTCOME(NFA), NULL, NULL);
+  asmt_start(h, "a2", D(2024, 6, 1), "A2", "");
+  asmt_done(h, "a2b", D(2024, 8, 1), "A2", "", OUTCOME(CIN), NULL, NULL);
+  const struct derived *d = derive(h);
+  assert_int_equal(at(d, M_NFA_REASSESSED_12M, 0, D(2024, 5, 31)), 0);
+  assert_int_equal(at(d, M_NFA_REASSESSED_12M, 0, D(2024, 6, 1)), 1); /* "started within 6" */
+  assert_int_equal(at(d, M_NFA_REASSESSED_12M, 1, D(2024, 6, 1)), 1); /* "... / 12 months" */
+  assert_int_equal(at(d, M_NFA_REASSESSED_12M, 0, D(2025, 1, 9)), 1);
+  assert_int_equal(at(d, M_NFA_REASSESSED_12M, 0, D(2025, 1, 10)), 0);
+
+  /* Child 2: NFA completed 2024-01-10; a new assessment started 2024-03-01
+   * and still open: "a new assessment *started*" whether or not completed:
+   * in both numerators from 2024-03-01. */
+  h_reset(h);
+  asmt_done(h, "a1", D(2024, 1, 10), "A1", "", OUTCOME(NFA), NULL, NULL);
+  asmt_start(h, "a2", D(2024, 3, 1), "A2", "");
+  d = derive(h);
+  assert_int_equal(at(d, M_NFA_REASSESSED_12M, 0, D(2024, 3, 1)), 1);
+  assert_int_equal(at(d, M_NFA_REASSESSED_12M, 1, D(2024, 3, 1)), 1);
+
+  /* Child 3: NFA completed 2024-01-10 while another assessment, started
+   * 2023-12-01, was under way and completes 2024-02-01: not a *new*
+   * assessment started after the completion: never. */
+  h_reset(h);
+  asmt_start(h, "a2", D(2023, 12, 1), "A2", "");
+  asmt_done(h, "a1", D(2024, 1, 10), "A1", "", OUTCOME(NFA), NULL, NULL);
+  asmt_done(h, "a2b", D(2024, 2, 1), "A2", "", OUTCOME(CIN), NULL, NULL);
+  d = derive(h);
+  assert_int_equal(facts_of(d, M_NFA_REASSESSED_12M), 0);
+}
+
 /* ---- referral_to_assessment_wd across Christmas ----------------------------------- */
 
 /*
@@ -1012,6 +1055,7 @@ int main(void) {
       T(test_cp_plan_starts),
       T(test_assessment_factors),
       T(test_nfa_reassessed_month_end),
+      T(test_nfa_reassessed_started),
       T(test_referral_to_assessment_christmas),
       T(test_timeliness_owners),
       T(test_cin_episode_duration),
