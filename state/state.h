@@ -56,6 +56,7 @@ typedef Cscflow__V1__CaseEvent CaseEvent;
  * point-in-time fact of a child past its date of death; events after it
  * folded as findings only) (issue 15): a store of version 5 holds facts
  * of the old rules and is refused, not mixed.
+ * 6 also: cin_closed_after_step_down (closed on the end date counts), nfa_reassessed (started).
  */
 #define STATE_SCHEMA_VERSION 6u
 #define STATE_MAX_KEY 511 /* LMDB's default maximum key size */
