@@ -208,6 +208,10 @@ static int wd_bucket(const struct derive_ref *ref, csc_date from, csc_date to) {
  * of the completion. */
 static int derive_assessment_time(const struct child_state *st, const struct derive_ref *ref,
                                   const struct episode *a, struct fact_list *l) {
+  /* INDICATORS.md, Completions: "a completion dated before its start counts
+   * as completed but is left out of timeliness". */
+  if (a->flags & EP_END_BEFORE_START)
+    return CSC_OK;
   const struct episode *r = owner_of(st->referrals, st->n_referrals, a->ref, a->end);
   if (r == NULL)
     return CSC_OK;

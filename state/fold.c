@@ -30,7 +30,10 @@
  *   Assessment,    none --AssessmentStarted--> open --AssessmentCompleted--> done
  *   S47 enquiry    none --Section47Started--> open --Section47Completed--> done
  *                  A completion with no start is kept (it still happened)
- *                  and reported end_without_start.
+ *                  and reported end_without_start; one dated before its
+ *                  start is kept too (end_before_start) and its start joins
+ *                  it. A second completion of an id is repeated_completion
+ *                  and changes nothing: the first counts.
  *   Strategy discussions, ICPCs and visits are dated marks on the child.
  *
  *   Plan (EH, CIN, CP)
@@ -234,6 +237,24 @@ static struct episode *open_episode(struct episode *eps, size_t n, const char *i
   return id[0] == '\0' ? latest : NULL;
 }
 
+/* The completed episode named id (none for no id). */
+static struct episode *completed_episode(struct episode *eps, size_t n, const char *id) {
+  for (size_t i = 0; id[0] != '\0' && i < n; i++)
+    if (eps[i].end != DATE_NEVER && strcmp(eps[i].id, id) == 0)
+      return &eps[i];
+  return NULL;
+}
+
+/* The episode named id completed before its start, still waiting for it. */
+static struct episode *misdated_episode(struct episode *eps, size_t n, const char *id) {
+  for (size_t i = 0; id != NULL && id[0] != '\0' && i < n; i++)
+    if ((eps[i].flags & (EP_END_BEFORE_START | EP_NO_START)) ==
+            (EP_END_BEFORE_START | EP_NO_START) &&
+        strcmp(eps[i].id, id) == 0)
+      return &eps[i];
+  return NULL;
+}
+
 static struct episode *start_episode(struct fold *f, struct episode **list, size_t *n,
                                      const char *id) {
   struct episode *e = push(f, list, n, sizeof *e);
@@ -364,14 +385,19 @@ static int on_completed(struct fold *f, struct episode **list, size_t *n, const 
     if ((*done = end_episode(f, e)) == NULL)
       return 0;
   } else if (e == NULL) {
-    if (starts_later(f)) {
-      finding(f, Q_END_BEFORE_START); /* ignored, like every end before its start */
+    /* INDICATORS.md, Completions: "A second completion of the same id is a
+     * data-quality finding and counts nothing more." The first counts. */
+    if (completed_episode(*list, *n, id) != NULL) {
+      finding(f, Q_REPEATED_COMPLETION);
       return 1;
     }
-    finding(f, Q_END_WITHOUT_START);
+    /* "a completion dated before its start counts as completed but is left
+     * out of timeliness": kept, and its start (folded later) joins it. */
+    const int misdated = starts_later(f);
+    finding(f, misdated ? Q_END_BEFORE_START : Q_END_WITHOUT_START);
     if ((e = start_episode(f, list, n, id)) == NULL)
       return 1;
-    e->flags |= EP_NO_START;
+    e->flags |= EP_NO_START | (misdated ? EP_END_BEFORE_START : 0u);
     e->ref = ref;
     e->end = f->date;
     *done = e;
@@ -404,7 +430,16 @@ static int on_enquiry_completed(struct fold *f, const Cscflow__V1__Section47Comp
 
 static void on_started(struct fold *f, struct episode **list, size_t *n, const char *id,
                        const char *ref) {
-  struct episode *e = start_episode(f, list, n, id);
+  struct episode *e = misdated_episode(*list, *n, id);
+  if (e != NULL) { /* the start of a completion dated before it */
+    e->start = f->date;
+    e->flags &= ~EP_NO_START;
+    e->start_event = f->ev->event_id;
+    if (ref != NULL && ref[0] != '\0')
+      e->ref = ref;
+    return;
+  }
+  e = start_episode(f, list, n, id);
   if (e != NULL)
     e->ref = ref;
 }

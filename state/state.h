@@ -55,8 +55,10 @@ typedef Cscflow__V1__CaseEvent CaseEvent;
  * 6: repeat_plan's facts as the catalogue words it, and after_death (no
  * point-in-time fact of a child past its date of death; events after it
  * folded as findings only) (issue 15): a store of version 5 holds facts
- * of the old rules and is refused, not mixed.
- * 6 also: cin_closed_after_step_down (closed on the end date counts), nfa_reassessed (started).
+ * of the old rules and is refused, not mixed. Also in 6:
+ * cin_closed_after_step_down (an episode closed on the end date counts),
+ * nfa_reassessed (a new assessment started), and completions (one per id,
+ * repeated_completion; one dated before its start counted).
  */
 #define STATE_SCHEMA_VERSION 6u
 #define STATE_MAX_KEY 511 /* LMDB's default maximum key size */
@@ -332,6 +334,7 @@ enum quality_rule {
   Q_UNKNOWN_CODE,          /* a code the DfE guides do not define */
   Q_IMPLAUSIBLE_DATE,      /* occurred_on before 1900: the event is not folded */
   Q_AFTER_DEATH,           /* dated after the child's date of death: the event is not folded */
+  Q_REPEATED_COMPLETION,   /* a second completion of an assessment or S47 enquiry: not counted */
   Q_RULE_COUNT
 };
 extern const char *const quality_rule_ids[Q_RULE_COUNT];
@@ -379,6 +382,8 @@ struct episode {
 #define EP_UASC 8u          /* period of care of an unaccompanied asylum-seeking child */
 #define EP_NO_START 16u     /* ended with no start recorded (assessment, enquiry) */
 #define EP_DISTANCE 32u     /* placement: value holds a known distance */
+#define EP_END_BEFORE_START 128u /* assessment, enquiry: completed before its start;
+                                   counted, left out of timeliness */
 #define EP_AGENCY 64u       /* employment through an agency */
 
 /* One dated record: a strategy discussion, ICPC, visit, legal status,

@@ -39,12 +39,13 @@ enum rule {
   R_DATE_AFTER_RECORDED,
   R_UNKNOWN_CODE,
   R_IMPLAUSIBLE_DATE,
-  R_AFTER_DEATH
+  R_AFTER_DEATH,
+  R_REPEATED_COMPLETION
 };
 const char *const bf_rule_ids[BF_RULE_COUNT] = {
     "end_before_start", "end_without_start", "referral_while_open", "placement_outside_care",
     "overlapping_plan", "date_before_birth", "date_after_recorded", "unknown_code",
-    "implausible_date", "after_death"};
+    "implausible_date", "after_death", "repeated_completion"};
 
 static const char *const IDS_CORE[] = {"referrals",       "rereferrals",      "children_on_plan",
                                        "open_plans_over", "placements_3plus", NULL};
@@ -185,6 +186,7 @@ struct ep {
   const char *end_code;    /* reason episode ceased */
   const char *start_event; /* the event_id that opened it */
   int no_start;            /* a completion with no start */
+  int before_start;        /* a completion dated before its start: no timeliness */
   int rereferral, uasc, short_breaks;
   int period;  /* a care span's period of care (index) */
   int outcome; /* assessment outcome */
@@ -271,6 +273,7 @@ static struct ep *push_ep(struct bf *b, struct child *c, struct eps *l) {
   struct ep *e = &l->v[l->n++];
   e->id = e->ref = e->code = e->end_code = e->start_event = "";
   e->end = NEVER;
+  e->before_start = 0;
   e->period = -1;
   return e;
 }
@@ -447,6 +450,21 @@ static struct ep *start_ep(struct fold *f, struct eps *l, const char *id) {
   return e;
 }
 
+/* An assessment or enquiry start: the start of a completion dated before it
+ * when there is one waiting, else a new one. */
+static struct ep *start_or_join(struct fold *f, struct eps *l, const char *id) {
+  for (size_t i = 0; id[0] != '\0' && i < l->n; i++) {
+    struct ep *e = &l->v[i];
+    if (e->before_start && e->no_start && strcmp(e->id, id) == 0) {
+      e->no_start = 0;
+      e->start = f->date;
+      e->start_event = f->ev->event_id;
+      return e;
+    }
+  }
+  return start_ep(f, l, id);
+}
+
 /* Roles: what opens, what closes, and everything else. */
 static int is_start(const Ev *ev) {
   switch (ev->payload_case) {
@@ -571,13 +589,21 @@ static struct ep *complete(struct fold *f, struct eps *l, const char *id, const 
   struct ep *e = open_named(l, id);
   if (final && e == NULL) {
     *done = 1;
+    /* INDICATORS.md, Completions: "A second completion of the same id is a
+     * data-quality finding and counts nothing more." */
+    for (size_t i = 0; id[0] != '\0' && i < l->n; i++)
+      if (l->v[i].end != NEVER && strcmp(l->v[i].id, id) == 0) {
+        report_here(f, R_REPEATED_COMPLETION);
+        return NULL;
+      }
+    /* "a completion dated before its start counts as completed but is left
+     * out of timeliness": kept; the later start fills in its start. */
     const enum rule r = missing_start_rule(f);
     report_here(f, r);
-    if (r == R_END_BEFORE_START)
-      return NULL;
     if ((e = start_ep(f, l, id)) == NULL)
       return NULL;
     e->no_start = 1;
+    e->before_start = r == R_END_BEFORE_START;
     e->ref = ref;
     e->end = f->date;
   } else if ((e = apply_end(f, e, final, done)) == NULL) {
@@ -776,14 +802,14 @@ static void fold_start(struct fold *f) {
                ev->cp_plan_started->initial_category);
     break;
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_ASSESSMENT_STARTED: {
-    struct ep *e = start_ep(f, &c->assessments, ev->assessment_started->assessment_id);
-    if (e != NULL)
+    struct ep *e = start_or_join(f, &c->assessments, ev->assessment_started->assessment_id);
+    if (e != NULL && (e->ref == NULL || ev->assessment_started->referral_id[0] != '\0'))
       e->ref = ev->assessment_started->referral_id;
     break;
   }
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_SECTION47_STARTED: {
-    struct ep *e = start_ep(f, &c->enquiries, ev->section47_started->enquiry_id);
-    if (e != NULL)
+    struct ep *e = start_or_join(f, &c->enquiries, ev->section47_started->enquiry_id);
+    if (e != NULL && (e->ref == NULL || ev->section47_started->referral_id[0] != '\0'))
       e->ref = ev->section47_started->referral_id;
     break;
   }
@@ -1580,7 +1606,9 @@ static void referral_to_assessment(struct bf *b, int *x) {
     for (size_t a = 0; a < c->assessments.n; a++) {
       const struct ep *as = &c->assessments.v[a];
       const struct ep *r =
-          completed_in(as, b->T, W_12M) ? belongs_to(&c->referrals, as->ref, as->end) : NULL;
+          completed_in(as, b->T, W_12M) && !as->before_start
+              ? belongs_to(&c->referrals, as->ref, as->end)
+              : NULL;
       if (r != NULL)
         x[n++] = wd(b, r->start, as->end);
     }

@@ -40,7 +40,7 @@ const char *const *bf_group_ids(enum bf_group g);
 const char *bf_group_name(enum bf_group g);
 
 /* The quality rules, in the order the snapshot lists them. */
-#define BF_RULE_COUNT 10
+#define BF_RULE_COUNT 11
 extern const char *const bf_rule_ids[BF_RULE_COUNT];
 
 struct bf_options {

@@ -519,7 +519,7 @@ struct run {
   struct bf_options bo;
   struct tally t;
   double twin_seconds, seen_referrals, seen_lac;
-  uint64_t seen_findings, seen_after_death;
+  uint64_t seen_findings, seen_after_death, seen_repeated_completion;
   struct snap live[32]; /* the snapshot published on each as-of date */
 };
 
@@ -595,6 +595,8 @@ static void check_on(struct run *u, csc_date x) {
     u->seen_findings += twin.quality[q];
     if (strcmp(bf_rule_ids[q], "after_death") == 0)
       u->seen_after_death += twin.quality[q];
+    if (strcmp(bf_rule_ids[q], "repeated_completion") == 0)
+      u->seen_repeated_completion += twin.quality[q];
   }
   bf_result_free(&twin);
   u->live[u->t.dates - 1] = engine;
@@ -714,6 +716,8 @@ static void run_against_twin(int group) {
   const size_t dates = u->t.dates, differences = u->t.differences;
   const int exercised = u->seen_referrals > 0 && u->seen_lac > 0 && u->seen_findings > 0 &&
                         u->seen_after_death > 0;
+  print_message("repeated_completion findings summed over the dates: %llu\n",
+                (unsigned long long)u->seen_repeated_completion);
   print_message("after_death findings summed over the dates: %llu\n",
                 (unsigned long long)u->seen_after_death);
   end_run(u);

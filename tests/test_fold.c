@@ -897,11 +897,16 @@ TEST(test_q_end_before_start) {
     const size_t n = which == 0   ? st->n_referrals
                      : which == 1 ? st->n_plans[PLAN_CP]
                                   : st->n_assessments;
+    /* INDICATORS.md, Completions: "a completion dated before its start
+     * counts as completed but is left out of timeliness": the assessment is
+     * the one episode, started 10 May and completed 2 May. */
+    const csc_date end = which == 2 ? D(2024, 5, 2) : NEVER;
     if (st->n_findings != 1 || !has_finding(st, Q_END_BEFORE_START, "e") || n != 1 ||
-        e[0].end != NEVER) {
+        e[0].end != end || (which == 2 && (e[0].start != D(2024, 5, 10) ||
+                                           !(e[0].flags & EP_END_BEFORE_START)))) {
       failures++;
-      print_message("end_before_start, %s: expected end_before_start(e) and one open "
-                    "episode; got %zu episode(s), findings:",
+      print_message("end_before_start, %s: expected end_before_start(e) and one episode "
+                    "(open, or the assessment completed); got %zu episode(s), findings:",
                     what[which], n);
       for (size_t i = 0; i < st->n_findings; i++)
         print_message(" %s(%s)", quality_rule_ids[st->findings[i].rule], st->findings[i].event_id);
@@ -1317,6 +1322,36 @@ TEST(test_q_after_death_recorded_late) {
   assert_int_equal(value_on(derive(h), M_CHILDREN_IN_NEED, 0, D(2024, 3, 20)), 0);
 }
 
+/*
+ * INDICATORS.md, Conventions, "Completions": "an assessment or a Section 47
+ * enquiry counts once per id. [...] A second completion of the same id is a
+ * data-quality finding and counts nothing more." The issue's enquiry: started
+ * 2022-08-15, completions saved 08-18 and 08-23: one enquiry, completed
+ * 08-18 (the first), and repeated_completion on the second. The same for an
+ * assessment: its first completion's outcome and factors are kept.
+ */
+TEST(test_q_repeated_completion) {
+  s47_start(h, "qs", D(2022, 8, 15), "Q1", "");
+  s47_done(h, "q1", D(2022, 8, 18), "Q1", 1);
+  s47_done(h, "q2", D(2022, 8, 23), "Q1", 2);
+  asmt_start(h, "as", D(2022, 8, 15), "A1", "");
+  asmt_done(h, "a1", D(2022, 8, 18), "A1", "", 1, "1A", NULL);
+  asmt_done(h, "a2", D(2022, 8, 23), "A1", "", 2, "21", NULL);
+  const struct child_state *st = fold(h);
+  assert_int_equal(st->n_enquiries, 1);                 /* "counts once per id" */
+  assert_int_equal(st->enquiries[0].end, D(2022, 8, 18)); /* the first counts */
+  assert_int_equal(st->enquiries[0].value, 1);
+  assert_int_equal(st->n_assessments, 1);
+  assert_int_equal(st->assessments[0].end, D(2022, 8, 18));
+  assert_int_equal(st->assessments[0].value, 1);
+  assert_string_equal(st->assessments[0].factors[0], "1A");
+  /* "a data-quality finding": one on each second completion, nothing else. */
+  assert_int_equal(st->n_findings, 2);
+  assert_true(has_finding(st, Q_REPEATED_COMPLETION, "q2"));
+  assert_true(has_finding(st, Q_REPEATED_COMPLETION, "a2"));
+  assert_string_equal(quality_rule_ids[Q_REPEATED_COMPLETION], "repeated_completion");
+}
+
 TEST(test_q_after_death_corrected) {
   death_history(h);
   recorded(died(h, "dd", D(2024, 3, 15), D(2024, 3, 15)), D(2024, 3, 18));
@@ -1648,7 +1683,7 @@ int main(void) {
       T(test_q_date_before_birth), T(test_q_date_after_recorded), T(test_q_unknown_code),
       T(test_q_implausible_date), T(test_q_implausible_date_boundary),
       T(test_q_implausible_date_and_birth), T(test_q_implausible_date_corrected),
-      T(test_q_after_death), T(test_q_after_death_recorded_late), T(test_q_after_death_corrected),
+      T(test_q_after_death), T(test_q_after_death_recorded_late), T(test_q_after_death_corrected), T(test_q_repeated_completion),
       T(test_q_after_death_care),
       T(test_supersede), T(test_retract), T(test_supersede_then_retract),
       T(test_correction_target_absent), T(test_same_day), T(test_permutations_small),

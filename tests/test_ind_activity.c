@@ -386,6 +386,63 @@ TEST(test_counts_and_29_february) {
   assert_int_equal(at_all(d, M_S47_TO_ICPC_WD, D(2024, 3, 14)), 1);
 }
 
+/* ---- Completions: once per id --------------------------------------------------- */
+
+/*
+ * INDICATORS.md, Conventions, "Completions": "an assessment or a Section 47
+ * enquiry counts once per id. [...] a completion dated before its start
+ * counts as completed but is left out of timeliness. A second completion of
+ * the same id is a data-quality finding and counts nothing more."
+ *
+ * Referral R1 Mon 2022-08-01. Q1 started 2022-08-15, completions saved
+ * 08-18 and 08-23 (the issue's case). A1 (R1) started 08-02, completed NFA
+ * Wed 08-10 with factor 1A, and again NFA 08-20 with factor 21.
+ */
+TEST(test_completions_once_per_id) {
+  ref_open(h, "r1", D(2022, 8, 1), "R1", "1A");
+  s47_start(h, "qs", D(2022, 8, 15), "Q1", "R1");
+  s47_done(h, "q1", D(2022, 8, 18), "Q1");
+  s47_done(h, "q2", D(2022, 8, 23), "Q1");
+  asmt_start(h, "as", D(2022, 8, 2), "A1", "R1");
+  asmt_done(h, "a1", D(2022, 8, 10), "A1", "R1", OUTCOME(NFA), "1A", NULL);
+  asmt_done(h, "a2", D(2022, 8, 20), "A1", "R1", OUTCOME(NFA), "21", NULL);
+  const struct derived *d = derive(h);
+  const csc_date t = D(2022, 8, 31);
+  /* s47_enquiries ("Section 47 enquiries started"): 1, not 2. */
+  assert_int_equal(at(d, M_S47_12M, 0, t), 1);
+  /* assessments ("assessments completed"): 1, on its first completion. */
+  assert_int_equal(at(d, M_ASSESSMENTS_12M, 0, D(2022, 8, 10)), 1);
+  assert_int_equal(at(d, M_ASSESSMENTS_12M, 0, t), 1);
+  /* assessment_factors ("% of completed assessments recording each factor
+   * code"): the first completion's 1A, nothing from the second. */
+  assert_int_equal(at(d, M_ASSESSMENT_FACTORS_12M, factor("1A"), t), 1);
+  assert_int_equal(at(d, M_ASSESSMENT_FACTORS_12M, factor("21"), t), 0);
+  /* nfa_reassessed ("each assessment once, on its first completion"): 1 in
+   * the denominator, and the repeat is no reassessment. */
+  assert_int_equal(at(d, M_NFA_ASSESSMENTS_12M, 0, t), 1);
+  assert_int_equal(at(d, M_NFA_REASSESSED_12M, 0, t), 0);
+  /* referral_to_assessment_wd: timed once, wd(Mon 1 Aug, Wed 10 Aug) = 7. */
+  assert_int_equal(at_all(d, M_REFERRAL_TO_ASSESSMENT_WD, t), 1);
+  assert_int_equal(at(d, M_REFERRAL_TO_ASSESSMENT_WD, 7, t), 1);
+}
+
+/*
+ * A2 (R1) started 2022-09-20 but completed 2022-09-12, factor 1A: "counts as
+ * completed but is left out of timeliness" — in assessments and the
+ * assessment_factors denominators from 09-12, not in referral_to_assessment_wd.
+ */
+TEST(test_completion_before_start) {
+  ref_open(h, "r1", D(2022, 8, 1), "R1", "1A");
+  asmt_start(h, "as", D(2022, 9, 20), "A2", "R1");
+  asmt_done(h, "a", D(2022, 9, 12), "A2", "R1", OUTCOME(CIN), "1A", NULL);
+  const struct derived *d = derive(h);
+  assert_int_equal(at(d, M_ASSESSMENTS_12M, 0, D(2022, 9, 11)), 0);
+  assert_int_equal(at(d, M_ASSESSMENTS_12M, 0, D(2022, 9, 12)), 1);
+  assert_int_equal(at(d, M_ASSESSMENTS_12M, 0, D(2022, 9, 30)), 1);
+  assert_int_equal(at(d, M_ASSESSMENT_FACTORS_12M, factor("1A"), D(2022, 9, 30)), 1);
+  assert_int_equal(facts_of(d, M_REFERRAL_TO_ASSESSMENT_WD), 0);
+}
+
 /* ---- cp_plan_starts ------------------------------------------------------------------ */
 
 /*
@@ -1051,7 +1108,8 @@ int main(void) {
       T(test_referrals_by_source),
       T(test_referral_outcome_stages),
       T(test_referral_outcome_pending_to_cp),
-      T(test_counts_and_29_february),
+      T(test_counts_and_29_february), T(test_completions_once_per_id),
+      T(test_completion_before_start),
       T(test_cp_plan_starts),
       T(test_assessment_factors),
       T(test_nfa_reassessed_month_end),

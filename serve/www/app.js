@@ -107,7 +107,7 @@
   const HEADLINE_BREAKDOWNS = { children_on_plan: ['CIN', 'CP', 'LAC', 'EH'] };
 
   const QUALITY_RULES = {
-    end_before_start: 'An end dated before the start of what it ends; the episode stays open.',
+    end_before_start: 'An end dated before the start of what it ends; the episode stays open (an assessment or S47 completion still counts, untimed).',
     end_without_start: 'An end, closure or change of something that never started.',
     referral_while_open: 'A referral while the child\'s CIN episode is open; not counted as a referral.',
     placement_outside_care: 'A placement with no open period of care; not counted.',
@@ -117,6 +117,7 @@
     unknown_code: 'A code outside the DfE guides\' list for its field.',
     implausible_date: 'An event dated before 1900; not counted until its date is corrected.',
     after_death: 'An event dated after the child\'s date of death; not counted.',
+    repeated_completion: 'A second completion of an assessment or S47 enquiry; only the first counts.',
   };
 
   const $ = (id) => document.getElementById(id);
