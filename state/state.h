@@ -59,8 +59,9 @@ typedef Cscflow__V1__CaseEvent CaseEvent;
  * cin_closed_after_step_down (an episode closed on the end date counts),
  * nfa_reassessed (a new assessment started), and completions (one per id,
  * repeated_completion; one dated before its start counted).
+ * 7: the rest of issue 15's definitions (a store of version 6 is refused):
  */
-#define STATE_SCHEMA_VERSION 6u
+#define STATE_SCHEMA_VERSION 7u
 #define STATE_MAX_KEY 511 /* LMDB's default maximum key size */
 /* The longest id kept whole in a fact (plan ids, event ids): ingest's
  * INGEST_ID_MAX, checked at compile time in state/history.c. */
