@@ -106,7 +106,7 @@ static const char *const known_keys[] = {
     "cscflow.api.address",        "cscflow.ready.max_lag",          "cscflow.api.max_connections",
     "cscflow.api.max_connections_per_client",                       "cscflow.api.header_timeout_s",
     "cscflow.las",                "cscflow.la.alias.",              "cscflow.clock.tolerance_s",
-    "cscflow.redrive.group",      "cscflow.on_offset_gap"};
+    "cscflow.redrive.group",      "cscflow.on_offset_gap",          "cscflow.codes.file"};
 
 static int known_key(const char *key) {
   for (size_t i = 0; i < sizeof known_keys / sizeof known_keys[0]; i++) {
