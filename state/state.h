@@ -62,6 +62,9 @@ typedef Cscflow__V1__CaseEvent CaseEvent;
  * nfa_reassessed (a new assessment started), and completions (one per id,
  * repeated_completion; one dated before its start counted).
  * 7: the rest of issue 15's definitions (a store of version 6 is refused):
+ * also breakdowns by code keyed by the code itself (code_bucket), not by
+ * its position in a list, and the code lists' version and text in meta
+ * (store_code_lists_check).
  */
 #define STATE_SCHEMA_VERSION 7u
 #define STATE_MAX_KEY 511 /* LMDB's default maximum key size */
