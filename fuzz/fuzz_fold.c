@@ -75,7 +75,7 @@ static char *id_of(unsigned i) {
   return (char *)ids[i & 3];
 }
 
-/* nibble 0: not recorded; 1: a code no guide defines; else a code of the list. */
+/* nibble 0: not recorded; 1: a code no guide defines; else a code of some list. */
 static char *code_of(enum code_list list, unsigned nibble) {
   nibble &= 15;
   if (nibble == 0)
