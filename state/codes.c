@@ -95,10 +95,12 @@ int code_is_known(const struct code_lists *c, enum code_list list, const char *c
                   csc_date on) {
   if (code == NULL || code[0] == '\0' || c == NULL)
     return 1;
+  if ((unsigned)list >= CODE_LIST_COUNT)
+    return 0;
   const int year = code_collection_year(on);
-  for (size_t i = 0; i < c->n; i++) {
+  for (size_t i = c->begin[list]; i < c->begin[list + 1]; i++) {
     const struct code_entry *e = &c->v[i];
-    if (e->list == (uint8_t)list && strcmp(e->code, code) == 0 &&
+    if (strcmp(e->code, code) == 0 &&
         (e->first == 0 || year >= e->first) && (e->last == 0 || year <= e->last))
       return 1;
   }
@@ -108,9 +110,9 @@ int code_is_known(const struct code_lists *c, enum code_list list, const char *c
 size_t code_list_codes(const struct code_lists *c, enum code_list list, const char **out,
                        size_t max) {
   size_t n = 0;
-  for (size_t i = 0; c != NULL && i < c->n; i++) {
-    if (c->v[i].list != (uint8_t)list)
-      continue;
+  if (c == NULL || (unsigned)list >= CODE_LIST_COUNT)
+    return 0;
+  for (size_t i = c->begin[list]; i < c->begin[list + 1]; i++) {
     const char *name = code_spelling(list, c->v[i].code);
     size_t j = 0;
     while (j < n && strcmp(out[j], name) != 0)
@@ -218,7 +220,29 @@ static int parse_line(struct code_lists *c, const char *line, size_t len, int *s
   struct code_entry e;
   memset(&e, 0, sizeof e);
   *why = entry_error(f, fl, split_fields(line, len, f, fl, 5), &e);
-  return *why != NULL ? CSC_EINVAL : add_entry(c, &e, cap);
+  if (*why != NULL)
+    return CSC_EINVAL;
+  *why = "out of memory";
+  return add_entry(c, &e, cap);
+}
+
+/* Groups the entries by list, keeping the file's order within each (the
+ * order of the catalogue's rows), so that a lookup scans one list only. */
+static int group_by_list(struct code_lists *c) {
+  struct code_entry *v = malloc((c->n ? c->n : 1) * sizeof *v);
+  if (v == NULL)
+    return CSC_ENOMEM;
+  size_t k = 0;
+  for (int l = 0; l < CODE_LIST_COUNT; l++) {
+    c->begin[l] = k;
+    for (size_t i = 0; i < c->n; i++)
+      if (c->v[i].list == (uint8_t)l)
+        v[k++] = c->v[i];
+  }
+  c->begin[CODE_LIST_COUNT] = k;
+  free(c->v);
+  c->v = v;
+  return CSC_OK;
 }
 
 int code_lists_parse(struct code_lists *c, const char *text, size_t len, const char *name,
@@ -239,8 +263,10 @@ int code_lists_parse(struct code_lists *c, const char *text, size_t len, const c
     why = "no codes";
     rc = CSC_EINVAL;
   }
-  if (rc == CSC_OK && (c->text = malloc(len + 1)) == NULL)
+  if (rc == CSC_OK && (group_by_list(c) != CSC_OK || (c->text = malloc(len + 1)) == NULL)) {
+    why = "out of memory";
     rc = CSC_ENOMEM;
+  }
   if (rc != CSC_OK) {
     snprintf(err, errlen, "%s:%u: %s", name, lineno, why);
     code_lists_free(c);

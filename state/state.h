@@ -495,8 +495,9 @@ struct code_entry {
   uint16_t first, last;
 };
 struct code_lists {
-  struct code_entry *v;
+  struct code_entry *v; /* grouped by list, in file order within each */
   size_t n;
+  size_t begin[CODE_LIST_COUNT + 1]; /* list l is v[begin[l]] .. v[begin[l + 1] - 1] */
   char *text;
   size_t text_len;
   char version[17];
