@@ -106,7 +106,7 @@ static const char *const known_keys[] = {
     "cscflow.api.address",        "cscflow.ready.max_lag",          "cscflow.api.max_connections",
     "cscflow.api.max_connections_per_client",                       "cscflow.api.header_timeout_s",
     "cscflow.las",                "cscflow.la.alias.",              "cscflow.clock.tolerance_s",
-    "cscflow.redrive.group",      "cscflow.on_offset_gap"};
+    "cscflow.redrive.group",      "cscflow.on_offset_gap",          "cscflow.codes.file"};
 
 static int known_key(const char *key) {
   for (size_t i = 0; i < sizeof known_keys / sizeof known_keys[0]; i++) {
@@ -467,7 +467,7 @@ static int cmd_replay(int argc, char **argv, struct kill_at *kill_hook) {
     population_free(&pop);
     refdata_free(&ref);
     la_registry_free(&las);
-    return cli_exit_status(rc);
+    return rc == ENGINE_ECODES ? EXIT_CONFIG : cli_exit_status(rc);
   }
   rc = engine_replay_file(e, input, &stop_requested);
   const struct engine_stats *s = engine_stats(e);
@@ -656,6 +656,7 @@ static int cmd_run(int argc, char **argv, struct kill_at *kill_hook) {
   struct server *srv = NULL;
   rd_kafka_t *consumer = NULL;
   int krc = kafka_sink_new(pconf, &sink, err, sizeof err);
+  int open_refused_codes = 0; /* the state was built with other code lists: exit 78 */
   if (krc == CSC_OK) {
     struct engine_options eo = {state, clock && strcmp(clock, "replay") == 0 ? CLOCK_REPLAY : CLOCK_LIVE,
                                 &pop, sink, (size_t)batch_max, (int)batch_ms, &ref};
@@ -667,6 +668,7 @@ static int cmd_run(int argc, char **argv, struct kill_at *kill_hook) {
     eo.offset_gap_skip = config_offset_gap_skip(&cfg);
     kill_at_attach(&eo, kill_hook);
     krc = engine_open(&eo, &e, err, sizeof err);
+    open_refused_codes = krc == ENGINE_ECODES;
   } else {
     cconf = (rd_kafka_conf_destroy(cconf), NULL);
   }
@@ -715,7 +717,7 @@ static int cmd_run(int argc, char **argv, struct kill_at *kill_hook) {
   refdata_free(&ref);
   la_registry_free(&las);
   api_tokens_free(&tokens);
-  return krc == CSC_OK ? 0 : cli_exit_status(krc);
+  return krc == CSC_OK ? 0 : open_refused_codes ? EXIT_CONFIG : cli_exit_status(krc);
 }
 
 /* ---- serve ------------------------------------------------------------------ */

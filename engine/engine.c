@@ -26,6 +26,52 @@ static void engine_discard(struct engine *e) {
   free(e);
 }
 
+/*
+ * The state never mixes two versions of the code lists: a new state records
+ * the writer's (store_code_lists_check); a state built with other lists is
+ * refused, with one log line saying so, since applying new events under the
+ * new lists onto facts and findings made under the old would mix them. A
+ * replay into an empty state directory applies the new lists to history.
+ * No lists (opt.ref NULL, tests) record nothing.
+ */
+static int adopt_code_lists(struct engine *e, char *err, size_t errlen) {
+  if (e->opt.ref == NULL || e->opt.ref->codes.n == 0)
+    return CSC_OK;
+  const struct code_lists *c = &e->opt.ref->codes;
+  MDB_txn *txn;
+  int rc = mdb_txn_begin(e->st->env, NULL, 0, &txn);
+  if (rc != 0) {
+    snprintf(err, errlen, "state: %s", mdb_strerror(rc));
+    return CSC_ESTATE;
+  }
+  char recorded[17];
+  rc = store_code_lists_check(e->st, txn, c, recorded);
+  if (rc != CSC_OK) {
+    mdb_txn_abort(txn);
+    if (rc != CSC_EINVAL) {
+      snprintf(err, errlen, "state: cannot record the code lists");
+      return rc;
+    }
+    log_json(LOG_ERROR, "code_lists_changed",
+             "\"state\":\"%s\",\"files\":\"%s\",\"note\":\"the code lists changed since the state "
+             "was built; replay into an empty state directory to apply them to history, or set "
+             "cscflow.codes.file to the lists the state was built with\"",
+             recorded, c->version);
+    snprintf(err, errlen,
+             "code lists changed: the state was built with version %s, the files are version "
+             "%s; replay into an empty state directory to apply them to history (cscflow "
+             "replay --input FILE --state NEW_DIR), or point cscflow.codes.file at the old lists",
+             recorded, c->version);
+    return CSC_EINVAL;
+  }
+  rc = mdb_txn_commit(txn);
+  if (rc != 0) {
+    snprintf(err, errlen, "state: record the code lists: %s", mdb_strerror(rc));
+    return store_error(rc, "commit code lists");
+  }
+  return CSC_OK;
+}
+
 int engine_open(const struct engine_options *opt, struct engine **out, char *err, size_t errlen) {
   struct engine *e = calloc(1, sizeof *e);
   if (e == NULL) {
@@ -48,6 +94,10 @@ int engine_open(const struct engine_options *opt, struct engine **out, char *err
   if (rc == CSC_OK && e->opt.no_sync && (rc = store_set_durable(e->st, 0)) != CSC_OK)
     snprintf(err, errlen, "state: cannot turn off sync");
   if (rc != CSC_OK) {
+    engine_discard(e);
+    return rc;
+  }
+  if ((rc = adopt_code_lists(e, err, errlen)) != CSC_OK) {
     engine_discard(e);
     return rc;
   }

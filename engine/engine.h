@@ -127,7 +127,12 @@ struct engine_stats {
 struct engine;
 
 /* Opens the state store, republishes what the outbox still holds from an
- * earlier run. err says why on failure. */
+ * earlier run. err says why on failure. With opt.ref, a new state records
+ * the code lists of opt.ref; a state built with other lists is refused with
+ * CSC_EINVAL (ENGINE_ECODES) and a code_lists_changed log line: a state
+ * never mixes two versions, and a replay into an empty directory applies
+ * the new lists to history. */
+#define ENGINE_ECODES CSC_EINVAL
 int engine_open(const struct engine_options *opt, struct engine **out, char *err, size_t errlen);
 /* Flushes the sink (up to 10 s), clears acknowledged outbox entries, closes. */
 void engine_close(struct engine *e);

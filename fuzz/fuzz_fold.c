@@ -75,14 +75,19 @@ static char *id_of(unsigned i) {
   return (char *)ids[i & 3];
 }
 
-/* nibble 0: not recorded; 1: a code no guide defines; else a code of the list. */
+/* nibble 0: not recorded; 1: a code no guide defines; else a code of some list. */
 static char *code_of(enum code_list list, unsigned nibble) {
   nibble &= 15;
   if (nibble == 0)
     return "";
   if (nibble == 1)
     return "XX";
-  return (char *)code_name(list, (nibble - 2) % code_count(list));
+  /* Codes of every list, whatever list asks: the fold keeps any code as sent
+   * (the lists are data, loaded at start; the fuzzer judges none). */
+  static const char *const any[] = {"1A", "10", "N", "NEG", "MUL", "C1", "N1", "A3",
+                                    "PR1", "E11", "CARPL", "21", "F1", "P1", "B1", "WBRI"};
+  (void)list;
+  return (char *)any[(nibble - 2) % (sizeof any / sizeof any[0])];
 }
 
 /* Values at the edges of what the wire allows. */
@@ -504,7 +509,7 @@ static uint8_t *fold_once(CaseEvent **order, size_t n, const struct derive_ref *
   if (n)
     memcpy(v, order, n * sizeof *v);
   struct child_state st;
-  int rc = child_fold(v, n, a, &st);
+  int rc = child_fold(v, n, NULL, a, &st);
   CHECK(rc == CSC_OK, "child_fold of %zu events returned %d (%s)", n, rc, csc_strerror(rc));
   check_state(&st);
   struct derived d;

@@ -224,7 +224,10 @@ static const struct {
 #define FACTOR_UASC 26
 #define FACTOR_OTHER 31
 
-static const struct wcode CATEGORIES[] = {{"N", 50}, {"E", 35}, {"P", 8}, {"S", 4}, {"M", 3}};
+/* Categories of abuse as the CIN census guide spells them (cscflow
+ * publishes them as N E P S M: state/codes.c code_spelling). */
+static const struct wcode CATEGORIES[] = {
+    {"NEG", 50}, {"EMO", 35}, {"PHY", 8}, {"SAB", 4}, {"MUL", 3}};
 
 static const struct wcode ETHNICITY[] = {
     {"WBRI", 640}, {"WIRI", 3},  {"WIRT", 5},  {"WOTH", 60}, {"WROM", 8},  {"MWBC", 30}, {"MWBA", 10},
@@ -288,11 +291,27 @@ static const unsigned CEASED_AT18[EC_N] = {0, 0, 0, 0, 0, 0, 250, 0, 0, 0, 0, 0,
 
 static const char *const EH_END[] = {"COMPLETED", "STEPPED_UP", "DISENGAGED", "MOVED"};
 
-static const struct wcode LEAVER_ACTIVITY[] = {{"F1", 7}, {"F2", 1}, {"F3", 20}, {"F4", 3}, {"F5", 15}, {"F6", 9},
-                                               {"G1", 8}, {"G2", 20}, {"G3", 6}, {"G4", 4}, {"G5", 3}, {"G6", 4}};
+/* SSDA903 care leaver activity as the current guide spells it (F full
+ * time, P part time; reference/code-lists.csv): the first four education
+ * (group 1), the next four training or employment (group 2), G NEET
+ * (group 3). leaver_activity_code writes F3/P3 for the last before the
+ * collection year ending 31 March 2022, when F4 P4 F5 P5 came in. */
+static const struct wcode LEAVER_ACTIVITY[] = {{"F1", 7},  {"P1", 2},  {"F2", 1},  {"P2", 1},
+                                               {"F4", 10}, {"P4", 4},  {"F5", 12}, {"P5", 6},
+                                               {"G4", 14}, {"G5", 30}, {"G6", 10}};
+/* SSDA903 accommodation: a letter, then 1 suitable or 2 not suitable. */
 static const struct wcode LEAVER_ACCOM[] = {{"B", 8},  {"D", 12}, {"E", 10}, {"K", 6}, {"R", 4},  {"S", 1},
                                             {"T", 4},  {"U", 35}, {"V", 2},  {"W", 1}, {"X", 2},  {"Y", 5},
                                             {"Z", 10}};
+
+static const char *leaver_activity_code(int act, csc_date on) {
+  int y, m, d;
+  date_to_ymd(on, &y, &m, &d);
+  const int collection_year = m >= 4 ? y + 1 : y;
+  if (collection_year < 2022 && act >= 4 && act <= 7)
+    return LEAVER_ACTIVITY[act].code[0] == 'F' ? "F3" : "P3";
+  return LEAVER_ACTIVITY[act].code;
+}
 
 static const char *const SOURCE_SYSTEMS[] = {"liquidlogic", "mosaic", "eclipse", "paris", "azeus"};
 
@@ -1758,6 +1777,7 @@ static int emit_one(const struct gev *e, char codes[][16], const int *systems, g
   Cscflow__V1__LegalStatusChanged lsc = CSCFLOW__V1__LEGAL_STATUS_CHANGED__INIT;
   Cscflow__V1__AdoptionMilestone am = CSCFLOW__V1__ADOPTION_MILESTONE__INIT;
   Cscflow__V1__CareLeaverContact clc = CSCFLOW__V1__CARE_LEAVER_CONTACT__INIT;
+  char accommodation[3] = {0}; /* clc.accommodation_code: letter and suitability */
   Cscflow__V1__SdqScore sdq = CSCFLOW__V1__SDQ_SCORE__INIT;
   Cscflow__V1__CourtApplication ca = CSCFLOW__V1__COURT_APPLICATION__INIT;
   Cscflow__V1__PermanenceOrder po = CSCFLOW__V1__PERMANENCE_ORDER__INIT;
@@ -1942,9 +1962,11 @@ static int emit_one(const struct gev *e, char codes[][16], const int *systems, g
   case K_LEAVER:
     clc.in_touch = e->a & 1;
     if (clc.in_touch) {
-      clc.activity_code = (char *)LEAVER_ACTIVITY[(e->a >> 1) & 31].code;
-      clc.accommodation_code = (char *)LEAVER_ACCOM[(e->a >> 6) & 31].code;
+      clc.activity_code = (char *)leaver_activity_code((int)((e->a >> 1) & 31), e->day);
       clc.accommodation_suitable = (e->a >> 11) & 1;
+      accommodation[0] = LEAVER_ACCOM[(e->a >> 6) & 31].code[0];
+      accommodation[1] = clc.accommodation_suitable ? '1' : '2';
+      clc.accommodation_code = accommodation;
       clc.activity = (Cscflow__V1__CareLeaverActivity)((e->a >> 12) & 7);
     }
     ev.payload_case = CSCFLOW__V1__CASE_EVENT__PAYLOAD_CARE_LEAVER_CONTACT;

@@ -24,6 +24,7 @@ struct row row_count(const char *id, const char *window, const char *breakdown, 
   r.kind = V_COUNT;
   r.per_10k = per_10k;
   r.within = -1;
+  r.other_list = -1;
   return r;
 }
 
@@ -75,9 +76,23 @@ static Cscflow__V1__IndicatorValue *new_value(struct arena *a, const struct row 
   return v;
 }
 
-static void plain_value(const struct agg_sums *sums, int64_t children, const struct row *r,
-                        Cscflow__V1__IndicatorValue *v) {
-  const int64_t num = agg_sums_get(sums, r->measure, r->bucket),
+/* "other" of a breakdown by code: what the list's rows leave of the measure. */
+static int64_t other_sum(const struct agg_sums *sums, const struct code_lists *codes,
+                         const struct row *r) {
+  const char *names[CATALOGUE_MAX_CODES];
+  const size_t n = code_list_codes(codes, (enum code_list)r->other_list, names,
+                                   CATALOGUE_MAX_CODES);
+  int64_t sum = agg_sums_measure_total(sums, r->measure, CODE_BUCKET_ALL);
+  for (size_t i = 0; i < n; i++)
+    if (code_bucket(names[i]) != CODE_BUCKET_OTHER)
+      sum -= agg_sums_get(sums, r->measure, code_bucket(names[i]));
+  return sum;
+}
+
+static void plain_value(const struct agg_sums *sums, const struct code_lists *codes,
+                        int64_t children, const struct row *r, Cscflow__V1__IndicatorValue *v) {
+  const int64_t num = r->other_list >= 0 ? other_sum(sums, codes, r)
+                                         : agg_sums_get(sums, r->measure, r->bucket),
                 den = r->den_measure >= 0 ? agg_sums_get(sums, r->den_measure, r->den_bucket) : 0;
   const double nscale = r->num_scale != 0 ? r->num_scale : 1.0;
   v->has_numerator = 1;
@@ -162,14 +177,15 @@ static int dist_values(const struct agg_sums *sums, const struct row *r, struct 
   return CSC_OK;
 }
 
-int catalogue_build(const struct agg_sums *sums, const char *la, csc_date as_of,
+int catalogue_build(const struct agg_sums *sums, const struct code_lists *codes, const char *la,
+                    csc_date as_of,
                     const struct population *pop, struct arena *a,
                     Cscflow__V1__IndicatorValue ***out, size_t *n_out) {
   struct row *rows = arena_alloc(a, CATALOGUE_MAX_ROWS * sizeof *rows);
   if (rows == NULL)
     return CSC_ENOMEM;
   size_t n = catalogue_rows_core(rows, 0);
-  n = catalogue_rows_activity(rows, n);
+  n = catalogue_rows_activity(rows, n, codes);
   n = catalogue_rows_plans(rows, n);
   n = catalogue_rows_outcomes(rows, n);
   n = catalogue_rows_workforce(rows, n);
@@ -190,7 +206,7 @@ int catalogue_build(const struct agg_sums *sums, const char *la, csc_date as_of,
       Cscflow__V1__IndicatorValue *v = new_value(a, r, r->breakdown);
       rc = v ? CSC_OK : CSC_ENOMEM;
       if (v != NULL) {
-        plain_value(sums, children, r, v);
+        plain_value(sums, codes, children, r, v);
         values[m++] = v;
       }
     }

@@ -37,16 +37,37 @@ static struct row row_dist(const char *id, const char *window, int measure,
   return r;
 }
 
-/* One % row per code of list (and "other") over the measure's buckets. */
-static size_t rows_by_code(struct row *rows, size_t n, const char *id, enum code_list list,
-                           int measure, int den_measure) {
-  for (size_t i = 0; i <= code_count(list); i++)
-    rows[n++] = row_ratio(id, "12m", code_name(list, i), measure, (int)i, den_measure, 0, 100);
+/* One row per code of list, as spelt in output, keyed by the code
+ * (code_bucket), then "other": the rest of the measure (catalogue.c). The
+ * rows follow the lists the state was built with; the stored counts do not. */
+static size_t rows_by_code(struct row *rows, size_t n, const struct code_lists *codes,
+                           const char *id, enum code_list list, int measure, int den_measure) {
+  const char *names[CATALOGUE_MAX_CODES];
+  const size_t k = code_list_codes(codes, list, names, CATALOGUE_MAX_CODES);
+  for (size_t i = 0; i < k; i++)
+    if (code_bucket(names[i]) != CODE_BUCKET_OTHER) /* too long to key: counted in other */
+      rows[n++] = row_ratio(id, "12m", names[i], measure, code_bucket(names[i]), den_measure,
+                            0, den_measure >= 0 ? 100 : 1);
+  rows[n] = row_ratio(id, "12m", "other", measure, CODE_BUCKET_OTHER, den_measure, 0,
+                      den_measure >= 0 ? 100 : 1);
+  rows[n++].other_list = (int)list;
   return n;
 }
 
-static size_t rows_activity(struct row *rows, size_t n) {
-  n = rows_by_code(rows, n, "referrals_by_source", CODE_REFERRAL_SOURCE,
+/* rows_by_code as counts (no denominator). */
+static size_t counts_by_code(struct row *rows, size_t n, const struct code_lists *codes,
+                             const char *id, enum code_list list, int measure) {
+  const size_t first = n;
+  n = rows_by_code(rows, n, codes, id, list, measure, -1);
+  for (size_t i = first; i < n; i++) {
+    rows[i].kind = V_COUNT;
+    rows[i].per_10k = 1;
+  }
+  return n;
+}
+
+static size_t rows_activity(struct row *rows, size_t n, const struct code_lists *codes) {
+  n = rows_by_code(rows, n, codes, "referrals_by_source", CODE_REFERRAL_SOURCE,
                    M_REFERRALS_BY_SOURCE_12M, M_REFERRALS_12M);
   for (int o = 0; o < OUT_COUNT; o++)
     rows[n++] = row_ratio("referral_outcome", "12m", outcome_names[o], M_REFERRAL_OUTCOME_12M, o,
@@ -54,13 +75,10 @@ static size_t rows_activity(struct row *rows, size_t n) {
   rows[n++] = row_count("assessments", "12m", "", M_ASSESSMENTS_12M, 0, 1);
   rows[n++] = row_count("s47_enquiries", "12m", "", M_S47_12M, 0, 1);
   rows[n++] = row_count("icpcs", "12m", "", M_ICPCS_12M, 0, 1);
-  /* Buckets: each initial category, "other", then all plans (facts_activity.c). */
-  const size_t categories = code_count(CODE_ABUSE_CATEGORY);
-  rows[n++] = row_count("cp_plan_starts", "12m", "", M_CP_STARTS_12M, (int)categories + 1, 1);
-  for (size_t i = 0; i <= categories; i++)
-    rows[n++] = row_count("cp_plan_starts", "12m", code_name(CODE_ABUSE_CATEGORY, i),
-                          M_CP_STARTS_12M, (int)i, 1);
-  n = rows_by_code(rows, n, "assessment_factors", CODE_ASSESSMENT_FACTOR,
+  /* Buckets: each initial category, keyed by the code, and all plans. */
+  rows[n++] = row_count("cp_plan_starts", "12m", "", M_CP_STARTS_12M, CODE_BUCKET_ALL, 1);
+  n = counts_by_code(rows, n, codes, "cp_plan_starts", CODE_ABUSE_CATEGORY, M_CP_STARTS_12M);
+  n = rows_by_code(rows, n, codes, "assessment_factors", CODE_ASSESSMENT_FACTOR,
                    M_ASSESSMENT_FACTORS_12M, M_ASSESSMENTS_12M);
   for (int b = 0; b < 2; b++) {
     rows[n] = row_ratio("nfa_reassessed", "12m", b == 0 ? "6m" : "12m", M_NFA_REASSESSED_12M, b,
@@ -83,6 +101,6 @@ static size_t rows_timeliness(struct row *rows, size_t n) {
   return n;
 }
 
-size_t catalogue_rows_activity(struct row *rows, size_t n) {
-  return rows_timeliness(rows, rows_activity(rows, n));
+size_t catalogue_rows_activity(struct row *rows, size_t n, const struct code_lists *codes) {
+  return rows_timeliness(rows, rows_activity(rows, n, codes));
 }

@@ -32,17 +32,23 @@ struct row {
                        unit change, e.g. tenths of a mile to miles); 0 means 1 */
   int per_10k;     /* publish the numerator per 10,000 children */
   int provisional; /* the window looks forward */
+  /* Breakdowns by code (bucket code_bucket(code)): other_list >= 0 makes
+   * this the "other" row of that enum code_list, whose numerator is every
+   * bucket of the measure but the list's codes and CODE_BUCKET_ALL. */
+  int other_list;
   /* V_DIST: the bands over buckets 0..n_buckets-1; percentiles of the
    * bucket values when `percentiles`; "within_<within>" when within >= 0. */
   const struct band *bands;
   int n_bands, n_buckets, percentiles, within;
 };
 
-#define CATALOGUE_MAX_ROWS 512
+#define CATALOGUE_MAX_ROWS 1024
+/* Rows of one breakdown by code, at most (the rest count in "other"). */
+#define CATALOGUE_MAX_CODES 128
 
 /* Each appends its rows at rows[n..] and returns the new n. */
 size_t catalogue_rows_core(struct row *rows, size_t n);
-size_t catalogue_rows_activity(struct row *rows, size_t n);
+size_t catalogue_rows_activity(struct row *rows, size_t n, const struct code_lists *codes);
 size_t catalogue_rows_plans(struct row *rows, size_t n);
 size_t catalogue_rows_outcomes(struct row *rows, size_t n);
 size_t catalogue_rows_workforce(struct row *rows, size_t n);

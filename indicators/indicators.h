@@ -93,6 +93,8 @@ void agg_sums_free(struct agg_sums *s);
 void agg_sums_clear(struct agg_sums *s);
 int agg_sums_add(struct agg_sums *s, int measure, int bucket, int64_t delta);
 int64_t agg_sums_get(const struct agg_sums *s, int measure, int bucket);
+/* The sum of every bucket of measure but except (-1: none). */
+int64_t agg_sums_measure_total(const struct agg_sums *s, int measure, int except);
 int agg_sums_load(struct agg_sums *s, struct store *st, MDB_txn *txn, const char *la);
 
 /*
@@ -198,8 +200,12 @@ int64_t population_lookup(const struct population *p, const char *la, csc_date a
  * The catalogue's values for la on as_of from the LA's sums on that day,
  * allocated from a: numerator always; denominator for ratios; value unless
  * the denominator is 0; per_10k only where the population is configured.
+ * Breakdowns by code have one row per code of codes (the lists the state
+ * was built with: store_get_code_lists) and "other" for the rest of the
+ * measure; with codes NULL only "other" (every count of the measure).
  */
-int catalogue_build(const struct agg_sums *sums, const char *la, csc_date as_of,
+int catalogue_build(const struct agg_sums *sums, const struct code_lists *codes, const char *la,
+                    csc_date as_of,
                     const struct population *pop, struct arena *a,
                     Cscflow__V1__IndicatorValue ***out, size_t *n_out);
 

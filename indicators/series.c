@@ -14,6 +14,7 @@
 
 struct series_walk {
   struct agg_sums *sums;
+  const struct code_lists *codes; /* the state's; NULL when it records none */
   const char *la, *id, *window, *breakdown;
   const struct population *pop;
   csc_date from, to;
@@ -35,7 +36,7 @@ static int fill_days(struct series_walk *w, csc_date lo, csc_date hi) {
   arena_reset(&w->arena);
   Cscflow__V1__IndicatorValue **values;
   size_t n;
-  int rc = catalogue_build(w->sums, w->la, hi, w->pop, &w->arena, &values, &n);
+  int rc = catalogue_build(w->sums, w->codes, w->la, hi, w->pop, &w->arena, &values, &n);
   if (rc != CSC_OK)
     return rc;
   IndicatorSnapshot day = CSCFLOW__V1__INDICATOR_SNAPSHOT__INIT;
@@ -91,6 +92,15 @@ int series_build(struct store *st, MDB_txn *txn, const char *la, const char *id,
   w.points = calloc((size_t)(to - from + 1), sizeof *w.points);
   if (w.points == NULL)
     return CSC_ENOMEM;
+  struct code_lists codes;
+  rc = store_get_code_lists(st, txn, &codes);
+  w.codes = rc == CSC_OK ? &codes : NULL;
+  if (rc == CSC_ENOTFOUND)
+    rc = CSC_OK; /* breakdowns by code are "other" only */
+  if (rc != CSC_OK) {
+    free(w.points);
+    return rc;
+  }
   arena_init(&w.arena, 16384);
   rc = agg_sums_new(&w.sums);
   if (rc == CSC_OK)
@@ -101,6 +111,8 @@ int series_build(struct store *st, MDB_txn *txn, const char *la, const char *id,
     rc = fill_days(&w, from, w.day); /* the days before the earliest change walked */
   arena_free(&w.arena);
   agg_sums_free(w.sums);
+  if (w.codes != NULL)
+    code_lists_free(&codes);
   if (rc != CSC_OK) {
     free(w.points);
     return rc;

@@ -15,11 +15,18 @@ int snapshot_build(struct store *st, MDB_txn *txn, const char *la, const struct 
   snap.as_of = date_to_yyyymmdd(ls->as_of);
   snap.events_applied = ls->events_applied;
   struct agg_sums *sums = NULL;
-  int rc = agg_sums_new(&sums);
+  struct code_lists codes;
+  int rc = store_get_code_lists(st, txn, &codes);
+  const int have_codes = rc == CSC_OK;
+  if (rc == CSC_ENOTFOUND)
+    rc = CSC_OK; /* a state that records no lists: breakdowns by code are "other" only */
+  if (rc == CSC_OK)
+    rc = agg_sums_new(&sums);
   if (rc == CSC_OK)
     rc = agg_sums_load(sums, st, txn, la);
   if (rc == CSC_OK)
-    rc = catalogue_build(sums, la, ls->as_of, pop, &a, &snap.values, &snap.n_values);
+    rc = catalogue_build(sums, have_codes ? &codes : NULL, la, ls->as_of, pop, &a, &snap.values,
+                         &snap.n_values);
   for (int r = 0; rc == CSC_OK && r < Q_RULE_COUNT; r++) {
     const int64_t count = agg_sums_get(sums, M_QUALITY, r);
     cscflow__v1__quality_count__init(&quality[r]);
@@ -48,6 +55,8 @@ int snapshot_build(struct store *st, MDB_txn *txn, const char *la, const struct 
   }
   arena_free(&a);
   agg_sums_free(sums);
+  if (have_codes)
+    code_lists_free(&codes);
   if (rc != CSC_OK) {
     free(p);
     return rc;

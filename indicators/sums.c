@@ -89,6 +89,17 @@ int64_t agg_sums_get(const struct agg_sums *s, int measure, int bucket) {
   return e->key ? e->sum : 0;
 }
 
+int64_t agg_sums_measure_total(const struct agg_sums *s, int measure, int except) {
+  int64_t total = 0;
+  for (size_t i = 0; i < s->cap; i++) {
+    const uint32_t key = s->slots[i].key;
+    if (key != 0 && (int)((key - 1) >> 16) == measure &&
+        (except < 0 || (key - 1) != sum_key(measure, except) - 1))
+      total += s->slots[i].sum;
+  }
+  return total;
+}
+
 void agg_sums_clear(struct agg_sums *s) {
   memset(s->slots, 0, s->cap * sizeof *s->slots);
   s->n = 0;

@@ -1,92 +1,358 @@
 /*
- * The code lists of the DfE CIN census and SSDA903 guides that events carry.
- * A code outside its list is data-quality finding unknown_code: the event
- * still folds (the code is kept as sent), so a code a new guide adds costs a
- * finding until this table learns it, never a lost event.
+ * The code lists of the DfE CIN census and SSDA903 guides, read from a file
+ * at start (reference/code-lists.csv; its header says the format), so that
+ * a new guide's codes are an edit of data, not a rebuild. A code outside
+ * its list, or outside the collection years it is valid in, is finding
+ * unknown_code: the event still folds (the code is kept as sent), so a code
+ * a new guide adds costs a finding until the file learns it, never a lost
+ * event.
+ *
+ * What is stored never depends on the lists: breakdowns by code keep their
+ * counts in a bucket computed from the code itself (code_bucket), and the
+ * catalogue names its rows from the lists when it publishes. The one fixed
+ * rule is the catalogue's spelling of categories of abuse (code_spelling).
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "state/state.h"
 
-static const char *const REFERRAL_SOURCE[] = {"1A", "1B", "1C", "1D", "2A", "2B", "3A", "3B",
-                                              "3C", "3D", "3E", "3F", "4",  "5A", "5B", "5C",
-                                              "5D", "6",  "7",  "8",  "9",  "10", NULL};
-static const char *const CLOSURE_REASON[] = {"RC1", "RC2", "RC3", "RC4", "RC5",
-                                             "RC6", "RC7", "RC8", "RC9", NULL};
-static const char *const ABUSE_CATEGORY[] = {"N", "P", "E", "S", "M", NULL};
-static const char *const LEGAL_STATUS[] = {"C1", "C2", "D1", "E1", "J1", "J2", "J3",
-                                           "L1", "L2", "L3", "V2", "V3", "V4", NULL};
-static const char *const NEED[] = {"N1", "N2", "N3", "N4", "N5", "N6", "N7", "N8", NULL};
-static const char *const PLACEMENT_TYPE[] = {"A3", "A4", "A5", "A6", "H5", "K1", "K2", "P1", "P2",
-                                             "P3", "R1", "R2", "R3", "R5", "S1", "T0", "T1", "T2",
-                                             "T3", "T4", "U1", "U2", "U3", "U4", "U5", "U6", "Z1",
-                                             NULL};
-static const char *const PROVIDER[] = {"PR0", "PR1", "PR2", "PR3", "PR4", "PR5", NULL};
-static const char *const REASON_CEASED[] = {"E11", "E12", "E13", "E14", "E15", "E16", "E17", "E2",
-                                            "E3",  "E41", "E43", "E44", "E45", "E46", "E47", "E48",
-                                            "E4A", "E4B", "E5",  "E6",  "E7",  "E8",  "E9",  NULL};
-static const char *const PLACEMENT_CHANGE[] = {"ALLEG", "APPRR", "CARPL", "CHILD",
-                                               "CLOSE", "CREQB", "CREQO", "CUSTOD",
-                                               "LAREQ", "OTHER", "PLACE", "STAND", NULL};
-static const char *const ASSESSMENT_FACTOR[] = {
-    "1A",  "1B",  "1C",  "2A",  "2B",  "2C",  "3A",  "3B",  "3C",  "4A",  "4B",  "4C",
-    "5A",  "5B",  "5C",  "6A",  "6B",  "6C",  "7A",  "8B",  "8C",  "8D",  "8E",  "8F",
-    "9A",  "10A", "11A", "12A", "13A", "14A", "15A", "16A", "17A", "18A", "18B", "18C",
-    "19A", "19B", "19C", "20",  "21",  "22A", "23A", "24A", NULL};
-static const char *const LEAVER_ACTIVITY[] = {"F1", "F2", "F3", "F4", "F5", "F6", "G1",
-                                              "G2", "G3", "G4", "G5", "G6", NULL};
-static const char *const LEAVER_ACCOMMODATION[] = {"B", "C", "D", "E", "G", "H", "K", "R", "S",
-                                                   "T", "U", "V", "W", "X", "Y", "Z", NULL};
-static const char *const ETHNICITY[] = {"WBRI", "WIRI", "WOTH", "WIRT", "WROM", "MWBC", "MWBA",
-                                        "MWAS", "MOTH", "AIND", "APKN", "ABAN", "AOTH", "BCRB",
-                                        "BAFR", "BOTH", "CHNE", "OOTH", "REFU", "NOBT", NULL};
-static const char *const DISABILITY[] = {"MOB", "HAND", "PC",  "INC", "COMM", "LD",   "HEAR",
-                                         "VIS", "BEH",  "CON", "AUT", "DDA",  "NONE", NULL};
-
-static const char *const *const LISTS[CODE_LIST_COUNT] = {
-    [CODE_REFERRAL_SOURCE] = REFERRAL_SOURCE,
-    [CODE_CLOSURE_REASON] = CLOSURE_REASON,
-    [CODE_ABUSE_CATEGORY] = ABUSE_CATEGORY,
-    [CODE_LEGAL_STATUS] = LEGAL_STATUS,
-    [CODE_NEED] = NEED,
-    [CODE_PLACEMENT_TYPE] = PLACEMENT_TYPE,
-    [CODE_PROVIDER] = PROVIDER,
-    [CODE_REASON_CEASED] = REASON_CEASED,
-    [CODE_PLACEMENT_CHANGE] = PLACEMENT_CHANGE,
-    [CODE_ASSESSMENT_FACTOR] = ASSESSMENT_FACTOR,
-    [CODE_LEAVER_ACTIVITY] = LEAVER_ACTIVITY,
-    [CODE_LEAVER_ACCOMMODATION] = LEAVER_ACCOMMODATION,
-    [CODE_ETHNICITY] = ETHNICITY,
-    [CODE_DISABILITY] = DISABILITY,
+static const char *const LIST_NAMES[CODE_LIST_COUNT] = {
+    [CODE_REFERRAL_SOURCE] = "referral_source",
+    [CODE_CLOSURE_REASON] = "closure_reason",
+    [CODE_ABUSE_CATEGORY] = "abuse_category",
+    [CODE_LEGAL_STATUS] = "legal_status",
+    [CODE_NEED] = "need",
+    [CODE_PLACEMENT_TYPE] = "placement_type",
+    [CODE_PROVIDER] = "provider",
+    [CODE_REASON_CEASED] = "reason_ceased",
+    [CODE_PLACEMENT_CHANGE] = "placement_change",
+    [CODE_ASSESSMENT_FACTOR] = "assessment_factor",
+    [CODE_LEAVER_ACTIVITY] = "leaver_activity",
+    [CODE_LEAVER_ACCOMMODATION] = "leaver_accommodation",
+    [CODE_ETHNICITY] = "ethnicity",
+    [CODE_DISABILITY] = "disability",
 };
 
-int code_is_known(enum code_list list, const char *code) {
-  if (code == NULL || code[0] == '\0')
+#define CODES_HEADER "list,code,first,last,note"
+
+const char *code_list_name(enum code_list list) {
+  return (unsigned)list < CODE_LIST_COUNT ? LIST_NAMES[list] : "";
+}
+
+static int list_of(const char *name, size_t len) {
+  for (int l = 0; l < CODE_LIST_COUNT; l++)
+    if (strlen(LIST_NAMES[l]) == len && memcmp(LIST_NAMES[l], name, len) == 0)
+      return l;
+  return -1;
+}
+
+/* INDICATORS.md "Codes in output": the CIN census's spellings of the
+ * categories of abuse are published as the catalogue's one letter. Fixed
+ * here, not in the lists: it is the catalogue's convention, and stored
+ * buckets must not change meaning when a list changes. */
+const char *code_spelling(enum code_list list, const char *code) {
+  static const char *const CIN[][2] = {
+      {"NEG", "N"}, {"PHY", "P"}, {"EMO", "E"}, {"SAB", "S"}, {"MUL", "M"}};
+  if (list == CODE_ABUSE_CATEGORY && code != NULL)
+    for (size_t i = 0; i < sizeof CIN / sizeof CIN[0]; i++)
+      if (strcmp(CIN[i][0], code) == 0)
+        return CIN[i][1];
+  return code;
+}
+
+static int code_digit(char c) {
+  if (c >= '0' && c <= '9')
+    return 1 + (c - '0');
+  if (c >= 'A' && c <= 'Z')
+    return 11 + (c - 'A');
+  return -1;
+}
+
+/* Base 37 over three places, 0 standing for "no character": injective on
+ * the strings of 1 to 3 of [0-9A-Z], all below 37^3 = 50653. */
+uint16_t code_bucket(const char *code) {
+  const size_t n = code != NULL ? strlen(code) : 0;
+  if (n == 0 || n > 3)
+    return CODE_BUCKET_OTHER;
+  unsigned v = 0;
+  for (size_t i = 0; i < 3; i++) {
+    const int d = i < n ? code_digit(code[i]) : 0;
+    if (d < 0)
+      return CODE_BUCKET_OTHER;
+    v = v * 37 + (unsigned)d;
+  }
+  return (uint16_t)v;
+}
+
+int code_collection_year(csc_date on) {
+  int y, m, d;
+  date_to_ymd(on, &y, &m, &d);
+  return m >= 4 ? y + 1 : y;
+}
+
+int code_is_known(const struct code_lists *c, enum code_list list, const char *code,
+                  csc_date on) {
+  if (code == NULL || code[0] == '\0' || c == NULL)
     return 1;
   if ((unsigned)list >= CODE_LIST_COUNT)
     return 0;
-  for (const char *const *c = LISTS[list]; *c != NULL; c++)
-    if (strcmp(*c, code) == 0)
+  const int year = code_collection_year(on);
+  for (size_t i = c->begin[list]; i < c->begin[list + 1]; i++) {
+    const struct code_entry *e = &c->v[i];
+    if (strcmp(e->code, code) == 0 &&
+        (e->first == 0 || year >= e->first) && (e->last == 0 || year <= e->last))
       return 1;
+  }
   return 0;
 }
 
-size_t code_count(enum code_list list) {
+size_t code_list_codes(const struct code_lists *c, enum code_list list, const char **out,
+                       size_t max) {
   size_t n = 0;
-  if ((unsigned)list < CODE_LIST_COUNT)
-    while (LISTS[list][n] != NULL)
-      n++;
+  if (c == NULL || (unsigned)list >= CODE_LIST_COUNT)
+    return 0;
+  for (size_t i = c->begin[list]; i < c->begin[list + 1]; i++) {
+    const char *name = code_spelling(list, c->v[i].code);
+    size_t j = 0;
+    while (j < n && strcmp(out[j], name) != 0)
+      j++;
+    if (j == n && n < max)
+      out[n++] = name;
+  }
   return n;
 }
 
-const char *code_name(enum code_list list, size_t i) {
-  return i < code_count(list) ? LISTS[list][i] : "other";
+/* ---- the file --------------------------------------------------------------------- */
+
+static uint64_t fnv1a64(const char *p, size_t n) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (size_t i = 0; i < n; i++) {
+    h ^= (uint8_t)p[i];
+    h *= 0x100000001b3ull;
+  }
+  return h;
 }
 
-size_t code_index(enum code_list list, const char *code) {
-  const size_t n = code_count(list);
-  for (size_t i = 0; i < n && code != NULL; i++)
-    if (strcmp(LISTS[list][i], code) == 0)
-      return i;
+/* "" (open-ended) or a year 1900..9999. */
+static int parse_year(const char *s, size_t len, uint16_t *out) {
+  *out = 0;
+  if (len == 0)
+    return 1;
+  if (len != 4)
+    return 0;
+  unsigned v = 0;
+  for (size_t i = 0; i < 4; i++) {
+    if (s[i] < '0' || s[i] > '9')
+      return 0;
+    v = v * 10 + (unsigned)(s[i] - '0');
+  }
+  *out = (uint16_t)v;
+  return v >= 1900;
+}
+
+/* Splits line (len bytes) at commas into at most max fields. */
+static size_t split_fields(const char *line, size_t len, const char **f, size_t *fl, size_t max) {
+  size_t n = 0;
+  const char *p = line, *end = line + len;
+  while (n < max) {
+    const char *comma = memchr(p, ',', (size_t)(end - p));
+    const char *stop = comma != NULL && n + 1 < max ? comma : end;
+    f[n] = p;
+    fl[n++] = (size_t)(stop - p);
+    if (stop == end)
+      break;
+    p = stop + 1;
+  }
   return n;
+}
+
+static const char *entry_error(const char **f, const size_t *fl, size_t nf, struct code_entry *e) {
+  if (nf < 4)
+    return "expected list,code,first,last[,note]";
+  const int list = list_of(f[0], fl[0]);
+  if (list < 0)
+    return "unknown list name";
+  if (fl[1] == 0 || fl[1] >= sizeof e->code)
+    return "code must be 1 to 7 characters";
+  for (size_t i = 0; i < fl[1]; i++)
+    if (code_digit(f[1][i]) < 0)
+      return "code must be of [0-9A-Z]";
+  if (!parse_year(f[2], fl[2], &e->first) || !parse_year(f[3], fl[3], &e->last))
+    return "first and last must be empty or a year (YYYY, 1900 on)";
+  if (e->first != 0 && e->last != 0 && e->last < e->first)
+    return "last year before first year";
+  e->list = (uint8_t)list;
+  memcpy(e->code, f[1], fl[1]);
+  e->code[fl[1]] = '\0';
+  return NULL;
+}
+
+static int add_entry(struct code_lists *c, const struct code_entry *e, size_t *cap) {
+  if (c->n == *cap) {
+    const size_t ncap = *cap ? *cap * 2 : 256;
+    struct code_entry *v = realloc(c->v, ncap * sizeof *v);
+    if (v == NULL)
+      return CSC_ENOMEM;
+    c->v = v;
+    *cap = ncap;
+  }
+  c->v[c->n++] = *e;
+  return CSC_OK;
+}
+
+/* One line (no newline) of the file: a comment, blank, the header or an entry. */
+static int parse_line(struct code_lists *c, const char *line, size_t len, int *seen_header,
+                      size_t *cap, const char **why) {
+  while (len > 0 && (line[len - 1] == '\r' || line[len - 1] == ' '))
+    len--;
+  if (len == 0 || line[0] == '#')
+    return CSC_OK;
+  if (!*seen_header) {
+    *seen_header = 1;
+    if (len == strlen(CODES_HEADER) && memcmp(line, CODES_HEADER, len) == 0)
+      return CSC_OK;
+    *why = "expected the header " CODES_HEADER;
+    return CSC_EINVAL;
+  }
+  const char *f[5];
+  size_t fl[5];
+  struct code_entry e;
+  memset(&e, 0, sizeof e);
+  *why = entry_error(f, fl, split_fields(line, len, f, fl, 5), &e);
+  if (*why != NULL)
+    return CSC_EINVAL;
+  *why = "out of memory";
+  return add_entry(c, &e, cap);
+}
+
+/* Groups the entries by list, keeping the file's order within each (the
+ * order of the catalogue's rows), so that a lookup scans one list only. */
+static int group_by_list(struct code_lists *c) {
+  struct code_entry *v = malloc((c->n ? c->n : 1) * sizeof *v);
+  if (v == NULL)
+    return CSC_ENOMEM;
+  size_t k = 0;
+  for (int l = 0; l < CODE_LIST_COUNT; l++) {
+    c->begin[l] = k;
+    for (size_t i = 0; i < c->n; i++)
+      if (c->v[i].list == (uint8_t)l)
+        v[k++] = c->v[i];
+  }
+  c->begin[CODE_LIST_COUNT] = k;
+  free(c->v);
+  c->v = v;
+  return CSC_OK;
+}
+
+int code_lists_parse(struct code_lists *c, const char *text, size_t len, const char *name,
+                     char *err, size_t errlen) {
+  memset(c, 0, sizeof *c);
+  size_t cap = 0;
+  int seen_header = 0, rc = CSC_OK;
+  unsigned lineno = 0;
+  const char *why = "out of memory";
+  for (const char *p = text, *end = text + len; rc == CSC_OK && p < end;) {
+    const char *nl = memchr(p, '\n', (size_t)(end - p));
+    const char *stop = nl != NULL ? nl : end;
+    lineno++;
+    rc = parse_line(c, p, (size_t)(stop - p), &seen_header, &cap, &why);
+    p = stop + 1;
+  }
+  if (rc == CSC_OK && c->n == 0) {
+    why = "no codes";
+    rc = CSC_EINVAL;
+  }
+  if (rc == CSC_OK && (group_by_list(c) != CSC_OK || (c->text = malloc(len + 1)) == NULL)) {
+    why = "out of memory";
+    rc = CSC_ENOMEM;
+  }
+  if (rc != CSC_OK) {
+    snprintf(err, errlen, "%s:%u: %s", name, lineno, why);
+    code_lists_free(c);
+    return rc;
+  }
+  memcpy(c->text, text, len);
+  c->text[len] = '\0';
+  c->text_len = len;
+  snprintf(c->version, sizeof c->version, "%016llx", (unsigned long long)fnv1a64(text, len));
+  return CSC_OK;
+}
+
+int code_lists_load(struct code_lists *c, const char *path, char *err, size_t errlen) {
+  memset(c, 0, sizeof *c);
+  FILE *f = fopen(path, "rb");
+  if (f == NULL) {
+    snprintf(err, errlen, "%s: cannot open the code lists", path);
+    return CSC_EIO;
+  }
+  char *buf = NULL;
+  size_t len = 0, cap = 0, got;
+  int rc = CSC_OK;
+  do {
+    if (len + 4096 > cap) {
+      char *nb = realloc(buf, cap = cap * 2 + 4096);
+      if (nb == NULL) {
+        rc = CSC_ENOMEM;
+        break;
+      }
+      buf = nb;
+    }
+    got = fread(buf + len, 1, cap - len, f);
+    len += got;
+  } while (got > 0);
+  if (rc == CSC_OK && ferror(f))
+    rc = CSC_EIO;
+  fclose(f);
+  if (rc == CSC_OK)
+    rc = code_lists_parse(c, buf, len, path, err, errlen);
+  else
+    snprintf(err, errlen, "%s: cannot read the code lists", path);
+  free(buf);
+  return rc;
+}
+
+void code_lists_free(struct code_lists *c) {
+  free(c->v);
+  free(c->text);
+  memset(c, 0, sizeof *c);
+}
+
+/* ---- the lists a state was built with -------------------------------------------- */
+
+static MDB_val meta_key(const char *k) { return (MDB_val){strlen(k), (void *)k}; }
+
+int store_get_code_lists(struct store *st, MDB_txn *txn, struct code_lists *out) {
+  MDB_val k = meta_key(STORE_CODE_LISTS_KEY), v;
+  memset(out, 0, sizeof *out);
+  const int rc = mdb_get(txn, st->meta, &k, &v);
+  if (rc == MDB_NOTFOUND)
+    return CSC_ENOTFOUND;
+  if (rc != 0)
+    return store_error(rc, "get code lists");
+  char err[256];
+  return code_lists_parse(out, v.mv_data, v.mv_size, "state", err, sizeof err) == CSC_OK
+             ? CSC_OK
+             : CSC_ESTATE;
+}
+
+int store_code_lists_check(struct store *st, MDB_txn *txn, const struct code_lists *c,
+                           char recorded[17]) {
+  MDB_val k = meta_key(STORE_CODE_LISTS_VERSION_KEY), v;
+  recorded[0] = '\0';
+  int rc = mdb_get(txn, st->meta, &k, &v);
+  if (rc == 0) {
+    snprintf(recorded, 17, "%.*s", (int)(v.mv_size < 16 ? v.mv_size : 16), (char *)v.mv_data);
+    return strcmp(recorded, c->version) == 0 ? CSC_OK : CSC_EINVAL;
+  }
+  if (rc != MDB_NOTFOUND)
+    return store_error(rc, "get code lists version");
+  v = (MDB_val){strlen(c->version), (void *)c->version};
+  rc = mdb_put(txn, st->meta, &k, &v, 0);
+  MDB_val tk = meta_key(STORE_CODE_LISTS_KEY), tv = {c->text_len, c->text};
+  if (rc == 0)
+    rc = mdb_put(txn, st->meta, &tk, &tv, 0);
+  if (rc == 0)
+    snprintf(recorded, 17, "%s", c->version);
+  return rc == 0 ? CSC_OK : store_error(rc, "put code lists");
 }

@@ -31,11 +31,13 @@ static int is_completed(const struct episode *e) { return e->end != DATE_NEVER; 
 
 /* ---- referrals by source ------------------------------------------------------ */
 
-/* Unknown and unrecorded sources both fall in "other" (code_index). */
+/* Keyed by the source itself (code_bucket): the catalogue names the rows
+ * from the code lists, so a list change moves no stored count. Unrecorded
+ * sources fall in CODE_BUCKET_OTHER. */
 static int derive_sources(const struct child_state *st, struct fact_list *l) {
   for (size_t i = 0; i < st->n_referrals; i++) {
     const struct episode *r = &st->referrals[i];
-    const int bucket = (int)code_index(CODE_REFERRAL_SOURCE, r->code);
+    const int bucket = code_bucket(r->code);
     if (add_12m(l, M_REFERRALS_BY_SOURCE_12M, bucket, r->start))
       return CSC_ENOMEM;
   }
@@ -121,12 +123,12 @@ static int derive_outcomes_of_referrals(const struct child_state *st, struct fac
 
 /* ---- assessments ---------------------------------------------------------------- */
 
-/* Factor f of a (index i) is counted once per assessment, however often or
- * under however many unknown codes it is recorded; "" is no factor. */
-static int factor_seen_before(const struct episode *a, size_t i, size_t bucket) {
+/* Factor f of a (index i) is counted once per assessment, however often it
+ * is recorded; "" is no factor. Keyed by the code (code_bucket): every code
+ * too long to pack shares CODE_BUCKET_OTHER, and counts once there. */
+static int factor_seen_before(const struct episode *a, size_t i, uint16_t bucket) {
   for (size_t j = 0; j < i; j++)
-    if (a->factors[j] != NULL && a->factors[j][0] != '\0' &&
-        code_index(CODE_ASSESSMENT_FACTOR, a->factors[j]) == bucket)
+    if (a->factors[j] != NULL && a->factors[j][0] != '\0' && code_bucket(a->factors[j]) == bucket)
       return 1;
   return 0;
 }
@@ -135,7 +137,7 @@ static int derive_factors(const struct episode *a, struct fact_list *l) {
   for (size_t i = 0; i < a->n_factors; i++) {
     if (a->factors[i] == NULL || a->factors[i][0] == '\0')
       continue;
-    const size_t bucket = code_index(CODE_ASSESSMENT_FACTOR, a->factors[i]);
+    const uint16_t bucket = code_bucket(a->factors[i]);
     if (!factor_seen_before(a, i, bucket) &&
         add_12m(l, M_ASSESSMENT_FACTORS_12M, (int)bucket, a->end))
       return CSC_ENOMEM;
@@ -257,13 +259,14 @@ static int derive_icpcs(const struct child_state *st, const struct derive_ref *r
   return CSC_OK;
 }
 
-/* Bucket per initial category (unknown or unrecorded: other), and one more
- * bucket, code_count + 1, for all plans: the total row. */
+/* Bucket per initial category as the catalogue spells it (the fold keeps
+ * it so: NEG is N), keyed by the code (code_bucket), and CODE_BUCKET_ALL
+ * for all plans: the total row. */
 static int derive_cp_starts(const struct child_state *st, struct fact_list *l) {
-  const int all = (int)code_count(CODE_ABUSE_CATEGORY) + 1;
+  const int all = CODE_BUCKET_ALL;
   for (size_t i = 0; i < st->n_plans[PLAN_CP]; i++) {
     const struct episode *p = &st->plans[PLAN_CP][i];
-    const int bucket = (int)code_index(CODE_ABUSE_CATEGORY, p->code);
+    const int bucket = code_bucket(p->code);
     if (add_12m(l, M_CP_STARTS_12M, bucket, p->start) || add_12m(l, M_CP_STARTS_12M, all, p->start))
       return CSC_ENOMEM;
   }

@@ -552,9 +552,13 @@ static csc_date superseded_on(const struct mark *m, size_t n, size_t i) {
 static int is_eet(const struct mark *m) {
   if (m->value == ACTIVITY_EDUCATION || m->value == ACTIVITY_TRAINING_EMPLOYMENT)
     return 1;
-  /* No activity recorded: the SSDA903 code, F1-F6 being education,
-   * training or employment. */
-  return m->value == 0 && m->code[0] == 'F';
+  /* No activity recorded: the SSDA903 code. In the current guide's list
+   * (reference/code-lists.csv) the codes of education, training or
+   * employment are F (full time) and P (part time): F1 P1 F2 P2 F4 P4 F5
+   * P5, F3 P3 in earlier years; G codes are NEET, 0 not applicable. A
+   * fixed rule, not read from the lists: a stored fact never depends on
+   * them. */
+  return m->value == 0 && (m->code[0] == 'F' || m->code[0] == 'P');
 }
 
 /*

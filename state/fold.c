@@ -120,6 +120,7 @@ struct fold {
   CaseEvent **events; /* the whole history, sorted, and which events take part */
   const uint8_t *live;
   size_t n;
+  const struct code_lists *codes; /* what unknown_code judges by; NULL: nothing */
 };
 
 static int event_compare(const void *pa, const void *pb) {
@@ -674,7 +675,7 @@ static int fold_event(struct fold *f) {
     struct episode *e =
         on_plan_started(f, PLAN_CP, ev->cp_plan_started->plan_id, ev->cp_plan_started->referral_id);
     if (e != NULL)
-      e->code = ev->cp_plan_started->initial_category;
+      e->code = code_spelling(CODE_ABUSE_CATEGORY, ev->cp_plan_started->initial_category);
     return 1;
   }
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_EARLY_HELP_ENDED: {
@@ -688,7 +689,7 @@ static int fold_event(struct fold *f) {
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CP_PLAN_ENDED: {
     struct episode *e = on_plan_ended(f, PLAN_CP, ev->cp_plan_ended->plan_id);
     if (e != NULL) {
-      e->end_code = ev->cp_plan_ended->latest_category;
+      e->end_code = code_spelling(CODE_ABUSE_CATEGORY, ev->cp_plan_ended->latest_category);
       e->reason = ev->cp_plan_ended->reason;
     }
     return e != NULL || !f->only_earlier;
@@ -735,50 +736,57 @@ static int fold_event(struct fold *f) {
 
 /* ---- checks that need no state -------------------------------------------------- */
 
-static int any_unknown(enum code_list list, char **codes, size_t n) {
+static int known(const struct fold *f, enum code_list list, const char *code) {
+  return code_is_known(f->codes, list, code, f->date);
+}
+
+static int any_unknown(const struct fold *f, enum code_list list, char **codes, size_t n) {
   for (size_t i = 0; i < n; i++)
-    if (!code_is_known(list, codes[i]))
+    if (!known(f, list, codes[i]))
       return 1;
   return 0;
 }
 
-static int placement_unknown(const Cscflow__V1__Placement *p) {
-  return p != NULL && (!code_is_known(CODE_PLACEMENT_TYPE, p->placement_type) ||
-                       !code_is_known(CODE_PROVIDER, p->provider));
+static int placement_unknown(const struct fold *f, const Cscflow__V1__Placement *p) {
+  return p != NULL && (!known(f, CODE_PLACEMENT_TYPE, p->placement_type) ||
+                       !known(f, CODE_PROVIDER, p->provider));
 }
 
-static int has_unknown_code(const CaseEvent *ev) {
+/* unknown_code: a code in no list, or outside the collection years it is
+ * valid in (judged by the event's occurred_on). */
+static int has_unknown_code(const struct fold *f) {
+  const CaseEvent *ev = f->ev;
   switch (ev->payload_case) {
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CHILD_DETAILS:
-    return !code_is_known(CODE_ETHNICITY, ev->child_details->ethnicity) ||
-           any_unknown(CODE_DISABILITY, ev->child_details->disabilities,
+    return !known(f, CODE_ETHNICITY, ev->child_details->ethnicity) ||
+           any_unknown(f, CODE_DISABILITY, ev->child_details->disabilities,
                        ev->child_details->n_disabilities);
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_REFERRAL_OPENED:
-    return !code_is_known(CODE_REFERRAL_SOURCE, ev->referral_opened->source);
+    return !known(f, CODE_REFERRAL_SOURCE, ev->referral_opened->source);
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_REFERRAL_CLOSED:
-    return !code_is_known(CODE_CLOSURE_REASON, ev->referral_closed->closure_reason);
+    return !known(f, CODE_CLOSURE_REASON, ev->referral_closed->closure_reason);
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_ASSESSMENT_COMPLETED:
-    return any_unknown(CODE_ASSESSMENT_FACTOR, ev->assessment_completed->factors,
+    return any_unknown(f, CODE_ASSESSMENT_FACTOR, ev->assessment_completed->factors,
                        ev->assessment_completed->n_factors);
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CP_PLAN_STARTED:
-    return !code_is_known(CODE_ABUSE_CATEGORY, ev->cp_plan_started->initial_category);
+    return !known(f, CODE_ABUSE_CATEGORY, ev->cp_plan_started->initial_category);
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CP_PLAN_ENDED:
-    return !code_is_known(CODE_ABUSE_CATEGORY, ev->cp_plan_ended->latest_category);
+    return !known(f, CODE_ABUSE_CATEGORY, ev->cp_plan_ended->latest_category);
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_PERIOD_OF_CARE_STARTED: {
     const Cscflow__V1__PeriodOfCareStarted *p = ev->period_of_care_started;
-    return !code_is_known(CODE_LEGAL_STATUS, p->legal_status) ||
-           !code_is_known(CODE_NEED, p->category_of_need) || placement_unknown(p->placement);
+    return !known(f, CODE_LEGAL_STATUS, p->legal_status) ||
+           !known(f, CODE_NEED, p->category_of_need) || placement_unknown(f, p->placement);
   }
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_PERIOD_OF_CARE_ENDED:
-    return !code_is_known(CODE_REASON_CEASED, ev->period_of_care_ended->reason_ceased);
+    return !known(f, CODE_REASON_CEASED, ev->period_of_care_ended->reason_ceased);
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_PLACEMENT_STARTED:
-    return placement_unknown(ev->placement_started->placement) ||
-           !code_is_known(CODE_PLACEMENT_CHANGE, ev->placement_started->reason_for_change);
+    return placement_unknown(f, ev->placement_started->placement) ||
+           !known(f, CODE_PLACEMENT_CHANGE, ev->placement_started->reason_for_change);
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_LEGAL_STATUS_CHANGED:
-    return !code_is_known(CODE_LEGAL_STATUS, ev->legal_status_changed->legal_status);
+    return !known(f, CODE_LEGAL_STATUS, ev->legal_status_changed->legal_status);
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CARE_LEAVER_CONTACT:
-    return !code_is_known(CODE_LEAVER_ACTIVITY, ev->care_leaver_contact->activity_code) ||
-           !code_is_known(CODE_LEAVER_ACCOMMODATION, ev->care_leaver_contact->accommodation_code);
+    return !known(f, CODE_LEAVER_ACTIVITY, ev->care_leaver_contact->activity_code) ||
+           !known(f, CODE_LEAVER_ACCOMMODATION, ev->care_leaver_contact->accommodation_code);
   default:
     return 0;
   }
@@ -846,7 +854,7 @@ static void check_event(struct fold *f) {
     check_date(f);
   if (after_death(f->st, f->ev, f->date))
     finding(f, Q_AFTER_DEATH);
-  if (has_unknown_code(f->ev))
+  if (has_unknown_code(f))
     finding(f, Q_UNKNOWN_CODE);
 }
 
@@ -944,13 +952,14 @@ static void resolve_corrections(CaseEvent **events, size_t n, uint8_t *live) {
   }
 }
 
-int child_fold(CaseEvent **events, size_t n, struct arena *a, struct child_state *st) {
+int child_fold(CaseEvent **events, size_t n, const struct code_lists *codes, struct arena *a,
+               struct child_state *st) {
   memset(st, 0, sizeof *st);
   st->details = (struct child_details){DATE_NEVER, DATE_NEVER, DATE_NEVER, 0, "", 0, 0};
   /* Each event adds at most one entry to each list, and the period of care
    * a legal status and a span: 2n bounds them all. Findings: at most one per
    * rule and event. */
-  struct fold f = {st, a, 2 * n + 1, Q_RULE_COUNT * n + 1, NULL, 0, 0, 0, events, NULL, n};
+  struct fold f = {st, a, 2 * n + 1, Q_RULE_COUNT * n + 1, NULL, 0, 0, 0, events, NULL, n, codes};
   uint8_t *live = arena_alloc(a, n + 1);
   csc_date *dates = arena_alloc(a, (n + 1) * sizeof *dates);
   uint8_t *done = arena_alloc(a, n + 1);

@@ -236,7 +236,7 @@ int history_apply_events(struct store *st, MDB_txn *txn, CaseEvent *const *evs,
     return rc;
 
   struct child_state cs;
-  rc = child_fold(events, total, a, &cs);
+  rc = child_fold(events, total, ref != NULL ? ref->codes : NULL, a, &cs);
   if (rc == CSC_OK)
     rc = child_derive(&cs, ref, a, &out->after);
   if (rc != CSC_OK)

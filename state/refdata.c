@@ -4,6 +4,8 @@
  *   cscflow.calendar.bank_holidays   path of the bank-holiday file
  *                                    (default: the file shipped in reference/)
  *   cscflow.calendar.inclusive       true: a working-day span counts its first day
+ *   cscflow.codes.file               path of the code lists (default: code-lists.csv
+ *                                    beside the default bank-holiday file)
  *   cscflow.visits.default.<KIND>    visit interval of CIN, CP (working days), LAC (days)
  *   cscflow.visits.<LA>.<KIND>       the same for one LA
  */
@@ -61,6 +63,25 @@ static int visit_key(struct refdata *r, const char *key, const char *value, char
   return CSC_OK;
 }
 
+/* The code lists: cscflow.codes.file, or code-lists.csv in the directory of
+ * the shipped bank-holiday file (the shipped reference data travel together). */
+static int load_codes(struct refdata *r, const struct config *cfg, const char *default_holidays,
+                      char *err, size_t errlen) {
+  const char *path = config_get(cfg, "cscflow.codes.file");
+  char buf[4096];
+  if (path == NULL) {
+    const char *slash = strrchr(default_holidays, '/');
+    const int dir = slash != NULL ? (int)(slash - default_holidays) + 1 : 0;
+    if (snprintf(buf, sizeof buf, "%.*s%s", dir, default_holidays, REFDATA_CODES_FILE) >=
+        (int)sizeof buf) {
+      snprintf(err, errlen, "%s: path too long", default_holidays);
+      return CSC_EINVAL;
+    }
+    path = buf;
+  }
+  return code_lists_load(&r->codes, path, err, errlen);
+}
+
 int refdata_load(struct refdata *r, const struct config *cfg, const char *default_holidays,
                  char *err, size_t errlen) {
   memset(r, 0, sizeof *r);
@@ -71,6 +92,10 @@ int refdata_load(struct refdata *r, const struct config *cfg, const char *defaul
   int rc = workdays_load(&r->wd, path, err, errlen);
   if (rc != CSC_OK)
     return rc;
+  if ((rc = load_codes(r, cfg, default_holidays, err, errlen)) != CSC_OK) {
+    workdays_free(&r->wd);
+    return rc;
+  }
   const char *inclusive = config_get(cfg, "cscflow.calendar.inclusive");
   r->wd.inclusive = inclusive != NULL && strcmp(inclusive, "true") == 0;
   for (size_t i = 0; rc == CSC_OK && i < cfg->n; i++)
@@ -82,8 +107,11 @@ int refdata_load(struct refdata *r, const struct config *cfg, const char *defaul
       if (!r->las[i].set[k])
         r->las[i].ref.visit_interval[k] = r->defaults.visit_interval[k];
   r->defaults.wd = &r->wd;
-  for (size_t i = 0; i < r->n_las; i++)
+  r->defaults.codes = &r->codes;
+  for (size_t i = 0; i < r->n_las; i++) {
     r->las[i].ref.wd = &r->wd;
+    r->las[i].ref.codes = &r->codes;
+  }
   if (rc != CSC_OK)
     refdata_free(r);
   return rc;
@@ -91,6 +119,7 @@ int refdata_load(struct refdata *r, const struct config *cfg, const char *defaul
 
 void refdata_free(struct refdata *r) {
   workdays_free(&r->wd);
+  code_lists_free(&r->codes);
   free(r->las);
   memset(r, 0, sizeof *r);
 }

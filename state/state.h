@@ -13,6 +13,8 @@
  * LA starts with the LA code and a 0 byte, so that one LA's state is one key
  * range that can be dropped and rebuilt alone:
  *   meta       "schema_version" -> u32; "pos\0<source>\0<partition>" -> next offset (i64)
+ *              "code_lists_version", "code_lists" -> the code lists it was built with
+ *              (store_code_lists_check)
  *              "status" -> struct store_status (the writer's counters; see the end of this file)
  *   history    la\0 subject\0 chunk  -> events the subject gained in one batch: varint length +
  *                                     protobuf, repeated (chunk: u32, numbered from 0)
@@ -60,6 +62,9 @@ typedef Cscflow__V1__CaseEvent CaseEvent;
  * nfa_reassessed (a new assessment started), and completions (one per id,
  * repeated_completion; one dated before its start counted).
  * 7: the rest of issue 15's definitions (a store of version 6 is refused):
+ * also breakdowns by code keyed by the code itself (code_bucket), not by
+ * its position in a list, and the code lists' version and text in meta
+ * (store_code_lists_check).
  */
 #define STATE_SCHEMA_VERSION 7u
 #define STATE_MAX_KEY 511 /* LMDB's default maximum key size */
@@ -224,13 +229,14 @@ enum measure {
   M_PLACEMENTS3_12M,      /* ... during the 12 months to T */
   M_QUALITY,              /* bucket: enum quality_rule; open findings */
   /* Activity (state/facts_activity.c) */
-  M_REFERRALS_BY_SOURCE_12M, /* bucket: code index in CODE_REFERRAL_SOURCE, last = other */
+  M_REFERRALS_BY_SOURCE_12M, /* bucket: code_bucket(source) */
   M_REFERRAL_OUTCOME_12M,    /* bucket: enum referral_outcome */
   M_ASSESSMENTS_12M,
   M_S47_12M,
   M_ICPCS_12M,
-  M_CP_STARTS_12M,           /* bucket: code index in CODE_ABUSE_CATEGORY, then other, then all */
-  M_ASSESSMENT_FACTORS_12M,  /* bucket: code index in CODE_ASSESSMENT_FACTOR, last = other */
+  M_CP_STARTS_12M,           /* bucket: code_bucket(category as spelt in output), and
+                                CODE_BUCKET_ALL for every plan */
+  M_ASSESSMENT_FACTORS_12M,  /* bucket: code_bucket(factor) */
   M_NFA_ASSESSMENTS_12M,     /* denominator of nfa_reassessed */
   M_NFA_REASSESSED_12M,      /* bucket: 0 = within 6m, 1 = within 12m */
   /* Timeliness (state/facts_activity.c) */
@@ -460,26 +466,94 @@ struct child_state {
  * Folds events (a whole history, any order) into st, allocating from a.
  * The events are sorted in place (occurred_on, then recorded_at, then
  * event_id), so that arrival order never changes the result; the state
- * machine is documented in state/fold.c. Returns 0 or CSC_ENOMEM.
+ * machine is documented in state/fold.c. Codes are judged by codes (NULL:
+ * none is unknown_code); categories of abuse are kept as the catalogue
+ * spells them (code_spelling). Returns 0 or CSC_ENOMEM.
  */
-int child_fold(CaseEvent **events, size_t n, struct arena *a, struct child_state *st);
+struct code_lists;
+int child_fold(CaseEvent **events, size_t n, const struct code_lists *codes, struct arena *a,
+               struct child_state *st);
 
-/* True when code is one the DfE guides define for the field; "" (not
- * recorded) is valid. field is one of the CODE_* lists. */
+/*
+ * The code lists of the DfE guides (state/codes.c), loaded from a file at
+ * start (reference/code-lists.csv; its header documents the format): each
+ * code of each list with the first and last collection year it is valid in
+ * (0: open-ended). A collection year is named by the 31 March it ends on:
+ * an event dated 1 April 2024 .. 31 March 2025 is judged by year 2025.
+ * version is the FNV-1a 64-bit hash of the file's bytes (16 hex digits);
+ * text the bytes themselves (recorded in the state: store_code_lists_check).
+ */
 enum code_list {
   CODE_REFERRAL_SOURCE, CODE_CLOSURE_REASON, CODE_ABUSE_CATEGORY, CODE_LEGAL_STATUS,
   CODE_NEED, CODE_PLACEMENT_TYPE, CODE_PROVIDER, CODE_REASON_CEASED, CODE_PLACEMENT_CHANGE,
   CODE_ASSESSMENT_FACTOR, CODE_LEAVER_ACTIVITY, CODE_LEAVER_ACCOMMODATION, CODE_ETHNICITY,
   CODE_DISABILITY, CODE_LIST_COUNT
 };
-int code_is_known(enum code_list list, const char *code);
-/* The codes of a list, in the order of the guides: code_count of them,
- * code_name(list, i) each; code_name(list, code_count(list)) is "other".
- * code_index gives a code's index, or code_count for a code not in the list
- * (the bucket "other" of breakdowns by code). */
-size_t code_count(enum code_list list);
-const char *code_name(enum code_list list, size_t i);
-size_t code_index(enum code_list list, const char *code);
+struct code_entry {
+  uint8_t list; /* enum code_list */
+  char code[8];
+  uint16_t first, last;
+};
+struct code_lists {
+  struct code_entry *v; /* grouped by list, in file order within each */
+  size_t n;
+  size_t begin[CODE_LIST_COUNT + 1]; /* list l is v[begin[l]] .. v[begin[l + 1] - 1] */
+  char *text;
+  size_t text_len;
+  char version[17];
+};
+/* Loads path (code_lists_parse of its bytes). CSC_EIO when it cannot be read;
+ * CSC_EINVAL with err "path:line: reason" for a malformed line; CSC_ENOMEM.
+ * On error c is left empty. */
+int code_lists_load(struct code_lists *c, const char *path, char *err, size_t errlen);
+/* Parses len bytes of text (copied), name naming them in err. */
+int code_lists_parse(struct code_lists *c, const char *text, size_t len, const char *name,
+                     char *err, size_t errlen);
+void code_lists_free(struct code_lists *c);
+/* "referral_source", ...: the list's name in the file; "" for no list. */
+const char *code_list_name(enum code_list list);
+/* True when code is in list and valid in the collection year of on; "" (not
+ * recorded) is valid, and so is every code when c is NULL (no lists: no
+ * code is judged). */
+int code_is_known(const struct code_lists *c, enum code_list list, const char *code,
+                  csc_date on);
+/* The collection year of on: the year of the 31 March that ends it. */
+int code_collection_year(csc_date on);
+/* The catalogue's spelling of code (INDICATORS.md "Codes in output"): the
+ * CIN census's categories of abuse NEG PHY EMO SAB MUL are N P E S M; any
+ * other code is itself. A fixed rule, not part of the lists. */
+const char *code_spelling(enum code_list list, const char *code);
+/*
+ * The bucket of a breakdown by code: the code itself, packed. Codes of 1 to
+ * 3 of [0-9A-Z] map one to one to 1..50652 (base 37, 0 standing for no
+ * character); anything else ("" not recorded, longer, other bytes) to
+ * CODE_BUCKET_OTHER. A bucket never depends on the lists, so a list change
+ * never changes what a stored count means.
+ */
+#define CODE_BUCKET_OTHER 65534u
+#define CODE_BUCKET_ALL 65535u
+uint16_t code_bucket(const char *code);
+/*
+ * The lists a state was built with: meta "code_lists_version" (16 hex
+ * digits) and "code_lists" (the file's bytes, for readers that name rows:
+ * the catalogue). A state never mixes two versions.
+ * store_code_lists_check: records c in a state that has none (a new one)
+ * and returns CSC_OK; CSC_OK when the state's version is c's; CSC_EINVAL when
+ * it differs (nothing written; recorded holds the state's version);
+ * CSC_ESTATE on an LMDB failure. Needs a write transaction.
+ * store_get_code_lists: the state's lists into out (code_lists_free them),
+ * CSC_ENOTFOUND when it records none, CSC_ESTATE when unreadable.
+ */
+#define STORE_CODE_LISTS_KEY "code_lists"
+#define STORE_CODE_LISTS_VERSION_KEY "code_lists_version"
+struct store;
+int store_code_lists_check(struct store *st, MDB_txn *txn, const struct code_lists *c,
+                           char recorded[17]);
+int store_get_code_lists(struct store *st, MDB_txn *txn, struct code_lists *out);
+/* The distinct output spellings (code_spelling) of list's codes, in file
+ * order, at most max of them into out (pointers into static strings or c). */
+size_t code_list_codes(const struct code_lists *c, enum code_list list, const char **out,
+                       size_t max);
 
 /* The facts, alert candidates and findings of one child. Arrays are
  * allocated from the arena given to child_derive. */
@@ -501,6 +575,7 @@ struct derived {
  */
 struct derive_ref {
   const struct workdays *wd;
+  const struct code_lists *codes; /* the fold's (child_fold); NULL: no code judged */
   int visit_interval[PLAN_KIND_COUNT];
 };
 #define VISIT_DEFAULT_CIN 20
@@ -511,11 +586,14 @@ void derive_ref_default(struct derive_ref *ref);
 /*
  * The reference data of every LA, from configuration (keys in
  * state/refdata.c): the bank-holiday file (default_holidays unless
- * cscflow.calendar.bank_holidays names another) and visit intervals.
- * refdata_load: CSC_EIO / CSC_EINVAL with err naming the file or key.
+ * cscflow.calendar.bank_holidays names another), the code lists
+ * (REFDATA_CODES_FILE in default_holidays' directory unless
+ * cscflow.codes.file names another; code_lists_load) and visit intervals.
+ * refdata_load: CSC_EIO / CSC_EINVAL with err naming the file (and line) or key.
  * refdata_for: the LA's derive_ref (the defaults for an LA with no keys);
  * NULL for a NULL r. Pointers stay valid until refdata_free.
  */
+#define REFDATA_CODES_FILE "code-lists.csv"
 struct refdata_la {
   char la[24];
   struct derive_ref ref;
@@ -523,6 +601,7 @@ struct refdata_la {
 };
 struct refdata {
   struct workdays wd;
+  struct code_lists codes;
   struct derive_ref defaults;
   struct refdata_la *las;
   size_t n_las;

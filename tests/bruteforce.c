@@ -119,7 +119,10 @@ static const char *const REFERRAL_SOURCES[] = {"1A", "1B", "1C", "1D", "2A", "2B
                                                "5D", "6",  "7",  "8",  "9",  "10", NULL};
 static const char *const CLOSURE_REASONS[] = {"RC1", "RC2", "RC3", "RC4", "RC5",
                                               "RC6", "RC7", "RC8", "RC9", NULL};
+/* Categories of abuse as published; the CIN census spells them NEG PHY EMO
+ * SAB MUL (INDICATORS.md "Codes in output"), read as these (spelt()). */
 static const char *const ABUSE_CATEGORIES[] = {"N", "P", "E", "S", "M", NULL};
+static const char *const CIN_CATEGORIES[] = {"NEG", "PHY", "EMO", "SAB", "MUL", NULL};
 static const char *const LEGAL_STATUSES[] = {"C1", "C2", "D1", "E1", "J1", "J2", "J3",
                                              "L1", "L2", "L3", "V2", "V3", "V4", NULL};
 static const char *const NEEDS[] = {"N1", "N2", "N3", "N4", "N5", "N6", "N7", "N8", NULL};
@@ -129,7 +132,8 @@ static const char *const PLACEMENT_TYPES[] = {
 static const char *const PROVIDERS[] = {"PR0", "PR1", "PR2", "PR3", "PR4", "PR5", NULL};
 static const char *const REASONS_CEASED[] = {"E11", "E12", "E13", "E14", "E15", "E16", "E17", "E2",
                                              "E3",  "E41", "E43", "E44", "E45", "E46", "E47", "E48",
-                                             "E4A", "E4B", "E5",  "E6",  "E7",  "E8",  "E9",  NULL};
+                                             "E4A", "E4B", "E5",  "E6",  "E7",  "E8",  "E9",  "X1",
+                                             NULL};
 static const char *const PLACEMENT_CHANGES[] = {"ALLEG", "APPRR", "CARPL",  "CHILD", "CLOSE",
                                                 "CREQB", "CREQO", "CUSTOD", "LAREQ", "OTHER",
                                                 "PLACE", "STAND", NULL};
@@ -138,10 +142,18 @@ static const char *const ASSESSMENT_FACTORS[] = {
     "5A",  "5B",  "5C",  "6A",  "6B",  "6C",  "7A",  "8B",  "8C",  "8D",  "8E",  "8F",
     "9A",  "10A", "11A", "12A", "13A", "14A", "15A", "16A", "17A", "18A", "18B", "18C",
     "19A", "19B", "19C", "20",  "21",  "22A", "23A", "24A", NULL};
-static const char *const LEAVER_ACTIVITIES[] = {"F1", "F2", "F3", "F4", "F5", "F6", "G1",
-                                                "G2", "G3", "G4", "G5", "G6", NULL};
-static const char *const LEAVER_ACCOMMODATIONS[] = {"B", "C", "D", "E", "G", "H", "K", "R", "S",
-                                                    "T", "U", "V", "W", "X", "Y", "Z", NULL};
+/* SSDA903 care leaver activity: valid in every collection year, and the
+ * codes of some years only (reference/code-lists.csv): F3 P3 up to the year
+ * ending 31 March 2023, F4 P4 F5 P5 from the year ending 31 March 2022. */
+static const char *const LEAVER_ACTIVITIES[] = {"F1", "P1", "F2", "P2", "G4", "G5", "G6", "0",
+                                                "F6", "G1", "G2", "G3", NULL};
+static const char *const LEAVER_ACTIVITIES_TO_2023[] = {"F3", "P3", NULL};
+static const char *const LEAVER_ACTIVITIES_FROM_2022[] = {"F4", "P4", "F5", "P5", NULL};
+static const char *const LEAVER_ACCOMMODATIONS[] = {
+    "B",  "C",  "D",  "E",  "G",  "H",  "K",  "R",  "S",  "T",  "U",  "V",  "W",  "X",  "Y",
+    "Z",  "B1", "B2", "C1", "C2", "D1", "D2", "E1", "E2", "G1", "G2", "H1", "H2", "K1", "K2",
+    "R1", "R2", "S1", "S2", "T1", "T2", "U1", "U2", "V1", "V2", "W1", "W2", "X1", "X2", "Y1",
+    "Y2", "Z1", "Z2", "0",  NULL};
 static const char *const ETHNICITIES[] = {"WBRI", "WIRI", "WOTH", "WIRT", "WROM", "MWBC", "MWBA",
                                           "MWAS", "MOTH", "AIND", "APKN", "ABAN", "AOTH", "BCRB",
                                           "BAFR", "BOTH", "CHNE", "OOTH", "REFU", "NOBT", NULL};
@@ -158,6 +170,26 @@ static int in_list(const char *const *list, const char *code) {
 /* "" is "not recorded", never unknown. */
 static int unknown(const char *const *list, const char *code) {
   return code != NULL && code[0] != '\0' && !in_list(list, code);
+}
+
+/* The published spelling of a category of abuse: NEG is N, ... */
+static const char *spelt(const char *category) {
+  for (size_t i = 0; CIN_CATEGORIES[i] != NULL; i++)
+    if (strcmp(CIN_CATEGORIES[i], category) == 0)
+      return ABUSE_CATEGORIES[i];
+  return category;
+}
+
+static int unknown_category(const char *code) {
+  return unknown(ABUSE_CATEGORIES, code) && unknown(CIN_CATEGORIES, code);
+}
+
+/* Collection years end on 31 March: yyyymmdd 20240401..20250331 is 2025. */
+static int unknown_activity(const char *code, int32_t yyyymmdd) {
+  const int year = yyyymmdd / 10000 + (yyyymmdd / 100 % 100 >= 4);
+  return unknown(LEAVER_ACTIVITIES, code) &&
+         (year > 2023 || unknown(LEAVER_ACTIVITIES_TO_2023, code)) &&
+         (year < 2022 || unknown(LEAVER_ACTIVITIES_FROM_2022, code));
 }
 
 static int any_unknown(const char *const *list, char **codes, size_t n) {
@@ -936,9 +968,9 @@ static int has_unknown_code(const Ev *ev) {
     return any_unknown(ASSESSMENT_FACTORS, ev->assessment_completed->factors,
                        ev->assessment_completed->n_factors);
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CP_PLAN_STARTED:
-    return unknown(ABUSE_CATEGORIES, ev->cp_plan_started->initial_category);
+    return unknown_category(ev->cp_plan_started->initial_category);
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CP_PLAN_ENDED:
-    return unknown(ABUSE_CATEGORIES, ev->cp_plan_ended->latest_category);
+    return unknown_category(ev->cp_plan_ended->latest_category);
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_PERIOD_OF_CARE_STARTED:
     return unknown(LEGAL_STATUSES, ev->period_of_care_started->legal_status) ||
            unknown(NEEDS, ev->period_of_care_started->category_of_need) ||
@@ -951,7 +983,7 @@ static int has_unknown_code(const Ev *ev) {
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_LEGAL_STATUS_CHANGED:
     return unknown(LEGAL_STATUSES, ev->legal_status_changed->legal_status);
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CARE_LEAVER_CONTACT:
-    return unknown(LEAVER_ACTIVITIES, ev->care_leaver_contact->activity_code) ||
+    return unknown_activity(ev->care_leaver_contact->activity_code, ev->occurred_on) ||
            unknown(LEAVER_ACCOMMODATIONS, ev->care_leaver_contact->accommodation_code);
   default: return 0;
   }
@@ -1506,22 +1538,51 @@ static void cp_plan_starts(struct bf *b) {
       const struct eps *l = &b->children[i].plans[CP];
       for (size_t p = 0; p < l->n; p++)
         if (in_window(l->v[p].start, b->T, W_12M))
-          starts += k < n_codes ? strcmp(l->v[p].code, ABUSE_CATEGORIES[k]) == 0
-                                : !in_list(ABUSE_CATEGORIES, l->v[p].code);
+          starts += k < n_codes ? strcmp(spelt(l->v[p].code), ABUSE_CATEGORIES[k]) == 0
+                                : !in_list(ABUSE_CATEGORIES, spelt(l->v[p].code));
     }
     put_count(b, "cp_plan_starts", "12m", k < n_codes ? ABUSE_CATEGORIES[k] : "other", starts, 1);
   }
 }
 
-/* Whether assessment a records factor code (k < n) or a code outside the
- * list (k == n, "other"); once per assessment. An empty string is no
- * factor (docs/indicators.md). */
+/* A code that fits a bucket of its own: 1 to 3 of [0-9A-Z]. */
+static int keyable(const char *code) {
+  const size_t n = strlen(code);
+  if (n == 0 || n > 3)
+    return 0;
+  for (size_t i = 0; i < n; i++)
+    if (!((code[i] >= '0' && code[i] <= '9') || (code[i] >= 'A' && code[i] <= 'Z')))
+      return 0;
+  return 1;
+}
+
+/* Whether factors f and g of an assessment count as one: the same code, or
+ * both unfit for a bucket of their own (they share one). */
+static int same_factor(const char *f, const char *g) {
+  return strcmp(f, g) == 0 || (!keyable(f) && !keyable(g));
+}
+
+/* How often assessment a counts for factor code k (k < n: 0 or 1, once per
+ * assessment), or for "other" (k == n): once per distinct code outside the
+ * list, as the catalogue sums the codes it does not name. An empty string
+ * is no factor (docs/indicators.md). */
 static int records_factor(const struct ep *a, size_t k, size_t n_codes) {
-  for (size_t f = 0; f < a->n_factors; f++)
-    if (a->factors[f][0] != '\0' && (k < n_codes ? strcmp(a->factors[f], ASSESSMENT_FACTORS[k]) == 0
-                                                 : !in_list(ASSESSMENT_FACTORS, a->factors[f])))
-      return 1;
-  return 0;
+  int count = 0;
+  for (size_t f = 0; f < a->n_factors; f++) {
+    const char *code = a->factors[f];
+    if (code[0] == '\0')
+      continue;
+    if (k < n_codes) {
+      if (strcmp(code, ASSESSMENT_FACTORS[k]) == 0)
+        return 1;
+      continue;
+    }
+    int seen = in_list(ASSESSMENT_FACTORS, code);
+    for (size_t g = 0; g < f && !seen; g++)
+      seen = a->factors[g][0] != '\0' && same_factor(a->factors[g], code);
+    count += !seen;
+  }
+  return count;
 }
 
 static void assessment_factors(struct bf *b) {
@@ -2108,9 +2169,11 @@ static void early_permanence(struct bf *b) {
 }
 
 /* Education, training or employment: the activity, or when none is
- * recorded the SSDA903 activity codes F1-F6 (docs/indicators.md). */
+ * recorded the SSDA903 activity codes of education, training or employment. */
 static int in_education_or_work(const struct mark *contact) {
-  static const char *const eet_codes[] = {"F1", "F2", "F3", "F4", "F5", "F6", NULL};
+  /* SSDA903: F full time, P part time in education, training or employment. */
+  static const char *const eet_codes[] = {"F1", "P1", "F2", "P2", "F3", "P3", "F4",
+                                          "P4", "F5", "P5", "F6", NULL};
   if (contact->value == CSCFLOW__V1__CARE_LEAVER_ACTIVITY__CARE_LEAVER_ACTIVITY_UNSPECIFIED)
     return in_list(eet_codes, contact->code);
   return contact->value == CSCFLOW__V1__CARE_LEAVER_ACTIVITY__CARE_LEAVER_ACTIVITY_EDUCATION ||

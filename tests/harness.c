@@ -32,6 +32,15 @@ void add(struct evs *b, const Cscflow__V1__CaseEvent *ev) {
   b->off[b->n] = b->len;
 }
 
+const struct code_lists *test_code_lists(void) {
+  static struct code_lists codes; /* a test program's fixture, read-only once loaded */
+  char err[512];
+  if (codes.n == 0 && code_lists_load(&codes, CSCFLOW_SOURCE_DIR "/reference/" REFDATA_CODES_FILE,
+                                      err, sizeof err) != CSC_OK)
+    fail_msg("code lists: %s", err);
+  return &codes;
+}
+
 /* ---- running the engine ------------------------------------------------------------ */
 
 

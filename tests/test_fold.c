@@ -242,7 +242,7 @@ static void set_disability(struct hist *h, CaseEvent *e, const char *code) {
 /* ---- folding and checking ---------------------------------------------------- */
 
 static const struct child_state *fold(struct hist *h) {
-  assert_int_equal(child_fold(h->ev, h->n, &h->a, &h->st), CSC_OK);
+  assert_int_equal(child_fold(h->ev, h->n, test_code_lists(), &h->a, &h->st), CSC_OK);
   return &h->st;
 }
 
@@ -391,7 +391,7 @@ static void same_result(struct result *r, CaseEvent *const *evs, size_t n, struc
   memcpy(copy, evs, n * sizeof *copy);
   struct child_state st;
   struct derived d;
-  assert_int_equal(child_fold(copy, n, a, &st), CSC_OK);
+  assert_int_equal(child_fold(copy, n, test_code_lists(), a, &st), CSC_OK);
   assert_int_equal(child_derive(&st, NULL, a, &d), CSC_OK);
   now.len = derived_size(&d);
   assert_true(now.len <= sizeof now.bytes);

@@ -816,11 +816,14 @@ static void test_workforce(void **state) {
  * children's allocations changed them: the digest below is that of the
  * history with them. Without them the history is still, byte for byte, the
  * one generated before they existed (NO_STAFF_*, the earlier pinned digest):
- * their random streams leave the children's events untouched. */
+ * their random streams leave the children's events untouched. The current
+ * guides' spellings (NEG.. categories of abuse, P1.. care leaver activity,
+ * B1/B2.. accommodation; issue 15 item 3) changed both digests, not the
+ * number of events. */
 #define MESS0_EVENTS 81237
-#define MESS0_DIGEST 0x468fd4ac9018cc9eULL
+#define MESS0_DIGEST 0x705fa4795c2cb40aULL
 #define NO_STAFF_EVENTS 75352
-#define NO_STAFF_DIGEST 0xcb668a74c54479c4ULL
+#define NO_STAFF_DIGEST 0x1e0b7363f536ddc0ULL
 
 static void test_mess_zero_unchanged(void **state) {
   (void)state;
@@ -834,6 +837,8 @@ static void test_mess_zero_unchanged(void **state) {
   assert_true(h == MESS0_DIGEST);
   struct hash_ctx children = {0xcbf29ce484222325ULL, 0, 0, 1};
   assert_int_equal(gen_run(&o, hash_emit, &children), 0);
+  print_message("children only: %zu events, digest 0x%016llx\n", (size_t)children.n,
+                (unsigned long long)children.h);
   assert_int_equal(children.n, NO_STAFF_EVENTS);
   assert_true(children.h == NO_STAFF_DIGEST);
   struct hash_ctx c = {0xcbf29ce484222325ULL, 0, 0};

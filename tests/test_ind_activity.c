@@ -147,7 +147,7 @@ static const struct derived *derive_with(struct hist *h, const struct workdays *
   struct derive_ref ref;
   derive_ref_default(&ref);
   ref.wd = wd;
-  assert_int_equal(child_fold(h->ev, h->n, &h->a, &h->st), CSC_OK);
+  assert_int_equal(child_fold(h->ev, h->n, test_code_lists(), &h->a, &h->st), CSC_OK);
   assert_int_equal(child_derive(&h->st, &ref, &h->a, &h->d), CSC_OK);
   return &h->d;
 }
@@ -181,9 +181,10 @@ static size_t facts_of(const struct derived *d, int measure) {
   return n;
 }
 
-static int src(const char *code) { return (int)code_index(CODE_REFERRAL_SOURCE, code); }
-static int factor(const char *code) { return (int)code_index(CODE_ASSESSMENT_FACTOR, code); }
-static int category(const char *code) { return (int)code_index(CODE_ABUSE_CATEGORY, code); }
+/* Breakdowns by code are keyed by the code itself (code_bucket). */
+static int src(const char *code) { return code_bucket(code); }
+static int factor(const char *code) { return code_bucket(code); }
+static int category(const char *code) { return code_bucket(code); }
 
 /* The outcome buckets of referral_outcome always add up to the referrals
  * in the window: checked on every day from before the first referral to
@@ -198,12 +199,16 @@ static void outcomes_add_up(const struct derived *d, csc_date from, csc_date to)
 /*
  * Referrals 2023-05-01 "1A" (closed 2023-06-01), 2023-09-01 "3F" (closed
  * 2023-09-30), 2024-01-10 "XX" (not a CIN census code; closed 2024-02-01),
- * 2024-03-01 "" (not recorded). Unknown and unrecorded go to "other".
+ * 2024-03-01 "" (not recorded). Each code keeps its own bucket, the code
+ * packed (base 37: "1A" = 2*37^2 + 11*37 = 3145); unrecorded goes to
+ * CODE_BUCKET_OTHER. The catalogue puts XX in "other" (test_rows).
  */
 TEST(test_referrals_by_source) {
-  assert_string_equal(code_name(CODE_REFERRAL_SOURCE, 0), "1A");
-  assert_string_equal(code_name(CODE_REFERRAL_SOURCE, 11), "3F");
-  assert_string_equal(code_name(CODE_REFERRAL_SOURCE, 22), "other");
+  assert_int_equal(src("1A"), 2 * 37 * 37 + 11 * 37);
+  assert_int_equal(src("10"), 2 * 37 * 37 + 1 * 37);
+  assert_int_equal(src("3F"), 4 * 37 * 37 + 16 * 37);
+  assert_int_equal(src(""), CODE_BUCKET_OTHER);
+  assert_int_equal(src("ABCD"), CODE_BUCKET_OTHER);
   ref_open(h, "r1", D(2023, 5, 1), "R1", "1A");
   ref_close(h, "r1c", D(2023, 6, 1), "R1");
   ref_open(h, "r2", D(2023, 9, 1), "R2", "3F");
@@ -213,11 +218,12 @@ TEST(test_referrals_by_source) {
   ref_open(h, "r4", D(2024, 3, 1), "R4", "");
   const struct derived *d = derive(h);
   /* T = 2024-03-01, window (2023-03-01, 2024-03-01]: all four. 1A 1, 3F 1,
-   * other 2 (XX and ""); together the 4 referrals of the denominator. */
+   * XX 1, "" 1; together the 4 referrals of the denominator. */
   const csc_date t = D(2024, 3, 1);
-  assert_int_equal(at(d, M_REFERRALS_BY_SOURCE_12M, 0, t), 1);
-  assert_int_equal(at(d, M_REFERRALS_BY_SOURCE_12M, 11, t), 1);
-  assert_int_equal(at(d, M_REFERRALS_BY_SOURCE_12M, 22, t), 2);
+  assert_int_equal(at(d, M_REFERRALS_BY_SOURCE_12M, src("1A"), t), 1);
+  assert_int_equal(at(d, M_REFERRALS_BY_SOURCE_12M, src("3F"), t), 1);
+  assert_int_equal(at(d, M_REFERRALS_BY_SOURCE_12M, src("XX"), t), 1);
+  assert_int_equal(at(d, M_REFERRALS_BY_SOURCE_12M, CODE_BUCKET_OTHER, t), 1);
   assert_int_equal(at(d, M_REFERRALS_12M, 0, t), 4);
   assert_int_equal(at_all(d, M_REFERRALS_BY_SOURCE_12M, t), 4);
   /* The 1A referral of 2023-05-01 is in the window of 2024-04-30 (which
@@ -448,34 +454,37 @@ TEST(test_completion_before_start) {
 /*
  * CP plans: 2024-01-15 "N" (ended 2024-06-01), 2024-07-01 "" (not
  * recorded), 2024-08-01 "Q" (not a category; it overlaps the July plan,
- * and still counts once). Buckets: N..M 0..4, other 5, all plans 6.
+ * and still counts once). Buckets: each category keyed by its code,
+ * "" CODE_BUCKET_OTHER, all plans CODE_BUCKET_ALL.
  */
 TEST(test_cp_plan_starts) {
-  assert_int_equal(code_count(CODE_ABUSE_CATEGORY), 5);
+  const int all = CODE_BUCKET_ALL;
   cp_start(h, "p1", D(2024, 1, 15), "CP1", "N");
   cp_end(h, "p1e", D(2024, 6, 1), "CP1");
   cp_start(h, "p2", D(2024, 7, 1), "CP2", "");
   cp_start(h, "p3", D(2024, 8, 1), "CP3", "Q");
   const struct derived *d = derive(h);
-  /* 2024-08-01: N 1, P 0, other 2 ("" and Q), all 3. */
+  /* 2024-08-01: N 1, P 0, "" 1, Q 1, all 3. */
   const csc_date t = D(2024, 8, 1);
   assert_int_equal(at(d, M_CP_STARTS_12M, category("N"), t), 1);
   assert_int_equal(at(d, M_CP_STARTS_12M, category("P"), t), 0);
-  assert_int_equal(at(d, M_CP_STARTS_12M, 5, t), 2);
-  assert_int_equal(at(d, M_CP_STARTS_12M, 6, t), 3);
-  /* 2024-07-31: N 1, other 1 (July), all 2. */
-  assert_int_equal(at(d, M_CP_STARTS_12M, 6, D(2024, 7, 31)), 2);
+  assert_int_equal(at(d, M_CP_STARTS_12M, CODE_BUCKET_OTHER, t), 1);
+  assert_int_equal(at(d, M_CP_STARTS_12M, category("Q"), t), 1);
+  assert_int_equal(at(d, M_CP_STARTS_12M, all, t), 3);
+  /* 2024-07-31: N 1, "" 1 (July), all 2. */
+  assert_int_equal(at(d, M_CP_STARTS_12M, all, D(2024, 7, 31)), 2);
   /* 2025-01-15: the window starts after 2024-01-15: N 0, all 2. */
   assert_int_equal(at(d, M_CP_STARTS_12M, category("N"), D(2025, 1, 15)), 0);
-  assert_int_equal(at(d, M_CP_STARTS_12M, 6, D(2025, 1, 15)), 2);
-  assert_int_equal(at(d, M_CP_STARTS_12M, 6, D(2025, 1, 14)), 3);
+  assert_int_equal(at(d, M_CP_STARTS_12M, all, D(2025, 1, 15)), 2);
+  assert_int_equal(at(d, M_CP_STARTS_12M, all, D(2025, 1, 14)), 3);
 }
 
 /* ---- assessment_factors ------------------------------------------------------------ */
 
 /*
  * Completed: A1 2024-03-01 {1A, 21}; A2 2024-04-01 {21, 21} (21 once);
- * A3 2024-04-02 {ZZ, YY}: two unknown codes, "other" once; A4 2024-04-03
+ * A3 2024-04-02 {ZZ, YY}: two unknown codes, each in its own bucket (the
+ * catalogue's "other" sums both: it counts codes, not assessments); A4 2024-04-03
  * with none.
  */
 TEST(test_assessment_factors) {
@@ -484,14 +493,14 @@ TEST(test_assessment_factors) {
   asmt_done(h, "a3", D(2024, 4, 2), "A3", "", OUTCOME(CIN), "ZZ", "YY");
   asmt_done(h, "a4", D(2024, 4, 3), "A4", "", OUTCOME(CIN), NULL, NULL);
   const struct derived *d = derive(h);
-  const int other = (int)code_count(CODE_ASSESSMENT_FACTOR);
   /* On 2024-04-03: denominator 4 completed; 1A 1 (25%), 21 2 (50%),
-   * other 1, 3A 0. */
+   * ZZ 1, YY 1, 3A 0. */
   const csc_date t = D(2024, 4, 3);
   assert_int_equal(at(d, M_ASSESSMENTS_12M, 0, t), 4);
   assert_int_equal(at(d, M_ASSESSMENT_FACTORS_12M, factor("1A"), t), 1);
   assert_int_equal(at(d, M_ASSESSMENT_FACTORS_12M, factor("21"), t), 2);
-  assert_int_equal(at(d, M_ASSESSMENT_FACTORS_12M, other, t), 1);
+  assert_int_equal(at(d, M_ASSESSMENT_FACTORS_12M, factor("ZZ"), t), 1);
+  assert_int_equal(at(d, M_ASSESSMENT_FACTORS_12M, factor("YY"), t), 1);
   assert_int_equal(at(d, M_ASSESSMENT_FACTORS_12M, factor("3A"), t), 0);
   /* On 2025-03-01 A1 (2024-03-01) has left the window: 21 1, 1A 0. */
   assert_int_equal(at(d, M_ASSESSMENT_FACTORS_12M, factor("21"), D(2025, 3, 1)), 1);

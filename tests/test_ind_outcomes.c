@@ -141,7 +141,7 @@ static Cscflow__V1__Placement *plc(struct hist *h, const char *type, int miles_x
 
 /* Folds and derives h's events (one child). */
 static void derive(struct hist *h) {
-  assert_int_equal(child_fold(h->ev, h->n, &h->a, &h->st), CSC_OK);
+  assert_int_equal(child_fold(h->ev, h->n, test_code_lists(), &h->a, &h->st), CSC_OK);
   assert_int_equal(child_derive(&h->st, NULL, &h->a, &h->d), CSC_OK);
 }
 
@@ -613,7 +613,7 @@ static void derive_one(struct hist *h, const char *child, struct hist *g) {
   for (size_t i = 0; i < h->n; i++)
     if (strcmp(h->ev[i]->child_id, child) == 0)
       g->ev[g->n++] = h->ev[i];
-  assert_int_equal(child_fold(g->ev, g->n, &h->a, &g->st), CSC_OK);
+  assert_int_equal(child_fold(g->ev, g->n, test_code_lists(), &h->a, &g->st), CSC_OK);
   assert_int_equal(child_derive(&g->st, NULL, &h->a, &g->d), CSC_OK);
 }
 

@@ -257,7 +257,7 @@ static void derive_child(const struct stream *s, const char *child, const struct
     if (strcmp(ev->child_id, child) == 0)
       evs[n++] = ev;
   }
-  assert_int_equal(child_fold(evs, n, &out->a, &out->st), CSC_OK);
+  assert_int_equal(child_fold(evs, n, test_code_lists(), &out->a, &out->st), CSC_OK);
   assert_int_equal(child_derive(&out->st, ref, &out->a, &out->d), CSC_OK);
 }
 

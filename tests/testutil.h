@@ -19,6 +19,11 @@
  * per call site's buffer of at least 256 bytes. Fails the test on error. */
 void test_tmpdir(char *path, size_t len, const char *name);
 
+/* The shipped code lists (reference/code-lists.csv), loaded on first use
+ * and kept for the test program's life (tests/harness.c). */
+struct code_lists;
+const struct code_lists *test_code_lists(void);
+
 /* Monotonic seconds, for bounding a wait (never for a pass/fail timing). */
 double test_now_s(void);
 /* Sleeps ms milliseconds. */
