@@ -280,11 +280,14 @@ static const struct episode *period_of(const struct child_state *st, const struc
 }
 
 /* A change: a placement (lasting a day) after another of its period started
- * earlier in the period. A placement lasting no day is no placement. */
+ * earlier in the period. A placement lasting no day is no placement, and a
+ * placement for adoption with the foster carer is no change (INDICATORS.md,
+ * "Same carer": "a child placed for adoption with their existing foster
+ * carer has not changed placement"; same_carer_continues). */
 static int is_placement_change(const struct child_state *st, size_t p) {
   const struct episode *cur = &st->placements[p];
   const struct episode *period = period_of(st, cur);
-  if (period == NULL || !lasts_a_day(cur))
+  if (period == NULL || !lasts_a_day(cur) || same_carer_continues(st, p) != SIZE_MAX)
     return 0;
   for (size_t i = 0; i < st->n_placements; i++) {
     const struct episode *q = &st->placements[i];

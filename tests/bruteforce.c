@@ -1393,6 +1393,32 @@ static int open_during(const struct ep *e, csc_date first, csc_date last) {
   return from <= to;
 }
 
+/*
+ * INDICATORS.md, "Same carer": "a child placed for adoption with their
+ * existing foster carer has not changed placement". That placement: an
+ * adoption placement (A3-A6) starting on the placed date of a journey placed
+ * with the foster carer, on the day a foster placement (U1-U6, open on some
+ * day) ended. Returns that foster placement (of two, the later started), or
+ * NULL for any other placement.
+ */
+static const struct ep *with_foster_carer(const struct child *c, const struct ep *p) {
+  static const char *const adoption[] = {"A3", "A4", "A5", "A6", NULL};
+  static const char *const foster[] = {"U1", "U2", "U3", "U4", "U5", "U6", NULL};
+  int placed_with_carer = 0;
+  for (size_t j = 0; j < c->n_journeys; j++)
+    placed_with_carer |= c->journeys[j].foster_carer && c->journeys[j].placed == p->start;
+  if (!placed_with_carer || !in_list(adoption, p->code))
+    return NULL;
+  const struct ep *carer = NULL;
+  for (size_t i = 0; i < c->placements.n; i++) {
+    const struct ep *q = &c->placements.v[i];
+    if (q != p && q->end == p->start && q->start < q->end && in_list(foster, q->code) &&
+        (carer == NULL || q->start >= carer->start))
+      carer = q;
+  }
+  return carer;
+}
+
 static void core_placements_3plus(struct bf *b) {
   const enum win wins[] = {W_FYTD, W_12M};
   for (int w = 0; w < 2; w++) {
@@ -1403,8 +1429,17 @@ static void core_placements_3plus(struct bf *b) {
         continue;
       looked_after++;
       int placements = 0;
-      for (size_t p = 0; p < c->placements.n; p++)
-        placements += open_during(&c->placements.v[p], window_first(b->T, wins[w]), b->T);
+      for (size_t p = 0; p < c->placements.n; p++) {
+        /* The carer's stay: the foster placement and the placement for
+         * adoption with that carer are one placement. */
+        struct ep stay = c->placements.v[p];
+        if (with_foster_carer(c, &c->placements.v[p]) != NULL)
+          continue;
+        for (size_t q = 0; q < c->placements.n; q++)
+          if (with_foster_carer(c, &c->placements.v[q]) == &c->placements.v[p])
+            stay.end = c->placements.v[q].end;
+        placements += open_during(&stay, window_first(b->T, wins[w]), b->T);
+      }
       three_plus += placements >= 3;
     }
     put_pct(b, "placements_3plus", WIN_NAMES[wins[w]], "", three_plus, looked_after);
@@ -1917,6 +1952,7 @@ static void placement_changes_avg(struct bf *b) {
     children++;
     for (size_t p = 0; p < c->placements.n; p++)
       changes += lasts_a_day(&c->placements.v[p]) && !first_of_period(c, &c->placements.v[p]) &&
+                 with_foster_carer(c, &c->placements.v[p]) == NULL &&
                  in_window(c->placements.v[p].start, b->T, W_12M);
   }
   put_ratio(b, "placement_changes_avg", "12m", "", changes, children, 1.0);
