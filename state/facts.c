@@ -394,6 +394,7 @@ static int point_in_time(int measure) {
   case M_DISTANCE_KNOWN:
   case M_DISTANCE_OVER_20:
   case M_DISTANCE_SUM:
+  case M_DISTANCE_UNKNOWN:
   case M_CARE_LEAVERS_12M:
   case M_SDQ_COUNT:
   case M_SDQ_SUM:

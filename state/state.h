@@ -279,6 +279,8 @@ enum measure {
   M_ABSENCE_DAYS_12M,          /* weight: days */
   M_CASE_HOLDING_WORKERS,      /* weight 1 */
   M_CHILDREN_ALLOCATED,        /* weight 1, one per child */
+  /* Outcomes, appended (state/facts_outcomes.c) */
+  M_DISTANCE_UNKNOWN,          /* looked after on T, no known distance (or no placement) */
   M_COUNT
 };
 

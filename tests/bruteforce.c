@@ -2001,19 +2001,28 @@ static void placement_type_mix(struct bf *b) {
     put_pct(b, "placement_type_mix", "T", GROUP_NAMES[g], by[g], all);
 }
 
+/* "% of children looked after on T placed more than 20 miles from home, of
+ * all children looked after on T (distance not known stays in the
+ * denominator, and its share is its own value ...); mean distance over those
+ * with a known distance". No placement on T: distance not known. */
 static void placement_distance(struct bf *b) {
-  double known = 0, over = 0, miles = 0;
+  double looked_after = 0, unknown = 0, known = 0, over = 0, miles = 0;
   for (size_t i = 0; i < b->n_children; i++) {
     const struct child *c = &b->children[i];
-    const struct ep *p =
-        alive_on(c, b->T) && looked_after_on(c, b->T) ? placement_on(c, b->T) : NULL;
-    if (p == NULL || !p->has_distance)
+    if (!alive_on(c, b->T) || !looked_after_on(c, b->T))
       continue;
+    looked_after++;
+    const struct ep *p = placement_on(c, b->T);
+    if (p == NULL || !p->has_distance) {
+      unknown++;
+      continue;
+    }
     known++;
     over += p->distance_x10 > 200;
     miles += p->distance_x10 / 10.0;
   }
-  put_pct(b, "placement_distance", "T", "over_20_miles", over, known);
+  put_pct(b, "placement_distance", "T", "over_20_miles", over, looked_after);
+  put_pct(b, "placement_distance", "T", "unknown", unknown, looked_after);
   put_ratio(b, "placement_distance", "T", "mean_miles", miles, known, 1.0);
 }
 

@@ -483,9 +483,12 @@ TEST(test_same_carer_recognised) {
  * P1 (distance unknown) from 2023-09-01.
  *   2023-03-01: foster; distance known, over 20, sum 250 tenths.
  *   2023-07-01: residential; known, not over, sum 125.
- *   2023-10-01: parents; distance unknown: nothing.
+ *   2023-10-01: parents; distance unknown: not known, sum nothing; counted
+ *     as unknown (INDICATORS.md: "distance not known stays in the
+ *     denominator, and its share is its own value").
  * A second child looked after from 2023-02-01 with no placement recorded:
- * `other` (so the groups add up to the children looked after).
+ * `other` (so the groups add up to the children looked after), and its
+ * distance is not known: unknown from 2023-02-01.
  */
 TEST(test_type_mix_and_distance) {
   details(h, "dob", D(2023, 1, 1), D(2010, 1, 1), 0);
@@ -499,6 +502,7 @@ TEST(test_type_mix_and_distance) {
   assert_int_equal(at(h, M_DISTANCE_KNOWN, 0, t1), 1);
   assert_int_equal(at(h, M_DISTANCE_OVER_20, 0, t1), 1);
   assert_int_equal(at(h, M_DISTANCE_SUM, 0, t1), 250);
+  assert_int_equal(at(h, M_DISTANCE_UNKNOWN, 0, t1), 0);
   assert_int_equal(at(h, M_PLACEMENT_GROUP, PG_FOSTER, t2), 0);
   assert_int_equal(at(h, M_PLACEMENT_GROUP, PG_RESIDENTIAL, t2), 1);
   assert_int_equal(at(h, M_DISTANCE_OVER_20, 0, t2), 0);
@@ -506,11 +510,17 @@ TEST(test_type_mix_and_distance) {
   assert_int_equal(at(h, M_PLACEMENT_GROUP, PG_PARENTS, t3), 1);
   assert_int_equal(at(h, M_DISTANCE_KNOWN, 0, t3), 0);
   assert_int_equal(at(h, M_DISTANCE_SUM, 0, t3), 0);
+  assert_int_equal(at(h, M_DISTANCE_UNKNOWN, 0, t2), 0);
+  assert_int_equal(at(h, M_DISTANCE_UNKNOWN, 0, D(2023, 8, 31)), 0);
+  assert_int_equal(at(h, M_DISTANCE_UNKNOWN, 0, t3), 1);
   next_child(h, "NOPLACE");
   care_start(h, "P1", D(2023, 2, 1), "C2", 0, NULL);
   derive(h);
   assert_int_equal(at(h, M_PLACEMENT_GROUP, PG_OTHER, D(2023, 1, 31)), 0);
   assert_int_equal(at(h, M_PLACEMENT_GROUP, PG_OTHER, D(2023, 2, 1)), 1);
+  assert_int_equal(at(h, M_DISTANCE_UNKNOWN, 0, D(2023, 1, 31)), 0);
+  assert_int_equal(at(h, M_DISTANCE_UNKNOWN, 0, D(2023, 2, 1)), 1);
+  assert_int_equal(at(h, M_DISTANCE_KNOWN, 0, D(2023, 2, 1)), 0);
 }
 
 /*
@@ -527,6 +537,7 @@ TEST(test_type_mix_short_breaks) {
   assert_int_equal(at(h, M_PLACEMENT_GROUP, PG_FOSTER, D(2023, 4, 15)), 0);
   assert_int_equal(at(h, M_PLACEMENT_GROUP, PG_OTHER, D(2023, 4, 15)), 0);
   assert_int_equal(at(h, M_DISTANCE_KNOWN, 0, D(2023, 4, 15)), 0);
+  assert_int_equal(at(h, M_DISTANCE_UNKNOWN, 0, D(2023, 4, 15)), 0); /* not looked after */
   assert_int_equal(at(h, M_PLACEMENT_GROUP, PG_FOSTER, D(2023, 5, 1)), 1);
   assert_int_equal(at(h, M_DISTANCE_OVER_20, 0, D(2023, 5, 1)), 1);
 }
@@ -971,8 +982,8 @@ TEST(test_engine_adoption_rows) {
  *   placement_changes_avg: children looked after in (2022-07-15, 2023-07-15]:
  *     A, B, C = 3; changes: A's 2023-05-01 = 1: mean 1/3.
  *   placement_type_mix: looked after on T: A only (U2, foster): 1 of 1.
- *   placement_distance: A known 10.0: over 20: 0 of 1; mean 100 tenths / 1
- *     = 10.0 miles.
+ *   placement_distance: A known 10.0: over 20: 0 of 1 (of the children
+ *     looked after on T); unknown 0 of 1; mean 100 tenths / 1 = 10.0 miles.
  *   care_entries 12m: A, B not UASC, C UASC: total 3 (per 10,000 of
  *     10,000: 3), UASC 1, not_UASC 2.
  *   care_exits_permanence 12m: B (E13), C (E43): special guardianship 1 of
@@ -980,7 +991,11 @@ TEST(test_engine_adoption_rows) {
  *   reunification_sustained: B home 2023-06-01, not back by T: 1 of 1,
  *     provisional.
  * T = 2023-09-01: B back in care on T: 0 of 1. Type mix: A foster, B secure:
- *   1 of 2 each; distance known for A only: mean 10.0.
+ *   1 of 2 each; distance known for A only: mean 10.0 (over the known
+ *   distances); B's distance is not known: over 20 is 0 of the 2 children
+ *   looked after ("of all children looked after on T (distance not known
+ *   stays in the denominator, and its share is its own value ...)"), and
+ *   unknown 1 of 2 = 50%.
  */
 TEST(test_engine_care_rows) {
   struct fixture f;
@@ -1005,6 +1020,7 @@ TEST(test_engine_care_rows) {
   expect_ratio(&f, "placement_type_mix", "T", "foster", 1, 1, 100);
   expect_ratio(&f, "placement_type_mix", "T", "other", 0, 1, 0);
   expect_ratio(&f, "placement_distance", "T", "over_20_miles", 0, 1, 0);
+  expect_ratio(&f, "placement_distance", "T", "unknown", 0, 1, 0);
   expect_ratio(&f, "placement_distance", "T", "mean_miles", 10, 1, 10.0); /* in miles */
   expect_count(&f, "care_entries", "12m", "", 3, 3);
   expect_count(&f, "care_entries", "12m", "UASC", 1, 1);
@@ -1022,6 +1038,8 @@ TEST(test_engine_care_rows) {
   expect_ratio(&f, "placement_type_mix", "T", "foster", 1, 2, 50);
   expect_ratio(&f, "placement_type_mix", "T", "secure", 1, 2, 50);
   expect_ratio(&f, "placement_distance", "T", "mean_miles", 10, 1, 10.0); /* in miles */
+  expect_ratio(&f, "placement_distance", "T", "over_20_miles", 0, 2, 0);
+  expect_ratio(&f, "placement_distance", "T", "unknown", 1, 2, 50);
   (void)done;
   close_fixture(&f);
 }
