@@ -58,12 +58,13 @@ static int derive_absences(const struct child_state *st, struct fact_list *l) {
 }
 
 /*
- * Case-holding: from a CASELOAD report with case_holding until the next
- * report or the end of the spell of employment the report falls in. A
- * report dated while not employed counts for nothing; so does the time
- * before a worker's first report. Reports are in date order (the fold
- * applies events by date), and of two on one day the later recorded wins:
- * the earlier one's interval is empty.
+ * Case-holding: "when their latest start or caseload report says so"
+ * (INDICATORS.md): from a STARTED or CASELOAD with case_holding (the fold
+ * keeps both as caseload marks) until the next mark or the end of the spell
+ * of employment the mark falls in. A report dated while not employed
+ * counts for nothing. Marks are in date order (the fold applies events by
+ * date, starts before reports on a day), and of two on one day the later
+ * folded wins: the earlier one's interval is empty.
  */
 static int derive_case_holding(const struct child_state *st, struct fact_list *l) {
   if (st->n_caseloads == 0 || st->n_employments == 0)

@@ -450,7 +450,8 @@ struct child_state {
   /* Workforce histories. */
   struct episode *employments; /* value = FTE x 100, EP_AGENCY */
   size_t n_employments;
-  struct mark *absences, *caseloads; /* value = days / caseload, MK_CASE_HOLDING */
+  struct mark *absences, *caseloads; /* value = days / caseload, MK_CASE_HOLDING; a
+                                        STARTED is a caseload mark too (caseload 0) */
   size_t n_absences, n_caseloads;
   struct mark *post_status; /* value = FTE x 100, flags = WorkforceChange (ESTABLISHED, VACANT, FILLED) */
   size_t n_post_status;

@@ -192,7 +192,7 @@ struct ep {
   int outcome; /* assessment outcome */
   int has_distance;
   unsigned distance_x10;
-  int fte, agency, left; /* employment */
+  int fte, agency, left, case_holding; /* employment */
   char **factors;
   size_t n_factors;
 };
@@ -781,6 +781,7 @@ static void workforce_start(struct fold *f, const Cscflow__V1__WorkforceEvent *w
   if ((job = start_ep(f, &f->c->employments, w->worker_id)) != NULL) {
     job->fte = (int)w->fte_x100;
     job->agency = w->agency;
+    job->case_holding = w->case_holding;
   }
 }
 
@@ -2292,14 +2293,23 @@ static void workforce(struct bf *b) {
       if (is_leaving(c, job) && in_window(job->end, b->T, W_12M))
         leavers += job->fte;
     }
-    /* Case-holding on T: the latest caseload report on or before T says so
-     * and was made in the spell of employment T is in. */
+    /* Case-holding on T: "when their latest start or caseload report says
+     * so": the latest of them on or before T (a report over a start of the
+     * same day), made in the spell of employment T is in. */
     const struct mark *load = NULL;
     for (size_t m = 0; m < c->caseloads.n; m++)
       if (c->caseloads.v[m].date <= b->T)
         load = &c->caseloads.v[m];
+    const struct ep *start = NULL;
+    for (size_t e = 0; e < c->employments.n; e++)
+      if (c->employments.v[e].start <= b->T &&
+          (start == NULL || c->employments.v[e].start >= start->start))
+        start = &c->employments.v[e];
+    const int by_start = start != NULL && (load == NULL || start->start > load->date);
+    const csc_date said_on = by_start ? start->start : load != NULL ? load->date : NEVER;
+    const int says = by_start ? start->case_holding : load != NULL && load->case_holding;
     const csc_date spell = spell_start(c, b->T);
-    holding += spell != NEVER && load != NULL && load->date >= spell && load->case_holding;
+    holding += spell != NEVER && said_on != NEVER && said_on >= spell && says;
     for (size_t m = 0; m < c->absences.n; m++)
       absence += in_window(c->absences.v[m].date, b->T, W_12M) ? c->absences.v[m].value : 0;
     for (size_t a = 0; a < c->allocations.n && alive_on(c, b->T); a++)

@@ -324,6 +324,59 @@ static void test_caseload(void **state) {
   close_fixture(&f);
 }
 
+/* A STARTED that says whether the worker holds cases. */
+static void started_holding(struct evs *b, const char *id, const char *worker, csc_date d,
+                            int case_holding) {
+  worker_event(b, id, worker, CSCFLOW__V1__WORKFORCE_CHANGE__WORKFORCE_CHANGE_STARTED, d,
+               (struct wf){.fte = 100, .case_holding = case_holding});
+}
+
+/*
+ * INDICATORS.md, sw_caseload: "a worker is case-holding when their latest
+ * start or caseload report says so". Workers, 1.00 FTE from 2024-01-01:
+ *   W1 starts case-holding and never reports: case-holding from the start.
+ *   W2 starts not case-holding; reports case-holding on 2024-02-01.
+ *   W3 starts case-holding; a report of the same day says not: the report
+ *      holds (of a start and a report of one day, the report is the later).
+ *   W4 starts case-holding; reports not case-holding on 2024-02-10; starts
+ *      again (a change of hours, still employed) on 2024-03-01 case-holding.
+ * Child A allocated to W1 on 2024-01-05.
+ *   2024-01-10: W1, W4 = 2 case-holding workers; 1 child: 0.5.
+ *     (Before the rule only reports counted: W2 and W3 said nothing
+ *     case-holding, W1 and W4 had no report: 0 workers, a null mean.)
+ *   2024-02-10: W1, W2 (report 02-01) = 2; W4's report of the day says
+ *     not: 1 child of 2 workers: 0.5.
+ *   2024-03-01: W1, W2, W4 (its latest start says so) = 3: 1/3.
+ */
+static void test_caseload_from_start(void **state) {
+  (void)state;
+  struct fixture f;
+  open_fixture(&f, "wf_caseload_start");
+  static struct evs b;
+  memset(&b, 0, sizeof b);
+  size_t next = 0;
+  started_holding(&b, "w1s", "W1", D(2024, 1, 1), 1);
+  started_holding(&b, "w2s", "W2", D(2024, 1, 1), 0);
+  started_holding(&b, "w3s", "W3", D(2024, 1, 1), 1);
+  caseload(&b, "w3c", "W3", D(2024, 1, 1), 0, 0);
+  started_holding(&b, "w4s", "W4", D(2024, 1, 1), 1);
+  allocation(&b, "a1", "A", "W1", 0, D(2024, 1, 5));
+  tick(&b, "t1", D(2024, 1, 10));
+  apply_to(&f, &b, &next, b.n);
+  expect_ratio(&f, "sw_caseload", "T", "", 1, 2, 0.5);
+
+  caseload(&b, "w2c", "W2", D(2024, 2, 1), 1, 11);
+  caseload(&b, "w4c", "W4", D(2024, 2, 10), 0, 0);
+  tick(&b, "t2", D(2024, 2, 10));
+  apply_to(&f, &b, &next, b.n);
+  expect_ratio(&f, "sw_caseload", "T", "", 1, 2, 0.5);
+
+  started_holding(&b, "w4s2", "W4", D(2024, 3, 1), 1);
+  apply_to(&f, &b, &next, b.n);
+  expect_ratio(&f, "sw_caseload", "T", "", 1, 3, 1.0 / 3);
+  close_fixture(&f);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_vacancy),
@@ -331,6 +384,7 @@ int main(void) {
       cmocka_unit_test(test_turnover_any_order),
       cmocka_unit_test(test_sickness),
       cmocka_unit_test(test_caseload),
+      cmocka_unit_test(test_caseload_from_start),
   };
   return cmocka_run_group_tests_name("ind_workforce", tests, NULL, NULL);
 }
