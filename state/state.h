@@ -60,6 +60,8 @@ typedef Cscflow__V1__CaseEvent CaseEvent;
  * nfa_reassessed (a new assessment started), and completions (one per id,
  * repeated_completion; one dated before its start counted).
  * 7: the rest of issue 15's definitions (a store of version 6 is refused):
+ * "Same carer" in placements_3plus and placement_changes_avg, a STARTED as
+ * a case-holding statement (a caseload mark), M_DISTANCE_UNKNOWN.
  */
 #define STATE_SCHEMA_VERSION 7u
 #define STATE_MAX_KEY 511 /* LMDB's default maximum key size */
