@@ -223,20 +223,22 @@ size_t same_carer_continues(const struct child_state *st, size_t p) {
  * The child's stays for placements_3plus: its placements, except that a
  * placement for adoption with the foster carer (same_carer_continues) is
  * no placement of its own: it extends the foster placement it continues.
- * Into out (capacity n_placements), as [start, end); returns the count.
+ * Into out (capacity n_placements), as [start, end), using cont (the same)
+ * as scratch; returns the count.
  */
-static size_t placement_stays(const struct child_state *st, struct interval *out) {
-  size_t m = 0;
-  for (size_t i = 0; i < st->n_placements; i++) {
-    const struct episode *p = &st->placements[i];
-    if (same_carer_continues(st, i) != SIZE_MAX)
-      continue;
-    csc_date end = p->end;
-    for (size_t j = 0; j < st->n_placements; j++)
-      if (end != DATE_NEVER && same_carer_continues(st, j) == i)
-        end = st->placements[j].end;
-    out[m++] = (struct interval){p->start, end};
+static size_t placement_stays(const struct child_state *st, size_t *cont, struct interval *out) {
+  const size_t n = st->n_placements;
+  for (size_t i = 0; i < n; i++) {
+    cont[i] = same_carer_continues(st, i);
+    out[i] = (struct interval){st->placements[i].start, st->placements[i].end};
   }
+  for (size_t i = 0; i < n; i++)
+    if (cont[i] != SIZE_MAX)
+      out[cont[i]].to = st->placements[i].end;
+  size_t m = 0;
+  for (size_t i = 0; i < n; i++)
+    if (cont[i] == SIZE_MAX)
+      out[m++] = out[i];
   return m;
 }
 
@@ -256,13 +258,14 @@ static int derive_placements(const struct child_state *st, struct fact_list *l,
     return CSC_OK;
   struct interval *lac = arena_alloc(a, (st->n_care_spans + 1) * sizeof *lac);
   struct interval *stays = arena_alloc(a, n0 * sizeof *stays);
+  size_t *cont = arena_alloc(a, n0 * sizeof *cont);
   struct interval *iv = arena_alloc(a, n0 * sizeof *iv);
   struct interval *regions = arena_alloc(a, n0 * sizeof *regions);
   csc_date *s1 = arena_alloc(a, n0 * sizeof *s1), *s2 = arena_alloc(a, n0 * sizeof *s2);
-  if (!lac || !stays || !iv || !regions || !s1 || !s2)
+  if (!lac || !stays || !cont || !iv || !regions || !s1 || !s2)
     return CSC_ENOMEM;
   const size_t nl = episode_union(st->care_spans, st->n_care_spans, 0, lac);
-  const size_t n = placement_stays(st, stays);
+  const size_t n = placement_stays(st, cont, stays);
   if (nl == 0 || n < 3)
     return CSC_OK;
 
