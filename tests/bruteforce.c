@@ -2263,6 +2263,44 @@ static int is_leaving(const struct child *c, const struct ep *job) {
   return 1;
 }
 
+/* The history of worker id in b (subject key 'w' + id); NULL for a worker
+ * never seen. */
+static const struct child *worker_named(const struct bf *b, const char *id) {
+  char key[160];
+  snprintf(key, sizeof key, "w%s", id); /* as subject_key; subjects are sorted by key */
+  size_t lo = 0, hi = b->n_children;
+  while (lo < hi) {
+    const size_t mid = lo + (hi - lo) / 2;
+    const int c = strcmp(b->children[mid].key, key);
+    if (c == 0)
+      return &b->children[mid];
+    if (c < 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return NULL;
+}
+
+/* "A worker's allocations end when they leave, and children still allocated
+ * to a leaver count as unallocated": whether the worker was a leaver (left,
+ * and not started again) on some day of [from, T]. */
+static int left_between(const struct bf *b, const char *worker, csc_date from, csc_date T) {
+  const struct child *w = worker[0] != '\0' ? worker_named(b, worker) : NULL;
+  for (size_t e = 0; w != NULL && e < w->employments.n; e++) {
+    const struct ep *job = &w->employments.v[e];
+    if (!is_leaving(w, job) || job->start >= job->end || job->end > T)
+      continue;
+    csc_date back = NEVER; /* the day they start again */
+    for (size_t k = 0; k < w->employments.n; k++)
+      if (w->employments.v[k].start > job->end && w->employments.v[k].start < back)
+        back = w->employments.v[k].start;
+    if (back > from)
+      return 1;
+  }
+  return 0;
+}
+
 /* FTE is in hundredths (docs/indicators.md, Workforce), on both sides of
  * every ratio: 1.0 FTE counts 100. */
 static void workforce(struct bf *b) {
@@ -2312,11 +2350,13 @@ static void workforce(struct bf *b) {
     holding += spell != NEVER && said_on != NEVER && said_on >= spell && says;
     for (size_t m = 0; m < c->absences.n; m++)
       absence += in_window(c->absences.v[m].date, b->T, W_12M) ? c->absences.v[m].value : 0;
-    for (size_t a = 0; a < c->allocations.n && alive_on(c, b->T); a++)
-      if (open_on(&c->allocations.v[a], b->T)) {
+    for (size_t a = 0; a < c->allocations.n && alive_on(c, b->T); a++) {
+      const struct ep *al = &c->allocations.v[a];
+      if (open_on(al, b->T) && !left_between(b, al->id, al->start, b->T)) {
         allocated++;
         break;
       }
+    }
   }
   put_pct(b, "sw_vacancy_rate", "T", "", vacant, posts);
   put_pct(b, "sw_turnover_rate", "12m", "", leavers, employed);

@@ -310,17 +310,18 @@ static void test_caseload(void **state) {
   allocation(&b, "b3", "B", "W2", 1, D(2024, 3, 1));
   left(&b, "w2l", "W2", D(2024, 3, 1));
   apply_to(&f, &b, &next, b.n);
-  /* 2024-03-01: A deallocated; B still allocated to W1; C to W2 (who has
-   * left: the allocation is the child's and stays open): 2 children. No
+  /* 2024-03-01: A deallocated; B still allocated to W1; C to W2, who has
+   * left: "a worker's allocations end when they leave, and children still
+   * allocated to a leaver count as unallocated": 1 child (B). No
    * case-holding worker: the mean is null. */
-  expect_ratio(&f, "sw_caseload", "T", "", 2, 0, 0);
+  expect_ratio(&f, "sw_caseload", "T", "", 1, 0, 0);
 
   caseload(&b, "w2c2", "W2", D(2024, 3, 5), 1, 14);
   caseload(&b, "w3c1", "W3", D(2024, 3, 10), 1, 9);
   apply_to(&f, &b, &next, b.n);
   /* 2024-03-10: W2's report after leaving counts nothing; W3 case-holding
-   * from 03-10: 1 worker, 2 children: 2.0. */
-  expect_ratio(&f, "sw_caseload", "T", "", 2, 1, 2.0);
+   * from 03-10: 1 worker, 1 child (B): 1.0. */
+  expect_ratio(&f, "sw_caseload", "T", "", 1, 1, 1.0);
   close_fixture(&f);
 }
 
@@ -377,6 +378,73 @@ static void test_caseload_from_start(void **state) {
   close_fixture(&f);
 }
 
+/*
+ * "A worker's allocations end when they leave, and children still
+ * allocated to a leaver count as unallocated, not in this mean" (INDICATORS.md,
+ * sw_caseload). W1 and W2 start case-holding on 2024-01-01; W2 leaves
+ * 2024-02-01 and starts again (case-holding) 2024-03-01.
+ *   A allocated to W2 2024-01-10: ends when W2 leaves, and stays ended
+ *     (W2's return does not reallocate A).
+ *   B allocated to W2 2024-02-10, while W2 has left: allocated to a leaver:
+ *     unallocated from the start, and after the return too.
+ *   C allocated to W2 2024-03-05, after the return: allocated.
+ *   D allocated to W1 and to W2 on 2024-01-10: still allocated to W1.
+ *   E allocated to W1 2024-03-05.
+ *   2024-01-20: W1, W2; A, D: 2 / 2 = 1.0.
+ *   2024-02-15: W1 only; D only (A's and B's worker has left): 1 / 1.
+ *   2024-03-10: W1, W2; C, D, E: 3 / 2 = 1.5.
+ * The same events in reverse order (every LEFT before the allocations it
+ * ends) give 3 / 2 on 2024-03-10 too.
+ */
+static void leaver_history(struct evs *b, size_t *marks) {
+  started_holding(b, "w1s", "W1", D(2024, 1, 1), 1);
+  started_holding(b, "w2s", "W2", D(2024, 1, 1), 1);
+  allocation(b, "a1", "A", "W2", 0, D(2024, 1, 10));
+  allocation(b, "d1", "D", "W1", 0, D(2024, 1, 10));
+  allocation(b, "d2", "D", "W2", 0, D(2024, 1, 10));
+  tick(b, "t1", D(2024, 1, 20));
+  marks[0] = b->n;
+  left(b, "w2l", "W2", D(2024, 2, 1));
+  allocation(b, "b1", "B", "W2", 0, D(2024, 2, 10));
+  tick(b, "t2", D(2024, 2, 15));
+  marks[1] = b->n;
+  started_holding(b, "w2s2", "W2", D(2024, 3, 1), 1);
+  allocation(b, "c1", "C", "W2", 0, D(2024, 3, 5));
+  allocation(b, "e1", "E", "W1", 0, D(2024, 3, 5));
+  tick(b, "t3", D(2024, 3, 10));
+  marks[2] = b->n;
+}
+
+static void test_caseload_leavers(void **state) {
+  (void)state;
+  struct fixture f;
+  open_fixture(&f, "wf_caseload_leavers");
+  static struct evs b, r;
+  memset(&b, 0, sizeof b);
+  memset(&r, 0, sizeof r);
+  size_t marks[3], next = 0;
+  leaver_history(&b, marks);
+  apply_to(&f, &b, &next, marks[0]);
+  expect_ratio(&f, "sw_caseload", "T", "", 2, 2, 1.0);
+  apply_to(&f, &b, &next, marks[1]);
+  expect_ratio(&f, "sw_caseload", "T", "", 1, 1, 1.0);
+  apply_to(&f, &b, &next, marks[2]);
+  expect_ratio(&f, "sw_caseload", "T", "", 3, 2, 1.5);
+  close_fixture(&f);
+
+  open_fixture(&f, "wf_caseload_leavers_reverse");
+  for (size_t i = b.n; i-- > 0;) {
+    Cscflow__V1__CaseEvent *ev =
+        cscflow__v1__case_event__unpack(NULL, b.off[i + 1] - b.off[i], b.data + b.off[i]);
+    assert_non_null(ev);
+    add(&r, ev);
+    cscflow__v1__case_event__free_unpacked(ev, NULL);
+  }
+  apply(&f, &r, 0, r.n);
+  expect_ratio(&f, "sw_caseload", "T", "", 3, 2, 1.5);
+  close_fixture(&f);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_vacancy),
@@ -385,6 +453,7 @@ int main(void) {
       cmocka_unit_test(test_sickness),
       cmocka_unit_test(test_caseload),
       cmocka_unit_test(test_caseload_from_start),
+      cmocka_unit_test(test_caseload_leavers),
   };
   return cmocka_run_group_tests_name("ind_workforce", tests, NULL, NULL);
 }
