@@ -28,6 +28,10 @@
  *                    status, category, placement type, reason), flag a
  *                    boolean (0/1) and value a number (an enum's number, a
  *                    score, a date). Other payload details are left out.
+ *   code3            the type of the placement that came with a period of
+ *                    care's start ("" none); for an adoption milestone "1"
+ *                    when placed with the foster carer, else "0" (the
+ *                    "Same carer" rule of placements_3plus); else empty
  *
  * (occurred_on, recorded_at_ms, event_id) is the order in which cscflow
  * folds the events of one history. Events that cscflow would dead-letter
@@ -66,6 +70,7 @@ struct exporter {
 struct payload_columns {
   const char *id, *parent, *code, *code2;
   int64_t flag, value;
+  const char *code3; /* a third code, see export_event */
 };
 
 static double now_seconds(void) {
@@ -227,8 +232,9 @@ static int plan_and_care_columns(const CaseEvent *ev, struct payload_columns *c)
     c->id = ev->period_of_care_started->period_id;
     c->code = ev->period_of_care_started->legal_status;
     c->code2 = ev->period_of_care_started->category_of_need;
-    /* whether the period's first placement came with its start */
+    /* whether the period's first placement came with its start, and its type */
     c->flag = ev->period_of_care_started->placement != NULL;
+    c->code3 = placement_type(ev->period_of_care_started->placement);
     return 1;
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_PERIOD_OF_CARE_ENDED:
     c->id = ev->period_of_care_ended->period_id;
@@ -259,6 +265,7 @@ static int other_columns(const CaseEvent *ev, struct payload_columns *c) {
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_ADOPTION_MILESTONE:
     c->value = ev->adoption_milestone->stage;
     c->flag = ev->adoption_milestone->early_permanence;
+    c->code3 = ev->adoption_milestone->placed_with_foster_carer ? "1" : "0";
     return 1;
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CARE_LEAVER_CONTACT:
     c->code = ev->care_leaver_contact->activity_code;
@@ -290,7 +297,7 @@ static int other_columns(const CaseEvent *ev, struct payload_columns *c) {
 }
 
 static struct payload_columns payload_columns_of(const CaseEvent *ev) {
-  struct payload_columns c = {"", "", "", "", NO_NUMBER, NO_NUMBER};
+  struct payload_columns c = {"", "", "", "", NO_NUMBER, NO_NUMBER, ""};
   if (!episode_columns(ev, &c) && !plan_and_care_columns(ev, &c))
     other_columns(ev, &c); /* a payload of none of them (none at all) leaves all empty */
   return c;
@@ -336,6 +343,8 @@ static void export_event(struct exporter *x, const CaseEvent *ev) {
   put_number(f, c.flag);
   fputc(',', f);
   put_number(f, c.value);
+  fputc(',', f);
+  put_field(f, c.code3);
   fputc('\n', f);
 
   x->rows++;

@@ -348,6 +348,30 @@ int apply_change(struct engine *e, MDB_txn *txn, struct batch_la *b, const char 
   return rc;
 }
 
+/*
+ * A worker whose leaver days changed ends (or no longer ends) the
+ * allocations of the children allocated to them: each is re-derived and its
+ * change applied like any other (state/join.c). Nothing for a child or a post.
+ */
+int apply_dependents(struct engine *e, MDB_txn *txn, struct batch_la *b, const char *subject,
+                     const struct child_change *ch, struct output *out) {
+  static const char prefix[] = "worker:";
+  if (ch->duplicate || strncmp(subject, prefix, sizeof prefix - 1) != 0 ||
+      !worker_leavings_changed(&ch->before, &ch->after))
+    return CSC_OK;
+  char **children;
+  size_t n;
+  int rc = allocations_dependents(e->st, txn, b->la, subject, &e->arena, &children, &n);
+  for (size_t i = 0; rc == CSC_OK && i < n; i++) {
+    struct child_change dep;
+    rc = history_rederive(e->st, txn, b->la, children[i], refdata_for(e->opt.ref, b->la),
+                          &e->arena, &dep);
+    if (rc == CSC_OK)
+      rc = apply_change(e, txn, b, children[i], &dep, 0, out);
+  }
+  return rc;
+}
+
 static int apply_one(struct engine *e, MDB_txn *txn, const struct engine_input *in,
                      struct output *out) {
   struct admitted a;
@@ -358,7 +382,9 @@ static int apply_one(struct engine *e, MDB_txn *txn, const struct engine_input *
   struct child_change ch;
   rc = history_apply(e->st, txn, a.ev, a.pb, a.pb_len, refdata_for(e->opt.ref, a.la->la),
                      &e->arena, &ch);
-  return rc == CSC_OK ? apply_change(e, txn, a.la, a.subject, &ch, 1, out) : rc;
+  if (rc == CSC_OK)
+    rc = apply_change(e, txn, a.la, a.subject, &ch, 1, out);
+  return rc == CSC_OK ? apply_dependents(e, txn, a.la, a.subject, &ch, out) : rc;
 }
 
 /* File-backed pages (the state's map, a replayed file) this process may

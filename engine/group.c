@@ -110,7 +110,9 @@ static int apply_subject(struct engine *e, MDB_txn *txn, const struct engine_inp
   int rc = history_apply_events(e->st, txn, evs, pbs, lens, k, refdata_for(e->opt.ref, b->la),
                                 &e->arena, dup, &ch);
   const char *subject = (const char *)g->key + strlen(b->la) + 1;
-  return rc == CSC_OK ? apply_change(e, txn, b, subject, &ch, k, out) : rc;
+  if (rc == CSC_OK)
+    rc = apply_change(e, txn, b, subject, &ch, k, out);
+  return rc == CSC_OK ? apply_dependents(e, txn, b, subject, &ch, out) : rc;
 }
 
 /* Admits every input (dead letters and clocks in arrival order), then

@@ -173,6 +173,10 @@ int admit_input(struct engine *e, MDB_txn *txn, const struct engine_input *in, s
 int note_position(struct engine *e, const struct engine_input *in);
 int apply_change(struct engine *e, MDB_txn *txn, struct batch_la *b, const char *subject,
                  const struct child_change *ch, size_t n, struct output *out);
+/* After apply_change of a worker's history: re-derives and applies the
+ * children allocated to the worker when the worker's leavings changed. */
+int apply_dependents(struct engine *e, MDB_txn *txn, struct batch_la *b, const char *subject,
+                     const struct child_change *ch, struct output *out);
 
 /* gaps.c */
 void gaps_on_reset(struct engine *e, const rd_kafka_message_t *m);

@@ -72,6 +72,8 @@
 #define WF_VACANCY_DAYS 90.0   /* mean time a post stays vacant: ~3.5% vacant */
 #define WF_P_AGENCY 0.15
 #define WF_P_CASE_HOLDING 0.8
+#define WF_LATE_REPORTER 4
+#define WF_LATE_MONTHS 3
 /* Absences of 6 days on average, never two at once: ~10 days per FTE a year. */
 #define WF_ABSENCES_PER_FTE_YEAR 1.72
 #define WF_MAX_TENURE_YEARS 20
@@ -650,6 +652,20 @@ static int care_period(struct lagen *g, uint32_t ref, csc_date s, int parent, in
       int i3 = add(g, K_ADOPT, order, i2, ref, id, 2, 0, 0);
       int i4 = add(g, K_ADOPT, matched, i3, ref, id, 3, 0, 0);
       int type = foster ? PT_A6 : PT_A5;
+      /* Half the children adopted by their foster carer move twice between
+       * the placement order and the placement, to foster carers (U4, then
+       * the U5 carer who adopts): the "Same carer" rule of placements_3plus
+       * and placement_changes_avg then meets a placement for adoption with
+       * the foster carer after 2 foster placements. Fixed placements (PR1,
+       * in area, 5.0 miles): no draw, so the random stream is unchanged. */
+      if (foster && id % 2 == 0 && placed - order >= 3) {
+        static const int carers[2] = {PT_U4, PT_U5};
+        for (int k = 0; k < 2; k++) {
+          uint32_t fixed = (uint32_t)carers[k] | 1u << 6 | (uint32_t)g->area << 9 | 1u << 15 | 1u << 21;
+          add(g, K_PLACEMENT, order + (placed - order) * (k + 1) / 3, i3, ref, id, fixed,
+              (uint32_t)5 /* PLACE */ << 10 | 50u << 16, 0);
+        }
+      }
       pl = draw_placement(g, PT_YOUNG, type, &dist);
       int i5 = add(g, K_PLACEMENT, placed, i4, ref, id, pl, (uint32_t)(4 /* PLACE */) << 10 | dist << 16, 0);
       int i6 = add(g, K_ADOPT, placed, i5, ref, id, 4, (uint32_t)early | (uint32_t)foster << 1, 0);
@@ -937,6 +953,10 @@ static int wf_caseloads(struct lagen *g, struct rng *r, struct wf_clock *c, cons
       load = load < 10 ? 10 : load > 25 ? 25 : load;
     }
     if (date_add_months(h->start, k + 1) <= g->start) continue; /* superseded before the first day */
+    /* One worker in WF_LATE_REPORTER makes their first report
+     * WF_LATE_MONTHS after starting: until then their STARTED says whether
+     * they hold cases (sw_caseload: "their latest start or caseload report"). */
+    if (k < WF_LATE_MONTHS && h->worker % WF_LATE_REPORTER == 0) continue;
     uint32_t n = h->case_holding ? (uint32_t)load : 0;
     rc = wf_push(g, CSCFLOW__V1__WORKFORCE_CHANGE__WORKFORCE_CHANGE_CASELOAD, d, wf_rec(r, c, d), h->worker, 0,
                  base | n << 9);

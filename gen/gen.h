@@ -48,7 +48,8 @@
  * post_id and FTE; STARTED (FTE, agency, case_holding), LEFT, ABSENCE
  * (sickness_days 1-20, ~10 days per FTE a year) and monthly CASELOAD reports
  * from the day a worker starts (caseload 10-25 when case-holding, else 0)
- * with the worker's worker_id. The history holds them from 12 months before
+ * with the worker's worker_id; one worker in four reports first 3 months
+ * after starting (until then their STARTED says whether they hold cases). The history holds them from 12 months before
  * its first day (so 12-month windows are full from the first day), with the
  * posts and employments they depend on and the caseload reports in force on
  * the first day. Children: a case-holding worker is allocated

@@ -31,8 +31,12 @@ static size_t rows_placements(struct row *rows, size_t n) {
   for (int g = 0; g < PG_COUNT; g++)
     rows[n++] = row_ratio("placement_type_mix", "T", group_names[g], M_PLACEMENT_GROUP, g,
                           M_CHILDREN_ON_PLAN, PLAN_LAC, 100);
+  /* Of all children looked after on T: a distance not known stays in the
+   * denominator and is its own value, `unknown` (INDICATORS.md). */
   rows[n++] = row_ratio("placement_distance", "T", "over_20_miles", M_DISTANCE_OVER_20, 0,
-                        M_DISTANCE_KNOWN, 0, 100);
+                        M_CHILDREN_ON_PLAN, PLAN_LAC, 100);
+  rows[n++] = row_ratio("placement_distance", "T", "unknown", M_DISTANCE_UNKNOWN, 0,
+                        M_CHILDREN_ON_PLAN, PLAN_LAC, 100);
   /* The sum is stored in tenths of a mile and published in miles. */
   rows[n] = row_ratio("placement_distance", "T", "mean_miles", M_DISTANCE_SUM, 0,
                       M_DISTANCE_KNOWN, 0, 1);

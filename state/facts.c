@@ -178,35 +178,104 @@ static int derive_plans(const struct child_state *st, struct fact_list *l, struc
   return CSC_OK;
 }
 
+static int is_foster_code(const char *code) {
+  return code[0] == 'U' && code[1] >= '1' && code[1] <= '6' && code[2] == '\0';
+}
+
+static int is_adoption_code(const char *code) {
+  return code[0] == 'A' && code[1] >= '3' && code[1] <= '6' && code[2] == '\0';
+}
+
+/* Whether a journey placed for adoption on d was placed with the child's
+ * foster carer (the milestone's placed_with_foster_carer). */
+static int placed_with_carer_on(const struct child_state *st, csc_date d) {
+  for (size_t i = 0; i < st->n_adoptions; i++)
+    if (st->adoptions[i].placed == d && (st->adoptions[i].flags & MK_FOSTER_CARER))
+      return 1;
+  return 0;
+}
+
+/*
+ * INDICATORS.md, "Same carer": "a child placed for adoption with their
+ * existing foster carer has not changed placement". Placement p is that
+ * placement when it is an adoption placement (A3-A6) starting on the placed
+ * date of a journey placed with the foster carer, and a foster placement
+ * (U1-U6, lasting a day) ended that day: the fold ends a period's placement
+ * when the next starts, so that is the carer's placement p re-records.
+ * Returns that foster placement (the latest started, should two end that
+ * day), or SIZE_MAX when p is an ordinary placement.
+ */
+size_t same_carer_continues(const struct child_state *st, size_t p) {
+  const struct episode *cur = &st->placements[p];
+  if (!is_adoption_code(cur->code) || !placed_with_carer_on(st, cur->start))
+    return SIZE_MAX;
+  size_t best = SIZE_MAX;
+  for (size_t i = 0; i < st->n_placements; i++) {
+    const struct episode *q = &st->placements[i];
+    if (i != p && q->start < q->end && q->end == cur->start && is_foster_code(q->code) &&
+        (best == SIZE_MAX || q->start >= st->placements[best].start))
+      best = i;
+  }
+  return best;
+}
+
+/*
+ * The child's stays for placements_3plus: its placements, except that a
+ * placement for adoption with the foster carer (same_carer_continues) is
+ * no placement of its own: it extends the foster placement it continues.
+ * Into out (capacity n_placements), as [start, end), using cont (the same)
+ * as scratch; returns the count.
+ */
+static size_t placement_stays(const struct child_state *st, size_t *cont, struct interval *out) {
+  const size_t n = st->n_placements;
+  for (size_t i = 0; i < n; i++) {
+    cont[i] = same_carer_continues(st, i);
+    out[i] = (struct interval){st->placements[i].start, st->placements[i].end};
+  }
+  for (size_t i = 0; i < n; i++)
+    if (cont[i] != SIZE_MAX)
+      out[cont[i]].to = st->placements[i].end;
+  size_t m = 0;
+  for (size_t i = 0; i < n; i++)
+    if (cont[i] == SIZE_MAX)
+      out[m++] = out[i];
+  return m;
+}
+
 /*
  * placements_3plus: looked after on T with 3 or more placements during the
- * window, where a placement counts when it is open on any day of the window.
+ * window, where a placement counts when it is open on any day of the window
+ * (a placement for adoption with the foster carer is part of the foster
+ * placement it continues: placement_stays).
  * FYTD: placement p counts for T in its financial year from max(start, 1 April).
  * 12m: p counts while add_months(T, -12) < p.end - 1 (its last open day is in
  * the window), i.e. for T in [p.start, window_12m_end(p.end - 1)).
  */
 static int derive_placements(const struct child_state *st, struct fact_list *l,
                              struct arena *a) {
-  const size_t n = st->n_placements;
-  if (n < 3)
+  const size_t n0 = st->n_placements;
+  if (n0 < 3)
     return CSC_OK;
   struct interval *lac = arena_alloc(a, (st->n_care_spans + 1) * sizeof *lac);
-  struct interval *iv = arena_alloc(a, n * sizeof *iv);
-  struct interval *regions = arena_alloc(a, n * sizeof *regions);
-  csc_date *s1 = arena_alloc(a, n * sizeof *s1), *s2 = arena_alloc(a, n * sizeof *s2);
-  if (!lac || !iv || !regions || !s1 || !s2)
+  struct interval *stays = arena_alloc(a, n0 * sizeof *stays);
+  size_t *cont = arena_alloc(a, n0 * sizeof *cont);
+  struct interval *iv = arena_alloc(a, n0 * sizeof *iv);
+  struct interval *regions = arena_alloc(a, n0 * sizeof *regions);
+  csc_date *s1 = arena_alloc(a, n0 * sizeof *s1), *s2 = arena_alloc(a, n0 * sizeof *s2);
+  if (!lac || !stays || !cont || !iv || !regions || !s1 || !s2)
     return CSC_ENOMEM;
   const size_t nl = episode_union(st->care_spans, st->n_care_spans, 0, lac);
-  if (nl == 0)
+  const size_t n = placement_stays(st, cont, stays);
+  if (nl == 0 || n < 3)
     return CSC_OK;
 
   size_t m = 0;
   for (size_t i = 0; i < n; i++) {
-    const struct episode *p = &st->placements[i];
-    if (p->start >= p->end)
+    const struct interval *p = &stays[i];
+    if (p->from >= p->to)
       continue;
-    iv[m].from = p->start;
-    iv[m].to = p->end == DATE_NEVER ? DATE_NEVER : window_12m_end(p->end - 1);
+    iv[m].from = p->from;
+    iv[m].to = p->to == DATE_NEVER ? DATE_NEVER : window_12m_end(p->to - 1);
     m++;
   }
   size_t nr = coverage_at_least(iv, m, 3, regions, s1, s2);
@@ -214,22 +283,22 @@ static int derive_placements(const struct child_state *st, struct fact_list *l,
 
   csc_date first = DATE_NEVER, last = 0;
   for (size_t i = 0; i < n; i++) {
-    const struct episode *p = &st->placements[i];
-    if (p->start < first)
-      first = p->start;
-    if (p->start > last)
-      last = p->start;
-    if (p->end != DATE_NEVER && p->end > last)
-      last = p->end;
+    const struct interval *p = &stays[i];
+    if (p->from < first)
+      first = p->from;
+    if (p->from > last)
+      last = p->from;
+    if (p->to != DATE_NEVER && p->to > last)
+      last = p->to;
   }
   csc_date fy = date_fy_start(first);
   for (; rc == CSC_OK && fy <= last; fy = date_add_months(fy, 12)) {
     const csc_date fy_end = date_add_months(fy, 12);
     m = 0;
     for (size_t i = 0; i < n; i++) {
-      const struct episode *p = &st->placements[i];
-      if (p->start < p->end && p->start < fy_end && p->end > fy)
-        iv[m++] = (struct interval){p->start > fy ? p->start : fy, fy_end};
+      const struct interval *p = &stays[i];
+      if (p->from < p->to && p->from < fy_end && p->to > fy)
+        iv[m++] = (struct interval){p->from > fy ? p->from : fy, fy_end};
     }
     nr = coverage_at_least(iv, m, 3, regions, s1, s2);
     rc = add_intersections(l, M_PLACEMENTS3_FYTD, regions, nr, lac, nl);
@@ -239,7 +308,7 @@ static int derive_placements(const struct child_state *st, struct fact_list *l,
    * (overlapping periods of care) count in every later year. */
   size_t open = 0;
   for (size_t i = 0; i < n; i++)
-    open += st->placements[i].start < DATE_NEVER && st->placements[i].end == DATE_NEVER;
+    open += stays[i].from < DATE_NEVER && stays[i].to == DATE_NEVER;
   if (rc == CSC_OK && open >= 3) {
     const struct interval rest = {fy, DATE_NEVER};
     rc = add_intersections(l, M_PLACEMENTS3_FYTD, &rest, 1, lac, nl);
@@ -328,6 +397,7 @@ static int point_in_time(int measure) {
   case M_DISTANCE_KNOWN:
   case M_DISTANCE_OVER_20:
   case M_DISTANCE_SUM:
+  case M_DISTANCE_UNKNOWN:
   case M_CARE_LEAVERS_12M:
   case M_SDQ_COUNT:
   case M_SDQ_SUM:

@@ -44,6 +44,11 @@ size_t coverage_at_least(const struct interval *iv, size_t n, int k, struct inte
 int add_intersections(struct fact_list *l, int measure, const struct interval *regions, size_t nr,
                       const struct interval *lac, size_t nl);
 
+/* The foster placement that placement p (an index into st->placements)
+ * continues when p is the child's placement for adoption with their foster
+ * carer (INDICATORS.md, "Same carer"; state/facts.c); SIZE_MAX otherwise. */
+size_t same_carer_continues(const struct child_state *st, size_t p);
+
 /* One per group of docs/indicators.md. Each appends its facts to l. */
 int derive_activity(const struct child_state *st, const struct derive_ref *ref,
                     struct fact_list *l);

@@ -280,11 +280,14 @@ static const struct episode *period_of(const struct child_state *st, const struc
 }
 
 /* A change: a placement (lasting a day) after another of its period started
- * earlier in the period. A placement lasting no day is no placement. */
+ * earlier in the period. A placement lasting no day is no placement, and a
+ * placement for adoption with the foster carer is no change (INDICATORS.md,
+ * "Same carer": "a child placed for adoption with their existing foster
+ * carer has not changed placement"; same_carer_continues). */
 static int is_placement_change(const struct child_state *st, size_t p) {
   const struct episode *cur = &st->placements[p];
   const struct episode *period = period_of(st, cur);
-  if (period == NULL || !lasts_a_day(cur))
+  if (period == NULL || !lasts_a_day(cur) || same_carer_continues(st, p) != SIZE_MAX)
     return 0;
   for (size_t i = 0; i < st->n_placements; i++) {
     const struct episode *q = &st->placements[i];
@@ -347,8 +350,17 @@ static int placement_group(const char *code) {
   return code_in(code, INDEPENDENT) ? PG_INDEPENDENT : PG_OTHER;
 }
 
-/* The looked-after days with no current placement count as `other`, so
- * that the groups add up to the children looked after. */
+/* Looked after on [from, to) with no current placement: group `other`, so
+ * that the groups add up to the children looked after, and distance not
+ * known (placement_distance keeps them in its denominator). */
+static int add_unplaced_days(struct care *c, csc_date from, csc_date to) {
+  if (fact_add(c->l, M_PLACEMENT_GROUP, PG_OTHER, 1, from, to) ||
+      fact_add(c->l, M_DISTANCE_UNKNOWN, 0, 1, from, to))
+    return CSC_ENOMEM;
+  return CSC_OK;
+}
+
+/* The looked-after days with no current placement (add_unplaced_days). */
 static int add_unplaced(struct care *c) {
   size_t s = 0;
   for (size_t i = 0; i < c->n_lac; i++) {
@@ -357,13 +369,13 @@ static int add_unplaced(struct care *c) {
     for (; s < c->n_cur && c->cur[s].from < to; s++) {
       if (c->cur[s].to <= from)
         continue;
-      if (fact_add(c->l, M_PLACEMENT_GROUP, PG_OTHER, 1, from, c->cur[s].from))
+      if (add_unplaced_days(c, from, c->cur[s].from))
         return CSC_ENOMEM;
       from = max_date(from, c->cur[s].to);
       if (c->cur[s].to > to)
         break; /* the segment runs on into the next stretch */
     }
-    if (fact_add(c->l, M_PLACEMENT_GROUP, PG_OTHER, 1, from, to))
+    if (add_unplaced_days(c, from, to))
       return CSC_ENOMEM;
   }
   return CSC_OK;
@@ -378,8 +390,13 @@ static int derive_placement_now(struct care *c) {
     const size_t nr = c->n_lac;
     if (add_within(l, M_PLACEMENT_GROUP, placement_group(p->code), 1, s->from, s->to, r, nr))
       return CSC_ENOMEM;
-    if (!(p->flags & EP_DISTANCE))
+    /* INDICATORS.md, placement_distance: "distance not known stays in the
+     * denominator, and its share is its own value". */
+    if (!(p->flags & EP_DISTANCE)) {
+      if (add_within(l, M_DISTANCE_UNKNOWN, 0, 1, s->from, s->to, r, nr))
+        return CSC_ENOMEM;
       continue;
+    }
     if (add_within(l, M_DISTANCE_KNOWN, 0, 1, s->from, s->to, r, nr) ||
         add_within(l, M_DISTANCE_SUM, 0, (int32_t)p->value, s->from, s->to, r, nr) ||
         (p->value > DISTANCE_OVER_X10 &&

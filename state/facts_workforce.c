@@ -46,6 +46,26 @@ static int derive_employments(const struct child_state *st, struct fact_list *l)
   return CSC_OK;
 }
 
+/*
+ * The days the worker is a leaver: from each leaving until they start again
+ * (never, if they do not). Not published: state/join.c ends the
+ * allocations of the worker's children on the first of them.
+ */
+static int derive_leaver_days(const struct child_state *st, struct fact_list *l) {
+  for (size_t i = 0; i < st->n_employments; i++) {
+    const struct episode *e = &st->employments[i];
+    if (e->start >= e->end || !is_leaving(st, i))
+      continue;
+    csc_date back = DATE_NEVER;
+    for (size_t j = 0; j < st->n_employments; j++)
+      if (st->employments[j].start > e->end && st->employments[j].start < back)
+        back = st->employments[j].start;
+    if (fact_add(l, M_WORKER_LEFT, 0, 1, e->end, back))
+      return CSC_ENOMEM;
+  }
+  return CSC_OK;
+}
+
 /* Absence days dated in the 12 months to T, whether or not the worker is
  * still employed on T. */
 static int derive_absences(const struct child_state *st, struct fact_list *l) {
@@ -58,12 +78,13 @@ static int derive_absences(const struct child_state *st, struct fact_list *l) {
 }
 
 /*
- * Case-holding: from a CASELOAD report with case_holding until the next
- * report or the end of the spell of employment the report falls in. A
- * report dated while not employed counts for nothing; so does the time
- * before a worker's first report. Reports are in date order (the fold
- * applies events by date), and of two on one day the later recorded wins:
- * the earlier one's interval is empty.
+ * Case-holding: "when their latest start or caseload report says so"
+ * (INDICATORS.md): from a STARTED or CASELOAD with case_holding (the fold
+ * keeps both as caseload marks) until the next mark or the end of the spell
+ * of employment the mark falls in. A report dated while not employed
+ * counts for nothing. Marks are in date order (the fold applies events by
+ * date, starts before reports on a day), and of two on one day the later
+ * folded wins: the earlier one's interval is empty.
  */
 static int derive_case_holding(const struct child_state *st, struct fact_list *l) {
   if (st->n_caseloads == 0 || st->n_employments == 0)
@@ -107,7 +128,8 @@ static int derive_posts(const struct child_state *st, struct fact_list *l) {
   return CSC_OK;
 }
 
-/* One per child while it has an open allocation to any worker. */
+/* One per child while it has an open allocation to any worker (its end
+ * already cut to the worker's leaving: state/join.c). */
 static int derive_allocations(const struct child_state *st, struct fact_list *l) {
   if (st->n_allocations == 0)
     return CSC_OK;
@@ -125,6 +147,8 @@ int derive_workforce(const struct child_state *st, const struct derive_ref *ref,
                      struct fact_list *l) {
   (void)ref; /* no calendar: every workforce window is in calendar days */
   int rc = derive_employments(st, l);
+  if (rc == CSC_OK)
+    rc = derive_leaver_days(st, l);
   if (rc == CSC_OK)
     rc = derive_absences(st, l);
   if (rc == CSC_OK)

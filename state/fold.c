@@ -67,7 +67,8 @@
  *   Workforce (a worker's history)
  *                  none --STARTED--> employed --LEFT--> left; a STARTED while
  *                  employed is a change of FTE or agency status. ABSENCE and
- *                  CASELOAD are dated marks.
+ *                  CASELOAD are dated marks; a STARTED is also a caseload
+ *                  mark (its case_holding, caseload 0).
  *   Workforce (a post's history) ESTABLISHED, VACANT and FILLED are dated
  *                  marks: the post's status from that date.
  *
@@ -609,6 +610,12 @@ static int on_workforce(struct fold *f, const Cscflow__V1__WorkforceEvent *w) {
       if (w->agency)
         job->flags |= EP_AGENCY;
     }
+    /* INDICATORS.md, sw_caseload: "a worker is case-holding when their latest
+     * start or caseload report says so": a start is a case-holding statement
+     * too (caseload 0: starts report no count). Starts fold before the day's
+     * other events, so a report of the same day is the later and holds. */
+    add_mark(f, &st->caseloads, &st->n_caseloads, w->worker_id, 0,
+             w->case_holding ? MK_CASE_HOLDING : 0);
     return 1;
   case CSCFLOW__V1__WORKFORCE_CHANGE__WORKFORCE_CHANGE_LEFT:
     return end_episode(f, job) != NULL;

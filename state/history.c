@@ -194,6 +194,30 @@ static int history_append(struct store *st, MDB_txn *txn, const uint8_t *key, si
   return CSC_OK;
 }
 
+/* Folds the history (events[0..n) of key k, la's), joins its allocations
+ * to their workers (state/join.c), derives it and stores the result. */
+static int fold_and_store(struct store *st, MDB_txn *txn, MDB_val *k, const char *la,
+                          CaseEvent **events, size_t n, const struct derive_ref *ref,
+                          struct arena *a, struct derived *after) {
+  struct child_state cs;
+  int rc = child_fold(events, n, ref != NULL ? ref->codes : NULL, a, &cs);
+  if (rc == CSC_OK && cs.n_allocations > 0) {
+    /* the subject is what follows la\0 in the key, NUL-terminated */
+    const char *subject = (const char *)k->mv_data + strlen(la) + 1;
+    rc = allocations_join(st, txn, la, subject, &cs);
+  }
+  if (rc == CSC_OK)
+    rc = child_derive(&cs, ref, a, after);
+  if (rc != CSC_OK)
+    return rc;
+  MDB_val dv = {derived_size(after), NULL};
+  rc = mdb_put(txn, st->derived, k, &dv, MDB_RESERVE);
+  if (rc != 0)
+    return store_error(rc, "put derived");
+  derived_write(after, dv.mv_data);
+  return CSC_OK;
+}
+
 int history_apply_events(struct store *st, MDB_txn *txn, CaseEvent *const *evs,
                          const uint8_t *const *pbs, const size_t *pb_lens, size_t n,
                          const struct derive_ref *ref, struct arena *a, uint8_t *dup,
@@ -234,20 +258,34 @@ int history_apply_events(struct store *st, MDB_txn *txn, CaseEvent *const *evs,
   rc = history_append(st, txn, key, k.mv_size, next, pbs, pb_lens, dup, n);
   if (rc != CSC_OK)
     return rc;
+  return fold_and_store(st, txn, &k, evs[0]->la_code, events, total, ref, a, &out->after);
+}
 
-  struct child_state cs;
-  rc = child_fold(events, total, ref != NULL ? ref->codes : NULL, a, &cs);
+int history_rederive(struct store *st, MDB_txn *txn, const char *la, const char *subject,
+                     const struct derive_ref *ref, struct arena *a, struct child_change *out) {
+  memset(out, 0, sizeof *out);
+  uint8_t key[STATE_MAX_KEY];
+  MDB_val k = {store_key(key, la, subject, strlen(subject) + 1), key};
+  if (k.mv_size == 0 || k.mv_size + 4 > STATE_MAX_KEY)
+    return CSC_EINVAL;
+  struct chunk *chunks = NULL;
+  size_t n_chunks = 0;
+  uint32_t next = 0;
+  int rc = history_read(st, txn, key, k.mv_size, a, &chunks, &n_chunks, &next);
+  CaseEvent **events = NULL;
+  size_t n = 0;
   if (rc == CSC_OK)
-    rc = child_derive(&cs, ref, a, &out->after);
-  if (rc != CSC_OK)
+    rc = history_decode(chunks, n_chunks, 0, a, &events, &n);
+  if (rc == CSC_EINVAL)
+    rc = CSC_ESTATE;
+  if (rc == CSC_OK)
+    rc = load_derived(st, txn, &k, a, &out->before);
+  if (rc != CSC_OK || n == 0) { /* an index entry of a history never written: nothing */
+    out->after = out->before;
+    out->duplicate = 1;
     return rc;
-
-  MDB_val dv = {derived_size(&out->after), NULL};
-  rc = mdb_put(txn, st->derived, &k, &dv, MDB_RESERVE);
-  if (rc != 0)
-    return store_error(rc, "put derived");
-  derived_write(&out->after, dv.mv_data);
-  return CSC_OK;
+  }
+  return fold_and_store(st, txn, &k, la, events, n, ref, a, &out->after);
 }
 
 int history_apply(struct store *st, MDB_txn *txn, const CaseEvent *ev, const uint8_t *pb,

@@ -30,6 +30,8 @@
  *   alerts     la\0 alert_id         -> Alert protobuf, the last one published
  *   snapshots  la\0                  -> IndicatorSnapshot protobuf, the latest
  *   outbox     seq (u64 big-endian)  -> an output message not yet acknowledged
+ *   allocidx   la\0 worker subject\0  -> the subjects of the children ever allocated to
+ *                                     the worker (sorted duplicates; state/join.c)
  * Integers inside keys are big-endian so that LMDB's byte order is numeric.
  */
 #ifndef CSCFLOW_STATE_H
@@ -65,6 +67,9 @@ typedef Cscflow__V1__CaseEvent CaseEvent;
  * also breakdowns by code keyed by the code itself (code_bucket), not by
  * its position in a list, and the code lists' version and text in meta
  * (store_code_lists_check).
+ * "Same carer" in placements_3plus and placement_changes_avg, a STARTED as
+ * a case-holding statement (a caseload mark), M_DISTANCE_UNKNOWN, and a
+ * leaver's allocations ending (M_WORKER_LEFT, the table allocidx).
  */
 #define STATE_SCHEMA_VERSION 7u
 #define STATE_MAX_KEY 511 /* LMDB's default maximum key size */
@@ -79,7 +84,8 @@ typedef Cscflow__V1__CaseEvent CaseEvent;
 
 struct store {
   MDB_env *env;
-  MDB_dbi meta, history, derived, las, aggs, calendar, ledger, alertcal, alerts, snapshots, outbox;
+  MDB_dbi meta, history, derived, las, aggs, calendar, ledger, alertcal, alerts, snapshots, outbox,
+      allocidx;
   pthread_rwlock_t map_lock; /* see store_read_begin */
   int lock_fd;               /* the writer's DIR/writer.lock (store_lock_writer); -1 read-only */
 };
@@ -285,6 +291,9 @@ enum measure {
   M_ABSENCE_DAYS_12M,          /* weight: days */
   M_CASE_HOLDING_WORKERS,      /* weight 1 */
   M_CHILDREN_ALLOCATED,        /* weight 1, one per child */
+  /* Outcomes, appended (state/facts_outcomes.c) */
+  M_DISTANCE_UNKNOWN,          /* looked after on T, no known distance (or no placement) */
+  M_WORKER_LEFT,               /* a worker's days as a leaver (state/join.c); not published */
   M_COUNT
 };
 
@@ -454,7 +463,8 @@ struct child_state {
   /* Workforce histories. */
   struct episode *employments; /* value = FTE x 100, EP_AGENCY */
   size_t n_employments;
-  struct mark *absences, *caseloads; /* value = days / caseload, MK_CASE_HOLDING */
+  struct mark *absences, *caseloads; /* value = days / caseload, MK_CASE_HOLDING; a
+                                        STARTED is a caseload mark too (caseload 0) */
   size_t n_absences, n_caseloads;
   struct mark *post_status; /* value = FTE x 100, flags = WorkforceChange (ESTABLISHED, VACANT, FILLED) */
   size_t n_post_status;
@@ -674,6 +684,30 @@ int history_apply_events(struct store *st, MDB_txn *txn, CaseEvent *const *evs,
                          const uint8_t *const *pbs, const size_t *pb_lens, size_t n,
                          const struct derive_ref *ref, struct arena *a, uint8_t *dup,
                          struct child_change *out);
+
+/*
+ * Re-folds and re-derives the history of subject (la, subject) as it
+ * stands, with no new event: *out as history_apply_events gives it
+ * (appended 0). For the children of a worker whose leavings changed.
+ */
+int history_rederive(struct store *st, MDB_txn *txn, const char *la, const char *subject,
+                     const struct derive_ref *ref, struct arena *a, struct child_change *out);
+
+/* ---- the allocation join (state/join.c) ------------------------------------ */
+
+/* The history subject of worker id worker ("worker:<id>", escaped as
+ * history_subject); its length, or 0 when it does not fit in len. */
+size_t history_worker_subject(const char *worker, char *buf, size_t len);
+/* Ends each of cs's allocations on the first day, on or after its start,
+ * that its worker is a leaver (the worker's derived M_WORKER_LEFT), and
+ * records child_subject in allocidx under each worker. */
+int allocations_join(struct store *st, MDB_txn *txn, const char *la, const char *child_subject,
+                     struct child_state *cs);
+/* The subjects of the children ever allocated to the worker, arena strings. */
+int allocations_dependents(struct store *st, MDB_txn *txn, const char *la,
+                           const char *worker_subject, struct arena *a, char ***out, size_t *n);
+/* Whether a worker's M_WORKER_LEFT facts differ between the two records. */
+int worker_leavings_changed(const struct derived *before, const struct derived *after);
 
 /* ---- the writer's status -------------------------------------------------- */
 

@@ -198,10 +198,12 @@ int store_open_sized(const char *dir, int read_only, size_t map_size, struct sto
   st->lock_fd = lock_fd;
   static const char *const names[] = {"meta",     "history",  "derived", "las",
                                       "aggs",     "calendar", "ledger",  "alertcal",
-                                      "alerts",   "snapshots", "outbox"};
+                                      "alerts",   "snapshots", "outbox", "allocidx"};
   MDB_dbi *dbis[] = {&st->meta,     &st->history,  &st->derived,  &st->las,
                      &st->aggs,     &st->calendar, &st->ledger,   &st->alertcal,
-                     &st->alerts,   &st->snapshots, &st->outbox};
+                     &st->alerts,   &st->snapshots, &st->outbox, &st->allocidx};
+  /* allocidx: one worker key, many children (state/join.c) */
+  static const unsigned dup_flags[] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, MDB_DUPSORT};
   MDB_txn *txn = NULL;
   int crc = CSC_OK;
   rc = mdb_env_create(&st->env);
@@ -225,7 +227,7 @@ int store_open_sized(const char *dir, int read_only, size_t map_size, struct sto
   } else if ((crc = check_file_size(st, dir, err, errlen)) == CSC_OK) {
     rc = mdb_txn_begin(st->env, NULL, read_only ? MDB_RDONLY : 0, &txn);
     for (size_t i = 0; rc == 0 && i < sizeof names / sizeof names[0]; i++)
-      rc = mdb_dbi_open(txn, names[i], read_only ? 0 : MDB_CREATE, dbis[i]);
+      rc = mdb_dbi_open(txn, names[i], dup_flags[i] | (read_only ? 0 : MDB_CREATE), dbis[i]);
     if (rc != 0)
       crc = open_failure(rc, dir, err, errlen);
   }

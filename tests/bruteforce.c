@@ -224,7 +224,7 @@ struct ep {
   int outcome; /* assessment outcome */
   int has_distance;
   unsigned distance_x10;
-  int fte, agency, left; /* employment */
+  int fte, agency, left, case_holding; /* employment */
   char **factors;
   size_t n_factors;
 };
@@ -813,6 +813,7 @@ static void workforce_start(struct fold *f, const Cscflow__V1__WorkforceEvent *w
   if ((job = start_ep(f, &f->c->employments, w->worker_id)) != NULL) {
     job->fte = (int)w->fte_x100;
     job->agency = w->agency;
+    job->case_holding = w->case_holding;
   }
 }
 
@@ -1425,6 +1426,32 @@ static int open_during(const struct ep *e, csc_date first, csc_date last) {
   return from <= to;
 }
 
+/*
+ * INDICATORS.md, "Same carer": "a child placed for adoption with their
+ * existing foster carer has not changed placement". That placement: an
+ * adoption placement (A3-A6) starting on the placed date of a journey placed
+ * with the foster carer, on the day a foster placement (U1-U6, open on some
+ * day) ended. Returns that foster placement (of two, the later started), or
+ * NULL for any other placement.
+ */
+static const struct ep *with_foster_carer(const struct child *c, const struct ep *p) {
+  static const char *const adoption[] = {"A3", "A4", "A5", "A6", NULL};
+  static const char *const foster[] = {"U1", "U2", "U3", "U4", "U5", "U6", NULL};
+  int placed_with_carer = 0;
+  for (size_t j = 0; j < c->n_journeys; j++)
+    placed_with_carer |= c->journeys[j].foster_carer && c->journeys[j].placed == p->start;
+  if (!placed_with_carer || !in_list(adoption, p->code))
+    return NULL;
+  const struct ep *carer = NULL;
+  for (size_t i = 0; i < c->placements.n; i++) {
+    const struct ep *q = &c->placements.v[i];
+    if (q != p && q->end == p->start && q->start < q->end && in_list(foster, q->code) &&
+        (carer == NULL || q->start >= carer->start))
+      carer = q;
+  }
+  return carer;
+}
+
 static void core_placements_3plus(struct bf *b) {
   const enum win wins[] = {W_FYTD, W_12M};
   for (int w = 0; w < 2; w++) {
@@ -1435,8 +1462,17 @@ static void core_placements_3plus(struct bf *b) {
         continue;
       looked_after++;
       int placements = 0;
-      for (size_t p = 0; p < c->placements.n; p++)
-        placements += open_during(&c->placements.v[p], window_first(b->T, wins[w]), b->T);
+      for (size_t p = 0; p < c->placements.n; p++) {
+        /* The carer's stay: the foster placement and the placement for
+         * adoption with that carer are one placement. */
+        struct ep stay = c->placements.v[p];
+        if (with_foster_carer(c, &c->placements.v[p]) != NULL)
+          continue;
+        for (size_t q = 0; q < c->placements.n; q++)
+          if (with_foster_carer(c, &c->placements.v[q]) == &c->placements.v[p])
+            stay.end = c->placements.v[q].end;
+        placements += open_during(&stay, window_first(b->T, wins[w]), b->T);
+      }
       three_plus += placements >= 3;
     }
     put_pct(b, "placements_3plus", WIN_NAMES[wins[w]], "", three_plus, looked_after);
@@ -1978,6 +2014,7 @@ static void placement_changes_avg(struct bf *b) {
     children++;
     for (size_t p = 0; p < c->placements.n; p++)
       changes += lasts_a_day(&c->placements.v[p]) && !first_of_period(c, &c->placements.v[p]) &&
+                 with_foster_carer(c, &c->placements.v[p]) == NULL &&
                  in_window(c->placements.v[p].start, b->T, W_12M);
   }
   put_ratio(b, "placement_changes_avg", "12m", "", changes, children, 1.0);
@@ -2026,19 +2063,28 @@ static void placement_type_mix(struct bf *b) {
     put_pct(b, "placement_type_mix", "T", GROUP_NAMES[g], by[g], all);
 }
 
+/* "% of children looked after on T placed more than 20 miles from home, of
+ * all children looked after on T (distance not known stays in the
+ * denominator, and its share is its own value ...); mean distance over those
+ * with a known distance". No placement on T: distance not known. */
 static void placement_distance(struct bf *b) {
-  double known = 0, over = 0, miles = 0;
+  double looked_after = 0, unknown = 0, known = 0, over = 0, miles = 0;
   for (size_t i = 0; i < b->n_children; i++) {
     const struct child *c = &b->children[i];
-    const struct ep *p =
-        alive_on(c, b->T) && looked_after_on(c, b->T) ? placement_on(c, b->T) : NULL;
-    if (p == NULL || !p->has_distance)
+    if (!alive_on(c, b->T) || !looked_after_on(c, b->T))
       continue;
+    looked_after++;
+    const struct ep *p = placement_on(c, b->T);
+    if (p == NULL || !p->has_distance) {
+      unknown++;
+      continue;
+    }
     known++;
     over += p->distance_x10 > 200;
     miles += p->distance_x10 / 10.0;
   }
-  put_pct(b, "placement_distance", "T", "over_20_miles", over, known);
+  put_pct(b, "placement_distance", "T", "over_20_miles", over, looked_after);
+  put_pct(b, "placement_distance", "T", "unknown", unknown, looked_after);
   put_ratio(b, "placement_distance", "T", "mean_miles", miles, known, 1.0);
 }
 
@@ -2280,6 +2326,44 @@ static int is_leaving(const struct child *c, const struct ep *job) {
   return 1;
 }
 
+/* The history of worker id in b (subject key 'w' + id); NULL for a worker
+ * never seen. */
+static const struct child *worker_named(const struct bf *b, const char *id) {
+  char key[160];
+  snprintf(key, sizeof key, "w%s", id); /* as subject_key; subjects are sorted by key */
+  size_t lo = 0, hi = b->n_children;
+  while (lo < hi) {
+    const size_t mid = lo + (hi - lo) / 2;
+    const int c = strcmp(b->children[mid].key, key);
+    if (c == 0)
+      return &b->children[mid];
+    if (c < 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return NULL;
+}
+
+/* "A worker's allocations end when they leave, and children still allocated
+ * to a leaver count as unallocated": whether the worker was a leaver (left,
+ * and not started again) on some day of [from, T]. */
+static int left_between(const struct bf *b, const char *worker, csc_date from, csc_date T) {
+  const struct child *w = worker[0] != '\0' ? worker_named(b, worker) : NULL;
+  for (size_t e = 0; w != NULL && e < w->employments.n; e++) {
+    const struct ep *job = &w->employments.v[e];
+    if (!is_leaving(w, job) || job->start >= job->end || job->end > T)
+      continue;
+    csc_date back = NEVER; /* the day they start again */
+    for (size_t k = 0; k < w->employments.n; k++)
+      if (w->employments.v[k].start > job->end && w->employments.v[k].start < back)
+        back = w->employments.v[k].start;
+    if (back > from)
+      return 1;
+  }
+  return 0;
+}
+
 /* FTE is in hundredths (docs/indicators.md, Workforce), on both sides of
  * every ratio: 1.0 FTE counts 100. */
 static void workforce(struct bf *b) {
@@ -2310,21 +2394,32 @@ static void workforce(struct bf *b) {
       if (is_leaving(c, job) && in_window(job->end, b->T, W_12M))
         leavers += job->fte;
     }
-    /* Case-holding on T: the latest caseload report on or before T says so
-     * and was made in the spell of employment T is in. */
+    /* Case-holding on T: "when their latest start or caseload report says
+     * so": the latest of them on or before T (a report over a start of the
+     * same day), made in the spell of employment T is in. */
     const struct mark *load = NULL;
     for (size_t m = 0; m < c->caseloads.n; m++)
       if (c->caseloads.v[m].date <= b->T)
         load = &c->caseloads.v[m];
+    const struct ep *start = NULL;
+    for (size_t e = 0; e < c->employments.n; e++)
+      if (c->employments.v[e].start <= b->T &&
+          (start == NULL || c->employments.v[e].start >= start->start))
+        start = &c->employments.v[e];
+    const int by_start = start != NULL && (load == NULL || start->start > load->date);
+    const csc_date said_on = by_start ? start->start : load != NULL ? load->date : NEVER;
+    const int says = by_start ? start->case_holding : load != NULL && load->case_holding;
     const csc_date spell = spell_start(c, b->T);
-    holding += spell != NEVER && load != NULL && load->date >= spell && load->case_holding;
+    holding += spell != NEVER && said_on != NEVER && said_on >= spell && says;
     for (size_t m = 0; m < c->absences.n; m++)
       absence += in_window(c->absences.v[m].date, b->T, W_12M) ? c->absences.v[m].value : 0;
-    for (size_t a = 0; a < c->allocations.n && alive_on(c, b->T); a++)
-      if (open_on(&c->allocations.v[a], b->T)) {
+    for (size_t a = 0; a < c->allocations.n && alive_on(c, b->T); a++) {
+      const struct ep *al = &c->allocations.v[a];
+      if (open_on(al, b->T) && !left_between(b, al->id, al->start, b->T)) {
         allocated++;
         break;
       }
+    }
   }
   put_pct(b, "sw_vacancy_rate", "T", "", vacant, posts);
   put_pct(b, "sw_turnover_rate", "12m", "", leavers, employed);

@@ -828,7 +828,9 @@ TEST(test_allocations) {
 
 TEST(test_workforce_worker) {
   wf(h, "f1", D(2023, 9, 4), "SW1", "", WF(STARTED), 100);
-  wf(h, "f2", D(2024, 1, 1), "SW1", "", WF(STARTED), 80)->workforce->agency = 1;
+  Cscflow__V1__WorkforceEvent *change =
+      wf(h, "f2", D(2024, 1, 1), "SW1", "", WF(STARTED), 80)->workforce;
+  change->agency = 1, change->case_holding = 1;
   wf(h, "f3", D(2024, 2, 12), "SW1", "", WF(ABSENCE), 0)->workforce->sickness_days = 3;
   Cscflow__V1__WorkforceEvent *load =
       wf(h, "f4", D(2024, 3, 31), "SW1", "", WF(CASELOAD), 0)->workforce;
@@ -844,8 +846,12 @@ TEST(test_workforce_worker) {
   assert_int_equal(st->employments[1].value, 80);
   assert_int_equal(st->n_absences, 1);
   mark_is(&st->absences[0], D(2024, 2, 12), "SW1", 3, 0);
-  assert_int_equal(st->n_caseloads, 1);
-  mark_is(&st->caseloads[0], D(2024, 3, 31), "SW1", 18, MK_CASE_HOLDING);
+  /* Each STARTED is a caseload mark too, with its case_holding and no
+   * count (sw_caseload: "their latest start or caseload report"). */
+  assert_int_equal(st->n_caseloads, 3);
+  mark_is(&st->caseloads[0], D(2023, 9, 4), "SW1", 0, 0);
+  mark_is(&st->caseloads[1], D(2024, 1, 1), "SW1", 0, MK_CASE_HOLDING);
+  mark_is(&st->caseloads[2], D(2024, 3, 31), "SW1", 18, MK_CASE_HOLDING);
   assert_int_equal(st->n_post_status, 0);
   no_findings(h);
 }

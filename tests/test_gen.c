@@ -762,8 +762,11 @@ static void workforce_totals(const struct run *run, csc_date T, struct wf_totals
     t->employed++;
     t->fte += x->fte;
     if (x->agency) t->agency += x->fte;
-    /* Reports are monthly from the start: the one in force is under a month old. */
-    assert_true(x->report >= date_add_months(T, -1) - 3);
+    /* Reports are monthly from the start: the one in force is under a month
+     * old; except that one worker in four makes no report in their first 3
+     * months (their STARTED says whether they hold cases). */
+    assert_true(x->report >= date_add_months(T, -1) - 3 ||
+                (x->report == 0 && x->start > date_add_months(T, -3) - 3));
     if (x->holding) t->holding++;
   }
   free(w);
@@ -816,14 +819,16 @@ static void test_workforce(void **state) {
  * children's allocations changed them: the digest below is that of the
  * history with them. Without them the history is still, byte for byte, the
  * one generated before they existed (NO_STAFF_*, the earlier pinned digest):
- * their random streams leave the children's events untouched. The current
- * guides' spellings (NEG.. categories of abuse, P1.. care leaver activity,
- * B1/B2.. accommodation; issue 15 item 3) changed both digests, not the
- * number of events. */
-#define MESS0_EVENTS 81237
-#define MESS0_DIGEST 0x705fa4795c2cb40aULL
-#define NO_STAFF_EVENTS 75352
-#define NO_STAFF_DIGEST 0x1e0b7363f536ddc0ULL
+ * their random streams leave the children's events untouched. Issue 15
+ * changed both deliberately: the current guides' spellings (NEG..
+ * categories of abuse, P1.. care leaver activity, B1/B2.. accommodation),
+ * the two foster moves before some placements for adoption with the foster
+ * carer (children's events, no new draws) and the late first caseload
+ * reports (staff events). */
+#define MESS0_EVENTS 81210
+#define MESS0_DIGEST 0x0a3bf33c6b4d32d4ULL
+#define NO_STAFF_EVENTS 75356
+#define NO_STAFF_DIGEST 0xe38f497660880680ULL
 
 static void test_mess_zero_unchanged(void **state) {
   (void)state;
@@ -837,8 +842,7 @@ static void test_mess_zero_unchanged(void **state) {
   assert_true(h == MESS0_DIGEST);
   struct hash_ctx children = {0xcbf29ce484222325ULL, 0, 0, 1};
   assert_int_equal(gen_run(&o, hash_emit, &children), 0);
-  print_message("children only: %zu events, digest 0x%016llx\n", (size_t)children.n,
-                (unsigned long long)children.h);
+  print_message("without staff: %zu events, digest 0x%016llx\n", (size_t)children.n, (unsigned long long)children.h);
   assert_int_equal(children.n, NO_STAFF_EVENTS);
   assert_true(children.h == NO_STAFF_DIGEST);
   struct hash_ctx c = {0xcbf29ce484222325ULL, 0, 0};

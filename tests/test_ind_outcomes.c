@@ -381,6 +381,101 @@ TEST(test_placement_changes_periods_without_ids) {
   assert_int_equal(at(h, M_LAC_IN_12M, 0, D(2023, 7, 1)), 1);
 }
 
+/* ---- "Same carer": placed for adoption with the foster carer --------------------------- */
+
+/*
+ * The issue's child: care from 2023-04-10 in U4 (P1), moved 2023-06-01 to
+ * another U4, placed for adoption on 2023-09-01 (A6) with that foster
+ * carer (the PLACED milestone says placed_with_foster_carer). T = 2024-03-31:
+ * 12m window (2023-03-31, 2024-03-31], FYTD 2023-04-01 to T.
+ * INDICATORS.md, "Same carer": "a child placed for adoption with their
+ * existing foster carer has not changed placement (`placements_3plus`,
+ * `placement_changes_avg`)"; DfE: "a child being placed for adoption with
+ * their existing foster carer is not included as a change of placement".
+ *   placement_changes_avg: the move of 2023-06-01 is a change, the A6 of
+ *     2023-09-01 is not: 1 change of 1 child (2 before the rule).
+ *   placements_3plus: the second U4 and the A6 are one placement: 2
+ *     placements in the FYTD and in the 12m: not 3 or more, 0 (1 before).
+ * foster_carer 0 (the journey not placed with the foster carer): the A6 is
+ * a change of placement like any other: 2 changes, 3 placements: 1.
+ */
+static void same_carer_child(struct hist *h, int foster_carer) {
+  details(h, "dob", D(2023, 4, 10), D(2021, 1, 1), 0);
+  care_start(h, "P1", D(2023, 4, 10), "C2", 0, plc(h, "U4", NO_DISTANCE));
+  place(h, "m1", D(2023, 6, 1), "P1", plc(h, "U4", NO_DISTANCE));
+  adopt(h, "a1", D(2023, 7, 1), AD(DECISION), 0, 0);
+  place(h, "m2", D(2023, 9, 1), "P1", plc(h, "A6", NO_DISTANCE));
+  adopt(h, "a2", D(2023, 9, 1), AD(PLACED), 0, foster_carer);
+  derive(h);
+}
+
+TEST(test_same_carer_placed_for_adoption) {
+  const csc_date t = D(2024, 3, 31);
+  same_carer_child(h, 1);
+  assert_int_equal(at(h, M_LAC_IN_12M, 0, t), 1);
+  assert_int_equal(at(h, M_PLACEMENT_CHANGES_12M, 0, t), 1);
+  assert_int_equal(at(h, M_CHILDREN_ON_PLAN, PLAN_LAC, t), 1);
+  assert_int_equal(at(h, M_PLACEMENTS3_FYTD, 0, t), 0);
+  assert_int_equal(at(h, M_PLACEMENTS3_12M, 0, t), 0);
+  next_child(h, "NOTCARER");
+  same_carer_child(h, 0);
+  assert_int_equal(at(h, M_PLACEMENT_CHANGES_12M, 0, t), 2);
+  assert_int_equal(at(h, M_PLACEMENTS3_FYTD, 0, t), 1);
+  assert_int_equal(at(h, M_PLACEMENTS3_12M, 0, t), 1);
+  /* The 3rd placement counts from the day it starts without the rule. */
+  assert_int_equal(at(h, M_PLACEMENTS3_FYTD, 0, D(2023, 8, 31)), 0);
+  assert_int_equal(at(h, M_PLACEMENTS3_FYTD, 0, D(2023, 9, 1)), 1);
+}
+
+/*
+ * How the placement with the foster carer is recognised (docs/indicators.md):
+ * an A3-A6 placement starting on the placed date of a journey placed with
+ * the foster carer, on the day a foster placement (U1-U6) ended.
+ *   - R1 then A5 on the placed date, flag set: the carer before was not a
+ *     foster carer ("existing foster carer"): a change; U1, R1, A5 are 3
+ *     placements.
+ *   - U1, U2, then A5 on 2023-09-15 while the journey was placed on
+ *     2023-09-01 (the A5 is not the placement it was placed in): a change,
+ *     3 placements.
+ *   - After it: U1, U2, A6 with the carer, then the adoption breaks down and
+ *     the child moves to U3 on 2024-01-15: that move is a change (the rule
+ *     excuses only the placement for adoption): changes 2023-06-01 and
+ *     2024-01-15 = 2; placements U1, U2+A6, U3 = 3.
+ */
+TEST(test_same_carer_recognised) {
+  const csc_date t = D(2024, 3, 31);
+  details(h, "dob", D(2023, 4, 10), D(2021, 1, 1), 0);
+  care_start(h, "P1", D(2023, 4, 10), "C2", 0, plc(h, "U1", NO_DISTANCE));
+  place(h, "m1", D(2023, 6, 1), "P1", plc(h, "R1", NO_DISTANCE));
+  place(h, "m2", D(2023, 9, 1), "P1", plc(h, "A5", NO_DISTANCE));
+  adopt(h, "a1", D(2023, 9, 1), AD(PLACED), 0, 1);
+  derive(h);
+  assert_int_equal(at(h, M_PLACEMENT_CHANGES_12M, 0, t), 2);
+  assert_int_equal(at(h, M_PLACEMENTS3_FYTD, 0, t), 1);
+
+  next_child(h, "LATER");
+  details(h, "dob", D(2023, 4, 10), D(2021, 1, 1), 0);
+  care_start(h, "P1", D(2023, 4, 10), "C2", 0, plc(h, "U1", NO_DISTANCE));
+  place(h, "m1", D(2023, 6, 1), "P1", plc(h, "U2", NO_DISTANCE));
+  adopt(h, "a1", D(2023, 9, 1), AD(PLACED), 0, 1);
+  place(h, "m2", D(2023, 9, 15), "P1", plc(h, "A5", NO_DISTANCE));
+  derive(h);
+  assert_int_equal(at(h, M_PLACEMENT_CHANGES_12M, 0, t), 2);
+  assert_int_equal(at(h, M_PLACEMENTS3_12M, 0, t), 1);
+
+  next_child(h, "BROKE");
+  details(h, "dob", D(2023, 4, 10), D(2021, 1, 1), 0);
+  care_start(h, "P1", D(2023, 4, 10), "C2", 0, plc(h, "U1", NO_DISTANCE));
+  place(h, "m1", D(2023, 6, 1), "P1", plc(h, "U2", NO_DISTANCE));
+  place(h, "m2", D(2023, 9, 1), "P1", plc(h, "A6", NO_DISTANCE));
+  adopt(h, "a1", D(2023, 9, 1), AD(PLACED), 0, 1);
+  place(h, "m3", D(2024, 1, 15), "P1", plc(h, "U3", NO_DISTANCE));
+  derive(h);
+  assert_int_equal(at(h, M_PLACEMENT_CHANGES_12M, 0, t), 2);
+  assert_int_equal(at(h, M_PLACEMENTS3_FYTD, 0, D(2024, 1, 14)), 0);
+  assert_int_equal(at(h, M_PLACEMENTS3_FYTD, 0, D(2024, 1, 15)), 1);
+}
+
 /* ---- placement_type_mix, placement_distance ------------------------------------------- */
 
 /*
@@ -388,9 +483,12 @@ TEST(test_placement_changes_periods_without_ids) {
  * P1 (distance unknown) from 2023-09-01.
  *   2023-03-01: foster; distance known, over 20, sum 250 tenths.
  *   2023-07-01: residential; known, not over, sum 125.
- *   2023-10-01: parents; distance unknown: nothing.
+ *   2023-10-01: parents; distance unknown: not known, sum nothing; counted
+ *     as unknown (INDICATORS.md: "distance not known stays in the
+ *     denominator, and its share is its own value").
  * A second child looked after from 2023-02-01 with no placement recorded:
- * `other` (so the groups add up to the children looked after).
+ * `other` (so the groups add up to the children looked after), and its
+ * distance is not known: unknown from 2023-02-01.
  */
 TEST(test_type_mix_and_distance) {
   details(h, "dob", D(2023, 1, 1), D(2010, 1, 1), 0);
@@ -404,6 +502,7 @@ TEST(test_type_mix_and_distance) {
   assert_int_equal(at(h, M_DISTANCE_KNOWN, 0, t1), 1);
   assert_int_equal(at(h, M_DISTANCE_OVER_20, 0, t1), 1);
   assert_int_equal(at(h, M_DISTANCE_SUM, 0, t1), 250);
+  assert_int_equal(at(h, M_DISTANCE_UNKNOWN, 0, t1), 0);
   assert_int_equal(at(h, M_PLACEMENT_GROUP, PG_FOSTER, t2), 0);
   assert_int_equal(at(h, M_PLACEMENT_GROUP, PG_RESIDENTIAL, t2), 1);
   assert_int_equal(at(h, M_DISTANCE_OVER_20, 0, t2), 0);
@@ -411,11 +510,17 @@ TEST(test_type_mix_and_distance) {
   assert_int_equal(at(h, M_PLACEMENT_GROUP, PG_PARENTS, t3), 1);
   assert_int_equal(at(h, M_DISTANCE_KNOWN, 0, t3), 0);
   assert_int_equal(at(h, M_DISTANCE_SUM, 0, t3), 0);
+  assert_int_equal(at(h, M_DISTANCE_UNKNOWN, 0, t2), 0);
+  assert_int_equal(at(h, M_DISTANCE_UNKNOWN, 0, D(2023, 8, 31)), 0);
+  assert_int_equal(at(h, M_DISTANCE_UNKNOWN, 0, t3), 1);
   next_child(h, "NOPLACE");
   care_start(h, "P1", D(2023, 2, 1), "C2", 0, NULL);
   derive(h);
   assert_int_equal(at(h, M_PLACEMENT_GROUP, PG_OTHER, D(2023, 1, 31)), 0);
   assert_int_equal(at(h, M_PLACEMENT_GROUP, PG_OTHER, D(2023, 2, 1)), 1);
+  assert_int_equal(at(h, M_DISTANCE_UNKNOWN, 0, D(2023, 1, 31)), 0);
+  assert_int_equal(at(h, M_DISTANCE_UNKNOWN, 0, D(2023, 2, 1)), 1);
+  assert_int_equal(at(h, M_DISTANCE_KNOWN, 0, D(2023, 2, 1)), 0);
 }
 
 /*
@@ -432,6 +537,7 @@ TEST(test_type_mix_short_breaks) {
   assert_int_equal(at(h, M_PLACEMENT_GROUP, PG_FOSTER, D(2023, 4, 15)), 0);
   assert_int_equal(at(h, M_PLACEMENT_GROUP, PG_OTHER, D(2023, 4, 15)), 0);
   assert_int_equal(at(h, M_DISTANCE_KNOWN, 0, D(2023, 4, 15)), 0);
+  assert_int_equal(at(h, M_DISTANCE_UNKNOWN, 0, D(2023, 4, 15)), 0); /* not looked after */
   assert_int_equal(at(h, M_PLACEMENT_GROUP, PG_FOSTER, D(2023, 5, 1)), 1);
   assert_int_equal(at(h, M_DISTANCE_OVER_20, 0, D(2023, 5, 1)), 1);
 }
@@ -876,8 +982,8 @@ TEST(test_engine_adoption_rows) {
  *   placement_changes_avg: children looked after in (2022-07-15, 2023-07-15]:
  *     A, B, C = 3; changes: A's 2023-05-01 = 1: mean 1/3.
  *   placement_type_mix: looked after on T: A only (U2, foster): 1 of 1.
- *   placement_distance: A known 10.0: over 20: 0 of 1; mean 100 tenths / 1
- *     = 10.0 miles.
+ *   placement_distance: A known 10.0: over 20: 0 of 1 (of the children
+ *     looked after on T); unknown 0 of 1; mean 100 tenths / 1 = 10.0 miles.
  *   care_entries 12m: A, B not UASC, C UASC: total 3 (per 10,000 of
  *     10,000: 3), UASC 1, not_UASC 2.
  *   care_exits_permanence 12m: B (E13), C (E43): special guardianship 1 of
@@ -885,7 +991,11 @@ TEST(test_engine_adoption_rows) {
  *   reunification_sustained: B home 2023-06-01, not back by T: 1 of 1,
  *     provisional.
  * T = 2023-09-01: B back in care on T: 0 of 1. Type mix: A foster, B secure:
- *   1 of 2 each; distance known for A only: mean 10.0.
+ *   1 of 2 each; distance known for A only: mean 10.0 (over the known
+ *   distances); B's distance is not known: over 20 is 0 of the 2 children
+ *   looked after ("of all children looked after on T (distance not known
+ *   stays in the denominator, and its share is its own value ...)"), and
+ *   unknown 1 of 2 = 50%.
  */
 TEST(test_engine_care_rows) {
   struct fixture f;
@@ -910,6 +1020,7 @@ TEST(test_engine_care_rows) {
   expect_ratio(&f, "placement_type_mix", "T", "foster", 1, 1, 100);
   expect_ratio(&f, "placement_type_mix", "T", "other", 0, 1, 0);
   expect_ratio(&f, "placement_distance", "T", "over_20_miles", 0, 1, 0);
+  expect_ratio(&f, "placement_distance", "T", "unknown", 0, 1, 0);
   expect_ratio(&f, "placement_distance", "T", "mean_miles", 10, 1, 10.0); /* in miles */
   expect_count(&f, "care_entries", "12m", "", 3, 3);
   expect_count(&f, "care_entries", "12m", "UASC", 1, 1);
@@ -927,6 +1038,8 @@ TEST(test_engine_care_rows) {
   expect_ratio(&f, "placement_type_mix", "T", "foster", 1, 2, 50);
   expect_ratio(&f, "placement_type_mix", "T", "secure", 1, 2, 50);
   expect_ratio(&f, "placement_distance", "T", "mean_miles", 10, 1, 10.0); /* in miles */
+  expect_ratio(&f, "placement_distance", "T", "over_20_miles", 0, 2, 0);
+  expect_ratio(&f, "placement_distance", "T", "unknown", 1, 2, 50);
   (void)done;
   close_fixture(&f);
 }
@@ -987,6 +1100,8 @@ int main(void) {
       T(test_placement_changes),
       T(test_placement_changes_window_end_and_short_breaks),
       T(test_placement_changes_periods_without_ids),
+      T(test_same_carer_placed_for_adoption),
+      T(test_same_carer_recognised),
       T(test_type_mix_and_distance),
       T(test_type_mix_short_breaks),
       T(test_type_mix_overlapping_periods),

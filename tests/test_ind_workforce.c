@@ -310,17 +310,138 @@ static void test_caseload(void **state) {
   allocation(&b, "b3", "B", "W2", 1, D(2024, 3, 1));
   left(&b, "w2l", "W2", D(2024, 3, 1));
   apply_to(&f, &b, &next, b.n);
-  /* 2024-03-01: A deallocated; B still allocated to W1; C to W2 (who has
-   * left: the allocation is the child's and stays open): 2 children. No
+  /* 2024-03-01: A deallocated; B still allocated to W1; C to W2, who has
+   * left: "a worker's allocations end when they leave, and children still
+   * allocated to a leaver count as unallocated": 1 child (B). No
    * case-holding worker: the mean is null. */
-  expect_ratio(&f, "sw_caseload", "T", "", 2, 0, 0);
+  expect_ratio(&f, "sw_caseload", "T", "", 1, 0, 0);
 
   caseload(&b, "w2c2", "W2", D(2024, 3, 5), 1, 14);
   caseload(&b, "w3c1", "W3", D(2024, 3, 10), 1, 9);
   apply_to(&f, &b, &next, b.n);
   /* 2024-03-10: W2's report after leaving counts nothing; W3 case-holding
-   * from 03-10: 1 worker, 2 children: 2.0. */
-  expect_ratio(&f, "sw_caseload", "T", "", 2, 1, 2.0);
+   * from 03-10: 1 worker, 1 child (B): 1.0. */
+  expect_ratio(&f, "sw_caseload", "T", "", 1, 1, 1.0);
+  close_fixture(&f);
+}
+
+/* A STARTED that says whether the worker holds cases. */
+static void started_holding(struct evs *b, const char *id, const char *worker, csc_date d,
+                            int case_holding) {
+  worker_event(b, id, worker, CSCFLOW__V1__WORKFORCE_CHANGE__WORKFORCE_CHANGE_STARTED, d,
+               (struct wf){.fte = 100, .case_holding = case_holding});
+}
+
+/*
+ * INDICATORS.md, sw_caseload: "a worker is case-holding when their latest
+ * start or caseload report says so". Workers, 1.00 FTE from 2024-01-01:
+ *   W1 starts case-holding and never reports: case-holding from the start.
+ *   W2 starts not case-holding; reports case-holding on 2024-02-01.
+ *   W3 starts case-holding; a report of the same day says not: the report
+ *      holds (of a start and a report of one day, the report is the later).
+ *   W4 starts case-holding; reports not case-holding on 2024-02-10; starts
+ *      again (a change of hours, still employed) on 2024-03-01 case-holding.
+ * Child A allocated to W1 on 2024-01-05.
+ *   2024-01-10: W1, W4 = 2 case-holding workers; 1 child: 0.5.
+ *     (Before the rule only reports counted: W2 and W3 said nothing
+ *     case-holding, W1 and W4 had no report: 0 workers, a null mean.)
+ *   2024-02-10: W1, W2 (report 02-01) = 2; W4's report of the day says
+ *     not: 1 child of 2 workers: 0.5.
+ *   2024-03-01: W1, W2, W4 (its latest start says so) = 3: 1/3.
+ */
+static void test_caseload_from_start(void **state) {
+  (void)state;
+  struct fixture f;
+  open_fixture(&f, "wf_caseload_start");
+  static struct evs b;
+  memset(&b, 0, sizeof b);
+  size_t next = 0;
+  started_holding(&b, "w1s", "W1", D(2024, 1, 1), 1);
+  started_holding(&b, "w2s", "W2", D(2024, 1, 1), 0);
+  started_holding(&b, "w3s", "W3", D(2024, 1, 1), 1);
+  caseload(&b, "w3c", "W3", D(2024, 1, 1), 0, 0);
+  started_holding(&b, "w4s", "W4", D(2024, 1, 1), 1);
+  allocation(&b, "a1", "A", "W1", 0, D(2024, 1, 5));
+  tick(&b, "t1", D(2024, 1, 10));
+  apply_to(&f, &b, &next, b.n);
+  expect_ratio(&f, "sw_caseload", "T", "", 1, 2, 0.5);
+
+  caseload(&b, "w2c", "W2", D(2024, 2, 1), 1, 11);
+  caseload(&b, "w4c", "W4", D(2024, 2, 10), 0, 0);
+  tick(&b, "t2", D(2024, 2, 10));
+  apply_to(&f, &b, &next, b.n);
+  expect_ratio(&f, "sw_caseload", "T", "", 1, 2, 0.5);
+
+  started_holding(&b, "w4s2", "W4", D(2024, 3, 1), 1);
+  apply_to(&f, &b, &next, b.n);
+  expect_ratio(&f, "sw_caseload", "T", "", 1, 3, 1.0 / 3);
+  close_fixture(&f);
+}
+
+/*
+ * "A worker's allocations end when they leave, and children still
+ * allocated to a leaver count as unallocated, not in this mean" (INDICATORS.md,
+ * sw_caseload). W1 and W2 start case-holding on 2024-01-01; W2 leaves
+ * 2024-02-01 and starts again (case-holding) 2024-03-01.
+ *   A allocated to W2 2024-01-10: ends when W2 leaves, and stays ended
+ *     (W2's return does not reallocate A).
+ *   B allocated to W2 2024-02-10, while W2 has left: allocated to a leaver:
+ *     unallocated from the start, and after the return too.
+ *   C allocated to W2 2024-03-05, after the return: allocated.
+ *   D allocated to W1 and to W2 on 2024-01-10: still allocated to W1.
+ *   E allocated to W1 2024-03-05.
+ *   2024-01-20: W1, W2; A, D: 2 / 2 = 1.0.
+ *   2024-02-15: W1 only; D only (A's and B's worker has left): 1 / 1.
+ *   2024-03-10: W1, W2; C, D, E: 3 / 2 = 1.5.
+ * The same events in reverse order (every LEFT before the allocations it
+ * ends) give 3 / 2 on 2024-03-10 too.
+ */
+static void leaver_history(struct evs *b, size_t *marks) {
+  started_holding(b, "w1s", "W1", D(2024, 1, 1), 1);
+  started_holding(b, "w2s", "W2", D(2024, 1, 1), 1);
+  allocation(b, "a1", "A", "W2", 0, D(2024, 1, 10));
+  allocation(b, "d1", "D", "W1", 0, D(2024, 1, 10));
+  allocation(b, "d2", "D", "W2", 0, D(2024, 1, 10));
+  tick(b, "t1", D(2024, 1, 20));
+  marks[0] = b->n;
+  left(b, "w2l", "W2", D(2024, 2, 1));
+  allocation(b, "b1", "B", "W2", 0, D(2024, 2, 10));
+  tick(b, "t2", D(2024, 2, 15));
+  marks[1] = b->n;
+  started_holding(b, "w2s2", "W2", D(2024, 3, 1), 1);
+  allocation(b, "c1", "C", "W2", 0, D(2024, 3, 5));
+  allocation(b, "e1", "E", "W1", 0, D(2024, 3, 5));
+  tick(b, "t3", D(2024, 3, 10));
+  marks[2] = b->n;
+}
+
+static void test_caseload_leavers(void **state) {
+  (void)state;
+  struct fixture f;
+  open_fixture(&f, "wf_caseload_leavers");
+  static struct evs b, r;
+  memset(&b, 0, sizeof b);
+  memset(&r, 0, sizeof r);
+  size_t marks[3], next = 0;
+  leaver_history(&b, marks);
+  apply_to(&f, &b, &next, marks[0]);
+  expect_ratio(&f, "sw_caseload", "T", "", 2, 2, 1.0);
+  apply_to(&f, &b, &next, marks[1]);
+  expect_ratio(&f, "sw_caseload", "T", "", 1, 1, 1.0);
+  apply_to(&f, &b, &next, marks[2]);
+  expect_ratio(&f, "sw_caseload", "T", "", 3, 2, 1.5);
+  close_fixture(&f);
+
+  open_fixture(&f, "wf_caseload_leavers_reverse");
+  for (size_t i = b.n; i-- > 0;) {
+    Cscflow__V1__CaseEvent *ev =
+        cscflow__v1__case_event__unpack(NULL, b.off[i + 1] - b.off[i], b.data + b.off[i]);
+    assert_non_null(ev);
+    add(&r, ev);
+    cscflow__v1__case_event__free_unpacked(ev, NULL);
+  }
+  apply(&f, &r, 0, r.n);
+  expect_ratio(&f, "sw_caseload", "T", "", 3, 2, 1.5);
   close_fixture(&f);
 }
 
@@ -331,6 +452,8 @@ int main(void) {
       cmocka_unit_test(test_turnover_any_order),
       cmocka_unit_test(test_sickness),
       cmocka_unit_test(test_caseload),
+      cmocka_unit_test(test_caseload_from_start),
+      cmocka_unit_test(test_caseload_leavers),
   };
   return cmocka_run_group_tests_name("ind_workforce", tests, NULL, NULL);
 }

@@ -31,6 +31,11 @@
 --     placement or the period's end. A placement that lasts no day is none.
 --   * Looked after on T: T is in a day of a period of care whose legal status
 --     on T (the latest status recorded on or before T) is not V3/V4.
+--   * "Same carer" (INDICATORS.md): a child placed for adoption with their
+--     existing foster carer has not changed placement: an adoption placement
+--     (A3-A6) that starts on the date of a PLACED adoption milestone saying
+--     placed_with_foster_carer, when the placement it follows in its period
+--     is a foster placement (U1-U6), is part of that foster placement.
 --   * Months clamp to the month's end (date_add_months): adding whole years
 --     to 29 February gives 28 February in a year that is not leap.
 --
@@ -59,16 +64,17 @@ FROM (SELECT CAST(@as_of AS INTEGER) AS t);
 -- ---- the facts ------------------------------------------------------------------
 
 -- One pass over the whole history (event, every kind) picks the events of
--- the eight kinds the three indicators read; each kind then gets a temp
+-- the nine kinds the three indicators read; each kind then gets a temp
 -- table of its own, one row per event: la, child, id (the referral, plan
 -- or period the event names), date (occurred_on), rec (recorded_at_ms),
 -- event_id, and what else the kind carries that is used below.
 CREATE TEMP TABLE fact AS
-SELECT kind, la, child, id, occurred_on AS date, recorded_at_ms AS rec, event_id, code, flag
+SELECT kind, la, child, id, occurred_on AS date, recorded_at_ms AS rec, event_id, code, flag,
+       value, code3
 FROM event
 WHERE kind IN ('referral_opened', 'referral_closed', 'cp_plan_started', 'cp_plan_ended',
                'period_of_care_started', 'period_of_care_ended', 'placement_started',
-               'legal_status_changed');
+               'legal_status_changed', 'adoption_milestone');
 
 CREATE TEMP TABLE referral_opened AS
 SELECT la, child, id, date, rec, event_id FROM fact WHERE kind = 'referral_opened';
@@ -79,13 +85,21 @@ SELECT la, child, id, date, rec, event_id FROM fact WHERE kind = 'cp_plan_starte
 CREATE TEMP TABLE cp_ended AS
 SELECT la, child, id, date, rec, event_id FROM fact WHERE kind = 'cp_plan_ended';
 -- has_placement: 1 when the period's first placement came with its start
+-- (of type placement_type)
 CREATE TEMP TABLE care_started AS
-SELECT la, child, id, date, rec, event_id, code AS legal_status, flag AS has_placement
+SELECT la, child, id, date, rec, event_id, code AS legal_status, flag AS has_placement,
+       code3 AS placement_type
 FROM fact WHERE kind = 'period_of_care_started';
 CREATE TEMP TABLE care_ended AS
 SELECT la, child, id, date, rec, event_id FROM fact WHERE kind = 'period_of_care_ended';
 CREATE TEMP TABLE placement_started AS
-SELECT la, child, id, date, rec, event_id FROM fact WHERE kind = 'placement_started';
+SELECT la, child, id, date, rec, event_id, code AS placement_type
+FROM fact WHERE kind = 'placement_started';
+-- The days children were placed for adoption with their foster carer (PLACED
+-- is stage 4 of AdoptionStage; code3 of load.sql: placed_with_foster_carer).
+CREATE TEMP TABLE placed_with_carer AS
+SELECT DISTINCT la, child, date FROM fact
+WHERE kind = 'adoption_milestone' AND value = 4 AND code3 = '1';
 CREATE TEMP TABLE legal_status AS
 SELECT la, child, id, date, rec, event_id, code AS legal_status
 FROM fact WHERE kind = 'legal_status_changed';
@@ -183,6 +197,7 @@ GROUP BY s.la;
 -- Periods of care with their end (NULL: still open).
 CREATE TEMP TABLE period AS
 SELECT s.la, s.child, s.id, s.date AS start, s.rec, s.event_id, s.legal_status, s.has_placement,
+       s.placement_type,
        (SELECT min(e.date) FROM care_ended e
         WHERE e.la = s.la AND e.child = s.child AND e.id = s.id AND e.date >= s.date) AS end_date
 FROM care_started s;
@@ -208,21 +223,41 @@ WHERE pe.start <= p.t AND (pe.end_date IS NULL OR pe.end_date > p.t)
 --
 -- A placement lasts until the next one of its period or the period's end,
 -- so of the placements that start on one day only the last one folded
--- lasts a day, and it is open until the next such day. The placements of a
+-- lasts a day (the period's own placement folds before a PlacementStarted
+-- of its day), and it is open until the next such day. The placements of a
 -- period open on some day of the window are therefore: one per day in
 -- (1 April, T] on which one started, plus the one open on 1 April (the
--- last started on or before it) if any.
-CREATE TEMP TABLE placement_day AS
-SELECT pe.rowid AS period, pe.la, pe.child, pe.start AS date
+-- last started on or before it) if any; except that a day on which the
+-- child was placed for adoption with the foster carer of the placement
+-- before starts no placement of its own ("Same carer", above).
+CREATE TEMP TABLE placement_start AS
+SELECT pe.rowid AS period, pe.la, pe.child, pe.start AS date, 0 AS pass, pe.rec, pe.event_id,
+       pe.placement_type AS type
 FROM period pe, params p
 WHERE pe.has_placement AND (pe.end_date IS NULL OR pe.start < pe.end_date)
   AND pe.start <= p.t AND (pe.end_date IS NULL OR pe.end_date > p.fy_start)
 UNION ALL
-SELECT pe.rowid, pe.la, pe.child, ps.date
+SELECT pe.rowid, pe.la, pe.child, ps.date, 1, ps.rec, ps.event_id, ps.placement_type
 FROM placement_started ps
 JOIN period pe ON pe.la = ps.la AND pe.child = ps.child AND pe.id = ps.id, params p
 WHERE ps.date >= pe.start AND (pe.end_date IS NULL OR ps.date < pe.end_date)
   AND ps.date <= p.t AND (pe.end_date IS NULL OR pe.end_date > p.fy_start);
+
+-- Each day's lasting placement, with the type of the one before it in the period.
+CREATE TEMP TABLE placement_day AS
+SELECT period, la, child, date, type,
+       lag(type) OVER (PARTITION BY period ORDER BY date) AS previous_type
+FROM (SELECT period, la, child, date, type,
+             row_number() OVER (PARTITION BY period, date
+                                ORDER BY pass DESC, rec DESC, event_id DESC) AS k
+      FROM placement_start)
+WHERE k = 1;
+DELETE FROM placement_day
+WHERE type IN ('A3', 'A4', 'A5', 'A6')
+  AND previous_type IN ('U1', 'U2', 'U3', 'U4', 'U5', 'U6')
+  AND EXISTS (SELECT 1 FROM placed_with_carer c
+              WHERE c.la = placement_day.la AND c.child = placement_day.child
+                AND c.date = placement_day.date);
 
 -- FYTD: looked after on T with 3 or more placements open on some day of
 -- [1 April, T].

@@ -23,7 +23,7 @@ PRAGMA page_size = 16384;
 
 CREATE TABLE event (la TEXT, child TEXT, event_id TEXT, kind TEXT, occurred_on INTEGER,
                     recorded_at_ms INTEGER, supersedes TEXT, retracts TEXT, id TEXT, parent TEXT,
-                    code TEXT, code2 TEXT, flag INTEGER, value INTEGER);
+                    code TEXT, code2 TEXT, flag INTEGER, value INTEGER, code3 TEXT);
 
 BEGIN;
 .import --csv events.csv event
