@@ -888,7 +888,10 @@ static void check_overlaps(struct fold *f) {
 /*
  * The days each period of care was looked after: the period minus the days
  * under V3/V4. A period with none is short breaks. Legal statuses were
- * folded in date order, so each period's marks are sorted.
+ * folded in date order, so each period's marks are sorted. A span's value
+ * is its period's index in plans[PLAN_LAC], so that the facts can ask
+ * whether a period was looked after on a given day (its entry, its last
+ * day: INDICATORS.md, Conventions, "Exclusions").
  */
 static void derive_care_spans(struct fold *f) {
   struct child_state *st = f->st;
@@ -914,7 +917,7 @@ static void derive_care_spans(struct fold *f) {
       else if ((last = push(f, &st->care_spans, &st->n_care_spans, sizeof *last)) != NULL)
         *last = (struct episode){.start = m->date, .end = to, .id = period->id, .ref = "",
                                  .code = m->code, .end_code = "", .extra = "", .reason = "",
-                                 .start_event = period->start_event};
+                                 .start_event = period->start_event, .value = (uint32_t)p};
     }
     if (!looked_after)
       period->flags |= EP_SHORT_BREAKS;

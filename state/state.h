@@ -60,6 +60,9 @@ typedef Cscflow__V1__CaseEvent CaseEvent;
  * nfa_reassessed (a new assessment started), and completions (one per id,
  * repeated_completion; one dated before its start counted).
  * 7: the rest of issue 15's definitions (a store of version 6 is refused):
+ * LAC entries, exits and returns home counted per child (first entry, last
+ * exit) and by the legal status at entry / on the last day; LAC plans open
+ * only on days not under V3/V4; placement_stability_long over the period.
  */
 #define STATE_SCHEMA_VERSION 7u
 #define STATE_MAX_KEY 511 /* LMDB's default maximum key size */
@@ -372,7 +375,8 @@ struct episode {
                            CP plan or early help end reason */
   const char *start_event; /* event_id of the event that opened it */
   uint32_t value;       /* assessment or S47 outcome (enum value); placement
-                           distance in tenths of a mile; employment FTE x 100 */
+                           distance in tenths of a mile; employment FTE x 100;
+                           a care span's period (index in plans[PLAN_LAC]) */
   uint32_t flags;       /* EP_* */
   char **factors;       /* assessment factors (the event's array) */
   size_t n_factors;
@@ -430,7 +434,8 @@ struct child_state {
   struct mark *strategies, *icpcs, *visits; /* visit: value = SeenBy, MK_ALONE */
   size_t n_strategies, n_icpcs, n_visits;
   /* Care: plans[PLAN_LAC] are the periods of care. */
-  struct episode *placements, *care_spans; /* spans: days looked after, V3/V4 excluded */
+  struct episode *placements, *care_spans; /* spans: days looked after, V3/V4 excluded;
+                                              a span's value is its period's index */
   size_t n_placements, n_care_spans;
   struct mark *legal; /* legal status in force from date: id and value (its index
                          in plans[PLAN_LAC]) name the period, code the status */
