@@ -816,11 +816,15 @@ static void test_workforce(void **state) {
  * children's allocations changed them: the digest below is that of the
  * history with them. Without them the history is still, byte for byte, the
  * one generated before they existed (NO_STAFF_*, the earlier pinned digest):
- * their random streams leave the children's events untouched. */
-#define MESS0_EVENTS 81237
-#define MESS0_DIGEST 0x468fd4ac9018cc9eULL
-#define NO_STAFF_EVENTS 75352
-#define NO_STAFF_DIGEST 0xcb668a74c54479c4ULL
+ * their random streams leave the children's events untouched. Issue 15's
+ * changes of legal status to and from V3/V4 and returns to care after a
+ * return home (gen/gen.c, short_breaks_changes, returns_to_care) changed
+ * both; they draw from streams of their own, so the other children's
+ * events are drawn as before (only later period ids move). */
+#define MESS0_EVENTS 84550
+#define MESS0_DIGEST 0x6714ae2320431f13ULL
+#define NO_STAFF_EVENTS 78619
+#define NO_STAFF_DIGEST 0x4314ccfd430c4a93ULL
 
 static void test_mess_zero_unchanged(void **state) {
   (void)state;
@@ -834,6 +838,8 @@ static void test_mess_zero_unchanged(void **state) {
   assert_true(h == MESS0_DIGEST);
   struct hash_ctx children = {0xcbf29ce484222325ULL, 0, 0, 1};
   assert_int_equal(gen_run(&o, hash_emit, &children), 0);
+  print_message("without staff: %zu events, digest 0x%016llx\n", children.n,
+                (unsigned long long)children.h);
   assert_int_equal(children.n, NO_STAFF_EVENTS);
   assert_true(children.h == NO_STAFF_DIGEST);
   struct hash_ctx c = {0xcbf29ce484222325ULL, 0, 0};
