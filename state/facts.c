@@ -301,6 +301,29 @@ static int derive_placements(const struct child_state *st, struct fact_list *l,
   return rc;
 }
 
+/*
+ * The day plan_duration's alert for a threshold due on `due` is raised:
+ * `due` itself, but for a LAC plan the first day on or after it that the
+ * plan is open (not under V3/V4: INDICATORS.md, "Exclusions"), as the
+ * alert is for "a ... LAC plan that is still open" and a period under
+ * V3/V4 on its due date is no looked-after plan that day. DATE_NEVER when
+ * the plan is never open again.
+ */
+static csc_date alert_due(const struct child_state *st, int k, const struct episode *p,
+                          csc_date due) {
+  if (k != PLAN_LAC)
+    return due < p->end ? due : DATE_NEVER;
+  const uint32_t index = (uint32_t)(p - st->plans[PLAN_LAC]);
+  csc_date first = DATE_NEVER;
+  for (size_t i = 0; i < st->n_care_spans; i++) {
+    const struct episode *span = &st->care_spans[i];
+    const csc_date from = span->start > due ? span->start : due;
+    if (span->value == index && from < span->end && from < first)
+      first = from;
+  }
+  return first;
+}
+
 static int derive_alerts(const struct child_state *st, struct arena *a, struct derived *out) {
   size_t cap = 0;
   for (int k = 0; k < PLAN_KIND_COUNT; k++)
@@ -315,8 +338,8 @@ static int derive_alerts(const struct child_state *st, struct arena *a, struct d
       if (k == PLAN_LAC && (p->flags & EP_SHORT_BREAKS))
         continue;
       for (int t = 0; t < N_THRESHOLDS; t++) {
-        const csc_date due = date_add_months(p->start, plan_thresholds[t]);
-        if (due >= p->end)
+        const csc_date due = alert_due(st, k, p, date_add_months(p->start, plan_thresholds[t]));
+        if (due == DATE_NEVER)
           continue;
         struct alert_fact *af = &out->alerts[out->n_alerts++];
         memset(af, 0, sizeof *af);

@@ -874,7 +874,21 @@ static void test_choices(void **state) {
  *   its last day 2023-03-31 is under V3, so no LAC plan ended: ended 0 and
  *   cin_closed_after_step_down after LAC 0 on 2023-04-01 (the episode
  *   closed with it would otherwise make it 1 of 1).
+ * plan_duration (INDICATORS.md, Alerts: "when T reaches start + 6, 12 or 24
+ * months of a ... LAC plan that is still open"): F's 6-month date
+ * 2023-07-01 falls under V3, when no LAC plan is open; it is raised on the
+ * plan's first open day after it, 2023-08-01 (docs/indicators.md); the
+ * 12-month one on 2024-01-01. G: from 2023-01-01 under C2, V4 from
+ * 2023-06-01 and still open: never open again after 2023-07-01, so no
+ * 6-month alert (nor 12 or 24).
  */
+static csc_date lac_alert_from(const struct folded *x, int months) {
+  for (size_t i = 0; i < x->d.n_alerts; i++)
+    if (x->d.alerts[i].plan_kind == PLAN_LAC && x->d.alerts[i].months == months)
+      return x->d.alerts[i].from;
+  return DATE_NEVER;
+}
+
 static void test_lac_by_legal_status(void **state) {
   struct stream *s = &((struct ctx *)*state)->s;
   care_start(s, "F", "P", "V3", D(2023, 1, 1));
@@ -884,9 +898,18 @@ static void test_lac_by_legal_status(void **state) {
   legal_status(s, "R", "Q", "V3", D(2023, 3, 1));
   care_end(s, "R", "Q", D(2023, 4, 1));
   ref_close(s, "R", "r", D(2023, 4, 1));
-  struct folded f, r;
+  care_start(s, "G", "P", "C2", D(2023, 1, 1));
+  legal_status(s, "G", "P", "V4", D(2023, 6, 1));
+  struct folded f, r, g;
   derive_child(s, "F", NULL, &f);
   derive_child(s, "R", NULL, &r);
+  derive_child(s, "G", NULL, &g);
+  assert_int_equal(lac_alert_from(&f, 6), D(2023, 8, 1));
+  assert_int_equal(lac_alert_from(&f, 12), D(2024, 1, 1));
+  assert_int_equal(lac_alert_from(&r, 6), DATE_NEVER);
+  assert_int_equal(lac_alert_from(&g, 6), DATE_NEVER);
+  assert_int_equal(lac_alert_from(&g, 12), DATE_NEVER);
+  assert_int_equal(g.d.n_alerts, 0);
   const int over6 = PLAN_LAC * N_THRESHOLDS + 0, over12 = PLAN_LAC * N_THRESHOLDS + 1;
   assert_int_equal(value_on(&f, M_CHILDREN_ON_PLAN, PLAN_LAC, D(2023, 7, 31)), 0);
   assert_int_equal(value_on(&f, M_PLANS_OPEN, PLAN_LAC, D(2023, 7, 31)), 0);
@@ -906,6 +929,7 @@ static void test_lac_by_legal_status(void **state) {
   assert_int_equal(value_on(&r, M_STEP_DOWN_CLOSED_12M, 1, D(2023, 4, 1)), 0);
   arena_free(&f.a);
   arena_free(&r.a);
+  arena_free(&g.a);
 }
 
 int main(void) {
