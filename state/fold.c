@@ -48,8 +48,11 @@
  *                       --LegalStatusChanged--> looked after (new status)
  *                       --PeriodOfCareEnded--> ceased
  *                  Days under legal status V3/V4 (short breaks) are not
- *                  looked-after days; a period under V3/V4 throughout is
- *                  marked short breaks and is not a plan for counts or alerts.
+ *                  looked-after days (the care spans hold the others); a
+ *                  period under V3/V4 throughout is marked short breaks and
+ *                  is not a plan for counts or alerts. The facts decide the
+ *                  rest by the status on the day (state/facts_internal.h,
+ *                  is_lac_entry, is_lac_exit).
  *
  *   Placement      within an open period of care:
  *                  --PeriodOfCareStarted(placement) or PlacementStarted--> placed

@@ -62,7 +62,8 @@ typedef Cscflow__V1__CaseEvent CaseEvent;
  * 7: the rest of issue 15's definitions (a store of version 6 is refused):
  * LAC entries, exits and returns home counted per child (first entry, last
  * exit) and by the legal status at entry / on the last day; LAC plans open
- * only on days not under V3/V4; placement_stability_long over the period.
+ * (and their plan_duration alerts raised) only on days not under V3/V4;
+ * placement_stability_long over the period.
  */
 #define STATE_SCHEMA_VERSION 7u
 #define STATE_MAX_KEY 511 /* LMDB's default maximum key size */
