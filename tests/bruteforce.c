@@ -1426,7 +1426,8 @@ static void core_plans(struct bf *b) {
         if (!alive_on(&b->children[i], b->T))
           continue;
         for (size_t p = 0; p < l->n; p++)
-          if (is_plan((enum kind)k, &l->v[p]) && plan_open_on(&b->children[i], (enum kind)k, p, b->T)) {
+          if (is_plan((enum kind)k, &l->v[p]) &&
+              plan_open_on(&b->children[i], (enum kind)k, p, b->T)) {
             open++;
             over += b->T >= date_add_months(l->v[p].start, THRESHOLDS[t]);
           }
