@@ -580,6 +580,27 @@ static int cin_plan(struct lagen *g, uint32_t ref, csc_date s, int parent, csc_d
 /* A period of care from s; returns the index of PeriodOfCareEnded (or of the
  * last event it depends on), its date in *e. short_breaks: V3/V4 ending on
  * force_end. */
+/*
+ * Issue 15: changes of legal status to or from V3/V4 inside a period, so
+ * that the rules by the status on the day (INDICATORS.md, "Exclusions") are
+ * exercised: a short-breaks period that becomes C2 (and at times V3 again),
+ * and a period of care that becomes V3/V4 (and at times C2 again). Drawn
+ * from a stream of their own (per period), so that the rest of the history
+ * is generated as before.
+ */
+static void short_breaks_changes(struct lagen *g, uint32_t ref, uint32_t id, int ist, csc_date s,
+                                 csc_date end, int short_breaks) {
+  struct rng x;
+  rng_init(&x, g->o->seed, 6000 + (uint64_t)g->la, id);
+  if (end - s < 4 || !rng_chance(&x, short_breaks ? 0.3 : 0.04)) return;
+  csc_date d = s + rng_int(&x, 1, (int)(end - s) / 2);
+  int to = short_breaks ? LS_C2 : rng_chance(&x, 0.7) ? LS_V3 : LS_V4;
+  add(g, K_LEGAL, d, ist, ref, id, (uint32_t)to, 0, 0);
+  if (!rng_chance(&x, 0.4)) return;
+  csc_date back = d + rng_int(&x, 1, (int)(end - d) - 1);
+  add(g, K_LEGAL, back, ist, ref, id, short_breaks ? LS_V3 : LS_C2, 0, 0);
+}
+
 static int care_period(struct lagen *g, uint32_t ref, csc_date s, int parent, int short_breaks, csc_date force_end,
                        csc_date *e) {
   struct rng *r = &g->r;
@@ -689,6 +710,7 @@ static int care_period(struct lagen *g, uint32_t ref, csc_date s, int parent, in
       add(g, K_SDQ, d, ist, ref, id, (uint32_t)score, 0, 0);
     }
   }
+  if (!adoption) short_breaks_changes(g, ref, id, ist, s, end, short_breaks);
   visits(g, ist, ref, id, PLAN_LAC, s, end);
   int iend = add(g, K_POC_END, end, last, ref, id, (uint32_t)reason, 0, 0);
   if (reason == EC_E41) add(g, K_PERM, end, iend, ref, id, 2, 0, 0);
@@ -740,10 +762,36 @@ static int closure_for_ceased(int reason) {
   return RC7;
 }
 
+static int is_return_home(int reason) { return reason == EC_E4A || reason == EC_E4B || reason == EC_E13; }
+
+/*
+ * Issue 15: a return home that fails: care again within months of the
+ * exit home (a second period within a year), at most twice, so that a
+ * failed return home followed by another is generated too. Drawn from a
+ * stream of its own, swapped in for the new periods, so that the rest of
+ * the history is generated as before. Returns the index of the last
+ * PeriodOfCareEnded, its date in *e.
+ */
+static int returns_to_care(struct lagen *g, uint32_t ref, int iend, csc_date *e) {
+  struct rng x;
+  rng_init(&x, g->o->seed, 7000 + (uint64_t)g->la, g->n_poc);
+  for (int k = 0; k < 2 && !g->oom && is_return_home((int)g->ev[iend].e.a); k++) {
+    csc_date s = *e + rng_int(&x, 14, 180);
+    if (!rng_chance(&x, 0.3) || s >= g->adult) break;
+    struct rng main = g->r;
+    g->r = x;
+    iend = care_period(g, ref, s, iend, 0, 0, e);
+    x = g->r;
+    g->r = main;
+  }
+  return iend;
+}
+
 /* A period of care then the episode's closure. */
 static void lac_then_close(struct lagen *g, uint32_t ref, csc_date s, int parent, csc_date *close) {
   csc_date e;
   int iend = care_period(g, ref, s, parent, 0, 0, &e);
+  iend = returns_to_care(g, ref, iend, &e);
   int reason = g->oom ? RC7 : closure_for_ceased((int)g->ev[iend].e.a);
   close_after(g, ref, e, iend, reason, close);
 }

@@ -154,9 +154,60 @@ static int derive_referrals(const struct child_state *st, struct fact_list *l) {
   return rc;
 }
 
+int period_looked_after_on(const struct child_state *st, const struct episode *period,
+                           csc_date d) {
+  const uint32_t index = (uint32_t)(period - st->plans[PLAN_LAC]);
+  for (size_t i = 0; i < st->n_care_spans; i++) {
+    const struct episode *span = &st->care_spans[i];
+    if (span->value == index && span->start <= d && d < span->end)
+      return 1;
+  }
+  return 0;
+}
+
+int is_lac_entry(const struct child_state *st, const struct episode *period) {
+  return period_looked_after_on(st, period, period->start);
+}
+
+int is_lac_exit(const struct child_state *st, const struct episode *period) {
+  return period->end != DATE_NEVER && period_looked_after_on(st, period, period->end - 1);
+}
+
+size_t period_spans(const struct child_state *st, const struct episode *period,
+                    struct interval *out) {
+  const uint32_t index = (uint32_t)(period - st->plans[PLAN_LAC]);
+  size_t n = 0;
+  for (size_t i = 0; i < st->n_care_spans; i++)
+    if (st->care_spans[i].value == index)
+      out[n++] = (struct interval){st->care_spans[i].start, st->care_spans[i].end};
+  return n; /* derive_care_spans pushes a period's spans in date order */
+}
+
+/*
+ * The days plan p of kind k is open, into days (capacity: one, or
+ * st->n_care_spans for LAC); returns the count. A LAC plan (a period of
+ * care) is open only on its looked-after days (INDICATORS.md, "Exclusions":
+ * "a day is looked after when its status is not V3/V4"), so that
+ * open_plans_over and seen_per_plan count the plans children_on_plan counts
+ * the children of.
+ */
+static size_t plan_open_days(const struct child_state *st, int k, const struct episode *p,
+                             struct interval *days) {
+  if (k == PLAN_LAC)
+    return period_spans(st, p, days);
+  days[0] = (struct interval){p->start, p->end};
+  return 1;
+}
+
+/*
+ * open_plans_over: the plan counts on its open days, and as lasted n months
+ * on those from p->start + n months. For LAC, p->start is the period's
+ * start even when the period began under V3/V4 (docs/indicators.md,
+ * open_plans_over: the plan is the period, as "continuously" follows the
+ * period in placement_stability_long).
+ */
 static int derive_plans(const struct child_state *st, struct fact_list *l, struct interval *tmp) {
   for (int k = 0; k < PLAN_KIND_COUNT; k++) {
-    const uint32_t skip = k == PLAN_LAC ? EP_SHORT_BREAKS : 0;
     /* Looked after: the days not under V3/V4, whatever the periods. */
     const size_t nu = k == PLAN_LAC ? episode_union(st->care_spans, st->n_care_spans, 0, tmp)
                                     : episode_union(st->plans[k], st->n_plans[k], 0, tmp);
@@ -165,14 +216,17 @@ static int derive_plans(const struct child_state *st, struct fact_list *l, struc
         return CSC_ENOMEM;
     for (size_t i = 0; i < st->n_plans[k]; i++) {
       const struct episode *p = &st->plans[k][i];
-      if (p->flags & skip)
-        continue;
-      if (fact_add(l, M_PLANS_OPEN, k, 1, p->start, p->end))
-        return CSC_ENOMEM;
-      for (int t = 0; t < N_THRESHOLDS; t++)
-        if (fact_add(l, M_PLANS_OPEN_OVER, k * N_THRESHOLDS + t, 1,
-                     date_add_months(p->start, plan_thresholds[t]), p->end))
+      const size_t nd = plan_open_days(st, k, p, tmp);
+      for (size_t d = 0; d < nd; d++) {
+        if (fact_add(l, M_PLANS_OPEN, k, 1, tmp[d].from, tmp[d].to))
           return CSC_ENOMEM;
+        for (int t = 0; t < N_THRESHOLDS; t++) {
+          const csc_date over = date_add_months(p->start, plan_thresholds[t]);
+          if (fact_add(l, M_PLANS_OPEN_OVER, k * N_THRESHOLDS + t, 1,
+                       over > tmp[d].from ? over : tmp[d].from, tmp[d].to))
+            return CSC_ENOMEM;
+        }
+      }
     }
   }
   return CSC_OK;
@@ -316,6 +370,29 @@ static int derive_placements(const struct child_state *st, struct fact_list *l,
   return rc;
 }
 
+/*
+ * The day plan_duration's alert for a threshold due on `due` is raised:
+ * `due` itself, but for a LAC plan the first day on or after it that the
+ * plan is open (not under V3/V4: INDICATORS.md, "Exclusions"), as the
+ * alert is for "a ... LAC plan that is still open" and a period under
+ * V3/V4 on its due date is no looked-after plan that day. DATE_NEVER when
+ * the plan is never open again.
+ */
+static csc_date alert_due(const struct child_state *st, int k, const struct episode *p,
+                          csc_date due) {
+  if (k != PLAN_LAC)
+    return due < p->end ? due : DATE_NEVER;
+  const uint32_t index = (uint32_t)(p - st->plans[PLAN_LAC]);
+  csc_date first = DATE_NEVER;
+  for (size_t i = 0; i < st->n_care_spans; i++) {
+    const struct episode *span = &st->care_spans[i];
+    const csc_date from = span->start > due ? span->start : due;
+    if (span->value == index && from < span->end && from < first)
+      first = from;
+  }
+  return first;
+}
+
 static int derive_alerts(const struct child_state *st, struct arena *a, struct derived *out) {
   size_t cap = 0;
   for (int k = 0; k < PLAN_KIND_COUNT; k++)
@@ -330,8 +407,8 @@ static int derive_alerts(const struct child_state *st, struct arena *a, struct d
       if (k == PLAN_LAC && (p->flags & EP_SHORT_BREAKS))
         continue;
       for (int t = 0; t < N_THRESHOLDS; t++) {
-        const csc_date due = date_add_months(p->start, plan_thresholds[t]);
-        if (due >= p->end)
+        const csc_date due = alert_due(st, k, p, date_add_months(p->start, plan_thresholds[t]));
+        if (due == DATE_NEVER)
           continue;
         struct alert_fact *af = &out->alerts[out->n_alerts++];
         memset(af, 0, sizeof *af);

@@ -49,6 +49,26 @@ int add_intersections(struct fact_list *l, int measure, const struct interval *r
  * carer (INDICATORS.md, "Same carer"; state/facts.c); SIZE_MAX otherwise. */
 size_t same_carer_continues(const struct child_state *st, size_t p);
 
+/*
+ * INDICATORS.md, Conventions, "Exclusions": "a day is looked after when its
+ * status is not V3/V4; an entry counts when the status at entry is not
+ * V3/V4; an exit when the status on the last day is not V3/V4." The care
+ * spans hold exactly the looked-after days of each period, so:
+ *   period_looked_after_on  d is a day of the period not under V3/V4;
+ *   is_lac_entry            its first day is (a period that lasts no day
+ *                           has no entry: it was looked after on no day);
+ *   is_lac_exit             it has ended and its last day (end - 1) is;
+ *   period_spans            the period's looked-after days, sorted and
+ *                           disjoint, into out (capacity st->n_care_spans);
+ *                           returns the count.
+ */
+int period_looked_after_on(const struct child_state *st, const struct episode *period,
+                           csc_date d);
+int is_lac_entry(const struct child_state *st, const struct episode *period);
+int is_lac_exit(const struct child_state *st, const struct episode *period);
+size_t period_spans(const struct child_state *st, const struct episode *period,
+                    struct interval *out);
+
 /* One per group of docs/indicators.md. Each appends its facts to l. */
 int derive_activity(const struct child_state *st, const struct derive_ref *ref,
                     struct fact_list *l);

@@ -58,10 +58,6 @@ static int is_adoption_placement(const char *code) {
   return code_in(code, A);
 }
 
-static int is_short_breaks(const struct episode *period) {
-  return (period->flags & EP_SHORT_BREAKS) != 0;
-}
-
 /* ---- interval lists ---------------------------------------------------------------- */
 
 static int interval_order(const void *pa, const void *pb) {
@@ -228,7 +224,8 @@ static csc_date stable_since(const struct child_state *st, size_t p) {
  * The days T on which the child is looked after in a care span started on
  * or before add_months(T, -months) (from window_end(start, months) to the
  * span's end) and is aged from..to, into c->tmp; returns the count. One
- * span, as the spec says: care across two spans is not continuous.
+ * span: care across two spans is not continuous (sdq_mean's "looked after
+ * 12 months+"; placement_stability_long follows the period instead).
  */
 static size_t in_care_since(struct care *c, int months, csc_date from, csc_date to) {
   const struct child_state *st = c->st;
@@ -241,26 +238,70 @@ static size_t in_care_since(struct care *c, int months, csc_date from, csc_date 
   return clip_regions(c->tmp2, n, from, to, c->tmp);
 }
 
+/* The days in both a and b (each sorted and disjoint), into out (capacity
+ * na + nb); returns the count. */
+static size_t intersect_regions(const struct interval *a, size_t na, const struct interval *b,
+                                size_t nb, struct interval *out) {
+  size_t i = 0, j = 0, m = 0;
+  while (i < na && j < nb) {
+    const struct interval x = {max_date(a[i].from, b[j].from), min_date(a[i].to, b[j].to)};
+    if (x.from < x.to)
+      out[m++] = x;
+    if (a[i].to < b[j].to)
+      i++;
+    else
+      j++;
+  }
+  return m;
+}
+
 /*
- * Denominator on T: looked after, under 16, in a care span started on or
- * before add_months(T, -30). Numerator: of those, the current placement
- * (with the adoption rule) started on or before add_months(T, -24), i.e.
- * from window_end(start, 24).
+ * placement_stability_long's cohort: the days T on which the child is
+ * looked after (not under V3/V4 on T), aged under 16, in a period of care
+ * that started on or before add_months(T, -30) (from window_end(start, 30)
+ * to the period's end). The period, not the care span: "'continuously'
+ * follows the period's chain of episodes, so a change of legal status
+ * inside a period (to or from V3/V4 included) does not break it"
+ * (INDICATORS.md). Into *out (arena); returns the count or SIZE_MAX.
+ */
+static size_t stability_cohort(struct care *c, struct interval **out) {
+  const struct child_state *st = c->st;
+  const size_t np = st->n_plans[PLAN_LAC];
+  struct interval *since = arena_alloc(c->l->a, (np + 1) * sizeof *since);
+  *out = arena_alloc(c->l->a, (np + c->n_lac + 1) * sizeof **out);
+  if (since == NULL || *out == NULL)
+    return SIZE_MAX;
+  size_t n = 0;
+  for (size_t i = 0; i < np; i++) {
+    const struct episode *period = &st->plans[PLAN_LAC][i];
+    since[n++] = (struct interval){window_end(period->start, MONTHS_IN_CARE_STABLE), period->end};
+  }
+  n = merge_intervals(since, n);
+  n = clip_regions(since, n, st->details.dob, birthday(st->details.dob, 16), since);
+  return intersect_regions(since, n, c->lac, c->n_lac, *out);
+}
+
+/*
+ * Denominator on T: the cohort (stability_cohort). Numerator: of those, the
+ * current placement (with the adoption rule) started on or before
+ * add_months(T, -24), i.e. from window_end(start, 24).
  */
 static int derive_stability(struct care *c) {
   const struct child_state *st = c->st;
   if (st->details.dob == DATE_NEVER)
     return CSC_OK;
-  const size_t nd = in_care_since(c, MONTHS_IN_CARE_STABLE, st->details.dob,
-                                  birthday(st->details.dob, 16));
+  struct interval *cohort;
+  const size_t nd = stability_cohort(c, &cohort);
+  if (nd == SIZE_MAX)
+    return CSC_ENOMEM;
   if (nd == 0)
     return CSC_OK;
-  if (add_regions(c->l, M_STABILITY_LONG_DEN, 0, c->tmp, nd))
+  if (add_regions(c->l, M_STABILITY_LONG_DEN, 0, cohort, nd))
     return CSC_ENOMEM;
   for (size_t i = 0; i < c->n_cur; i++) {
     const struct segment *s = &c->cur[i];
     const csc_date from = window_end(stable_since(st, s->p), MONTHS_IN_PLACEMENT);
-    if (add_within(c->l, M_STABILITY_LONG_NUM, 0, 1, max_date(from, s->from), s->to, c->tmp, nd))
+    if (add_within(c->l, M_STABILITY_LONG_NUM, 0, 1, max_date(from, s->from), s->to, cohort, nd))
       return CSC_ENOMEM;
   }
   return CSC_OK;
@@ -408,13 +449,6 @@ static int derive_placement_now(struct care *c) {
 
 /* ---- care entries, exits, reunification ------------------------------------------------ */
 
-static int add_12m_fytd(struct fact_list *l, int m12, int mfytd, int bucket, csc_date d) {
-  if (fact_add(l, m12, bucket, 1, d, window_end(d, 12)) ||
-      fact_add(l, mfytd, bucket, 1, d, date_fy_end(d)))
-    return CSC_ENOMEM;
-  return CSC_OK;
-}
-
 /* Bucket of M_CARE_EXITS_*: 1 adoption, 2 special guardianship, 3 child
  * arrangements order; 0 (all exits) only for other reasons. */
 static int exit_group(const char *reason) {
@@ -442,40 +476,130 @@ static csc_date next_looked_after(const struct care *c, csc_date e) {
 }
 
 /*
- * reunification_sustained: an exit home on e is in the denominator over
- * [e, window_end(e, 12)). Provisional numerator: "not looked after again on
- * or before min(add_months(e, 12), T)" holds on T until the return date r,
- * so it counts over [e, min(r, window_end(e, 12))). A return after
- * add_months(e, 12) changes nothing: it is on or after window_end(e, 12)
- * (at most a day later: only 29 February clamps over 12 months).
+ * INDICATORS.md, Conventions, "Children, not periods": "a count of children
+ * who started (or ceased) to be looked after counts each child once in the
+ * window: on the first start (the last exit), as DfE's children-looked-after
+ * tables do."
+ *
+ * With the child's counted entries sorted, d1 < d2 < ..., entry i is the
+ * first in the 12m window of T when d_i is in it (T in [d_i,
+ * window_end(d_i, 12))) and d_{i-1} is not (d_{i-1} <= add_months(T, -12),
+ * i.e. T >= window_end(d_{i-1}, 12)); entries before d_{i-1} are then out
+ * of the window too. So entry i counts over
+ *   [max(d_i, window_end(d_{i-1}, 12)), window_end(d_i, 12)).
+ * FYTD: [max(d_i, date_fy_end(d_{i-1})), date_fy_end(d_i)); when d_{i-1} is
+ * in d_i's financial year that is empty, else it is d_i's year from d_i.
+ * Two entries on one day: the later one's range is empty.
+ *
+ * Exits e1 < e2 < ...: exit i is the last in the window of T when e_i is in
+ * it and e_{i+1} is not yet (T < e_{i+1}: a later exit never leaves a
+ * window before an earlier one), i.e. over
+ *   [e_i, min(window_end(e_i, 12), e_{i+1}))   and
+ *   [e_i, min(date_fy_end(e_i), e_{i+1}))      for FYTD.
+ * Two exits on one day: the earlier one's range is empty.
  */
-static int derive_reunification(struct care *c, const struct episode *period) {
-  const csc_date e = period->end, window = window_end(e, 12);
-  const csc_date r = next_looked_after(c, e);
-  if (fact_add(c->l, M_REUNIFICATIONS_12M, 0, 1, e, window) ||
-      fact_add(c->l, M_REUNIFICATIONS_12M, 1, 1, e, min_date(r, window)))
+
+/* The LAC periods for which keep() holds, as indices sorted by key (start
+ * or end), ties in the order of plans[PLAN_LAC]; into idx, returns the count. */
+static size_t sorted_periods(const struct child_state *st, int by_end,
+                             int (*keep)(const struct child_state *, const struct episode *),
+                             size_t *idx) {
+  const struct episode *p = st->plans[PLAN_LAC];
+  size_t n = 0;
+  for (size_t i = 0; i < st->n_plans[PLAN_LAC]; i++)
+    if (keep(st, &p[i]))
+      idx[n++] = i;
+  for (size_t i = 1; i < n; i++) /* insertion sort: stable, and n is a handful */
+    for (size_t j = i; j > 0; j--) {
+      const csc_date a = by_end ? p[idx[j - 1]].end : p[idx[j - 1]].start;
+      const csc_date b = by_end ? p[idx[j]].end : p[idx[j]].start;
+      if (a <= b)
+        break;
+      const size_t t = idx[j];
+      idx[j] = idx[j - 1];
+      idx[j - 1] = t;
+    }
+  return n;
+}
+
+static int is_return_home_exit(const struct child_state *st, const struct episode *p) {
+  return is_lac_exit(st, p) && is_return_home(p->end_code);
+}
+
+/* Adds (m12, mfytd, bucket) for an exit on e followed by the next counted
+ * exit on next (DATE_NEVER when none): the ranges above. */
+static int add_last_exit(struct fact_list *l, int m12, int mfytd, int bucket, csc_date e,
+                         csc_date next) {
+  if (fact_add(l, m12, bucket, 1, e, min_date(window_end(e, 12), next)) ||
+      fact_add(l, mfytd, bucket, 1, e, min_date(date_fy_end(e), next)))
     return CSC_ENOMEM;
   return CSC_OK;
 }
 
-static int derive_entries_exits(struct care *c) {
+static int derive_entries(struct care *c, size_t *idx) {
   const struct child_state *st = c->st;
-  for (size_t i = 0; i < st->n_plans[PLAN_LAC]; i++) {
-    const struct episode *p = &st->plans[PLAN_LAC][i];
-    if (is_short_breaks(p))
-      continue;
-    const int uasc = (p->flags & EP_UASC) || st->details.uasc;
-    if (add_12m_fytd(c->l, M_CARE_ENTRIES_12M, M_CARE_ENTRIES_FYTD, uasc ? 0 : 1, p->start) ||
-        add_12m_fytd(c->l, M_CARE_ENTRIES_12M, M_CARE_ENTRIES_FYTD, CARE_ENTRIES_ALL, p->start))
-      return CSC_ENOMEM;
-    if (p->end == DATE_NEVER)
-      continue;
+  const size_t n = sorted_periods(st, 0, is_lac_entry, idx);
+  for (size_t i = 0; i < n; i++) {
+    const struct episode *p = &st->plans[PLAN_LAC][idx[i]];
+    const csc_date d = p->start;
+    const csc_date prev = i ? st->plans[PLAN_LAC][idx[i - 1]].start : DATE_NEVER;
+    const csc_date from12 = i ? max_date(d, window_end(prev, 12)) : d;
+    const csc_date from_fy = i ? max_date(d, date_fy_end(prev)) : d;
+    const int buckets[2] = {((p->flags & EP_UASC) || st->details.uasc) ? 0 : 1,
+                            CARE_ENTRIES_ALL};
+    for (int b = 0; b < 2; b++)
+      if (fact_add(c->l, M_CARE_ENTRIES_12M, buckets[b], 1, from12, window_end(d, 12)) ||
+          fact_add(c->l, M_CARE_ENTRIES_FYTD, buckets[b], 1, from_fy, date_fy_end(d)))
+        return CSC_ENOMEM;
+  }
+  return CSC_OK;
+}
+
+static int derive_exits(struct care *c, size_t *idx) {
+  const struct child_state *st = c->st;
+  const size_t n = sorted_periods(st, 1, is_lac_exit, idx);
+  for (size_t i = 0; i < n; i++) {
+    const struct episode *p = &st->plans[PLAN_LAC][idx[i]];
+    const csc_date next = i + 1 < n ? st->plans[PLAN_LAC][idx[i + 1]].end : DATE_NEVER;
     const int group = exit_group(p->end_code);
-    if (add_12m_fytd(c->l, M_CARE_EXITS_12M, M_CARE_EXITS_FYTD, 0, p->end) ||
-        (group && add_12m_fytd(c->l, M_CARE_EXITS_12M, M_CARE_EXITS_FYTD, group, p->end)) ||
-        (is_return_home(p->end_code) && derive_reunification(c, p)))
+    if (add_last_exit(c->l, M_CARE_EXITS_12M, M_CARE_EXITS_FYTD, 0, p->end, next) ||
+        (group && add_last_exit(c->l, M_CARE_EXITS_12M, M_CARE_EXITS_FYTD, group, p->end, next)))
       return CSC_ENOMEM;
   }
+  return CSC_OK;
+}
+
+/*
+ * reunification_sustained: each child once, on the last exit home in the
+ * 12m window: the exit home on e, followed by the child's next exit home
+ * on h (DATE_NEVER when none), is in the denominator over [e, min(h,
+ * window_end(e, 12))). Provisional numerator: "not looked after again on or
+ * before min(add_months(e, 12), T)" holds on T until the return date r, so
+ * it counts over [e, min(r, h, window_end(e, 12))). A return after
+ * add_months(e, 12) changes nothing: it is on or after window_end(e, 12)
+ * (at most a day later: only 29 February clamps over 12 months). (h > e
+ * means a return before h, so r < h whenever a later exit home exists.)
+ */
+static int derive_reunification(struct care *c, size_t *idx) {
+  const struct child_state *st = c->st;
+  const size_t n = sorted_periods(st, 1, is_return_home_exit, idx);
+  for (size_t i = 0; i < n; i++) {
+    const csc_date e = st->plans[PLAN_LAC][idx[i]].end;
+    const csc_date h = i + 1 < n ? st->plans[PLAN_LAC][idx[i + 1]].end : DATE_NEVER;
+    const csc_date to = min_date(h, window_end(e, 12));
+    if (fact_add(c->l, M_REUNIFICATIONS_12M, 0, 1, e, to) ||
+        fact_add(c->l, M_REUNIFICATIONS_12M, 1, 1, e, min_date(next_looked_after(c, e), to)))
+      return CSC_ENOMEM;
+  }
+  return CSC_OK;
+}
+
+static int derive_entries_exits(struct care *c) {
+  size_t *idx = arena_alloc(c->l->a, (c->st->n_plans[PLAN_LAC] + 1) * sizeof *idx);
+  if (idx == NULL)
+    return CSC_ENOMEM;
+  if (derive_entries(c, idx) || derive_exits(c, idx) || derive_reunification(c, idx))
+    return CSC_ENOMEM;
   return CSC_OK;
 }
 

@@ -6,8 +6,14 @@
  *
  * A "plan" of kind LAC is a period of care that is not short breaks
  * (EP_SHORT_BREAKS), as for open_plans_over, so that every numerator here
- * is a subset of its denominator and M_PLANS_OPEN (the denominator of
- * seen_per_plan) counts the same periods.
+ * is a subset of its denominator. Within it, INDICATORS.md, Conventions,
+ * "Exclusions" decides by the legal status: "a day is looked after when
+ * its status is not V3/V4; an entry counts when the status at entry is not
+ * V3/V4; an exit when the status on the last day is not V3/V4". So a LAC
+ * plan counts as started (repeat_plan) when is_lac_entry, as ended
+ * (ended_plans_over, cin_closed_after_step_down) when is_lac_exit, and as
+ * open (seen_per_plan, as M_PLANS_OPEN in state/facts.c) on its
+ * looked-after days only.
  */
 #include "state/facts_internal.h"
 
@@ -25,6 +31,15 @@ static int is_plan(int kind, const struct episode *p) {
 /* The first as-of date past the window of an event on d. */
 static csc_date window_close(int win, csc_date d) {
   return win == WIN_12M ? window_end(d, 12) : date_fy_end(d);
+}
+
+/* Whether plan p's start (end) counts as a start (an end) of a plan. */
+static int counts_started(const struct child_state *st, int kind, const struct episode *p) {
+  return kind != PLAN_LAC || is_lac_entry(st, p);
+}
+
+static int counts_ended(const struct child_state *st, int kind, const struct episode *p) {
+  return p->end != DATE_NEVER && (kind != PLAN_LAC || is_lac_exit(st, p));
 }
 
 /* children_in_need: one per child on every day some CIN episode is open
@@ -166,6 +181,25 @@ static int derive_seen(const struct child_state *st, const struct derive_ref *re
   return fact_add(l, M_SEEN_ON_TIME, kind, 1, p->start, missed < p->end ? missed : p->end);
 }
 
+/*
+ * seen_per_plan of a LAC plan: each run of its looked-after days is timed
+ * as a plan of its own, the clock starting on the run's first day. The
+ * catalogue is silent on a period that changes to or from V3/V4; the
+ * 6-weekly visits are due while the child is looked after, and days under
+ * short breaks have their own visiting rules (docs/indicators.md), so a gap
+ * in them neither counts against the plan nor carries over.
+ */
+static int derive_seen_lac(const struct child_state *st, const struct derive_ref *ref,
+                           const struct episode *period, struct fact_list *l) {
+  const uint32_t index = (uint32_t)(period - st->plans[PLAN_LAC]);
+  for (size_t i = 0; i < st->n_care_spans; i++) {
+    const struct episode *span = &st->care_spans[i];
+    if (span->value == index && derive_seen(st, ref, PLAN_LAC, span, l))
+      return CSC_ENOMEM;
+  }
+  return CSC_OK;
+}
+
 /* The child's CIN episode at a step-down on d: the one closed on d (the
  * case closed with the plan) if any, else the one open on d (s <= d < e),
  * which includes one opened on d; NULL when none. Episodes never overlap
@@ -190,7 +224,7 @@ static int derive_step_down(const struct child_state *st, int kind, const struct
                             struct fact_list *l) {
   const int bucket = kind == PLAN_CP ? 0 : 1;
   const csc_date e = p->end;
-  if (e == DATE_NEVER)
+  if (!counts_ended(st, kind, p))
     return CSC_OK;
   const csc_date to = window_end(e, 12);
   if (fact_add(l, M_STEP_DOWN_ENDS_12M, bucket, 1, e, to))
@@ -204,10 +238,12 @@ static int derive_step_down(const struct child_state *st, int kind, const struct
 static int derive_plan(const struct child_state *st, const struct derive_ref *ref, int kind,
                        size_t i, struct fact_list *l) {
   const struct episode *p = &st->plans[kind][i];
-  int rc = derive_ended(kind, p, l);
-  if (rc == CSC_OK)
+  int rc = counts_ended(st, kind, p) ? derive_ended(kind, p, l) : CSC_OK;
+  if (rc == CSC_OK && counts_started(st, kind, p))
     rc = derive_started(kind, st->plans[kind], st->n_plans[kind], i, l);
-  if (rc == CSC_OK && kind != PLAN_EH)
+  if (rc == CSC_OK && kind == PLAN_LAC)
+    rc = derive_seen_lac(st, ref, p, l);
+  else if (rc == CSC_OK && kind != PLAN_EH)
     rc = derive_seen(st, ref, kind, p, l);
   if (rc == CSC_OK && (kind == PLAN_CP || kind == PLAN_LAC))
     rc = derive_step_down(st, kind, p, l);

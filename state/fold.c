@@ -48,8 +48,11 @@
  *                       --LegalStatusChanged--> looked after (new status)
  *                       --PeriodOfCareEnded--> ceased
  *                  Days under legal status V3/V4 (short breaks) are not
- *                  looked-after days; a period under V3/V4 throughout is
- *                  marked short breaks and is not a plan for counts or alerts.
+ *                  looked-after days (the care spans hold the others); a
+ *                  period under V3/V4 throughout is marked short breaks and
+ *                  is not a plan for counts or alerts. The facts decide the
+ *                  rest by the status on the day (state/facts_internal.h,
+ *                  is_lac_entry, is_lac_exit).
  *
  *   Placement      within an open period of care:
  *                  --PeriodOfCareStarted(placement) or PlacementStarted--> placed
@@ -903,7 +906,10 @@ static void check_overlaps(struct fold *f) {
 /*
  * The days each period of care was looked after: the period minus the days
  * under V3/V4. A period with none is short breaks. Legal statuses were
- * folded in date order, so each period's marks are sorted.
+ * folded in date order, so each period's marks are sorted. A span's value
+ * is its period's index in plans[PLAN_LAC], so that the facts can ask
+ * whether a period was looked after on a given day (its entry, its last
+ * day: INDICATORS.md, Conventions, "Exclusions").
  */
 static void derive_care_spans(struct fold *f) {
   struct child_state *st = f->st;
@@ -929,7 +935,7 @@ static void derive_care_spans(struct fold *f) {
       else if ((last = push(f, &st->care_spans, &st->n_care_spans, sizeof *last)) != NULL)
         *last = (struct episode){.start = m->date, .end = to, .id = period->id, .ref = "",
                                  .code = m->code, .end_code = "", .extra = "", .reason = "",
-                                 .start_event = period->start_event};
+                                 .start_event = period->start_event, .value = (uint32_t)p};
     }
     if (!looked_after)
       period->flags |= EP_SHORT_BREAKS;

@@ -70,6 +70,10 @@ typedef Cscflow__V1__CaseEvent CaseEvent;
  * "Same carer" in placements_3plus and placement_changes_avg, a STARTED as
  * a case-holding statement (a caseload mark), M_DISTANCE_UNKNOWN, and a
  * leaver's allocations ending (M_WORKER_LEFT, the table allocidx).
+ * LAC entries, exits and returns home counted per child (first entry, last
+ * exit) and by the legal status at entry / on the last day; LAC plans open
+ * (and their plan_duration alerts raised) only on days not under V3/V4;
+ * placement_stability_long over the period.
  */
 #define STATE_SCHEMA_VERSION 7u
 #define STATE_MAX_KEY 511 /* LMDB's default maximum key size */
@@ -387,7 +391,8 @@ struct episode {
                            CP plan or early help end reason */
   const char *start_event; /* event_id of the event that opened it */
   uint32_t value;       /* assessment or S47 outcome (enum value); placement
-                           distance in tenths of a mile; employment FTE x 100 */
+                           distance in tenths of a mile; employment FTE x 100;
+                           a care span's period (index in plans[PLAN_LAC]) */
   uint32_t flags;       /* EP_* */
   char **factors;       /* assessment factors (the event's array) */
   size_t n_factors;
@@ -445,7 +450,8 @@ struct child_state {
   struct mark *strategies, *icpcs, *visits; /* visit: value = SeenBy, MK_ALONE */
   size_t n_strategies, n_icpcs, n_visits;
   /* Care: plans[PLAN_LAC] are the periods of care. */
-  struct episode *placements, *care_spans; /* spans: days looked after, V3/V4 excluded */
+  struct episode *placements, *care_spans; /* spans: days looked after, V3/V4 excluded;
+                                              a span's value is its period's index */
   size_t n_placements, n_care_spans;
   struct mark *legal; /* legal status in force from date: id and value (its index
                          in plans[PLAN_LAC]) name the period, code the status */

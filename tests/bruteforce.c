@@ -1233,7 +1233,58 @@ static const struct ep *care_span_on(const struct child *c, csc_date T) {
   return NULL;
 }
 
-static int looked_after_on(const struct child *c, csc_date T) { return care_span_on(c, T) != NULL; }
+/* The legal status of period p on day d: the latest recorded for it on or
+ * before d (the marks are in the fold's order: by date, then as folded);
+ * NULL when none is. */
+static const char *status_on(const struct child *c, int p, csc_date d) {
+  const char *status = NULL;
+  for (size_t i = 0; i < c->legal.n; i++)
+    if (c->legal.v[i].period == p && c->legal.v[i].date <= d)
+      status = c->legal.v[i].code;
+  return status;
+}
+
+/* INDICATORS.md, Conventions, "Exclusions": "a day is looked after when its
+ * status is not V3/V4; an entry counts when the status at entry is not
+ * V3/V4; an exit when the status on the last day is not V3/V4." Day d of
+ * period p, asked one day at a time. */
+static int period_looked_after_on(const struct child *c, int p, csc_date d) {
+  const char *status = status_on(c, p, d);
+  return open_on(&c->plans[LAC].v[p], d) && status != NULL && !is_short_breaks_status(status);
+}
+
+static int entry_counts(const struct child *c, int p) {
+  return period_looked_after_on(c, p, c->plans[LAC].v[p].start);
+}
+
+static int exit_counts(const struct child *c, int p) {
+  const csc_date e = c->plans[LAC].v[p].end;
+  return e != NEVER && period_looked_after_on(c, p, e - 1);
+}
+
+static int looked_after_on(const struct child *c, csc_date T) {
+  for (size_t p = 0; p < c->plans[LAC].n; p++)
+    if (period_looked_after_on(c, (int)p, T))
+      return 1;
+  return 0;
+}
+
+/* Whether plan p of kind k counts as open on T: a LAC plan on its
+ * looked-after days only. */
+static int plan_open_on(const struct child *c, enum kind k, size_t p, csc_date T) {
+  if (k == LAC)
+    return period_looked_after_on(c, (int)p, T);
+  return open_on(&c->plans[k].v[p], T);
+}
+
+/* Whether plan p's start (end) counts as a plan started (ended). */
+static int start_counts(const struct child *c, enum kind k, size_t p) {
+  return k != LAC || entry_counts(c, (int)p);
+}
+
+static int end_counts(const struct child *c, enum kind k, size_t p) {
+  return k != LAC || exit_counts(c, (int)p);
+}
 
 /* INDICATORS.md, "After death": "a child with a date of death d is not
  * counted in any point-in-time measure on T > d (open plans, looked after,
@@ -1408,7 +1459,8 @@ static void core_plans(struct bf *b) {
         if (!alive_on(&b->children[i], b->T))
           continue;
         for (size_t p = 0; p < l->n; p++)
-          if (is_plan((enum kind)k, &l->v[p]) && open_on(&l->v[p], b->T)) {
+          if (is_plan((enum kind)k, &l->v[p]) &&
+              plan_open_on(&b->children[i], (enum kind)k, p, b->T)) {
             open++;
             over += b->T >= date_add_months(l->v[p].start, THRESHOLDS[t]);
           }
@@ -1786,7 +1838,8 @@ static void ended_plans_over(struct bf *b) {
         for (size_t i = 0; i < b->n_children; i++) {
           const struct eps *l = &b->children[i].plans[k];
           for (size_t p = 0; p < l->n; p++)
-            if (is_plan((enum kind)k, &l->v[p]) && in_window(l->v[p].end, b->T, wins[w])) {
+            if (is_plan((enum kind)k, &l->v[p]) && in_window(l->v[p].end, b->T, wins[w]) &&
+                end_counts(&b->children[i], (enum kind)k, p)) {
               ended++;
               over += l->v[p].end > date_add_months(l->v[p].start, THRESHOLDS[t]);
             }
@@ -1834,7 +1887,8 @@ static void repeat_plan(struct bf *b) {
           const struct eps *l = &b->children[i].plans[k];
           for (size_t p = 0; p < l->n; p++) {
             const struct ep *plan = &l->v[p];
-            if (!is_plan((enum kind)k, plan) || !in_window(plan->start, b->T, wins[w]))
+            if (!is_plan((enum kind)k, plan) || !in_window(plan->start, b->T, wins[w]) ||
+                !start_counts(&b->children[i], (enum kind)k, p))
               continue;
             started++;
             repeat += is_repeat(l, (enum kind)k, plan, t == 2 ? 0 : 12 * (t + 1));
@@ -1881,11 +1935,19 @@ static void seen_per_plan(struct bf *b) {
     for (size_t i = 0; i < b->n_children; i++) {
       const struct child *c = &b->children[i];
       for (size_t p = 0; p < c->plans[k].n && alive_on(c, b->T); p++) {
-        const struct ep *plan = &c->plans[k].v[p];
-        if (!is_plan(k, plan) || !open_on(plan, b->T))
+        struct ep plan = c->plans[k].v[p];
+        if (!is_plan(k, &plan) || !plan_open_on(c, k, p, b->T))
           continue;
+        /* LAC: the clock starts on the first day of the run of looked-after
+         * days that holds T (docs/indicators.md, seen_per_plan). */
+        if (k == LAC) {
+          csc_date run = b->T;
+          while (run > plan.start && period_looked_after_on(c, (int)p, run - 1))
+            run--;
+          plan.start = run;
+        }
         open++;
-        on_time += seen_on_time(b, c, k, plan);
+        on_time += seen_on_time(b, c, k, &plan);
       }
     }
     put_pct(b, "seen_per_plan", "T", KIND_NAMES[k], on_time, open);
@@ -1917,7 +1979,8 @@ static void cin_closed_after_step_down(struct bf *b) {
       const struct eps *l = &c->plans[kinds[x]];
       for (size_t p = 0; p < l->n; p++) {
         const struct ep *plan = &l->v[p];
-        if (!is_plan(kinds[x], plan) || !in_window(plan->end, b->T, W_12M))
+        if (!is_plan(kinds[x], plan) || !in_window(plan->end, b->T, W_12M) ||
+            !end_counts(c, kinds[x], p))
           continue;
         ends++;
         /* "on the end date itself included": an episode closed on the end
@@ -1963,14 +2026,25 @@ static const struct ep *placement_before(const struct child *c, const struct ep 
   return prev;
 }
 
+/* In a period of care open on T that started on or before since: the
+ * period, not the care span, as "'continuously' follows the period's chain
+ * of episodes, so a change of legal status inside a period (to or from
+ * V3/V4 included) does not break it" (INDICATORS.md). */
+static int in_period_since(const struct child *c, csc_date T, csc_date since) {
+  for (size_t p = 0; p < c->plans[LAC].n; p++)
+    if (open_on(&c->plans[LAC].v[p], T) && c->plans[LAC].v[p].start <= since)
+      return 1;
+  return 0;
+}
+
 static void placement_stability_long(struct bf *b) {
   const csc_date T = b->T, span_by = date_add_months(T, -30), placed_by = date_add_months(T, -24);
   double den = 0, num = 0;
   for (size_t i = 0; i < b->n_children; i++) {
     const struct child *c = &b->children[i];
-    const struct ep *span = care_span_on(c, T);
     const int age = age_on(c->dob, T);
-    if (!alive_on(c, T) || span == NULL || age < 0 || age >= 16 || span->start > span_by)
+    if (!alive_on(c, T) || !looked_after_on(c, T) || age < 0 || age >= 16 ||
+        !in_period_since(c, T, span_by))
       continue;
     den++;
     const struct ep *p = placement_on(c, T);
@@ -2088,21 +2162,48 @@ static void placement_distance(struct bf *b) {
   put_ratio(b, "placement_distance", "T", "mean_miles", miles, known, 1.0);
 }
 
+/* INDICATORS.md, "Children, not periods": "counts each child once in the
+ * window: on the first start (the last exit)". The child's first counted
+ * entry dated in the window (the first of the periods on a tie); -1 when
+ * none. */
+static int first_entry_in(const struct child *c, csc_date T, enum win w) {
+  int first = -1;
+  for (size_t p = 0; p < c->plans[LAC].n; p++) {
+    const struct ep *period = &c->plans[LAC].v[p];
+    if (is_plan(LAC, period) && in_window(period->start, T, w) && entry_counts(c, (int)p) &&
+        (first < 0 || period->start < c->plans[LAC].v[first].start))
+      first = (int)p;
+  }
+  return first;
+}
+
+/* The child's last counted exit dated in the window (the last of the
+ * periods on a tie), of a reason in `only` (NULL: any); -1 when none. */
+static int last_exit_in(const struct child *c, csc_date T, enum win w, const char *const *only) {
+  int last = -1;
+  for (size_t p = 0; p < c->plans[LAC].n; p++) {
+    const struct ep *period = &c->plans[LAC].v[p];
+    if (is_plan(LAC, period) && in_window(period->end, T, w) && exit_counts(c, (int)p) &&
+        (only == NULL || in_list(only, period->end_code)) &&
+        (last < 0 || period->end >= c->plans[LAC].v[last].end))
+      last = (int)p;
+  }
+  return last;
+}
+
 static void care_entries(struct bf *b) {
   const enum win wins[] = {W_12M, W_FYTD};
   for (int w = 0; w < 2; w++) {
     double uasc = 0, not_uasc = 0;
     for (size_t i = 0; i < b->n_children; i++) {
       const struct child *c = &b->children[i];
-      for (size_t p = 0; p < c->plans[LAC].n; p++) {
-        const struct ep *period = &c->plans[LAC].v[p];
-        if (!is_plan(LAC, period) || !in_window(period->start, b->T, wins[w]))
-          continue;
-        if (period->uasc || c->uasc)
-          uasc++;
-        else
-          not_uasc++;
-      }
+      const int p = first_entry_in(c, b->T, wins[w]);
+      if (p < 0)
+        continue;
+      if (c->plans[LAC].v[p].uasc || c->uasc)
+        uasc++;
+      else
+        not_uasc++;
     }
     put_count(b, "care_entries", WIN_NAMES[wins[w]], "", uasc + not_uasc, 1);
     put_count(b, "care_entries", WIN_NAMES[wins[w]], "UASC", uasc, 1);
@@ -2123,21 +2224,21 @@ static void care_exits_permanence(struct bf *b) {
     for (int r = 0; r < 3; r++) {
       double exits = 0, with = 0;
       for (size_t i = 0; i < b->n_children; i++) {
-        const struct eps *l = &b->children[i].plans[LAC];
-        for (size_t p = 0; p < l->n; p++)
-          if (is_plan(LAC, &l->v[p]) && in_window(l->v[p].end, b->T, wins[w])) {
-            exits++;
-            with += code_in(l->v[p].end_code, reasons[r]);
-          }
+        const struct child *c = &b->children[i];
+        const int p = last_exit_in(c, b->T, wins[w], NULL);
+        if (p < 0)
+          continue;
+        exits++;
+        with += code_in(c->plans[LAC].v[p].end_code, reasons[r]);
       }
       put_pct(b, "care_exits_permanence", WIN_NAMES[wins[w]], names[r], with, exits);
     }
 }
 
-/* Looked after on some day of [from, to]. */
+/* Looked after on some day of [from, to], asked day by day. */
 static int looked_after_during(const struct child *c, csc_date from, csc_date to) {
-  for (size_t s = 0; s < c->spans.n; s++)
-    if (open_during(&c->spans.v[s], from, to))
+  for (csc_date d = from; d <= to; d++)
+    if (looked_after_on(c, d))
       return 1;
   return 0;
 }
@@ -2147,17 +2248,15 @@ static void reunification_sustained(struct bf *b) {
   double exits = 0, sustained = 0;
   for (size_t i = 0; i < b->n_children; i++) {
     const struct child *c = &b->children[i];
-    for (size_t p = 0; p < c->plans[LAC].n; p++) {
-      const struct ep *period = &c->plans[LAC].v[p];
-      if (!is_plan(LAC, period) || !in_window(period->end, b->T, W_12M) ||
-          !code_in(period->end_code, home))
-        continue;
-      exits++;
-      csc_date until = date_add_months(period->end, 12);
-      if (until > b->T)
-        until = b->T;
-      sustained += !looked_after_during(c, period->end, until);
-    }
+    const int p = last_exit_in(c, b->T, W_12M, home);
+    if (p < 0)
+      continue;
+    const struct ep *period = &c->plans[LAC].v[p];
+    exits++;
+    csc_date until = date_add_months(period->end, 12);
+    if (until > b->T)
+      until = b->T;
+    sustained += !looked_after_during(c, period->end, until);
   }
   put_provisional_pct(b, "reunification_sustained", "12m", "", sustained, exits);
 }

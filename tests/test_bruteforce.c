@@ -22,6 +22,10 @@
  * last day of the history. Differences are printed (date, id, window,
  * breakdown, both values) and counted per id before the test fails.
  *
+ * The history must hold issue 15's cases (count_issue15): periods that
+ * change from and to V3/V4, care again within a year of an exit home, and
+ * a failed return home followed by another; the test fails without them.
+ *
  * ENABLED_GROUPS lists the groups compared (the engine's groups landed one
  * by one); the test fails when the snapshot lacks an id of one of them.
  * To investigate: $CSCFLOW_BF_GROUPS ("all" or "core,plans,..."),
@@ -701,6 +705,88 @@ static void end_run(struct run *u) {
   free(u->s.recorded);
 }
 
+/* ---- issue 15's cases, present in the history ------------------------------------------ */
+
+/* What the rules by the legal status on the day and "children, not
+ * periods" need the history to hold (gen/gen.c, short_breaks_changes and
+ * returns_to_care): changes from V3/V4 to another status inside a period
+ * (forward), changes to V3/V4 (reverse), care again within 12 months of an
+ * exit home (a second entry in a year), and two exits home of a child
+ * within 12 months (a failed return home followed by another). */
+struct issue15 {
+  size_t forward, reverse, back_within_year, two_returns_home;
+};
+
+static int is_v3v4(const char *s) { return strcmp(s, "V3") == 0 || strcmp(s, "V4") == 0; }
+
+static int is_home(const char *s) {
+  return strcmp(s, "E4A") == 0 || strcmp(s, "E4B") == 0 || strcmp(s, "E13") == 0;
+}
+
+/* A dated event of a child: a start under V3/V4 (id = period), an exit home,
+ * a start. */
+struct dated {
+  const char *child, *id;
+  csc_date d;
+};
+
+static csc_date occurred(const Cscflow__V1__CaseEvent *ev) {
+  csc_date d = 0;
+  return date_from_yyyymmdd(ev->occurred_on, &d) == CSC_OK ? d : 0;
+}
+
+/* The number of pairs (a in as, b in bs) of one child with a < b <= a + 12
+ * months (b != a's own event when as == bs). */
+static size_t pairs_within_year(const struct dated *as, size_t na, const struct dated *bs,
+                                size_t nb) {
+  size_t n = 0;
+  for (size_t i = 0; i < na; i++)
+    for (size_t j = 0; j < nb; j++)
+      n += strcmp(as[i].child, bs[j].child) == 0 && as[i].d < bs[j].d &&
+           bs[j].d <= date_add_months(as[i].d, 12);
+  return n;
+}
+
+static void count_issue15(const struct run *u, struct issue15 *out) {
+  struct dated *sb = calloc(u->n_fed + 1, sizeof *sb), *home = calloc(u->n_fed + 1, sizeof *home),
+               *starts = calloc(u->n_fed + 1, sizeof *starts);
+  assert_true(sb && home && starts);
+  size_t nsb = 0, nhome = 0, nstarts = 0;
+  memset(out, 0, sizeof *out);
+  for (size_t i = 0; i < u->n_fed; i++) {
+    const Cscflow__V1__CaseEvent *ev = u->fed[i];
+    if (ev->payload_case == CSCFLOW__V1__CASE_EVENT__PAYLOAD_PERIOD_OF_CARE_STARTED) {
+      const Cscflow__V1__PeriodOfCareStarted *p = ev->period_of_care_started;
+      starts[nstarts++] = (struct dated){ev->child_id, p->period_id, occurred(ev)};
+      if (is_v3v4(p->legal_status))
+        sb[nsb++] = (struct dated){ev->child_id, p->period_id, occurred(ev)};
+    } else if (ev->payload_case == CSCFLOW__V1__CASE_EVENT__PAYLOAD_PERIOD_OF_CARE_ENDED &&
+               is_home(ev->period_of_care_ended->reason_ceased)) {
+      home[nhome++] = (struct dated){ev->child_id, "", occurred(ev)};
+    }
+  }
+  for (size_t i = 0; i < u->n_fed; i++) {
+    const Cscflow__V1__CaseEvent *ev = u->fed[i];
+    if (ev->payload_case != CSCFLOW__V1__CASE_EVENT__PAYLOAD_LEGAL_STATUS_CHANGED)
+      continue;
+    const Cscflow__V1__LegalStatusChanged *l = ev->legal_status_changed;
+    if (is_v3v4(l->legal_status)) {
+      out->reverse++;
+      continue;
+    }
+    for (size_t j = 0; j < nsb; j++)
+      if (strcmp(sb[j].child, ev->child_id) == 0 && strcmp(sb[j].id, l->period_id) == 0) {
+        out->forward++;
+        break;
+      }
+  }
+  out->back_within_year = pairs_within_year(home, nhome, starts, nstarts);
+  out->two_returns_home = pairs_within_year(home, nhome, home, nhome);
+  free(sb);
+  free(home);
+  free(starts);
+}
+
 static void run_against_twin(int group) {
   const size_t n_dates = make_dates();
   struct run *u = malloc(sizeof *u);
@@ -720,10 +806,16 @@ static void run_against_twin(int group) {
                 (unsigned long long)u->seen_repeated_completion);
   print_message("after_death findings summed over the dates: %llu\n",
                 (unsigned long long)u->seen_after_death);
+  struct issue15 x;
+  count_issue15(u, &x);
+  print_message("issue 15: %zu changes from V3/V4, %zu to V3/V4, %zu returns to care within "
+                "12 months of an exit home, %zu exits home within 12 months of another\n",
+                x.forward, x.reverse, x.back_within_year, x.two_returns_home);
   end_run(u);
   free(u);
   assert_true(dates >= 12);
   assert_true(exercised); /* not vacuous */
+  assert_true(x.forward > 0 && x.reverse > 0 && x.back_within_year > 0 && x.two_returns_home > 0);
   assert_int_equal(differences, 0);
 }
 

@@ -260,11 +260,14 @@ TEST(test_stability_adoption_rule) {
 }
 
 /*
- * V3/V4 days are not looked after: a period from 2020-01-01 under V3 that
- * becomes C2 on 2021-01-01 has been looked after since 2021-01-01, so the
- * denominator starts on 2023-07-01 (add_months(2023-07-01, -30) =
- * 2021-01-01), not 2022-07-01. Its one placement (U1 from 2020-01-01) is old
- * enough for the numerator as soon as the child is in the denominator.
+ * INDICATORS.md, placement_stability_long: "'continuously' follows the
+ * period's chain of episodes, so a change of legal status inside a period
+ * (to or from V3/V4 included) does not break it" and "(not under V3/V4 on
+ * T)". A period from 2020-01-01 under V3 that becomes C2 on 2021-01-01 has
+ * been in care continuously since 2020-01-01, so the child (aged 10, under
+ * 16) is in the denominator from 2022-07-01 (add_months(2022-07-01, -30) =
+ * 2020-01-01; on 2022-06-30 it is 2019-12-30, before the start). Its one
+ * placement (U1 from 2020-01-01) is 2 years old by then: numerator 1 of 1.
  * No date of birth: no age, so a second child with the same care is out.
  */
 TEST(test_stability_short_breaks_and_no_dob) {
@@ -272,15 +275,43 @@ TEST(test_stability_short_breaks_and_no_dob) {
   care_start(h, "P1", D(2020, 1, 1), "V3", 0, plc(h, "U1", NO_DISTANCE));
   legal(h, "l1", D(2021, 1, 1), "P1", "C2");
   derive(h);
-  assert_int_equal(at(h, M_STABILITY_LONG_DEN, 0, D(2022, 7, 1)), 0);
-  assert_int_equal(at(h, M_STABILITY_LONG_DEN, 0, D(2023, 6, 30)), 0);
+  assert_int_equal(at(h, M_STABILITY_LONG_DEN, 0, D(2022, 6, 30)), 0);
+  assert_int_equal(at(h, M_STABILITY_LONG_DEN, 0, D(2022, 7, 1)), 1);
+  assert_int_equal(at(h, M_STABILITY_LONG_NUM, 0, D(2022, 7, 1)), 1);
   assert_int_equal(at(h, M_STABILITY_LONG_DEN, 0, D(2023, 7, 1)), 1);
-  assert_int_equal(at(h, M_STABILITY_LONG_NUM, 0, D(2023, 7, 1)), 1);
   next_child(h, "NODOB");
   care_start(h, "P1", D(2020, 1, 1), "C2", 0, plc(h, "U1", NO_DISTANCE));
   derive(h);
   assert_int_equal(at(h, M_STABILITY_LONG_DEN, 0, D(2023, 7, 1)), 0);
   assert_int_equal(at(h, M_CHILDREN_ON_PLAN, PLAN_LAC, D(2023, 7, 1)), 1); /* still looked after */
+}
+
+/*
+ * placement_stability_long (INDICATORS.md): "of children under 16 on T (not
+ * under V3/V4 on T) looked after continuously for 2.5 years or more ...
+ * 'continuously' follows the period's chain of episodes, so a change of
+ * legal status inside a period (to or from V3/V4 included) does not break
+ * it". Born 2012-01-01; P1 from 2020-01-01 under C2 (U1 throughout), V3
+ * from 2021-01-01, C2 again from 2021-06-01, V4 from 2023-01-01.
+ * On 2022-07-01 (add_months(T, -30) = 2020-01-01) the V3 stretch does not
+ * break the chain: 1 of 1 (U1 since 2020-01-01, 2 years). On 2022-06-30:
+ * 0 (the period is 29 months old). On 2023-01-01 the child is under V4:
+ * out of the denominator (0). (By care spans, the span from 2021-06-01
+ * would have kept it out on 2022-07-01: 0 of 0.)
+ */
+TEST(test_stability_chain_of_episodes) {
+  details(h, "dob", D(2020, 1, 1), D(2012, 1, 1), 0);
+  care_start(h, "P1", D(2020, 1, 1), "C2", 0, plc(h, "U1", NO_DISTANCE));
+  legal(h, "l1", D(2021, 1, 1), "P1", "V3");
+  legal(h, "l2", D(2021, 6, 1), "P1", "C2");
+  legal(h, "l3", D(2023, 1, 1), "P1", "V4");
+  derive(h);
+  assert_int_equal(at(h, M_STABILITY_LONG_DEN, 0, D(2022, 6, 30)), 0);
+  assert_int_equal(at(h, M_STABILITY_LONG_DEN, 0, D(2022, 7, 1)), 1);
+  assert_int_equal(at(h, M_STABILITY_LONG_NUM, 0, D(2022, 7, 1)), 1);
+  assert_int_equal(at(h, M_STABILITY_LONG_DEN, 0, D(2022, 12, 31)), 1);
+  assert_int_equal(at(h, M_STABILITY_LONG_DEN, 0, D(2023, 1, 1)), 0);
+  assert_int_equal(at(h, M_STABILITY_LONG_NUM, 0, D(2023, 1, 1)), 0);
 }
 
 /*
@@ -595,6 +626,12 @@ TEST(test_entries_exits_fy_boundary) {
  * UASC from the child's details (period not flagged); a short-breaks period
  * (V3 throughout) is neither an entry nor an exit; exits by reason group:
  * E12 adoption, E45 special guardianship, E2 (died) only in the total.
+ * INDICATORS.md, "Children, not periods": "counts each child once in the
+ * window: on the first start (the last exit)". So on 2022-12-31 the child
+ * is 1 entry (P1, the first start in the window, UASC) and 1 exit, P4's
+ * (E2, the last exit): adoption 0, special guardianship 0. The group is
+ * the last exit's on each T: 2022-03-05 (P2's V3 end is no exit, so still
+ * P1's E12): adoption 1 of 1; 2022-06-01 (P3's E45): SGO 1, adoption 0.
  */
 TEST(test_entries_exits_groups) {
   details(h, "dob", D(2022, 1, 1), D(2010, 1, 1), 1);
@@ -608,15 +645,105 @@ TEST(test_entries_exits_groups) {
   care_end(h, "e4", D(2022, 8, 1), "P4", "E2");
   derive(h);
   const csc_date t = D(2022, 12, 31);
-  /* Entries in (2021-12-31, 2022-12-31]: P1, P3, P4 (not P2): 3, all UASC. */
-  assert_int_equal(at(h, M_CARE_ENTRIES_12M, 0, t), 3);
+  /* Entries in (2021-12-31, 2022-12-31]: P1, P3, P4 (not P2): 1 child. */
+  assert_int_equal(at(h, M_CARE_ENTRIES_12M, 0, t), 1);
   assert_int_equal(at(h, M_CARE_ENTRIES_12M, 1, t), 0);
-  assert_int_equal(at(h, M_CARE_ENTRIES_12M, 2, t), 3);
-  /* Exits: P1 E12, P3 E45, P4 E2 = 3; adoption 1, SGO 1, CAO 0. */
-  assert_int_equal(at(h, M_CARE_EXITS_12M, 0, t), 3);
-  assert_int_equal(at(h, M_CARE_EXITS_12M, 1, t), 1);
-  assert_int_equal(at(h, M_CARE_EXITS_12M, 2, t), 1);
+  assert_int_equal(at(h, M_CARE_ENTRIES_12M, 2, t), 1);
+  assert_int_equal(at(h, M_CARE_ENTRIES_FYTD, 2, t), 1); /* FY from 2022-04-01: P3 first */
+  /* Exits: P1 E12, P3 E45, P4 E2: 1 child, on P4's E2. */
+  assert_int_equal(at(h, M_CARE_EXITS_12M, 0, t), 1);
+  assert_int_equal(at(h, M_CARE_EXITS_12M, 1, t), 0);
+  assert_int_equal(at(h, M_CARE_EXITS_12M, 2, t), 0);
   assert_int_equal(at(h, M_CARE_EXITS_12M, 3, t), 0);
+  assert_int_equal(at(h, M_CARE_EXITS_12M, 0, D(2022, 3, 5)), 1);
+  assert_int_equal(at(h, M_CARE_EXITS_12M, 1, D(2022, 3, 5)), 1); /* P1's E12 */
+  assert_int_equal(at(h, M_CARE_EXITS_12M, 0, D(2022, 6, 1)), 1);
+  assert_int_equal(at(h, M_CARE_EXITS_12M, 1, D(2022, 6, 1)), 0);
+  assert_int_equal(at(h, M_CARE_EXITS_12M, 2, D(2022, 6, 1)), 1); /* P3's E45 */
+}
+
+/*
+ * Issue 15's example. INDICATORS.md, Conventions, "Children, not periods":
+ * "a count of children who started (or ceased) to be looked after counts
+ * each child once in the window: on the first start (the last exit), as
+ * DfE's children-looked-after tables do"; care_entries: "each child once, on
+ * the first start in the window"; care_exits_permanence: "each child once,
+ * on the last exit in the window".
+ * P1 2023-06-01 (not UASC) to 2023-08-01 (E8); P2 2023-10-01 (UASC on the
+ * period) to 2024-01-10 (E11, adoption).
+ * Entries 12m: P1 over [2023-06-01, 2024-06-01); P2 from
+ *   max(2023-10-01, window_end(2023-06-01, 12) = 2024-06-01) to 2024-10-01.
+ *   T = 2024-03-31: 1 (not 2), not UASC (P1's); 2024-06-01: 1, UASC (P2's);
+ *   2024-10-01: 0. FYTD 2023-24: P1 from 2023-06-01, P2 never (P1 is in
+ *   its year): 1 on 2024-03-31, 0 on 2024-04-01.
+ * Exits 12m: P1 over [2023-08-01, 2024-01-10) (P2's later exit takes
+ *   over); P2 over [2024-01-10, 2025-01-10). T = 2024-03-31: 1 exit,
+ *   adoption 1: 1/1 (not 1/2); T = 2024-01-09: 1 exit, adoption 0 (P1's
+ *   E8). FYTD: P2 to 2024-04-01.
+ */
+TEST(test_entries_exits_children_not_periods) {
+  care_start(h, "P1", D(2023, 6, 1), "C2", 0, plc(h, "U1", NO_DISTANCE));
+  care_end(h, "e1", D(2023, 8, 1), "P1", "E8");
+  care_start(h, "P2", D(2023, 10, 1), "C2", 1, plc(h, "U1", NO_DISTANCE));
+  care_end(h, "e2", D(2024, 1, 10), "P2", "E11");
+  derive(h);
+  const csc_date t = D(2024, 3, 31);
+  assert_int_equal(at(h, M_CARE_ENTRIES_12M, 2, t), 1);
+  assert_int_equal(at(h, M_CARE_ENTRIES_12M, 1, t), 1); /* not UASC: P1 */
+  assert_int_equal(at(h, M_CARE_ENTRIES_12M, 0, t), 0);
+  assert_int_equal(at(h, M_CARE_ENTRIES_12M, 2, D(2024, 5, 31)), 1);
+  assert_int_equal(at(h, M_CARE_ENTRIES_12M, 1, D(2024, 5, 31)), 1);
+  assert_int_equal(at(h, M_CARE_ENTRIES_12M, 2, D(2024, 6, 1)), 1);
+  assert_int_equal(at(h, M_CARE_ENTRIES_12M, 0, D(2024, 6, 1)), 1); /* UASC: P2 */
+  assert_int_equal(at(h, M_CARE_ENTRIES_12M, 1, D(2024, 6, 1)), 0);
+  assert_int_equal(at(h, M_CARE_ENTRIES_12M, 2, D(2024, 9, 30)), 1);
+  assert_int_equal(at(h, M_CARE_ENTRIES_12M, 2, D(2024, 10, 1)), 0);
+  assert_int_equal(at(h, M_CARE_ENTRIES_FYTD, 2, t), 1);
+  assert_int_equal(at(h, M_CARE_ENTRIES_FYTD, 1, t), 1);
+  assert_int_equal(at(h, M_CARE_ENTRIES_FYTD, 2, D(2024, 4, 1)), 0);
+  assert_int_equal(at(h, M_CARE_EXITS_12M, 0, t), 1);
+  assert_int_equal(at(h, M_CARE_EXITS_12M, 1, t), 1);
+  assert_int_equal(at(h, M_CARE_EXITS_12M, 0, D(2024, 1, 9)), 1);
+  assert_int_equal(at(h, M_CARE_EXITS_12M, 1, D(2024, 1, 9)), 0);
+  assert_int_equal(at(h, M_CARE_EXITS_FYTD, 0, t), 1);
+  assert_int_equal(at(h, M_CARE_EXITS_FYTD, 1, t), 1);
+  assert_int_equal(at(h, M_CARE_EXITS_FYTD, 0, D(2024, 4, 1)), 0);
+  assert_int_equal(at(h, M_CARE_EXITS_12M, 1, D(2025, 1, 9)), 1);
+  assert_int_equal(at(h, M_CARE_EXITS_12M, 0, D(2025, 1, 10)), 0);
+}
+
+/*
+ * INDICATORS.md, "Exclusions": "an entry counts when the status at entry is
+ * not V3/V4; an exit when the status on the last day is not V3/V4".
+ * Child F: 2023-01-01 under V3, C2 from 2023-03-01, ended 2023-05-01 (E13):
+ *   no entry (V3 at entry); an exit (last day 2023-04-30 under C2), and an
+ *   exit home for reunification_sustained, not looked after again: 1 of 1
+ *   on 2023-06-01.
+ * Child R: 2023-01-01 under C2, V3 from 2023-03-01, ended 2023-05-01 (E4A):
+ *   an entry (1 on 2023-06-01); no exit (last day under V3): exits 0 and
+ *   reunification 0 of 0 on 2023-06-01.
+ */
+TEST(test_entries_exits_by_legal_status) {
+  care_start(h, "P1", D(2023, 1, 1), "V3", 0, plc(h, "U1", NO_DISTANCE));
+  legal(h, "l1", D(2023, 3, 1), "P1", "C2");
+  care_end(h, "e1", D(2023, 5, 1), "P1", "E13");
+  derive(h);
+  const csc_date t = D(2023, 6, 1);
+  assert_int_equal(at(h, M_CARE_ENTRIES_12M, 2, t), 0);
+  assert_int_equal(at(h, M_CARE_ENTRIES_FYTD, 2, D(2023, 3, 31)), 0);
+  assert_int_equal(at(h, M_CARE_EXITS_12M, 0, t), 1);
+  assert_int_equal(at(h, M_REUNIFICATIONS_12M, 0, t), 1);
+  assert_int_equal(at(h, M_REUNIFICATIONS_12M, 1, t), 1);
+  next_child(h, "R");
+  care_start(h, "P1", D(2023, 1, 1), "C2", 0, plc(h, "U1", NO_DISTANCE));
+  legal(h, "l1", D(2023, 3, 1), "P1", "V3");
+  care_end(h, "e1", D(2023, 5, 1), "P1", "E4A");
+  derive(h);
+  assert_int_equal(at(h, M_CARE_ENTRIES_12M, 2, t), 1);
+  assert_int_equal(at(h, M_CARE_EXITS_12M, 0, t), 0);
+  assert_int_equal(at(h, M_CARE_EXITS_FYTD, 0, t), 0);
+  assert_int_equal(at(h, M_REUNIFICATIONS_12M, 0, t), 0);
+  assert_int_equal(at(h, M_REUNIFICATIONS_12M, 1, t), 0);
 }
 
 /* ---- reunification_sustained ------------------------------------------------------------ */
@@ -670,6 +797,35 @@ TEST(test_reunification_same_day_return) {
   assert_int_equal(at(h, M_REUNIFICATIONS_12M, 0, D(2023, 6, 1)), 1);
   assert_int_equal(at(h, M_REUNIFICATIONS_12M, 1, D(2023, 6, 1)), 0);
   assert_int_equal(at(h, M_REUNIFICATIONS_12M, 1, D(2023, 12, 1)), 0);
+}
+
+/*
+ * A failed return home followed by another (issue 15: "counts twice in
+ * reunification's denominator (1/3 where the catalogue gives 1/2)").
+ * INDICATORS.md, reunification_sustained: "of children ceasing care to
+ * return home (E4A, E4B, E13; each child once, on the last such exit in
+ * the window), % not looked after again within 12 months of it".
+ * P1 2023-01-01 to 2023-03-01 (E4A); P2 2023-05-01 to 2023-07-01 (E4B),
+ * then home for good.
+ * Exit 1: denominator [2023-03-01, 2023-07-01) (exit 2 is the last from
+ *   then); numerator [2023-03-01, 2023-05-01) (back in care 05-01).
+ * Exit 2: denominator and numerator [2023-07-01, 2024-07-01).
+ * T = 2023-06-30: 0 of 1; T = 2023-12-31: 1 of 1 (per period: 1 of 2).
+ */
+TEST(test_reunification_failed_return_once) {
+  care_start(h, "P1", D(2023, 1, 1), "C2", 0, plc(h, "U1", NO_DISTANCE));
+  care_end(h, "e1", D(2023, 3, 1), "P1", "E4A");
+  care_start(h, "P2", D(2023, 5, 1), "C2", 0, plc(h, "U1", NO_DISTANCE));
+  care_end(h, "e2", D(2023, 7, 1), "P2", "E4B");
+  derive(h);
+  assert_int_equal(at(h, M_REUNIFICATIONS_12M, 0, D(2023, 4, 30)), 1);
+  assert_int_equal(at(h, M_REUNIFICATIONS_12M, 1, D(2023, 4, 30)), 1);
+  assert_int_equal(at(h, M_REUNIFICATIONS_12M, 0, D(2023, 6, 30)), 1);
+  assert_int_equal(at(h, M_REUNIFICATIONS_12M, 1, D(2023, 6, 30)), 0);
+  assert_int_equal(at(h, M_REUNIFICATIONS_12M, 0, D(2023, 12, 31)), 1);
+  assert_int_equal(at(h, M_REUNIFICATIONS_12M, 1, D(2023, 12, 31)), 1);
+  assert_int_equal(at(h, M_REUNIFICATIONS_12M, 0, D(2024, 6, 30)), 1);
+  assert_int_equal(at(h, M_REUNIFICATIONS_12M, 0, D(2024, 7, 1)), 0);
 }
 
 /* ---- adoption_timeliness, early_permanence ------------------------------------------------ */
@@ -1107,6 +1263,10 @@ int main(void) {
       T(test_type_mix_overlapping_periods),
       T(test_entries_exits_fy_boundary),
       T(test_entries_exits_groups),
+      T(test_entries_exits_children_not_periods),
+      T(test_entries_exits_by_legal_status),
+      T(test_reunification_failed_return_once),
+      T(test_stability_chain_of_episodes),
       T(test_reunification_return),
       T(test_reunification_sustained),
       T(test_reunification_same_day_return),

@@ -813,8 +813,16 @@ static void test_step_down(void **state) {
  *     A CIN plan started and ended 2024-02-01 is started and ended (1 each
  *     on 2024-02-01) but never open, so never seen on time.
  * W2: period P from 2024-01-10 under V3, C2 from 2024-02-01, ended
- *     2024-03-01: looked after on some days, so a plan: ended on 03-01.
- *     seen_per_plan runs from the period's start: due 01-10 + 43 = 02-22.
+ *     2024-03-01. INDICATORS.md, "Exclusions": "a day is looked after when
+ *     its status is not V3/V4; an entry counts when the status at entry is
+ *     not V3/V4; an exit when the status on the last day is not V3/V4".
+ *     Entry under V3: not a LAC plan started (0 on 03-01). Last day
+ *     2024-02-29 under C2: ended on 03-01 (1). Open (M_PLANS_OPEN) on its
+ *     C2 days only: 0 on 01-20, 1 on 02-01. seen_per_plan times the
+ *     looked-after run from its first day (docs/indicators.md):
+ *     due 02-01 + 43 = 03-15, after the end: on time on 02-01 .. 02-29,
+ *     0 on 01-20 (not open). (From the period's start it would have been
+ *     due 01-10 + 43 = 02-22.)
  */
 static void test_choices(void **state) {
   struct stream *s = &((struct ctx *)*state)->s;
@@ -837,10 +845,91 @@ static void test_choices(void **state) {
   assert_int_equal(value_on(&w1, M_PLANS_OPEN, PLAN_CIN, D(2024, 2, 1)), 0);
   assert_int_equal(value_on(&w1, M_SEEN_ON_TIME, PLAN_CIN, D(2024, 2, 1)), 0);
   assert_int_equal(value_on(&w2, M_PLANS_ENDED_12M, PLAN_LAC, T), 1);
-  assert_int_equal(value_on(&w2, M_SEEN_ON_TIME, PLAN_LAC, D(2024, 2, 21)), 1);
-  assert_int_equal(value_on(&w2, M_SEEN_ON_TIME, PLAN_LAC, D(2024, 2, 22)), 0);
+  assert_int_equal(value_on(&w2, M_PLANS_STARTED_12M, PLAN_LAC, T), 0);
+  assert_int_equal(value_on(&w2, M_PLANS_OPEN, PLAN_LAC, D(2024, 1, 20)), 0);
+  assert_int_equal(value_on(&w2, M_PLANS_OPEN, PLAN_LAC, D(2024, 2, 1)), 1);
+  assert_int_equal(value_on(&w2, M_SEEN_ON_TIME, PLAN_LAC, D(2024, 1, 20)), 0);
+  assert_int_equal(value_on(&w2, M_SEEN_ON_TIME, PLAN_LAC, D(2024, 2, 1)), 1);
+  assert_int_equal(value_on(&w2, M_SEEN_ON_TIME, PLAN_LAC, D(2024, 2, 22)), 1);
+  assert_int_equal(value_on(&w2, M_SEEN_ON_TIME, PLAN_LAC, D(2024, 2, 29)), 1);
   arena_free(&w1.a);
   arena_free(&w2.a);
+}
+
+/*
+ * The LAC plan by the legal status on the day (INDICATORS.md, Conventions,
+ * "Exclusions": "a day is looked after when its status is not V3/V4; an
+ * entry counts when the status at entry is not V3/V4; an exit when the
+ * status on the last day is not V3/V4").
+ * F (forward): period from 2023-01-01 under V3, C2 from 2023-08-01, open.
+ *   children_on_plan LAC and M_PLANS_OPEN: 0 on 2023-07-31, 1 on
+ *   2023-08-01. open_plans_over: the plan is the period and lasts from its
+ *   start, 2023-01-01 (docs/indicators.md): over 6 months on 2023-08-01
+ *   (2023-07-01 <= T) = 1, although its first looked-after day is 08-01;
+ *   over 12 months from 2024-01-01 (0 on 2023-12-31). Not started (entry
+ *   under V3): M_PLANS_STARTED_12M 0 on 2023-08-01.
+ * R (reverse): period from 2023-01-01 under C2, V3 from 2023-03-01, ended
+ *   2023-04-01; CIN episode from 2022-12-01 closed 2023-04-01. Started
+ *   2023-01-01 (1 on 2023-01-01); open 1 on 2023-02-28, 0 on 2023-03-01;
+ *   its last day 2023-03-31 is under V3, so no LAC plan ended: ended 0 and
+ *   cin_closed_after_step_down after LAC 0 on 2023-04-01 (the episode
+ *   closed with it would otherwise make it 1 of 1).
+ * plan_duration (INDICATORS.md, Alerts: "when T reaches start + 6, 12 or 24
+ * months of a ... LAC plan that is still open"): F's 6-month date
+ * 2023-07-01 falls under V3, when no LAC plan is open; it is raised on the
+ * plan's first open day after it, 2023-08-01 (docs/indicators.md); the
+ * 12-month one on 2024-01-01. G: from 2023-01-01 under C2, V4 from
+ * 2023-06-01 and still open: never open again after 2023-07-01, so no
+ * 6-month alert (nor 12 or 24).
+ */
+static csc_date lac_alert_from(const struct folded *x, int months) {
+  for (size_t i = 0; i < x->d.n_alerts; i++)
+    if (x->d.alerts[i].plan_kind == PLAN_LAC && x->d.alerts[i].months == months)
+      return x->d.alerts[i].from;
+  return DATE_NEVER;
+}
+
+static void test_lac_by_legal_status(void **state) {
+  struct stream *s = &((struct ctx *)*state)->s;
+  care_start(s, "F", "P", "V3", D(2023, 1, 1));
+  legal_status(s, "F", "P", "C2", D(2023, 8, 1));
+  referral(s, "R", "r", D(2022, 12, 1));
+  care_start(s, "R", "Q", "C2", D(2023, 1, 1));
+  legal_status(s, "R", "Q", "V3", D(2023, 3, 1));
+  care_end(s, "R", "Q", D(2023, 4, 1));
+  ref_close(s, "R", "r", D(2023, 4, 1));
+  care_start(s, "G", "P", "C2", D(2023, 1, 1));
+  legal_status(s, "G", "P", "V4", D(2023, 6, 1));
+  struct folded f, r, g;
+  derive_child(s, "F", NULL, &f);
+  derive_child(s, "R", NULL, &r);
+  derive_child(s, "G", NULL, &g);
+  assert_int_equal(lac_alert_from(&f, 6), D(2023, 8, 1));
+  assert_int_equal(lac_alert_from(&f, 12), D(2024, 1, 1));
+  assert_int_equal(lac_alert_from(&r, 6), DATE_NEVER);
+  assert_int_equal(lac_alert_from(&g, 6), DATE_NEVER);
+  assert_int_equal(lac_alert_from(&g, 12), DATE_NEVER);
+  assert_int_equal(g.d.n_alerts, 0);
+  const int over6 = PLAN_LAC * N_THRESHOLDS + 0, over12 = PLAN_LAC * N_THRESHOLDS + 1;
+  assert_int_equal(value_on(&f, M_CHILDREN_ON_PLAN, PLAN_LAC, D(2023, 7, 31)), 0);
+  assert_int_equal(value_on(&f, M_PLANS_OPEN, PLAN_LAC, D(2023, 7, 31)), 0);
+  assert_int_equal(value_on(&f, M_PLANS_OPEN_OVER, over6, D(2023, 7, 31)), 0);
+  assert_int_equal(value_on(&f, M_CHILDREN_ON_PLAN, PLAN_LAC, D(2023, 8, 1)), 1);
+  assert_int_equal(value_on(&f, M_PLANS_OPEN, PLAN_LAC, D(2023, 8, 1)), 1);
+  assert_int_equal(value_on(&f, M_PLANS_OPEN_OVER, over6, D(2023, 8, 1)), 1);
+  assert_int_equal(value_on(&f, M_PLANS_OPEN_OVER, over12, D(2023, 12, 31)), 0);
+  assert_int_equal(value_on(&f, M_PLANS_OPEN_OVER, over12, D(2024, 1, 1)), 1);
+  assert_int_equal(value_on(&f, M_PLANS_STARTED_12M, PLAN_LAC, D(2023, 8, 1)), 0);
+  assert_int_equal(value_on(&r, M_PLANS_STARTED_12M, PLAN_LAC, D(2023, 1, 1)), 1);
+  assert_int_equal(value_on(&r, M_PLANS_OPEN, PLAN_LAC, D(2023, 2, 28)), 1);
+  assert_int_equal(value_on(&r, M_PLANS_OPEN, PLAN_LAC, D(2023, 3, 1)), 0);
+  assert_int_equal(value_on(&r, M_CHILDREN_ON_PLAN, PLAN_LAC, D(2023, 3, 1)), 0);
+  assert_int_equal(value_on(&r, M_PLANS_ENDED_12M, PLAN_LAC, D(2023, 4, 1)), 0);
+  assert_int_equal(value_on(&r, M_STEP_DOWN_ENDS_12M, 1, D(2023, 4, 1)), 0);
+  assert_int_equal(value_on(&r, M_STEP_DOWN_CLOSED_12M, 1, D(2023, 4, 1)), 0);
+  arena_free(&f.a);
+  arena_free(&r.a);
+  arena_free(&g.a);
 }
 
 int main(void) {
@@ -857,6 +946,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_seen_visits_outside_plan, setup, teardown),
       cmocka_unit_test_setup_teardown(test_step_down, setup, teardown),
       cmocka_unit_test_setup_teardown(test_choices, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_lac_by_legal_status, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
