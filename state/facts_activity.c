@@ -51,17 +51,29 @@ static int derive_sources(const struct child_state *st, struct fact_list *l) {
 static const int stage_outcome[PLAN_KIND_COUNT] = {
     [PLAN_EH] = OUT_EH, [PLAN_CIN] = OUT_CIN, [PLAN_CP] = OUT_CP, [PLAN_LAC] = OUT_LAC};
 
-/* The earliest start of a plan of kind k in [s, e] (e inclusive: a plan
- * started on the closure date still belongs to the episode); DATE_NEVER
- * when none. Periods of care under short breaks only are no stage. */
+/* The day plan p of kind k becomes a stage: its start; for a period of
+ * care its first looked-after day (INDICATORS.md, "Exclusions": "a day is
+ * looked after when its status is not V3/V4"), DATE_NEVER for a period
+ * under V3/V4 throughout. The care spans of a period are in date order. */
+static csc_date stage_start(const struct child_state *st, int k, const struct episode *p) {
+  if (k != PLAN_LAC)
+    return p->start;
+  const uint32_t index = (uint32_t)(p - st->plans[PLAN_LAC]);
+  for (size_t i = 0; i < st->n_care_spans; i++)
+    if (st->care_spans[i].value == index)
+      return st->care_spans[i].start;
+  return DATE_NEVER;
+}
+
+/* The earliest stage of kind k starting in [s, e] (e inclusive: a stage
+ * starting on the closure date still belongs to the episode: the
+ * catalogue's referral_outcome row); DATE_NEVER when none. */
 static csc_date first_stage(const struct child_state *st, int k, csc_date s, csc_date e) {
   csc_date first = DATE_NEVER;
   for (size_t i = 0; i < st->n_plans[k]; i++) {
-    const struct episode *p = &st->plans[k][i];
-    if (k == PLAN_LAC && (p->flags & EP_SHORT_BREAKS))
-      continue;
-    if (p->start >= s && p->start <= e && p->start < first)
-      first = p->start;
+    const csc_date d = stage_start(st, k, &st->plans[k][i]);
+    if (d >= s && d <= e && d < first)
+      first = d;
   }
   return first;
 }

@@ -1562,16 +1562,34 @@ static void referrals_by_source(struct bf *b) {
 enum outcome { O_NFA, O_EH, O_CIN, O_CP, O_LAC, O_PENDING, OUTCOMES };
 static const char *const OUTCOME_NAMES[OUTCOMES] = {"NFA", "EH", "CIN", "CP", "LAC", "pending"};
 
-/* The furthest stage a referral [s, e) reached by T: a plan of a kind (LAC:
- * a period that is not short breaks) starting in [s, min(e, T)]. */
+/* Whether plan p of kind k became a stage on a day of [from, last]: a plan
+ * on its start; a period of care on its first day not under V3/V4 (a day
+ * under V3/V4 is not looked after), found here from the period's legal
+ * statuses: the first status date (the start included) whose status is
+ * not V3/V4. */
+static int stage_within(const struct child *c, enum kind k, size_t p, csc_date from,
+                        csc_date last) {
+  const struct ep *plan = &c->plans[k].v[p];
+  if (k != LAC)
+    return plan->start >= from && plan->start <= last;
+  csc_date first = NEVER;
+  for (size_t i = 0; i < c->legal.n; i++) {
+    const struct mark *m = &c->legal.v[i];
+    if (m->period == (int)p && m->date < plan->end && !is_short_breaks_status(m->code) &&
+        m->date < first)
+      first = m->date < plan->start ? plan->start : m->date;
+  }
+  return first != NEVER && first >= from && first <= last;
+}
+
+/* The furthest stage a referral [s, e) reached by T: a plan of a kind
+ * becoming a stage in [s, min(e, T)]. */
 static enum outcome referral_outcome_on(const struct child *c, const struct ep *r, csc_date T) {
   const csc_date last = r->end <= T ? r->end : T;
   for (int k = LAC; k >= EH; k--)
-    for (size_t p = 0; p < c->plans[k].n; p++) {
-      const struct ep *plan = &c->plans[k].v[p];
-      if (is_plan((enum kind)k, plan) && plan->start >= r->start && plan->start <= last)
+    for (size_t p = 0; p < c->plans[k].n; p++)
+      if (stage_within(c, (enum kind)k, p, r->start, last))
         return (enum outcome)(O_EH + k);
-    }
   return r->end <= T ? O_NFA : O_PENDING;
 }
 

@@ -1674,6 +1674,34 @@ TEST(test_permutations_save_order) {
   assert_int_equal(st->n_findings, 0);
 }
 
+/*
+ * referral_outcome's LAC stage starts on the period's first looked-after
+ * day (INDICATORS.md, "Exclusions": "a day is looked after when its status
+ * is not V3/V4"), and belongs to the episode when that day is in [s, e]
+ * ("a stage that starts on the closure date belongs to the episode").
+ * R1 opened 10 Jan 2024 (open). P1 from 1 Feb 2024 under V3, C2 from 1 Mar:
+ * pending on 15 Feb (no stage yet: the V3 days are not looked after), LAC
+ * from 1 Mar. A referral of another child R2, 10 Jan 2024, with a period
+ * under V4 since 1 Dec 2023 (before the referral) that turns C2 on 1 Feb:
+ * LAC from 1 Feb, its first looked-after day, in the episode.
+ */
+TEST(test_referral_outcome_lac_stage_by_status) {
+  ref_open(h, "o1", D(2024, 1, 10), "R1", "1A");
+  care_start(h, "o2", D(2024, 2, 1), "P1", "V3", "N1", 0, NULL);
+  legal(h, "o3", D(2024, 3, 1), "P1", "C2");
+  const struct derived *d = (fold(h), derive(h));
+  assert_int_equal(value_on(d, M_REFERRAL_OUTCOME_12M, OUT_PENDING, D(2024, 2, 15)), 1);
+  assert_int_equal(value_on(d, M_REFERRAL_OUTCOME_12M, OUT_LAC, D(2024, 2, 15)), 0);
+  assert_int_equal(value_on(d, M_REFERRAL_OUTCOME_12M, OUT_LAC, D(2024, 3, 1)), 1);
+  h_reset(h);
+  care_start(h, "o4", D(2023, 12, 1), "P2", "V4", "N1", 0, NULL);
+  ref_open(h, "o5", D(2024, 1, 10), "R2", "1A");
+  legal(h, "o6", D(2024, 2, 1), "P2", "C2");
+  d = (fold(h), derive(h));
+  assert_int_equal(value_on(d, M_REFERRAL_OUTCOME_12M, OUT_PENDING, D(2024, 1, 31)), 1);
+  assert_int_equal(value_on(d, M_REFERRAL_OUTCOME_12M, OUT_LAC, D(2024, 2, 1)), 1);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, hist_setup, hist_teardown)
 
 int main(void) {
@@ -1694,6 +1722,7 @@ int main(void) {
       T(test_supersede), T(test_retract), T(test_supersede_then_retract),
       T(test_correction_target_absent), T(test_same_day), T(test_permutations_small),
       T(test_permutations_long), T(test_permutations_save_order),
+      T(test_referral_outcome_lac_stage_by_status),
       /* clang-format on */
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
