@@ -11,7 +11,8 @@
 const char *const quality_rule_ids[Q_RULE_COUNT] = {
     "end_before_start",  "end_without_start",   "referral_while_open", "placement_outside_care",
     "overlapping_plan",  "date_before_birth",   "date_after_recorded", "unknown_code",
-    "implausible_date",  "after_death",         "repeated_completion"};
+    "implausible_date",  "after_death",         "repeated_completion",
+    "review_outside_plan", "missing_outside_care"};
 
 /* Findings stay counted whatever the as-of date. */
 #define ALWAYS_FROM ((csc_date)-25567) /* 1900-01-01 */

@@ -336,6 +336,8 @@ enum quality_rule {
   Q_IMPLAUSIBLE_DATE,      /* occurred_on before 1900: the event is not folded */
   Q_AFTER_DEATH,           /* dated after the child's date of death: the event is not folded */
   Q_REPEATED_COMPLETION,   /* a second completion of an assessment or S47 enquiry: not counted */
+  Q_REVIEW_OUTSIDE_PLAN,   /* a review of a CP plan or period of care not open on its date */
+  Q_MISSING_OUTSIDE_CARE,  /* a missing or away episode that starts with no period of care open */
   Q_RULE_COUNT
 };
 extern const char *const quality_rule_ids[Q_RULE_COUNT];
@@ -371,8 +373,13 @@ struct episode {
   const char *reason;   /* reason for the placement change that began it;
                            CP plan or early help end reason */
   const char *start_event; /* event_id of the event that opened it */
+  const char *rne;      /* placement: the SSDA903 reason for new episode of the
+                           change that began it ("" if not recorded) */
+  csc_date due;         /* S47 enquiry: the ICPC's target date (DATE_NEVER if none) */
   uint32_t value;       /* assessment or S47 outcome (enum value); placement
-                           distance in tenths of a mile; employment FTE x 100 */
+                           distance in tenths of a mile; employment FTE x 100;
+                           CP plan: previous CP plans (EP_PREVIOUS_RECORDED);
+                           missing episode: Cscflow__V1__MissingKind */
   uint32_t flags;       /* EP_* */
   char **factors;       /* assessment factors (the event's array) */
   size_t n_factors;
@@ -386,6 +393,12 @@ struct episode {
 #define EP_END_BEFORE_START 128u /* assessment, enquiry: completed before its start;
                                    counted, left out of timeliness */
 #define EP_AGENCY 64u       /* employment through an agency */
+#define EP_NFA_AT_REFERRAL 256u   /* referral: CIN census ReferralNFA recorded on it */
+#define EP_ICPC_NOT_REQUIRED 512u /* S47 enquiry: ICPC not required */
+#define EP_PREVIOUS_RECORDED 1024u /* CP plan: value holds the record's previous CP plans */
+/* Employment: the worker's seniority (Cscflow__V1__Seniority, 0..3) in bits 16-17. */
+#define EP_SENIORITY_SHIFT 16
+#define EP_SENIORITY(flags) (((flags) >> EP_SENIORITY_SHIFT) & 3u)
 
 /* One dated record: a strategy discussion, ICPC, visit, legal status,
  * adoption step, court application, permanence order, care leaver contact,
@@ -394,7 +407,9 @@ struct mark {
   csc_date date;
   const char *id;   /* referral (strategy), enquiry (ICPC), plan (visit), period (legal status) */
   const char *code; /* legal status; care leaver activity code */
-  const char *code2;/* care leaver accommodation code */
+  const char *code2;/* care leaver accommodation code; legal status: its RNE;
+                       previous permanence: LA_PERM */
+  const char *code3;/* care leaver in-touch code (SSDA903 IN_TOUCH) */
   uint32_t value;   /* see the list */
   uint32_t flags;   /* MK_* */
 };
@@ -417,6 +432,7 @@ struct child_details {
   csc_date dob;          /* DATE_NEVER when unknown (or unborn) */
   csc_date expected_dob; /* DATE_NEVER when not recorded */
   csc_date death;        /* DATE_NEVER when not recorded (INDICATORS.md "After death") */
+  csc_date uasc_ceased;  /* DATE_NEVER when not recorded (SSDA903 UASC table, DUC) */
   int sex;               /* Cscflow__V1__Sex */
   const char *ethnicity; /* "" when not recorded */
   int disabled, uasc;
@@ -433,8 +449,19 @@ struct child_state {
   struct episode *placements, *care_spans; /* spans: days looked after, V3/V4 excluded */
   size_t n_placements, n_care_spans;
   struct mark *legal; /* legal status in force from date: id and value (its index
-                         in plans[PLAN_LAC]) name the period, code the status */
+                         in plans[PLAN_LAC]) name the period, code the status,
+                         code2 the RNE of the change */
   size_t n_legal;
+  struct mark *needs; /* category of need from date: as legal, code the need */
+  size_t n_needs;
+  struct mark *reviews; /* id = plan or period reviewed, value = Cscflow__V1__ReviewKind,
+                           code = participation code, code2 = the event's id */
+  size_t n_reviews;
+  struct episode *missing; /* id = episode id, value = Cscflow__V1__MissingKind */
+  size_t n_missing;
+  struct mark *prev_permanence; /* code = PREV_PERM, code2 = LA_PERM, value = DATE_PERM
+                                   as YYYYMMDD (0 if not known) */
+  size_t n_prev_permanence;
   struct adoption *adoptions;
   size_t n_adoptions;
   struct mark *court, *permanence; /* value = CourtOrderKind / PermanenceKind */
@@ -443,10 +470,11 @@ struct child_state {
   size_t n_leaver_contacts;
   struct mark *sdq; /* value = score */
   size_t n_sdq;
-  struct episode *allocations; /* id = worker id */
+  struct episode *allocations; /* id = worker id, ref = team id, reason = end reason */
   size_t n_allocations;
   /* Workforce histories. */
-  struct episode *employments; /* value = FTE x 100, EP_AGENCY */
+  struct episode *employments; /* value = FTE x 100, EP_AGENCY, EP_SENIORITY;
+                                  code = ethnicity, extra = team id */
   size_t n_employments;
   struct mark *absences, *caseloads; /* value = days / caseload, MK_CASE_HOLDING */
   size_t n_absences, n_caseloads;

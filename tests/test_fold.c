@@ -1668,6 +1668,162 @@ TEST(test_permutations_save_order) {
   assert_int_equal(st->n_findings, 0);
 }
 
+/* ---- what the returns record (issue 16) ---------------------------------------- */
+
+/* Payloads with no builder above, built in place. */
+static CaseEvent *need_change(HDR, const char *period, const char *need)
+    BUILD(CATEGORY_OF_NEED_CHANGED, category_of_need_changed, CategoryOfNeedChanged,
+          p->period_id = S(period), p->category_of_need = S(need))
+static CaseEvent *review(HDR, const char *plan, int kind, const char *participation)
+    BUILD(REVIEW_HELD, review_held, ReviewHeld, p->plan_id = S(plan),
+          p->kind = (Cscflow__V1__ReviewKind)kind, p->participation_code = S(participation))
+static CaseEvent *missing_start(HDR, const char *episode, int kind)
+    BUILD(MISSING_STARTED, missing_started, MissingStarted, p->episode_id = S(episode),
+          p->kind = (Cscflow__V1__MissingKind)kind)
+static CaseEvent *missing_end(HDR, const char *episode)
+    BUILD(MISSING_ENDED, missing_ended, MissingEnded, p->episode_id = S(episode))
+static CaseEvent *prev_perm(HDR, const char *code, const char *la, uint32_t date)
+    BUILD(PREVIOUS_PERMANENCE, previous_permanence, PreviousPermanence, p->kind_code = S(code),
+          p->la_code = S(la), p->order_date = date)
+
+#define RK(x) CSCFLOW__V1__REVIEW_KIND__REVIEW_KIND_##x
+#define MK(x) CSCFLOW__V1__MISSING_KIND__MISSING_KIND_##x
+
+/* Every field the SSDA903 and CIN census add lands where state.h says, in
+ * every arrival order. By hand, from the events: */
+TEST(test_returns_fields) {
+  CaseEvent *c = details(h, "f01", D(2023, 1, 2), 20070301);
+  c->child_details->uasc = 1;
+  c->child_details->uasc_ceased_on = 20250301; /* DUC: the 18th birthday */
+  CaseEvent *r = ref_open(h, "f02", D(2023, 1, 3), "R1", "1A");
+  r->referral_opened->primary_need = S("N1");
+  r->referral_opened->no_further_action = 1; /* ReferralNFA while still open */
+  CaseEvent *s = s47_start(h, "f03", D(2023, 1, 4), "S1", "R1");
+  s->section47_started->icpc_target_date = 20230125;
+  s47_done(h, "f04", D(2023, 1, 9), "S1", 2)->section47_completed->icpc_not_required = 1;
+  CaseEvent *cp = cp_start(h, "f05", D(2023, 1, 10), "CP1", "R1", "N");
+  cp->cp_plan_started->previous_cp_plans = 2;
+  cp->cp_plan_started->previous_cp_plans_recorded = 1;
+  care_start(h, "f06", D(2023, 2, 1), "P1", "C2", "N1", 1, plc(h, "U1", "PR1", 0, 0));
+  need_change(h, "f07", D(2023, 3, 1), "P1", "N4");
+  place(h, "f08", D(2023, 4, 1), "P1", plc(h, "U4", "PR1", 0, 0), "OTHER")
+      ->placement_started->reason_for_new_episode = S("T");
+  legal(h, "f09", D(2023, 5, 1), "P1", "C1")->legal_status_changed->reason_for_new_episode =
+      S("L");
+  leaver(h, "f10", D(2023, 6, 1), 0, "G4", 3, "B", 0)->care_leaver_contact->in_touch_code =
+      S("RHOM");
+  alloc(h, "f11", D(2023, 1, 3), "W1", 0)->worker_allocated->team_id = S("T7");
+  alloc(h, "f12", D(2023, 7, 1), "W1", 1)->worker_allocated->end_reason = S("LEFTRL");
+  prev_perm(h, "f13", D(2023, 2, 1), "P2", "E09000001", 20190402);
+  assert_int_equal(check_arrival_orders(h), 200);
+  const struct child_state *st = fold(h);
+  assert_int_equal(st->n_findings, 0);
+  assert_int_equal(st->details.uasc_ceased, D(2025, 3, 1));
+  assert_string_equal(st->referrals[0].extra, "N1");
+  assert_int_equal(st->referrals[0].flags, EP_NFA_AT_REFERRAL);
+  assert_int_equal(st->enquiries[0].due, D(2023, 1, 25));
+  assert_int_equal(st->enquiries[0].flags, EP_ICPC_NOT_REQUIRED);
+  assert_int_equal(st->plans[PLAN_CP][0].value, 2);
+  assert_int_equal(st->plans[PLAN_CP][0].flags, EP_PREVIOUS_RECORDED);
+  /* The need at the start, then N4 from 1 Mar; the period keeps its start need. */
+  assert_int_equal(st->n_needs, 2);
+  assert_string_equal(st->needs[0].code, "N1");
+  assert_int_equal(st->needs[1].date, D(2023, 3, 1));
+  assert_string_equal(st->needs[1].code, "N4");
+  assert_string_equal(st->plans[PLAN_LAC][0].extra, "N1");
+  /* The first placement starts the period (RNE S); the move keeps the carer (T). */
+  assert_int_equal(st->n_placements, 2);
+  assert_string_equal(st->placements[0].rne, "S");
+  assert_string_equal(st->placements[1].rne, "T");
+  assert_string_equal(st->legal[0].code2, "S");
+  assert_string_equal(st->legal[1].code2, "L");
+  assert_string_equal(st->leaver_contacts[0].code3, "RHOM");
+  ep_is(&st->allocations[0], D(2023, 1, 3), D(2023, 7, 1), "W1", "T7", "", "", 0);
+  assert_string_equal(st->allocations[0].reason, "LEFTRL");
+  assert_int_equal(st->n_prev_permanence, 1);
+  assert_string_equal(st->prev_permanence[0].code, "P2");
+  assert_string_equal(st->prev_permanence[0].code2, "E09000001");
+  assert_int_equal(st->prev_permanence[0].value, 20190402);
+}
+
+/* review_outside_plan (docs/quality-rules.md): a review is held on a day of
+ * the plan it names, start to end with the end date included. CP1 runs
+ * 10 Jan to 1 Jun 2023; P1 (care) from 1 Feb 2023, open. */
+TEST(test_q_review_outside_plan) {
+  cp_start(h, "v01", D(2023, 1, 10), "CP1", "R1", "N");
+  cp_end(h, "v02", D(2023, 6, 1), "CP1", "N", "RP1");
+  care_start(h, "v03", D(2023, 2, 1), "P1", "C2", "N1", 0, NULL);
+  review(h, "v04", D(2023, 1, 10), "CP1", RK(CP), "");    /* the plan's first day: held */
+  review(h, "v05", D(2023, 6, 1), "CP1", RK(CP), "");     /* the review that ends it: held */
+  review(h, "v06", D(2023, 7, 3), "CP1", RK(CP), "");     /* after the end: outside */
+  review(h, "v07", D(2023, 3, 1), "CP9", RK(CP), "");     /* of a plan never started */
+  review(h, "v08", D(2023, 2, 22), "P1", RK(LAC), "PN1");  /* in care: held */
+  review(h, "v09", D(2023, 1, 31), "P1", RK(LAC), "PN1");  /* the day before care: outside */
+  review(h, "v10", D(2023, 3, 1), "", RK(LAC), "PN0");     /* no id: any period open */
+  assert_int_equal(check_arrival_orders(h), 200);
+  const struct child_state *st = fold(h);
+  assert_int_equal(st->n_reviews, 7);
+  assert_int_equal(st->n_findings, 3);
+  assert_true(has_finding(st, Q_REVIEW_OUTSIDE_PLAN, "v06"));
+  assert_true(has_finding(st, Q_REVIEW_OUTSIDE_PLAN, "v07"));
+  assert_true(has_finding(st, Q_REVIEW_OUTSIDE_PLAN, "v09"));
+  assert_string_equal(quality_rule_ids[Q_REVIEW_OUTSIDE_PLAN], "review_outside_plan");
+}
+
+/* Missing episodes: kept in or out of care; outside care is
+ * missing_outside_care; a return before its start end_before_start; a
+ * return from nothing end_without_start. Care P1: 1 Jan to 1 May 2023. */
+TEST(test_q_missing) {
+  care_start(h, "m01", D(2023, 1, 1), "P1", "C2", "N1", 0, NULL);
+  care_end(h, "m02", D(2023, 5, 1), "P1", "E4A");
+  missing_start(h, "m03", D(2023, 1, 1), "M1", MK(MISSING)); /* the first day of care */
+  missing_end(h, "m04", D(2023, 1, 3), "M1");
+  missing_start(h, "m05", D(2023, 3, 1), "M2", MK(AWAY)); /* still away */
+  missing_start(h, "m06", D(2023, 5, 1), "M3", MK(MISSING)); /* the day care ended: outside */
+  missing_end(h, "m07", D(2023, 6, 1), "M4");                 /* its start is later */
+  missing_start(h, "m08", D(2023, 6, 5), "M4", MK(MISSING));  /* outside care too */
+  missing_end(h, "m09", D(2023, 6, 9), "M9");                 /* of nothing */
+  assert_int_equal(check_arrival_orders(h), 200);
+  const struct child_state *st = fold(h);
+  assert_int_equal(st->n_missing, 4);
+  ep_is(&st->missing[0], D(2023, 1, 1), D(2023, 1, 3), "M1", "", "", "", 0);
+  assert_int_equal(st->missing[0].value, MK(MISSING));
+  ep_is(&st->missing[1], D(2023, 3, 1), NEVER, "M2", "", "", "", 0);
+  assert_int_equal(st->missing[1].value, MK(AWAY));
+  ep_is(&st->missing[3], D(2023, 6, 5), NEVER, "M4", "", "", "", 0);
+  assert_int_equal(st->n_findings, 4);
+  assert_true(has_finding(st, Q_MISSING_OUTSIDE_CARE, "m06"));
+  assert_true(has_finding(st, Q_MISSING_OUTSIDE_CARE, "m08"));
+  assert_true(has_finding(st, Q_END_BEFORE_START, "m07"));
+  assert_true(has_finding(st, Q_END_WITHOUT_START, "m09"));
+}
+
+/* A category of need change with no open period changes nothing and is
+ * end_without_start, like a legal status. */
+TEST(test_q_need_change_outside_care) {
+  care_start(h, "n01", D(2023, 1, 1), "P1", "C2", "N1", 0, NULL);
+  care_end(h, "n02", D(2023, 3, 1), "P1", "E13");
+  need_change(h, "n03", D(2023, 4, 1), "P1", "N2");
+  const struct child_state *st = fold(h);
+  assert_int_equal(st->n_needs, 1);
+  assert_int_equal(st->n_findings, 1);
+  assert_true(has_finding(st, Q_END_WITHOUT_START, "n03"));
+}
+
+/* The worker's ethnicity, seniority and team ride on the employment. */
+TEST(test_workforce_diversity_fields) {
+  CaseEvent *w = wf(h, "w01", D(2023, 1, 2), "W1", "", WF(STARTED), 100);
+  w->workforce->ethnicity = S("ABAN");
+  w->workforce->seniority = CSCFLOW__V1__SENIORITY__SENIORITY_SENIOR_PRACTITIONER_OR_TEAM_MANAGER;
+  w->workforce->team_id = S("T7");
+  const struct child_state *st = fold(h);
+  assert_int_equal(st->n_employments, 1);
+  assert_string_equal(st->employments[0].code, "ABAN");
+  assert_string_equal(st->employments[0].extra, "T7");
+  assert_int_equal(EP_SENIORITY(st->employments[0].flags), 2);
+  assert_int_equal(st->employments[0].flags & EP_AGENCY, 0);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, hist_setup, hist_teardown)
 
 int main(void) {
@@ -1688,6 +1844,8 @@ int main(void) {
       T(test_supersede), T(test_retract), T(test_supersede_then_retract),
       T(test_correction_target_absent), T(test_same_day), T(test_permutations_small),
       T(test_permutations_long), T(test_permutations_save_order),
+      T(test_returns_fields), T(test_q_review_outside_plan), T(test_q_missing),
+      T(test_q_need_change_outside_care), T(test_workforce_diversity_fields),
       /* clang-format on */
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

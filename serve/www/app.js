@@ -118,6 +118,8 @@
     implausible_date: 'An event dated before 1900; not counted until its date is corrected.',
     after_death: 'An event dated after the child\'s date of death; not counted.',
     repeated_completion: 'A second completion of an assessment or S47 enquiry; only the first counts.',
+    review_outside_plan: 'A review of a CP plan or period of care that was not open on the review date.',
+    missing_outside_care: 'A missing or away episode that starts when the child is not in care.',
   };
 
   const $ = (id) => document.getElementById(id);
