@@ -229,6 +229,8 @@ const char *catalogue_group(const char *id) {
       {"repeat_plan", "Plans"},
       {"seen_per_plan", "Plans"},
       {"cin_closed_after_step_down", "Plans"},
+      {"cp_reviews_timely", "Plans"},
+      {"lac_reviews_timely", "Plans"},
       {"rereferrals", "Outcomes"},
       {"placements_3plus", "Outcomes"},
       {"placement_stability_long", "Outcomes"},

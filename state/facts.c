@@ -333,6 +333,10 @@ static int point_in_time(int measure) {
   case M_SDQ_COUNT:
   case M_SDQ_SUM:
   case M_CHILDREN_ALLOCATED:
+  case M_CP_REVIEWS_DUE:
+  case M_CP_REVIEWS_TIMELY:
+  case M_LAC_REVIEWS_DUE:
+  case M_LAC_REVIEWS_TIMELY:
     return 1;
   default:
     return 0;
@@ -381,6 +385,8 @@ int child_derive(const struct child_state *st, const struct derive_ref *ref, str
     rc = derive_outcomes(st, ref, &l);
   if (rc == CSC_OK)
     rc = derive_workforce(st, ref, &l);
+  if (rc == CSC_OK)
+    rc = derive_reviews(st, ref, &l);
   if (rc == CSC_OK)
     cut_after_death(&l, st->details.death);
   for (size_t i = 0; rc == CSC_OK && i < st->n_findings; i++)

@@ -279,6 +279,11 @@ enum measure {
   M_ABSENCE_DAYS_12M,          /* weight: days */
   M_CASE_HOLDING_WORKERS,      /* weight 1 */
   M_CHILDREN_ALLOCATED,        /* weight 1, one per child */
+  /* Reviews (state/facts_reviews.c); one per child */
+  M_CP_REVIEWS_DUE,            /* on a CP plan that has lasted 3 months */
+  M_CP_REVIEWS_TIMELY,         /* ... whose reviews were all held in time */
+  M_LAC_REVIEWS_DUE,           /* looked after 20 working days into the period */
+  M_LAC_REVIEWS_TIMELY,
   M_COUNT
 };
 

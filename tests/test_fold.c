@@ -1824,6 +1824,102 @@ TEST(test_workforce_diversity_fields) {
   assert_int_equal(st->employments[0].flags & EP_AGENCY, 0);
 }
 
+/* ---- cp_reviews_timely, lac_reviews_timely (state/facts_reviews.c) --------------- */
+
+/* The child's (den, num) of a review indicator on T. */
+static void reviews_on(struct hist *h, int due, int timely, csc_date t, int den, int num) {
+  const struct derived *d = derive(h);
+  assert_int_equal(value_on(d, due, 0, t), den);
+  assert_int_equal(value_on(d, timely, 0, t), num);
+}
+
+/*
+ * INDICATORS.md, cp_reviews_timely: "of children on a CP plan on T that has
+ * lasted at least 3 months, % whose reviews were all held in time: the
+ * first within 3 months of the plan's start (the ICPC), each later one
+ * within 6 months of the previous review (Working Together)". Working
+ * Together: "The first review conference is normally convened three months
+ * after a Child Protection Plan is first drawn up, then at intervals of not
+ * more than six months."
+ * CP1: 10 Jan 2023 to 1 Jun 2024. Due 10 Apr 2023; reviewed 5 Apr (in
+ * time), due 5 Oct 2023; reviewed 5 Oct (on the day: in time), due 5 Apr
+ * 2024; none after, so late from 6 Apr 2024. A review naming another plan
+ * (CP9, 1 Mar 2024) reviews CP9, not CP1.
+ */
+TEST(test_cp_reviews_timely) {
+  cp_start(h, "c1", D(2023, 1, 10), "CP1", "R1", "N");
+  review(h, "c2", D(2023, 4, 5), "CP1", RK(CP), "");
+  review(h, "c3", D(2023, 10, 5), "", RK(CP), "");
+  review(h, "c4", D(2024, 3, 1), "CP9", RK(CP), "");
+  cp_end(h, "c5", D(2024, 6, 1), "CP1", "N", "RP1");
+  fold(h);
+  reviews_on(h, M_CP_REVIEWS_DUE, M_CP_REVIEWS_TIMELY, D(2023, 4, 9), 0, 0); /* under 3 months */
+  reviews_on(h, M_CP_REVIEWS_DUE, M_CP_REVIEWS_TIMELY, D(2023, 4, 10), 1, 1);
+  reviews_on(h, M_CP_REVIEWS_DUE, M_CP_REVIEWS_TIMELY, D(2024, 4, 5), 1, 1);
+  reviews_on(h, M_CP_REVIEWS_DUE, M_CP_REVIEWS_TIMELY, D(2024, 4, 6), 1, 0);
+  reviews_on(h, M_CP_REVIEWS_DUE, M_CP_REVIEWS_TIMELY, D(2024, 6, 1), 0, 0); /* ended */
+}
+
+/* A first review one day late: not in time from the day after the due
+ * date, and a later timely review does not make "all held in time" true
+ * again. CP1 from 10 Jan 2023: due 10 Apr; reviewed 11 Apr, then 1 May. */
+TEST(test_cp_reviews_late_stays_late) {
+  cp_start(h, "c1", D(2023, 1, 10), "CP1", "R1", "P");
+  review(h, "c2", D(2023, 4, 11), "CP1", RK(CP), "");
+  review(h, "c3", D(2023, 5, 1), "CP1", RK(CP), "");
+  fold(h);
+  reviews_on(h, M_CP_REVIEWS_DUE, M_CP_REVIEWS_TIMELY, D(2023, 4, 10), 1, 1);
+  reviews_on(h, M_CP_REVIEWS_DUE, M_CP_REVIEWS_TIMELY, D(2023, 4, 11), 1, 0);
+  reviews_on(h, M_CP_REVIEWS_DUE, M_CP_REVIEWS_TIMELY, D(2023, 6, 1), 1, 0);
+}
+
+/*
+ * INDICATORS.md, lac_reviews_timely: "of children looked after on T (not
+ * V3/V4) for at least 20 working days, % whose reviews of the current period
+ * were all held in time: the first within 20 working days of the start, the
+ * second within 3 months of the first, each later one within 6 months of
+ * the previous". CPR 2010 reg. 33: "The responsible authority must first
+ * review C's case within 20 working days of the date on which C becomes
+ * looked after. (2) The second review must be carried out not more than
+ * three months after the first, and subsequent reviews must be carried out
+ * at intervals of not more than six months."
+ * P1 from Mon 4 Sep 2023 (no bank holiday in Sep or Oct 2023): the 20th
+ * working day after it is Mon 2 Oct (5-8 Sep 4, 11-15 9, 18-22 14, 25-29 19,
+ * 2 Oct 20). Reviewed 29 Sep (in time), next due 29 Dec; reviewed 20 Dec,
+ * next due 20 Jun 2024; none after: late from 21 Jun 2024. Under V3 from
+ * 1 Mar to 1 Apr 2024 the child is not looked after: in neither count.
+ */
+TEST(test_lac_reviews_timely) {
+  care_start(h, "l1", D(2023, 9, 4), "P1", "C2", "N1", 0, NULL);
+  review(h, "l2", D(2023, 9, 29), "P1", RK(LAC), "PN1");
+  review(h, "l3", D(2023, 12, 20), "P1", RK(LAC), "PN1");
+  review(h, "l4", D(2023, 11, 1), "P1", RK(CP), ""); /* another kind: not a LAC review */
+  legal(h, "l5", D(2024, 3, 1), "P1", "V3");
+  legal(h, "l6", D(2024, 4, 1), "P1", "C2");
+  fold(h);
+  reviews_on(h, M_LAC_REVIEWS_DUE, M_LAC_REVIEWS_TIMELY, D(2023, 10, 1), 0, 0);
+  reviews_on(h, M_LAC_REVIEWS_DUE, M_LAC_REVIEWS_TIMELY, D(2023, 10, 2), 1, 1);
+  reviews_on(h, M_LAC_REVIEWS_DUE, M_LAC_REVIEWS_TIMELY, D(2023, 12, 29), 1, 1);
+  reviews_on(h, M_LAC_REVIEWS_DUE, M_LAC_REVIEWS_TIMELY, D(2024, 3, 15), 0, 0); /* V3 */
+  reviews_on(h, M_LAC_REVIEWS_DUE, M_LAC_REVIEWS_TIMELY, D(2024, 6, 20), 1, 1);
+  reviews_on(h, M_LAC_REVIEWS_DUE, M_LAC_REVIEWS_TIMELY, D(2024, 6, 21), 1, 0);
+}
+
+/* The second review is due 3 months after the first: reviewed 29 Sep 2023
+ * (in time), the next on 2 Jan 2024 is 4 days past 29 Dec: late from 30 Dec.
+ * A death on 15 Feb 2024 ends both counts after that day. */
+TEST(test_lac_reviews_second_late) {
+  care_start(h, "l1", D(2023, 9, 4), "P1", "C2", "N1", 0, NULL);
+  review(h, "l2", D(2023, 9, 29), "P1", RK(LAC), "PN1");
+  review(h, "l3", D(2024, 1, 2), "P1", RK(LAC), "PN1");
+  details(h, "l4", D(2024, 2, 16), 20100101)->child_details->date_of_death = 20240215;
+  fold(h);
+  reviews_on(h, M_LAC_REVIEWS_DUE, M_LAC_REVIEWS_TIMELY, D(2023, 12, 29), 1, 1);
+  reviews_on(h, M_LAC_REVIEWS_DUE, M_LAC_REVIEWS_TIMELY, D(2023, 12, 30), 1, 0);
+  reviews_on(h, M_LAC_REVIEWS_DUE, M_LAC_REVIEWS_TIMELY, D(2024, 2, 15), 1, 0);
+  reviews_on(h, M_LAC_REVIEWS_DUE, M_LAC_REVIEWS_TIMELY, D(2024, 2, 16), 0, 0);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, hist_setup, hist_teardown)
 
 int main(void) {
@@ -1846,6 +1942,8 @@ int main(void) {
       T(test_permutations_long), T(test_permutations_save_order),
       T(test_returns_fields), T(test_q_review_outside_plan), T(test_q_missing),
       T(test_q_need_change_outside_care), T(test_workforce_diversity_fields),
+      T(test_cp_reviews_timely), T(test_cp_reviews_late_stays_late), T(test_lac_reviews_timely),
+      T(test_lac_reviews_second_late),
       /* clang-format on */
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
