@@ -240,6 +240,7 @@ const char *catalogue_group(const char *id) {
       {"care_entries", "Outcomes"},
       {"care_exits_permanence", "Outcomes"},
       {"reunification_sustained", "Outcomes"},
+      {"missing_from_care", "Outcomes"},
       {"adoption_timeliness", "Outcomes"},
       {"early_permanence", "Outcomes"},
       {"care_leavers", "Outcomes"},

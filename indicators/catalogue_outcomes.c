@@ -3,6 +3,8 @@
  * state/facts_outcomes.c (rereferrals and placements_3plus are core rows,
  * in catalogue.c).
  */
+#include <stdio.h>
+
 #include "indicators/catalogue_internal.h"
 
 static const char *const group_names[PG_COUNT] = {
@@ -80,9 +82,33 @@ static size_t rows_children(struct row *rows, size_t n) {
   return n;
 }
 
+/* missing_from_care (state/facts_missing.c), by kind (bucket 0 missing, 1
+ * away) and window: the % of children looked after in the window who had
+ * an incident (the numerator is the count), the incidents, and incidents
+ * per child who had one. */
+static size_t rows_missing(struct row *rows, size_t n) {
+  static const char *const windows[2] = {"12m", "FYTD"};
+  static const int lac[2] = {M_LAC_IN_12M, M_LAC_IN_FYTD};
+  static const int children[2] = {M_MISSING_CHILDREN_12M, M_MISSING_CHILDREN_FYTD};
+  static const int incidents[2] = {M_MISSING_INCIDENTS_12M, M_MISSING_INCIDENTS_FYTD};
+  static const char *const kinds[2] = {"missing", "away"};
+  for (int w = 0; w < 2; w++)
+    for (int k = 0; k < 2; k++) {
+      char bd[32];
+      rows[n++] = row_ratio("missing_from_care", windows[w], kinds[k], children[w], k, lac[w], 0,
+                            100);
+      snprintf(bd, sizeof bd, "%s,incidents", kinds[k]);
+      rows[n++] = row_count("missing_from_care", windows[w], bd, incidents[w], k, 0);
+      snprintf(bd, sizeof bd, "%s,per_child", kinds[k]);
+      rows[n++] = row_ratio("missing_from_care", windows[w], bd, incidents[w], k, children[w], k, 1);
+    }
+  return n;
+}
+
 size_t catalogue_rows_outcomes(struct row *rows, size_t n) {
   n = rows_placements(rows, n);
   n = rows_entries_exits(rows, n);
   n = rows_adoption(rows, n);
+  n = rows_missing(rows, n);
   return rows_children(rows, n);
 }

@@ -388,6 +388,8 @@ int child_derive(const struct child_state *st, const struct derive_ref *ref, str
   if (rc == CSC_OK)
     rc = derive_reviews(st, ref, &l);
   if (rc == CSC_OK)
+    rc = derive_missing(st, &l);
+  if (rc == CSC_OK)
     cut_after_death(&l, st->details.death);
   for (size_t i = 0; rc == CSC_OK && i < st->n_findings; i++)
     rc = fact_add(&l, M_QUALITY, st->findings[i].rule, 1, ALWAYS_FROM, DATE_NEVER);

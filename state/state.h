@@ -284,6 +284,12 @@ enum measure {
   M_CP_REVIEWS_TIMELY,         /* ... whose reviews were all held in time */
   M_LAC_REVIEWS_DUE,           /* looked after 20 working days into the period */
   M_LAC_REVIEWS_TIMELY,
+  /* missing_from_care (state/facts_missing.c); bucket: 0 missing, 1 away */
+  M_LAC_IN_FYTD,               /* looked after on some day of the FYTD; bucket 0 */
+  M_MISSING_CHILDREN_12M,      /* one per child with an incident in the window */
+  M_MISSING_CHILDREN_FYTD,
+  M_MISSING_INCIDENTS_12M,     /* one per incident */
+  M_MISSING_INCIDENTS_FYTD,
   M_COUNT
 };
 

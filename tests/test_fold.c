@@ -1920,6 +1920,50 @@ TEST(test_lac_reviews_second_late) {
   reviews_on(h, M_LAC_REVIEWS_DUE, M_LAC_REVIEWS_TIMELY, D(2024, 2, 16), 0, 0);
 }
 
+/*
+ * missing_from_care (INDICATORS.md): "children looked after in the window
+ * (not V3/V4) who had at least one missing episode, count and % of children
+ * looked after in the window; incidents, and incidents per child who went
+ * missing". The 903's two kinds (DfE): "Missing from care: a looked-after
+ * child who is not at their placement or the place they are expected to be
+ * ... and their whereabouts is not known"; "Away from placement without
+ * authorisation: ... whose whereabouts is known".
+ * P1 1 May 2023 to 1 Feb 2024. Missing 10 Jun and 1 Aug 2023, away 1 Sep
+ * 2023; missing 20 Apr 2023, before care: missing_outside_care, counted in
+ * nothing.
+ */
+TEST(test_missing_from_care) {
+  care_start(h, "x1", D(2023, 5, 1), "P1", "C2", "N1", 0, NULL);
+  care_end(h, "x2", D(2024, 2, 1), "P1", "E13");
+  missing_start(h, "x3", D(2023, 6, 10), "M1", MK(MISSING));
+  missing_end(h, "x4", D(2023, 6, 11), "M1");
+  missing_start(h, "x5", D(2023, 8, 1), "M2", MK(MISSING));
+  missing_start(h, "x6", D(2023, 9, 1), "A1", MK(AWAY));
+  missing_start(h, "x7", D(2023, 4, 20), "M0", MK(MISSING));
+  const struct derived *d = (fold(h), derive(h));
+  /* 31 Mar 2024, 12m (31 Mar 2023, 31 Mar 2024]: every incident in care. */
+  const csc_date t = D(2024, 3, 31);
+  assert_int_equal(value_on(d, M_MISSING_INCIDENTS_12M, 0, t), 2);
+  assert_int_equal(value_on(d, M_MISSING_CHILDREN_12M, 0, t), 1);
+  assert_int_equal(value_on(d, M_MISSING_INCIDENTS_12M, 1, t), 1);
+  assert_int_equal(value_on(d, M_MISSING_CHILDREN_12M, 1, t), 1);
+  assert_int_equal(value_on(d, M_LAC_IN_12M, 0, t), 1);
+  assert_int_equal(value_on(d, M_MISSING_INCIDENTS_FYTD, 0, t), 2);
+  assert_int_equal(value_on(d, M_MISSING_CHILDREN_FYTD, 0, t), 1);
+  assert_int_equal(value_on(d, M_LAC_IN_FYTD, 0, t), 1);
+  /* 10 Jun 2024: the window (10 Jun 2023, 10 Jun 2024] no longer holds 10 Jun 2023. */
+  assert_int_equal(value_on(d, M_MISSING_INCIDENTS_12M, 0, D(2024, 6, 10)), 1);
+  assert_int_equal(value_on(d, M_MISSING_CHILDREN_12M, 0, D(2024, 6, 10)), 1);
+  assert_int_equal(value_on(d, M_MISSING_CHILDREN_12M, 0, D(2024, 8, 1)), 0);
+  assert_int_equal(value_on(d, M_MISSING_CHILDREN_12M, 1, D(2024, 8, 1)), 1);
+  /* 1 Apr 2024, a new year: nothing in its FYTD; the last day in care, 31 Jan
+   * 2024, was in the year before. */
+  assert_int_equal(value_on(d, M_MISSING_CHILDREN_FYTD, 0, D(2024, 4, 1)), 0);
+  assert_int_equal(value_on(d, M_LAC_IN_FYTD, 0, D(2024, 4, 1)), 0);
+  assert_int_equal(value_on(d, M_LAC_IN_FYTD, 0, D(2023, 4, 30)), 0); /* before care */
+  assert_true(has_finding(&h->st, Q_MISSING_OUTSIDE_CARE, "x7"));
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, hist_setup, hist_teardown)
 
 int main(void) {
@@ -1943,7 +1987,7 @@ int main(void) {
       T(test_returns_fields), T(test_q_review_outside_plan), T(test_q_missing),
       T(test_q_need_change_outside_care), T(test_workforce_diversity_fields),
       T(test_cp_reviews_timely), T(test_cp_reviews_late_stays_late), T(test_lac_reviews_timely),
-      T(test_lac_reviews_second_late),
+      T(test_lac_reviews_second_late), T(test_missing_from_care),
       /* clang-format on */
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
