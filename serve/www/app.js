@@ -54,6 +54,14 @@
         LAC: 'Children looked after', EH: 'Children on an early help plan',
       })[b] || 'Children on a ' + b + ' plan',
     },
+    cp_reviews_timely: {
+      group: 'Plans', title: 'Child protection reviews on time', kind: 'pct',
+      parts: ['all reviews on time', 'on a plan of 3+ months'],
+    },
+    lac_reviews_timely: {
+      group: 'Plans', title: 'Looked-after reviews on time', kind: 'pct',
+      parts: ['all reviews on time', 'looked after 20+ working days'],
+    },
     rereferrals: {
       group: 'Outcomes', title: 'Re-referrals within 12 months', kind: 'pct',
       parts: ['re-referrals', 'referrals'],
@@ -78,6 +86,13 @@
     early_permanence: {
       group: 'Outcomes', title: 'Early permanence', kind: 'pct',
       parts: ['early permanence', 'placed for adoption'],
+    },
+    missing_from_care: {
+      group: 'Outcomes', kind: 'pct',
+      title: (b) => ({
+        missing: 'Looked-after children missing', away: 'Looked-after children away without authorisation',
+      })[b] || 'Missing from care: ' + b,
+      parts: ['children with an incident', 'looked after'],
     },
     court_applications: { group: 'Outcomes', title: 'Care and supervision applications', kind: 'count' },
     sw_vacancy_rate: {
@@ -104,7 +119,10 @@
 
   /* Tiles show each indicator's headline rows (breakdown ""), and these
    * breakdowns, which are the headline of an indicator that has no total. */
-  const HEADLINE_BREAKDOWNS = { children_on_plan: ['CIN', 'CP', 'LAC', 'EH'] };
+  const HEADLINE_BREAKDOWNS = {
+    children_on_plan: ['CIN', 'CP', 'LAC', 'EH'],
+    missing_from_care: ['missing', 'away'],
+  };
 
   const QUALITY_RULES = {
     end_before_start: 'An end dated before the start of what it ends; the episode stays open (an assessment or S47 completion still counts, untimed).',
