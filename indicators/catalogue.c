@@ -251,6 +251,7 @@ const char *catalogue_group(const char *id) {
       {"sw_sickness", "Workforce"},
       {"sw_agency_rate", "Workforce"},
       {"sw_caseload", "Workforce"},
+      {"sw_diversity", "Workforce"},
   };
   for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++)
     if (strcmp(groups[i].id, id) == 0)

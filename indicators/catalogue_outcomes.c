@@ -74,6 +74,13 @@ static size_t rows_children(struct row *rows, size_t n) {
   for (int b = 0; b < 3; b++)
     rows[n++] = row_ratio("care_leavers", "12m", leaver_names[b], M_CARE_LEAVERS_12M, b + 1,
                           M_CARE_LEAVERS_12M, 0, 100);
+  /* The share of each 903 IN_TOUCH value among the care leavers contacted. */
+  for (int v = 0; v < LEAVER_IN_TOUCH_COUNT; v++) {
+    char bd[32];
+    snprintf(bd, sizeof bd, "in_touch,%s", leaver_in_touch_codes[v]);
+    rows[n++] = row_ratio("care_leavers", "12m", bd, M_CARE_LEAVERS_12M,
+                          LEAVER_IN_TOUCH_VALUES + v, M_CARE_LEAVERS_12M, 0, 100);
+  }
   rows[n++] = row_ratio("sdq_mean", "T", "mean", M_SDQ_SUM, 0, M_SDQ_COUNT, 0, 1);
   for (int b = 0; b < 3; b++)
     rows[n++] = row_ratio("sdq_mean", "T", sdq_band_names[b], M_SDQ_COUNT, b + 1, M_SDQ_COUNT, 0,

@@ -666,9 +666,16 @@ static int on_adoption(struct fold *f, const Cscflow__V1__AdoptionMilestone *m) 
   return 1;
 }
 
+/* In touch: the 903's IN_TOUCH code when recorded ("YES" only: DIED, REFU,
+ * NREQ and RHOM are not in touch), else the in_touch flag. */
+static int leaver_in_touch(const Cscflow__V1__CareLeaverContact *c) {
+  return c->in_touch_code[0] != '\0' ? strcmp(c->in_touch_code, "YES") == 0 : c->in_touch;
+}
+
 static void on_leaver_contact(struct fold *f, const Cscflow__V1__CareLeaverContact *c) {
   struct child_state *st = f->st;
-  const uint32_t flags = (c->in_touch ? MK_IN_TOUCH : 0) | (c->accommodation_suitable ? MK_SUITABLE : 0);
+  const uint32_t flags =
+      (leaver_in_touch(c) ? MK_IN_TOUCH : 0) | (c->accommodation_suitable ? MK_SUITABLE : 0);
   struct mark *m =
       add_mark(f, &st->leaver_contacts, &st->n_leaver_contacts, "", (uint32_t)c->activity, flags);
   if (m != NULL) {

@@ -268,7 +268,8 @@ enum measure {
   M_ADOPTION_COUNT_12M,        /* bucket: 0 = A1, 1 = A2, 2 = A10 */
   M_ADOPTION_DAYS_12M,         /* bucket as above; weight: days */
   M_PLACED_FOR_ADOPTION_12M,   /* bucket: 0 = all, 1 = early permanence */
-  M_CARE_LEAVERS_12M,          /* bucket: 0 = contacted, 1 in touch, 2 EET, 3 suitable */
+  M_CARE_LEAVERS_12M,          /* bucket: 0 = contacted, 1 in touch, 2 EET, 3 suitable;
+                                  LEAVER_IN_TOUCH_VALUES + i: the 903 IN_TOUCH value i */
   M_SDQ_COUNT,                 /* bucket: 0 = all, 1 = 0-13, 2 = 14-16, 3 = 17+ */
   M_SDQ_SUM,                   /* weight: score */
   M_COURT_APPLICATIONS_6M,
@@ -290,6 +291,8 @@ enum measure {
   M_MISSING_CHILDREN_FYTD,
   M_MISSING_INCIDENTS_12M,     /* one per incident */
   M_MISSING_INCIDENTS_FYTD,
+  /* sw_diversity (state/facts_workforce.c); weight FTE x 100 */
+  M_DIVERSITY_FTE,             /* bucket: DIVERSITY_BUCKET(seniority, group) */
   M_COUNT
 };
 
@@ -305,6 +308,21 @@ enum placement_group {
 };
 
 enum plan_kind { PLAN_EH, PLAN_CIN, PLAN_CP, PLAN_LAC, PLAN_KIND_COUNT };
+
+/* The SSDA903 IN_TOUCH values of care_leavers, in the order of their
+ * buckets of M_CARE_LEAVERS_12M (from LEAVER_IN_TOUCH_VALUES): "YES", "NO",
+ * "REFU", "NREQ", "RHOM", "DIED". Stored by number: append, never reorder. */
+/* sw_diversity's ethnic groups (DfE's five major groups and not known) and
+ * seniority levels (0: all levels; then Cscflow__V1__Seniority 1..3); group
+ * DIVERSITY_ALL_GROUPS is every group of a level (its denominator). */
+enum ethnic_group { EG_WHITE, EG_MIXED, EG_ASIAN, EG_BLACK, EG_OTHER, EG_UNKNOWN, EG_COUNT };
+extern const char *const ethnic_group_names[EG_COUNT];
+#define DIVERSITY_ALL_GROUPS 7
+#define DIVERSITY_BUCKET(seniority, group) ((seniority) * 8 + (group))
+int ethnic_group_of(const char *ethnicity_code);
+#define LEAVER_IN_TOUCH_VALUES 4
+#define LEAVER_IN_TOUCH_COUNT 6
+extern const char *const leaver_in_touch_codes[LEAVER_IN_TOUCH_COUNT];
 extern const char *const plan_kind_names[PLAN_KIND_COUNT]; /* "EH", "CIN", "CP", "LAC" */
 
 /* Thresholds of open_plans_over and of the plan_duration alert, in months. */

@@ -1964,6 +1964,66 @@ TEST(test_missing_from_care) {
   assert_true(has_finding(&h->st, Q_MISSING_OUTSIDE_CARE, "x7"));
 }
 
+/*
+ * care_leavers' in-touch values (INDICATORS.md: "the share of each in-touch
+ * value the 903 records (in touch, not in touch, refused, no longer requires
+ * services, returned home, died)"). The 903's IN_TOUCH codes: YES "Yes - in
+ * touch", NO, DIED "Died after leaving care", REFU "Young person refuses
+ * contact", NREQ "Young person no longer requires children's social care
+ * services", RHOM "Young person returned to live with parents ...": only
+ * YES is in touch. Born 1 Jun 2004 (19 in 2023). 1 Jul 2023: RHOM with the
+ * in_touch flag set (the code wins: not in touch); 1 Oct 2023: the flag
+ * only (YES).
+ */
+TEST(test_care_leaver_in_touch_values) {
+  details(h, "k1", D(2004, 6, 1), 20040601);
+  leaver(h, "k2", D(2023, 7, 1), 1, "F1", 1, "B", 1)->care_leaver_contact->in_touch_code =
+      S("RHOM");
+  leaver(h, "k3", D(2023, 10, 1), 1, "F1", 1, "B", 1);
+  const struct derived *d = (fold(h), derive(h));
+  const int rhom = LEAVER_IN_TOUCH_VALUES + 4, yes = LEAVER_IN_TOUCH_VALUES;
+  assert_string_equal(leaver_in_touch_codes[4], "RHOM");
+  assert_int_equal(value_on(d, M_CARE_LEAVERS_12M, 0, D(2023, 8, 1)), 1); /* contacted */
+  assert_int_equal(value_on(d, M_CARE_LEAVERS_12M, 1, D(2023, 8, 1)), 0); /* in touch */
+  assert_int_equal(value_on(d, M_CARE_LEAVERS_12M, rhom, D(2023, 8, 1)), 1);
+  assert_int_equal(value_on(d, M_CARE_LEAVERS_12M, yes, D(2023, 8, 1)), 0);
+  assert_int_equal(value_on(d, M_CARE_LEAVERS_12M, 1, D(2023, 11, 1)), 1);
+  assert_int_equal(value_on(d, M_CARE_LEAVERS_12M, yes, D(2023, 11, 1)), 1);
+  assert_int_equal(value_on(d, M_CARE_LEAVERS_12M, rhom, D(2023, 11, 1)), 0);
+}
+
+/*
+ * sw_diversity (INDICATORS.md: "% of social worker FTE by ethnic group
+ * (CSWW census groups), overall and by seniority (practitioner, senior
+ * practitioner / team manager, service manager and above) on T"). A worker
+ * ABAN (Asian), senior practitioner, 0.8 FTE from 2 Jan 2023; from 1 Jul
+ * 2023 1.0 FTE as a service manager (a STARTED while employed changes the
+ * hours: the first employment ends that day).
+ */
+TEST(test_sw_diversity) {
+  CaseEvent *w = wf(h, "w01", D(2023, 1, 2), "W1", "", WF(STARTED), 80);
+  w->workforce->ethnicity = S("ABAN");
+  w->workforce->seniority = CSCFLOW__V1__SENIORITY__SENIORITY_SENIOR_PRACTITIONER_OR_TEAM_MANAGER;
+  w = wf(h, "w02", D(2023, 7, 1), "W1", "", WF(STARTED), 100);
+  w->workforce->ethnicity = S("ABAN");
+  w->workforce->seniority = CSCFLOW__V1__SENIORITY__SENIORITY_SERVICE_MANAGER_OR_ABOVE;
+  const struct derived *d = (fold(h), derive(h));
+  assert_int_equal(ethnic_group_of("ABAN"), EG_ASIAN);
+  assert_int_equal(ethnic_group_of("CHNE"), EG_ASIAN);
+  assert_int_equal(ethnic_group_of("REFU"), EG_UNKNOWN);
+  assert_int_equal(ethnic_group_of(""), EG_UNKNOWN);
+  const csc_date before = D(2023, 6, 30), after = D(2023, 7, 1);
+  assert_int_equal(value_on(d, M_DIVERSITY_FTE, DIVERSITY_BUCKET(0, EG_ASIAN), before), 80);
+  assert_int_equal(value_on(d, M_DIVERSITY_FTE, DIVERSITY_BUCKET(2, EG_ASIAN), before), 80);
+  assert_int_equal(value_on(d, M_DIVERSITY_FTE, DIVERSITY_BUCKET(2, DIVERSITY_ALL_GROUPS), before),
+                   80);
+  assert_int_equal(value_on(d, M_DIVERSITY_FTE, DIVERSITY_BUCKET(3, EG_ASIAN), before), 0);
+  assert_int_equal(value_on(d, M_DIVERSITY_FTE, DIVERSITY_BUCKET(0, EG_ASIAN), after), 100);
+  assert_int_equal(value_on(d, M_DIVERSITY_FTE, DIVERSITY_BUCKET(2, EG_ASIAN), after), 0);
+  assert_int_equal(value_on(d, M_DIVERSITY_FTE, DIVERSITY_BUCKET(3, EG_ASIAN), after), 100);
+  assert_int_equal(value_on(d, M_WORKERS_FTE, 0, after), 100); /* the overall denominator */
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, hist_setup, hist_teardown)
 
 int main(void) {
@@ -1987,7 +2047,7 @@ int main(void) {
       T(test_returns_fields), T(test_q_review_outside_plan), T(test_q_missing),
       T(test_q_need_change_outside_care), T(test_workforce_diversity_fields),
       T(test_cp_reviews_timely), T(test_cp_reviews_late_stays_late), T(test_lac_reviews_timely),
-      T(test_lac_reviews_second_late), T(test_missing_from_care),
+      T(test_lac_reviews_second_late), T(test_missing_from_care), T(test_care_leaver_in_touch_values), T(test_sw_diversity),
       /* clang-format on */
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

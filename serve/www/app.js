@@ -94,6 +94,17 @@
       })[b] || 'Missing from care: ' + b,
       parts: ['children with an incident', 'looked after'],
     },
+    care_leavers: {
+      group: 'Outcomes', kind: 'pct',
+      title: (b) => ({
+        in_touch: 'Care leavers in touch', eet: 'Care leavers in education, employment or training',
+        suitable_accommodation: 'Care leavers in suitable accommodation',
+        'in_touch,NO': 'Care leavers not in touch', 'in_touch,REFU': 'Care leavers refusing contact',
+        'in_touch,NREQ': 'Care leavers no longer requiring services',
+        'in_touch,RHOM': 'Care leavers returned home', 'in_touch,DIED': 'Care leavers who died',
+      })[b] || 'Care leavers: ' + b,
+      parts: ['care leavers', 'aged 17–21 with a contact'],
+    },
     court_applications: { group: 'Outcomes', title: 'Care and supervision applications', kind: 'count' },
     sw_vacancy_rate: {
       group: 'Workforce', title: 'Social worker vacancy rate', kind: 'pct',
@@ -111,6 +122,11 @@
       group: 'Workforce', title: 'Agency social workers', kind: 'pct',
       parts: ['agency FTE', 'FTE employed'], fte: [true, true],
     },
+    sw_diversity: {
+      group: 'Workforce', kind: 'pct',
+      title: (b) => 'Social worker FTE: ' + b.replace(/_/g, ' ').replace(',', ', '),
+      parts: ['FTE in the group', 'FTE employed'], fte: [true, true],
+    },
     sw_caseload: {
       group: 'Workforce', title: 'Average caseload', kind: 'mean', unit: 'children per worker',
       parts: ['children allocated', 'case-holding workers'],
@@ -122,6 +138,9 @@
   const HEADLINE_BREAKDOWNS = {
     children_on_plan: ['CIN', 'CP', 'LAC', 'EH'],
     missing_from_care: ['missing', 'away'],
+    care_leavers: ['in_touch', 'eet', 'suitable_accommodation', 'in_touch,NO', 'in_touch,REFU',
+      'in_touch,NREQ', 'in_touch,RHOM', 'in_touch,DIED'],
+    sw_diversity: ['white', 'mixed', 'asian', 'black', 'other', 'not_known'],
   };
 
   const QUALITY_RULES = {
