@@ -245,6 +245,8 @@ const char *catalogue_group(const char *id) {
       {"repeat_plan", "Plans"},
       {"seen_per_plan", "Plans"},
       {"cin_closed_after_step_down", "Plans"},
+      {"cp_reviews_timely", "Plans"},
+      {"lac_reviews_timely", "Plans"},
       {"rereferrals", "Outcomes"},
       {"placements_3plus", "Outcomes"},
       {"placement_stability_long", "Outcomes"},
@@ -254,6 +256,7 @@ const char *catalogue_group(const char *id) {
       {"care_entries", "Outcomes"},
       {"care_exits_permanence", "Outcomes"},
       {"reunification_sustained", "Outcomes"},
+      {"missing_from_care", "Outcomes"},
       {"adoption_timeliness", "Outcomes"},
       {"early_permanence", "Outcomes"},
       {"care_leavers", "Outcomes"},
@@ -264,6 +267,7 @@ const char *catalogue_group(const char *id) {
       {"sw_sickness", "Workforce"},
       {"sw_agency_rate", "Workforce"},
       {"sw_caseload", "Workforce"},
+      {"sw_diversity", "Workforce"},
   };
   for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++)
     if (strcmp(groups[i].id, id) == 0)

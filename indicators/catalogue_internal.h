@@ -23,7 +23,7 @@ struct band {
 
 struct row {
   const char *id, *window;
-  char breakdown[32];
+  char breakdown[64]; /* "senior_practitioner_team_manager,not_known" fits */
   int measure, bucket;
   int den_measure, den_bucket; /* den_measure -1: no denominator */
   enum value_kind kind;

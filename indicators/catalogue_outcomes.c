@@ -3,6 +3,8 @@
  * state/facts_outcomes.c (rereferrals and placements_3plus are core rows,
  * in catalogue.c).
  */
+#include <stdio.h>
+
 #include "indicators/catalogue_internal.h"
 
 static const char *const group_names[PG_COUNT] = {
@@ -76,6 +78,13 @@ static size_t rows_children(struct row *rows, size_t n) {
   for (int b = 0; b < 3; b++)
     rows[n++] = row_ratio("care_leavers", "12m", leaver_names[b], M_CARE_LEAVERS_12M, b + 1,
                           M_CARE_LEAVERS_12M, 0, 100);
+  /* The share of each 903 IN_TOUCH value among the care leavers contacted. */
+  for (int v = 0; v < LEAVER_IN_TOUCH_COUNT; v++) {
+    char bd[32];
+    snprintf(bd, sizeof bd, "in_touch,%s", leaver_in_touch_codes[v]);
+    rows[n++] = row_ratio("care_leavers", "12m", bd, M_CARE_LEAVERS_12M,
+                          LEAVER_IN_TOUCH_VALUES + v, M_CARE_LEAVERS_12M, 0, 100);
+  }
   rows[n++] = row_ratio("sdq_mean", "T", "mean", M_SDQ_SUM, 0, M_SDQ_COUNT, 0, 1);
   for (int b = 0; b < 3; b++)
     rows[n++] = row_ratio("sdq_mean", "T", sdq_band_names[b], M_SDQ_COUNT, b + 1, M_SDQ_COUNT, 0,
@@ -84,9 +93,33 @@ static size_t rows_children(struct row *rows, size_t n) {
   return n;
 }
 
+/* missing_from_care (state/facts_missing.c), by kind (bucket 0 missing, 1
+ * away) and window: the % of children looked after in the window who had
+ * an incident (the numerator is the count), the incidents, and incidents
+ * per child who had one. */
+static size_t rows_missing(struct row *rows, size_t n) {
+  static const char *const windows[2] = {"12m", "FYTD"};
+  static const int lac[2] = {M_LAC_IN_12M, M_LAC_IN_FYTD};
+  static const int children[2] = {M_MISSING_CHILDREN_12M, M_MISSING_CHILDREN_FYTD};
+  static const int incidents[2] = {M_MISSING_INCIDENTS_12M, M_MISSING_INCIDENTS_FYTD};
+  static const char *const kinds[2] = {"missing", "away"};
+  for (int w = 0; w < 2; w++)
+    for (int k = 0; k < 2; k++) {
+      char bd[32];
+      rows[n++] = row_ratio("missing_from_care", windows[w], kinds[k], children[w], k, lac[w], 0,
+                            100);
+      snprintf(bd, sizeof bd, "%s,incidents", kinds[k]);
+      rows[n++] = row_count("missing_from_care", windows[w], bd, incidents[w], k, 0);
+      snprintf(bd, sizeof bd, "%s,per_child", kinds[k]);
+      rows[n++] = row_ratio("missing_from_care", windows[w], bd, incidents[w], k, children[w], k, 1);
+    }
+  return n;
+}
+
 size_t catalogue_rows_outcomes(struct row *rows, size_t n) {
   n = rows_placements(rows, n);
   n = rows_entries_exits(rows, n);
   n = rows_adoption(rows, n);
+  n = rows_missing(rows, n);
   return rows_children(rows, n);
 }

@@ -56,5 +56,10 @@ size_t catalogue_rows_plans(struct row *rows, size_t n) {
                         M_STEP_DOWN_ENDS_12M, b, 100);
     rows[n++].provisional = 1;
   }
+  /* Reviews held in time (state/facts_reviews.c), children on T. */
+  rows[n++] = row_ratio("cp_reviews_timely", "T", "", M_CP_REVIEWS_TIMELY, 0, M_CP_REVIEWS_DUE, 0,
+                        100);
+  rows[n++] = row_ratio("lac_reviews_timely", "T", "", M_LAC_REVIEWS_TIMELY, 0,
+                        M_LAC_REVIEWS_DUE, 0, 100);
   return n;
 }

@@ -11,7 +11,8 @@
 const char *const quality_rule_ids[Q_RULE_COUNT] = {
     "end_before_start",  "end_without_start",   "referral_while_open", "placement_outside_care",
     "overlapping_plan",  "date_before_birth",   "date_after_recorded", "unknown_code",
-    "implausible_date",  "after_death",         "repeated_completion"};
+    "implausible_date",  "after_death",         "repeated_completion",
+    "review_outside_plan", "missing_outside_care"};
 
 /* Findings stay counted whatever the as-of date. */
 #define ALWAYS_FROM ((csc_date)-25567) /* 1900-01-01 */
@@ -479,6 +480,10 @@ static int point_in_time(int measure) {
   case M_SDQ_COUNT:
   case M_SDQ_SUM:
   case M_CHILDREN_ALLOCATED:
+  case M_CP_REVIEWS_DUE:
+  case M_CP_REVIEWS_TIMELY:
+  case M_LAC_REVIEWS_DUE:
+  case M_LAC_REVIEWS_TIMELY:
     return 1;
   default:
     return 0;
@@ -527,6 +532,10 @@ int child_derive(const struct child_state *st, const struct derive_ref *ref, str
     rc = derive_outcomes(st, ref, &l);
   if (rc == CSC_OK)
     rc = derive_workforce(st, ref, &l);
+  if (rc == CSC_OK)
+    rc = derive_reviews(st, ref, &l);
+  if (rc == CSC_OK)
+    rc = derive_missing(st, &l);
   if (rc == CSC_OK)
     cut_after_death(&l, st->details.death);
   for (size_t i = 0; rc == CSC_OK && i < st->n_findings; i++)

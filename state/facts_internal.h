@@ -78,5 +78,8 @@ int derive_outcomes(const struct child_state *st, const struct derive_ref *ref,
                     struct fact_list *l);
 int derive_workforce(const struct child_state *st, const struct derive_ref *ref,
                      struct fact_list *l);
+int derive_reviews(const struct child_state *st, const struct derive_ref *ref,
+                   struct fact_list *l);
+int derive_missing(const struct child_state *st, struct fact_list *l);
 
 #endif

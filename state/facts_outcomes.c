@@ -690,6 +690,9 @@ static csc_date superseded_on(const struct mark *m, size_t n, size_t i) {
   return i + 1 < n ? m[i + 1].date : DATE_NEVER;
 }
 
+const char *const leaver_in_touch_codes[LEAVER_IN_TOUCH_COUNT] = {"YES",  "NO",   "REFU",
+                                                                  "NREQ", "RHOM", "DIED"};
+
 static int is_eet(const struct mark *m) {
   if (m->value == ACTIVITY_EDUCATION || m->value == ACTIVITY_TRAINING_EMPLOYMENT)
     return 1;
@@ -700,6 +703,17 @@ static int is_eet(const struct mark *m) {
    * fixed rule, not read from the lists: a stored fact never depends on
    * them. */
   return m->value == 0 && (m->code[0] == 'F' || m->code[0] == 'P');
+}
+
+/* The contact's 903 IN_TOUCH value (its index in leaver_in_touch_codes):
+ * the code when recorded, else YES or NO from the in-touch flag; -1 for a
+ * code in no list (unknown_code), which counts in no value's share. */
+static int in_touch_value(const struct mark *m) {
+  const char *code = m->code3[0] != '\0' ? m->code3 : (m->flags & MK_IN_TOUCH) ? "YES" : "NO";
+  for (int i = 0; i < LEAVER_IN_TOUCH_COUNT; i++)
+    if (strcmp(leaver_in_touch_codes[i], code) == 0)
+      return i;
+  return -1;
 }
 
 /*
@@ -719,6 +733,10 @@ static int derive_care_leavers(const struct child_state *st, struct fact_list *l
                                  window_end(m->date, 12));
     const int in_bucket[4] = {1, (m->flags & MK_IN_TOUCH) != 0, is_eet(m),
                               (m->flags & MK_SUITABLE) != 0};
+    const int value = in_touch_value(m);
+    if (value >= 0 && add_within(l, M_CARE_LEAVERS_12M, LEAVER_IN_TOUCH_VALUES + value, 1,
+                                 m->date, to, &ages, 1))
+      return CSC_ENOMEM;
     for (int b = 0; b < 4; b++)
       if (in_bucket[b] && add_within(l, M_CARE_LEAVERS_12M, b, 1, m->date, to, &ages, 1))
         return CSC_ENOMEM;

@@ -7,6 +7,8 @@
  * child's history its allocations. Each derivation below finds nothing to
  * do in the histories of the other kinds.
  */
+#include <string.h>
+
 #include "state/facts_internal.h"
 
 static int is_vacant_status(uint32_t change) {
@@ -128,6 +130,52 @@ static int derive_posts(const struct child_state *st, struct fact_list *l) {
   return CSC_OK;
 }
 
+const char *const ethnic_group_names[EG_COUNT] = {"white", "mixed", "asian",
+                                                  "black", "other", "not_known"};
+
+/* The DfE major group of a CIN census / CSWW ethnicity code: W* White, M*
+ * Mixed, A* and CHNE Asian (Chinese is Asian in the 2011 and 2021 census
+ * classifications), B* Black, OOTH Other; REFU, NOBT, nothing recorded or
+ * a code in no list: not known. */
+int ethnic_group_of(const char *code) {
+  if (code == NULL || strlen(code) != 4)
+    return EG_UNKNOWN;
+  if (strcmp(code, "CHNE") == 0)
+    return EG_ASIAN;
+  if (strcmp(code, "OOTH") == 0)
+    return EG_OTHER;
+  switch (code[0]) {
+  case 'W': return EG_WHITE;
+  case 'M': return EG_MIXED;
+  case 'A': return EG_ASIAN;
+  case 'B': return EG_BLACK;
+  default: return EG_UNKNOWN;
+  }
+}
+
+/*
+ * sw_diversity: the FTE of each employment on its days, in its ethnic
+ * group at all levels (seniority 0), and at its own seniority level with
+ * that level's total (DIVERSITY_ALL_GROUPS). The all-levels total is
+ * M_WORKERS_FTE bucket 0. A worker of no recorded seniority counts at all
+ * levels only.
+ */
+static int derive_diversity(const struct child_state *st, struct fact_list *l) {
+  for (size_t i = 0; i < st->n_employments; i++) {
+    const struct episode *e = &st->employments[i];
+    const int32_t fte = (int32_t)e->value;
+    const int group = ethnic_group_of(e->code), level = (int)EP_SENIORITY(e->flags);
+    if (fact_add(l, M_DIVERSITY_FTE, DIVERSITY_BUCKET(0, group), fte, e->start, e->end))
+      return CSC_ENOMEM;
+    if (level > 0 &&
+        (fact_add(l, M_DIVERSITY_FTE, DIVERSITY_BUCKET(level, group), fte, e->start, e->end) ||
+         fact_add(l, M_DIVERSITY_FTE, DIVERSITY_BUCKET(level, DIVERSITY_ALL_GROUPS), fte, e->start,
+                  e->end)))
+      return CSC_ENOMEM;
+  }
+  return CSC_OK;
+}
+
 /* One per child while it has an open allocation to any worker (its end
  * already cut to the worker's leaving: state/join.c). */
 static int derive_allocations(const struct child_state *st, struct fact_list *l) {
@@ -157,5 +205,7 @@ int derive_workforce(const struct child_state *st, const struct derive_ref *ref,
     rc = derive_posts(st, l);
   if (rc == CSC_OK)
     rc = derive_allocations(st, l);
+  if (rc == CSC_OK)
+    rc = derive_diversity(st, l);
   return rc;
 }

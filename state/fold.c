@@ -75,9 +75,32 @@
  *   Workforce (a post's history) ESTABLISHED, VACANT and FILLED are dated
  *                  marks: the post's status from that date.
  *
- *   Court applications, permanence orders, care leaver contacts and SDQ
- *   scores are dated marks. ChildDetails are merged field by field: a later
- *   one replaces what it records.
+ *   Category of need  like the legal status: a PeriodOfCareStarted sets it,
+ *                  a CategoryOfNeedChanged changes it from its date; one
+ *                  with no open period is end_without_start and is ignored.
+ *
+ *   Missing episode none --MissingStarted--> missing (or away)
+ *                       --MissingEnded--> returned
+ *                  Kept whether or not the child is in care (going missing
+ *                  happened); one that starts with no period of care open
+ *                  is missing_outside_care. A return before the start is
+ *                  end_before_start, a return from nothing end_without_start.
+ *
+ *   Reviews        dated marks (ReviewHeld): a CP review names its plan, a
+ *                  LAC review its period; one held on no day of a plan of
+ *                  its kind (start to end, the end date included: the review
+ *                  that ends a plan is its review) is review_outside_plan.
+ *
+ *   Court applications, permanence orders, previous permanence, care leaver
+ *   contacts and SDQ scores are dated marks. ChildDetails are merged field
+ *   by field: a later one replaces what it records.
+ *
+ *   What the returns record rides on the episodes and marks (state.h): the
+ *   referral's primary need and ReferralNFA, the enquiry's ICPC target date
+ *   and "not required", the CP plan's previous CP plans, each placement's
+ *   and legal status's reason for new episode (903 RNE), the care leaver's
+ *   in-touch code, the allocation's team and end reason, the worker's
+ *   ethnicity, seniority and team.
  *
  * Anything that breaks a case rule is kept and reported (docs/quality-rules.md):
  * an end dated before its start is ignored (the episode stays open until a
@@ -145,6 +168,7 @@ static enum role event_role(const CaseEvent *ev) {
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CIN_PLAN_STARTED:
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CP_PLAN_STARTED:
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_PERIOD_OF_CARE_STARTED:
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_MISSING_STARTED:
     return ROLE_START;
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_REFERRAL_CLOSED:
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_EARLY_HELP_ENDED:
@@ -153,6 +177,7 @@ static enum role event_role(const CaseEvent *ev) {
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CIN_PLAN_ENDED:
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CP_PLAN_ENDED:
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_PERIOD_OF_CARE_ENDED:
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_MISSING_ENDED:
     return ROLE_END;
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_WORKER_ALLOCATED:
     return ev->worker_allocated->deallocated ? ROLE_END : ROLE_START;
@@ -219,7 +244,7 @@ static struct mark *add_mark(struct fold *f, struct mark **list, size_t *n, cons
   if (m != NULL) {
     m->date = f->date;
     m->id = id ? id : "";
-    m->code = m->code2 = "";
+    m->code = m->code2 = m->code3 = "";
     m->value = value;
     m->flags = flags;
   }
@@ -268,7 +293,8 @@ static struct episode *start_episode(struct fold *f, struct episode **list, size
   e->start = f->date;
   e->end = DATE_NEVER;
   e->id = id ? id : "";
-  e->ref = e->code = e->end_code = e->extra = e->reason = "";
+  e->ref = e->code = e->end_code = e->extra = e->reason = e->rne = "";
+  e->due = DATE_NEVER;
   e->start_event = f->ev->event_id;
   return e;
 }
@@ -298,6 +324,9 @@ static int start_of(const CaseEvent *ev, const char **id) {
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_PERIOD_OF_CARE_ENDED:
     *id = ev->period_of_care_ended->period_id;
     return CSCFLOW__V1__CASE_EVENT__PAYLOAD_PERIOD_OF_CARE_STARTED;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_MISSING_ENDED:
+    *id = ev->missing_ended->episode_id;
+    return CSCFLOW__V1__CASE_EVENT__PAYLOAD_MISSING_STARTED;
   default:
     return 0;
   }
@@ -312,6 +341,7 @@ static const char *started_id(const CaseEvent *ev) {
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CIN_PLAN_STARTED: return ev->cin_plan_started->plan_id;
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CP_PLAN_STARTED: return ev->cp_plan_started->plan_id;
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_PERIOD_OF_CARE_STARTED: return ev->period_of_care_started->period_id;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_MISSING_STARTED: return ev->missing_started->episode_id;
   default: return "";
   }
 }
@@ -367,8 +397,11 @@ static void on_referral_opened(struct fold *f, const Cscflow__V1__ReferralOpened
   if (e == NULL)
     return;
   e->code = r->source;
+  e->extra = r->primary_need;
   if (rereferral)
     e->flags |= EP_REREFERRAL;
+  if (r->no_further_action)
+    e->flags |= EP_NFA_AT_REFERRAL;
 }
 
 static int on_referral_closed(struct fold *f, const Cscflow__V1__ReferralClosed *r) {
@@ -429,12 +462,15 @@ static int on_assessment_completed(struct fold *f, const Cscflow__V1__Assessment
 static int on_enquiry_completed(struct fold *f, const Cscflow__V1__Section47Completed *s) {
   struct child_state *st = f->st;
   struct episode *e = NULL;
-  return on_completed(f, &st->enquiries, &st->n_enquiries, s->enquiry_id, "",
-                      (uint32_t)s->outcome, &e);
+  const int folded = on_completed(f, &st->enquiries, &st->n_enquiries, s->enquiry_id, "",
+                                  (uint32_t)s->outcome, &e);
+  if (e != NULL && s->icpc_not_required)
+    e->flags |= EP_ICPC_NOT_REQUIRED;
+  return folded;
 }
 
-static void on_started(struct fold *f, struct episode **list, size_t *n, const char *id,
-                       const char *ref) {
+static struct episode *on_started(struct fold *f, struct episode **list, size_t *n,
+                                  const char *id, const char *ref) {
   struct episode *e = misdated_episode(*list, *n, id);
   if (e != NULL) { /* the start of a completion dated before it */
     e->start = f->date;
@@ -442,11 +478,21 @@ static void on_started(struct fold *f, struct episode **list, size_t *n, const c
     e->start_event = f->ev->event_id;
     if (ref != NULL && ref[0] != '\0')
       e->ref = ref;
-    return;
+    return e;
   }
   e = start_episode(f, list, n, id);
   if (e != NULL)
     e->ref = ref;
+  return e;
+}
+
+static void on_enquiry_started(struct fold *f, const Cscflow__V1__Section47Started *s) {
+  struct child_state *st = f->st;
+  struct episode *e = on_started(f, &st->enquiries, &st->n_enquiries, s->enquiry_id,
+                                 s->referral_id);
+  csc_date due;
+  if (e != NULL && date_from_yyyymmdd(s->icpc_target_date, &due) == CSC_OK)
+    e->due = due;
 }
 
 /* ---- plans ------------------------------------------------------------------- */
@@ -475,16 +521,29 @@ static struct episode *open_period(struct fold *f, const char *id) {
   return open_episode(f->st->plans[PLAN_LAC], f->st->n_plans[PLAN_LAC], id);
 }
 
-static void add_legal_status(struct fold *f, const struct episode *period, const char *status) {
+static void add_legal_status(struct fold *f, const struct episode *period, const char *status,
+                             const char *rne) {
   struct child_state *st = f->st;
   struct mark *m = add_mark(f, &st->legal, &st->n_legal, period->id,
                             (uint32_t)(period - st->plans[PLAN_LAC]), 0);
-  if (m != NULL)
+  if (m != NULL) {
     m->code = status;
+    m->code2 = rne;
+  }
+}
+
+/* The period's category of need from the fold's date (SSDA903 CIN). */
+static void add_need(struct fold *f, const struct episode *period, const char *need) {
+  struct child_state *st = f->st;
+  struct mark *m = add_mark(f, &st->needs, &st->n_needs, period->id,
+                            (uint32_t)(period - st->plans[PLAN_LAC]), 0);
+  if (m != NULL)
+    m->code = need;
 }
 
 static void start_placement(struct fold *f, const struct episode *period,
-                            const Cscflow__V1__Placement *p, const char *reason) {
+                            const Cscflow__V1__Placement *p, const char *reason,
+                            const char *rne) {
   struct child_state *st = f->st;
   for (size_t i = 0; i < st->n_placements; i++)
     if (st->placements[i].end == DATE_NEVER && strcmp(st->placements[i].ref, period->id) == 0)
@@ -494,6 +553,7 @@ static void start_placement(struct fold *f, const struct episode *period,
     return;
   e->ref = period->id;
   e->reason = reason ? reason : "";
+  e->rne = rne;
   if (p != NULL) {
     e->code = p->placement_type;
     e->extra = p->provider;
@@ -512,9 +572,10 @@ static void on_care_started(struct fold *f, const Cscflow__V1__PeriodOfCareStart
   period->extra = p->category_of_need;
   if (p->uasc)
     period->flags |= EP_UASC;
-  add_legal_status(f, period, p->legal_status);
+  add_legal_status(f, period, p->legal_status, "S");
+  add_need(f, period, p->category_of_need);
   if (p->placement != NULL)
-    start_placement(f, period, p->placement, "");
+    start_placement(f, period, p->placement, "", "S");
 }
 
 static int on_care_ended(struct fold *f, const Cscflow__V1__PeriodOfCareEnded *p) {
@@ -536,7 +597,7 @@ static void on_placement(struct fold *f, const Cscflow__V1__PlacementStarted *p)
   if (period == NULL)
     finding(f, Q_PLACEMENT_OUTSIDE_CARE);
   else
-    start_placement(f, period, p->placement, p->reason_for_change);
+    start_placement(f, period, p->placement, p->reason_for_change, p->reason_for_new_episode);
 }
 
 static void on_legal_status(struct fold *f, const Cscflow__V1__LegalStatusChanged *l) {
@@ -544,7 +605,39 @@ static void on_legal_status(struct fold *f, const Cscflow__V1__LegalStatusChange
   if (period == NULL)
     finding(f, Q_END_WITHOUT_START);
   else
-    add_legal_status(f, period, l->legal_status);
+    add_legal_status(f, period, l->legal_status, l->reason_for_new_episode);
+}
+
+static void on_need_changed(struct fold *f, const Cscflow__V1__CategoryOfNeedChanged *c) {
+  const struct episode *period = open_period(f, c->period_id);
+  if (period == NULL)
+    finding(f, Q_END_WITHOUT_START); /* a change of a period that is not open */
+  else
+    add_need(f, period, c->category_of_need);
+}
+
+/* A missing episode starts whether or not care is open: going missing
+ * happened. check_missing reports one that no period of care holds. */
+static void on_missing_started(struct fold *f, const Cscflow__V1__MissingStarted *m) {
+  struct child_state *st = f->st;
+  struct episode *e = start_episode(f, &st->missing, &st->n_missing, m->episode_id);
+  if (e != NULL)
+    e->value = (uint32_t)m->kind;
+}
+
+static int on_missing_ended(struct fold *f, const Cscflow__V1__MissingEnded *m) {
+  struct child_state *st = f->st;
+  return end_episode(f, open_episode(st->missing, st->n_missing, m->episode_id)) != NULL;
+}
+
+static void on_previous_permanence(struct fold *f, const Cscflow__V1__PreviousPermanence *p) {
+  struct child_state *st = f->st;
+  struct mark *m =
+      add_mark(f, &st->prev_permanence, &st->n_prev_permanence, "", p->order_date, 0);
+  if (m != NULL) {
+    m->code = p->kind_code;
+    m->code2 = p->la_code;
+  }
 }
 
 static int on_adoption(struct fold *f, const Cscflow__V1__AdoptionMilestone *m) {
@@ -578,14 +671,22 @@ static int on_adoption(struct fold *f, const Cscflow__V1__AdoptionMilestone *m) 
   return 1;
 }
 
+/* In touch: the 903's IN_TOUCH code when recorded ("YES" only: DIED, REFU,
+ * NREQ and RHOM are not in touch), else the in_touch flag. */
+static int leaver_in_touch(const Cscflow__V1__CareLeaverContact *c) {
+  return c->in_touch_code[0] != '\0' ? strcmp(c->in_touch_code, "YES") == 0 : c->in_touch;
+}
+
 static void on_leaver_contact(struct fold *f, const Cscflow__V1__CareLeaverContact *c) {
   struct child_state *st = f->st;
-  const uint32_t flags = (c->in_touch ? MK_IN_TOUCH : 0) | (c->accommodation_suitable ? MK_SUITABLE : 0);
+  const uint32_t flags =
+      (leaver_in_touch(c) ? MK_IN_TOUCH : 0) | (c->accommodation_suitable ? MK_SUITABLE : 0);
   struct mark *m =
       add_mark(f, &st->leaver_contacts, &st->n_leaver_contacts, "", (uint32_t)c->activity, flags);
   if (m != NULL) {
     m->code = c->activity_code;
     m->code2 = c->accommodation_code;
+    m->code3 = c->in_touch_code;
   }
 }
 
@@ -594,10 +695,17 @@ static void on_leaver_contact(struct fold *f, const Cscflow__V1__CareLeaverConta
 static int on_allocation(struct fold *f, const Cscflow__V1__WorkerAllocated *w) {
   struct child_state *st = f->st;
   struct episode *open = open_episode(st->allocations, st->n_allocations, w->worker_id);
-  if (w->deallocated)
-    return end_episode(f, open) != NULL;
-  if (open == NULL || w->worker_id[0] == '\0')
-    start_episode(f, &st->allocations, &st->n_allocations, w->worker_id);
+  if (w->deallocated) {
+    struct episode *e = end_episode(f, open);
+    if (e != NULL)
+      e->reason = w->end_reason;
+    return e != NULL;
+  }
+  if (open == NULL || w->worker_id[0] == '\0') {
+    struct episode *e = start_episode(f, &st->allocations, &st->n_allocations, w->worker_id);
+    if (e != NULL)
+      e->ref = w->team_id;
+  }
   return 1; /* allocating the allocated worker again changes nothing */
 }
 
@@ -610,8 +718,11 @@ static int on_workforce(struct fold *f, const Cscflow__V1__WorkforceEvent *w) {
       job->end = f->date; /* a change of hours or of agency status */
     if ((job = start_episode(f, &st->employments, &st->n_employments, w->worker_id)) != NULL) {
       job->value = w->fte_x100;
+      job->code = w->ethnicity;
+      job->extra = w->team_id;
       if (w->agency)
         job->flags |= EP_AGENCY;
+      job->flags |= ((uint32_t)w->seniority & 3u) << EP_SENIORITY_SHIFT;
     }
     /* INDICATORS.md, sw_caseload: "a worker is case-holding when their latest
      * start or caseload report says so": a start is a case-holding statement
@@ -666,8 +777,7 @@ static int fold_event(struct fold *f) {
              ev->strategy_discussion->section47_agreed ? MK_AGREED : 0);
     return 1;
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_SECTION47_STARTED:
-    on_started(f, &st->enquiries, &st->n_enquiries, ev->section47_started->enquiry_id,
-               ev->section47_started->referral_id);
+    on_enquiry_started(f, ev->section47_started);
     return 1;
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_SECTION47_COMPLETED:
     return on_enquiry_completed(f, ev->section47_completed);
@@ -684,8 +794,13 @@ static int fold_event(struct fold *f) {
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CP_PLAN_STARTED: {
     struct episode *e =
         on_plan_started(f, PLAN_CP, ev->cp_plan_started->plan_id, ev->cp_plan_started->referral_id);
-    if (e != NULL)
+    if (e != NULL) {
       e->code = code_spelling(CODE_ABUSE_CATEGORY, ev->cp_plan_started->initial_category);
+      if (ev->cp_plan_started->previous_cp_plans_recorded) {
+        e->value = ev->cp_plan_started->previous_cp_plans;
+        e->flags |= EP_PREVIOUS_RECORDED;
+      }
+    }
     return 1;
   }
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_EARLY_HELP_ENDED: {
@@ -739,6 +854,26 @@ static int fold_event(struct fold *f) {
     return on_allocation(f, ev->worker_allocated) || !f->only_earlier;
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_WORKFORCE:
     return on_workforce(f, ev->workforce) || !f->only_earlier;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CATEGORY_OF_NEED_CHANGED:
+    on_need_changed(f, ev->category_of_need_changed);
+    return 1;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_REVIEW_HELD: {
+    const Cscflow__V1__ReviewHeld *r = ev->review_held;
+    struct mark *m = add_mark(f, &st->reviews, &st->n_reviews, r->plan_id, (uint32_t)r->kind, 0);
+    if (m != NULL) {
+      m->code = r->participation_code;
+      m->code2 = ev->event_id; /* for review_outside_plan */
+    }
+    return 1;
+  }
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_MISSING_STARTED:
+    on_missing_started(f, ev->missing_started);
+    return 1;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_MISSING_ENDED:
+    return on_missing_ended(f, ev->missing_ended) || !f->only_earlier;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_PREVIOUS_PERMANENCE:
+    on_previous_permanence(f, ev->previous_permanence);
+    return 1;
   default:
     return 1; /* ChildDetails: folded first; unknown payloads: kept, not folded */
   }
@@ -884,6 +1019,8 @@ static void merge_details(struct child_details *d, const Cscflow__V1__ChildDetai
     d->disabled = 1;
   if (c->uasc)
     d->uasc = 1;
+  if (date_from_yyyymmdd(c->uasc_ceased_on, &x) == CSC_OK)
+    d->uasc_ceased = x;
 }
 
 /* ---- after the last event ---------------------------------------------------- */
@@ -900,6 +1037,49 @@ static void check_overlaps(struct fold *f) {
           finding_for(f, p[i].start_event, Q_OVERLAPPING_PLAN);
           break;
         }
+  }
+}
+
+/* True when an episode of eps (named id, or any with no id) holds date,
+ * its end date included: a review held the day a plan ends (the review
+ * conference that ends it) reviews that plan. */
+static int held_on(const struct episode *eps, size_t n, const char *id, csc_date date) {
+  for (size_t i = 0; i < n; i++)
+    if ((id[0] == '\0' || strcmp(eps[i].id, id) == 0) && eps[i].start <= date &&
+        (eps[i].end == DATE_NEVER || date <= eps[i].end))
+      return 1;
+  return 0;
+}
+
+/* review_outside_plan: a CP review with no CP plan open on its date, or a
+ * LAC review with no period of care. Checked on the final episodes, so that
+ * the order of the events of one day never matters. A review of another
+ * kind (one this version does not know) is kept and not checked. */
+static void check_reviews(struct fold *f) {
+  const struct child_state *st = f->st;
+  for (size_t i = 0; i < st->n_reviews; i++) {
+    const struct mark *r = &st->reviews[i];
+    const int kind = r->value == CSCFLOW__V1__REVIEW_KIND__REVIEW_KIND_CP    ? PLAN_CP
+                     : r->value == CSCFLOW__V1__REVIEW_KIND__REVIEW_KIND_LAC ? PLAN_LAC
+                                                                            : -1;
+    if (kind >= 0 && !held_on(st->plans[kind], st->n_plans[kind], r->id, r->date))
+      finding_for(f, r->code2, Q_REVIEW_OUTSIDE_PLAN);
+  }
+}
+
+/* missing_outside_care: a missing or away episode that starts on a day no
+ * period of care is open (s <= d < e). */
+static void check_missing(struct fold *f) {
+  const struct child_state *st = f->st;
+  for (size_t i = 0; i < st->n_missing; i++) {
+    const struct episode *m = &st->missing[i];
+    int in_care = 0;
+    for (size_t p = 0; p < st->n_plans[PLAN_LAC] && !in_care; p++) {
+      const struct episode *period = &st->plans[PLAN_LAC][p];
+      in_care = period->start <= m->start && m->start < period->end;
+    }
+    if (!in_care)
+      finding_for(f, m->start_event, Q_MISSING_OUTSIDE_CARE);
   }
 }
 
@@ -968,7 +1148,9 @@ static void resolve_corrections(CaseEvent **events, size_t n, uint8_t *live) {
 int child_fold(CaseEvent **events, size_t n, const struct code_lists *codes, struct arena *a,
                struct child_state *st) {
   memset(st, 0, sizeof *st);
-  st->details = (struct child_details){DATE_NEVER, DATE_NEVER, DATE_NEVER, 0, "", 0, 0};
+  st->details = (struct child_details){.dob = DATE_NEVER, .expected_dob = DATE_NEVER,
+                                       .death = DATE_NEVER, .uasc_ceased = DATE_NEVER,
+                                       .ethnicity = ""};
   /* Each event adds at most one entry to each list, and the period of care
    * a legal status and a span: 2n bounds them all. Findings: at most one per
    * rule and event. */
@@ -1022,6 +1204,8 @@ int child_fold(CaseEvent **events, size_t n, const struct code_lists *codes, str
   }
   f.only_earlier = 0;
   check_overlaps(&f);
+  check_reviews(&f);
+  check_missing(&f);
   derive_care_spans(&f);
   return f.oom ? CSC_ENOMEM : CSC_OK;
 }

@@ -284,7 +284,8 @@ enum measure {
   M_ADOPTION_COUNT_12M,        /* bucket: 0 = A1, 1 = A2, 2 = A10 */
   M_ADOPTION_DAYS_12M,         /* bucket as above; weight: days */
   M_PLACED_FOR_ADOPTION_12M,   /* bucket: 0 = all, 1 = early permanence */
-  M_CARE_LEAVERS_12M,          /* bucket: 0 = contacted, 1 in touch, 2 EET, 3 suitable */
+  M_CARE_LEAVERS_12M,          /* bucket: 0 = contacted, 1 in touch, 2 EET, 3 suitable;
+                                  LEAVER_IN_TOUCH_VALUES + i: the 903 IN_TOUCH value i */
   M_SDQ_COUNT,                 /* bucket: 0 = all, 1 = 0-13, 2 = 14-16, 3 = 17+ */
   M_SDQ_SUM,                   /* weight: score */
   M_COURT_APPLICATIONS_6M,
@@ -298,6 +299,19 @@ enum measure {
   /* Outcomes, appended (state/facts_outcomes.c) */
   M_DISTANCE_UNKNOWN,          /* looked after on T, no known distance (or no placement) */
   M_WORKER_LEFT,               /* a worker's days as a leaver (state/join.c); not published */
+  /* Reviews (state/facts_reviews.c); one per child */
+  M_CP_REVIEWS_DUE,            /* on a CP plan that has lasted 3 months */
+  M_CP_REVIEWS_TIMELY,         /* ... whose reviews were all held in time */
+  M_LAC_REVIEWS_DUE,           /* looked after 20 working days into the period */
+  M_LAC_REVIEWS_TIMELY,
+  /* missing_from_care (state/facts_missing.c); bucket: 0 missing, 1 away */
+  M_LAC_IN_FYTD,               /* looked after on some day of the FYTD; bucket 0 */
+  M_MISSING_CHILDREN_12M,      /* one per child with an incident in the window */
+  M_MISSING_CHILDREN_FYTD,
+  M_MISSING_INCIDENTS_12M,     /* one per incident */
+  M_MISSING_INCIDENTS_FYTD,
+  /* sw_diversity (state/facts_workforce.c); weight FTE x 100 */
+  M_DIVERSITY_FTE,             /* bucket: DIVERSITY_BUCKET(seniority, group) */
   M_COUNT
 };
 
@@ -313,6 +327,21 @@ enum placement_group {
 };
 
 enum plan_kind { PLAN_EH, PLAN_CIN, PLAN_CP, PLAN_LAC, PLAN_KIND_COUNT };
+
+/* The SSDA903 IN_TOUCH values of care_leavers, in the order of their
+ * buckets of M_CARE_LEAVERS_12M (from LEAVER_IN_TOUCH_VALUES): "YES", "NO",
+ * "REFU", "NREQ", "RHOM", "DIED". Stored by number: append, never reorder. */
+/* sw_diversity's ethnic groups (DfE's five major groups and not known) and
+ * seniority levels (0: all levels; then Cscflow__V1__Seniority 1..3); group
+ * DIVERSITY_ALL_GROUPS is every group of a level (its denominator). */
+enum ethnic_group { EG_WHITE, EG_MIXED, EG_ASIAN, EG_BLACK, EG_OTHER, EG_UNKNOWN, EG_COUNT };
+extern const char *const ethnic_group_names[EG_COUNT];
+#define DIVERSITY_ALL_GROUPS 7
+#define DIVERSITY_BUCKET(seniority, group) ((seniority) * 8 + (group))
+int ethnic_group_of(const char *ethnicity_code);
+#define LEAVER_IN_TOUCH_VALUES 4
+#define LEAVER_IN_TOUCH_COUNT 6
+extern const char *const leaver_in_touch_codes[LEAVER_IN_TOUCH_COUNT];
 extern const char *const plan_kind_names[PLAN_KIND_COUNT]; /* "EH", "CIN", "CP", "LAC" */
 
 /* Thresholds of open_plans_over and of the plan_duration alert, in months. */
@@ -355,6 +384,8 @@ enum quality_rule {
   Q_IMPLAUSIBLE_DATE,      /* occurred_on before 1900: the event is not folded */
   Q_AFTER_DEATH,           /* dated after the child's date of death: the event is not folded */
   Q_REPEATED_COMPLETION,   /* a second completion of an assessment or S47 enquiry: not counted */
+  Q_REVIEW_OUTSIDE_PLAN,   /* a review of a CP plan or period of care not open on its date */
+  Q_MISSING_OUTSIDE_CARE,  /* a missing or away episode that starts with no period of care open */
   Q_RULE_COUNT
 };
 extern const char *const quality_rule_ids[Q_RULE_COUNT];
@@ -390,9 +421,14 @@ struct episode {
   const char *reason;   /* reason for the placement change that began it;
                            CP plan or early help end reason */
   const char *start_event; /* event_id of the event that opened it */
+  const char *rne;      /* placement: the SSDA903 reason for new episode of the
+                           change that began it ("" if not recorded) */
+  csc_date due;         /* S47 enquiry: the ICPC's target date (DATE_NEVER if none) */
   uint32_t value;       /* assessment or S47 outcome (enum value); placement
                            distance in tenths of a mile; employment FTE x 100;
-                           a care span's period (index in plans[PLAN_LAC]) */
+                           a care span's period (index in plans[PLAN_LAC]);
+                           CP plan: previous CP plans (EP_PREVIOUS_RECORDED);
+                           missing episode: Cscflow__V1__MissingKind */
   uint32_t flags;       /* EP_* */
   char **factors;       /* assessment factors (the event's array) */
   size_t n_factors;
@@ -406,6 +442,12 @@ struct episode {
 #define EP_END_BEFORE_START 128u /* assessment, enquiry: completed before its start;
                                    counted, left out of timeliness */
 #define EP_AGENCY 64u       /* employment through an agency */
+#define EP_NFA_AT_REFERRAL 256u   /* referral: CIN census ReferralNFA recorded on it */
+#define EP_ICPC_NOT_REQUIRED 512u /* S47 enquiry: ICPC not required */
+#define EP_PREVIOUS_RECORDED 1024u /* CP plan: value holds the record's previous CP plans */
+/* Employment: the worker's seniority (Cscflow__V1__Seniority, 0..3) in bits 16-17. */
+#define EP_SENIORITY_SHIFT 16
+#define EP_SENIORITY(flags) (((flags) >> EP_SENIORITY_SHIFT) & 3u)
 
 /* One dated record: a strategy discussion, ICPC, visit, legal status,
  * adoption step, court application, permanence order, care leaver contact,
@@ -414,7 +456,9 @@ struct mark {
   csc_date date;
   const char *id;   /* referral (strategy), enquiry (ICPC), plan (visit), period (legal status) */
   const char *code; /* legal status; care leaver activity code */
-  const char *code2;/* care leaver accommodation code */
+  const char *code2;/* care leaver accommodation code; legal status: its RNE;
+                       previous permanence: LA_PERM */
+  const char *code3;/* care leaver in-touch code (SSDA903 IN_TOUCH) */
   uint32_t value;   /* see the list */
   uint32_t flags;   /* MK_* */
 };
@@ -437,6 +481,7 @@ struct child_details {
   csc_date dob;          /* DATE_NEVER when unknown (or unborn) */
   csc_date expected_dob; /* DATE_NEVER when not recorded */
   csc_date death;        /* DATE_NEVER when not recorded (INDICATORS.md "After death") */
+  csc_date uasc_ceased;  /* DATE_NEVER when not recorded (SSDA903 UASC table, DUC) */
   int sex;               /* Cscflow__V1__Sex */
   const char *ethnicity; /* "" when not recorded */
   int disabled, uasc;
@@ -454,8 +499,19 @@ struct child_state {
                                               a span's value is its period's index */
   size_t n_placements, n_care_spans;
   struct mark *legal; /* legal status in force from date: id and value (its index
-                         in plans[PLAN_LAC]) name the period, code the status */
+                         in plans[PLAN_LAC]) name the period, code the status,
+                         code2 the RNE of the change */
   size_t n_legal;
+  struct mark *needs; /* category of need from date: as legal, code the need */
+  size_t n_needs;
+  struct mark *reviews; /* id = plan or period reviewed, value = Cscflow__V1__ReviewKind,
+                           code = participation code, code2 = the event's id */
+  size_t n_reviews;
+  struct episode *missing; /* id = episode id, value = Cscflow__V1__MissingKind */
+  size_t n_missing;
+  struct mark *prev_permanence; /* code = PREV_PERM, code2 = LA_PERM, value = DATE_PERM
+                                   as YYYYMMDD (0 if not known) */
+  size_t n_prev_permanence;
   struct adoption *adoptions;
   size_t n_adoptions;
   struct mark *court, *permanence; /* value = CourtOrderKind / PermanenceKind */
@@ -464,10 +520,11 @@ struct child_state {
   size_t n_leaver_contacts;
   struct mark *sdq; /* value = score */
   size_t n_sdq;
-  struct episode *allocations; /* id = worker id */
+  struct episode *allocations; /* id = worker id, ref = team id, reason = end reason */
   size_t n_allocations;
   /* Workforce histories. */
-  struct episode *employments; /* value = FTE x 100, EP_AGENCY */
+  struct episode *employments; /* value = FTE x 100, EP_AGENCY, EP_SENIORITY;
+                                  code = ethnicity, extra = team id */
   size_t n_employments;
   struct mark *absences, *caseloads; /* value = days / caseload, MK_CASE_HOLDING; a
                                         STARTED is a caseload mark too (caseload 0) */

@@ -1702,6 +1702,362 @@ TEST(test_referral_outcome_lac_stage_by_status) {
   assert_int_equal(value_on(d, M_REFERRAL_OUTCOME_12M, OUT_LAC, D(2024, 2, 1)), 1);
 }
 
+/* ---- what the returns record (issue 16) ---------------------------------------- */
+
+/* Payloads with no builder above, built in place. */
+static CaseEvent *need_change(HDR, const char *period, const char *need)
+    BUILD(CATEGORY_OF_NEED_CHANGED, category_of_need_changed, CategoryOfNeedChanged,
+          p->period_id = S(period), p->category_of_need = S(need))
+static CaseEvent *review(HDR, const char *plan, int kind, const char *participation)
+    BUILD(REVIEW_HELD, review_held, ReviewHeld, p->plan_id = S(plan),
+          p->kind = (Cscflow__V1__ReviewKind)kind, p->participation_code = S(participation))
+static CaseEvent *missing_start(HDR, const char *episode, int kind)
+    BUILD(MISSING_STARTED, missing_started, MissingStarted, p->episode_id = S(episode),
+          p->kind = (Cscflow__V1__MissingKind)kind)
+static CaseEvent *missing_end(HDR, const char *episode)
+    BUILD(MISSING_ENDED, missing_ended, MissingEnded, p->episode_id = S(episode))
+static CaseEvent *prev_perm(HDR, const char *code, const char *la, uint32_t date)
+    BUILD(PREVIOUS_PERMANENCE, previous_permanence, PreviousPermanence, p->kind_code = S(code),
+          p->la_code = S(la), p->order_date = date)
+
+#define RK(x) CSCFLOW__V1__REVIEW_KIND__REVIEW_KIND_##x
+#define MK(x) CSCFLOW__V1__MISSING_KIND__MISSING_KIND_##x
+
+/* Every field the SSDA903 and CIN census add lands where state.h says, in
+ * every arrival order. By hand, from the events: */
+TEST(test_returns_fields) {
+  CaseEvent *c = details(h, "f01", D(2023, 1, 2), 20070301);
+  c->child_details->uasc = 1;
+  c->child_details->uasc_ceased_on = 20250301; /* DUC: the 18th birthday */
+  CaseEvent *r = ref_open(h, "f02", D(2023, 1, 3), "R1", "1A");
+  r->referral_opened->primary_need = S("N1");
+  r->referral_opened->no_further_action = 1; /* ReferralNFA while still open */
+  CaseEvent *s = s47_start(h, "f03", D(2023, 1, 4), "S1", "R1");
+  s->section47_started->icpc_target_date = 20230125;
+  s47_done(h, "f04", D(2023, 1, 9), "S1", 2)->section47_completed->icpc_not_required = 1;
+  CaseEvent *cp = cp_start(h, "f05", D(2023, 1, 10), "CP1", "R1", "N");
+  cp->cp_plan_started->previous_cp_plans = 2;
+  cp->cp_plan_started->previous_cp_plans_recorded = 1;
+  care_start(h, "f06", D(2023, 2, 1), "P1", "C2", "N1", 1, plc(h, "U1", "PR1", 0, 0));
+  need_change(h, "f07", D(2023, 3, 1), "P1", "N4");
+  place(h, "f08", D(2023, 4, 1), "P1", plc(h, "U4", "PR1", 0, 0), "OTHER")
+      ->placement_started->reason_for_new_episode = S("T");
+  legal(h, "f09", D(2023, 5, 1), "P1", "C1")->legal_status_changed->reason_for_new_episode =
+      S("L");
+  leaver(h, "f10", D(2023, 6, 1), 0, "G4", 3, "B", 0)->care_leaver_contact->in_touch_code =
+      S("RHOM");
+  alloc(h, "f11", D(2023, 1, 3), "W1", 0)->worker_allocated->team_id = S("T7");
+  alloc(h, "f12", D(2023, 7, 1), "W1", 1)->worker_allocated->end_reason = S("LEFTRL");
+  prev_perm(h, "f13", D(2023, 2, 1), "P2", "E09000001", 20190402);
+  assert_int_equal(check_arrival_orders(h), 200);
+  const struct child_state *st = fold(h);
+  assert_int_equal(st->n_findings, 0);
+  assert_int_equal(st->details.uasc_ceased, D(2025, 3, 1));
+  assert_string_equal(st->referrals[0].extra, "N1");
+  assert_int_equal(st->referrals[0].flags, EP_NFA_AT_REFERRAL);
+  assert_int_equal(st->enquiries[0].due, D(2023, 1, 25));
+  assert_int_equal(st->enquiries[0].flags, EP_ICPC_NOT_REQUIRED);
+  assert_int_equal(st->plans[PLAN_CP][0].value, 2);
+  assert_int_equal(st->plans[PLAN_CP][0].flags, EP_PREVIOUS_RECORDED);
+  /* The need at the start, then N4 from 1 Mar; the period keeps its start need. */
+  assert_int_equal(st->n_needs, 2);
+  assert_string_equal(st->needs[0].code, "N1");
+  assert_int_equal(st->needs[1].date, D(2023, 3, 1));
+  assert_string_equal(st->needs[1].code, "N4");
+  assert_string_equal(st->plans[PLAN_LAC][0].extra, "N1");
+  /* The first placement starts the period (RNE S); the move keeps the carer (T). */
+  assert_int_equal(st->n_placements, 2);
+  assert_string_equal(st->placements[0].rne, "S");
+  assert_string_equal(st->placements[1].rne, "T");
+  assert_string_equal(st->legal[0].code2, "S");
+  assert_string_equal(st->legal[1].code2, "L");
+  assert_string_equal(st->leaver_contacts[0].code3, "RHOM");
+  ep_is(&st->allocations[0], D(2023, 1, 3), D(2023, 7, 1), "W1", "T7", "", "", 0);
+  assert_string_equal(st->allocations[0].reason, "LEFTRL");
+  assert_int_equal(st->n_prev_permanence, 1);
+  assert_string_equal(st->prev_permanence[0].code, "P2");
+  assert_string_equal(st->prev_permanence[0].code2, "E09000001");
+  assert_int_equal(st->prev_permanence[0].value, 20190402);
+}
+
+/* review_outside_plan (docs/quality-rules.md): a review is held on a day of
+ * the plan it names, start to end with the end date included. CP1 runs
+ * 10 Jan to 1 Jun 2023; P1 (care) from 1 Feb 2023, open. */
+TEST(test_q_review_outside_plan) {
+  cp_start(h, "v01", D(2023, 1, 10), "CP1", "R1", "N");
+  cp_end(h, "v02", D(2023, 6, 1), "CP1", "N", "RP1");
+  care_start(h, "v03", D(2023, 2, 1), "P1", "C2", "N1", 0, NULL);
+  review(h, "v04", D(2023, 1, 10), "CP1", RK(CP), "");    /* the plan's first day: held */
+  review(h, "v05", D(2023, 6, 1), "CP1", RK(CP), "");     /* the review that ends it: held */
+  review(h, "v06", D(2023, 7, 3), "CP1", RK(CP), "");     /* after the end: outside */
+  review(h, "v07", D(2023, 3, 1), "CP9", RK(CP), "");     /* of a plan never started */
+  review(h, "v08", D(2023, 2, 22), "P1", RK(LAC), "PN1");  /* in care: held */
+  review(h, "v09", D(2023, 1, 31), "P1", RK(LAC), "PN1");  /* the day before care: outside */
+  review(h, "v10", D(2023, 3, 1), "", RK(LAC), "PN0");     /* no id: any period open */
+  assert_int_equal(check_arrival_orders(h), 200);
+  const struct child_state *st = fold(h);
+  assert_int_equal(st->n_reviews, 7);
+  assert_int_equal(st->n_findings, 3);
+  assert_true(has_finding(st, Q_REVIEW_OUTSIDE_PLAN, "v06"));
+  assert_true(has_finding(st, Q_REVIEW_OUTSIDE_PLAN, "v07"));
+  assert_true(has_finding(st, Q_REVIEW_OUTSIDE_PLAN, "v09"));
+  assert_string_equal(quality_rule_ids[Q_REVIEW_OUTSIDE_PLAN], "review_outside_plan");
+}
+
+/* Missing episodes: kept in or out of care; outside care is
+ * missing_outside_care; a return before its start end_before_start; a
+ * return from nothing end_without_start. Care P1: 1 Jan to 1 May 2023. */
+TEST(test_q_missing) {
+  care_start(h, "m01", D(2023, 1, 1), "P1", "C2", "N1", 0, NULL);
+  care_end(h, "m02", D(2023, 5, 1), "P1", "E4A");
+  missing_start(h, "m03", D(2023, 1, 1), "M1", MK(MISSING)); /* the first day of care */
+  missing_end(h, "m04", D(2023, 1, 3), "M1");
+  missing_start(h, "m05", D(2023, 3, 1), "M2", MK(AWAY)); /* still away */
+  missing_start(h, "m06", D(2023, 5, 1), "M3", MK(MISSING)); /* the day care ended: outside */
+  missing_end(h, "m07", D(2023, 6, 1), "M4");                 /* its start is later */
+  missing_start(h, "m08", D(2023, 6, 5), "M4", MK(MISSING));  /* outside care too */
+  missing_end(h, "m09", D(2023, 6, 9), "M9");                 /* of nothing */
+  assert_int_equal(check_arrival_orders(h), 200);
+  const struct child_state *st = fold(h);
+  assert_int_equal(st->n_missing, 4);
+  ep_is(&st->missing[0], D(2023, 1, 1), D(2023, 1, 3), "M1", "", "", "", 0);
+  assert_int_equal(st->missing[0].value, MK(MISSING));
+  ep_is(&st->missing[1], D(2023, 3, 1), NEVER, "M2", "", "", "", 0);
+  assert_int_equal(st->missing[1].value, MK(AWAY));
+  ep_is(&st->missing[3], D(2023, 6, 5), NEVER, "M4", "", "", "", 0);
+  assert_int_equal(st->n_findings, 4);
+  assert_true(has_finding(st, Q_MISSING_OUTSIDE_CARE, "m06"));
+  assert_true(has_finding(st, Q_MISSING_OUTSIDE_CARE, "m08"));
+  assert_true(has_finding(st, Q_END_BEFORE_START, "m07"));
+  assert_true(has_finding(st, Q_END_WITHOUT_START, "m09"));
+}
+
+/* A category of need change with no open period changes nothing and is
+ * end_without_start, like a legal status. */
+TEST(test_q_need_change_outside_care) {
+  care_start(h, "n01", D(2023, 1, 1), "P1", "C2", "N1", 0, NULL);
+  care_end(h, "n02", D(2023, 3, 1), "P1", "E13");
+  need_change(h, "n03", D(2023, 4, 1), "P1", "N2");
+  const struct child_state *st = fold(h);
+  assert_int_equal(st->n_needs, 1);
+  assert_int_equal(st->n_findings, 1);
+  assert_true(has_finding(st, Q_END_WITHOUT_START, "n03"));
+}
+
+/* The worker's ethnicity, seniority and team ride on the employment. */
+TEST(test_workforce_diversity_fields) {
+  CaseEvent *w = wf(h, "w01", D(2023, 1, 2), "W1", "", WF(STARTED), 100);
+  w->workforce->ethnicity = S("ABAN");
+  w->workforce->seniority = CSCFLOW__V1__SENIORITY__SENIORITY_SENIOR_PRACTITIONER_OR_TEAM_MANAGER;
+  w->workforce->team_id = S("T7");
+  const struct child_state *st = fold(h);
+  assert_int_equal(st->n_employments, 1);
+  assert_string_equal(st->employments[0].code, "ABAN");
+  assert_string_equal(st->employments[0].extra, "T7");
+  assert_int_equal(EP_SENIORITY(st->employments[0].flags), 2);
+  assert_int_equal(st->employments[0].flags & EP_AGENCY, 0);
+}
+
+/* ---- cp_reviews_timely, lac_reviews_timely (state/facts_reviews.c) --------------- */
+
+/* The child's (den, num) of a review indicator on T. */
+static void reviews_on(struct hist *h, int due, int timely, csc_date t, int den, int num) {
+  const struct derived *d = derive(h);
+  assert_int_equal(value_on(d, due, 0, t), den);
+  assert_int_equal(value_on(d, timely, 0, t), num);
+}
+
+/*
+ * INDICATORS.md, cp_reviews_timely: "of children on a CP plan on T that has
+ * lasted at least 3 months, % whose reviews were all held in time: the
+ * first within 3 months of the plan's start (the ICPC), each later one
+ * within 6 months of the previous review (Working Together)". Working
+ * Together: "The first review conference is normally convened three months
+ * after a Child Protection Plan is first drawn up, then at intervals of not
+ * more than six months."
+ * CP1: 10 Jan 2023 to 1 Jun 2024. Due 10 Apr 2023; reviewed 5 Apr (in
+ * time), due 5 Oct 2023; reviewed 5 Oct (on the day: in time), due 5 Apr
+ * 2024; none after, so late from 6 Apr 2024. A review naming another plan
+ * (CP9, 1 Mar 2024) reviews CP9, not CP1.
+ */
+TEST(test_cp_reviews_timely) {
+  cp_start(h, "c1", D(2023, 1, 10), "CP1", "R1", "N");
+  review(h, "c2", D(2023, 4, 5), "CP1", RK(CP), "");
+  review(h, "c3", D(2023, 10, 5), "", RK(CP), "");
+  review(h, "c4", D(2024, 3, 1), "CP9", RK(CP), "");
+  cp_end(h, "c5", D(2024, 6, 1), "CP1", "N", "RP1");
+  fold(h);
+  reviews_on(h, M_CP_REVIEWS_DUE, M_CP_REVIEWS_TIMELY, D(2023, 4, 9), 0, 0); /* under 3 months */
+  reviews_on(h, M_CP_REVIEWS_DUE, M_CP_REVIEWS_TIMELY, D(2023, 4, 10), 1, 1);
+  reviews_on(h, M_CP_REVIEWS_DUE, M_CP_REVIEWS_TIMELY, D(2024, 4, 5), 1, 1);
+  reviews_on(h, M_CP_REVIEWS_DUE, M_CP_REVIEWS_TIMELY, D(2024, 4, 6), 1, 0);
+  reviews_on(h, M_CP_REVIEWS_DUE, M_CP_REVIEWS_TIMELY, D(2024, 6, 1), 0, 0); /* ended */
+}
+
+/* A first review one day late: not in time from the day after the due
+ * date, and a later timely review does not make "all held in time" true
+ * again. CP1 from 10 Jan 2023: due 10 Apr; reviewed 11 Apr, then 1 May. */
+TEST(test_cp_reviews_late_stays_late) {
+  cp_start(h, "c1", D(2023, 1, 10), "CP1", "R1", "P");
+  review(h, "c2", D(2023, 4, 11), "CP1", RK(CP), "");
+  review(h, "c3", D(2023, 5, 1), "CP1", RK(CP), "");
+  fold(h);
+  reviews_on(h, M_CP_REVIEWS_DUE, M_CP_REVIEWS_TIMELY, D(2023, 4, 10), 1, 1);
+  reviews_on(h, M_CP_REVIEWS_DUE, M_CP_REVIEWS_TIMELY, D(2023, 4, 11), 1, 0);
+  reviews_on(h, M_CP_REVIEWS_DUE, M_CP_REVIEWS_TIMELY, D(2023, 6, 1), 1, 0);
+}
+
+/*
+ * INDICATORS.md, lac_reviews_timely: "of children looked after on T (not
+ * V3/V4) for at least 20 working days, % whose reviews of the current period
+ * were all held in time: the first within 20 working days of the start, the
+ * second within 3 months of the first, each later one within 6 months of
+ * the previous". CPR 2010 reg. 33: "The responsible authority must first
+ * review C's case within 20 working days of the date on which C becomes
+ * looked after. (2) The second review must be carried out not more than
+ * three months after the first, and subsequent reviews must be carried out
+ * at intervals of not more than six months."
+ * P1 from Mon 4 Sep 2023 (no bank holiday in Sep or Oct 2023): the 20th
+ * working day after it is Mon 2 Oct (5-8 Sep 4, 11-15 9, 18-22 14, 25-29 19,
+ * 2 Oct 20). Reviewed 29 Sep (in time), next due 29 Dec; reviewed 20 Dec,
+ * next due 20 Jun 2024; none after: late from 21 Jun 2024. Under V3 from
+ * 1 Mar to 1 Apr 2024 the child is not looked after: in neither count.
+ */
+TEST(test_lac_reviews_timely) {
+  care_start(h, "l1", D(2023, 9, 4), "P1", "C2", "N1", 0, NULL);
+  review(h, "l2", D(2023, 9, 29), "P1", RK(LAC), "PN1");
+  review(h, "l3", D(2023, 12, 20), "P1", RK(LAC), "PN1");
+  review(h, "l4", D(2023, 11, 1), "P1", RK(CP), ""); /* another kind: not a LAC review */
+  legal(h, "l5", D(2024, 3, 1), "P1", "V3");
+  legal(h, "l6", D(2024, 4, 1), "P1", "C2");
+  fold(h);
+  reviews_on(h, M_LAC_REVIEWS_DUE, M_LAC_REVIEWS_TIMELY, D(2023, 10, 1), 0, 0);
+  reviews_on(h, M_LAC_REVIEWS_DUE, M_LAC_REVIEWS_TIMELY, D(2023, 10, 2), 1, 1);
+  reviews_on(h, M_LAC_REVIEWS_DUE, M_LAC_REVIEWS_TIMELY, D(2023, 12, 29), 1, 1);
+  reviews_on(h, M_LAC_REVIEWS_DUE, M_LAC_REVIEWS_TIMELY, D(2024, 3, 15), 0, 0); /* V3 */
+  reviews_on(h, M_LAC_REVIEWS_DUE, M_LAC_REVIEWS_TIMELY, D(2024, 6, 20), 1, 1);
+  reviews_on(h, M_LAC_REVIEWS_DUE, M_LAC_REVIEWS_TIMELY, D(2024, 6, 21), 1, 0);
+}
+
+/* The second review is due 3 months after the first: reviewed 29 Sep 2023
+ * (in time), the next on 2 Jan 2024 is 4 days past 29 Dec: late from 30 Dec.
+ * A death on 15 Feb 2024 ends both counts after that day. */
+TEST(test_lac_reviews_second_late) {
+  care_start(h, "l1", D(2023, 9, 4), "P1", "C2", "N1", 0, NULL);
+  review(h, "l2", D(2023, 9, 29), "P1", RK(LAC), "PN1");
+  review(h, "l3", D(2024, 1, 2), "P1", RK(LAC), "PN1");
+  details(h, "l4", D(2024, 2, 16), 20100101)->child_details->date_of_death = 20240215;
+  fold(h);
+  reviews_on(h, M_LAC_REVIEWS_DUE, M_LAC_REVIEWS_TIMELY, D(2023, 12, 29), 1, 1);
+  reviews_on(h, M_LAC_REVIEWS_DUE, M_LAC_REVIEWS_TIMELY, D(2023, 12, 30), 1, 0);
+  reviews_on(h, M_LAC_REVIEWS_DUE, M_LAC_REVIEWS_TIMELY, D(2024, 2, 15), 1, 0);
+  reviews_on(h, M_LAC_REVIEWS_DUE, M_LAC_REVIEWS_TIMELY, D(2024, 2, 16), 0, 0);
+}
+
+/*
+ * missing_from_care (INDICATORS.md): "children looked after in the window
+ * (not V3/V4) who had at least one missing episode, count and % of children
+ * looked after in the window; incidents, and incidents per child who went
+ * missing". The 903's two kinds (DfE): "Missing from care: a looked-after
+ * child who is not at their placement or the place they are expected to be
+ * ... and their whereabouts is not known"; "Away from placement without
+ * authorisation: ... whose whereabouts is known".
+ * P1 1 May 2023 to 1 Feb 2024. Missing 10 Jun and 1 Aug 2023, away 1 Sep
+ * 2023; missing 20 Apr 2023, before care: missing_outside_care, counted in
+ * nothing.
+ */
+TEST(test_missing_from_care) {
+  care_start(h, "x1", D(2023, 5, 1), "P1", "C2", "N1", 0, NULL);
+  care_end(h, "x2", D(2024, 2, 1), "P1", "E13");
+  missing_start(h, "x3", D(2023, 6, 10), "M1", MK(MISSING));
+  missing_end(h, "x4", D(2023, 6, 11), "M1");
+  missing_start(h, "x5", D(2023, 8, 1), "M2", MK(MISSING));
+  missing_start(h, "x6", D(2023, 9, 1), "A1", MK(AWAY));
+  missing_start(h, "x7", D(2023, 4, 20), "M0", MK(MISSING));
+  const struct derived *d = (fold(h), derive(h));
+  /* 31 Mar 2024, 12m (31 Mar 2023, 31 Mar 2024]: every incident in care. */
+  const csc_date t = D(2024, 3, 31);
+  assert_int_equal(value_on(d, M_MISSING_INCIDENTS_12M, 0, t), 2);
+  assert_int_equal(value_on(d, M_MISSING_CHILDREN_12M, 0, t), 1);
+  assert_int_equal(value_on(d, M_MISSING_INCIDENTS_12M, 1, t), 1);
+  assert_int_equal(value_on(d, M_MISSING_CHILDREN_12M, 1, t), 1);
+  assert_int_equal(value_on(d, M_LAC_IN_12M, 0, t), 1);
+  assert_int_equal(value_on(d, M_MISSING_INCIDENTS_FYTD, 0, t), 2);
+  assert_int_equal(value_on(d, M_MISSING_CHILDREN_FYTD, 0, t), 1);
+  assert_int_equal(value_on(d, M_LAC_IN_FYTD, 0, t), 1);
+  /* 10 Jun 2024: the window (10 Jun 2023, 10 Jun 2024] no longer holds 10 Jun 2023. */
+  assert_int_equal(value_on(d, M_MISSING_INCIDENTS_12M, 0, D(2024, 6, 10)), 1);
+  assert_int_equal(value_on(d, M_MISSING_CHILDREN_12M, 0, D(2024, 6, 10)), 1);
+  assert_int_equal(value_on(d, M_MISSING_CHILDREN_12M, 0, D(2024, 8, 1)), 0);
+  assert_int_equal(value_on(d, M_MISSING_CHILDREN_12M, 1, D(2024, 8, 1)), 1);
+  /* 1 Apr 2024, a new year: nothing in its FYTD; the last day in care, 31 Jan
+   * 2024, was in the year before. */
+  assert_int_equal(value_on(d, M_MISSING_CHILDREN_FYTD, 0, D(2024, 4, 1)), 0);
+  assert_int_equal(value_on(d, M_LAC_IN_FYTD, 0, D(2024, 4, 1)), 0);
+  assert_int_equal(value_on(d, M_LAC_IN_FYTD, 0, D(2023, 4, 30)), 0); /* before care */
+  assert_true(has_finding(&h->st, Q_MISSING_OUTSIDE_CARE, "x7"));
+}
+
+/*
+ * care_leavers' in-touch values (INDICATORS.md: "the share of each in-touch
+ * value the 903 records (in touch, not in touch, refused, no longer requires
+ * services, returned home, died)"). The 903's IN_TOUCH codes: YES "Yes - in
+ * touch", NO, DIED "Died after leaving care", REFU "Young person refuses
+ * contact", NREQ "Young person no longer requires children's social care
+ * services", RHOM "Young person returned to live with parents ...": only
+ * YES is in touch. Born 1 Jun 2004 (19 in 2023). 1 Jul 2023: RHOM with the
+ * in_touch flag set (the code wins: not in touch); 1 Oct 2023: the flag
+ * only (YES).
+ */
+TEST(test_care_leaver_in_touch_values) {
+  details(h, "k1", D(2004, 6, 1), 20040601);
+  leaver(h, "k2", D(2023, 7, 1), 1, "F1", 1, "B", 1)->care_leaver_contact->in_touch_code =
+      S("RHOM");
+  leaver(h, "k3", D(2023, 10, 1), 1, "F1", 1, "B", 1);
+  const struct derived *d = (fold(h), derive(h));
+  const int rhom = LEAVER_IN_TOUCH_VALUES + 4, yes = LEAVER_IN_TOUCH_VALUES;
+  assert_string_equal(leaver_in_touch_codes[4], "RHOM");
+  assert_int_equal(value_on(d, M_CARE_LEAVERS_12M, 0, D(2023, 8, 1)), 1); /* contacted */
+  assert_int_equal(value_on(d, M_CARE_LEAVERS_12M, 1, D(2023, 8, 1)), 0); /* in touch */
+  assert_int_equal(value_on(d, M_CARE_LEAVERS_12M, rhom, D(2023, 8, 1)), 1);
+  assert_int_equal(value_on(d, M_CARE_LEAVERS_12M, yes, D(2023, 8, 1)), 0);
+  assert_int_equal(value_on(d, M_CARE_LEAVERS_12M, 1, D(2023, 11, 1)), 1);
+  assert_int_equal(value_on(d, M_CARE_LEAVERS_12M, yes, D(2023, 11, 1)), 1);
+  assert_int_equal(value_on(d, M_CARE_LEAVERS_12M, rhom, D(2023, 11, 1)), 0);
+}
+
+/*
+ * sw_diversity (INDICATORS.md: "% of social worker FTE by ethnic group
+ * (CSWW census groups), overall and by seniority (practitioner, senior
+ * practitioner / team manager, service manager and above) on T"). A worker
+ * ABAN (Asian), senior practitioner, 0.8 FTE from 2 Jan 2023; from 1 Jul
+ * 2023 1.0 FTE as a service manager (a STARTED while employed changes the
+ * hours: the first employment ends that day).
+ */
+TEST(test_sw_diversity) {
+  CaseEvent *w = wf(h, "w01", D(2023, 1, 2), "W1", "", WF(STARTED), 80);
+  w->workforce->ethnicity = S("ABAN");
+  w->workforce->seniority = CSCFLOW__V1__SENIORITY__SENIORITY_SENIOR_PRACTITIONER_OR_TEAM_MANAGER;
+  w = wf(h, "w02", D(2023, 7, 1), "W1", "", WF(STARTED), 100);
+  w->workforce->ethnicity = S("ABAN");
+  w->workforce->seniority = CSCFLOW__V1__SENIORITY__SENIORITY_SERVICE_MANAGER_OR_ABOVE;
+  const struct derived *d = (fold(h), derive(h));
+  assert_int_equal(ethnic_group_of("ABAN"), EG_ASIAN);
+  assert_int_equal(ethnic_group_of("CHNE"), EG_ASIAN);
+  assert_int_equal(ethnic_group_of("REFU"), EG_UNKNOWN);
+  assert_int_equal(ethnic_group_of(""), EG_UNKNOWN);
+  const csc_date before = D(2023, 6, 30), after = D(2023, 7, 1);
+  assert_int_equal(value_on(d, M_DIVERSITY_FTE, DIVERSITY_BUCKET(0, EG_ASIAN), before), 80);
+  assert_int_equal(value_on(d, M_DIVERSITY_FTE, DIVERSITY_BUCKET(2, EG_ASIAN), before), 80);
+  assert_int_equal(value_on(d, M_DIVERSITY_FTE, DIVERSITY_BUCKET(2, DIVERSITY_ALL_GROUPS), before),
+                   80);
+  assert_int_equal(value_on(d, M_DIVERSITY_FTE, DIVERSITY_BUCKET(3, EG_ASIAN), before), 0);
+  assert_int_equal(value_on(d, M_DIVERSITY_FTE, DIVERSITY_BUCKET(0, EG_ASIAN), after), 100);
+  assert_int_equal(value_on(d, M_DIVERSITY_FTE, DIVERSITY_BUCKET(2, EG_ASIAN), after), 0);
+  assert_int_equal(value_on(d, M_DIVERSITY_FTE, DIVERSITY_BUCKET(3, EG_ASIAN), after), 100);
+  assert_int_equal(value_on(d, M_WORKERS_FTE, 0, after), 100); /* the overall denominator */
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, hist_setup, hist_teardown)
 
 int main(void) {
@@ -1723,6 +2079,10 @@ int main(void) {
       T(test_correction_target_absent), T(test_same_day), T(test_permutations_small),
       T(test_permutations_long), T(test_permutations_save_order),
       T(test_referral_outcome_lac_stage_by_status),
+      T(test_returns_fields), T(test_q_review_outside_plan), T(test_q_missing),
+      T(test_q_need_change_outside_care), T(test_workforce_diversity_fields),
+      T(test_cp_reviews_timely), T(test_cp_reviews_late_stays_late), T(test_lac_reviews_timely),
+      T(test_lac_reviews_second_late), T(test_missing_from_care), T(test_care_leaver_in_touch_values), T(test_sw_diversity),
       /* clang-format on */
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -54,6 +54,14 @@
         LAC: 'Children looked after', EH: 'Children on an early help plan',
       })[b] || 'Children on a ' + b + ' plan',
     },
+    cp_reviews_timely: {
+      group: 'Plans', title: 'Child protection reviews on time', kind: 'pct',
+      parts: ['all reviews on time', 'on a plan of 3+ months'],
+    },
+    lac_reviews_timely: {
+      group: 'Plans', title: 'Looked-after reviews on time', kind: 'pct',
+      parts: ['all reviews on time', 'looked after 20+ working days'],
+    },
     rereferrals: {
       group: 'Outcomes', title: 'Re-referrals within 12 months', kind: 'pct',
       parts: ['re-referrals', 'referrals'],
@@ -79,6 +87,24 @@
       group: 'Outcomes', title: 'Early permanence', kind: 'pct',
       parts: ['early permanence', 'placed for adoption'],
     },
+    missing_from_care: {
+      group: 'Outcomes', kind: 'pct',
+      title: (b) => ({
+        missing: 'Looked-after children missing', away: 'Looked-after children away without authorisation',
+      })[b] || 'Missing from care: ' + b,
+      parts: ['children with an incident', 'looked after'],
+    },
+    care_leavers: {
+      group: 'Outcomes', kind: 'pct',
+      title: (b) => ({
+        in_touch: 'Care leavers in touch', eet: 'Care leavers in education, employment or training',
+        suitable_accommodation: 'Care leavers in suitable accommodation',
+        'in_touch,NO': 'Care leavers not in touch', 'in_touch,REFU': 'Care leavers refusing contact',
+        'in_touch,NREQ': 'Care leavers no longer requiring services',
+        'in_touch,RHOM': 'Care leavers returned home', 'in_touch,DIED': 'Care leavers who died',
+      })[b] || 'Care leavers: ' + b,
+      parts: ['care leavers', 'aged 17–21 with a contact'],
+    },
     court_applications: { group: 'Outcomes', title: 'Care and supervision applications', kind: 'count' },
     sw_vacancy_rate: {
       group: 'Workforce', title: 'Social worker vacancy rate', kind: 'pct',
@@ -96,6 +122,11 @@
       group: 'Workforce', title: 'Agency social workers', kind: 'pct',
       parts: ['agency FTE', 'FTE employed'], fte: [true, true],
     },
+    sw_diversity: {
+      group: 'Workforce', kind: 'pct',
+      title: (b) => 'Social worker FTE: ' + b.replace(/_/g, ' ').replace(',', ', '),
+      parts: ['FTE in the group', 'FTE employed'], fte: [true, true],
+    },
     sw_caseload: {
       group: 'Workforce', title: 'Average caseload', kind: 'mean', unit: 'children per worker',
       parts: ['children allocated', 'case-holding workers'],
@@ -104,7 +135,13 @@
 
   /* Tiles show each indicator's headline rows (breakdown ""), and these
    * breakdowns, which are the headline of an indicator that has no total. */
-  const HEADLINE_BREAKDOWNS = { children_on_plan: ['CIN', 'CP', 'LAC', 'EH'] };
+  const HEADLINE_BREAKDOWNS = {
+    children_on_plan: ['CIN', 'CP', 'LAC', 'EH'],
+    missing_from_care: ['missing', 'away'],
+    care_leavers: ['in_touch', 'eet', 'suitable_accommodation', 'in_touch,NO', 'in_touch,REFU',
+      'in_touch,NREQ', 'in_touch,RHOM', 'in_touch,DIED'],
+    sw_diversity: ['white', 'mixed', 'asian', 'black', 'other', 'not_known'],
+  };
 
   const QUALITY_RULES = {
     end_before_start: 'An end dated before the start of what it ends; the episode stays open (an assessment or S47 completion still counts, untimed).',
@@ -118,6 +155,8 @@
     implausible_date: 'An event dated before 1900; not counted until its date is corrected.',
     after_death: 'An event dated after the child\'s date of death; not counted.',
     repeated_completion: 'A second completion of an assessment or S47 enquiry; only the first counts.',
+    review_outside_plan: 'A review of a CP plan or period of care that was not open on the review date.',
+    missing_outside_care: 'A missing or away episode that starts when the child is not in care.',
   };
 
   const $ = (id) => document.getElementById(id);
