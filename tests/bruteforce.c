@@ -235,6 +235,7 @@ struct mark {
   const char *id, *code;
   int value, period;
   int in_touch, suitable, case_holding;
+  const char *touch; /* care leaver: the 903 IN_TOUCH value (YES, NO, ...) */
 };
 
 struct journey {
@@ -930,7 +931,10 @@ static void fold_middle(struct fold *f) {
     if ((m = push_mark(f->b, c, &c->leaver, f->date)) != NULL) {
       m->value = (int)l->activity;
       m->code = l->activity_code;
-      m->in_touch = l->in_touch;
+      /* The 903 IN_TOUCH code, when recorded, says it: only YES is in
+       * touch (DIED, REFU, NREQ, RHOM are not); else the flag, as YES or NO. */
+      m->touch = l->in_touch_code[0] ? l->in_touch_code : l->in_touch ? "YES" : "NO";
+      m->in_touch = strcmp(m->touch, "YES") == 0;
       m->suitable = l->accommodation_suitable;
     }
     break;
@@ -2345,7 +2349,8 @@ static int in_education_or_work(const struct mark *contact) {
 }
 
 static void care_leavers(struct bf *b) {
-  double contacted = 0, in_touch = 0, eet = 0, suitable = 0;
+  static const char *const TOUCH[] = {"YES", "NO", "REFU", "NREQ", "RHOM", "DIED"};
+  double contacted = 0, in_touch = 0, eet = 0, suitable = 0, touch[6] = {0};
   for (size_t i = 0; i < b->n_children; i++) {
     const struct child *c = &b->children[i];
     const int age = age_on(c->dob, b->T);
@@ -2361,10 +2366,17 @@ static void care_leavers(struct bf *b) {
     in_touch += latest->in_touch != 0;
     eet += in_education_or_work(latest);
     suitable += latest->suitable != 0;
+    for (int v = 0; v < 6; v++)
+      touch[v] += strcmp(latest->touch, TOUCH[v]) == 0;
   }
   put_pct(b, "care_leavers", "12m", "in_touch", in_touch, contacted);
   put_pct(b, "care_leavers", "12m", "eet", eet, contacted);
   put_pct(b, "care_leavers", "12m", "suitable_accommodation", suitable, contacted);
+  for (int v = 0; v < 6; v++) {
+    char bd[32];
+    snprintf(bd, sizeof bd, "in_touch,%s", TOUCH[v]);
+    put_pct(b, "care_leavers", "12m", bd, touch[v], contacted);
+  }
 }
 
 static void sdq_mean(struct bf *b) {
