@@ -32,6 +32,12 @@ static const char *const LIST_NAMES[CODE_LIST_COUNT] = {
     [CODE_LEAVER_ACCOMMODATION] = "leaver_accommodation",
     [CODE_ETHNICITY] = "ethnicity",
     [CODE_DISABILITY] = "disability",
+    [CODE_REASON_NEW_EPISODE] = "reason_new_episode",
+    [CODE_IN_TOUCH] = "in_touch",
+    [CODE_PRIMARY_NEED] = "primary_need",
+    [CODE_REVIEW_PARTICIPATION] = "review_participation",
+    [CODE_PREVIOUS_PERMANENCE] = "previous_permanence",
+    [CODE_SW_REASON] = "sw_reason",
 };
 
 #define CODES_HEADER "list,code,first,last,note"

@@ -907,7 +907,8 @@ static int has_unknown_code(const struct fold *f) {
            any_unknown(f, CODE_DISABILITY, ev->child_details->disabilities,
                        ev->child_details->n_disabilities);
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_REFERRAL_OPENED:
-    return !known(f, CODE_REFERRAL_SOURCE, ev->referral_opened->source);
+    return !known(f, CODE_REFERRAL_SOURCE, ev->referral_opened->source) ||
+           !known(f, CODE_PRIMARY_NEED, ev->referral_opened->primary_need);
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_REFERRAL_CLOSED:
     return !known(f, CODE_CLOSURE_REASON, ev->referral_closed->closure_reason);
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_ASSESSMENT_COMPLETED:
@@ -926,12 +927,25 @@ static int has_unknown_code(const struct fold *f) {
     return !known(f, CODE_REASON_CEASED, ev->period_of_care_ended->reason_ceased);
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_PLACEMENT_STARTED:
     return placement_unknown(f, ev->placement_started->placement) ||
-           !known(f, CODE_PLACEMENT_CHANGE, ev->placement_started->reason_for_change);
+           !known(f, CODE_PLACEMENT_CHANGE, ev->placement_started->reason_for_change) ||
+           !known(f, CODE_REASON_NEW_EPISODE, ev->placement_started->reason_for_new_episode);
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_LEGAL_STATUS_CHANGED:
-    return !known(f, CODE_LEGAL_STATUS, ev->legal_status_changed->legal_status);
+    return !known(f, CODE_LEGAL_STATUS, ev->legal_status_changed->legal_status) ||
+           !known(f, CODE_REASON_NEW_EPISODE, ev->legal_status_changed->reason_for_new_episode);
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CARE_LEAVER_CONTACT:
     return !known(f, CODE_LEAVER_ACTIVITY, ev->care_leaver_contact->activity_code) ||
-           !known(f, CODE_LEAVER_ACCOMMODATION, ev->care_leaver_contact->accommodation_code);
+           !known(f, CODE_LEAVER_ACCOMMODATION, ev->care_leaver_contact->accommodation_code) ||
+           !known(f, CODE_IN_TOUCH, ev->care_leaver_contact->in_touch_code);
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CATEGORY_OF_NEED_CHANGED:
+    return !known(f, CODE_NEED, ev->category_of_need_changed->category_of_need);
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_REVIEW_HELD:
+    return !known(f, CODE_REVIEW_PARTICIPATION, ev->review_held->participation_code);
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_PREVIOUS_PERMANENCE:
+    return !known(f, CODE_PREVIOUS_PERMANENCE, ev->previous_permanence->kind_code);
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_WORKER_ALLOCATED:
+    return !known(f, CODE_SW_REASON, ev->worker_allocated->end_reason);
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_WORKFORCE:
+    return !known(f, CODE_ETHNICITY, ev->workforce->ethnicity);
   default:
     return 0;
   }

@@ -160,6 +160,18 @@ static const char *const ETHNICITIES[] = {"WBRI", "WIRI", "WOTH", "WIRT", "WROM"
 static const char *const DISABILITIES[] = {"MOB", "HAND", "PC",  "INC", "COMM", "LD",   "HEAR",
                                            "VIS", "BEH",  "CON", "AUT", "DDA",  "NONE", NULL};
 
+/* The lists of the fields issue 16 added (SSDA903 RNE, IN_TOUCH,
+ * REVIEW_CODE, PREV_PERM, SW_REASON; CIN census PrimaryNeedCode). */
+static const char *const RNES[] = {"S", "L", "P", "T", "B", "U", NULL};
+static const char *const IN_TOUCH_CODES[] = {"YES", "NO", "DIED", "REFU", "NREQ", "RHOM", NULL};
+static const char *const PRIMARY_NEEDS[] = {"N0", "N1", "N2", "N3", "N4",
+                                            "N5", "N6", "N7", "N8", "N9", NULL};
+static const char *const PARTICIPATIONS[] = {"PN0", "PN1", "PN2", "PN3",
+                                             "PN4", "PN5", "PN6", "PN7", NULL};
+static const char *const PREVIOUS_PERMANENCES[] = {"P1", "P2", "P3", "P4", "Z1", NULL};
+static const char *const SW_REASONS[] = {"MANAGE", "FCONTA", "LEFTRL", "ORGRST", "TSPROC",
+                                         "ABSENC", "CHCHAN", "PCCHAN", "SWDIED", "OTHERS", NULL};
+
 static int in_list(const char *const *list, const char *code) {
   for (; *list != NULL; list++)
     if (strcmp(*list, code) == 0)
@@ -966,7 +978,8 @@ static int has_unknown_code(const Ev *ev) {
            any_unknown(DISABILITIES, ev->child_details->disabilities,
                        ev->child_details->n_disabilities);
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_REFERRAL_OPENED:
-    return unknown(REFERRAL_SOURCES, ev->referral_opened->source);
+    return unknown(REFERRAL_SOURCES, ev->referral_opened->source) ||
+           unknown(PRIMARY_NEEDS, ev->referral_opened->primary_need);
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_REFERRAL_CLOSED:
     return unknown(CLOSURE_REASONS, ev->referral_closed->closure_reason);
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_ASSESSMENT_COMPLETED:
@@ -984,12 +997,25 @@ static int has_unknown_code(const Ev *ev) {
     return unknown(REASONS_CEASED, ev->period_of_care_ended->reason_ceased);
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_PLACEMENT_STARTED:
     return placement_has_unknown(ev->placement_started->placement) ||
-           unknown(PLACEMENT_CHANGES, ev->placement_started->reason_for_change);
+           unknown(PLACEMENT_CHANGES, ev->placement_started->reason_for_change) ||
+           unknown(RNES, ev->placement_started->reason_for_new_episode);
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_LEGAL_STATUS_CHANGED:
-    return unknown(LEGAL_STATUSES, ev->legal_status_changed->legal_status);
+    return unknown(LEGAL_STATUSES, ev->legal_status_changed->legal_status) ||
+           unknown(RNES, ev->legal_status_changed->reason_for_new_episode);
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CARE_LEAVER_CONTACT:
     return unknown_activity(ev->care_leaver_contact->activity_code, ev->occurred_on) ||
-           unknown(LEAVER_ACCOMMODATIONS, ev->care_leaver_contact->accommodation_code);
+           unknown(LEAVER_ACCOMMODATIONS, ev->care_leaver_contact->accommodation_code) ||
+           unknown(IN_TOUCH_CODES, ev->care_leaver_contact->in_touch_code);
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CATEGORY_OF_NEED_CHANGED:
+    return unknown(NEEDS, ev->category_of_need_changed->category_of_need);
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_REVIEW_HELD:
+    return unknown(PARTICIPATIONS, ev->review_held->participation_code);
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_PREVIOUS_PERMANENCE:
+    return unknown(PREVIOUS_PERMANENCES, ev->previous_permanence->kind_code);
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_WORKER_ALLOCATED:
+    return unknown(SW_REASONS, ev->worker_allocated->end_reason);
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_WORKFORCE:
+    return unknown(ETHNICITIES, ev->workforce->ethnicity);
   default: return 0;
   }
 }

@@ -2058,6 +2058,32 @@ TEST(test_sw_diversity) {
   assert_int_equal(value_on(d, M_WORKERS_FTE, 0, after), 100); /* the overall denominator */
 }
 
+/* unknown_code covers the fields issue 16 added, by the lists of
+ * reference/code-lists.csv (RNE S L P T B U; IN_TOUCH YES NO DIED REFU NREQ
+ * RHOM; PrimaryNeedCode N0-N9; REVIEW_CODE PN0-PN7; PREV_PERM P1-P4 Z1;
+ * SW_REASON; ethnicity): one bad code each, and the event still folds. */
+TEST(test_q_unknown_code_returns_fields) {
+  care_start(h, "u01", D(2023, 1, 2), "P1", "C2", "N1", 0, plc(h, "U1", "PR1", 0, 0));
+  place(h, "u02", D(2023, 2, 1), "P1", plc(h, "U4", "PR1", 0, 0), "OTHER")
+      ->placement_started->reason_for_new_episode = S("X");
+  legal(h, "u03", D(2023, 3, 1), "P1", "C1")->legal_status_changed->reason_for_new_episode = S("Q");
+  leaver(h, "u04", D(2023, 4, 1), 1, "F1", 1, "B", 1)->care_leaver_contact->in_touch_code =
+      S("MAYBE");
+  ref_open(h, "u05", D(2023, 1, 3), "R1", "1A")->referral_opened->primary_need = S("N10");
+  need_change(h, "u06", D(2023, 5, 1), "P1", "N9");
+  review(h, "u07", D(2023, 1, 20), "P1", RK(LAC), "PN8");
+  prev_perm(h, "u08", D(2023, 1, 2), "P5", "", 0);
+  alloc(h, "u09", D(2023, 1, 3), "W1", 0);
+  alloc(h, "u10", D(2023, 6, 1), "W1", 1)->worker_allocated->end_reason = S("GONE");
+  review(h, "u11", D(2023, 7, 1), "P1", RK(LAC), "PN7"); /* valid: no finding */
+  const struct child_state *st = fold(h);
+  assert_int_equal(st->n_placements, 2); /* folded all the same */
+  const char *bad[] = {"u02", "u03", "u04", "u05", "u06", "u07", "u08", "u10"};
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+    assert_true(has_finding(st, Q_UNKNOWN_CODE, bad[i]));
+  assert_int_equal(st->n_findings, 8);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, hist_setup, hist_teardown)
 
 int main(void) {
@@ -2082,7 +2108,7 @@ int main(void) {
       T(test_returns_fields), T(test_q_review_outside_plan), T(test_q_missing),
       T(test_q_need_change_outside_care), T(test_workforce_diversity_fields),
       T(test_cp_reviews_timely), T(test_cp_reviews_late_stays_late), T(test_lac_reviews_timely),
-      T(test_lac_reviews_second_late), T(test_missing_from_care), T(test_care_leaver_in_touch_values), T(test_sw_diversity),
+      T(test_lac_reviews_second_late), T(test_missing_from_care), T(test_care_leaver_in_touch_values), T(test_sw_diversity), T(test_q_unknown_code_returns_fields),
       /* clang-format on */
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
