@@ -1872,13 +1872,35 @@ static void ended_plans_over(struct bf *b) {
       }
 }
 
+/* The child's event with event_id id (event_ids are unique in c->events),
+ * such as the one that opened an episode (start_event); NULL when none. */
+static const Ev *event_with_id(const struct child *c, const char *id) {
+  for (size_t i = 0; i < c->n_events; i++)
+    if (strcmp(c->events[i]->event_id, id) == 0)
+      return c->events[i];
+  return NULL;
+}
+
+/* Whether the CP plan p's start recorded (CIN census NumberOfPreviousCPP)
+ * that the child had had a CP plan before it. */
+static int record_counts_previous_cp(const struct child *c, enum kind k, const struct ep *p) {
+  const Ev *ev = k == CP ? event_with_id(c, p->start_event) : NULL;
+  return ev != NULL && ev->payload_case == CSCFLOW__V1__CASE_EVENT__PAYLOAD_CP_PLAN_STARTED &&
+         ev->cp_plan_started->previous_cp_plans_recorded &&
+         ev->cp_plan_started->previous_cp_plans >= 1;
+}
+
 /* Whether p is a repeat within months (0: `ever`), as INDICATORS.md words
  * it: "the child's previous plan of the same kind ended within 12 / 24
  * months before the start (a plan that starts while another of its kind is
  * still open is a data-quality finding, not a repeat within 12 / 24
  * months); and `ever` (second or subsequent time: any earlier plan of the
- * kind)". The previous plan is the earlier one that ended last. */
-static int is_repeat(const struct eps *l, enum kind k, const struct ep *p, int months) {
+ * kind)". The previous plan is the earlier one that ended last. `ever`
+ * also when the plan's record counts a previous CP plan the history need
+ * not hold (a first import of a census year); the count carries no dates,
+ * so it makes no repeat within 12 / 24 months. */
+static int is_repeat(const struct child *c, const struct eps *l, enum kind k, const struct ep *p,
+                     int months) {
   int earlier = 0, overlap = 0;
   csc_date last = 0;
   for (size_t i = 0; i < l->n; i++) {
@@ -1894,7 +1916,7 @@ static int is_repeat(const struct eps *l, enum kind k, const struct ep *p, int m
     }
   }
   if (months == 0)
-    return earlier;
+    return earlier || record_counts_previous_cp(c, k, p);
   return earlier && !overlap && last <= p->start && last >= date_add_months(p->start, -months);
 }
 
@@ -1913,7 +1935,7 @@ static void repeat_plan(struct bf *b) {
                 !start_counts(&b->children[i], (enum kind)k, p))
               continue;
             started++;
-            repeat += is_repeat(l, (enum kind)k, plan, t == 2 ? 0 : 12 * (t + 1));
+            repeat += is_repeat(&b->children[i], l, (enum kind)k, plan, t == 2 ? 0 : 12 * (t + 1));
           }
         }
         char bd[32];
