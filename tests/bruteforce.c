@@ -2305,6 +2305,31 @@ static void reunification_sustained(struct bf *b) {
   put_provisional_pct(b, "reunification_sustained", "12m", "", sustained, exits);
 }
 
+/* Whether the move into placement p kept the carer: the event that began it
+ * is a PlacementStarted with 903 RNE T or U (a period's first placement,
+ * begun by PeriodOfCareStarted, never did). */
+static int move_kept_carer(const struct child *c, const struct ep *p) {
+  const Ev *ev = event_with_id(c, p->start_event);
+  if (ev == NULL || ev->payload_case != CSCFLOW__V1__CASE_EVENT__PAYLOAD_PLACEMENT_STARTED)
+    return 0;
+  const char *rne = ev->placement_started->reason_for_new_episode;
+  return strcmp(rne, "T") == 0 || strcmp(rne, "U") == 0;
+}
+
+/* The placement a move that kept the carer left: the placement that ended
+ * the day p began; NULL when p's move did not keep the carer or none did. */
+static const struct ep *same_carer_before(const struct child *c, const struct ep *p) {
+  if (!move_kept_carer(c, p))
+    return NULL;
+  const struct ep *found = NULL;
+  for (size_t i = 0; i < c->placements.n; i++) {
+    const struct ep *q = &c->placements.v[i];
+    if (q->end == p->start && q->start < p->start)
+      found = q;
+  }
+  return found;
+}
+
 static void adoption_timeliness(struct bf *b) {
   double sum[3] = {0}, count[3] = {0}; /* A1, A2, A10 */
   for (size_t i = 0; i < b->n_children; i++) {
@@ -2321,12 +2346,16 @@ static void adoption_timeliness(struct bf *b) {
          * carer's placement began. When the placement open on the placed
          * date is an adoption placement that began that day (the carer's
          * placement re-recorded), it is the placement that ended that day.
-         * Never before the span began. */
+         * "A10 dates from the day the child moved in with the carer who
+         * adopts them (the start of the run of T/U moves)": back along the
+         * moves that kept the carer. Never before the span began. */
         const struct ep *from = x->foster_carer ? placement_on(c, x->placed) : NULL;
         if (from != NULL && is_adoption_placement(from->code) && from->start == x->placed)
           for (size_t p = 0; p < c->placements.n; p++)
             if (c->placements.v[p].end == x->placed && c->placements.v[p].start < x->placed)
               from = &c->placements.v[p];
+        for (const struct ep *q; from != NULL && (q = same_carer_before(c, from)) != NULL;)
+          from = q;
         if (!x->foster_carer || from != NULL) {
           const csc_date moved_in = x->foster_carer ? from->start : x->placed;
           sum[2] += (moved_in > span->start ? moved_in : span->start) - span->start;
