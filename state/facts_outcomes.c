@@ -614,23 +614,49 @@ static csc_date care_span_start(const struct child_state *st, csc_date placed) {
   return DATE_NEVER;
 }
 
+/* Whether the move into placement p kept the carer (903 RNE T: change of
+ * placement, same carer; U: change of legal status and placement, same
+ * carer). "" (not recorded), S, P and B did not, or may not have. */
+static int moved_in_with_same_carer(const struct episode *p) {
+  return strcmp(p->rne, "T") == 0 || strcmp(p->rne, "U") == 0;
+}
+
 /*
  * A10's "placement they were adopted from": the placement open on the
  * placed date; when that is an adoption placement (A3-A6) that began on the
  * placed date, the foster placement it continues (the carer's placement
- * re-recorded as an adoption placement). DATE_NEVER when none.
+ * re-recorded as an adoption placement). Returns its index; SIZE_MAX when
+ * none.
  */
-static csc_date adopted_from(const struct child_state *st, csc_date placed) {
+static size_t adopted_from(const struct child_state *st, csc_date placed) {
   const size_t p = placement_on(st, placed);
   if (p == SIZE_MAX)
-    return DATE_NEVER;
+    return SIZE_MAX;
   const struct episode *cur = &st->placements[p];
   if (is_adoption_placement(cur->code) && cur->start == placed) {
     const size_t prev = previous_placement(st, p);
     if (prev != SIZE_MAX)
-      return st->placements[prev].start;
+      return prev;
   }
-  return cur->start;
+  return p;
+}
+
+/*
+ * INDICATORS.md, "Same carer": "A10 dates from the day the child moved in
+ * with the carer who adopts them (the start of the run of T/U moves)". From
+ * placement p (adopted from), back while the move into the placement kept
+ * the carer, to the placement that move left (previous_placement); its start
+ * is the day the child moved in with the carer. Without RNE recorded the run
+ * is p alone. Starts strictly decrease along the walk, so it ends.
+ */
+static csc_date moved_in_with_carer(const struct child_state *st, size_t p) {
+  while (moved_in_with_same_carer(&st->placements[p])) {
+    const size_t prev = previous_placement(st, p);
+    if (prev == SIZE_MAX)
+      break;
+    p = prev;
+  }
+  return st->placements[p].start;
 }
 
 /* One journey's days for adoption_timeliness bucket b, counted over the
@@ -654,8 +680,10 @@ static int derive_adoption_times(const struct child_state *st, const struct adop
     if (add_adoption_days(l, 0, j->adopted, (int32_t)(j->placed - entered)))
       return CSC_ENOMEM;
     csc_date moved_in = j->placed;
-    if (j->flags & MK_FOSTER_CARER)
-      moved_in = adopted_from(st, j->placed);
+    if (j->flags & MK_FOSTER_CARER) {
+      const size_t from = adopted_from(st, j->placed);
+      moved_in = from == SIZE_MAX ? DATE_NEVER : moved_in_with_carer(st, from);
+    }
     if (moved_in != DATE_NEVER &&
         add_adoption_days(l, 2, j->adopted, (int32_t)(max_date(moved_in, entered) - entered)))
       return CSC_ENOMEM;

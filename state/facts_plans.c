@@ -105,6 +105,17 @@ static void earlier_plans(int kind, const struct episode *plans, size_t n, size_
 }
 
 /*
+ * Whether the record of CP plan p says the child had a CP plan before it
+ * (CIN census NumberOfPreviousCPP, recorded and at least 1). A first import
+ * of a census year holds only that year's plans, so the count can know
+ * plans the history does not. It carries no dates: it decides `ever` only.
+ * A count of 0 never overrides an earlier plan the history holds.
+ */
+static int record_says_previous_cp(int kind, const struct episode *p) {
+  return kind == PLAN_CP && (p->flags & EP_PREVIOUS_RECORDED) && p->value >= 1;
+}
+
+/*
  * repeat_plan (INDICATORS.md: "the child's previous plan of the same kind
  * ended within 12 / 24 months before the start (a plan that starts while
  * another of its kind is still open is a data-quality finding, not a repeat
@@ -112,7 +123,8 @@ static void earlier_plans(int kind, const struct episode *plans, size_t n, size_
  * holding its start s; as a repeat within n months when no other plan of
  * the kind is open on s and the previous plan (of those started before s,
  * the one that ended last) ended on or after s - n months; and as `ever`
- * when any plan of the kind started before s, overlapping or not.
+ * when any plan of the kind started before s, overlapping or not, or when
+ * the CP plan's record counts a previous plan (record_says_previous_cp).
  */
 static int derive_started(int kind, const struct episode *plans, size_t n, size_t i,
                           struct fact_list *l) {
@@ -122,7 +134,7 @@ static int derive_started(int kind, const struct episode *plans, size_t n, size_
   int open_on_s, any;
   csc_date last_end;
   earlier_plans(kind, plans, n, i, &open_on_s, &last_end, &any);
-  int repeat[N_REPEAT] = {0, 0, any};
+  int repeat[N_REPEAT] = {0, 0, any || record_says_previous_cp(kind, &plans[i])};
   for (int r = 0; any && !open_on_s && r < REPEAT_EVER; r++)
     repeat[r] = last_end >= date_add_months(s, -repeat_months[r]);
   for (int w = 0; w < N_WINDOWS; w++) {

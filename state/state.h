@@ -74,6 +74,9 @@ typedef Cscflow__V1__CaseEvent CaseEvent;
  * exit) and by the legal status at entry / on the last day; LAC plans open
  * (and their plan_duration alerts raised) only on days not under V3/V4;
  * placement_stability_long over the period.
+ * Issue 16: A10 counts to the start of the run of T/U moves (903 RNE)
+ * that ends in the placement adopted from; repeat_plan `ever` also counts a
+ * CP plan recording previous_cp_plans >= 1 (NumberOfPreviousCPP).
  */
 #define STATE_SCHEMA_VERSION 7u
 #define STATE_MAX_KEY 511 /* LMDB's default maximum key size */

@@ -1898,13 +1898,35 @@ static void ended_plans_over(struct bf *b) {
       }
 }
 
+/* The child's event with event_id id (event_ids are unique in c->events),
+ * such as the one that opened an episode (start_event); NULL when none. */
+static const Ev *event_with_id(const struct child *c, const char *id) {
+  for (size_t i = 0; i < c->n_events; i++)
+    if (strcmp(c->events[i]->event_id, id) == 0)
+      return c->events[i];
+  return NULL;
+}
+
+/* Whether the CP plan p's start recorded (CIN census NumberOfPreviousCPP)
+ * that the child had had a CP plan before it. */
+static int record_counts_previous_cp(const struct child *c, enum kind k, const struct ep *p) {
+  const Ev *ev = k == CP ? event_with_id(c, p->start_event) : NULL;
+  return ev != NULL && ev->payload_case == CSCFLOW__V1__CASE_EVENT__PAYLOAD_CP_PLAN_STARTED &&
+         ev->cp_plan_started->previous_cp_plans_recorded &&
+         ev->cp_plan_started->previous_cp_plans >= 1;
+}
+
 /* Whether p is a repeat within months (0: `ever`), as INDICATORS.md words
  * it: "the child's previous plan of the same kind ended within 12 / 24
  * months before the start (a plan that starts while another of its kind is
  * still open is a data-quality finding, not a repeat within 12 / 24
  * months); and `ever` (second or subsequent time: any earlier plan of the
- * kind)". The previous plan is the earlier one that ended last. */
-static int is_repeat(const struct eps *l, enum kind k, const struct ep *p, int months) {
+ * kind)". The previous plan is the earlier one that ended last. `ever`
+ * also when the plan's record counts a previous CP plan the history need
+ * not hold (a first import of a census year); the count carries no dates,
+ * so it makes no repeat within 12 / 24 months. */
+static int is_repeat(const struct child *c, const struct eps *l, enum kind k, const struct ep *p,
+                     int months) {
   int earlier = 0, overlap = 0;
   csc_date last = 0;
   for (size_t i = 0; i < l->n; i++) {
@@ -1920,7 +1942,7 @@ static int is_repeat(const struct eps *l, enum kind k, const struct ep *p, int m
     }
   }
   if (months == 0)
-    return earlier;
+    return earlier || record_counts_previous_cp(c, k, p);
   return earlier && !overlap && last <= p->start && last >= date_add_months(p->start, -months);
 }
 
@@ -1939,7 +1961,7 @@ static void repeat_plan(struct bf *b) {
                 !start_counts(&b->children[i], (enum kind)k, p))
               continue;
             started++;
-            repeat += is_repeat(l, (enum kind)k, plan, t == 2 ? 0 : 12 * (t + 1));
+            repeat += is_repeat(&b->children[i], l, (enum kind)k, plan, t == 2 ? 0 : 12 * (t + 1));
           }
         }
         char bd[32];
@@ -2309,6 +2331,31 @@ static void reunification_sustained(struct bf *b) {
   put_provisional_pct(b, "reunification_sustained", "12m", "", sustained, exits);
 }
 
+/* Whether the move into placement p kept the carer: the event that began it
+ * is a PlacementStarted with 903 RNE T or U (a period's first placement,
+ * begun by PeriodOfCareStarted, never did). */
+static int move_kept_carer(const struct child *c, const struct ep *p) {
+  const Ev *ev = event_with_id(c, p->start_event);
+  if (ev == NULL || ev->payload_case != CSCFLOW__V1__CASE_EVENT__PAYLOAD_PLACEMENT_STARTED)
+    return 0;
+  const char *rne = ev->placement_started->reason_for_new_episode;
+  return strcmp(rne, "T") == 0 || strcmp(rne, "U") == 0;
+}
+
+/* The placement a move that kept the carer left: the placement that ended
+ * the day p began; NULL when p's move did not keep the carer or none did. */
+static const struct ep *same_carer_before(const struct child *c, const struct ep *p) {
+  if (!move_kept_carer(c, p))
+    return NULL;
+  const struct ep *found = NULL;
+  for (size_t i = 0; i < c->placements.n; i++) {
+    const struct ep *q = &c->placements.v[i];
+    if (q->end == p->start && q->start < p->start)
+      found = q;
+  }
+  return found;
+}
+
 static void adoption_timeliness(struct bf *b) {
   double sum[3] = {0}, count[3] = {0}; /* A1, A2, A10 */
   for (size_t i = 0; i < b->n_children; i++) {
@@ -2325,12 +2372,16 @@ static void adoption_timeliness(struct bf *b) {
          * carer's placement began. When the placement open on the placed
          * date is an adoption placement that began that day (the carer's
          * placement re-recorded), it is the placement that ended that day.
-         * Never before the span began. */
+         * "A10 dates from the day the child moved in with the carer who
+         * adopts them (the start of the run of T/U moves)": back along the
+         * moves that kept the carer. Never before the span began. */
         const struct ep *from = x->foster_carer ? placement_on(c, x->placed) : NULL;
         if (from != NULL && is_adoption_placement(from->code) && from->start == x->placed)
           for (size_t p = 0; p < c->placements.n; p++)
             if (c->placements.v[p].end == x->placed && c->placements.v[p].start < x->placed)
               from = &c->placements.v[p];
+        for (const struct ep *q; from != NULL && (q = same_carer_before(c, from)) != NULL;)
+          from = q;
         if (!x->foster_carer || from != NULL) {
           const csc_date moved_in = x->foster_carer ? from->start : x->placed;
           sum[2] += (moved_in > span->start ? moved_in : span->start) - span->start;

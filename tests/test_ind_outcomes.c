@@ -103,6 +103,11 @@ static CaseEvent *care_end(HDR, const char *period, const char *reason)
 static CaseEvent *place(HDR, const char *period, Cscflow__V1__Placement *pl)
     BUILD(PLACEMENT_STARTED, PLACEMENT_STARTED, placement_started, PlacementStarted,
           p->period_id = S(period), p->placement = pl, p->reason_for_change = "CARPL")
+/* A move whose 903 reason for new episode is rne (P, T, U or B). */
+static CaseEvent *move(HDR, const char *period, Cscflow__V1__Placement *pl, const char *rne)
+    BUILD(PLACEMENT_STARTED, PLACEMENT_STARTED, placement_started, PlacementStarted,
+          p->period_id = S(period), p->placement = pl, p->reason_for_change = "CARPL",
+          p->reason_for_new_episode = S(rne))
 static CaseEvent *legal(HDR, const char *period, const char *status)
     BUILD(LEGAL_STATUS_CHANGED, LEGAL_STATUS_CHANGED, legal_status_changed, LegalStatusChanged,
           p->period_id = S(period), p->legal_status = S(status))
@@ -952,6 +957,70 @@ TEST(test_adoption_latest_span) {
   assert_int_equal(at(h, M_ADOPTION_DAYS_12M, 0, D(2021, 3, 1)), 244);
 }
 
+/*
+ * A10 with the 903 reason for new episode (RNE). INDICATORS.md, "Same
+ * carer": "a change of placement counts as one whoever the carer is (903
+ * reason for new episode P, B, T or U; T and U say the carer stayed the
+ * same), [...] and A10 dates from the day the child moved in with the carer
+ * who adopts them (the start of the run of T/U moves)".
+ * Each child: care from 2021-07-01 in U1 (the period's first placement,
+ * RNE S), placed for adoption 2023-01-10 (A6 from that day, RNE T: the
+ * carer's placement re-recorded), adopted 2023-09-01.
+ *   A1 = 2023-01-10 - 2021-07-01 = 365 + 184 (2022-07-01 to 2023-01-01) +
+ *   9 = 558 days for each.
+ *   F: U4 from 2022-01-10 (RNE P, a new carer), U5 from 2022-06-01 (RNE T,
+ *      same carer), placed with the foster carer. The run of T/U moves back
+ *      from U5 (the placement the A6 continues) starts at U4: A10 =
+ *      2022-01-10 - 2021-07-01 = 184 + 9 = 193. (Without RNE, as before
+ *      issue 16, from U5: 2022-06-01 - 2021-07-01 = 335.)
+ *   G: U4 from 2021-10-01 (RNE T), U5 from 2022-03-01 (RNE P), U6 from
+ *      2022-06-01 (RNE U), placed with the foster carer. Back from U6: U6
+ *      came by U (same carer), U5 by P (a new carer): the run starts at U5,
+ *      after the P move; the T move into U4 before it does not join it:
+ *      A10 = 2022-03-01 - 2021-07-01 = 184 + 31 + 28 = 243 (not 0, from
+ *      U1, nor 335, from U6).
+ *   H: as F, but not placed with the foster carer: A10 = A1 = 558 (RNE
+ *      changes nothing for a child adopted by a new family).
+ */
+static void rne_adoption(struct hist *h, const char *child, int foster_carer) {
+  h->child = child;
+  care_start(h, "P", D(2021, 7, 1), "C2", 0, plc(h, "U1", NO_DISTANCE));
+  if (strcmp(child, "G") == 0) {
+    move(h, "m1", D(2021, 10, 1), "P", plc(h, "U4", NO_DISTANCE), "T");
+    move(h, "m2", D(2022, 3, 1), "P", plc(h, "U5", NO_DISTANCE), "P");
+    move(h, "m3", D(2022, 6, 1), "P", plc(h, "U6", NO_DISTANCE), "U");
+  } else {
+    move(h, "m1", D(2022, 1, 10), "P", plc(h, "U4", NO_DISTANCE), "P");
+    move(h, "m2", D(2022, 6, 1), "P", plc(h, "U5", NO_DISTANCE), "T");
+  }
+  adopt(h, "a1", D(2022, 7, 1), AD(DECISION), 0, 0);
+  adopt(h, "a2", D(2023, 1, 10), AD(PLACED), 0, foster_carer);
+  move(h, "m4", D(2023, 1, 10), "P", plc(h, "A6", NO_DISTANCE), "T");
+  adopt(h, "a3", D(2023, 9, 1), AD(ADOPTED), 0, 0);
+  care_end(h, "e", D(2023, 9, 1), "P", "E11");
+}
+
+TEST(test_adoption_a10_same_carer_run) {
+  rne_adoption(h, "F", 1);
+  rne_adoption(h, "G", 1);
+  rne_adoption(h, "H", 0);
+  const csc_date t = D(2023, 9, 1);
+  const struct {
+    const char *child;
+    int a10;
+  } want[] = {{"F", 193}, {"G", 243}, {"H", 558}};
+  for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+    struct hist g;
+    derive_one(h, want[i].child, &g);
+    assert_int_equal(at(&g, M_ADOPTION_COUNT_12M, 0, t), 1);
+    assert_int_equal(at(&g, M_ADOPTION_DAYS_12M, 0, t), 558);
+    assert_int_equal(at(&g, M_ADOPTION_COUNT_12M, 2, t), 1);
+    if (at(&g, M_ADOPTION_DAYS_12M, 2, t) != want[i].a10)
+      fail_msg("%s: A10 is %lld days, expected %d", want[i].child,
+               (long long)at(&g, M_ADOPTION_DAYS_12M, 2, t), want[i].a10);
+  }
+}
+
 /* ---- care_leavers ------------------------------------------------------------------------ */
 
 /*
@@ -1273,6 +1342,7 @@ int main(void) {
       T(test_adoption_times),
       T(test_adoption_missing_dates),
       T(test_adoption_latest_span),
+      T(test_adoption_a10_same_carer_run),
       T(test_care_leavers),
       T(test_sdq),
       T(test_court),

@@ -91,6 +91,21 @@ static void plan(struct stream *s, int kind, int end, const char *child, const c
   put(s, &ev);
 }
 
+/* A CP plan starting on d whose record gives NumberOfPreviousCPP: previous
+ * (recorded 1) or none (recorded 0, previous ignored). */
+static void cp_start_counted(struct stream *s, const char *child, const char *id, csc_date d,
+                             int recorded, uint32_t previous) {
+  Cscflow__V1__CaseEvent ev = at(s, child, d);
+  Cscflow__V1__CpPlanStarted cp = CSCFLOW__V1__CP_PLAN_STARTED__INIT;
+  cp.plan_id = (char *)id;
+  cp.initial_category = "N";
+  cp.previous_cp_plans_recorded = recorded;
+  cp.previous_cp_plans = previous;
+  ev.payload_case = CSCFLOW__V1__CASE_EVENT__PAYLOAD_CP_PLAN_STARTED;
+  ev.cp_plan_started = &cp;
+  put(s, &ev);
+}
+
 /* A plan of kind from s to e (e = 0: still open). */
 static void plan_span(struct stream *s, int kind, const char *child, const char *id,
                       csc_date from, csc_date to) {
@@ -606,6 +621,65 @@ static void test_repeat_plan_overlap(void **state) {
   expect_ratio(&c->f, "repeat_plan", "12m", "CP,ever", 4, 5, 80.0);
 }
 
+/*
+ * repeat_plan `ever` and the record's count of previous CP plans (CIN
+ * census NumberOfPreviousCPP, CpPlanStarted.previous_cp_plans). DASH:
+ * "Percentage of Child Protection Plans (CPP) starting during year, which
+ * were a second or subsequent plan"; INDICATORS.md: "`ever` (second or
+ * subsequent time: any earlier plan of the kind)". A first import of a
+ * census year holds only that year's plans: the record's count says what
+ * the history cannot.
+ *   N1 2024-05-10, records 2 previous plans, none in the history: ever (the
+ *      record says second or subsequent); not 12m nor 24m (the count
+ *      carries no end dates).
+ *   N2 2024-05-10, records 0, none in the history: a first plan.
+ *   N3 a 2023-06-01 -> 2023-12-01, b 2024-05-10 recording 0: the history
+ *      wins: b - 12m = 2023-05-10 <= a's end: 12m, 24m, ever.
+ *   N4 2024-05-10, previous_cp_plans 3 but not recorded: a first plan.
+ * Before the rule N1 was a first plan (ever 0).
+ */
+static void test_repeat_plan_previous_recorded(void **state) {
+  struct ctx *c = open_ctx(state, "plans_repeat_previous");
+  struct stream *s = &c->s;
+  cp_start_counted(s, "N1", "N1", D(2024, 5, 10), 1, 2);
+  cp_start_counted(s, "N2", "N2", D(2024, 5, 10), 1, 0);
+  plan_span(s, PLAN_CP, "N3", "N3a", D(2023, 6, 1), D(2023, 12, 1));
+  cp_start_counted(s, "N3", "N3b", D(2024, 5, 10), 1, 0);
+  cp_start_counted(s, "N4", "N4", D(2024, 5, 10), 0, 3);
+
+  const struct {
+    const char *child;
+    int repeat[3]; /* 12m, 24m, ever, on 2024-05-10 */
+  } want[] = {
+      {"N1", {0, 0, 1}},
+      {"N2", {0, 0, 0}},
+      {"N3", {1, 1, 1}},
+      {"N4", {0, 0, 0}},
+  };
+  for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+    struct folded x;
+    derive_child(s, want[i].child, NULL, &x);
+    for (int r = 0; r < 3; r++)
+      if (value_on(&x, M_REPEAT_PLAN_12M, REPEAT(PLAN_CP, r), D(2024, 5, 10)) !=
+          want[i].repeat[r])
+        fail_msg("%s: repeat bucket %d is %lld, expected %d", want[i].child, r,
+                 (long long)value_on(&x, M_REPEAT_PLAN_12M, REPEAT(PLAN_CP, r), D(2024, 5, 10)),
+                 want[i].repeat[r]);
+    arena_free(&x.a);
+  }
+
+  /* The whole engine on 2024-05-10, window (2023-05-10, 2024-05-10]:
+   * started N1, N2, N3a, N3b, N4 = 5. 12m: N3b (20%); 24m: N3b (20%);
+   * ever: N1, N3b (40%). FYTD [2024-04-01, 2024-05-10]: N1, N2, N3b, N4 =
+   * 4; ever N1, N3b (50%); 12m N3b (25%). */
+  advance(c, D(2024, 5, 10));
+  expect_ratio(&c->f, "repeat_plan", "12m", "CP,12m", 1, 5, 20.0);
+  expect_ratio(&c->f, "repeat_plan", "12m", "CP,24m", 1, 5, 20.0);
+  expect_ratio(&c->f, "repeat_plan", "12m", "CP,ever", 2, 5, 40.0);
+  expect_ratio(&c->f, "repeat_plan", "FYTD", "CP,ever", 2, 4, 50.0);
+  expect_ratio(&c->f, "repeat_plan", "FYTD", "CP,12m", 1, 4, 25.0);
+}
+
 /* ---- seen_per_plan ------------------------------------------------------------------ */
 
 /*
@@ -941,6 +1015,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_ended_month_end, setup, teardown),
       cmocka_unit_test_setup_teardown(test_repeat_plan, setup, teardown),
       cmocka_unit_test_setup_teardown(test_repeat_plan_overlap, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_repeat_plan_previous_recorded, setup, teardown),
       cmocka_unit_test_setup_teardown(test_seen_per_plan, setup, teardown),
       cmocka_unit_test_setup_teardown(test_seen_inclusive, setup, teardown),
       cmocka_unit_test_setup_teardown(test_seen_visits_outside_plan, setup, teardown),
