@@ -1376,11 +1376,17 @@ static void placement_rne(struct lagen *g, struct rng *r, const struct gev *st) 
   }
 }
 
-/* Issue 16's events of a period of care st (not short breaks). */
+/* Issue 16's events of a period of care st. A short-breaks period (V3/V4)
+ * has no reviews, but its child may go missing from the placement: an
+ * incident outside care (missing_outside_care), which missing_from_care
+ * must leave out. */
 static void period_extras(struct lagen *g, struct rng *r, const struct gev *st) {
   csc_date end = plan_end(g, st, K_POC_END);
   int legal = (int)(st->b & 31);
-  if (legal == LS_V3 || legal == LS_V4) return;
+  if (legal == LS_V3 || legal == LS_V4) {
+    missing(g, r, st, end);
+    return;
+  }
   reviews(g, r, st, 1, end);
   missing(g, r, st, end);
   placement_rne(g, r, st);
