@@ -1261,9 +1261,9 @@ static const char *const PREV_PERM[] = {"P1", "P2", "P3", "P4", "Z1"};
 static const unsigned PREV_PERM_W[] = {15, 35, 25, 10, 15};
 
 #define P_LATE_REVIEW 0.05        /* a review held after its due date */
-#define P_RUNNER_12PLUS 0.20      /* a period of a child of 12+ with missing incidents */
+#define P_RUNNER_12PLUS 0.17      /* a period of a child of 12+ with missing incidents */
 #define P_RUNNER_UNDER12 0.02
-#define MISSING_GAP_DAYS 60.0     /* ~6 incidents a year for a child who goes missing */
+#define MISSING_GAP_DAYS 40.0     /* ~5 incidents in 12 months of a child who goes missing */
 #define P_AWAY 0.2                /* kind A (away from placement) */
 #define P_NEED_CHANGE 0.06
 #define P_PREV_PERM 0.08
@@ -1321,7 +1321,7 @@ static void reviews(struct lagen *g, struct rng *r, const struct gev *st, int la
 }
 
 /* Missing (M) and away (A) incidents of a period of care [s, end): a child
- * who goes missing does so every ~2 months; most return within days. */
+ * who goes missing does so every ~6 weeks; most return within days. */
 static void missing(struct lagen *g, struct rng *r, const struct gev *st, csc_date end) {
   if (!rng_chance(r, age_years(g, st->day) >= 12 ? P_RUNNER_12PLUS : P_RUNNER_UNDER12)) return;
   uint32_t n = 0;

@@ -72,10 +72,11 @@
  *                       participation code (PN0 under 4, else PN1-PN7); CP
  *                       reviews of each CP plan (the first within 3 months,
  *                       then 6-monthly; ~5% late); each names its plan
- *   MissingStarted/Ended a child in ~20% of periods of care begun at 12 or
- *                       over (2% under 12) goes missing every ~2 months
- *                       (~10% of children looked after in a year, ~5 incidents
- *                       each), kind A (away) for 20%; 95% end 0-7 days later
+ *   MissingStarted/Ended a child in ~17% of periods of care begun at 12 or
+ *                       over (2% under 12) goes missing every ~6 weeks
+ *                       (~10% of children looked after in a year, ~5
+ *                       missing incidents each), kind A (away) for 20%; 95%
+ *                       end 0-7 days later
  *                       (within the period); short-breaks periods too (an
  *                       incident outside care)
  *   CategoryOfNeedChanged ~6% of periods (not UASC) change need once
