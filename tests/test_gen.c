@@ -1380,6 +1380,126 @@ static void test_shuffle_malformed(void **state) {
   free(in.b);
 }
 
+/* ---- issue 16's events and fields ------------------------------------------------------ */
+
+struct counts16 {
+  size_t reviews[3], bad_pn, missing[3], missing_ended, need_changes, prev_perm, uasc_ceased;
+  size_t referrals, with_need, nfa_opened, s47, with_target, icpc_not_required;
+  size_t cp_starts, recorded_previous, placements, rne[5], legal, legal_l, contacts, touch_ok;
+  size_t started, with_traits, allocations, with_team, deallocations, with_reason;
+};
+
+static int in_codes(const char *code, const char *const *codes, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (strcmp(code, codes[i]) == 0) return 1;
+  return 0;
+}
+
+static void count_rne(struct counts16 *c, const char *rne) {
+  static const char *const codes[] = {"P", "T", "U", "B"};
+  for (int i = 0; i < 4; i++)
+    if (strcmp(rne, codes[i]) == 0) c->rne[i]++;
+  if (rne[0] == '\0') c->rne[4]++;
+}
+
+static void count_workforce16(struct counts16 *c, const Cscflow__V1__CaseEvent *ev) {
+  if (ev->payload_case == CSCFLOW__V1__CASE_EVENT__PAYLOAD_WORKER_ALLOCATED) {
+    const Cscflow__V1__WorkerAllocated *w = ev->worker_allocated;
+    c->allocations++;
+    c->with_team += w->team_id[0] == 'T';
+    c->deallocations += w->deallocated;
+    c->with_reason += w->deallocated && w->end_reason[0] != '\0';
+  } else if (ev->workforce->change == CSCFLOW__V1__WORKFORCE_CHANGE__WORKFORCE_CHANGE_STARTED) {
+    c->started++;
+    c->with_traits += strlen(ev->workforce->ethnicity) == 4 && ev->workforce->seniority >= 1 &&
+                      ev->workforce->seniority <= 3 && ev->workforce->team_id[0] == 'T';
+  }
+}
+
+static int count16_emit(void *vctx, const Cscflow__V1__CaseEvent *ev) {
+  static const char *const pn[] = {"PN0", "PN1", "PN2", "PN3", "PN4", "PN5", "PN6", "PN7"};
+  static const char *const touch[] = {"NO", "DIED", "REFU", "NREQ", "RHOM"};
+  struct counts16 *c = vctx;
+  switch (ev->payload_case) {
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_REVIEW_HELD:
+    c->reviews[ev->review_held->kind % 3]++;
+    c->bad_pn += ev->review_held->kind == CSCFLOW__V1__REVIEW_KIND__REVIEW_KIND_LAC &&
+                 !in_codes(ev->review_held->participation_code, pn, 8);
+    break;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_MISSING_STARTED: c->missing[ev->missing_started->kind % 3]++; break;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_MISSING_ENDED: c->missing_ended++; break;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CATEGORY_OF_NEED_CHANGED: c->need_changes++; break;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_PREVIOUS_PERMANENCE: c->prev_perm++; break;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CHILD_DETAILS: c->uasc_ceased += ev->child_details->uasc_ceased_on != 0; break;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_REFERRAL_OPENED:
+    c->referrals++;
+    c->with_need += strlen(ev->referral_opened->primary_need) == 2 && ev->referral_opened->primary_need[0] == 'N';
+    c->nfa_opened += ev->referral_opened->no_further_action;
+    break;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_SECTION47_STARTED: {
+    csc_date d, t;
+    c->s47++;
+    c->with_target += ev->section47_started->icpc_target_date != 0 &&
+                      date_from_yyyymmdd(ev->occurred_on, &d) == 0 &&
+                      date_from_yyyymmdd(ev->section47_started->icpc_target_date, &t) == 0 && t - d >= 19 &&
+                      t - d <= 21; /* 15 working days: 3 weeks */
+    break;
+  }
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_SECTION47_COMPLETED:
+    c->icpc_not_required += ev->section47_completed->icpc_not_required;
+    break;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CP_PLAN_STARTED:
+    c->cp_starts++;
+    c->recorded_previous += ev->cp_plan_started->previous_cp_plans_recorded;
+    break;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_PLACEMENT_STARTED:
+    c->placements++;
+    count_rne(c, ev->placement_started->reason_for_new_episode);
+    break;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_LEGAL_STATUS_CHANGED:
+    c->legal++;
+    c->legal_l += strcmp(ev->legal_status_changed->reason_for_new_episode, "L") == 0;
+    break;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CARE_LEAVER_CONTACT: {
+    const Cscflow__V1__CareLeaverContact *l = ev->care_leaver_contact;
+    c->contacts++;
+    c->touch_ok += l->in_touch ? strcmp(l->in_touch_code, "YES") == 0 : in_codes(l->in_touch_code, touch, 5);
+    break;
+  }
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_WORKER_ALLOCATED:
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_WORKFORCE: count_workforce16(c, ev); break;
+  default: break;
+  }
+  return 0;
+}
+
+/* Issue 16: every new event type and field is emitted, at about its rate
+ * (gen.h), and its codes are the guides'. */
+static void test_issue16(void **state) {
+  (void)state;
+  struct gen_options o;
+  small_options(&o, 3);
+  struct counts16 c;
+  memset(&c, 0, sizeof c);
+  assert_int_equal(gen_run(&o, count16_emit, &c), 0);
+  print_message("issue 16: reviews LAC %zu CP %zu; missing %zu away %zu ended %zu; need changes %zu, "
+                "previous permanence %zu, UASC ceased %zu; RNE P %zu T %zu U %zu B %zu none %zu\n",
+                c.reviews[1], c.reviews[2], c.missing[1], c.missing[2], c.missing_ended, c.need_changes,
+                c.prev_perm, c.uasc_ceased, c.rne[0], c.rne[1], c.rne[2], c.rne[3], c.rne[4]);
+  assert_true(c.reviews[1] > 0 && c.reviews[2] > 0 && c.reviews[0] == 0 && c.bad_pn == 0);
+  assert_true(c.missing[1] > 0 && c.missing[2] > 0 && c.missing[0] == 0);
+  assert_true(c.missing_ended > (c.missing[1] + c.missing[2]) * 8 / 10);
+  assert_true(c.need_changes > 0 && c.prev_perm > 0);
+  assert_true(c.with_need == c.referrals && c.nfa_opened > 0);
+  assert_true(c.with_target > c.s47 * 9 / 10 && c.icpc_not_required > 0);
+  assert_true(c.recorded_previous > c.cp_starts * 8 / 10);
+  assert_true(c.rne[0] > c.placements / 2 && c.rne[1] > 0 && c.rne[4] == 0);
+  assert_true(c.legal_l > 0 && c.legal_l < c.legal);
+  assert_true(c.touch_ok == c.contacts && c.contacts > 0);
+  assert_true(c.with_traits == c.started && c.started > 0);
+  assert_true(c.with_team == c.allocations && c.with_reason == c.deallocations && c.deallocations > 0);
+}
+
 int main(void) {
   const struct CMUnitTest unit[] = {
       cmocka_unit_test(test_same_seed_same_bytes),
@@ -1393,6 +1513,7 @@ int main(void) {
       cmocka_unit_test(test_mess_kinds),
       cmocka_unit_test(test_shuffle_children),
       cmocka_unit_test(test_shuffle_malformed),
+      cmocka_unit_test(test_issue16),
   };
   const struct CMUnitTest full[] = {
       cmocka_unit_test(test_stream_order),
