@@ -322,7 +322,9 @@ static const char *const SOURCE_SYSTEMS[] = {"liquidlogic", "mosaic", "eclipse",
 enum kind {
   K_CHILD, K_REF_OPEN, K_REF_CLOSE, K_EH_START, K_EH_END, K_ASS_START, K_ASS_DONE, K_STRAT, K_S47_START,
   K_S47_DONE, K_ICPC, K_CIN_START, K_CIN_END, K_CP_START, K_CP_END, K_SEEN, K_POC_START, K_POC_END,
-  K_PLACEMENT, K_LEGAL, K_ADOPT, K_LEAVER, K_SDQ, K_COURT, K_PERM, K_ALLOC, K_WF
+  K_PLACEMENT, K_LEGAL, K_ADOPT, K_LEAVER, K_SDQ, K_COURT, K_PERM, K_ALLOC, K_WF,
+  /* Issue 16's events, made after the child's other events (see "issue 16") */
+  K_REVIEW, K_MISS_START, K_MISS_END, K_NEED, K_PREV_PERM, K_UASC_CEASED, K_LEGAL16
 };
 
 enum { PLAN_CP = 1, PLAN_CIN = 2, PLAN_LAC = 3 };
@@ -344,7 +346,24 @@ enum { PLAN_CP = 1, PLAN_CIN = 2, PLAN_LAC = 3 };
  *                referral (allocation) or closure (deallocation) it follows
  *   K_WF         a = WorkforceChange, obj = worker number, ref = post number,
  *                b = fte x 100 | agency << 7 | case holding << 8 | days or caseload << 9;
- *                seq counts the LA's workforce events; child 0
+ *                seq counts the LA's workforce events; child 0; STARTED's
+ *                b >> 9 = ethnicity | seniority << 5 | team << 7 (issue 16)
+ * Issue 16's fields on the events above, set after the child's events are
+ * made (see "issue 16"), in bits the kinds leave free:
+ *   K_REF_OPEN   b = primary need + 1 | ReferralNFA << 4
+ *   K_S47_START  b = ICPC target recorded;  K_S47_DONE b = ICPC not required
+ *   K_CP_START   b = previous CP plans | recorded << 8
+ *   K_PLACEMENT  b & 7 = RNE (RNE_*);  K_LEGAL b = RNE
+ *   K_LEAVER     b = IN_TOUCH code + 1 (TOUCH_CODES)
+ *   K_ALLOC      b = deallocated | SW_REASON + 1 << 1 | team << 8
+ * and issue 16's events (ids "<la>-X" + a 9-digit sequence of the LA's own):
+ *   K_REVIEW     obj = plan number, a = ReviewKind | participation << 2
+ *   K_MISS_START / K_MISS_END obj = period number, ref = incident number,
+ *                a = MissingKind
+ *   K_NEED       obj = period number, a = need
+ *   K_PREV_PERM  a = PREV_PERM, b = DATE_PERM (csc_date), ref = LA_PERM number
+ *   K_UASC_CEASED a and b as K_CHILD's: ChildDetails again with uasc_ceased_on
+ *   K_LEGAL16    as K_LEGAL: a change to C2 on the day of a placement move
  * placement = type | provider << 6 | area << 9 | district << 15 | distance known << 21
  * mess is the record's part in the mess (MR_*, 0 for none); flags, unused but
  * by K_CHILD, then holds that part's detail.
@@ -421,6 +440,8 @@ struct lagen {
   int oom;
   struct roster *roster; /* the LA's social workers, to allocate children to */
   uint32_t n_wseq;       /* workforce events recorded so far */
+  uint32_t n_xseq;       /* issue 16's events so far */
+  struct gev_vec extra;  /* the child's issue 16 events */
 };
 
 static int add(struct lagen *g, int kind, csc_date day, int parent, uint32_t ref, uint32_t obj, uint32_t a,
@@ -1028,6 +1049,30 @@ static int wf_absences(struct lagen *g, struct rng *r, const struct holder *h, c
 }
 
 /* A worker's events, from a stream of their own. */
+/*
+ * Issue 16: a worker's ethnic group, seniority and team, from a stream of
+ * the worker's own (so the rest of the workforce is as before), packed as
+ * ethnicity | seniority << 5 | team << 7. The groups are near the CSWW
+ * census (~70% white, ~14% black, ~8% asian, ~4% mixed, ~7% not known);
+ * seniority 70% practitioners, 22% senior practitioners or team managers,
+ * 8% service managers or above; WF_TEAMS teams per LA.
+ */
+static const struct wcode WF_ETHNICITY[] = {
+    {"WBRI", 580}, {"WIRI", 20}, {"WOTH", 80}, {"MWBC", 20}, {"MWBA", 10}, {"MWAS", 5}, {"MOTH", 5},
+    {"AIND", 30},  {"APKN", 25}, {"ABAN", 10}, {"AOTH", 10}, {"CHNE", 5},  {"BCRB", 35}, {"BAFR", 90},
+    {"BOTH", 15},  {"OOTH", 20}, {"REFU", 15}, {"NOBT", 25},
+};
+#define WF_TEAMS 12
+static uint32_t worker_traits(const struct lagen *g, uint32_t worker) {
+  static const unsigned seniority_w[3] = {70, 22, 8};
+  struct rng r;
+  rng_init(&r, g->o->seed, 9000 + (uint64_t)g->la, worker);
+  uint32_t eth = (uint32_t)PICK(&r, WF_ETHNICITY);
+  uint32_t seniority = 1 + (uint32_t)pick_w(&r, seniority_w, 3);
+  uint32_t team = 1 + (uint32_t)rng_int(&r, 0, WF_TEAMS - 1);
+  return eth | seniority << 5 | team << 7;
+}
+
 static int wf_worker(struct lagen *g, const struct holder *h) {
   struct rng r;
   rng_init(&r, g->o->seed, 5000 + (uint64_t)g->la, h->worker);
@@ -1035,7 +1080,7 @@ static int wf_worker(struct lagen *g, const struct holder *h) {
   uint32_t base = h->fte | (uint32_t)h->agency << 7 | (uint32_t)h->case_holding << 8;
   csc_date stop = min_date(h->end, g->end);
   int rc = wf_push(g, CSCFLOW__V1__WORKFORCE_CHANGE__WORKFORCE_CHANGE_STARTED, h->start, wf_rec(&r, &c, h->start),
-                   h->worker, 0, base);
+                   h->worker, 0, base | worker_traits(g, h->worker) << 9);
   if (!rc) rc = wf_caseloads(g, &r, &c, h, stop, base);
   if (!rc) rc = wf_absences(g, &r, h, stop, base);
   if (!rc && h->end != DATE_NEVER)
@@ -1187,6 +1232,223 @@ static size_t allocations(struct lagen *g, uint64_t child_no, size_t m, struct g
     if (close && close->seq) out[n++] = alloc_event(&r, close, worker, 1);
   }
   return n;
+}
+
+/* ---- issue 16: what the returns record ------------------------------------------------ */
+
+/*
+ * Issue 16's events and fields, made once the child's kept events have
+ * their recorded_at and sequence (before the mess, like the allocations),
+ * from a stream of the child's own (seed, 8000 + la, child): the child's
+ * other events keep their dates, codes, times and ids. The new events have
+ * ids "<la>-X" + a 9-digit sequence of the LA's own and are never messy.
+ */
+enum { RNE_NONE, RNE_P, RNE_T, RNE_U, RNE_B, RNE_L };
+static const char *const RNE_CODES[] = {"", "P", "T", "U", "B", "L"};
+/* SSDA903 IN_TOUCH; the weights are those of the children not in touch. */
+static const char *const TOUCH_CODES[] = {"YES", "NO", "DIED", "REFU", "NREQ", "RHOM"};
+static const unsigned TOUCH_NOT_W[] = {0, 55, 3, 20, 12, 10};
+/* CIN census primary need N0..N9, near England's shares (N1 ~57%). */
+static const unsigned PRIMARY_NEED_W[10] = {2, 57, 3, 3, 9, 16, 2, 1, 3, 4};
+/* SSDA903 social worker episodes, SW_REASON: mostly a management decision
+ * (the case closed or moved), else the worker left, ... */
+static const char *const SW_REASONS[] = {"MANAGE", "LEFTRL", "FCONTA", "ORGRST", "OTHERS"};
+static const unsigned SW_REASON_W[] = {70, 15, 5, 5, 5};
+/* SSDA903 REVIEW_CODE: PN0 for children under 4, else PN1..PN7. */
+static const unsigned PARTICIPATION_W[8] = {0, 45, 10, 8, 12, 8, 10, 7};
+/* SSDA903 PREV_PERM. */
+static const char *const PREV_PERM[] = {"P1", "P2", "P3", "P4", "Z1"};
+static const unsigned PREV_PERM_W[] = {15, 35, 25, 10, 15};
+
+#define P_LATE_REVIEW 0.05        /* a review held after its due date */
+#define P_RUNNER_12PLUS 0.17      /* a period of a child of 12+ with missing incidents */
+#define P_RUNNER_UNDER12 0.02
+#define MISSING_GAP_DAYS 40.0     /* ~5 incidents in 12 months of a child who goes missing */
+#define P_AWAY 0.2                /* kind A (away from placement) */
+#define P_NEED_CHANGE 0.06
+#define P_PREV_PERM 0.08
+#define P_STATUS_WITH_MOVE 0.15   /* a V2 / C1 period becomes C2 on the day of a move */
+
+/* Appends an issue 16 event dated d, recorded on the day and after the
+ * event it depends on (recorded at after_ms); not kept when recorded after
+ * the history ends. */
+static void x_add(struct lagen *g, struct rng *r, const struct gev *like, int kind, csc_date d, int64_t after_ms,
+                  uint32_t obj, uint32_t ref, uint32_t a, uint32_t b) {
+  int64_t ms = afternoon_ms(r, d);
+  if (ms <= after_ms + 60000) ms = after_ms + 60000 + (int64_t)(rng_next(r) % 120000);
+  if (ms >= g->end_ms) return;
+  struct gev x;
+  memset(&x, 0, sizeof x);
+  x.rec_ms = ms;
+  x.day = d;
+  x.seq = ++g->n_xseq;
+  x.child = like->child;
+  x.la = like->la;
+  x.kind = (uint8_t)kind;
+  x.obj = obj;
+  x.ref = ref;
+  x.a = a;
+  x.b = b;
+  if (vec_push(&g->extra, &x)) g->oom = 1;
+}
+
+/* The day the child's plan (start event st) ends: its end event's date,
+ * or the history's end when it has none. */
+static csc_date plan_end(const struct lagen *g, const struct gev *st, int end_kind) {
+  for (size_t i = 0; i < g->n; i++)
+    if (g->ev[i].e.kind == end_kind && g->ev[i].e.obj == st->obj) return min_date(g->ev[i].e.day, g->end);
+  return g->end;
+}
+
+/* A review due on `due`: on time (up to 30 days early) or, now and then, late. */
+static csc_date review_day(struct rng *r, csc_date prev, csc_date due) {
+  if (rng_chance(r, P_LATE_REVIEW)) return due + rng_int(r, 1, 30);
+  return max_date(prev + 1, due - rng_int(r, 0, 30));
+}
+
+/* Reviews of a period of care (LAC: the first within 20 working days, the
+ * second 3 months after it, then 6-monthly) or of a CP plan (the first
+ * within 3 months, then 6-monthly). */
+static void reviews(struct lagen *g, struct rng *r, const struct gev *st, int lac, csc_date end) {
+  csc_date d = lac ? wd_add(st->day, 20) : date_add_months(st->day, 3);
+  d = rng_chance(r, P_LATE_REVIEW) ? d + rng_int(r, 1, 20) : d - rng_int(r, 0, lac ? 14 : 40);
+  for (int k = 0; d < end; k++) {
+    uint32_t pn = !lac ? 0 : age_years(g, d) < 4 ? 0 : (uint32_t)pick_w(r, PARTICIPATION_W, 8);
+    uint32_t kind = lac ? CSCFLOW__V1__REVIEW_KIND__REVIEW_KIND_LAC : CSCFLOW__V1__REVIEW_KIND__REVIEW_KIND_CP;
+    x_add(g, r, st, K_REVIEW, d, st->rec_ms, st->obj, 0, kind | pn << 2, 0);
+    d = review_day(r, d, date_add_months(d, lac && k == 0 ? 3 : 6));
+  }
+}
+
+/* Missing (M) and away (A) incidents of a period of care [s, end): a child
+ * who goes missing does so every ~6 weeks; most return within days. */
+static void missing(struct lagen *g, struct rng *r, const struct gev *st, csc_date end) {
+  if (!rng_chance(r, age_years(g, st->day) >= 12 ? P_RUNNER_12PLUS : P_RUNNER_UNDER12)) return;
+  uint32_t n = 0;
+  for (csc_date d = st->day + (csc_date)rng_exp(r, MISSING_GAP_DAYS) + 1; d < end && n < 999;
+       d += (csc_date)rng_exp(r, MISSING_GAP_DAYS) + 1) {
+    uint32_t kind = rng_chance(r, P_AWAY) ? CSCFLOW__V1__MISSING_KIND__MISSING_KIND_AWAY
+                                          : CSCFLOW__V1__MISSING_KIND__MISSING_KIND_MISSING;
+    csc_date back = d + (rng_chance(r, 0.6) ? rng_int(r, 0, 1) : rng_int(r, 2, 7));
+    x_add(g, r, st, K_MISS_START, d, st->rec_ms, st->obj, ++n, kind, 0);
+    if (back < end && rng_chance(r, 0.95)) x_add(g, r, st, K_MISS_END, back, st->rec_ms, st->obj, n, kind, 0);
+    d = max_date(d, back);
+  }
+}
+
+/* A period's legal status on d: its first, then its changes on or before d. */
+static int status_on(const struct lagen *g, const struct gev *st, csc_date d) {
+  int status = (int)(st->b & 31);
+  csc_date at = st->day;
+  for (size_t i = 0; i < g->n; i++) {
+    const struct gev *e = &g->ev[i].e;
+    if (e->kind == K_LEGAL && e->obj == st->obj && e->day <= d && e->day >= at) {
+      status = (int)e->a;
+      at = e->day;
+    }
+  }
+  return status;
+}
+
+static int later_legal_change(const struct lagen *g, uint32_t period, csc_date d) {
+  for (size_t i = 0; i < g->n; i++)
+    if (g->ev[i].e.kind == K_LEGAL && g->ev[i].e.obj == period && g->ev[i].e.day >= d) return 1;
+  return 0;
+}
+
+/* RNE of the period's placement changes: P, T (the same carer: always for
+ * a placement for adoption with the foster carer, A6), and now and then,
+ * for a V2 or C1 period, a care order (C2) the same day: B, or U with the
+ * same carer (the LegalStatusChanged carries the same code). */
+static void placement_rne(struct lagen *g, struct rng *r, const struct gev *st) {
+  for (size_t i = 0; i < g->n; i++) {
+    struct gev *p = &g->ev[i].e;
+    if (p->kind != K_PLACEMENT || p->obj != st->obj) continue;
+    int same_carer = (p->a & 63) == PT_A6 || rng_chance(r, 0.1);
+    uint32_t rne = same_carer ? RNE_T : RNE_P;
+    int status = status_on(g, st, p->day);
+    if (p->seq && p->day < g->end && (status == LS_V2 || status == LS_C1) && !later_legal_change(g, p->obj, p->day) &&
+        rng_chance(r, P_STATUS_WITH_MOVE)) {
+      rne = same_carer ? RNE_U : RNE_B;
+      x_add(g, r, p, K_LEGAL16, p->day, p->rec_ms, p->obj, 0, LS_C2, rne);
+    }
+    p->b = (p->b & ~7u) | rne;
+  }
+}
+
+/* Issue 16's events of a period of care st. A short-breaks period (V3/V4)
+ * has no reviews, but its child may go missing from the placement: an
+ * incident outside care (missing_outside_care), which missing_from_care
+ * must leave out. */
+static void period_extras(struct lagen *g, struct rng *r, const struct gev *st) {
+  csc_date end = plan_end(g, st, K_POC_END);
+  int legal = (int)(st->b & 31);
+  if (legal == LS_V3 || legal == LS_V4) {
+    missing(g, r, st, end);
+    return;
+  }
+  reviews(g, r, st, 1, end);
+  missing(g, r, st, end);
+  placement_rne(g, r, st);
+  if (!g->uasc && end - st->day > 60 && rng_chance(r, P_NEED_CHANGE)) {
+    uint32_t need = (st->b >> 5) & 15, to = need;
+    while (to == need) to = (uint32_t)PICK(r, NEED);
+    x_add(g, r, st, K_NEED, st->day + rng_int(r, 30, (int)(end - st->day) - 1), st->rec_ms, st->obj, 0, to, 0);
+  }
+  if (rng_chance(r, P_PREV_PERM)) {
+    uint32_t kind = (uint32_t)pick_w(r, PREV_PERM_W, N_OF(PREV_PERM));
+    csc_date on = max_date(g->dob, st->day - rng_int(r, 100, 3000));
+    uint32_t la = kind == 4 ? 0 : (uint32_t)rng_int(r, 201, 938);
+    x_add(g, r, st, K_PREV_PERM, st->day, st->rec_ms, st->obj, la, kind, kind == 4 ? 0 : (uint32_t)on);
+  }
+}
+
+/* Fields of the child's kept event e (see struct gev); cp counts the
+ * child's CP plans kept so far. */
+static void event_fields(struct lagen *g, struct rng *r, struct gev *e, uint32_t *cp) {
+  switch (e->kind) {
+  case K_REF_OPEN: {
+    int nfa = 0;
+    for (size_t i = 0; i < g->n; i++)
+      if (g->ev[i].e.kind == K_REF_CLOSE && g->ev[i].e.ref == e->ref && g->ev[i].e.b) nfa = rng_chance(r, 0.9);
+    e->b = ((uint32_t)pick_w(r, PRIMARY_NEED_W, 10) + 1) | (uint32_t)nfa << 4;
+    break;
+  }
+  case K_S47_START: e->b = rng_chance(r, 0.95); break;
+  case K_S47_DONE: e->b = e->a == 3 && rng_chance(r, 0.15); break;
+  case K_CP_START: {
+    uint32_t n = *cp + (rng_chance(r, 0.05) ? (uint32_t)rng_int(r, 1, 2) : 0);
+    e->b = rng_chance(r, 0.92) ? n | 1u << 8 : 0;
+    ++*cp;
+    break;
+  }
+  case K_LEGAL: e->b = RNE_L; break;
+  case K_LEAVER: e->b = 1 + ((e->a & 1) ? 0 : (uint32_t)pick_w(r, TOUCH_NOT_W, N_OF(TOUCH_CODES))); break;
+  default: break;
+  }
+}
+
+/* Issue 16's events and fields of the child's kept events ord[0..m) and its
+ * allocations alloc[0..n_alloc) (see above). */
+static void issue16(struct lagen *g, uint64_t child_no, size_t m, struct gev *alloc, size_t n_alloc) {
+  struct rng r;
+  rng_init(&r, g->o->seed, 8000 + (uint64_t)g->la, child_no);
+  g->extra.n = 0;
+  uint32_t cp = 0;
+  for (size_t k = 0; k < m; k++) event_fields(g, &r, &g->ev[g->ord[k].idx].e, &cp);
+  for (size_t k = 0; k < m; k++) {
+    const struct gev *e = &g->ev[g->ord[k].idx].e;
+    if (!e->seq) continue; /* a plan started after the history ends */
+    if (e->kind == K_POC_START) period_extras(g, &r, e);
+    if (e->kind == K_CP_START) reviews(g, &r, e, 0, plan_end(g, e, K_CP_END));
+  }
+  for (size_t k = 0; k < n_alloc; k++) {
+    uint32_t reason = alloc[k].b ? 1 + (uint32_t)pick_w(&r, SW_REASON_W, N_OF(SW_REASONS)) : 0;
+    alloc[k].b |= reason << 1 | (worker_traits(g, alloc[k].a) >> 7) << 8;
+  }
+  const struct gev *child = &g->ev[0].e;
+  if (g->uasc && child->seq && g->adult < g->end)
+    x_add(g, &r, child, K_UASC_CEASED, max_date(g->adult, child->day), child->rec_ms, 0, 0, child->a, child->b);
 }
 
 /* ---- mess ------------------------------------------------------------------------------ */
@@ -1490,8 +1752,16 @@ static int keep_child(struct lagen *g, uint64_t child_no) {
   /* Allocations are made before the mess, which may move their referral. */
   struct gev alloc[2 * MAX_EPISODES];
   size_t n_alloc = allocations(g, child_no, m, alloc);
+  issue16(g, child_no, m, alloc, n_alloc);
+  if (g->oom) return CSC_ENOMEM;
   if (g->o->mess > 0) {
     int rc = mess_child(g, child_no, m);
+    if (rc) return rc;
+  }
+  for (size_t k = 0; k < g->extra.n; k++) {
+    const struct gev *e = &g->extra.v[k];
+    if (e->rec_ms < g->lo_ms || e->rec_ms >= g->hi_ms) continue; /* another pass's */
+    int rc = vec_push(g->out, e);
     if (rc) return rc;
   }
   for (size_t k = 0; k < n_alloc; k++) {
@@ -1697,6 +1967,7 @@ static int gen_la_events(const struct gen_options *o, int la, int64_t lo_ms, int
   }
   free(g.ev);
   free(g.ord);
+  free(g.extra.v);
   roster_free(&ro);
   return rc;
 }
@@ -1705,10 +1976,12 @@ static int gen_la_events(const struct gen_options *o, int la, int64_t lo_ms, int
 
 /* The kind of an event's id: 0 "<la>-<seq>", 1 "<la>-A<seq>" (an
  * allocation), 2 "<la>-M<seq><digit>" (added by the mess), 3 "<la>-W<seq>"
- * (the workforce): the order of their event ids. */
+ * (the workforce), 4 "<la>-X<seq>" (issue 16's events): the order of their
+ * event ids. */
 static int id_class(const struct gev *e) {
   if (e->kind == K_ALLOC) return 1;
   if (e->kind == K_WF) return 3;
+  if (e->kind >= K_REVIEW) return 4;
   return mess_new_id(e) ? 2 : 0;
 }
 
@@ -1716,7 +1989,7 @@ static int cmp_gev(const void *pa, const void *pb) {
   const struct gev *a = pa, *b = pb;
   if (a->rec_ms != b->rec_ms) return a->rec_ms < b->rec_ms ? -1 : 1;
   if (a->la != b->la) return a->la < b->la ? -1 : 1;
-  /* event_id order: "<la>-<digits>", "<la>-A...", "<la>-M...", "<la>-W..." */
+  /* event_id order: "<la>-<digits>", "<la>-A...", "<la>-M...", "<la>-W...", "<la>-X..." */
   if (id_class(a) != id_class(b)) return id_class(a) - id_class(b);
   if (a->seq != b->seq) return a->seq < b->seq ? -1 : 1;
   return (int)mess_digit(a) - (int)mess_digit(b);
@@ -1754,13 +2027,19 @@ static int emit_staff(const struct gev *e, Cscflow__V1__CaseEvent *ev, gen_emit_
   snprintf(post, sizeof post, "P%05u", e->ref);
   if (e->kind == K_ALLOC) {
     Cscflow__V1__WorkerAllocated wa = CSCFLOW__V1__WORKER_ALLOCATED__INIT;
+    char team[8];
     wa.worker_id = worker;
-    wa.deallocated = e->b != 0;
+    wa.deallocated = e->b & 1;
+    snprintf(team, sizeof team, "T%02u", (e->b >> 8) & 31);
+    wa.team_id = team;
+    uint32_t reason = (e->b >> 1) & 7;
+    wa.end_reason = (char *)(reason ? SW_REASONS[reason - 1] : "");
     ev->payload_case = CSCFLOW__V1__CASE_EVENT__PAYLOAD_WORKER_ALLOCATED;
     ev->worker_allocated = &wa;
     return emit(ctx, ev);
   }
   Cscflow__V1__WorkforceEvent wf = CSCFLOW__V1__WORKFORCE_EVENT__INIT;
+  char team[8];
   wf.change = (Cscflow__V1__WorkforceChange)e->a;
   const uint32_t fte = e->b & 127, value = e->b >> 9;
   const int agency = (e->b >> 7) & 1, holding = (e->b >> 8) & 1;
@@ -1775,6 +2054,10 @@ static int emit_staff(const struct gev *e, Cscflow__V1__CaseEvent *ev, gen_emit_
     wf.fte_x100 = fte;
     wf.agency = agency;
     wf.case_holding = holding;
+    wf.ethnicity = (char *)WF_ETHNICITY[value & 31].code;
+    wf.seniority = (Cscflow__V1__Seniority)((value >> 5) & 3);
+    snprintf(team, sizeof team, "T%02u", (value >> 7) & 31);
+    wf.team_id = team;
     break;
   case CSCFLOW__V1__WORKFORCE_CHANGE__WORKFORCE_CHANGE_CASELOAD:
     wf.caseload = value;
@@ -1789,6 +2072,69 @@ static int emit_staff(const struct gev *e, Cscflow__V1__CaseEvent *ev, gen_emit_
   return emit(ctx, ev);
 }
 
+/* Emits one of issue 16's events (K_REVIEW .. K_LEGAL16 but K_UASC_CEASED)
+ * in the envelope ev. */
+static int emit_issue16(const struct gev *e, Cscflow__V1__CaseEvent *ev, gen_emit_fn emit, void *ctx) {
+  char id[24], la[8];
+  Cscflow__V1__ReviewHeld rh = CSCFLOW__V1__REVIEW_HELD__INIT;
+  Cscflow__V1__MissingStarted ms = CSCFLOW__V1__MISSING_STARTED__INIT;
+  Cscflow__V1__MissingEnded me = CSCFLOW__V1__MISSING_ENDED__INIT;
+  Cscflow__V1__CategoryOfNeedChanged cn = CSCFLOW__V1__CATEGORY_OF_NEED_CHANGED__INIT;
+  Cscflow__V1__PreviousPermanence pp = CSCFLOW__V1__PREVIOUS_PERMANENCE__INIT;
+  Cscflow__V1__LegalStatusChanged lsc = CSCFLOW__V1__LEGAL_STATUS_CHANGED__INIT;
+  static const char *const PN[8] = {"PN0", "PN1", "PN2", "PN3", "PN4", "PN5", "PN6", "PN7"};
+  switch (e->kind) {
+  case K_REVIEW: {
+    int lac = (e->a & 3) == CSCFLOW__V1__REVIEW_KIND__REVIEW_KIND_LAC;
+    snprintf(id, sizeof id, lac ? "PC%07u" : "CP%07u", e->obj);
+    rh.plan_id = id;
+    rh.kind = (Cscflow__V1__ReviewKind)(e->a & 3);
+    rh.participation_code = (char *)(lac ? PN[(e->a >> 2) & 7] : "");
+    ev->payload_case = CSCFLOW__V1__CASE_EVENT__PAYLOAD_REVIEW_HELD;
+    ev->review_held = &rh;
+    break;
+  }
+  case K_MISS_START:
+  case K_MISS_END:
+    snprintf(id, sizeof id, "MIS%07u%03u", e->obj, e->ref);
+    if (e->kind == K_MISS_START) {
+      ms.episode_id = id;
+      ms.kind = (Cscflow__V1__MissingKind)e->a;
+      ev->payload_case = CSCFLOW__V1__CASE_EVENT__PAYLOAD_MISSING_STARTED;
+      ev->missing_started = &ms;
+    } else {
+      me.episode_id = id;
+      ev->payload_case = CSCFLOW__V1__CASE_EVENT__PAYLOAD_MISSING_ENDED;
+      ev->missing_ended = &me;
+    }
+    break;
+  case K_NEED:
+    snprintf(id, sizeof id, "PC%07u", e->obj);
+    cn.period_id = id;
+    cn.category_of_need = (char *)NEED[e->a & 15].code;
+    ev->payload_case = CSCFLOW__V1__CASE_EVENT__PAYLOAD_CATEGORY_OF_NEED_CHANGED;
+    ev->category_of_need_changed = &cn;
+    break;
+  case K_PREV_PERM:
+    snprintf(la, sizeof la, "%u", e->ref);
+    pp.kind_code = (char *)PREV_PERM[e->a];
+    pp.la_code = e->ref ? la : "";
+    pp.order_date = e->b ? date_to_yyyymmdd((csc_date)(int32_t)e->b) : 0;
+    ev->payload_case = CSCFLOW__V1__CASE_EVENT__PAYLOAD_PREVIOUS_PERMANENCE;
+    ev->previous_permanence = &pp;
+    break;
+  default: /* K_LEGAL16 */
+    snprintf(id, sizeof id, "PC%07u", e->obj);
+    lsc.period_id = id;
+    lsc.legal_status = (char *)LEGAL[e->a];
+    lsc.reason_for_new_episode = (char *)RNE_CODES[e->b];
+    ev->payload_case = CSCFLOW__V1__CASE_EVENT__PAYLOAD_LEGAL_STATUS_CHANGED;
+    ev->legal_status_changed = &lsc;
+    break;
+  }
+  return emit(ctx, ev);
+}
+
 static int emit_one(const struct gev *e, char codes[][16], const int *systems, gen_emit_fn emit, void *ctx) {
   Cscflow__V1__CaseEvent ev = CSCFLOW__V1__CASE_EVENT__INIT;
   char event_id[32], child_id[16], id1[16], id2[16], district[16], target[32];
@@ -1798,6 +2144,7 @@ static int emit_one(const struct gev *e, char codes[][16], const int *systems, g
   case 1: snprintf(event_id, sizeof event_id, "%s-A%09u", codes[e->la], e->seq); break;
   case 2: snprintf(event_id, sizeof event_id, "%s-M%09u%u", codes[e->la], e->seq, mess_digit(e)); break;
   case 3: snprintf(event_id, sizeof event_id, "%s-W%09u", codes[e->la], e->seq); break;
+  case 4: snprintf(event_id, sizeof event_id, "%s-X%09u", codes[e->la], e->seq); break;
   default: snprintf(event_id, sizeof event_id, "%s-%09u", codes[e->la], e->seq); break;
   }
   snprintf(child_id, sizeof child_id, "C%07u", e->child);
@@ -1810,6 +2157,7 @@ static int emit_one(const struct gev *e, char codes[][16], const int *systems, g
   ev.recorded_at_ms = e->mess == MR_DUPLICATE ? e->rec_ms - e->flags * DAY_MS : e->rec_ms;
   ev.source_system = (char *)SOURCE_SYSTEMS[systems[e->la]];
   if (e->kind == K_ALLOC || e->kind == K_WF) return emit_staff(e, &ev, emit, ctx);
+  if (e->kind >= K_REVIEW && e->kind != K_UASC_CEASED) return emit_issue16(e, &ev, emit, ctx);
   if (e->mess == MR_AMENDMENT) {
     snprintf(target, sizeof target, "%s-%09u", codes[e->la], e->seq);
     ev.supersedes_event_id = target;
@@ -1851,7 +2199,8 @@ static int emit_one(const struct gev *e, char codes[][16], const int *systems, g
   Cscflow__V1__PermanenceOrder po = CSCFLOW__V1__PERMANENCE_ORDER__INIT;
 
   switch (e->kind) {
-  case K_CHILD: {
+  case K_CHILD:
+  case K_UASC_CEASED: {
     static const Cscflow__V1__Sex sexes[] = {CSCFLOW__V1__SEX__SEX_UNSPECIFIED, CSCFLOW__V1__SEX__SEX_MALE,
                                              CSCFLOW__V1__SEX__SEX_FEMALE, CSCFLOW__V1__SEX__SEX_UNKNOWN};
     cd.date_of_birth = date_to_yyyymmdd((csc_date)(int32_t)e->a);
@@ -1859,6 +2208,7 @@ static int emit_one(const struct gev *e, char codes[][16], const int *systems, g
     int uasc = (e->b >> 7) & 1;
     cd.ethnicity = (char *)(uasc ? ETHNICITY_UASC : ETHNICITY)[(e->b >> 2) & 31].code;
     cd.uasc = uasc;
+    if (e->kind == K_UASC_CEASED) cd.uasc_ceased_on = date_to_yyyymmdd(e->day);
     uint32_t dis = e->b >> 8;
     size_t nd = 0;
     for (int i = 0; i < N_OF(DISABILITIES); i++)
@@ -1873,6 +2223,9 @@ static int emit_one(const struct gev *e, char codes[][16], const int *systems, g
   case K_REF_OPEN:
     ro.referral_id = id2;
     ro.source = (char *)(bad ? bad : SOURCES[e->a].code);
+    snprintf(id1, sizeof id1, "N%u", (e->b & 15) - 1);
+    ro.primary_need = (e->b & 15) ? id1 : "";
+    ro.no_further_action = (e->b >> 4) & 1;
     ev.payload_case = CSCFLOW__V1__CASE_EVENT__PAYLOAD_REFERRAL_OPENED;
     ev.referral_opened = &ro;
     break;
@@ -1929,6 +2282,7 @@ static int emit_one(const struct gev *e, char codes[][16], const int *systems, g
     snprintf(id1, sizeof id1, "S%08u", e->ref);
     s47s.enquiry_id = id1;
     s47s.referral_id = id2;
+    if (e->b) s47s.icpc_target_date = date_to_yyyymmdd(wd_add(e->day, 15));
     ev.payload_case = CSCFLOW__V1__CASE_EVENT__PAYLOAD_SECTION47_STARTED;
     ev.section47_started = &s47s;
     break;
@@ -1936,6 +2290,7 @@ static int emit_one(const struct gev *e, char codes[][16], const int *systems, g
     snprintf(id1, sizeof id1, "S%08u", e->ref);
     s47c.enquiry_id = id1;
     s47c.outcome = (Cscflow__V1__Section47Outcome)e->a;
+    s47c.icpc_not_required = e->b & 1;
     ev.payload_case = CSCFLOW__V1__CASE_EVENT__PAYLOAD_SECTION47_COMPLETED;
     ev.section47_completed = &s47c;
     break;
@@ -1964,6 +2319,8 @@ static int emit_one(const struct gev *e, char codes[][16], const int *systems, g
     cps.plan_id = id1;
     cps.referral_id = id2;
     cps.initial_category = (char *)(bad ? bad : CATEGORIES[e->a].code);
+    cps.previous_cp_plans = e->b & 255;
+    cps.previous_cp_plans_recorded = (e->b >> 8) & 1;
     ev.payload_case = CSCFLOW__V1__CASE_EVENT__PAYLOAD_CP_PLAN_STARTED;
     ev.cp_plan_started = &cps;
     break;
@@ -2010,6 +2367,7 @@ static int emit_one(const struct gev *e, char codes[][16], const int *systems, g
     if (bad) pl.placement_type = (char *)bad;
     ps.placement = &pl;
     ps.reason_for_change = (char *)PLACEMENT_CHANGE[(e->b >> 10) & 15].code;
+    ps.reason_for_new_episode = (char *)RNE_CODES[e->b & 7];
     ev.payload_case = CSCFLOW__V1__CASE_EVENT__PAYLOAD_PLACEMENT_STARTED;
     ev.placement_started = &ps;
     break;
@@ -2017,6 +2375,7 @@ static int emit_one(const struct gev *e, char codes[][16], const int *systems, g
     snprintf(id1, sizeof id1, "PC%07u", e->obj);
     lsc.period_id = id1;
     lsc.legal_status = (char *)LEGAL[e->a];
+    lsc.reason_for_new_episode = (char *)RNE_CODES[e->b <= RNE_L ? e->b : 0];
     ev.payload_case = CSCFLOW__V1__CASE_EVENT__PAYLOAD_LEGAL_STATUS_CHANGED;
     ev.legal_status_changed = &lsc;
     break;
@@ -2029,6 +2388,7 @@ static int emit_one(const struct gev *e, char codes[][16], const int *systems, g
     break;
   case K_LEAVER:
     clc.in_touch = e->a & 1;
+    clc.in_touch_code = (char *)(e->b ? TOUCH_CODES[e->b - 1] : "");
     if (clc.in_touch) {
       clc.activity_code = (char *)leaver_activity_code((int)((e->a >> 1) & 31), e->day);
       clc.accommodation_suitable = (e->a >> 11) & 1;

@@ -61,6 +61,45 @@
  * history; they come from random streams of their own, so the children's
  * other events are byte for byte those of a generator without them.
  *
+ * What the returns record (issue 16), from random streams of their own
+ * made after each child's other events (so those are byte for byte what
+ * they were, but for the new fields), with ids "<la>-X" + a 9-digit
+ * sequence of the LA's own:
+ *   ReviewHeld          LAC reviews of each period of care not under V3/V4
+ *                       at its start (the first within 20 working days, the
+ *                       second 3 months after it, then 6-monthly, each up to
+ *                       30 days early; ~5% late by 1-30 days), with a
+ *                       participation code (PN0 under 4, else PN1-PN7); CP
+ *                       reviews of each CP plan (the first within 3 months,
+ *                       then 6-monthly; ~5% late); each names its plan
+ *   MissingStarted/Ended a child in ~17% of periods of care begun at 12 or
+ *                       over (2% under 12) goes missing every ~6 weeks
+ *                       (~10% of children looked after in a year, ~5
+ *                       missing incidents each), kind A (away) for 20%; 95%
+ *                       end 0-7 days later
+ *                       (within the period); short-breaks periods too (an
+ *                       incident outside care)
+ *   CategoryOfNeedChanged ~6% of periods (not UASC) change need once
+ *   PreviousPermanence  ~8% of periods: P1-P4 or Z1, LA_PERM "201".."938"
+ *                       and DATE_PERM (none for Z1)
+ *   ChildDetails again  on a UASC child's 18th birthday: uasc_ceased_on
+ *   LegalStatusChanged  ~15% of placement moves of a V2 or C1 period with no
+ *                       later change: C2 the same day (RNE B, or U with the
+ *                       same carer)
+ * and fields: ReferralOpened.primary_need (N0-N9, ~57% N1) and
+ * no_further_action (90% of referrals closed with NFA);
+ * Section47Started.icpc_target_date (15 working days after it, 95%);
+ * Section47Completed.icpc_not_required (15% of CONTINUE_CIN outcomes);
+ * CpPlanStarted.previous_cp_plans (the child's earlier CP plans in the
+ * history, 5% one or two more; recorded for 92%); PlacementStarted RNE (P;
+ * T for 10% and for every placement for adoption with the foster carer; U/B
+ * above); LegalStatusChanged RNE L; CareLeaverContact.in_touch_code (YES
+ * when in touch, else NO 55, REFU 20, NREQ 12, RHOM 10, DIED 3 in 100);
+ * WorkerAllocated.team_id ("T01".."T12", the worker's) and, on
+ * deallocation, end_reason (MANAGE 70%, LEFTRL, FCONTA, ORGRST, OTHERS);
+ * WorkforceEvent STARTED's ethnicity (CIN census codes, ~70% white, ~14%
+ * black, ~8% asian), seniority (1: 70%, 2: 22%, 3: 8%) and team_id.
+ *
  * Determinism: the output is a function of the options only (same options,
  * same bytes). LA i's history does not depend on n_las, so LA 0 of a 3-LA run
  * is LA 0 of a 1-LA run. There is no global state: calls are thread-safe.

@@ -62,7 +62,8 @@ static const char *const IDS_TIMELINESS[] = {"referral_to_assessment_wd", "s47_t
                                              "cin_episode_duration", NULL};
 static const char *const IDS_PLANS[] = {
     "children_in_need", "ended_plans_over",           "repeat_plan",
-    "seen_per_plan",    "cin_closed_after_step_down", NULL};
+    "seen_per_plan",    "cin_closed_after_step_down", "cp_reviews_timely",
+    "lac_reviews_timely", NULL};
 static const char *const IDS_OUTCOMES[] = {"placement_stability_long",
                                            "placement_changes_avg",
                                            "placement_type_mix",
@@ -75,9 +76,11 @@ static const char *const IDS_OUTCOMES[] = {"placement_stability_long",
                                            "care_leavers",
                                            "sdq_mean",
                                            "court_applications",
+                                           "missing_from_care",
                                            NULL};
 static const char *const IDS_WORKFORCE[] = {"sw_vacancy_rate", "sw_turnover_rate", "sw_sickness",
-                                            "sw_agency_rate",  "sw_caseload",      NULL};
+                                            "sw_agency_rate",  "sw_caseload",      "sw_diversity",
+                                            NULL};
 
 const char *const *bf_group_ids(enum bf_group g) {
   switch (g) {
@@ -236,7 +239,8 @@ struct ep {
   int outcome; /* assessment outcome */
   int has_distance;
   unsigned distance_x10;
-  int fte, agency, left, case_holding; /* employment */
+  int fte, agency, left, case_holding; /* employment; its code: the ethnicity */
+  int seniority;                       /* employment: Cscflow__V1__Seniority */
   char **factors;
   size_t n_factors;
 };
@@ -281,6 +285,8 @@ struct child {
   struct eps referrals, assessments, enquiries, plans[KINDS], placements, spans, allocations,
       employments;
   struct marks legal, strategies, icpcs, visits, court, leaver, sdq, absences, caseloads, posts;
+  struct marks reviews; /* id: the plan named ("" none), value: the ReviewKind */
+  struct marks missing; /* value: the MissingKind of an incident that starts */
   struct journey *journeys;
   size_t n_journeys;
   struct finding *findings;
@@ -827,6 +833,8 @@ static void workforce_start(struct fold *f, const Cscflow__V1__WorkforceEvent *w
     job->fte = (int)w->fte_x100;
     job->agency = w->agency;
     job->case_holding = w->case_holding;
+    job->code = w->ethnicity;
+    job->seniority = (int)w->seniority;
   }
 }
 
@@ -960,6 +968,16 @@ static void fold_middle(struct fold *f) {
       m->value = (int)ev->court_application->kind;
     break;
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_WORKFORCE: fold_workforce_mark(f, ev->workforce); break;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_REVIEW_HELD:
+    if ((m = push_mark(f->b, c, &c->reviews, f->date)) != NULL) {
+      m->id = ev->review_held->plan_id;
+      m->value = (int)ev->review_held->kind;
+    }
+    break;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_MISSING_STARTED:
+    if ((m = push_mark(f->b, c, &c->missing, f->date)) != NULL)
+      m->value = (int)ev->missing_started->kind;
+    break;
   default: break; /* ChildDetails are merged before the fold; permanence orders feed nothing */
   }
 }
@@ -2634,6 +2652,179 @@ static void workforce(struct bf *b) {
   put_ratio(b, "sw_caseload", "T", "", allocated, holding, 1.0);
 }
 
+/* ---- issue 16: reviews, missing from care, diversity ---------------------------------- */
+
+/* docs/indicators.md: "A review is a ReviewHeld of kind CP (LAC) naming the
+ * plan, or naming none and held on a day of it (s to e, e included)". A
+ * review naming the plan is read as held on a day of it too (state/fold.c
+ * calls one on no day of a plan review_outside_plan). */
+static int reviews_plan(const struct mark *r, int review_kind, const struct ep *p) {
+  if (r->value != review_kind || r->date < p->start || (p->end != NEVER && r->date > p->end))
+    return 0;
+  return r->id[0] == '\0' || strcmp(r->id, p->id) == 0;
+}
+
+/* "Reviews all held in time so far" on T, the first due on first_due: walk
+ * the plan's reviews in date order; each due date that has passed (before
+ * T: a review on its due date is in time) must have had a review on or
+ * before it; the next falls due `second` months after the first review,
+ * then 6 months after each one. */
+static int reviews_in_time(const struct child *c, int review_kind, const struct ep *p,
+                           csc_date first_due, int second, csc_date T) {
+  csc_date due = first_due;
+  int held = 0;
+  for (size_t i = 0; i < c->reviews.n && due < T; i++) {
+    const struct mark *r = &c->reviews.v[i];
+    if (!reviews_plan(r, review_kind, p))
+      continue;
+    if (r->date > due)
+      return 0; /* the due date passed with no review */
+    due = date_add_months(r->date, held++ == 0 ? second : 6);
+  }
+  return due >= T;
+}
+
+/* "the 20th working day after s": the first day by which 20 working days
+ * have passed, counted as wd() counts them (the calendar convention). */
+static csc_date twentieth_working_day(const struct bf *b, csc_date s) {
+  csc_date d = s;
+  while (wd(b, s, d) < 20)
+    d++;
+  return d;
+}
+
+static void reviews_timely(struct bf *b) {
+  const csc_date T = b->T;
+  double cp_due = 0, cp_timely = 0, lac_due = 0, lac_timely = 0;
+  for (size_t i = 0; i < b->n_children; i++) {
+    const struct child *c = &b->children[i];
+    if (!alive_on(c, T))
+      continue;
+    int due = 0, late = 0;
+    for (size_t p = 0; p < c->plans[CP].n; p++) {
+      const struct ep *plan = &c->plans[CP].v[p];
+      const csc_date first = date_add_months(plan->start, 3);
+      if (!open_on(plan, T) || T < first)
+        continue;
+      due = 1;
+      late |= !reviews_in_time(c, CSCFLOW__V1__REVIEW_KIND__REVIEW_KIND_CP, plan, first, 6, T);
+    }
+    cp_due += due;
+    cp_timely += due && !late;
+    due = late = 0;
+    for (size_t p = 0; p < c->plans[LAC].n; p++) {
+      const struct ep *period = &c->plans[LAC].v[p];
+      if (!period_looked_after_on(c, (int)p, T))
+        continue;
+      const csc_date first = twentieth_working_day(b, period->start);
+      if (T < first)
+        continue;
+      due = 1;
+      late |= !reviews_in_time(c, CSCFLOW__V1__REVIEW_KIND__REVIEW_KIND_LAC, period, first, 3, T);
+    }
+    lac_due += due;
+    lac_timely += due && !late;
+  }
+  put_pct(b, "cp_reviews_timely", "T", "", cp_timely, cp_due);
+  put_pct(b, "lac_reviews_timely", "T", "", lac_timely, lac_due);
+}
+
+/* missing_from_care, one window and kind (0 missing, 1 away): "children with
+ * a missing (away) incident starting in the window on a day they were
+ * looked after (a care span) / children looked after on some day of the
+ * window"; the incidents; incidents per child with one. "An incident of no
+ * recorded kind is missing." */
+static void missing_kind(struct bf *b, enum win w, int away) {
+  static const char *const kinds[2] = {"missing", "away"};
+  const csc_date first = window_first(b->T, w);
+  double children = 0, with_one = 0, incidents = 0;
+  for (size_t i = 0; i < b->n_children; i++) {
+    const struct child *c = &b->children[i];
+    const csc_date last = alive_on(c, b->T) ? b->T : c->death;
+    int looked_after = 0;
+    for (size_t s = 0; s < c->spans.n; s++)
+      looked_after |= open_during(&c->spans.v[s], first, last);
+    children += looked_after;
+    double mine = 0;
+    for (size_t m = 0; m < c->missing.n; m++) {
+      const struct mark *x = &c->missing.v[m];
+      const int is_away = x->value == CSCFLOW__V1__MISSING_KIND__MISSING_KIND_AWAY;
+      mine += is_away == away && in_window(x->date, b->T, w) && care_span_on(c, x->date) != NULL;
+    }
+    incidents += mine;
+    with_one += mine > 0;
+  }
+  char bd[32];
+  put_pct(b, "missing_from_care", WIN_NAMES[w], kinds[away], with_one, children);
+  snprintf(bd, sizeof bd, "%s,incidents", kinds[away]);
+  put_count(b, "missing_from_care", WIN_NAMES[w], bd, incidents, 0);
+  snprintf(bd, sizeof bd, "%s,per_child", kinds[away]);
+  put_ratio(b, "missing_from_care", WIN_NAMES[w], bd, incidents, with_one, 1.0);
+}
+
+static void missing_from_care(struct bf *b) {
+  for (int away = 0; away < 2; away++) {
+    missing_kind(b, W_12M, away);
+    missing_kind(b, W_FYTD, away);
+  }
+}
+
+/* sw_diversity's groups: "W* white, M* mixed, A* and CHNE asian, B* black,
+ * OOTH other; REFU, NOBT, none or unknown: not known" (a code in no list,
+ * ETHNICITIES, is unknown). */
+enum { DG_WHITE, DG_MIXED, DG_ASIAN, DG_BLACK, DG_OTHER, DG_NOT_KNOWN, DG_N };
+static const char *const DIVERSITY_GROUPS[DG_N] = {"white", "mixed", "asian",
+                                                   "black", "other", "not_known"};
+static const char *const LEVELS[4] = {"", "practitioner", "senior_practitioner_team_manager",
+                                      "service_manager_and_above"};
+
+static int diversity_group(const char *code) {
+  if (code == NULL || !in_list(ETHNICITIES, code) || strcmp(code, "REFU") == 0 ||
+      strcmp(code, "NOBT") == 0)
+    return DG_NOT_KNOWN;
+  if (strcmp(code, "CHNE") == 0)
+    return DG_ASIAN;
+  if (strcmp(code, "OOTH") == 0)
+    return DG_OTHER;
+  return code[0] == 'W' ? DG_WHITE
+         : code[0] == 'M' ? DG_MIXED
+         : code[0] == 'A' ? DG_ASIAN
+         : code[0] == 'B' ? DG_BLACK
+                          : DG_NOT_KNOWN;
+}
+
+/* "FTE employed on T whose ethnicity (the latest STARTED's CSWW code) is in
+ * the DfE major group / all FTE employed on T; by level: the level's FTE in
+ * the group / the level's FTE. A worker of no recorded seniority counts only
+ * in the overall rows." The employment open on T is the latest STARTED's. */
+static void sw_diversity(struct bf *b) {
+  double fte[4][DG_N] = {{0}}, all[4] = {0};
+  for (size_t i = 0; i < b->n_children; i++) {
+    const struct child *c = &b->children[i];
+    for (size_t e = 0; e < c->employments.n; e++) {
+      const struct ep *job = &c->employments.v[e];
+      if (!open_on(job, b->T))
+        continue;
+      const int g = diversity_group(job->code);
+      const int level = job->seniority >= 1 && job->seniority <= 3 ? job->seniority : 0;
+      fte[0][g] += job->fte;
+      all[0] += job->fte;
+      if (level > 0) {
+        fte[level][g] += job->fte;
+        all[level] += job->fte;
+      }
+    }
+  }
+  for (int g = 0; g < DG_N; g++)
+    put_pct(b, "sw_diversity", "T", DIVERSITY_GROUPS[g], fte[0][g], all[0]);
+  for (int level = 1; level < 4; level++)
+    for (int g = 0; g < DG_N; g++) {
+      char bd[64];
+      snprintf(bd, sizeof bd, "%s,%s", LEVELS[level], DIVERSITY_GROUPS[g]);
+      put_pct(b, "sw_diversity", "T", bd, fte[level][g], all[level]);
+    }
+}
+
 /* ---- all of it ---- */
 
 static void compute(struct bf *b) {
@@ -2670,6 +2861,7 @@ static void compute(struct bf *b) {
     repeat_plan(b);
     seen_per_plan(b);
     cin_closed_after_step_down(b);
+    reviews_timely(b);
   }
   if (g & BF_OUTCOMES) {
     placement_stability_long(b);
@@ -2684,9 +2876,12 @@ static void compute(struct bf *b) {
     care_leavers(b);
     sdq_mean(b);
     court_applications(b);
+    missing_from_care(b);
   }
-  if (g & BF_WORKFORCE)
+  if (g & BF_WORKFORCE) {
     workforce(b);
+    sw_diversity(b);
+  }
   free(scratch);
 }
 

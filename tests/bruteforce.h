@@ -57,7 +57,7 @@ void bf_options_default(struct bf_options *o);
 
 /* One published value, as the snapshot carries it. */
 struct bf_value {
-  char id[40], window[8], breakdown[40];
+  char id[40], window[8], breakdown[64];
   int has_num, has_den, has_value, has_per_10k, provisional;
   double num, den, value, per_10k;
 };

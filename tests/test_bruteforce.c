@@ -25,6 +25,9 @@
  * The history must hold issue 15's cases (count_issue15): periods that
  * change from and to V3/V4, care again within a year of an exit home, and
  * a failed return home followed by another; the test fails without them.
+ * So must issue 16's (count_issue16): first reviews of CP plans and periods
+ * of care on time and late, missing and away incidents, and workers with
+ * an ethnicity and a seniority.
  *
  * ENABLED_GROUPS lists the groups compared (the engine's groups landed one
  * by one); the test fails when the snapshot lacks an id of one of them.
@@ -787,6 +790,75 @@ static void count_issue15(const struct run *u, struct issue15 *out) {
   free(starts);
 }
 
+/* ---- issue 16's cases, present in the history ------------------------------------------ */
+
+/* What the review, missing and diversity indicators need the history to
+ * hold (gen/gen.c, "issue 16"): first reviews of CP plans and periods of
+ * care held on time and late, missing and away incidents, and workers
+ * whose STARTED records an ethnicity and a seniority. */
+struct issue16 {
+  size_t first_on_time[2], first_late[2]; /* [0] CP, [1] LAC */
+  size_t missing, away, workers;
+};
+
+/* A plan's start and the date of its first review (0 for none). */
+struct plan_start {
+  const char *child, *id;
+  csc_date start, first_review;
+  int lac;
+};
+
+/* The first review's due date: 3 months after a CP plan's start, the 20th
+ * weekday after a period's (bank holidays aside: a rough check). */
+static csc_date first_review_due(const struct plan_start *p) {
+  if (!p->lac)
+    return date_add_months(p->start, 3);
+  csc_date d = p->start;
+  for (int n = 0; n < 20;)
+    n += (++d + 3) % 7 < 5; /* 1970-01-01 was a Thursday */
+  return d;
+}
+
+static void note_review(struct plan_start *plans, size_t n, const Cscflow__V1__CaseEvent *ev) {
+  for (size_t j = 0; j < n; j++)
+    if (strcmp(plans[j].child, ev->child_id) == 0 &&
+        strcmp(plans[j].id, ev->review_held->plan_id) == 0) {
+      const csc_date d = occurred(ev);
+      if (plans[j].first_review == 0 || d < plans[j].first_review)
+        plans[j].first_review = d;
+      return;
+    }
+}
+
+static void count_issue16(const struct run *u, struct issue16 *out) {
+  struct plan_start *plans = calloc(u->n_fed + 1, sizeof *plans);
+  assert_non_null(plans);
+  size_t n = 0;
+  memset(out, 0, sizeof *out);
+  for (size_t i = 0; i < u->n_fed; i++) {
+    const Cscflow__V1__CaseEvent *ev = u->fed[i];
+    if (ev->payload_case == CSCFLOW__V1__CASE_EVENT__PAYLOAD_CP_PLAN_STARTED)
+      plans[n++] = (struct plan_start){ev->child_id, ev->cp_plan_started->plan_id, occurred(ev), 0, 0};
+    else if (ev->payload_case == CSCFLOW__V1__CASE_EVENT__PAYLOAD_PERIOD_OF_CARE_STARTED)
+      plans[n++] =
+          (struct plan_start){ev->child_id, ev->period_of_care_started->period_id, occurred(ev), 0, 1};
+    else if (ev->payload_case == CSCFLOW__V1__CASE_EVENT__PAYLOAD_MISSING_STARTED)
+      *(ev->missing_started->kind == CSCFLOW__V1__MISSING_KIND__MISSING_KIND_AWAY ? &out->away
+                                                                                 : &out->missing) += 1;
+    else if (ev->payload_case == CSCFLOW__V1__CASE_EVENT__PAYLOAD_WORKFORCE &&
+             ev->workforce->change == CSCFLOW__V1__WORKFORCE_CHANGE__WORKFORCE_CHANGE_STARTED)
+      out->workers += ev->workforce->ethnicity[0] != '\0' && ev->workforce->seniority != 0;
+  }
+  for (size_t i = 0; i < u->n_fed; i++)
+    if (u->fed[i]->payload_case == CSCFLOW__V1__CASE_EVENT__PAYLOAD_REVIEW_HELD)
+      note_review(plans, n, u->fed[i]);
+  for (size_t j = 0; j < n; j++)
+    if (plans[j].first_review != 0)
+      (plans[j].first_review <= first_review_due(&plans[j]) ? out->first_on_time
+                                                            : out->first_late)[plans[j].lac]++;
+  free(plans);
+}
+
 static void run_against_twin(int group) {
   const size_t n_dates = make_dates();
   struct run *u = malloc(sizeof *u);
@@ -811,11 +883,19 @@ static void run_against_twin(int group) {
   print_message("issue 15: %zu changes from V3/V4, %zu to V3/V4, %zu returns to care within "
                 "12 months of an exit home, %zu exits home within 12 months of another\n",
                 x.forward, x.reverse, x.back_within_year, x.two_returns_home);
+  struct issue16 y;
+  count_issue16(u, &y);
+  print_message("issue 16: first reviews on time %zu CP, %zu LAC, late %zu CP, %zu LAC; %zu missing "
+                "and %zu away incidents; %zu workers with ethnicity and seniority\n",
+                y.first_on_time[0], y.first_on_time[1], y.first_late[0], y.first_late[1], y.missing,
+                y.away, y.workers);
   end_run(u);
   free(u);
   assert_true(dates >= 12);
   assert_true(exercised); /* not vacuous */
   assert_true(x.forward > 0 && x.reverse > 0 && x.back_within_year > 0 && x.two_returns_home > 0);
+  assert_true(y.first_on_time[0] > 0 && y.first_on_time[1] > 0 && y.first_late[0] > 0 &&
+              y.first_late[1] > 0 && y.missing > 0 && y.away > 0 && y.workers > 0);
   assert_int_equal(differences, 0);
 }
 

@@ -25,7 +25,8 @@ struct hash_ctx {
   uint64_t h;
   size_t n;
   int stop_after; /* emit returns 99 after this many events (0: never) */
-  int skip_staff; /* leave allocations and workforce events out */
+  int skip_staff; /* leave allocations and workforce events out, and issue
+                     16's events ("<la>-X...") and fields */
 };
 
 static uint64_t fnv1a(uint64_t h, const uint8_t *p, size_t n) {
@@ -36,11 +37,75 @@ static uint64_t fnv1a(uint64_t h, const uint8_t *p, size_t n) {
   return h;
 }
 
+/* The payloads of an event with issue 16's fields cleared (see
+ * without_issue16). */
+struct pre16 {
+  Cscflow__V1__ReferralOpened ro;
+  Cscflow__V1__Section47Started s47s;
+  Cscflow__V1__Section47Completed s47c;
+  Cscflow__V1__CpPlanStarted cps;
+  Cscflow__V1__PlacementStarted ps;
+  Cscflow__V1__LegalStatusChanged lsc;
+  Cscflow__V1__CareLeaverContact clc;
+};
+
+/* *out: ev as the generator made it before issue 16, its fields cleared
+ * (payloads copied to p). */
+static void without_issue16(const Cscflow__V1__CaseEvent *ev, Cscflow__V1__CaseEvent *out, struct pre16 *p) {
+  *out = *ev;
+  switch (ev->payload_case) {
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_REFERRAL_OPENED:
+    p->ro = *ev->referral_opened;
+    p->ro.primary_need = "";
+    p->ro.no_further_action = 0;
+    out->referral_opened = &p->ro;
+    break;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_SECTION47_STARTED:
+    p->s47s = *ev->section47_started;
+    p->s47s.icpc_target_date = 0;
+    out->section47_started = &p->s47s;
+    break;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_SECTION47_COMPLETED:
+    p->s47c = *ev->section47_completed;
+    p->s47c.icpc_not_required = 0;
+    out->section47_completed = &p->s47c;
+    break;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CP_PLAN_STARTED:
+    p->cps = *ev->cp_plan_started;
+    p->cps.previous_cp_plans = 0;
+    p->cps.previous_cp_plans_recorded = 0;
+    out->cp_plan_started = &p->cps;
+    break;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_PLACEMENT_STARTED:
+    p->ps = *ev->placement_started;
+    p->ps.reason_for_new_episode = "";
+    out->placement_started = &p->ps;
+    break;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_LEGAL_STATUS_CHANGED:
+    p->lsc = *ev->legal_status_changed;
+    p->lsc.reason_for_new_episode = "";
+    out->legal_status_changed = &p->lsc;
+    break;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CARE_LEAVER_CONTACT:
+    p->clc = *ev->care_leaver_contact;
+    p->clc.in_touch_code = "";
+    out->care_leaver_contact = &p->clc;
+    break;
+  default: break;
+  }
+}
+
 static int hash_emit(void *vctx, const Cscflow__V1__CaseEvent *ev) {
   struct hash_ctx *c = vctx;
-  if (c->skip_staff && (ev->payload_case == CSCFLOW__V1__CASE_EVENT__PAYLOAD_WORKFORCE ||
-                        ev->payload_case == CSCFLOW__V1__CASE_EVENT__PAYLOAD_WORKER_ALLOCATED))
-    return 0;
+  Cscflow__V1__CaseEvent pre;
+  struct pre16 payloads;
+  if (c->skip_staff) {
+    if (ev->payload_case == CSCFLOW__V1__CASE_EVENT__PAYLOAD_WORKFORCE ||
+        ev->payload_case == CSCFLOW__V1__CASE_EVENT__PAYLOAD_WORKER_ALLOCATED || strstr(ev->event_id, "-X"))
+      return 0;
+    without_issue16(ev, &pre, &payloads);
+    ev = &pre;
+  }
   uint8_t buf[4096];
   size_t len = cscflow__v1__case_event__get_packed_size(ev);
   assert_true(len <= sizeof buf);
@@ -155,9 +220,9 @@ static int collect_emit(void *vctx, const Cscflow__V1__CaseEvent *ev) {
   r->la = (uint8_t)(la - 1);
   const char *dash = strchr(ev->event_id, '-');
   if (!dash || strncmp(ev->event_id, ev->la_code, (size_t)(dash - ev->event_id)) != 0) run->bad_ids++;
-  /* "<la>-<seq>", or "<la>-A<seq>" / "<la>-W<seq>" for allocations and
-   * the workforce (mess is off here) */
-  const char *seqp = dash && (dash[1] == 'A' || dash[1] == 'W') ? dash + 2 : dash ? dash + 1 : NULL;
+  /* "<la>-<seq>", or "<la>-A<seq>" / "<la>-W<seq>" / "<la>-X<seq>" for
+   * allocations, the workforce and issue 16's events (mess is off here) */
+  const char *seqp = dash && (dash[1] == 'A' || dash[1] == 'W' || dash[1] == 'X') ? dash + 2 : dash ? dash + 1 : NULL;
   r->seq = seqp ? (uint32_t)strtoul(seqp, NULL, 10) : 0;
   r->child = ev->payload_case == CSCFLOW__V1__CASE_EVENT__PAYLOAD_WORKFORCE ? 0 : num_after(ev->child_id, "C");
   if (ev->payload_case == CSCFLOW__V1__CASE_EVENT__PAYLOAD_WORKFORCE && ev->child_id[0]) run->bad_ids++;
@@ -165,6 +230,7 @@ static int collect_emit(void *vctx, const Cscflow__V1__CaseEvent *ev) {
   if (date_london_from_unix_ms(ev->recorded_at_ms) > r->day) run->late++;
   if (r->day >= run->o.start) run->after_start++;
   switch (ev->payload_case) {
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CHILD_DETAILS: r->flag = ev->child_details->uasc_ceased_on != 0; break;
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_REFERRAL_OPENED: r->id = num_after(ev->referral_opened->referral_id, "R"); break;
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_REFERRAL_CLOSED:
     r->id = num_after(ev->referral_closed->referral_id, "R");
@@ -548,7 +614,9 @@ static void test_ends_name_starts(void **state) {
 
 static void test_child_details_first(void **state) {
   struct run *run = *state;
-  /* Each child's first event in the stream is its ChildDetails, and it has exactly one. */
+  /* Each child's first event in the stream is its ChildDetails, and it has
+   * exactly one but for the UASC child's update on its 18th birthday
+   * (uasc_ceased_on, issue 16), which comes later. */
   size_t nchild = 0;
   for (size_t i = 0; i < run->n; i++)
     if (run->r[i].child > nchild) nchild = run->r[i].child;
@@ -557,7 +625,7 @@ static void test_child_details_first(void **state) {
   for (size_t i = 0; i < run->n; i++) {
     if (run->r[i].kind == KIND_WORKFORCE) continue; /* no child */
     size_t k = run->r[i].la * (nchild + 1) + run->r[i].child;
-    if (run->r[i].kind == 0) {
+    if (run->r[i].kind == 0 && !run->r[i].flag) {
       assert_int_equal(seen[k], 0);
       seen[k] = 1;
     } else {
@@ -827,9 +895,18 @@ static void test_workforce(void **state) {
  * (staff events), and changes of legal status to and from V3/V4 and
  * returns to care after a return home (gen/gen.c, short_breaks_changes,
  * returns_to_care: streams of their own, so the other children's events
- * are drawn as before and only later period ids move). */
-#define MESS0_EVENTS 84523
-#define MESS0_DIGEST 0x9b57d565b7baab75ULL
+ * are drawn as before and only later period ids move). Issue 16 changed
+ * MESS0_* deliberately: reviews, missing and away incidents, category of
+ * need changes, previous permanence, UASC ceased updates and C2 orders on
+ * the day of a move (new events, "<la>-X<seq>"), and the new fields of
+ * referrals, enquiries, CP plans, placements, legal statuses, care leavers,
+ * allocations and workers, and missing incidents from short-breaks
+ * placements (outside care). They come from streams of their own and are
+ * made after the child's other events, so NO_STAFF_* stays as it was: the
+ * history without staff events, issue 16's events and its fields (cleared
+ * by hash_emit) is byte for byte the earlier one. */
+#define MESS0_EVENTS 91468
+#define MESS0_DIGEST 0x824ab455f203c58cULL
 #define NO_STAFF_EVENTS 78623
 #define NO_STAFF_DIGEST 0x1e766bec6e289025ULL
 
@@ -1303,6 +1380,126 @@ static void test_shuffle_malformed(void **state) {
   free(in.b);
 }
 
+/* ---- issue 16's events and fields ------------------------------------------------------ */
+
+struct counts16 {
+  size_t reviews[3], bad_pn, missing[3], missing_ended, need_changes, prev_perm, uasc_ceased;
+  size_t referrals, with_need, nfa_opened, s47, with_target, icpc_not_required;
+  size_t cp_starts, recorded_previous, placements, rne[5], legal, legal_l, contacts, touch_ok;
+  size_t started, with_traits, allocations, with_team, deallocations, with_reason;
+};
+
+static int in_codes(const char *code, const char *const *codes, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (strcmp(code, codes[i]) == 0) return 1;
+  return 0;
+}
+
+static void count_rne(struct counts16 *c, const char *rne) {
+  static const char *const codes[] = {"P", "T", "U", "B"};
+  for (int i = 0; i < 4; i++)
+    if (strcmp(rne, codes[i]) == 0) c->rne[i]++;
+  if (rne[0] == '\0') c->rne[4]++;
+}
+
+static void count_workforce16(struct counts16 *c, const Cscflow__V1__CaseEvent *ev) {
+  if (ev->payload_case == CSCFLOW__V1__CASE_EVENT__PAYLOAD_WORKER_ALLOCATED) {
+    const Cscflow__V1__WorkerAllocated *w = ev->worker_allocated;
+    c->allocations++;
+    c->with_team += w->team_id[0] == 'T';
+    c->deallocations += w->deallocated;
+    c->with_reason += w->deallocated && w->end_reason[0] != '\0';
+  } else if (ev->workforce->change == CSCFLOW__V1__WORKFORCE_CHANGE__WORKFORCE_CHANGE_STARTED) {
+    c->started++;
+    c->with_traits += strlen(ev->workforce->ethnicity) == 4 && ev->workforce->seniority >= 1 &&
+                      ev->workforce->seniority <= 3 && ev->workforce->team_id[0] == 'T';
+  }
+}
+
+static int count16_emit(void *vctx, const Cscflow__V1__CaseEvent *ev) {
+  static const char *const pn[] = {"PN0", "PN1", "PN2", "PN3", "PN4", "PN5", "PN6", "PN7"};
+  static const char *const touch[] = {"NO", "DIED", "REFU", "NREQ", "RHOM"};
+  struct counts16 *c = vctx;
+  switch (ev->payload_case) {
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_REVIEW_HELD:
+    c->reviews[ev->review_held->kind % 3]++;
+    c->bad_pn += ev->review_held->kind == CSCFLOW__V1__REVIEW_KIND__REVIEW_KIND_LAC &&
+                 !in_codes(ev->review_held->participation_code, pn, 8);
+    break;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_MISSING_STARTED: c->missing[ev->missing_started->kind % 3]++; break;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_MISSING_ENDED: c->missing_ended++; break;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CATEGORY_OF_NEED_CHANGED: c->need_changes++; break;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_PREVIOUS_PERMANENCE: c->prev_perm++; break;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CHILD_DETAILS: c->uasc_ceased += ev->child_details->uasc_ceased_on != 0; break;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_REFERRAL_OPENED:
+    c->referrals++;
+    c->with_need += strlen(ev->referral_opened->primary_need) == 2 && ev->referral_opened->primary_need[0] == 'N';
+    c->nfa_opened += ev->referral_opened->no_further_action;
+    break;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_SECTION47_STARTED: {
+    csc_date d, t;
+    c->s47++;
+    c->with_target += ev->section47_started->icpc_target_date != 0 &&
+                      date_from_yyyymmdd(ev->occurred_on, &d) == 0 &&
+                      date_from_yyyymmdd(ev->section47_started->icpc_target_date, &t) == 0 && t - d >= 19 &&
+                      t - d <= 21; /* 15 working days: 3 weeks */
+    break;
+  }
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_SECTION47_COMPLETED:
+    c->icpc_not_required += ev->section47_completed->icpc_not_required;
+    break;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CP_PLAN_STARTED:
+    c->cp_starts++;
+    c->recorded_previous += ev->cp_plan_started->previous_cp_plans_recorded;
+    break;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_PLACEMENT_STARTED:
+    c->placements++;
+    count_rne(c, ev->placement_started->reason_for_new_episode);
+    break;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_LEGAL_STATUS_CHANGED:
+    c->legal++;
+    c->legal_l += strcmp(ev->legal_status_changed->reason_for_new_episode, "L") == 0;
+    break;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CARE_LEAVER_CONTACT: {
+    const Cscflow__V1__CareLeaverContact *l = ev->care_leaver_contact;
+    c->contacts++;
+    c->touch_ok += l->in_touch ? strcmp(l->in_touch_code, "YES") == 0 : in_codes(l->in_touch_code, touch, 5);
+    break;
+  }
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_WORKER_ALLOCATED:
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_WORKFORCE: count_workforce16(c, ev); break;
+  default: break;
+  }
+  return 0;
+}
+
+/* Issue 16: every new event type and field is emitted, at about its rate
+ * (gen.h), and its codes are the guides'. */
+static void test_issue16(void **state) {
+  (void)state;
+  struct gen_options o;
+  small_options(&o, 3);
+  struct counts16 c;
+  memset(&c, 0, sizeof c);
+  assert_int_equal(gen_run(&o, count16_emit, &c), 0);
+  print_message("issue 16: reviews LAC %zu CP %zu; missing %zu away %zu ended %zu; need changes %zu, "
+                "previous permanence %zu, UASC ceased %zu; RNE P %zu T %zu U %zu B %zu none %zu\n",
+                c.reviews[1], c.reviews[2], c.missing[1], c.missing[2], c.missing_ended, c.need_changes,
+                c.prev_perm, c.uasc_ceased, c.rne[0], c.rne[1], c.rne[2], c.rne[3], c.rne[4]);
+  assert_true(c.reviews[1] > 0 && c.reviews[2] > 0 && c.reviews[0] == 0 && c.bad_pn == 0);
+  assert_true(c.missing[1] > 0 && c.missing[2] > 0 && c.missing[0] == 0);
+  assert_true(c.missing_ended > (c.missing[1] + c.missing[2]) * 8 / 10);
+  assert_true(c.need_changes > 0 && c.prev_perm > 0);
+  assert_true(c.with_need == c.referrals && c.nfa_opened > 0);
+  assert_true(c.with_target > c.s47 * 9 / 10 && c.icpc_not_required > 0);
+  assert_true(c.recorded_previous > c.cp_starts * 8 / 10);
+  assert_true(c.rne[0] > c.placements / 2 && c.rne[1] > 0 && c.rne[4] == 0);
+  assert_true(c.legal_l > 0 && c.legal_l < c.legal);
+  assert_true(c.touch_ok == c.contacts && c.contacts > 0);
+  assert_true(c.with_traits == c.started && c.started > 0);
+  assert_true(c.with_team == c.allocations && c.with_reason == c.deallocations && c.deallocations > 0);
+}
+
 int main(void) {
   const struct CMUnitTest unit[] = {
       cmocka_unit_test(test_same_seed_same_bytes),
@@ -1316,6 +1513,7 @@ int main(void) {
       cmocka_unit_test(test_mess_kinds),
       cmocka_unit_test(test_shuffle_children),
       cmocka_unit_test(test_shuffle_malformed),
+      cmocka_unit_test(test_issue16),
   };
   const struct CMUnitTest full[] = {
       cmocka_unit_test(test_stream_order),
