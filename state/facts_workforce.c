@@ -133,24 +133,27 @@ static int derive_posts(const struct child_state *st, struct fact_list *l) {
 const char *const ethnic_group_names[EG_COUNT] = {"white", "mixed", "asian",
                                                   "black", "other", "not_known"};
 
-/* The DfE major group of a CIN census / CSWW ethnicity code: W* White, M*
- * Mixed, A* and CHNE Asian (Chinese is Asian in the 2011 and 2021 census
- * classifications), B* Black, OOTH Other; REFU, NOBT, nothing recorded or
- * a code in no list: not known. */
+/* The DfE major group of each CIN census ethnicity code (Chinese is Asian
+ * in the 2011 and 2021 census classifications). A fixed classification,
+ * not read from the code lists, so that a list change never changes what a
+ * stored fact means; REFU, NOBT, nothing recorded and any other code are
+ * not known. */
+static const struct {
+  const char code[5];
+  int group;
+} ETHNIC_GROUPS[] = {
+    {"WBRI", EG_WHITE}, {"WIRI", EG_WHITE}, {"WIRT", EG_WHITE}, {"WOTH", EG_WHITE},
+    {"WROM", EG_WHITE}, {"MWBC", EG_MIXED}, {"MWBA", EG_MIXED}, {"MWAS", EG_MIXED},
+    {"MOTH", EG_MIXED}, {"AIND", EG_ASIAN}, {"APKN", EG_ASIAN}, {"ABAN", EG_ASIAN},
+    {"AOTH", EG_ASIAN}, {"CHNE", EG_ASIAN}, {"BCRB", EG_BLACK}, {"BAFR", EG_BLACK},
+    {"BOTH", EG_BLACK}, {"OOTH", EG_OTHER},
+};
+
 int ethnic_group_of(const char *code) {
-  if (code == NULL || strlen(code) != 4)
-    return EG_UNKNOWN;
-  if (strcmp(code, "CHNE") == 0)
-    return EG_ASIAN;
-  if (strcmp(code, "OOTH") == 0)
-    return EG_OTHER;
-  switch (code[0]) {
-  case 'W': return EG_WHITE;
-  case 'M': return EG_MIXED;
-  case 'A': return EG_ASIAN;
-  case 'B': return EG_BLACK;
-  default: return EG_UNKNOWN;
-  }
+  for (size_t i = 0; code != NULL && i < sizeof ETHNIC_GROUPS / sizeof *ETHNIC_GROUPS; i++)
+    if (strcmp(ETHNIC_GROUPS[i].code, code) == 0)
+      return ETHNIC_GROUPS[i].group;
+  return EG_UNKNOWN;
 }
 
 /*

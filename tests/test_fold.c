@@ -2046,6 +2046,7 @@ TEST(test_sw_diversity) {
   assert_int_equal(ethnic_group_of("CHNE"), EG_ASIAN);
   assert_int_equal(ethnic_group_of("REFU"), EG_UNKNOWN);
   assert_int_equal(ethnic_group_of(""), EG_UNKNOWN);
+  assert_int_equal(ethnic_group_of("WXYZ"), EG_UNKNOWN); /* in no list: not known */
   const csc_date before = D(2023, 6, 30), after = D(2023, 7, 1);
   assert_int_equal(value_on(d, M_DIVERSITY_FTE, DIVERSITY_BUCKET(0, EG_ASIAN), before), 80);
   assert_int_equal(value_on(d, M_DIVERSITY_FTE, DIVERSITY_BUCKET(2, EG_ASIAN), before), 80);
