@@ -155,6 +155,28 @@ static int derive_referrals(const struct child_state *st, struct fact_list *l) {
   return rc;
 }
 
+static int interval_order(const void *pa, const void *pb) {
+  const struct interval *a = pa, *b = pb;
+  if (a->from != b->from)
+    return a->from < b->from ? -1 : 1;
+  return a->to < b->to ? -1 : a->to > b->to;
+}
+
+/* Sorts iv and merges what overlaps or touches; returns the new count. */
+size_t merge_intervals(struct interval *iv, size_t n) {
+  size_t m = 0;
+  qsort(iv, n, sizeof *iv, interval_order);
+  for (size_t i = 0; i < n; i++) {
+    if (iv[i].from >= iv[i].to)
+      continue;
+    if (m > 0 && iv[i].from <= iv[m - 1].to)
+      iv[m - 1].to = (iv[i].to > iv[m - 1].to ? iv[i].to : iv[m - 1].to);
+    else
+      iv[m++] = iv[i];
+  }
+  return m;
+}
+
 int period_looked_after_on(const struct child_state *st, const struct episode *period,
                            csc_date d) {
   const uint32_t index = (uint32_t)(period - st->plans[PLAN_LAC]);

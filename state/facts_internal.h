@@ -34,6 +34,10 @@ struct interval {
 size_t episode_union(const struct episode *eps, size_t n, uint32_t skip_flags,
                      struct interval *out);
 
+/* Sorts iv (by start, then end), drops empty intervals and merges what
+ * overlaps or touches, in place; returns the new count. */
+size_t merge_intervals(struct interval *iv, size_t n);
+
 /* The regions covered by at least k of the n intervals, into out (capacity
  * n), using two scratch arrays of n dates. Returns the count. */
 size_t coverage_at_least(const struct interval *iv, size_t n, int k, struct interval *out,

@@ -19,7 +19,6 @@
  * of every T in [a, date_fy_end(b - 1)). Both stop at a date of death: "not
  * ... a member of any denominator for days after d" (INDICATORS.md).
  */
-#include <stdlib.h>
 
 #include "state/facts_internal.h"
 
@@ -36,26 +35,10 @@ static int looked_after_on(const struct child_state *st, csc_date d) {
   return 0;
 }
 
-static int interval_order(const void *pa, const void *pb) {
-  const struct interval *a = pa, *b = pb;
-  return a->from < b->from ? -1 : a->from > b->from;
-}
-
-/* Sorts iv, merges what overlaps or touches, and adds measure over each
- * region (one per child). */
+/* Merges iv and adds measure over each region (one per child). */
 static int add_union(struct fact_list *l, int measure, int bucket, struct interval *iv, size_t n) {
-  if (n == 0)
-    return CSC_OK;
-  qsort(iv, n, sizeof *iv, interval_order);
-  size_t m = 0;
-  for (size_t i = 1; i < n; i++)
-    if (iv[i].from <= iv[m].to) {
-      if (iv[i].to > iv[m].to)
-        iv[m].to = iv[i].to;
-    } else {
-      iv[++m] = iv[i];
-    }
-  for (size_t i = 0; i <= m; i++)
+  n = merge_intervals(iv, n);
+  for (size_t i = 0; i < n; i++)
     if (fact_add(l, measure, bucket, 1, iv[i].from, iv[i].to))
       return CSC_ENOMEM;
   return CSC_OK;

@@ -60,28 +60,6 @@ static int is_adoption_placement(const char *code) {
 
 /* ---- interval lists ---------------------------------------------------------------- */
 
-static int interval_order(const void *pa, const void *pb) {
-  const struct interval *a = pa, *b = pb;
-  if (a->from != b->from)
-    return a->from < b->from ? -1 : 1;
-  return a->to < b->to ? -1 : a->to > b->to;
-}
-
-/* Sorts iv and merges what overlaps or touches; returns the new count. */
-static size_t merge_intervals(struct interval *iv, size_t n) {
-  size_t m = 0;
-  qsort(iv, n, sizeof *iv, interval_order);
-  for (size_t i = 0; i < n; i++) {
-    if (iv[i].from >= iv[i].to)
-      continue;
-    if (m > 0 && iv[i].from <= iv[m - 1].to)
-      iv[m - 1].to = max_date(iv[m - 1].to, iv[i].to);
-    else
-      iv[m++] = iv[i];
-  }
-  return m;
-}
-
 /* Adds (measure, bucket, weight) over [from, to) cut to each of the sorted,
  * disjoint regions r. */
 static int add_within(struct fact_list *l, int measure, int bucket, int32_t weight,

@@ -33,7 +33,6 @@
  * is, in the numerator when none of those is late. For LAC the days are
  * also cut to the care spans (a day under V3/V4 is not looked after).
  */
-#include <stdlib.h>
 #include <string.h>
 
 #include "state/facts_internal.h"
@@ -99,27 +98,6 @@ static size_t cut_to_care(const struct child_state *st, const struct episode *p,
   return n;
 }
 
-static int interval_order(const void *pa, const void *pb) {
-  const struct interval *a = pa, *b = pb;
-  return a->from < b->from ? -1 : a->from > b->from;
-}
-
-/* Sorts iv and merges what overlaps or touches; the new count. */
-static size_t merge(struct interval *iv, size_t n) {
-  if (n == 0)
-    return 0;
-  qsort(iv, n, sizeof *iv, interval_order);
-  size_t m = 0;
-  for (size_t i = 1; i < n; i++)
-    if (iv[i].from <= iv[m].to) {
-      if (iv[i].to > iv[m].to)
-        iv[m].to = iv[i].to;
-    } else {
-      iv[++m] = iv[i];
-    }
-  return m + 1;
-}
-
 /* Adds measure over each region of a (sorted, disjoint) less the regions of
  * b (sorted, disjoint). */
 static int add_difference(struct fact_list *l, int measure, const struct interval *a, size_t na,
@@ -170,8 +148,8 @@ static int derive_kind(const struct child_state *st, const struct derive_ref *re
         late[nl++] = (struct interval){late_from, p->end};
     }
   }
-  nd = merge(due, nd);
-  nl = merge(late, nl);
+  nd = merge_intervals(due, nd);
+  nl = merge_intervals(late, nl);
   for (size_t i = 0; i < nd; i++)
     if (fact_add(l, m_due, 0, 1, due[i].from, due[i].to))
       return CSC_ENOMEM;
