@@ -218,6 +218,25 @@ static int fold_and_store(struct store *st, MDB_txn *txn, MDB_val *k, const char
   return CSC_OK;
 }
 
+/* The history of key k decoded into *events (*n of them, with room for
+ * `room` more), the number of its next chunk, and its stored derived
+ * record. CSC_ESTATE for a history that does not decode. */
+static int load_history(struct store *st, MDB_txn *txn, MDB_val *k, size_t room,
+                        struct arena *a, CaseEvent ***events, size_t *n, uint32_t *next,
+                        struct derived *before) {
+  struct chunk *chunks = NULL;
+  size_t n_chunks = 0;
+  *next = 0;
+  int rc = history_read(st, txn, k->mv_data, k->mv_size, a, &chunks, &n_chunks, next);
+  if (rc == CSC_OK)
+    rc = history_decode(chunks, n_chunks, room, a, events, n);
+  if (rc == CSC_EINVAL)
+    rc = CSC_ESTATE;
+  if (rc == CSC_OK)
+    rc = load_derived(st, txn, k, a, before);
+  return rc;
+}
+
 int history_apply_events(struct store *st, MDB_txn *txn, CaseEvent *const *evs,
                          const uint8_t *const *pbs, const size_t *pb_lens, size_t n,
                          const struct derive_ref *ref, struct arena *a, uint8_t *dup,
@@ -229,18 +248,10 @@ int history_apply_events(struct store *st, MDB_txn *txn, CaseEvent *const *evs,
   MDB_val k = {history_key(key, evs[0]), key};
   if (k.mv_size == 0 || k.mv_size + 4 > STATE_MAX_KEY)
     return CSC_EINVAL;
-  struct chunk *chunks = NULL;
-  size_t n_chunks = 0;
-  uint32_t next = 0;
-  int rc = history_read(st, txn, key, k.mv_size, a, &chunks, &n_chunks, &next);
-  if (rc != CSC_OK)
-    return rc;
   CaseEvent **events;
   size_t n_old;
-  rc = history_decode(chunks, n_chunks, n, a, &events, &n_old);
-  if (rc != CSC_OK)
-    return rc == CSC_EINVAL ? CSC_ESTATE : rc;
-  rc = load_derived(st, txn, &k, a, &out->before);
+  uint32_t next;
+  int rc = load_history(st, txn, &k, n, a, &events, &n_old, &next, &out->before);
   if (rc != CSC_OK)
     return rc;
   size_t total = n_old;
@@ -268,18 +279,10 @@ int history_rederive(struct store *st, MDB_txn *txn, const char *la, const char 
   MDB_val k = {store_key(key, la, subject, strlen(subject) + 1), key};
   if (k.mv_size == 0 || k.mv_size + 4 > STATE_MAX_KEY)
     return CSC_EINVAL;
-  struct chunk *chunks = NULL;
-  size_t n_chunks = 0;
-  uint32_t next = 0;
-  int rc = history_read(st, txn, key, k.mv_size, a, &chunks, &n_chunks, &next);
   CaseEvent **events = NULL;
   size_t n = 0;
-  if (rc == CSC_OK)
-    rc = history_decode(chunks, n_chunks, 0, a, &events, &n);
-  if (rc == CSC_EINVAL)
-    rc = CSC_ESTATE;
-  if (rc == CSC_OK)
-    rc = load_derived(st, txn, &k, a, &out->before);
+  uint32_t next;
+  const int rc = load_history(st, txn, &k, 0, a, &events, &n, &next, &out->before);
   if (rc != CSC_OK || n == 0) { /* an index entry of a history never written: nothing */
     out->after = out->before;
     out->duplicate = 1;
