@@ -32,6 +32,17 @@ void add(struct evs *b, const Cscflow__V1__CaseEvent *ev) {
   b->off[b->n] = b->len;
 }
 
+void add_reversed(struct evs *out, const struct evs *b) {
+  for (size_t i = b->n; i-- > 0;) {
+    const size_t n = b->off[i + 1] - b->off[i];
+    assert_true(out->len + n <= sizeof out->data && out->n < 511);
+    memcpy(out->data + out->len, b->data + b->off[i], n);
+    out->off[out->n++] = out->len;
+    out->len += n;
+    out->off[out->n] = out->len;
+  }
+}
+
 const struct code_lists *test_code_lists(void) {
   static struct code_lists codes; /* a test program's fixture, read-only once loaded */
   char err[512];

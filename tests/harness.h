@@ -28,6 +28,8 @@ Cscflow__V1__CaseEvent envelope(const char *id, const char *child, csc_date occu
                                 csc_date recorded);
 /* Packs ev (with its payload set) and appends it to b. */
 void add(struct evs *b, const Cscflow__V1__CaseEvent *ev);
+/* Appends b's events to out in the reverse order (the same packed bytes). */
+void add_reversed(struct evs *out, const struct evs *b);
 
 struct fixture {
   char dir[256], out[300];

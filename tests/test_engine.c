@@ -198,13 +198,7 @@ static void test_referrals_any_order(void **state) {
   memset(&b, 0, sizeof b);
   memset(&r, 0, sizeof r);
   build_referrals(&b);
-  for (size_t i = b.n; i-- > 0;) {
-    Cscflow__V1__CaseEvent *ev =
-        cscflow__v1__case_event__unpack(NULL, b.off[i + 1] - b.off[i], b.data + b.off[i]);
-    assert_non_null(ev);
-    add(&r, ev);
-    cscflow__v1__case_event__free_unpacked(ev, NULL);
-  }
+  add_reversed(&r, &b);
   apply(&f, &r, 0, r.n);
   expect_count(&f, "referrals", "12m", "", 5, 5);
   expect_ratio(&f, "rereferrals", "12m", "", 1, 5, 20.0);

@@ -209,13 +209,7 @@ static void test_turnover_any_order(void **state) {
   memset(&r, 0, sizeof r);
   build_turnover(&b);
   left(&b, "w1l", "W1", D(2024, 3, 15));
-  for (size_t i = b.n; i-- > 0;) {
-    Cscflow__V1__CaseEvent *ev =
-        cscflow__v1__case_event__unpack(NULL, b.off[i + 1] - b.off[i], b.data + b.off[i]);
-    assert_non_null(ev);
-    add(&r, ev);
-    cscflow__v1__case_event__free_unpacked(ev, NULL);
-  }
+  add_reversed(&r, &b);
   apply(&f, &r, 0, r.n);
   /* As on 2024-03-15 above: 100 of 230; agency 50 of 230. */
   expect_ratio(&f, "sw_turnover_rate", "12m", "", 100, 230, 100.0 * 100 / 230);
@@ -433,13 +427,7 @@ static void test_caseload_leavers(void **state) {
   close_fixture(&f);
 
   open_fixture(&f, "wf_caseload_leavers_reverse");
-  for (size_t i = b.n; i-- > 0;) {
-    Cscflow__V1__CaseEvent *ev =
-        cscflow__v1__case_event__unpack(NULL, b.off[i + 1] - b.off[i], b.data + b.off[i]);
-    assert_non_null(ev);
-    add(&r, ev);
-    cscflow__v1__case_event__free_unpacked(ev, NULL);
-  }
+  add_reversed(&r, &b);
   apply(&f, &r, 0, r.n);
   expect_ratio(&f, "sw_caseload", "T", "", 3, 2, 1.5);
   close_fixture(&f);
