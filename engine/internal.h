@@ -3,19 +3,41 @@
  * and the functions one file of engine/ calls in another. Not a public
  * contract: programs and other stages use engine/engine.h only.
  *
- *   engine.c   open and close, a batch's transaction, admitting and
- *              applying one input, the clock of each LA
- *   group.c    a batch applied one subject (child, worker, post) at a time
- *   outbox.c   the outbox table: output messages written in the batch's
- *              transaction, handed to the sink after its commit
- *   status.c   the status record /readyz and /metrics read, consumer lag
- *   sources.c  the two loops that feed batches: a file, a Kafka consumer
- *   gaps.c     positions Kafka can no longer serve: offset gaps, stopped
- *              partitions
+ * A batch's path through the files:
+ *
+ *   sources.c      the two loops that feed batches (a file, a Kafka
+ *                  consumer) call engine_apply_batch
+ *   transaction.c  runs the batch in one write transaction; when input
+ *                  makes it fail, splits it down to the one input that
+ *                  fails alone and refuses that (a dead letter). At the
+ *                  end it writes back the LAs the batch touched with their
+ *                  snapshots, the positions and the status record, commits,
+ *                  then logs the dead letters and publishes the outbox.
+ *                  The daily tick (engine_tick) runs the same way.
+ *   admit.c        each input of the batch: decoded and checked, or
+ *                  dead-lettered; its LA loaded into the batch and the LA's
+ *                  clock moved to it; its position noted
+ *   apply.c        an admitted input applied one at a time: its history
+ *                  folded, the change moved into the LA's aggregates,
+ *                  alerts and findings, and into a worker's children
+ *   group.c        or, with group_by_subject, the batch applied one subject
+ *                  (child, worker, post) at a time, through admit.c and
+ *                  apply_change/apply_dependents of apply.c
+ *   outbox.c       the outbox table: output messages written in the
+ *                  batch's transaction, handed to the sink after its commit
+ *   status.c       the status record /readyz and /metrics read, consumer lag
+ *
+ * Beside that path:
+ *
+ *   engine.c       open and close, the code lists the state was built
+ *                  with, what programs read of an engine
+ *   gaps.c         positions Kafka can no longer serve: offset gaps,
+ *                  stopped partitions
  */
 #ifndef CSCFLOW_ENGINE_INTERNAL_H
 #define CSCFLOW_ENGINE_INTERNAL_H
 
+#include <stdlib.h>
 #include <time.h>
 
 #include "engine/engine.h"
@@ -141,6 +163,21 @@ static inline int64_t wall_ms(void) {
 
 static inline csc_date london_today(void) { return date_london_from_unix_ms(wall_ms()); }
 
+/* Grows *v (of *cap elements of size bytes) to hold at least need. */
+static inline int grow(void **v, size_t *cap, size_t need, size_t size) {
+  if (need <= *cap)
+    return CSC_OK;
+  size_t n = *cap ? *cap * 2 : 16;
+  while (n < need)
+    n *= 2;
+  void *p = realloc(*v, n * size);
+  if (p == NULL)
+    return CSC_ENOMEM;
+  *v = p;
+  *cap = n;
+  return CSC_OK;
+}
+
 /* outbox.c */
 uint64_t read_be64(const uint8_t *p);
 int outbox_put(struct engine *e, MDB_txn *txn, const char *topic, const void *key, size_t key_len,
@@ -159,7 +196,7 @@ void status_open(struct engine *e);
 void status_set_mode(struct engine *e, uint32_t mode);
 void status_poll(struct engine *e, rd_kafka_t *rk, int idle);
 
-/* engine.c */
+/* admit.c */
 /* An input admitted by admit_input: ev is NULL when it was dead-lettered. */
 struct admitted {
   CaseEvent *ev;    /* in the engine's per-event arena; la_code is canonical */
@@ -170,13 +207,27 @@ struct admitted {
 };
 int admit_input(struct engine *e, MDB_txn *txn, const struct engine_input *in, struct output *out,
                 struct admitted *a);
+/* Writes an input to the dead-letter topic; logged once the transaction commits. */
+int dead_letter(struct engine *e, MDB_txn *txn, const struct engine_input *in,
+                const char *reason);
+/* The batch's view of an LA (e->las): loaded once, written back at commit. */
+int batch_la(struct engine *e, MDB_txn *txn, const char *la, struct batch_la **out);
+/* Moves an LA's clock forward to date, applying what falls due. */
+int advance_la(struct engine *e, MDB_txn *txn, struct batch_la *b, csc_date date,
+               struct output *out);
+/* Notes the position after an input (e->positions), written at commit. */
 int note_position(struct engine *e, const struct engine_input *in);
+
+/* apply.c */
 int apply_change(struct engine *e, MDB_txn *txn, struct batch_la *b, const char *subject,
                  const struct child_change *ch, size_t n, struct output *out);
 /* After apply_change of a worker's history: re-derives and applies the
  * children allocated to the worker when the worker's leavings changed. */
 int apply_dependents(struct engine *e, MDB_txn *txn, struct batch_la *b, const char *subject,
                      const struct child_change *ch, struct output *out);
+/* Admits and applies one input (a batch not grouped by subject). */
+int apply_one(struct engine *e, MDB_txn *txn, const struct engine_input *in,
+              struct output *out);
 
 /* gaps.c */
 void gaps_on_reset(struct engine *e, const rd_kafka_message_t *m);
