@@ -365,7 +365,7 @@ static void kill_at_attach(struct engine_options *eo, struct kill_at *k) {
 static int cmd_replay(int argc, char **argv, struct kill_at *kill_hook) {
   const char *input = NULL, *state = NULL, *config_path = NULL, *pop_path = NULL, *out_dir = NULL;
   long batch = REPLAY_BATCH_DEFAULT;
-  int durable = 0;
+  int durable = 0, batched = 0;
   int64_t now_ms = 0;
   static const struct option opts[] = {{"input", required_argument, 0, 'i'},
                                        {"now", required_argument, 0, 'n'},
@@ -384,7 +384,7 @@ static int cmd_replay(int argc, char **argv, struct kill_at *kill_hook) {
     case 'c': config_path = optarg; break;
     case 'p': pop_path = optarg; break;
     case 'o': out_dir = optarg; break;
-    case 'b': batch = atol(optarg); break;
+    case 'b': batch = atol(optarg); batched = 1; break;
     case 'd': durable = 1; break;
     case 'n':
       if (redrive_parse_time(optarg, &now_ms) != CSC_OK || now_ms <= 0) {
@@ -452,6 +452,10 @@ static int cmd_replay(int argc, char **argv, struct kill_at *kill_hook) {
     struct engine_options eo = {state, CLOCK_REPLAY, &pop, sink, (size_t)batch, 0, &ref};
     eo.map_size = config_map_size(&cfg);
     eo.group_by_subject = 1;
+    /* Into an empty state, each child folded once (engine/backfill.c);
+     * --batch asks for batches of N events instead (the streaming path). */
+    eo.backfill = !batched;
+    eo.reset_unfinished_backfill = 1;
     eo.las = &las;
     eo.clock_tolerance_ms = config_clock_tolerance_ms(&cfg);
     eo.file_now_ms = now_ms;

@@ -78,6 +78,8 @@ int engine_open(const struct engine_options *opt, struct engine **out, char *err
     return CSC_ENOMEM;
   }
   e->opt = *opt;
+  if (e->opt.backfill)
+    e->opt.group_by_subject = 1; /* a backfill sums the changes of many children */
   if (e->opt.batch_max == 0)
     e->opt.batch_max = 5000;
   if (e->opt.batch_ms <= 0)
@@ -97,6 +99,10 @@ int engine_open(const struct engine_options *opt, struct engine **out, char *err
     return rc;
   }
   if ((rc = adopt_code_lists(e, err, errlen)) != CSC_OK) {
+    engine_discard(e);
+    return rc;
+  }
+  if ((rc = backfill_unfinished(e, err, errlen)) != CSC_OK) {
     engine_discard(e);
     return rc;
   }

@@ -90,7 +90,25 @@ struct engine_options {
    * as `offset_gap_skipped`; the events in between are never applied.
    */
   int offset_gap_skip;
+  /*
+   * 1: engine_replay_file applies a file to an empty state as a backfill
+   * (engine/backfill.c): every child's records grouped, each child folded
+   * once in key order, each LA's final snapshot published; the state is
+   * the one the batches would have built. Implies group_by_subject. A state
+   * that is not empty is replayed in batches of batch_max as with 0.
+   */
+  int backfill;
+  /* The records a backfill indexes before it folds them (12 bytes each,
+   * plus each child's key): input beyond that is taken in segments, each
+   * folded into what the earlier ones left. 0: BACKFILL_SEGMENT_DEFAULT. */
+  size_t backfill_segment;
+  /* What engine_open does with a state holding a backfill that never
+   * finished (a crash, a stop): 1 (replay) empties it, so the replay
+   * starts again; 0 (run) refuses it with CSC_ESTATE. */
+  int reset_unfinished_backfill;
 };
+
+#define BACKFILL_SEGMENT_DEFAULT ((size_t)16 << 20)
 
 #define ENGINE_CLOCK_TOLERANCE_DEFAULT_MS (24 * 3600 * 1000LL)
 

@@ -83,36 +83,52 @@ static int subject_group_compare(const void *pa, const void *pb) {
   return c ? c : (a->key_len > b->key_len) - (a->key_len < b->key_len);
 }
 
-/* Applies the inputs of one subject (decoded again: the per-event arena
- * holds one subject at a time, so memory does not grow with the batch). */
-static int apply_subject(struct engine *e, MDB_txn *txn, const struct engine_input *in,
-                         const struct subject_group *g, struct output *out) {
-  const size_t k = g->count;
-  arena_reset(&e->arena);
+/* Applies the k inputs of one subject (values[0..k), its la and subject)
+ * in arrival order: decoded again, folded once, the change applied. The
+ * caller reset the per-event arena (values may live in it). */
+int apply_subject_values(struct engine *e, MDB_txn *txn, struct batch_la *b, const char *subject,
+                         const void *const *values, const size_t *value_lens, size_t k,
+                         struct output *out) {
   CaseEvent **evs = arena_alloc(&e->arena, k * sizeof *evs);
   const uint8_t **pbs = arena_alloc(&e->arena, k * sizeof *pbs);
   size_t *lens = arena_alloc(&e->arena, k * sizeof *lens);
   uint8_t *dup = arena_alloc(&e->arena, k);
   if (evs == NULL || pbs == NULL || lens == NULL || dup == NULL)
     return CSC_ENOMEM;
-  size_t i = g->first;
-  for (size_t j = 0; j < k; j++, i = e->subjects.next_input[i]) {
+  for (size_t j = 0; j < k; j++) {
     const char *reason;
     /* It decoded when admitted: only memory can fail now. */
-    int rc = ingest_decode(in[i].value, in[i].value_len, &e->arena, &evs[j], &pbs[j], &lens[j],
+    int rc = ingest_decode(values[j], value_lens[j], &e->arena, &evs[j], &pbs[j], &lens[j],
                            &reason);
     if (rc != CSC_OK)
       return rc == CSC_ENOMEM ? rc : CSC_ESTATE;
-    evs[j]->la_code = g->la->la; /* filed under the canonical code, as admitted */
+    evs[j]->la_code = b->la; /* filed under the canonical code, as admitted */
   }
-  struct batch_la *b = g->la;
   struct child_change ch;
   int rc = history_apply_events(e->st, txn, evs, pbs, lens, k, refdata_for(e->opt.ref, b->la),
                                 &e->arena, dup, &ch);
-  const char *subject = (const char *)g->key + strlen(b->la) + 1;
   if (rc == CSC_OK)
     rc = apply_change(e, txn, b, subject, &ch, k, out);
   return rc == CSC_OK ? apply_dependents(e, txn, b, subject, &ch, out) : rc;
+}
+
+/* Applies the inputs of one subject (the per-event arena holds one subject
+ * at a time, so memory does not grow with the batch). */
+static int apply_subject(struct engine *e, MDB_txn *txn, const struct engine_input *in,
+                         const struct subject_group *g, struct output *out) {
+  const size_t k = g->count;
+  arena_reset(&e->arena);
+  const void **values = arena_alloc(&e->arena, k * sizeof *values);
+  size_t *lens = arena_alloc(&e->arena, k * sizeof *lens);
+  if (values == NULL || lens == NULL)
+    return CSC_ENOMEM;
+  size_t i = g->first;
+  for (size_t j = 0; j < k; j++, i = e->subjects.next_input[i]) {
+    values[j] = in[i].value;
+    lens[j] = in[i].value_len;
+  }
+  const char *subject = (const char *)g->key + strlen(g->la->la) + 1;
+  return apply_subject_values(e, txn, g->la, subject, values, lens, k, out);
 }
 
 /* Admits every input (dead letters and clocks in arrival order), then

@@ -27,6 +27,14 @@
  *                  batch's transaction, handed to the sink after its commit
  *   status.c       the status record /readyz and /metrics read, consumer lag
  *
+ * A replayed file into an empty state takes another path:
+ *
+ *   backfill.c     the file scanned once (admit.c), its records indexed by
+ *                  subject, each subject folded once in key order (group.c's
+ *                  apply_subject_values) in transactions of bounded size,
+ *                  then the LAs' final snapshots (transaction.c's
+ *                  finish_batch)
+ *
  * Beside that path:
  *
  *   engine.c       open and close, the code lists the state was built
@@ -239,6 +247,40 @@ int gaps_stopped(struct engine *e, const char *topic, int32_t partition);
 /* group.c */
 int apply_grouped(struct engine *e, MDB_txn *txn, const struct engine_input *in, size_t n,
                   struct output *out);
+/* Applies the k inputs of one subject (values, in arrival order) of LA b:
+ * decoded, folded once, the change applied. The caller has reset the
+ * per-event arena; values may live in it. */
+int apply_subject_values(struct engine *e, MDB_txn *txn, struct batch_la *b, const char *subject,
+                         const void *const *values, const size_t *value_lens, size_t k,
+                         struct output *out);
+
+/* transaction.c */
+/* After a commit: hands the state's mapped pages back when they exceed the
+ * budget (at most ten times a second). */
+void release_mapped_memory(struct engine *e, double now);
+/* Writes the positions and the LAs the batch touched, with a new snapshot
+ * of each, in txn. */
+int finish_batch(struct engine *e, MDB_txn *txn, struct output *out);
+/* Logs the dead letters a transaction committed. */
+void log_dead_letters(struct engine *e);
+/* Whether rc is a fault input can cause (splitting a batch cures it), as
+ * opposed to one of the store or the machine. */
+int input_fault(int rc);
+
+/* backfill.c */
+/* backfill_file's answer when a fault input caused made it empty the state
+ * again: the caller replays the file in batches. */
+#define BACKFILL_FALLBACK 1
+/* Applies the file fs (named source; its inputs timestamped now_ms) to an
+ * empty state, each subject folded once (see backfill.c). CSC_OK when
+ * done, or stopped by *stop (the state then stays marked unfinished). */
+int backfill_file(struct engine *e, struct file_source *fs, const char *source, int64_t now_ms,
+                  volatile sig_atomic_t *stop);
+/* *eligible: 1 when the state is empty, so that a replay may backfill. */
+int backfill_eligible(struct engine *e, int *eligible);
+/* At open: a state marked with an unfinished backfill is emptied
+ * (opt.reset_unfinished_backfill) or refused with CSC_ESTATE and err. */
+int backfill_unfinished(struct engine *e, char *err, size_t errlen);
 void subject_table_free(struct subject_table *t);
 
 #endif

@@ -37,6 +37,19 @@ int engine_replay_file(struct engine *e, const char *path, volatile sig_atomic_t
     log_json(LOG_INFO, "replay_resume", "\"position\":%lld", (long long)pos);
   /* What "now" is for the clock check: --now, else the wall clock. */
   const int64_t now_ms = e->opt.file_now_ms > 0 ? e->opt.file_now_ms : wall_ms();
+  int empty = 0;
+  if (e->opt.backfill && pos == 0 && (rc = backfill_eligible(e, &empty)) == CSC_OK && empty) {
+    rc = backfill_file(e, fs, source, now_ms, stop);
+    if (rc != BACKFILL_FALLBACK) {
+      file_source_close(fs);
+      return rc;
+    }
+    rc = file_source_seek(fs, 0); /* the state is empty again: replay in batches */
+  }
+  if (rc != CSC_OK) {
+    file_source_close(fs);
+    return rc;
+  }
 
   struct engine_input *batch = malloc(e->opt.batch_max * sizeof *batch);
   if (batch == NULL) {

@@ -35,7 +35,7 @@ static uint64_t mapped_resident_bytes(uint64_t *anon) {
  * a transaction: LMDB touches every page it wrote again at commit, so the
  * pages would only come back. What one transaction writes is therefore the
  * floor of the resident size: batch size bounds memory. */
-static void release_mapped_memory(struct engine *e, double now) {
+void release_mapped_memory(struct engine *e, double now) {
   if (now - e->memory_checked < 0.1)
     return;
   e->memory_checked = now;
@@ -68,7 +68,7 @@ static void note_population(struct engine *e, const struct batch_la *b) {
 }
 
 /* Writes back the LAs the batch touched, with a new snapshot of each. */
-static int finish_batch(struct engine *e, MDB_txn *txn, struct output *out) {
+int finish_batch(struct engine *e, MDB_txn *txn, struct output *out) {
   int rc = CSC_OK;
   for (size_t i = 0; rc == CSC_OK && i < e->n_positions; i++)
     rc = store_put_position(e->st, txn, e->positions[i].source, e->positions[i].partition,
@@ -91,7 +91,7 @@ static int finish_batch(struct engine *e, MDB_txn *txn, struct output *out) {
 }
 
 /* Logs the dead letters a transaction committed. */
-static void log_dead_letters(struct engine *e) {
+void log_dead_letters(struct engine *e) {
   for (size_t i = 0; i < e->n_dl_notes; i++)
     log_json(LOG_WARN, "dead_letter", "\"reason\":\"%s\",\"partition\":%d,\"offset\":%lld",
              e->dl_notes[i].reason, (int)e->dl_notes[i].partition,
@@ -216,7 +216,7 @@ static int refuse_body(struct engine *e, MDB_txn *txn, struct output *out, void 
 /* Faults input can cause (a key the store cannot hold, a value out of any
  * range the fold expects, a transaction too large), as opposed to faults of
  * the store or the machine, which splitting cannot cure. */
-static int input_fault(int rc) {
+int input_fault(int rc) {
   return rc == CSC_EINVAL || rc == CSC_EFULL || rc == CSC_ETXNFULL || rc == CSC_ESTATE;
 }
 

@@ -69,15 +69,24 @@ int file_source_seek(struct file_source *fs, uint64_t pos) {
   return CSC_OK;
 }
 
+int file_source_record_at(const struct file_source *fs, uint64_t pos, const uint8_t **buf,
+                          size_t *len) {
+  if (pos >= fs->size)
+    return CSC_EINVAL;
+  uint64_t n;
+  const size_t used = varint_decode(fs->data + pos, fs->size - pos, &n);
+  if (used == 0 || n > fs->size - pos - used)
+    return CSC_EINVAL;
+  *buf = fs->data + pos + used;
+  *len = (size_t)n;
+  return CSC_OK;
+}
+
 int file_source_next(struct file_source *fs, const uint8_t **buf, size_t *len) {
   if (fs->pos >= fs->size)
     return CSC_ENOTFOUND;
-  uint64_t n;
-  const size_t used = varint_decode(fs->data + fs->pos, fs->size - fs->pos, &n);
-  if (used == 0 || n > fs->size - fs->pos - used)
-    return CSC_EINVAL;
-  *buf = fs->data + fs->pos + used;
-  *len = (size_t)n;
-  fs->pos += used + n;
-  return CSC_OK;
+  int rc = file_source_record_at(fs, fs->pos, buf, len);
+  if (rc == CSC_OK)
+    fs->pos = (uint64_t)(*buf - fs->data) + *len;
+  return rc;
 }

@@ -166,6 +166,12 @@ void file_source_release(struct file_source *fs, uint64_t pos);
  * at the bad record).
  */
 int file_source_next(struct file_source *fs, const uint8_t **buf, size_t *len);
+/* The bytes of the record at offset pos (a position file_source_position
+ * gave before a file_source_next that succeeded), without moving the
+ * position: random access for a backfill that reads records grouped by
+ * child. CSC_EINVAL when pos holds no whole record. */
+int file_source_record_at(const struct file_source *fs, uint64_t pos, const uint8_t **buf,
+                          size_t *len);
 
 /* ---- Kafka -------------------------------------------------------------- */
 

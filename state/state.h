@@ -222,6 +222,23 @@ struct la_state {
 int store_get_la(struct store *st, MDB_txn *txn, const char *la, struct la_state *out);
 int store_put_la(struct store *st, MDB_txn *txn, const char *la, const struct la_state *ls);
 
+/*
+ * A backfill in progress (engine/backfill.c): meta "backfill" holds the
+ * first outbox key the backfill wrote, from its first commit to its last.
+ * A state that holds it is not one the streaming path could have left.
+ * store_get_backfill: CSC_ENOTFOUND when no backfill is in progress.
+ * store_is_empty: *empty is 1 when no LA and no history is stored.
+ * store_empty: drops every LA's state (histories, facts, aggregates, the
+ * calendars, the ledger, alerts, snapshots, the allocation index), every
+ * stored position, the outbox from key first_seq on and the backfill mark,
+ * in txn; the code lists, the schema version and the status stay.
+ */
+int store_put_backfill(struct store *st, MDB_txn *txn, uint64_t first_seq);
+int store_get_backfill(struct store *st, MDB_txn *txn, uint64_t *first_seq);
+int store_del_backfill(struct store *st, MDB_txn *txn);
+int store_is_empty(struct store *st, MDB_txn *txn, int *empty);
+int store_empty(struct store *st, MDB_txn *txn, uint64_t first_seq);
+
 /* ---- facts ---------------------------------------------------------------- */
 
 /*

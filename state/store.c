@@ -455,3 +455,84 @@ int store_put_la(struct store *st, MDB_txn *txn, const char *la, const struct la
   int rc = mdb_put(txn, st->las, &k, &v, 0);
   return rc ? store_error(rc, "put la") : CSC_OK;
 }
+
+/* ---- backfill ---------------------------------------------------------------- */
+
+static const char backfill_key[] = "backfill";
+
+int store_put_backfill(struct store *st, MDB_txn *txn, uint64_t first_seq) {
+  MDB_val k = {sizeof backfill_key, (void *)backfill_key}, v = {sizeof first_seq, &first_seq};
+  int rc = mdb_put(txn, st->meta, &k, &v, 0);
+  return rc ? store_error(rc, "put backfill") : CSC_OK;
+}
+
+int store_get_backfill(struct store *st, MDB_txn *txn, uint64_t *first_seq) {
+  MDB_val k = {sizeof backfill_key, (void *)backfill_key}, v;
+  int rc = mdb_get(txn, st->meta, &k, &v);
+  if (rc != 0)
+    return store_error(rc, "get backfill");
+  if (v.mv_size != sizeof *first_seq)
+    return CSC_ESTATE;
+  memcpy(first_seq, v.mv_data, sizeof *first_seq);
+  return CSC_OK;
+}
+
+int store_del_backfill(struct store *st, MDB_txn *txn) {
+  MDB_val k = {sizeof backfill_key, (void *)backfill_key};
+  int rc = mdb_del(txn, st->meta, &k, NULL);
+  return rc == 0 || rc == MDB_NOTFOUND ? CSC_OK : store_error(rc, "del backfill");
+}
+
+int store_is_empty(struct store *st, MDB_txn *txn, int *empty) {
+  MDB_stat las, history;
+  int rc = mdb_stat(txn, st->las, &las);
+  if (rc == 0)
+    rc = mdb_stat(txn, st->history, &history);
+  if (rc != 0)
+    return store_error(rc, "stat");
+  *empty = las.ms_entries == 0 && history.ms_entries == 0;
+  return CSC_OK;
+}
+
+/* Deletes the keys of dbi from key `from` on (every key when from is NULL)
+ * while they start with prefix (any key when prefix_len is 0). */
+static int delete_from(MDB_txn *txn, MDB_dbi dbi, const MDB_val *from, const void *prefix,
+                       size_t prefix_len) {
+  MDB_cursor *cur;
+  int rc = mdb_cursor_open(txn, dbi, &cur);
+  if (rc != 0)
+    return store_error(rc, "cursor");
+  const MDB_val start = from ? *from : (MDB_val){prefix_len, (void *)prefix};
+  /* Sought again after each delete: few keys, and no reliance on where a
+   * cursor stands after mdb_cursor_del. */
+  for (;;) {
+    MDB_val k = start, v;
+    if ((rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE)) != 0)
+      break;
+    if (k.mv_size < prefix_len || memcmp(k.mv_data, prefix, prefix_len) != 0)
+      break;
+    if ((rc = mdb_cursor_del(cur, 0)) != 0)
+      break;
+  }
+  mdb_cursor_close(cur);
+  return rc == 0 || rc == MDB_NOTFOUND ? CSC_OK : store_error(rc, "delete");
+}
+
+int store_empty(struct store *st, MDB_txn *txn, uint64_t first_seq) {
+  const MDB_dbi tables[] = {st->history,  st->derived, st->las,    st->aggs,
+                            st->calendar, st->ledger,  st->alertcal, st->alerts,
+                            st->snapshots, st->allocidx};
+  int rc = 0;
+  for (size_t i = 0; rc == 0 && i < sizeof tables / sizeof tables[0]; i++)
+    rc = mdb_drop(txn, tables[i], 0);
+  if (rc != 0)
+    return store_error(rc, "drop");
+  uint8_t kb[8];
+  for (int i = 0; i < 8; i++)
+    kb[i] = (uint8_t)(first_seq >> (56 - 8 * i));
+  const MDB_val from = {8, kb};
+  int err = delete_from(txn, st->outbox, &from, NULL, 0);
+  if (err == CSC_OK)
+    err = delete_from(txn, st->meta, NULL, "pos", 4);
+  return err == CSC_OK ? store_del_backfill(st, txn) : err;
+}

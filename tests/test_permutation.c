@@ -179,6 +179,33 @@ static void replay_as(struct run *r, const struct history *h, const char *name, 
   assert_int_equal(r->stats.dead_lettered, 0);
 }
 
+/* A replay as cscflow replay runs it into an empty state: a backfill
+ * (engine/backfill.c), in segments of `segment` records (0: the default).
+ */
+static void backfill_as(struct run *r, const struct history *h, const char *name,
+                        const char *input, size_t segment) {
+  char err[512];
+  memset(r, 0, sizeof *r);
+  test_tmpdir(r->dir, sizeof r->dir, name);
+  snprintf(r->out, sizeof r->out, "%s/out", r->dir);
+  assert_int_equal(mkdir(r->out, 0750), 0);
+  struct sink *sink;
+  assert_int_equal(sink_file_open(r->out, &sink), CSC_OK);
+  struct engine *e;
+  struct engine_options eo = {r->dir, CLOCK_REPLAY, &h->pop, sink, BATCH, 0};
+  eo.backfill = 1;
+  eo.backfill_segment = segment;
+  eo.reset_unfinished_backfill = 1;
+  assert_int_equal(engine_open(&eo, &e, err, sizeof err), CSC_OK);
+  volatile sig_atomic_t stop = 0;
+  assert_int_equal(engine_replay_file(e, input, &stop), CSC_OK);
+  r->stats = *engine_stats(e);
+  engine_close(e);
+  sink->destroy(sink);
+  assert_int_equal(r->stats.consumed, h->n_events);
+  assert_int_equal(r->stats.dead_lettered, 0);
+}
+
 static void replay(struct run *r, const struct history *h, const char *name, const char *input,
                    size_t batch) {
   replay_as(r, h, name, input, batch, 0);
@@ -528,6 +555,178 @@ static void test_grouped_same_end_state(void **state) {
   }
 }
 
+/* Each subject's history as one blob: its chunks' events concatenated in
+ * chunk order (how a batch cuts them into chunks is the path's, not the
+ * history's). */
+static void histories(const struct run *r, struct blobs *out) {
+  struct blobs chunks = {0};
+  table(r, offsetof(struct store, history), &chunks);
+  for (size_t i = 0; i < chunks.n; i++) {
+    const struct blob *c = &chunks.v[i];
+    /* name: la\0 subject\0 chunk (4 bytes); the subject's key without it */
+    const size_t la_len = strlen(c->name), subject_len = strlen(c->name + la_len + 1);
+    const size_t key_len = la_len + 1 + subject_len + 1;
+    struct blob *last = out->n ? &out->v[out->n - 1] : NULL;
+    if (last && memcmp(last->name, c->name, key_len) == 0 && last->name[key_len] == '\0') {
+      last->data = realloc(last->data, last->len + c->len);
+      assert_non_null(last->data);
+      memcpy(last->data + last->len, c->data, c->len);
+      last->len += c->len;
+    } else {
+      blobs_add(out, c->name, key_len, c->data, c->len);
+    }
+  }
+  blobs_free(&chunks);
+}
+
+/* Every table that holds what was computed is the same in two states:
+ * histories (as event sequences), derived records, aggregates, calendars,
+ * the ledger, the allocation index, the LAs, the stored snapshots and the
+ * raised alerts. Not compared: the outbox and the status (what was
+ * published and when), and the alerts table's withdrawn entries (an alert
+ * raised and withdrawn within a backfill is never published). */
+static void expect_same_computed_state(const struct run *a, const struct run *b) {
+  static const struct {
+    size_t dbi;
+    const char *name;
+  } tables[] = {{offsetof(struct store, derived), "derived"},
+                {offsetof(struct store, aggs), "aggs"},
+                {offsetof(struct store, calendar), "calendar"},
+                {offsetof(struct store, ledger), "ledger"},
+                {offsetof(struct store, alertcal), "alertcal"},
+                {offsetof(struct store, allocidx), "allocidx"},
+                {offsetof(struct store, las), "las"},
+                {offsetof(struct store, snapshots), "snapshots"}};
+  for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++) {
+    struct blobs x = {0}, y = {0};
+    table(a, tables[i].dbi, &x);
+    table(b, tables[i].dbi, &y);
+    assert_true(x.n > 0); /* not vacuous */
+    blobs_expect_equal(&x, &y, tables[i].name);
+    blobs_free(&x);
+    blobs_free(&y);
+  }
+  struct blobs x = {0}, y = {0};
+  histories(a, &x);
+  histories(b, &y);
+  assert_true(x.n > 1000);
+  blobs_expect_equal(&x, &y, "histories");
+  blobs_free(&x);
+  blobs_free(&y);
+  expect_same_end_state(a, b);
+}
+
+/*
+ * The issue's equivalence: a backfill of a messy shuffled history (every
+ * child folded once, in key order) leaves every table that holds what was
+ * computed byte for byte as the streaming path (event by event, batches of
+ * 500) leaves it from the same file; in one segment and in many. What a
+ * backfill publishes differs, by design (DESIGN, Two paths): one snapshot
+ * per LA, and of the alerts only those still raised.
+ */
+static void test_backfill_same_state(void **state) {
+  const struct world *w = *state;
+  uint8_t *shuffled;
+  size_t len;
+  assert_int_equal(gen_shuffle_children(w->h.data, w->h.len, 99, &shuffled, &len), CSC_OK);
+  char path[400];
+  snprintf(path, sizeof path, "%s/shuffled-backfill.bin", w->h.dir);
+  write_file(path, shuffled, len);
+  free(shuffled);
+
+  struct run streamed, filled, segmented;
+  replay(&streamed, &w->h, "perm-bf-stream", path, BATCH);
+  backfill_as(&filled, &w->h, "perm-bf", path, 0);
+  assert_int_equal(filled.stats.applied, streamed.stats.applied);
+  assert_int_equal(filled.stats.duplicates, streamed.stats.duplicates);
+  expect_same_computed_state(&streamed, &filled);
+  /* One snapshot per LA, not one per batch. */
+  assert_int_equal(count_records(&filled, TOPIC_INDICATORS), 2);
+  assert_true(count_records(&streamed, TOPIC_INDICATORS) > 2);
+  /* Alerts: the ones still raised, not those raised and withdrawn. */
+  struct blobs raised = {0};
+  raised_alerts(&filled, &raised);
+  assert_int_equal(count_records(&filled, TOPIC_ALERTS), raised.n);
+  assert_true(count_records(&streamed, TOPIC_ALERTS) > raised.n);
+  blobs_free(&raised);
+
+  /* Segments of 5,000 records (~9 of them): each folds into what the
+   * earlier left, as batches do; the same state. */
+  backfill_as(&segmented, &w->h, "perm-bf-seg", path, 5000);
+  assert_true(segmented.stats.batches > filled.stats.batches);
+  expect_same_computed_state(&streamed, &segmented);
+
+  remove_tree(streamed.dir);
+  remove_tree(filled.dir);
+  remove_tree(segmented.dir);
+  unlink(path);
+}
+
+/* Stops a backfill at the first commit it passes (its scan's). */
+struct stop_at_commit {
+  volatile sig_atomic_t *stop;
+};
+
+static void stop_after_commit(void *ctx, enum engine_fault_point point) {
+  struct stop_at_commit *s = ctx;
+  if (point == ENGINE_FAULT_COMMITTED)
+    *s->stop = 1;
+}
+
+/*
+ * A backfill stopped after its scan leaves the state marked unfinished:
+ * run (reset_unfinished_backfill 0) refuses it, naming what to do; a
+ * replay empties it and starts again, to the state of an uninterrupted
+ * backfill; nothing of the unfinished one was published.
+ */
+static void test_backfill_unfinished(void **state) {
+  const struct world *w = *state;
+  char err[512];
+  struct run r, clean;
+  memset(&r, 0, sizeof r);
+  test_tmpdir(r.dir, sizeof r.dir, "perm-bf-stop");
+  snprintf(r.out, sizeof r.out, "%s/out", r.dir);
+  assert_int_equal(mkdir(r.out, 0750), 0);
+  struct sink *sink;
+  assert_int_equal(sink_file_open(r.out, &sink), CSC_OK);
+  volatile sig_atomic_t stop = 0;
+  struct stop_at_commit hook = {&stop};
+  struct engine *e;
+  struct engine_options eo = {r.dir, CLOCK_REPLAY, &w->h.pop, sink, BATCH, 0};
+  eo.backfill = 1;
+  eo.reset_unfinished_backfill = 1;
+  eo.fault = stop_after_commit;
+  eo.fault_ctx = &hook;
+  assert_int_equal(engine_open(&eo, &e, err, sizeof err), CSC_OK);
+  assert_int_equal(engine_replay_file(e, w->h.path, &stop), CSC_OK);
+  assert_int_equal(engine_stats(e)->applied, 0); /* stopped before any fold */
+  engine_close(e);
+  assert_int_equal(count_records(&r, TOPIC_INDICATORS), 0);
+
+  /* run refuses the marked state. */
+  eo.fault = NULL;
+  eo.backfill = 0;
+  eo.reset_unfinished_backfill = 0;
+  assert_int_equal(engine_open(&eo, &e, err, sizeof err), CSC_ESTATE);
+  assert_non_null(strstr(err, "did not finish"));
+
+  /* replay empties it and starts again. */
+  eo.backfill = 1;
+  eo.reset_unfinished_backfill = 1;
+  assert_int_equal(engine_open(&eo, &e, err, sizeof err), CSC_OK);
+  stop = 0;
+  assert_int_equal(engine_replay_file(e, w->h.path, &stop), CSC_OK);
+  r.stats = *engine_stats(e);
+  engine_close(e);
+  sink->destroy(sink);
+  backfill_as(&clean, &w->h, "perm-bf-clean", w->h.path, 0);
+  assert_int_equal(r.stats.applied, clean.stats.applied);
+  expect_same_computed_state(&clean, &r);
+  assert_int_equal(count_records(&r, TOPIC_INDICATORS), 2);
+  remove_tree(r.dir);
+  remove_tree(clean.dir);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_history_is_messy),
@@ -535,6 +734,8 @@ int main(void) {
       cmocka_unit_test(test_shuffled_children_same_end_state),
       cmocka_unit_test(test_batch_size_same_end_state),
       cmocka_unit_test(test_grouped_same_end_state),
+      cmocka_unit_test(test_backfill_same_state),
+      cmocka_unit_test(test_backfill_unfinished),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
