@@ -96,10 +96,9 @@ int apply_subject_values(struct engine *e, MDB_txn *txn, struct batch_la *b, con
   if (evs == NULL || pbs == NULL || lens == NULL || dup == NULL)
     return CSC_ENOMEM;
   for (size_t j = 0; j < k; j++) {
-    const char *reason;
-    /* It decoded when admitted: only memory can fail now. */
-    int rc = ingest_decode(values[j], value_lens[j], &e->arena, &evs[j], &pbs[j], &lens[j],
-                           &reason);
+    /* It decoded and passed every check when admitted: only memory can fail now. */
+    int rc = ingest_decode_admitted(values[j], value_lens[j], &e->arena, &evs[j], &pbs[j],
+                                    &lens[j]);
     if (rc != CSC_OK)
       return rc == CSC_ENOMEM ? rc : CSC_ESTATE;
     evs[j]->la_code = b->la; /* filed under the canonical code, as admitted */

@@ -75,41 +75,44 @@ struct agg_target {
   struct store *st;
   MDB_txn *txn;
   struct agg_pending *pending;
+  uint32_t la; /* with pending: the LA's index among its LAs (pending_la) */
 };
 
 enum { TABLE_AGGS, TABLE_CALENDAR, TABLE_LEDGER };
-static int pending_add(struct agg_pending *p, int table, const uint8_t *key, size_t key_len,
-                       int64_t delta);
+static int pending_add(struct agg_pending *p, int table, uint32_t la, csc_date date,
+                       int measure, int bucket, int64_t delta);
 
 static MDB_dbi table_dbi(const struct store *st, int table) {
   return table == TABLE_AGGS ? st->aggs : table == TABLE_CALENDAR ? st->calendar : st->ledger;
 }
 
 /* Adds delta under key (key_len bytes, 0 for a key that did not fit) of
- * table, now or in the pending sums. */
-static int target_add(const struct agg_target *t, int table, uint8_t *key, size_t key_len,
+ * table in the transaction. */
+static int target_put(const struct agg_target *t, int table, uint8_t *key, size_t key_len,
                       int64_t delta) {
   if (key_len == 0)
     return CSC_EINVAL;
-  if (t->pending != NULL)
-    return pending_add(t->pending, table, key, key_len, delta);
   MDB_val k = {key_len, key};
   return add_to(t->txn, table_dbi(t->st, table), &k, delta);
 }
 
 static int target_aggregate(const struct agg_target *t, const char *la, int measure, int bucket,
                             int64_t w) {
+  if (t->pending != NULL)
+    return pending_add(t->pending, TABLE_AGGS, t->la, 0, measure, bucket, w);
   uint8_t key[STATE_MAX_KEY];
-  return target_add(t, TABLE_AGGS, key, aggregate_key(key, la, measure, bucket), w);
+  return target_put(t, TABLE_AGGS, key, aggregate_key(key, la, measure, bucket), w);
 }
 
 /* A change of w on date: booked in the calendar when it lies after as_of,
  * else recorded in the ledger (the aggregate itself moves in apply_fact). */
 static int target_boundary(const struct agg_target *t, const char *la, csc_date as_of,
                            csc_date date, int measure, int bucket, int64_t w) {
+  const int table = date > as_of ? TABLE_CALENDAR : TABLE_LEDGER;
+  if (t->pending != NULL)
+    return pending_add(t->pending, table, t->la, date, measure, bucket, w);
   uint8_t key[STATE_MAX_KEY];
-  return target_add(t, date > as_of ? TABLE_CALENDAR : TABLE_LEDGER, key,
-                    boundary_key(key, la, date, measure, bucket), w);
+  return target_put(t, table, key, boundary_key(key, la, date, measure, bucket), w);
 }
 
 /* Adds sign * f to the LA's aggregates as seen on as_of. */
@@ -146,24 +149,37 @@ static int apply_diff(const struct agg_target *t, const char *la, csc_date as_of
 int agg_apply_diff(struct store *st, MDB_txn *txn, const char *la, csc_date as_of,
                    const struct fact *before, size_t n_before, const struct fact *after,
                    size_t n_after) {
-  const struct agg_target t = {st, txn, NULL};
+  const struct agg_target t = {st, txn, NULL, 0};
   return apply_diff(&t, la, as_of, before, n_before, after, n_after);
 }
 
 /* ---- pending sums ------------------------------------------------------------ */
 
-/* One key's sum: an open-addressing hash table of these, sized a power of 2
- * and kept at most half full. */
+/*
+ * One key's sum, in an open-addressing hash table sized a power of 2 and
+ * kept at most half full. The key is held as numbers, not as the bytes of
+ * the stored key: the LA as an index into the table's LAs, the date, the
+ * measure and the bucket. 24 bytes an entry (the stored key would take 40
+ * and a byte-wise hash): a backfill step sums millions of keys, and the
+ * table's size is what its lookups cost in cache misses.
+ */
 struct pending_entry {
-  uint8_t used, table, key_len;
-  uint8_t key[40]; /* la (at most 23 bytes), 0, date, measure, bucket */
   int64_t delta;
+  csc_date date; /* 0 for an aggregate */
+  uint32_t la;   /* index into agg_pending.las */
+  uint16_t measure, bucket;
+  uint8_t table, used;
 };
 
 struct agg_pending {
   struct pending_entry *slots;
   size_t cap, n;
+  char **las; /* the LAs met, in order of first meeting (indexes never move) */
+  size_t n_las, cap_las, last_la;
 };
+
+/* The longest stored key a pending sum may have: la\0 date measure bucket. */
+#define PENDING_KEY_MAX 40
 
 int agg_pending_new(struct agg_pending **out) {
   struct agg_pending *p = calloc(1, sizeof *p);
@@ -182,6 +198,9 @@ int agg_pending_new(struct agg_pending **out) {
 void agg_pending_free(struct agg_pending *p) {
   if (p == NULL)
     return;
+  for (size_t i = 0; i < p->n_las; i++)
+    free(p->las[i]);
+  free(p->las);
   free(p->slots);
   free(p);
 }
@@ -191,18 +210,61 @@ void agg_pending_clear(struct agg_pending *p) {
   p->n = 0;
 }
 
-static size_t pending_hash(int table, const uint8_t *key, size_t len) {
-  uint64_t h = 1469598103934665603ull ^ (uint64_t)table; /* FNV-1a */
-  for (size_t i = 0; i < len; i++)
-    h = (h ^ key[i]) * 1099511628211ull;
+/* The index of la among the LAs met (added if new); CSC_EINVAL when its
+ * keys would not fit, CSC_ENOMEM. The last one found is tried first: the
+ * children of one LA come together. */
+static int pending_la(struct agg_pending *p, const char *la, uint32_t *index) {
+  if (p->last_la < p->n_las && strcmp(p->las[p->last_la], la) == 0) {
+    *index = (uint32_t)p->last_la;
+    return CSC_OK;
+  }
+  const size_t len = strlen(la);
+  if (len + 1 + 8 > PENDING_KEY_MAX)
+    return CSC_EINVAL;
+  for (size_t i = 0; i < p->n_las; i++)
+    if (strcmp(p->las[i], la) == 0) {
+      *index = (uint32_t)(p->last_la = i);
+      return CSC_OK;
+    }
+  if (p->n_las == p->cap_las) {
+    const size_t cap = p->cap_las ? 2 * p->cap_las : 16;
+    char **las = realloc(p->las, cap * sizeof *las);
+    if (las == NULL)
+      return CSC_ENOMEM;
+    p->las = las;
+    p->cap_las = cap;
+  }
+  char *copy = malloc(len + 1);
+  if (copy == NULL)
+    return CSC_ENOMEM;
+  memcpy(copy, la, len + 1);
+  p->las[p->n_las] = copy;
+  *index = (uint32_t)(p->last_la = p->n_las++);
+  return CSC_OK;
+}
+
+static size_t pending_hash(int table, uint32_t la, csc_date date, uint16_t measure,
+                           uint16_t bucket) {
+  uint64_t h = (uint64_t)la << 34 ^ (uint64_t)table << 32 ^ (uint32_t)date;
+  h = (h ^ ((uint64_t)measure << 16 | bucket) << 40) * 0x9E3779B97F4A7C15ull;
+  h ^= h >> 32;
+  h *= 0xD6E8FEB86659FD93ull;
   return (size_t)(h ^ h >> 29);
 }
 
+static int pending_same(const struct pending_entry *e, int table, uint32_t la, csc_date date,
+                        uint16_t measure, uint16_t bucket) {
+  return e->table == table && e->la == la && e->date == date && e->measure == measure &&
+         e->bucket == bucket;
+}
+
 static struct pending_entry *pending_slot(struct pending_entry *slots, size_t cap, int table,
-                                          const uint8_t *key, size_t len) {
-  for (size_t i = pending_hash(table, key, len) & (cap - 1);; i = (i + 1) & (cap - 1)) {
+                                          uint32_t la, csc_date date, uint16_t measure,
+                                          uint16_t bucket) {
+  for (size_t i = pending_hash(table, la, date, measure, bucket) & (cap - 1);;
+       i = (i + 1) & (cap - 1)) {
     struct pending_entry *e = &slots[i];
-    if (!e->used || (e->table == table && e->key_len == len && memcmp(e->key, key, len) == 0))
+    if (!e->used || pending_same(e, table, la, date, measure, bucket))
       return e;
   }
 }
@@ -212,29 +274,26 @@ static int pending_grow(struct agg_pending *p) {
   struct pending_entry *slots = calloc(cap, sizeof *slots);
   if (slots == NULL)
     return CSC_ENOMEM;
-  for (size_t i = 0; i < p->cap; i++)
-    if (p->slots[i].used)
-      *pending_slot(slots, cap, p->slots[i].table, p->slots[i].key, p->slots[i].key_len) =
-          p->slots[i];
+  for (size_t i = 0; i < p->cap; i++) {
+    const struct pending_entry *e = &p->slots[i];
+    if (e->used)
+      *pending_slot(slots, cap, e->table, e->la, e->date, e->measure, e->bucket) = *e;
+  }
   free(p->slots);
   p->slots = slots;
   p->cap = cap;
   return CSC_OK;
 }
 
-static int pending_add(struct agg_pending *p, int table, const uint8_t *key, size_t key_len,
-                       int64_t delta) {
-  if (key_len > sizeof p->slots[0].key)
-    return CSC_EINVAL;
+static int pending_add(struct agg_pending *p, int table, uint32_t index, csc_date date,
+                       int measure, int bucket, int64_t delta) {
   if (2 * (p->n + 1) > p->cap && pending_grow(p) != CSC_OK)
     return CSC_ENOMEM;
-  struct pending_entry *e = pending_slot(p->slots, p->cap, table, key, key_len);
+  /* Stored keys hold the measure and bucket as 16 bits (be16). */
+  const uint16_t m = (uint16_t)measure, b = (uint16_t)bucket;
+  struct pending_entry *e = pending_slot(p->slots, p->cap, table, index, date, m, b);
   if (!e->used) {
-    e->used = 1;
-    e->table = (uint8_t)table;
-    e->key_len = (uint8_t)key_len;
-    memcpy(e->key, key, key_len);
-    e->delta = 0;
+    *e = (struct pending_entry){0, date, index, m, b, (uint8_t)table, 1};
     p->n++;
   }
   e->delta += delta;
@@ -244,34 +303,86 @@ static int pending_add(struct agg_pending *p, int table, const uint8_t *key, siz
 int agg_pending_diff(struct agg_pending *p, const char *la, csc_date as_of,
                      const struct fact *before, size_t n_before, const struct fact *after,
                      size_t n_after) {
-  const struct agg_target t = {NULL, NULL, p};
-  return apply_diff(&t, la, as_of, before, n_before, after, n_after);
+  struct agg_target t = {NULL, NULL, p, 0};
+  int rc = pending_la(p, la, &t.la);
+  return rc == CSC_OK ? apply_diff(&t, la, as_of, before, n_before, after, n_after) : rc;
 }
 
-static int pending_compare(const void *pa, const void *pb) {
-  const struct pending_entry *a = *(struct pending_entry *const *)pa,
-                             *b = *(struct pending_entry *const *)pb;
-  if (a->table != b->table)
-    return a->table < b->table ? -1 : 1;
-  const size_t n = a->key_len < b->key_len ? a->key_len : b->key_len;
-  const int c = memcmp(a->key, b->key, n);
-  return c ? c : (a->key_len > b->key_len) - (a->key_len < b->key_len);
+/* An entry to write, with what orders it as its stored key orders. */
+struct pending_write {
+  uint64_t high; /* table, the LA's rank among the LAs by name, the date as stored */
+  uint32_t low;  /* measure, bucket */
+  uint32_t slot;
+};
+
+static int pending_write_compare(const void *pa, const void *pb) {
+  const struct pending_write *a = pa, *b = pb;
+  if (a->high != b->high)
+    return a->high < b->high ? -1 : 1;
+  return (a->low > b->low) - (a->low < b->low);
+}
+
+static int la_name_compare(const void *pa, const void *pb) {
+  return strcmp(*(char *const *)pa, *(char *const *)pb);
+}
+
+/* rank[i]: the place of LA i in name order, which is its keys' order. */
+static int pending_la_ranks(const struct agg_pending *p, uint32_t **rank) {
+  char **sorted = malloc((p->n_las ? p->n_las : 1) * sizeof *sorted);
+  *rank = malloc((p->n_las ? p->n_las : 1) * sizeof **rank);
+  if (sorted == NULL || *rank == NULL) {
+    free(sorted);
+    free(*rank);
+    return CSC_ENOMEM;
+  }
+  memcpy(sorted, p->las, p->n_las * sizeof *sorted);
+  qsort(sorted, p->n_las, sizeof *sorted, la_name_compare);
+  for (size_t i = 0; i < p->n_las; i++) {
+    size_t lo = 0, hi = p->n_las; /* the names are distinct: find i's */
+    while (lo + 1 < hi) {
+      const size_t mid = (lo + hi) / 2;
+      if (strcmp(sorted[mid], p->las[i]) <= 0)
+        lo = mid;
+      else
+        hi = mid;
+    }
+    (*rank)[i] = (uint32_t)lo;
+  }
+  free(sorted);
+  return CSC_OK;
 }
 
 int agg_pending_flush(struct agg_pending *p, struct store *st, MDB_txn *txn) {
-  struct pending_entry **order = malloc((p->n ? p->n : 1) * sizeof *order);
-  if (order == NULL)
+  uint32_t *rank;
+  if (pending_la_ranks(p, &rank) != CSC_OK)
     return CSC_ENOMEM;
+  struct pending_write *order = malloc((p->n ? p->n : 1) * sizeof *order);
+  if (order == NULL) {
+    free(rank);
+    return CSC_ENOMEM;
+  }
   size_t m = 0;
-  for (size_t i = 0; i < p->cap; i++)
-    if (p->slots[i].used && p->slots[i].delta != 0)
-      order[m++] = &p->slots[i];
+  for (size_t i = 0; i < p->cap; i++) {
+    const struct pending_entry *e = &p->slots[i];
+    if (e->used && e->delta != 0)
+      order[m++] = (struct pending_write){
+          (uint64_t)e->table << 56 | (uint64_t)rank[e->la] << 32 |
+              ((uint32_t)e->date ^ 0x80000000u), /* store_put_date's order */
+          (uint32_t)e->measure << 16 | e->bucket, (uint32_t)i};
+  }
+  free(rank);
   /* Key order: each write lands next to the one before it in the B-tree. */
-  qsort(order, m, sizeof *order, pending_compare);
+  qsort(order, m, sizeof *order, pending_write_compare);
   int rc = CSC_OK;
   for (size_t i = 0; rc == CSC_OK && i < m; i++) {
-    MDB_val k = {order[i]->key_len, order[i]->key};
-    rc = add_to(txn, table_dbi(st, order[i]->table), &k, order[i]->delta);
+    const struct pending_entry *e = &p->slots[order[i].slot];
+    const char *la = p->las[e->la];
+    uint8_t key[STATE_MAX_KEY];
+    const size_t len = e->table == TABLE_AGGS
+                           ? aggregate_key(key, la, e->measure, e->bucket)
+                           : boundary_key(key, la, e->date, e->measure, e->bucket);
+    MDB_val k = {len, key};
+    rc = len ? add_to(txn, table_dbi(st, e->table), &k, e->delta) : CSC_EINVAL;
   }
   free(order);
   agg_pending_clear(p);

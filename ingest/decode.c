@@ -150,6 +150,17 @@ int ingest_decode(const uint8_t *buf, size_t len, struct arena *a, CaseEvent **o
   return CSC_OK;
 }
 
+int ingest_decode_admitted(const uint8_t *buf, size_t len, struct arena *a, CaseEvent **out,
+                           const uint8_t **pb, size_t *pb_len) {
+  uint32_t schema_id;
+  const char *reason;
+  if (ingest_unframe(buf, len, pb, pb_len, &schema_id, &reason) != CSC_OK)
+    return CSC_EINVAL;
+  ProtobufCAllocator al = arena_protobuf_allocator(a);
+  *out = cscflow__v1__case_event__unpack(&al, *pb_len, *pb);
+  return *out ? CSC_OK : CSC_ENOMEM; /* it unpacked before: only memory can fail */
+}
+
 int ingest_write_delimited(FILE *f, const CaseEvent *ev) {
   uint8_t stackbuf[1024];
   const size_t n = cscflow__v1__case_event__get_packed_size(ev);

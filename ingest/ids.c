@@ -65,6 +65,10 @@ int ingest_la_code_valid(const char *s) {
 
 /* Reads a varint at p[*pos..len); 0 when malformed. */
 static int wire_varint(const uint8_t *p, size_t len, size_t *pos, uint64_t *v) {
+  if (*pos < len && p[*pos] < 0x80) { /* one byte: nearly every tag and length */
+    *v = p[(*pos)++];
+    return 1;
+  }
   const size_t used = varint_decode(p + *pos, len - *pos, v);
   *pos += used;
   return used != 0;

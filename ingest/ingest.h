@@ -122,6 +122,12 @@ int ingest_unframe(const uint8_t *buf, size_t len, const uint8_t **pb, size_t *p
  */
 int ingest_decode(const uint8_t *buf, size_t len, struct arena *a, CaseEvent **out,
                   const uint8_t **pb, size_t *pb_len, const char **reason);
+/* ingest_decode of a message ingest_decode accepted before (the second
+ * pass of a grouped batch or a backfill): unframed and unpacked, not
+ * validated again. CSC_ENOMEM when the arena cannot grow; CSC_EINVAL only
+ * for a message that was never accepted. */
+int ingest_decode_admitted(const uint8_t *buf, size_t len, struct arena *a, CaseEvent **out,
+                           const uint8_t **pb, size_t *pb_len);
 
 /*
  * Checks what the processor needs of an envelope: event_id, la_code and
