@@ -113,7 +113,7 @@ durable_rate=$(grep replay_done "$dir/replay-durable.log" | field events_per_s)
 echo "replay_durable_events_per_s: $durable_rate"
 
 log "SQLite"
-sqlite_out=$(CSCFLOW_BUILD="$build" bash "$here/bench/sqlite_compare.sh" "$events" \
+sqlite_out=$(CSCFLOW_BUILD="$build" bash "$here/bench/engines_compare.sh" "$events" \
   "$dir/state-run$med" "$dir/sqlite" "$replay_seconds" || true)
 grep -E '^(sqlite_|csv_)' <<<"$sqlite_out" | grep -v '^sqlite_answer:' || true
 sqlite_total=$(sed -n 's/^sqlite_total_seconds: *//p' <<<"$sqlite_out")
