@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # bench/noise.sh — sourced by bench/run.sh and bench/engines_compare.sh: how
 # much of the machine's CPU other processes took while a step was timed, so
 # that a figure measured on a busy (shared) machine is recognised as such.
@@ -35,6 +36,8 @@ noise_begin() { noise_sample noise_a; }
 noise_end() {
   noise_sample noise_b
   rm -f "$noise_file"
+  # noise_a_* and noise_b_* are set by noise_sample (printf -v); noise_percent is the result
+  # shellcheck disable=SC2154,SC2034
   noise_percent=$(awk -v t0="$noise_a_t" -v t1="$noise_b_t" -v b0="$noise_a_busy" \
     -v b1="$noise_b_busy" -v o0="$noise_a_own" -v o1="$noise_b_own" -v hz="$noise_hz" \
     -v cpus="$noise_cpus" '

@@ -200,8 +200,8 @@ stats replay_seconds "${seconds[@]}"
 others replay "${noise[@]}"
 replay_rate=${MED[replay_events_per_s]}
 replay_seconds=${MED[replay_seconds]}
-stats replay_us_per_event_at_$first_mark "${cost_first[@]}"
-stats replay_us_per_event_at_$n_events "${cost_last[@]}"
+stats "replay_us_per_event_at_$first_mark" "${cost_first[@]}"
+stats "replay_us_per_event_at_$n_events" "${cost_last[@]}"
 stats replay_cost_last_over_first "${rises[@]}"
 stats replay_peak_rss_mb "${rss[@]}"
 stats replay_peak_anon_mb "${anon[@]}"
@@ -252,7 +252,6 @@ done
 OTHER[sqlite]=$(value sqlite_other_cpu_percent <<<"$engines_out")
 sqlite_total=${MED[sqlite_total_seconds]}
 sqlite_query=${MED[sqlite_query_seconds]}
-sqlite_match=$(value sqlite_answers_match <<<"$engines_out")
 duck2_total=${MED[duckdb2_total_seconds]}
 duck2_query=${MED[duckdb2_query_seconds]}
 agree=$(value engines_answers_agree <<<"$engines_out")
@@ -274,7 +273,7 @@ for i in $(seq "$long_runs"); do
     --population "$pop" --events "$kafka_n" --batch-max 1000000 --batch-ms 1000 \
     --set cscflow.batch.by_child=true --work "$dir/kafka" 2>"$dir/kafka.log" || true)
   noise_end
-  echo "$kafka_out" | sed "s/^/run$i./"
+  sed "s/^/run$i./" <<<"$kafka_out"
   k_rates+=("$(value kafka_e2e_events_per_s <<<"$kafka_out")")
   noise+=("$noise_percent")
 done
@@ -334,7 +333,7 @@ for i in $(seq "$long_runs"); do
     --population "$pop" --rate 1000 --seconds "$latency_seconds" --work "$dir/latency" \
     2>"$dir/latency.log" || true)
   noise_end
-  echo "$lat_out" | sed "s/^/run$i./"
+  sed "s/^/run$i./" <<<"$lat_out"
   p50s+=("$(value latency_p50_ms <<<"$lat_out")")
   p99s+=("$(value latency_p99_ms <<<"$lat_out")")
   cpu_s=$(value latency_processor_cpu_seconds <<<"$lat_out")
@@ -358,7 +357,6 @@ others latency "${noise[@]}"
 log "incremental"
 sizes=()
 for k in 100000 10000 1000; do ((2 * k <= n_events)) && sizes+=("$k"); done
-inc_10k=""
 base="$dir/state-inc"
 prev=""
 for k in "${sizes[@]}"; do
@@ -380,8 +378,8 @@ for k in "${sizes[@]}"; do
     secs+=("$timed_s")
     noise+=("$noise_percent")
   done
-  stats incremental_${k}_seconds "${secs[@]}"
-  others incremental_${k} "${noise[@]}"
+  stats "incremental_${k}_seconds" "${secs[@]}"
+  others "incremental_$k" "${noise[@]}"
   s=${MED[incremental_${k}_seconds]}
   echo "incremental_${k}_us_per_event: $(calc "printf \"%.1f\", 1e6 * $s / $k")"
   echo "incremental_${k}_sqlite_requery_over_apply: $(calc "q = \"$sqlite_query\" + 0; if (q > 0) printf \"%.1f\", q / $s")"
@@ -440,7 +438,7 @@ fig() {
 }
 row() { printf '  %-40s %-30s %-34s %-7s %s\n' "$@"; }
 echo
-echo "summary: $n_events events, $las LAs; median [min-max] of $runs runs, long steps $long_runs;"
+echo "summary: $n_events events, $las LAs; median [min-max] of $runs run(s), long steps $long_runs run(s);"
 echo "others = the CPU other processes took during the step (worst run, % of the machine)"
 row "figure" "target (issue 17)" "result" "others" "verdict"
 row "replay, full catalogue" ">= ${duck2_rate:-?} ev/s (= DuckDB 2t)" "$(fig replay_events_per_s ev/s)" \
@@ -485,7 +483,7 @@ for k in "${sizes[@]}"; do
     target="ahead of DuckDB (> 1x)"
     v=$(verdict "$ahead" 1 '>=')
   fi
-  row "incremental, last $k events" "$target" "$(fig incremental_${k}_seconds s), ${ahead:-?}x" \
+  row "incremental, last $k events" "$target" "$(fig "incremental_${k}_seconds" s), ${ahead:-?}x" \
     "${OTHER[incremental_$k]}%" "$v"
 done
 row "  DuckDB 2t / SQLite re-query" "(reported)" "${duck2_query:-?} s / ${sqlite_query:-?} s" "" ""
