@@ -1,6 +1,6 @@
 /*
  * cscflow-bench-csv: the event file as one flat CSV file for the SQLite
- * comparison of the bench (bench/sqlite_compare.sh and the SQL in bench/sqlite/).
+ * comparison of the bench (bench/engines_compare.sh and the SQL in bench/sqlite/).
  *
  *   cscflow-bench-csv --input EVENTS.bin --out-dir DIR
  *

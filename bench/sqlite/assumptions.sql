@@ -1,5 +1,5 @@
 -- What bench/sqlite/indicators.sql takes for granted of the history, counted
--- (bench/sqlite_compare.sh runs it after the timed queries). cscflow-gen's
+-- (bench/engines_compare.sh runs it after the timed queries). cscflow-gen's
 -- histories without mess break none; with mess an episode id can be
 -- repeated (an event entered in error and not retracted by the end of the
 -- history), and then the SQL's matching of ends to starts by id may differ

@@ -6,7 +6,7 @@
 --   * an event that another event of the history supersedes or retracts
 --     takes no part; the amendment stands in its place, on its own date,
 --     and the retraction of an amendment removes both.
--- bench/sqlite_compare.sh runs it before indicators.sql, in the timed query
+-- bench/engines_compare.sh runs it before indicators.sql, in the timed query
 -- phase, when the history has corrections (cscflow-gen --mess > 0; the
 -- bench's history has none, and then nothing here would change anything).
 -- It works on every event of the history, not only on the kinds the

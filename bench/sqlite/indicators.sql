@@ -1,6 +1,6 @@
 -- Three of cscflow's indicators computed by SQLite from the raw events that
 -- bench/sqlite/load.sql loaded, for the bench's comparison with cscflow's
--- replay (bench/sqlite_compare.sh). Run with the as-of date T as a
+-- replay (bench/engines_compare.sh). Run with the as-of date T as a
 -- parameter, an integer YYYYMMDD (cscflow's replay clock: the date of the
 -- latest recorded_at, `as_of` of `cscflow snapshot --json`):
 --
@@ -41,7 +41,7 @@
 --
 -- Corrections and duplicates are resolved beforehand by clean.sql (when the
 -- history has any). Assumed (true of cscflow-gen's histories without mess;
--- sqlite_compare.sh counts exceptions with assumptions.sql): every end,
+-- engines_compare.sh counts exceptions with assumptions.sql): every end,
 -- placement and status change names its episode by a non-empty id, and an
 -- id names one episode of its kind within a child.
 .mode list

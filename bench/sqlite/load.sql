@@ -1,4 +1,4 @@
--- The SQLite side of the bench's comparison (bench/sqlite_compare.sh): loads
+-- The SQLite side of the bench's comparison (bench/engines_compare.sh): loads
 -- events.csv of cscflow-bench-csv (bench/export_csv.c), the whole history,
 -- into a file database, as a nightly batch loads the whole extract. Run from
 -- the directory that holds the file:
