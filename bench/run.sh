@@ -169,9 +169,9 @@ timed() {
 
 # ---- replay, full catalogue -----------------------------------------------------------
 # Per-event cost near mark M: the progress line at or after M gives the rate
-# since the line before it. Lines are written after a batch (1M events), at
-# most one a second: a history that one batch holds has no cost at its first
-# mark (none), only the average of the whole replay at its end.
+# since the line before it. A replay into an empty state is a backfill,
+# whose only such line is its last (replay_done): the cost at the first mark
+# is that of a backfill of the first M events, at the end that of the whole.
 cost_at() { # LOG EVENTS LINES
   { grep -E "replay_($3)" "$1" || true; } |
     awk -v n="$2" -F'"events":' '{split($2, a, ","); if (a[1] + 0 >= n) {print; exit}}' |
@@ -190,8 +190,15 @@ for i in $(seq "$runs"); do
   summary=$(grep replay_summary "$l")
   rss+=("$(($(field peak_rss_kb <<<"$summary") / 1024))")
   anon+=("$(($(field peak_anon_kb <<<"$summary") / 1024))")
-  cost_first+=("$(cost_at "$l" "$first_mark" progress)")
   cost_last+=("$(cost_at "$l" "$n_events" "progress|done")")
+  # A backfill folds each child once, after a scan of the whole file: its
+  # cost per event at the first mark is that of a backfill of the first
+  # first_mark events alone.
+  "$split_tool" range --input "$events" --out "$dir/first-mark.bin" --from 0 --to "$first_mark" \
+    >/dev/null
+  replay_into "$dir/first-mark.bin" "$dir/state-first-mark" "$dir/replay-first-mark.log"
+  cost_first+=("$(cost_at "$dir/replay-first-mark.log" "$first_mark" "progress|done")")
+  rm -rf "$dir/state-first-mark" "$dir/first-mark.bin"
   rises+=("$(calc "a = ${cost_first[-1]:-0}; b = ${cost_last[-1]:-0}; if (a > 0) printf \"%.2f\", b / a")")
   echo "replay_run${i}_events_per_s: ${rates[-1]}"
 done
