@@ -69,6 +69,10 @@ int file_source_seek(struct file_source *fs, uint64_t pos) {
   return CSC_OK;
 }
 
+uint64_t file_source_offset_of(const struct file_source *fs, const uint8_t *p) {
+  return (uint64_t)(p - fs->data);
+}
+
 int file_source_record_at(const struct file_source *fs, uint64_t pos, const uint8_t **buf,
                           size_t *len) {
   if (pos >= fs->size)

@@ -178,6 +178,10 @@ int file_source_next(struct file_source *fs, const uint8_t **buf, size_t *len);
  * child. CSC_EINVAL when pos holds no whole record. */
 int file_source_record_at(const struct file_source *fs, uint64_t pos, const uint8_t **buf,
                           size_t *len);
+/* The offset in the file of p, a pointer into a record's bytes that
+ * file_source_next or file_source_record_at gave (the record after the one
+ * at pos starts at file_source_offset_of(buf) + len). */
+uint64_t file_source_offset_of(const struct file_source *fs, const uint8_t *p);
 
 /* ---- Kafka -------------------------------------------------------------- */
 

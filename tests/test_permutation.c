@@ -181,14 +181,19 @@ static void replay_as(struct run *r, const struct history *h, const char *name, 
 
 /* A replay as cscflow replay runs it into an empty state: a backfill
  * (engine/backfill.c), in segments of `segment` records (0: the default).
- */
+ * no_scratch: a directory stands where the backfill's scratch file would
+ * go, so that the fold reads the input in place. */
 static void backfill_as(struct run *r, const struct history *h, const char *name,
-                        const char *input, size_t segment) {
+                        const char *input, size_t segment, int no_scratch) {
   char err[512];
   memset(r, 0, sizeof *r);
   test_tmpdir(r->dir, sizeof r->dir, name);
   snprintf(r->out, sizeof r->out, "%s/out", r->dir);
   assert_int_equal(mkdir(r->out, 0750), 0);
+  char scratch[400];
+  snprintf(scratch, sizeof scratch, "%s/backfill.scratch", r->dir);
+  if (no_scratch)
+    assert_int_equal(mkdir(scratch, 0750), 0);
   struct sink *sink;
   assert_int_equal(sink_file_open(r->out, &sink), CSC_OK);
   struct engine *e;
@@ -636,7 +641,7 @@ static void test_backfill_same_state(void **state) {
 
   struct run streamed, filled, segmented;
   replay(&streamed, &w->h, "perm-bf-stream", path, BATCH);
-  backfill_as(&filled, &w->h, "perm-bf", path, 0);
+  backfill_as(&filled, &w->h, "perm-bf", path, 0, 0);
   assert_int_equal(filled.stats.applied, streamed.stats.applied);
   assert_int_equal(filled.stats.duplicates, streamed.stats.duplicates);
   expect_same_computed_state(&streamed, &filled);
@@ -651,8 +656,9 @@ static void test_backfill_same_state(void **state) {
   blobs_free(&raised);
 
   /* Segments of 5,000 records (~9 of them): each folds into what the
-   * earlier left, as batches do; the same state. */
-  backfill_as(&segmented, &w->h, "perm-bf-seg", path, 5000);
+   * earlier left, as batches do; the same state. With no scratch file
+   * (the fold reads the input in place), too. */
+  backfill_as(&segmented, &w->h, "perm-bf-seg", path, 5000, 1);
   assert_true(segmented.stats.batches > filled.stats.batches);
   expect_same_computed_state(&streamed, &segmented);
 
@@ -719,7 +725,7 @@ static void test_backfill_unfinished(void **state) {
   r.stats = *engine_stats(e);
   engine_close(e);
   sink->destroy(sink);
-  backfill_as(&clean, &w->h, "perm-bf-clean", w->h.path, 0);
+  backfill_as(&clean, &w->h, "perm-bf-clean", w->h.path, 0, 0);
   assert_int_equal(r.stats.applied, clean.stats.applied);
   expect_same_computed_state(&clean, &r);
   assert_int_equal(count_records(&r, TOPIC_INDICATORS), 2);
