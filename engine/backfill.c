@@ -433,7 +433,10 @@ static int scan_body(struct backfill *bf, MDB_txn *txn, struct output *out, void
  * the fold reads one file front to back instead of the input all over: a
  * step's children have their records everywhere in the input, and a step
  * of 500,000 events mapped most of it (916 MB of the bench's 10M events).
- * The copy reads the input once more, releasing its pages as it goes. The
+ * The copy reads the input once more, at random: any stretch of the copy
+ * reads records from nearly every page of the input (a page holds dozens of
+ * records of unrelated children), so releasing pages as it goes would only
+ * fault them in again; they are released once it is done. The
  * scratch file lives in the state directory (the state needs more room than
  * its input anyway) and is unlinked once mapped. When it cannot be written
  * (no space), the fold reads the input where the records are, as before.
@@ -455,7 +458,7 @@ static int write_all(int fd, const uint8_t *p, size_t n) {
 
 static int gather_write(struct backfill *bf, int fd, uint8_t *buf) {
   size_t used = 0;
-  uint64_t at = 0, released = 0;
+  uint64_t at = 0;
   for (size_t i = 0; i < bf->n_subjects; i++) {
     struct bf_subject *s = &bf->subjects[bf->order[i].subject];
     s->at = at;
@@ -481,10 +484,6 @@ static int gather_write(struct backfill *bf, int fd, uint8_t *buf) {
         used += n;
       }
       at += n;
-      if (at - released >= BACKFILL_RELEASE_BYTES) {
-        file_source_release(bf->fs, file_source_size(bf->fs));
-        released = at;
-      }
     }
   }
   return write_all(fd, buf, used);
