@@ -256,8 +256,9 @@ int apply_subject_values(struct engine *e, MDB_txn *txn, struct batch_la *b, con
 
 /* transaction.c */
 /* After a commit: hands the state's mapped pages back when they exceed the
- * budget (at most ten times a second). */
+ * budget (at most ten times a second). _now: at once, at any time. */
 void release_mapped_memory(struct engine *e, double now);
+void release_mapped_memory_now(struct engine *e);
 /* Writes the positions and the LAs the batch touched, with a new snapshot
  * of each, in txn. */
 int finish_batch(struct engine *e, MDB_txn *txn, struct output *out);

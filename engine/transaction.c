@@ -29,22 +29,30 @@ static uint64_t mapped_resident_bytes(uint64_t *anon) {
   return n == 3 ? (uint64_t)shared * page : 0;
 }
 
-/* Keeps the resident size from growing with the state: after a commit, at
- * most ten times a second, when the mapped pages exceed the budget, unmaps
- * them (they stay in the page cache; see store_release_memory). Not inside
- * a transaction: LMDB touches every page it wrote again at commit, so the
- * pages would only come back. What one transaction writes is therefore the
- * floor of the resident size: batch size bounds memory. */
-void release_mapped_memory(struct engine *e, double now) {
-  if (now - e->memory_checked < 0.1)
-    return;
-  e->memory_checked = now;
+/* Hands the state's mapped pages back to the page cache when they exceed
+ * the budget (see store_release_memory). Safe at any time, inside a
+ * transaction too: the map is read-only (written pages are heap copies
+ * until the commit writes them), and a page read again is faulted back in. */
+void release_mapped_memory_now(struct engine *e) {
   uint64_t anon;
   const uint64_t mapped = mapped_resident_bytes(&anon);
   if (anon > e->stats.peak_anon_bytes)
     e->stats.peak_anon_bytes = anon;
   if (mapped > MAPPED_BUDGET && store_release_memory(e->st) != CSC_OK)
     log_json(LOG_WARN, "state_release_failed", "\"note\":\"resident memory may grow\"");
+}
+
+/* Keeps the resident size from growing with the state: after a commit, at
+ * most ten times a second, releases what exceeds the budget. What one
+ * transaction reads between two such calls is therefore the floor of the
+ * resident size: batch size bounds memory. Long reads inside one
+ * transaction (an outbox of a backfill's alerts) call
+ * release_mapped_memory_now as they go. */
+void release_mapped_memory(struct engine *e, double now) {
+  if (now - e->memory_checked < 0.1)
+    return;
+  e->memory_checked = now;
+  release_mapped_memory_now(e);
 }
 
 /* A rate with no population is null, never 0; say so once per LA and year,
