@@ -156,24 +156,28 @@ int agg_apply_diff(struct store *st, MDB_txn *txn, const char *la, csc_date as_o
 /* ---- pending sums ------------------------------------------------------------ */
 
 /*
- * One key's sum, in an open-addressing hash table sized a power of 2 and
- * kept at most half full. The key is held as numbers, not as the bytes of
- * the stored key: the LA as an index into the table's LAs, the date, the
- * measure and the bucket. 24 bytes an entry (the stored key would take 40
- * and a byte-wise hash): a backfill step sums millions of keys, and the
- * table's size is what its lookups cost in cache misses.
+ * The pending sums: one entry per key, in a dense array, found through an
+ * open-addressing hash table of entry indexes (sized a power of 2, kept at
+ * most half full). The key is held as numbers, not as the bytes of the
+ * stored key: the LA as an index into the sums' LAs, the date, the measure
+ * and the bucket. An entry is 24 bytes and a slot 4 (the stored key would
+ * take 40 and a byte-wise hash): a backfill step sums millions of keys, and
+ * the table's size is what its lookups cost in cache misses. The flush
+ * walks the entries, not the table.
  */
 struct pending_entry {
   int64_t delta;
   csc_date date; /* 0 for an aggregate */
   uint32_t la;   /* index into agg_pending.las */
   uint16_t measure, bucket;
-  uint8_t table, used;
+  uint8_t table;
 };
 
 struct agg_pending {
-  struct pending_entry *slots;
-  size_t cap, n;
+  uint32_t *slots; /* entry index + 1, or 0 */
+  size_t cap;      /* slots */
+  struct pending_entry *entries;
+  size_t n, cap_entries;
   char **las; /* the LAs met, in order of first meeting (indexes never move) */
   size_t n_las, cap_las, last_la;
 };
@@ -202,6 +206,7 @@ void agg_pending_free(struct agg_pending *p) {
     free(p->las[i]);
   free(p->las);
   free(p->slots);
+  free(p->entries);
   free(p);
 }
 
@@ -252,32 +257,29 @@ static size_t pending_hash(int table, uint32_t la, csc_date date, uint16_t measu
   return (size_t)(h ^ h >> 29);
 }
 
-static int pending_same(const struct pending_entry *e, int table, uint32_t la, csc_date date,
-                        uint16_t measure, uint16_t bucket) {
-  return e->table == table && e->la == la && e->date == date && e->measure == measure &&
-         e->bucket == bucket;
-}
-
-static struct pending_entry *pending_slot(struct pending_entry *slots, size_t cap, int table,
-                                          uint32_t la, csc_date date, uint16_t measure,
-                                          uint16_t bucket) {
+/* The slot of the key's entry, or the empty slot where it would go. */
+static uint32_t *pending_slot(const struct agg_pending *p, uint32_t *slots, size_t cap, int table,
+                              uint32_t la, csc_date date, uint16_t measure, uint16_t bucket) {
   for (size_t i = pending_hash(table, la, date, measure, bucket) & (cap - 1);;
        i = (i + 1) & (cap - 1)) {
-    struct pending_entry *e = &slots[i];
-    if (!e->used || pending_same(e, table, la, date, measure, bucket))
-      return e;
+    if (slots[i] == 0)
+      return &slots[i];
+    const struct pending_entry *e = &p->entries[slots[i] - 1];
+    if (e->table == table && e->la == la && e->date == date && e->measure == measure &&
+        e->bucket == bucket)
+      return &slots[i];
   }
 }
 
 static int pending_grow(struct agg_pending *p) {
   const size_t cap = p->cap * 2;
-  struct pending_entry *slots = calloc(cap, sizeof *slots);
+  uint32_t *slots = calloc(cap, sizeof *slots);
   if (slots == NULL)
     return CSC_ENOMEM;
-  for (size_t i = 0; i < p->cap; i++) {
-    const struct pending_entry *e = &p->slots[i];
-    if (e->used)
-      *pending_slot(slots, cap, e->table, e->la, e->date, e->measure, e->bucket) = *e;
+  for (size_t i = 0; i < p->n; i++) {
+    const struct pending_entry *e = &p->entries[i];
+    *pending_slot(p, slots, cap, e->table, e->la, e->date, e->measure, e->bucket) =
+        (uint32_t)i + 1;
   }
   free(p->slots);
   p->slots = slots;
@@ -289,14 +291,25 @@ static int pending_add(struct agg_pending *p, int table, uint32_t index, csc_dat
                        int measure, int bucket, int64_t delta) {
   if (2 * (p->n + 1) > p->cap && pending_grow(p) != CSC_OK)
     return CSC_ENOMEM;
+  if (p->n == p->cap_entries) {
+    const size_t cap = p->cap_entries ? 2 * p->cap_entries : 4096;
+    struct pending_entry *entries = realloc(p->entries, cap * sizeof *entries);
+    if (entries == NULL || cap > UINT32_MAX) {
+      if (entries != NULL)
+        p->entries = entries;
+      return CSC_ENOMEM;
+    }
+    p->entries = entries;
+    p->cap_entries = cap;
+  }
   /* Stored keys hold the measure and bucket as 16 bits (be16). */
   const uint16_t m = (uint16_t)measure, b = (uint16_t)bucket;
-  struct pending_entry *e = pending_slot(p->slots, p->cap, table, index, date, m, b);
-  if (!e->used) {
-    *e = (struct pending_entry){0, date, index, m, b, (uint8_t)table, 1};
-    p->n++;
+  uint32_t *slot = pending_slot(p, p->slots, p->cap, table, index, date, m, b);
+  if (*slot == 0) {
+    p->entries[p->n] = (struct pending_entry){0, date, index, m, b, (uint8_t)table};
+    *slot = (uint32_t)++p->n;
   }
-  e->delta += delta;
+  p->entries[*slot - 1].delta += delta;
   return CSC_OK;
 }
 
@@ -312,7 +325,7 @@ int agg_pending_diff(struct agg_pending *p, const char *la, csc_date as_of,
 struct pending_write {
   uint64_t high; /* table, the LA's rank among the LAs by name, the date as stored */
   uint32_t low;  /* measure, bucket */
-  uint32_t slot;
+  uint32_t slot; /* the entry's index */
 };
 
 static int pending_write_compare(const void *pa, const void *pb) {
@@ -362,9 +375,9 @@ int agg_pending_flush(struct agg_pending *p, struct store *st, MDB_txn *txn) {
     return CSC_ENOMEM;
   }
   size_t m = 0;
-  for (size_t i = 0; i < p->cap; i++) {
-    const struct pending_entry *e = &p->slots[i];
-    if (e->used && e->delta != 0)
+  for (size_t i = 0; i < p->n; i++) {
+    const struct pending_entry *e = &p->entries[i];
+    if (e->delta != 0)
       order[m++] = (struct pending_write){
           (uint64_t)e->table << 56 | (uint64_t)rank[e->la] << 32 |
               ((uint32_t)e->date ^ 0x80000000u), /* store_put_date's order */
@@ -375,7 +388,7 @@ int agg_pending_flush(struct agg_pending *p, struct store *st, MDB_txn *txn) {
   qsort(order, m, sizeof *order, pending_write_compare);
   int rc = CSC_OK;
   for (size_t i = 0; rc == CSC_OK && i < m; i++) {
-    const struct pending_entry *e = &p->slots[order[i].slot];
+    const struct pending_entry *e = &p->entries[order[i].slot];
     const char *la = p->las[e->la];
     uint8_t key[STATE_MAX_KEY];
     const size_t len = e->table == TABLE_AGGS
