@@ -77,8 +77,11 @@ typedef Cscflow__V1__CaseEvent CaseEvent;
  * Issue 16: A10 counts to the start of the run of T/U moves (903 RNE)
  * that ends in the placement adopted from; repeat_plan `ever` also counts a
  * CP plan recording previous_cp_plans >= 1 (NumberOfPreviousCPP).
+ * 8: a smaller state (issue 17 item 3), the same values: derived records
+ * in varints, ids length-prefixed (state/derived.c; they were the structs'
+ * bytes, 129-byte id buffers included). A store of version 7 is refused.
  */
-#define STATE_SCHEMA_VERSION 7u
+#define STATE_SCHEMA_VERSION 8u
 #define STATE_MAX_KEY 511 /* LMDB's default maximum key size */
 /* The longest id kept whole in a fact (plan ids, event ids): ingest's
  * INGEST_ID_MAX, checked at compile time in state/history.c. */
@@ -696,7 +699,8 @@ int fact_compare(const struct fact *a, const struct fact *b);
 /* The stored form of d: derived_size bytes, written by derived_write into
  * space the caller provides (an LMDB MDB_RESERVE value: no copy, no malloc),
  * parsed back by derived_decode into arena-allocated arrays (CSC_EINVAL on a
- * malformed record). */
+ * malformed record). Varints, ids length-prefixed: the layout is in
+ * state/derived.c. */
 size_t derived_size(const struct derived *d);
 void derived_write(const struct derived *d, uint8_t *buf);
 int derived_decode(const uint8_t *buf, size_t len, struct arena *a, struct derived *out);
