@@ -16,8 +16,10 @@
  *              "code_lists_version", "code_lists" -> the code lists it was built with
  *              (store_code_lists_check)
  *              "status" -> struct store_status (the writer's counters; see the end of this file)
- *   history    la\0 subject\0 chunk  -> events the subject gained in one batch: varint length +
- *                                     protobuf, repeated (chunk: u32, numbered from 0)
+ *   history    la\0 subject\0 chunk  -> the subject's events, one stream of records (varint
+ *                                     length and flags + protobuf less the fields the
+ *                                     history already says) cut into chunks that suit
+ *                                     LMDB's pages (state/history.c; chunk: u32 from 0)
  *   derived    la\0 subject\0        -> its facts, alert candidates, findings
  *              (subject: a child id, "worker:<id>" or "post:<id>", ids escaped; see history_subject)
  *   las        la\0                  -> struct la_state
@@ -79,7 +81,11 @@ typedef Cscflow__V1__CaseEvent CaseEvent;
  * CP plan recording previous_cp_plans >= 1 (NumberOfPreviousCPP).
  * 8: a smaller state (issue 17 item 3), the same values: derived records
  * in varints, ids length-prefixed (state/derived.c; they were the structs'
- * bytes, 129-byte id buffers included). A store of version 7 is refused.
+ * bytes, 129-byte id buffers included); histories one stream of records
+ * that leave out la_code, and child_id and source_system when the record
+ * before has them, cut into chunks that fill overflow pages or fit leaf
+ * pages instead of one chunk per batch (state/history.c). A store of
+ * version 7 is refused.
  */
 #define STATE_SCHEMA_VERSION 8u
 #define STATE_MAX_KEY 511 /* LMDB's default maximum key size */
@@ -98,6 +104,7 @@ struct store {
       allocidx;
   pthread_rwlock_t map_lock; /* see store_read_begin */
   int lock_fd;               /* the writer's DIR/writer.lock (store_lock_writer); -1 read-only */
+  unsigned page_size;        /* LMDB's page size in this file: where history cuts chunks */
 };
 
 /*
@@ -763,6 +770,15 @@ int history_apply_events(struct store *st, MDB_txn *txn, CaseEvent *const *evs,
  */
 int history_rederive(struct store *st, MDB_txn *txn, const char *la, const char *subject,
                      const struct derive_ref *ref, struct arena *a, struct child_change *out);
+
+/*
+ * The events of the history of subject (la, subject) as stored, in the order
+ * they were appended, decoded into arena memory: each is the event received
+ * (the fields a record leaves out set back). *n is 0 for a history never
+ * written. CSC_ESTATE for a history that does not decode.
+ */
+int history_read_events(struct store *st, MDB_txn *txn, const char *la, const char *subject,
+                        struct arena *a, CaseEvent ***events, size_t *n);
 
 /* ---- the allocation join (state/join.c) ------------------------------------ */
 
