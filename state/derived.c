@@ -24,6 +24,8 @@
  * Encoding is a function of the values alone, so a record decoded and
  * written again is the same bytes (fuzz/fuzz_fold.c checks it), and two
  * equal derivations store equal records (tests compare them byte for byte).
+ * An alert candidate alone has the same form in the alert calendar
+ * (alert_fact_write, indicators/alerts.c).
  * The facts of a record can also be read in place, one at a time
  * (derived_facts_begin / derived_facts_next, facts_internal.h), as the
  * allocation join does with a worker's record.
@@ -61,6 +63,15 @@ static void put_fact(uint8_t *p, size_t *n, const struct fact *f, const struct f
   put(p, n, to_code(f->from, f->to));
 }
 
+static void put_alert(uint8_t *p, size_t *n, const struct alert_fact *af) {
+  put(p, n, af->plan_kind);
+  put(p, n, af->months);
+  put(p, n, zz(af->plan_start));
+  put(p, n, zz((int64_t)af->from - af->plan_start));
+  put(p, n, to_code(af->from, af->to));
+  put_bytes(p, n, af->plan_id);
+}
+
 /* Writes the record at p (NULL: only counts) and returns its length. */
 static size_t encode(const struct derived *d, uint8_t *p) {
   size_t n = 0;
@@ -72,15 +83,8 @@ static size_t encode(const struct derived *d, uint8_t *p) {
     put_fact(p, &n, &d->facts[i], &prev);
     prev = d->facts[i];
   }
-  for (size_t i = 0; i < d->n_alerts; i++) {
-    const struct alert_fact *af = &d->alerts[i];
-    put(p, &n, af->plan_kind);
-    put(p, &n, af->months);
-    put(p, &n, zz(af->plan_start));
-    put(p, &n, zz((int64_t)af->from - af->plan_start));
-    put(p, &n, to_code(af->from, af->to));
-    put_bytes(p, &n, af->plan_id);
-  }
+  for (size_t i = 0; i < d->n_alerts; i++)
+    put_alert(p, &n, &d->alerts[i]);
   for (size_t i = 0; i < d->n_findings; i++) {
     put(p, &n, d->findings[i].rule);
     put_bytes(p, &n, d->findings[i].event_id);
@@ -166,6 +170,16 @@ static void get_fact(struct rd *r, struct fact *f, const struct fact *prev) {
   f->to = get_to(r, f->from);
 }
 
+static void get_alert(struct rd *r, struct alert_fact *af) {
+  memset(af, 0, sizeof *af);
+  af->plan_kind = (uint8_t)get(r, UINT8_MAX);
+  af->months = (uint8_t)get(r, UINT8_MAX);
+  af->plan_start = get_date(r, 0);
+  af->from = get_date(r, af->plan_start);
+  af->to = get_to(r, af->from);
+  get_id(r, af->plan_id);
+}
+
 /* The three counts; each element takes at least 2 bytes, which bounds
  * what a malformed record can make the decoder allocate. */
 static void get_counts(struct rd *r, uint64_t counts[3]) {
@@ -190,16 +204,8 @@ int derived_decode(const uint8_t *buf, size_t len, struct arena *a, struct deriv
     get_fact(&r, &out->facts[i], &prev);
     prev = out->facts[i];
   }
-  for (size_t i = 0; i < counts[1] && !r.bad; i++) {
-    struct alert_fact *af = &out->alerts[i];
-    memset(af, 0, sizeof *af);
-    af->plan_kind = (uint8_t)get(&r, UINT8_MAX);
-    af->months = (uint8_t)get(&r, UINT8_MAX);
-    af->plan_start = get_date(&r, 0);
-    af->from = get_date(&r, af->plan_start);
-    af->to = get_to(&r, af->from);
-    get_id(&r, af->plan_id);
-  }
+  for (size_t i = 0; i < counts[1] && !r.bad; i++)
+    get_alert(&r, &out->alerts[i]);
   for (size_t i = 0; i < counts[2] && !r.bad; i++) {
     struct finding *f = &out->findings[i];
     memset(f, 0, sizeof *f);
@@ -241,4 +247,16 @@ int derived_facts_next(struct derived_facts *it, struct fact *f) {
   it->prev = *f;
   it->left--;
   return 1;
+}
+
+size_t alert_fact_write(const struct alert_fact *af, uint8_t *buf) {
+  size_t n = 0;
+  put_alert(buf, &n, af);
+  return n;
+}
+
+size_t alert_fact_decode(const uint8_t *buf, size_t len, struct alert_fact *out) {
+  struct rd r = {buf, len, 0, 0};
+  get_alert(&r, out);
+  return r.bad ? 0 : r.pos;
 }

@@ -28,7 +28,8 @@
  *   ledger     la\0 date measure bucket -> i64 change that fell due on date, on or before the
  *                                     LA's clock: an aggregate's sum on any past day D is its
  *                                     sum now less its ledger changes dated after D
- *   alertcal   la\0 date alert_id    -> struct alert_fact of a pending alert
+ *   alertcal   la\0 date alert_id    -> a pending alert: its alert_fact (alert_fact_write),
+ *                                     then the child id, raw, with its 0 byte
  *   alerts     la\0 alert_id         -> Alert protobuf, the last one published
  *   snapshots  la\0                  -> IndicatorSnapshot protobuf, the latest
  *   outbox     seq (u64 big-endian)  -> an output message not yet acknowledged
@@ -84,8 +85,9 @@ typedef Cscflow__V1__CaseEvent CaseEvent;
  * bytes, 129-byte id buffers included); histories one stream of records
  * that leave out la_code, and child_id and source_system when the record
  * before has them, cut into chunks that fill overflow pages or fit leaf
- * pages instead of one chunk per batch (state/history.c). A store of
- * version 7 is refused.
+ * pages instead of one chunk per batch (state/history.c); the alert
+ * calendar's alert facts in the same varints. A store of version 7 is
+ * refused.
  */
 #define STATE_SCHEMA_VERSION 8u
 #define STATE_MAX_KEY 511 /* LMDB's default maximum key size */
@@ -711,6 +713,13 @@ int fact_compare(const struct fact *a, const struct fact *b);
 size_t derived_size(const struct derived *d);
 void derived_write(const struct derived *d, uint8_t *buf);
 int derived_decode(const uint8_t *buf, size_t len, struct arena *a, struct derived *out);
+/* One alert candidate in the same form (the alert calendar's values):
+ * alert_fact_write writes at most ALERT_FACT_MAX bytes and returns them;
+ * alert_fact_decode returns the bytes it read from buf[0..len), 0 when they
+ * are not one. */
+#define ALERT_FACT_MAX (6 * 10 + STATE_ID_MAX) /* six varints and the id: the most it takes */
+size_t alert_fact_write(const struct alert_fact *af, uint8_t *buf);
+size_t alert_fact_decode(const uint8_t *buf, size_t len, struct alert_fact *out);
 
 /* ---- history ------------------------------------------------------------- */
 
