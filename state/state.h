@@ -23,7 +23,8 @@
  *   derived    la\0 subject\0        -> its facts, alert candidates, findings
  *              (subject: a child id, "worker:<id>" or "post:<id>", ids escaped; see history_subject)
  *   las        la\0                  -> struct la_state
- *   aggs       la\0 measure bucket   -> i64 sum on the LA's as-of date
+ *   aggs       la\0 measure bucket   -> i64 sum on the LA's as-of date (aggs, calendar and
+ *                                     ledger: i64s as zigzag varints, indicators/aggregate.c)
  *   calendar   la\0 date measure bucket -> i64 change due when the clock reaches date
  *   ledger     la\0 date measure bucket -> i64 change that fell due on date, on or before the
  *                                     LA's clock: an aggregate's sum on any past day D is its
@@ -86,8 +87,8 @@ typedef Cscflow__V1__CaseEvent CaseEvent;
  * that leave out la_code, and child_id and source_system when the record
  * before has them, cut into chunks that fill overflow pages or fit leaf
  * pages instead of one chunk per batch (state/history.c); the alert
- * calendar's alert facts in the same varints. A store of version 7 is
- * refused.
+ * calendar's alert facts in the same varints; the sums of aggs, calendar
+ * and ledger as zigzag varints. A store of version 7 is refused.
  */
 #define STATE_SCHEMA_VERSION 8u
 #define STATE_MAX_KEY 511 /* LMDB's default maximum key size */
