@@ -89,8 +89,9 @@ static size_t calendar_key(uint8_t *key, const char *la, csc_date due, const cha
   return store_key(key, la, rest, 4 + n);
 }
 
-/* Calendar value: the alert fact, then the child id (raw, as the API shows
- * it) with its 0 byte. child is the child's history subject. */
+/* Calendar value: the alert fact (alert_fact_write), then the child id
+ * (raw, as the API shows it) with its 0 byte. child is the child's history
+ * subject. */
 static int book(struct store *st, MDB_txn *txn, const char *la, const char *child,
                 const struct alert_fact *af, int add) {
   char id[STATE_MAX_KEY];
@@ -102,12 +103,12 @@ static int book(struct store *st, MDB_txn *txn, const char *la, const char *chil
     return CSC_EINVAL;
   int rc;
   if (add) {
-    uint8_t val[sizeof *af + HISTORY_SUBJECT_MAX];
-    if ((rc = key_unescape(child, (char *)val + sizeof *af, HISTORY_SUBJECT_MAX)) != CSC_OK)
+    uint8_t val[ALERT_FACT_MAX + HISTORY_SUBJECT_MAX];
+    const size_t fl = alert_fact_write(af, val);
+    if ((rc = key_unescape(child, (char *)val + fl, HISTORY_SUBJECT_MAX)) != CSC_OK)
       return rc;
-    const size_t cl = strlen((char *)val + sizeof *af) + 1;
-    memcpy(val, af, sizeof *af);
-    MDB_val v = {sizeof *af + cl, val};
+    const size_t cl = strlen((char *)val + fl) + 1;
+    MDB_val v = {fl + cl, val};
     rc = mdb_put(txn, st->alertcal, &k, &v, 0);
   } else {
     rc = mdb_del(txn, st->alertcal, &k, NULL);
@@ -262,12 +263,12 @@ int alerts_advance(struct store *st, MDB_txn *txn, const char *la, csc_date from
       break;
     struct alert_fact af;
     char child[HISTORY_SUBJECT_MAX], subject[HISTORY_SUBJECT_MAX];
-    if (v.mv_size <= sizeof af || v.mv_size > sizeof af + sizeof child) {
+    const size_t fl = alert_fact_decode(v.mv_data, v.mv_size, &af);
+    if (fl == 0 || v.mv_size <= fl || v.mv_size - fl > sizeof child) {
       err = CSC_ESTATE;
       break;
     }
-    memcpy(&af, v.mv_data, sizeof af);
-    memcpy(child, (uint8_t *)v.mv_data + sizeof af, v.mv_size - sizeof af);
+    memcpy(child, (uint8_t *)v.mv_data + fl, v.mv_size - fl);
     child[sizeof child - 1] = '\0';
     if (history_child_subject(child, subject, sizeof subject) == 0) {
       err = CSC_ESTATE; /* it was one when booked */

@@ -209,13 +209,13 @@ static int alerts_due_soon(struct store *st, MDB_txn *txn, const char *la, csc_d
     if (due > as_of + API_DUE_SOON_DAYS)
       break;
     struct alert_fact af;
-    const char *child = (const char *)v.mv_data + sizeof af;
-    if (v.mv_size <= sizeof af || ((const char *)v.mv_data)[v.mv_size - 1] != '\0' ||
+    const size_t fl = alert_fact_decode(v.mv_data, v.mv_size, &af);
+    const char *child = (const char *)v.mv_data + fl;
+    if (fl == 0 || v.mv_size <= fl || ((const char *)v.mv_data)[v.mv_size - 1] != '\0' ||
         k.mv_size - la_len - 4 >= STATE_MAX_KEY) {
       err = CSC_ESTATE;
       break;
     }
-    memcpy(&af, v.mv_data, sizeof af);
     char id[STATE_MAX_KEY];
     memcpy(id, kb + la_len + 4, k.mv_size - la_len - 4);
     id[k.mv_size - la_len - 4] = '\0';

@@ -15,6 +15,18 @@ struct fact_list {
   struct arena *a;
 };
 
+/* The facts of a stored derived record read in place, one at a time
+ * (state/derived.c), without decoding the rest: derived_facts_begin (CSC_OK,
+ * CSC_EINVAL for a malformed record), then derived_facts_next until it
+ * returns 0 (no more); 1 with *f set; CSC_EINVAL when malformed. */
+struct derived_facts {
+  const uint8_t *buf;
+  size_t len, pos, left;
+  struct fact prev;
+};
+int derived_facts_begin(struct derived_facts *it, const uint8_t *buf, size_t len);
+int derived_facts_next(struct derived_facts *it, struct fact *f);
+
 /* Appends (measure, bucket, weight, [from, to)); nothing when from >= to or
  * weight is 0. CSC_ENOMEM. */
 int fact_add(struct fact_list *l, int measure, int bucket, int32_t weight, csc_date from,

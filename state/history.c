@@ -1,13 +1,29 @@
 /*
- * A child's history is a run of LMDB values, its chunks, under the keys
- * la\0subject\0 + a 4-byte big-endian chunk number: each chunk holds the
- * events one batch appended, each as varint length + the protobuf bytes
- * received (unknown fields included). Appending writes only the new chunk,
- * next to the subject's others in the B-tree, instead of rewriting the
- * whole history: what a batch writes grows with its events, not with the
- * length of the histories it touches. Histories are short (tens of
- * events), so every change re-folds the whole history: late events and
- * corrections then need no special path.
+ * A child's history is one byte stream of event records, stored as a run of
+ * LMDB values, its chunks, under the keys la\0subject\0 + a 4-byte
+ * big-endian chunk number. Histories are short (tens of events), so every
+ * change re-folds the whole history: late events and corrections then need
+ * no special path.
+ *
+ * A record is varint (length << 3 | flags) + the event's protobuf bytes as
+ * received (unknown fields included) less the fields the flags say are
+ * left out, because the history already says them:
+ *   H_LA      la_code (field 2): the LA of the key;
+ *   H_CHILD   child_id (field 3): the previous record's;
+ *   H_SOURCE  source_system (field 6): the previous record's.
+ * Those three were a third of the raw bytes (issue 17 item 3); decoding
+ * sets the fields back, so a decoded event is the event received.
+ *
+ * Chunks are cut to suit LMDB's pages, not batches: LMDB keeps a value
+ * longer than about half a page on overflow pages of its own, and the tail
+ * of the last one is wasted (a 2.1 KB chunk took a whole 4 KB page, a 4.2
+ * KB one two). So the stream is cut into sealed chunks that fill one
+ * overflow page exactly (chunk_full) and a tail of chunks small enough to
+ * stay in leaf pages and pack them well (chunk_piece_max), beside other
+ * keys. Appending rewrites only the tail (less than a page's worth) with
+ * the new records after it: what a batch writes still grows with its
+ * events, not with the length of the histories it touches. Readers
+ * concatenate the chunks and need not know where they were cut.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -51,30 +67,55 @@ static size_t history_key(uint8_t *key, const CaseEvent *ev) {
   return n ? store_key(key, ev->la_code, subject, n + 1) : 0;
 }
 
-/* One chunk of a history, as read: it points into the map, valid until
- * the transaction writes. */
-struct chunk {
-  const uint8_t *data;
-  size_t len;
-};
+/* LMDB's page header (MDB_page before its first node: a pgno_t, two
+ * uint16_t and two indx_t), which lmdb.h does not export. Were it other on
+ * some build, chunks would waste a few bytes, never break: readers do not
+ * depend on where chunks are cut. */
+#define LMDB_PAGE_HEADER (sizeof(size_t) + 8)
 
-/* The events in a chunk; CSC_EINVAL when it is malformed. */
-static int chunk_count(const struct chunk *c, size_t *count) {
-  for (size_t pos = 0; pos < c->len;) {
-    uint64_t m;
-    const size_t used = varint_decode(c->data + pos, c->len - pos, &m);
-    if (used == 0 || m > c->len - pos - used)
-      return CSC_EINVAL;
-    pos += used + m;
-    ++*count;
-  }
-  return CSC_OK;
+/* A chunk of this many bytes fills one overflow page exactly. */
+static size_t chunk_full(const struct store *st) { return st->page_size - LMDB_PAGE_HEADER; }
+
+/* The longest value under a key of key_len bytes that LMDB keeps in a leaf
+ * page: its largest node (half a page, even, less an index slot) less the
+ * node header (8 bytes) and the key. */
+static size_t chunk_leaf_max(const struct store *st, size_t key_len) {
+  const size_t nodemax = (((st->page_size - LMDB_PAGE_HEADER) / 2) & ~(size_t)1) - 2;
+  return nodemax - 8 - key_len;
 }
 
+/* The longest chunk of a tail: an eighth of a page. LMDB packs leaf pages
+ * well only with small nodes: writing in key order, each split moves the
+ * full page's last node to the new page, so a page of k-byte nodes ends
+ * about k bytes short (tails cut at the leaf maximum, about 2 KB, left
+ * history's leaf pages 59% full on the quick bench history; an eighth of
+ * a page, 83%, for one more key of about 40 bytes per 512). */
+static size_t chunk_piece_max(const struct store *st, size_t key_len) {
+  const size_t leaf = chunk_leaf_max(st, key_len), piece = st->page_size / 8;
+  return piece < leaf ? piece : leaf;
+}
+
+#define H_LA 1u
+#define H_CHILD 2u
+#define H_SOURCE 4u
+
+/* A history as read: its stream (an arena copy: nothing points into the
+ * map, which the transaction's writes may move), its events decoded, and
+ * where its tail starts. */
+struct history {
+  uint8_t *bytes;
+  size_t len;
+  size_t tail_len;     /* the last tail_len bytes are the tail chunks' */
+  uint32_t first_tail; /* the tail's first chunk number (next when none) */
+  uint32_t next;       /* the number past the last chunk */
+  CaseEvent **events;
+  size_t n;
+};
+
 /* Reads the chunks of the history under key (la\0subject\0, key_len
- * bytes) into an arena array; *next is the number the next chunk takes. */
+ * bytes) into h->bytes, h->len, tail_len, first_tail and next. */
 static int history_read(struct store *st, MDB_txn *txn, const uint8_t *key, size_t key_len,
-                        struct arena *a, struct chunk **out, size_t *n, uint32_t *next) {
+                        struct arena *a, struct history *h) {
   MDB_cursor *cur;
   int rc = mdb_cursor_open(txn, st->history, &cur);
   if (rc != 0)
@@ -82,10 +123,8 @@ static int history_read(struct store *st, MDB_txn *txn, const uint8_t *key, size
   uint8_t first[STATE_MAX_KEY + 4];
   memcpy(first, key, key_len);
   memset(first + key_len, 0, 4);
+  const size_t full = chunk_full(st);
   size_t cap = 0;
-  struct chunk *v = NULL;
-  *n = 0;
-  *next = 0;
   MDB_val k = {key_len + 4, first}, d;
   int err = CSC_OK;
   for (rc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE); rc == 0 && err == CSC_OK;
@@ -93,55 +132,157 @@ static int history_read(struct store *st, MDB_txn *txn, const uint8_t *key, size
     const uint8_t *kb = k.mv_data;
     if (k.mv_size != key_len + 4 || memcmp(kb, key, key_len) != 0)
       break;
-    if (*n == cap) { /* doubling in the arena: chunks are few */
-      cap = cap ? 2 * cap : 8;
-      struct chunk *w = arena_alloc(a, cap * sizeof *w);
+    const uint32_t number = (uint32_t)kb[key_len] << 24 | (uint32_t)kb[key_len + 1] << 16 |
+                            (uint32_t)kb[key_len + 2] << 8 | kb[key_len + 3];
+    if (h->len + d.mv_size > cap) { /* doubling in the arena: histories are short */
+      cap = 2 * (h->len + d.mv_size) + 1024;
+      uint8_t *w = arena_alloc(a, cap);
       if (w == NULL) {
         err = CSC_ENOMEM;
         break;
       }
-      if (*n)
-        memcpy(w, v, *n * sizeof *w);
-      v = w;
+      if (h->len)
+        memcpy(w, h->bytes, h->len);
+      h->bytes = w;
     }
-    v[(*n)++] = (struct chunk){d.mv_data, d.mv_size};
-    *next = ((uint32_t)kb[key_len] << 24 | (uint32_t)kb[key_len + 1] << 16 |
-             (uint32_t)kb[key_len + 2] << 8 | kb[key_len + 3]) + 1;
+    memcpy(h->bytes + h->len, d.mv_data, d.mv_size);
+    h->len += d.mv_size;
+    /* the tail: the chunks after the last sealed (full) one */
+    if (d.mv_size == full) {
+      h->tail_len = 0;
+      h->first_tail = number + 1;
+    } else {
+      h->tail_len += d.mv_size;
+    }
+    h->next = number + 1;
   }
   mdb_cursor_close(cur);
   if (err != CSC_OK)
     return err;
   if (rc != 0 && rc != MDB_NOTFOUND)
     return store_error(rc, "read history");
-  *out = v;
   return CSC_OK;
 }
 
-/* Decodes every event of the chunks into an arena array with `spare`
- * slots more. CSC_EINVAL when a chunk is malformed. */
-static int history_decode(const struct chunk *chunks, size_t n_chunks, size_t spare,
-                          struct arena *a, CaseEvent ***events, size_t *n) {
+/* Decodes every record of h's stream into an arena array with `spare`
+ * slots more; la is the key's LA (H_LA). CSC_EINVAL when the stream is
+ * malformed. */
+static int history_decode(struct history *h, const char *la, size_t spare, struct arena *a) {
   size_t count = 0;
-  for (size_t c = 0; c < n_chunks; c++)
-    if (chunk_count(&chunks[c], &count) != CSC_OK)
+  for (size_t pos = 0; pos < h->len; count++) {
+    uint64_t head;
+    const size_t used = varint_decode(h->bytes + pos, h->len - pos, &head);
+    if (used == 0 || (head >> 3) > h->len - pos - used)
       return CSC_EINVAL;
+    pos += used + (head >> 3);
+  }
   CaseEvent **v = arena_alloc(a, (count + spare) * sizeof *v);
-  if (v == NULL)
+  char *la_copy = arena_strdup(a, la);
+  if (v == NULL || la_copy == NULL)
     return CSC_ENOMEM;
   ProtobufCAllocator al = arena_protobuf_allocator(a);
   size_t i = 0;
-  for (size_t c = 0; c < n_chunks; c++)
-    for (size_t pos = 0; pos < chunks[c].len; i++) {
-      uint64_t m;
-      pos += varint_decode(chunks[c].data + pos, chunks[c].len - pos, &m);
-      v[i] = cscflow__v1__case_event__unpack(&al, m, chunks[c].data + pos);
-      if (v[i] == NULL)
-        return CSC_EINVAL;
-      pos += m;
-    }
-  *events = v;
-  *n = count;
+  for (size_t pos = 0; pos < h->len; i++) {
+    uint64_t head;
+    pos += varint_decode(h->bytes + pos, h->len - pos, &head);
+    const size_t m = head >> 3;
+    const unsigned flags = head & 7u;
+    CaseEvent *ev = cscflow__v1__case_event__unpack(&al, m, h->bytes + pos);
+    if (ev == NULL || (i == 0 && (flags & (H_CHILD | H_SOURCE))))
+      return CSC_EINVAL;
+    if (flags & H_LA)
+      ev->la_code = la_copy;
+    if (flags & H_CHILD)
+      ev->child_id = v[i - 1]->child_id;
+    if (flags & H_SOURCE)
+      ev->source_system = v[i - 1]->source_system;
+    v[i] = ev;
+    pos += m;
+  }
+  h->events = v;
+  h->n = count;
   return CSC_OK;
+}
+
+/* Copies the fields of the protobuf message pb[0..len) to out (NULL: only
+ * counts) except the length-delimited fields whose numbers are bits of
+ * drop; returns the bytes. SIZE_MAX when pb holds a group or ends inside a
+ * field, or a field to drop is not length-delimited: then the caller keeps
+ * the bytes whole (an admitted event never does this). */
+static size_t strip_fields(const uint8_t *pb, size_t len, uint32_t drop, uint8_t *out) {
+  size_t n = 0;
+  for (size_t pos = 0; pos < len;) {
+    const size_t start = pos;
+    uint64_t tag, v;
+    size_t used = varint_decode(pb + pos, len - pos, &tag);
+    if (used == 0)
+      return SIZE_MAX;
+    pos += used;
+    const uint64_t field = tag >> 3;
+    switch (tag & 7) {
+    case 0:
+      used = varint_decode(pb + pos, len - pos, &v);
+      break;
+    case 1:
+      used = 8;
+      break;
+    case 2:
+      used = varint_decode(pb + pos, len - pos, &v);
+      if (used == 0 || v > len - pos - used)
+        return SIZE_MAX;
+      used += v;
+      break;
+    case 5:
+      used = 4;
+      break;
+    default:
+      return SIZE_MAX;
+    }
+    if (used == 0 || used > len - pos)
+      return SIZE_MAX;
+    pos += used;
+    const int dropped = field < 32 && (drop >> field & 1u);
+    if (dropped && (tag & 7) != 2)
+      return SIZE_MAX;
+    if (!dropped) {
+      if (out != NULL)
+        memcpy(out + n, pb + start, pos - start);
+      n += pos - start;
+    }
+  }
+  return n;
+}
+
+/* Appends the record of ev (protobuf bytes pb[0..len), prev the event
+ * before it in the history or NULL) at out; returns its bytes (at most
+ * 10 + len). */
+static size_t record_write(const CaseEvent *ev, const uint8_t *pb, size_t len, const char *la,
+                           const CaseEvent *prev, uint8_t *out) {
+  unsigned flags = 0;
+  uint32_t drop = 0;
+  if (strcmp(ev->la_code, la) == 0) {
+    flags |= H_LA;
+    drop |= 1u << 2;
+  }
+  if (prev != NULL && strcmp(ev->child_id, prev->child_id) == 0) {
+    flags |= H_CHILD;
+    drop |= 1u << 3;
+  }
+  if (prev != NULL && strcmp(ev->source_system, prev->source_system) == 0) {
+    flags |= H_SOURCE;
+    drop |= 1u << 6;
+  }
+  size_t m = strip_fields(pb, len, drop, NULL);
+  if (m == SIZE_MAX) {
+    flags = 0;
+    m = len;
+  }
+  const size_t head = varint_encode((uint64_t)m << 3 | flags, out);
+  if (flags)
+    strip_fields(pb, len, drop, out + head);
+  else
+    memcpy(out + head, pb, len);
+  return head + m;
 }
 
 static int load_derived(struct store *st, MDB_txn *txn, MDB_val *key, struct arena *a,
@@ -165,33 +306,69 @@ static int has_event_id(CaseEvent *const *events, size_t n, const char *event_id
   return 0;
 }
 
-/* Writes the events of the batch that are not duplicates as chunk number
- * `number` of the history under key. */
+/* Puts bytes[0..len) as chunk `number` of the history under key. */
+static int chunk_put(struct store *st, MDB_txn *txn, uint8_t *ck, size_t key_len, uint32_t number,
+                     const uint8_t *bytes, size_t len) {
+  ck[key_len] = (uint8_t)(number >> 24);
+  ck[key_len + 1] = (uint8_t)(number >> 16);
+  ck[key_len + 2] = (uint8_t)(number >> 8);
+  ck[key_len + 3] = (uint8_t)number;
+  MDB_val k = {key_len + 4, ck}, v = {len, (void *)bytes};
+  const int rc = mdb_put(txn, st->history, &k, &v, 0);
+  return rc == 0 ? CSC_OK : store_error(rc, "put history");
+}
+
+/* Appends the events of the batch that are not duplicates (h->events
+ * [0..n_old) are the history's before them) to the history under key
+ * (la\0subject\0, key_len bytes): the tail and the new records, cut again
+ * into sealed chunks and a tail, replace the old tail. */
 static int history_append(struct store *st, MDB_txn *txn, const uint8_t *key, size_t key_len,
-                          uint32_t number, const uint8_t *const *pbs, const size_t *pb_lens,
-                          const uint8_t *dup, size_t n) {
-  size_t len = 0;
-  uint8_t prefix[10];
+                          const char *la, const struct history *h, size_t n_old,
+                          CaseEvent *const *evs, const uint8_t *const *pbs,
+                          const size_t *pb_lens, const uint8_t *dup, size_t n, struct arena *a) {
+  size_t cap = h->tail_len;
   for (size_t i = 0; i < n; i++)
     if (!dup[i])
-      len += varint_encode(pb_lens[i], prefix) + pb_lens[i];
-  uint8_t ck[STATE_MAX_KEY + 4];
-  memcpy(ck, key, key_len);
-  const uint8_t be[4] = {(uint8_t)(number >> 24), (uint8_t)(number >> 16), (uint8_t)(number >> 8),
-                         (uint8_t)number};
-  memcpy(ck + key_len, be, 4);
-  MDB_val k = {key_len + 4, ck}, v = {len, NULL};
-  int rc = mdb_put(txn, st->history, &k, &v, MDB_RESERVE);
-  if (rc != 0)
-    return store_error(rc, "put history");
-  uint8_t *p = v.mv_data;
+      cap += 10 + pb_lens[i];
+  uint8_t *buf = arena_alloc(a, cap ? cap : 1);
+  if (buf == NULL)
+    return CSC_ENOMEM;
+  if (h->tail_len)
+    memcpy(buf, h->bytes + h->len - h->tail_len, h->tail_len);
+  size_t len = h->tail_len;
+  const CaseEvent *prev = n_old ? h->events[n_old - 1] : NULL;
   for (size_t i = 0; i < n; i++)
     if (!dup[i]) {
-      p += varint_encode(pb_lens[i], p);
-      memcpy(p, pbs[i], pb_lens[i]);
-      p += pb_lens[i];
+      len += record_write(evs[i], pbs[i], pb_lens[i], la, prev, buf + len);
+      prev = evs[i];
     }
-  return CSC_OK;
+  uint8_t ck[STATE_MAX_KEY + 4];
+  memcpy(ck, key, key_len);
+  const size_t full = chunk_full(st), leaf = chunk_piece_max(st, key_len + 4);
+  uint32_t number = h->first_tail;
+  size_t pos = 0;
+  int rc = CSC_OK;
+  for (; rc == CSC_OK && len - pos >= full; pos += full)
+    rc = chunk_put(st, txn, ck, key_len, number++, buf + pos, full);
+  /* The rest in as few tail chunks as it takes, of equal sizes. */
+  const size_t rest = len - pos, pieces = (rest + leaf - 1) / leaf;
+  for (size_t i = 0; rc == CSC_OK && i < pieces; i++) {
+    const size_t size = rest / pieces + (i < rest % pieces);
+    rc = chunk_put(st, txn, ck, key_len, number++, buf + pos, size);
+    pos += size;
+  }
+  /* The old tail's chunks past the new ones. */
+  for (; rc == CSC_OK && number < h->next; number++) {
+    ck[key_len] = (uint8_t)(number >> 24);
+    ck[key_len + 1] = (uint8_t)(number >> 16);
+    ck[key_len + 2] = (uint8_t)(number >> 8);
+    ck[key_len + 3] = (uint8_t)number;
+    MDB_val k = {key_len + 4, ck};
+    const int del = mdb_del(txn, st->history, &k, NULL);
+    if (del != 0 && del != MDB_NOTFOUND)
+      rc = store_error(del, "delete history");
+  }
+  return rc;
 }
 
 /* Folds the history (events[0..n) of key k, la's), joins its allocations
@@ -218,18 +395,15 @@ static int fold_and_store(struct store *st, MDB_txn *txn, MDB_val *k, const char
   return CSC_OK;
 }
 
-/* The history of key k decoded into *events (*n of them, with room for
- * `room` more), the number of its next chunk, and its stored derived
- * record. CSC_ESTATE for a history that does not decode. */
-static int load_history(struct store *st, MDB_txn *txn, MDB_val *k, size_t room,
-                        struct arena *a, CaseEvent ***events, size_t *n, uint32_t *next,
-                        struct derived *before) {
-  struct chunk *chunks = NULL;
-  size_t n_chunks = 0;
-  *next = 0;
-  int rc = history_read(st, txn, k->mv_data, k->mv_size, a, &chunks, &n_chunks, next);
+/* The history of key k (la's) read and decoded into *h (with room for
+ * `room` more events), and its stored derived record. CSC_ESTATE for a
+ * history that does not decode. */
+static int load_history(struct store *st, MDB_txn *txn, MDB_val *k, const char *la, size_t room,
+                        struct arena *a, struct history *h, struct derived *before) {
+  memset(h, 0, sizeof *h);
+  int rc = history_read(st, txn, k->mv_data, k->mv_size, a, h);
   if (rc == CSC_OK)
-    rc = history_decode(chunks, n_chunks, room, a, events, n);
+    rc = history_decode(h, la, room, a);
   if (rc == CSC_EINVAL)
     rc = CSC_ESTATE;
   if (rc == CSC_OK)
@@ -248,17 +422,17 @@ int history_apply_events(struct store *st, MDB_txn *txn, CaseEvent *const *evs,
   MDB_val k = {history_key(key, evs[0]), key};
   if (k.mv_size == 0 || k.mv_size + 4 > STATE_MAX_KEY)
     return CSC_EINVAL;
-  CaseEvent **events;
-  size_t n_old;
-  uint32_t next;
-  int rc = load_history(st, txn, &k, n, a, &events, &n_old, &next, &out->before);
+  const char *la = evs[0]->la_code;
+  struct history h;
+  int rc = load_history(st, txn, &k, la, n, a, &h, &out->before);
   if (rc != CSC_OK)
     return rc;
+  const size_t n_old = h.n;
   size_t total = n_old;
   for (size_t i = 0; i < n; i++) {
-    dup[i] = (uint8_t)has_event_id(events, total, evs[i]->event_id);
+    dup[i] = (uint8_t)has_event_id(h.events, total, evs[i]->event_id);
     if (!dup[i])
-      events[total++] = evs[i];
+      h.events[total++] = evs[i];
   }
   out->appended = total - n_old;
   if (out->appended == 0) {
@@ -266,10 +440,10 @@ int history_apply_events(struct store *st, MDB_txn *txn, CaseEvent *const *evs,
     out->duplicate = 1;
     return CSC_OK;
   }
-  rc = history_append(st, txn, key, k.mv_size, next, pbs, pb_lens, dup, n);
+  rc = history_append(st, txn, key, k.mv_size, la, &h, n_old, evs, pbs, pb_lens, dup, n, a);
   if (rc != CSC_OK)
     return rc;
-  return fold_and_store(st, txn, &k, evs[0]->la_code, events, total, ref, a, &out->after);
+  return fold_and_store(st, txn, &k, la, h.events, total, ref, a, &out->after);
 }
 
 int history_rederive(struct store *st, MDB_txn *txn, const char *la, const char *subject,
@@ -279,16 +453,14 @@ int history_rederive(struct store *st, MDB_txn *txn, const char *la, const char 
   MDB_val k = {store_key(key, la, subject, strlen(subject) + 1), key};
   if (k.mv_size == 0 || k.mv_size + 4 > STATE_MAX_KEY)
     return CSC_EINVAL;
-  CaseEvent **events = NULL;
-  size_t n = 0;
-  uint32_t next;
-  const int rc = load_history(st, txn, &k, 0, a, &events, &n, &next, &out->before);
-  if (rc != CSC_OK || n == 0) { /* an index entry of a history never written: nothing */
+  struct history h;
+  const int rc = load_history(st, txn, &k, la, 0, a, &h, &out->before);
+  if (rc != CSC_OK || h.n == 0) { /* an index entry of a history never written: nothing */
     out->after = out->before;
     out->duplicate = 1;
     return rc;
   }
-  return fold_and_store(st, txn, &k, la, events, n, ref, a, &out->after);
+  return fold_and_store(st, txn, &k, la, h.events, h.n, ref, a, &out->after);
 }
 
 int history_apply(struct store *st, MDB_txn *txn, const CaseEvent *ev, const uint8_t *pb,
@@ -297,4 +469,24 @@ int history_apply(struct store *st, MDB_txn *txn, const CaseEvent *ev, const uin
   CaseEvent *evs[1] = {(CaseEvent *)ev};
   uint8_t dup;
   return history_apply_events(st, txn, evs, &pb, &pb_len, 1, ref, a, &dup, out);
+}
+
+int history_read_events(struct store *st, MDB_txn *txn, const char *la, const char *subject,
+                        struct arena *a, CaseEvent ***events, size_t *n) {
+  *events = NULL;
+  *n = 0;
+  uint8_t key[STATE_MAX_KEY];
+  const size_t len = store_key(key, la, subject, strlen(subject) + 1);
+  if (len == 0 || len + 4 > STATE_MAX_KEY)
+    return CSC_EINVAL;
+  struct history h;
+  memset(&h, 0, sizeof h);
+  int rc = history_read(st, txn, key, len, a, &h);
+  if (rc == CSC_OK)
+    rc = history_decode(&h, la, 0, a);
+  if (rc == CSC_EINVAL)
+    return CSC_ESTATE;
+  *events = h.events;
+  *n = h.n;
+  return rc;
 }

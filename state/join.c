@@ -46,28 +46,24 @@ static size_t worker_key(uint8_t *key, const char *la, const char *worker) {
 }
 
 /* The first day on or after `from` on which the worker whose derived record
- * (derived_write's layout: u32 counts, then the facts) is rec[0..len) is a
- * leaver; DATE_NEVER when none. Read in place: a worker's record holds a
- * fact per caseload report, and a child is derived on each of its events.
- * CSC_ESTATE for a malformed record. */
+ * is rec[0..len) is a leaver; DATE_NEVER when none. Read in place
+ * (derived_facts_next): a worker's record holds a fact per caseload report,
+ * and a child is derived on each of its events. CSC_ESTATE for a malformed
+ * record. */
 static int first_leaver_day(const uint8_t *rec, size_t len, csc_date from, csc_date *first) {
-  uint32_t counts[3];
   *first = DATE_NEVER;
-  if (len < sizeof counts)
-    return CSC_ESTATE;
-  memcpy(counts, rec, sizeof counts);
-  if ((len - sizeof counts) / sizeof(struct fact) < counts[0])
-    return CSC_ESTATE;
-  for (uint32_t i = 0; i < counts[0]; i++) {
-    struct fact f;
-    memcpy(&f, rec + sizeof counts + i * sizeof f, sizeof f);
+  struct derived_facts it;
+  struct fact f;
+  int rc = derived_facts_begin(&it, rec, len);
+  while (rc == CSC_OK && (rc = derived_facts_next(&it, &f)) == 1) {
+    rc = CSC_OK;
     if (f.measure != M_WORKER_LEFT || f.to <= from)
       continue;
     const csc_date day = f.from > from ? f.from : from;
     if (day < *first)
       *first = day;
   }
-  return CSC_OK;
+  return rc == 0 ? CSC_OK : CSC_ESTATE;
 }
 
 static int index_child(struct store *st, MDB_txn *txn, const uint8_t *wkey, size_t wlen,

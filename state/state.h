@@ -16,17 +16,21 @@
  *              "code_lists_version", "code_lists" -> the code lists it was built with
  *              (store_code_lists_check)
  *              "status" -> struct store_status (the writer's counters; see the end of this file)
- *   history    la\0 subject\0 chunk  -> events the subject gained in one batch: varint length +
- *                                     protobuf, repeated (chunk: u32, numbered from 0)
+ *   history    la\0 subject\0 chunk  -> the subject's events, one stream of records (varint
+ *                                     length and flags + protobuf less the fields the
+ *                                     history already says) cut into chunks that suit
+ *                                     LMDB's pages (state/history.c; chunk: u32 from 0)
  *   derived    la\0 subject\0        -> its facts, alert candidates, findings
  *              (subject: a child id, "worker:<id>" or "post:<id>", ids escaped; see history_subject)
  *   las        la\0                  -> struct la_state
- *   aggs       la\0 measure bucket   -> i64 sum on the LA's as-of date
+ *   aggs       la\0 measure bucket   -> i64 sum on the LA's as-of date (aggs, calendar and
+ *                                     ledger: i64s as zigzag varints, indicators/aggregate.c)
  *   calendar   la\0 date measure bucket -> i64 change due when the clock reaches date
  *   ledger     la\0 date measure bucket -> i64 change that fell due on date, on or before the
  *                                     LA's clock: an aggregate's sum on any past day D is its
  *                                     sum now less its ledger changes dated after D
- *   alertcal   la\0 date alert_id    -> struct alert_fact of a pending alert
+ *   alertcal   la\0 date alert_id    -> a pending alert: its alert_fact (alert_fact_write),
+ *                                     then the child id, raw, with its 0 byte
  *   alerts     la\0 alert_id         -> Alert protobuf, the last one published
  *   snapshots  la\0                  -> IndicatorSnapshot protobuf, the latest
  *   outbox     seq (u64 big-endian)  -> an output message not yet acknowledged
@@ -77,8 +81,16 @@ typedef Cscflow__V1__CaseEvent CaseEvent;
  * Issue 16: A10 counts to the start of the run of T/U moves (903 RNE)
  * that ends in the placement adopted from; repeat_plan `ever` also counts a
  * CP plan recording previous_cp_plans >= 1 (NumberOfPreviousCPP).
+ * 8: a smaller state (issue 17 item 3), the same values: derived records
+ * in varints, ids length-prefixed (state/derived.c; they were the structs'
+ * bytes, 129-byte id buffers included); histories one stream of records
+ * that leave out la_code, and child_id and source_system when the record
+ * before has them, cut into chunks that fill overflow pages or fit leaf
+ * pages instead of one chunk per batch (state/history.c); the alert
+ * calendar's alert facts in the same varints; the sums of aggs, calendar
+ * and ledger as zigzag varints. A store of version 7 is refused.
  */
-#define STATE_SCHEMA_VERSION 7u
+#define STATE_SCHEMA_VERSION 8u
 #define STATE_MAX_KEY 511 /* LMDB's default maximum key size */
 /* The longest id kept whole in a fact (plan ids, event ids): ingest's
  * INGEST_ID_MAX, checked at compile time in state/history.c. */
@@ -95,6 +107,7 @@ struct store {
       allocidx;
   pthread_rwlock_t map_lock; /* see store_read_begin */
   int lock_fd;               /* the writer's DIR/writer.lock (store_lock_writer); -1 read-only */
+  unsigned page_size;        /* LMDB's page size in this file: where history cuts chunks */
 };
 
 /*
@@ -713,10 +726,18 @@ int fact_compare(const struct fact *a, const struct fact *b);
 /* The stored form of d: derived_size bytes, written by derived_write into
  * space the caller provides (an LMDB MDB_RESERVE value: no copy, no malloc),
  * parsed back by derived_decode into arena-allocated arrays (CSC_EINVAL on a
- * malformed record). */
+ * malformed record). Varints, ids length-prefixed: the layout is in
+ * state/derived.c. */
 size_t derived_size(const struct derived *d);
 void derived_write(const struct derived *d, uint8_t *buf);
 int derived_decode(const uint8_t *buf, size_t len, struct arena *a, struct derived *out);
+/* One alert candidate in the same form (the alert calendar's values):
+ * alert_fact_write writes at most ALERT_FACT_MAX bytes and returns them;
+ * alert_fact_decode returns the bytes it read from buf[0..len), 0 when they
+ * are not one. */
+#define ALERT_FACT_MAX (6 * 10 + STATE_ID_MAX) /* six varints and the id: the most it takes */
+size_t alert_fact_write(const struct alert_fact *af, uint8_t *buf);
+size_t alert_fact_decode(const uint8_t *buf, size_t len, struct alert_fact *out);
 
 /* ---- history ------------------------------------------------------------- */
 
@@ -776,6 +797,15 @@ int history_apply_events(struct store *st, MDB_txn *txn, CaseEvent *const *evs,
  */
 int history_rederive(struct store *st, MDB_txn *txn, const char *la, const char *subject,
                      const struct derive_ref *ref, struct arena *a, struct child_change *out);
+
+/*
+ * The events of the history of subject (la, subject) as stored, in the order
+ * they were appended, decoded into arena memory: each is the event received
+ * (the fields a record leaves out set back). *n is 0 for a history never
+ * written. CSC_ESTATE for a history that does not decode.
+ */
+int history_read_events(struct store *st, MDB_txn *txn, const char *la, const char *subject,
+                        struct arena *a, CaseEvent ***events, size_t *n);
 
 /* ---- the allocation join (state/join.c) ------------------------------------ */
 

@@ -256,6 +256,8 @@ int store_open_sized(const char *dir, int read_only, size_t map_size, struct sto
     free(st);
     return crc;
   }
+  MDB_stat es;
+  st->page_size = mdb_env_stat(st->env, &es) == 0 ? es.ms_psize : 4096;
   pthread_rwlock_init(&st->map_lock, NULL);
   *out = st;
   return CSC_OK;

@@ -1,9 +1,13 @@
 /*
  * test_store.c — the store's contracts that the fast replay relies on:
- *   - a history is a run of chunks, one per batch that appended to it; an
- *     event_id already stored, or repeated within the batch, is not
+ *   - an event_id already stored, or repeated within the batch, is not
  *     appended; folding n events at once leaves the same derived record as
  *     n single appends;
+ *   - a history reads back as the events received, in order, whatever
+ *     batches appended them (the fields a record leaves out set back, an
+ *     unknown field kept), and its chunks waste no overflow page: each is
+ *     a sealed chunk filling one overflow page or, at the end, small enough
+ *     for a leaf page;
  *   - store_release_memory hands the map's pages back without losing any;
  *   - store_grow_early doubles the map before it is three quarters full.
  */
@@ -93,21 +97,139 @@ static void chunks_append_and_dedupe(void **state) {
   assert_int_equal(apply_events(st, b, second, 2, dup, &a, grouped, &grouped_len), 1);
   assert_int_equal(dup[0], 0);
   assert_int_equal(dup[1], 1);
-  assert_int_equal(count_chunks(st), 2);
+  assert_int_equal(count_chunks(st), 1); /* a small history is one chunk, rewritten */
   store_close(st);
 
-  /* One event at a time: three chunks, the same derived record. */
+  /* One event at a time: the same derived record. */
   st = fresh_store("store-single", 0);
   for (size_t i = 0; i < 3; i++) {
     arena_reset(&a);
     assert_int_equal(apply_events(st, b, &i, 1, dup, &a, single, &single_len), 1);
   }
-  assert_int_equal(count_chunks(st), 3);
+  assert_int_equal(count_chunks(st), 1);
   assert_int_equal(single_len, grouped_len);
   assert_memory_equal(single, grouped, grouped_len);
   /* R30 is within 12 months of R10, R400 is not of R30 (370 days): the
    * record holds facts, so the comparison above compared something. */
   assert_true(grouped_len > 12);
+  store_close(st);
+  arena_free(&a);
+  free(b);
+}
+
+/* Event i of the long history: child "C/x:1" (escaped in its key), a
+ * referral with a long id, from source "sysA" but every seventh from
+ * "sysB" (so that source_system is left out of some records, not others). */
+static void long_history(struct evs *b, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    char id[64], ref[64];
+    snprintf(id, sizeof id, "event-%04zu-%s", i, "abcdefghijklmnopqrstuvwxyz");
+    snprintf(ref, sizeof ref, "REF%zu", i);
+    Cscflow__V1__CaseEvent ev = envelope(id, "C/x:1", 19000 + (int)i, 19000 + (int)i);
+    ev.source_system = i % 7 == 3 ? "sysB" : "sysA";
+    Cscflow__V1__ReferralOpened r = CSCFLOW__V1__REFERRAL_OPENED__INIT;
+    r.referral_id = ref;
+    ev.payload_case = CSCFLOW__V1__CASE_EVENT__PAYLOAD_REFERRAL_OPENED;
+    ev.referral_opened = &r;
+    add(b, &ev);
+    if (i == 5) { /* an unknown field (99, varint 1) the history keeps */
+      const uint8_t unknown[3] = {0x98, 0x06, 0x01};
+      memcpy(b->data + b->len, unknown, sizeof unknown);
+      b->len += sizeof unknown;
+      b->off[b->n] = b->len;
+    }
+  }
+}
+
+/* The history's events read back are b's first n, byte for byte when
+ * packed again (protobuf-c packs known fields in order, then unknown
+ * ones, as the harness packed them). */
+static void check_read_back(struct store *st, const struct evs *b, size_t n, struct arena *a) {
+  MDB_txn *txn;
+  CaseEvent **evs;
+  size_t got;
+  assert_int_equal(mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn), 0);
+  assert_int_equal(history_read_events(st, txn, LA, "C/x%3A1", a, &evs, &got), CSC_OK);
+  assert_int_equal(got, n);
+  static uint8_t buf[4096];
+  for (size_t i = 0; i < n; i++) {
+    const size_t len = cscflow__v1__case_event__get_packed_size(evs[i]);
+    assert_int_equal(len, b->off[i + 1] - b->off[i]);
+    assert_true(len <= sizeof buf);
+    cscflow__v1__case_event__pack(evs[i], buf);
+    assert_memory_equal(buf, b->data + b->off[i], len);
+  }
+  /* The chunks: sealed ones fill one overflow page each; the tail's fit a
+   * leaf page (LMDB's largest node on a page: half a page less headers). */
+  MDB_cursor *cur;
+  MDB_val k, v;
+  MDB_stat ms;
+  assert_int_equal(mdb_cursor_open(txn, st->history, &cur), 0);
+  const size_t full = st->page_size - (sizeof(size_t) + 8);
+  size_t sealed = 0, chunks = 0, tail = 0, stored = 0;
+  for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+       rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT), chunks++) {
+    stored += v.mv_size;
+    if (v.mv_size == full) {
+      assert_int_equal(tail, 0); /* no sealed chunk after the tail's */
+      sealed++;
+    } else {
+      assert_true(8 + k.mv_size + v.mv_size <= (full / 2 & ~(size_t)1) - 2);
+      tail++;
+    }
+  }
+  mdb_cursor_close(cur);
+  assert_int_equal(mdb_stat(txn, st->history, &ms), 0);
+  assert_int_equal(ms.ms_overflow_pages, sealed);
+  assert_int_equal(ms.ms_entries, chunks);
+  /* Every record but the first leaves out la_code and child_id at least
+   * (2 + 9 and 2 + 5 bytes), and the stream spans pages once long. */
+  if (n > 1)
+    assert_true(stored + (n - 1) * (11 + 7) <= b->off[n]);
+  if (n == 400)
+    assert_true(sealed >= 3);
+  mdb_txn_abort(txn);
+}
+
+static void history_reads_back(void **state) {
+  (void)state;
+  struct evs *b = calloc(1, sizeof *b);
+  assert_non_null(b);
+  long_history(b, 400); /* about 30 KB: several pages */
+  struct arena a;
+  arena_init(&a, 1 << 16);
+  static uint8_t derived[1 << 16], whole[1 << 16];
+  size_t derived_len, whole_len;
+  uint8_t dup[8];
+  struct store *st = fresh_store("store-stream", 0);
+  /* Batches of 1 to 8 events, each appended to the tail; event 0 again
+   * from time to time (a duplicate: nothing appended). */
+  size_t next = 0;
+  for (size_t batch = 0; next < b->n; batch++) {
+    size_t idx[8], k = 0;
+    const size_t size = 1 + batch % 8;
+    for (; k < size && next < b->n; k++)
+      idx[k] = next++;
+    if (batch % 5 == 4 && k < 8)
+      idx[k++] = 0;
+    arena_reset(&a);
+    apply_events(st, b, idx, k, dup, &a, derived, &derived_len);
+    if (batch % 9 == 0 || next == b->n)
+      check_read_back(st, b, next, &a);
+  }
+  store_close(st);
+  /* In batches of 8: the same events read back, the same derived record. */
+  st = fresh_store("store-stream-whole", 0);
+  for (size_t i = 0; i < b->n; i += 8) {
+    size_t idx[8], k = 0;
+    for (; k < 8 && i + k < b->n; k++)
+      idx[k] = i + k;
+    arena_reset(&a);
+    apply_events(st, b, idx, k, dup, &a, whole, &whole_len);
+  }
+  check_read_back(st, b, b->n, &a);
+  assert_int_equal(whole_len, derived_len);
+  assert_memory_equal(whole, derived, whole_len);
   store_close(st);
   arena_free(&a);
   free(b);
@@ -197,6 +319,7 @@ static void grows_before_full(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(chunks_append_and_dedupe),
+      cmocka_unit_test(history_reads_back),
       cmocka_unit_test(release_keeps_every_page),
       cmocka_unit_test(grows_before_full),
   };
