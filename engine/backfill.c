@@ -50,6 +50,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "engine/internal.h"
@@ -70,6 +71,7 @@ struct bf_subject {
   uint32_t first, last; /* records, linked by backfill.next */
   struct batch_la *la;
   uint64_t at; /* once gathered: where its records start in the scratch file */
+  uint64_t bytes; /* its records' bytes in the input, length prefixes included */
 };
 
 struct bf_order;
@@ -101,7 +103,6 @@ struct backfill {
    * from the input where they are. */
   struct file_source *scratch;
   uint64_t scratch_released;
-  char scratch_path[4096];
 };
 
 /* ---- the index ------------------------------------------------------------------ */
@@ -175,16 +176,16 @@ static int subject_find(struct backfill *bf, const uint8_t *key, size_t len, str
     return CSC_ENOMEM;
   memcpy(bf->keys + bf->keys_len, key, len);
   struct bf_subject *s = &bf->subjects[bf->n_subjects];
-  *s = (struct bf_subject){h, bf->keys_len, (uint32_t)len, 0, NO_RECORD, NO_RECORD, la, 0};
+  *s = (struct bf_subject){h, bf->keys_len, (uint32_t)len, 0, NO_RECORD, NO_RECORD, la, 0, 0};
   bf->keys_len += len;
   bf->slots[at] = (uint32_t)++bf->n_subjects;
   *out = s;
   return CSC_OK;
 }
 
-/* Files the record at offset under the subject of key. */
+/* Files the record at offset (bytes long) under the subject of key. */
 static int index_add(struct backfill *bf, const uint8_t *key, size_t len, struct batch_la *la,
-                     uint64_t offset) {
+                     uint64_t offset, uint64_t bytes) {
   struct bf_subject *s;
   int rc = subject_find(bf, key, len, la, &s);
   if (rc != CSC_OK)
@@ -199,6 +200,7 @@ static int index_add(struct backfill *bf, const uint8_t *key, size_t len, struct
   const uint32_t r = (uint32_t)bf->n_records++;
   bf->offset[r] = offset;
   bf->next[r] = NO_RECORD;
+  s->bytes += bytes;
   if (s->count++ == 0)
     s->first = r;
   else
@@ -385,7 +387,8 @@ static int scan_record(struct backfill *bf, MDB_txn *txn, const struct engine_in
   const size_t len = store_key(key, a.la->la, a.subject, strlen(a.subject) + 1);
   if (len == 0 || len + 4 > STATE_MAX_KEY) /* as the streaming path refuses it */
     return dead_letter(e, txn, in, "not applied: invalid input");
-  return index_add(bf, key, len, a.la, (uint64_t)in->position);
+  return index_add(bf, key, len, a.la, (uint64_t)in->position,
+                   (uint64_t)(in->next_position - in->position));
 }
 
 static int scan_body(struct backfill *bf, MDB_txn *txn, struct output *out, void *arg) {
@@ -433,15 +436,33 @@ static int scan_body(struct backfill *bf, MDB_txn *txn, struct output *out, void
  * the fold reads one file front to back instead of the input all over: a
  * step's children have their records everywhere in the input, and a step
  * of 500,000 events mapped most of it (916 MB of the bench's 10M events).
- * The copy reads the input once more, at random: any stretch of the copy
- * reads records from nearly every page of the input (a page holds dozens of
- * records of unrelated children), so releasing pages as it goes would only
- * fault them in again; they are released once it is done. The
- * scratch file lives in the state directory (the state needs more room than
- * its input anyway) and is unlinked once mapped. When it cannot be written
- * (no space), the fold reads the input where the records are, as before.
+ *
+ * Copying straight from the input would read it at random, and any stretch
+ * of that reads nearly every page of it (a page holds dozens of records of
+ * unrelated children): the whole input mapped at once. So the copy takes
+ * two passes, a bucket sort by key range:
+ *
+ *   1. the input read front to back (released behind), each record
+ *      appended to the bucket file of its subject's key range, buckets
+ *      about GATHER_BUCKET_BYTES each;
+ *   2. each bucket mapped in turn and its records copied out in key order.
+ *
+ * Memory: a bucket and 5 bytes a record. The files live in the state
+ * directory (the state needs more room than its input anyway) and are
+ * unlinked as soon as they are open, so a crash leaves none. When they
+ * cannot be made (no space, a directory in the way), the fold reads the
+ * input where the records are, as it did before.
  */
 #define GATHER_BUFFER ((size_t)1 << 20)
+#define GATHER_BUCKET_BYTES ((uint64_t)128 << 20)
+#define GATHER_MAX_BUCKETS 64
+
+struct gather_out { /* a file written through a buffer */
+  int fd;
+  uint8_t *buf;
+  size_t used;
+  uint64_t written;
+};
 
 static int write_all(int fd, const uint8_t *p, size_t n) {
   while (n > 0) {
@@ -456,37 +477,169 @@ static int write_all(int fd, const uint8_t *p, size_t n) {
   return CSC_OK;
 }
 
-static int gather_write(struct backfill *bf, int fd, uint8_t *buf) {
-  size_t used = 0;
-  uint64_t at = 0;
+static int out_put(struct gather_out *o, const uint8_t *p, size_t n) {
+  if (o->used + n > GATHER_BUFFER) {
+    if (write_all(o->fd, o->buf, o->used) != CSC_OK)
+      return CSC_EIO;
+    o->used = 0;
+  }
+  if (n > GATHER_BUFFER) {
+    if (write_all(o->fd, p, n) != CSC_OK)
+      return CSC_EIO;
+  } else {
+    memcpy(o->buf + o->used, p, n);
+    o->used += n;
+  }
+  o->written += n;
+  return CSC_OK;
+}
+
+static int out_flush(struct gather_out *o) {
+  const int rc = write_all(o->fd, o->buf, o->used);
+  o->used = 0;
+  return rc;
+}
+
+/* An empty file in the state directory, unlinked at once. */
+static int scratch_file(const struct backfill *bf, const char *name, int *fd) {
+  char path[4096];
+  snprintf(path, sizeof path, "%s/%s", bf->e->opt.state_dir, name);
+  *fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (*fd < 0)
+    return CSC_EIO;
+  unlink(path);
+  return CSC_OK;
+}
+
+/* The framed bytes of record r in the input. */
+static int input_record(const struct backfill *bf, uint32_t r, const uint8_t **p, size_t *n) {
+  const uint8_t *rec;
+  size_t len;
+  if (file_source_record_at(bf->fs, bf->offset[r], &rec, &len) != CSC_OK)
+    return CSC_ESTATE; /* it was whole when scanned */
+  *n = (size_t)(file_source_offset_of(bf->fs, rec) + len - bf->offset[r]);
+  *p = rec - (*n - len);
+  return CSC_OK;
+}
+
+struct gather {
+  size_t n_buckets;
+  struct gather_out bucket[GATHER_MAX_BUCKETS];
+  uint8_t *bucket_of;  /* per record */
+  uint32_t *at;        /* per record: its place in its bucket */
+  size_t *first_order; /* per bucket: its first subject in key order */
+};
+
+/* Cuts the subjects, in key order, into buckets of about
+ * GATHER_BUCKET_BYTES, and notes each record's bucket. */
+static int gather_plan(struct backfill *bf, struct gather *g) {
+  uint64_t total = 0;
+  for (size_t i = 0; i < bf->n_subjects; i++)
+    total += bf->subjects[i].bytes;
+  g->n_buckets = (size_t)(total / GATHER_BUCKET_BYTES) + 1;
+  if (g->n_buckets > GATHER_MAX_BUCKETS)
+    g->n_buckets = GATHER_MAX_BUCKETS;
+  const uint64_t per = total / g->n_buckets + 1;
+  g->bucket_of = malloc(bf->n_records ? bf->n_records : 1);
+  g->at = malloc((bf->n_records ? bf->n_records : 1) * sizeof *g->at);
+  g->first_order = calloc(g->n_buckets + 1, sizeof *g->first_order);
+  if (g->bucket_of == NULL || g->at == NULL || g->first_order == NULL)
+    return CSC_ENOMEM;
+  size_t b = 0;
+  uint64_t in_bucket = 0;
   for (size_t i = 0; i < bf->n_subjects; i++) {
-    struct bf_subject *s = &bf->subjects[bf->order[i].subject];
-    s->at = at;
+    const struct bf_subject *s = &bf->subjects[bf->order[i].subject];
+    if (in_bucket >= per && b + 1 < g->n_buckets) {
+      g->first_order[++b] = i;
+      in_bucket = 0;
+    }
+    if (s->bytes > UINT32_MAX - in_bucket)
+      return CSC_EFULL; /* a bucket's places are 32 bits */
+    in_bucket += s->bytes;
     uint32_t r = s->first;
-    for (uint32_t j = 0; j < s->count; j++, r = bf->next[r]) {
-      const uint8_t *rec;
-      size_t len;
-      if (file_source_record_at(bf->fs, bf->offset[r], &rec, &len) != CSC_OK)
-        return CSC_ESTATE; /* it was whole when scanned */
-      const uint64_t end = file_source_offset_of(bf->fs, rec) + len;
-      const size_t n = (size_t)(end - bf->offset[r]); /* its length prefix too */
-      const uint8_t *from = rec - (n - len);
-      if (used + n > GATHER_BUFFER) {
-        if (write_all(fd, buf, used) != CSC_OK)
-          return CSC_EIO;
-        used = 0;
-      }
-      if (n > GATHER_BUFFER) {
-        if (write_all(fd, from, n) != CSC_OK)
-          return CSC_EIO;
-      } else {
-        memcpy(buf + used, from, n);
-        used += n;
-      }
-      at += n;
+    for (uint32_t j = 0; j < s->count; j++, r = bf->next[r])
+      g->bucket_of[r] = (uint8_t)b;
+  }
+  for (size_t k = b + 1; k <= g->n_buckets; k++)
+    g->first_order[k] = bf->n_subjects;
+  return CSC_OK;
+}
+
+/* Pass 1: the input front to back into the buckets. */
+static int gather_buckets(struct backfill *bf, struct gather *g) {
+  uint64_t released = 0;
+  for (size_t r = 0; r < bf->n_records; r++) {
+    const uint8_t *p;
+    size_t n;
+    int rc = input_record(bf, (uint32_t)r, &p, &n);
+    struct gather_out *o = &g->bucket[g->bucket_of[r]];
+    g->at[r] = (uint32_t)o->written;
+    if (rc == CSC_OK)
+      rc = out_put(o, p, n);
+    if (rc != CSC_OK)
+      return rc;
+    if (bf->offset[r] - released >= BACKFILL_RELEASE_BYTES) {
+      file_source_release(bf->fs, bf->offset[r]);
+      released = bf->offset[r];
     }
   }
-  return write_all(fd, buf, used);
+  for (size_t b = 0; b < g->n_buckets; b++)
+    if (out_flush(&g->bucket[b]) != CSC_OK)
+      return CSC_EIO;
+  file_source_release(bf->fs, file_source_size(bf->fs));
+  return CSC_OK;
+}
+
+/* Pass 2: each bucket mapped in turn, its subjects' records copied out. */
+static int gather_subjects(struct backfill *bf, struct gather *g, struct gather_out *out) {
+  for (size_t b = 0; b < g->n_buckets; b++) {
+    const size_t len = (size_t)g->bucket[b].written;
+    const uint8_t *map = len ? mmap(NULL, len, PROT_READ, MAP_SHARED, g->bucket[b].fd, 0) : NULL;
+    if (map == MAP_FAILED)
+      return CSC_EIO;
+    int rc = CSC_OK;
+    for (size_t i = g->first_order[b]; rc == CSC_OK && i < g->first_order[b + 1]; i++) {
+      struct bf_subject *s = &bf->subjects[bf->order[i].subject];
+      s->at = out->written;
+      uint32_t r = s->first;
+      for (uint32_t j = 0; rc == CSC_OK && j < s->count; j++, r = bf->next[r]) {
+        uint64_t n; /* the record's length prefix and bytes, as in the input */
+        const size_t used = varint_decode(map + g->at[r], len - g->at[r], &n);
+        rc = used == 0 || n > len - g->at[r] - used
+                 ? CSC_ESTATE
+                 : out_put(out, map + g->at[r], used + (size_t)n);
+      }
+    }
+    if (map != NULL)
+      munmap((void *)map, len);
+    close(g->bucket[b].fd);
+    g->bucket[b].fd = -1;
+    if (rc != CSC_OK)
+      return rc;
+  }
+  return out_flush(out);
+}
+
+static int gather_run(struct backfill *bf, struct gather *g, uint8_t *bufs) {
+  struct gather_out out = {-1, bufs, 0, 0};
+  int rc = scratch_file(bf, "backfill.scratch", &out.fd);
+  if (rc == CSC_OK)
+    rc = gather_plan(bf, g);
+  for (size_t b = 0; rc == CSC_OK && b < g->n_buckets; b++) {
+    char name[32];
+    snprintf(name, sizeof name, "backfill.bucket.%zu", b);
+    g->bucket[b].buf = bufs + (b + 1) * GATHER_BUFFER;
+    rc = scratch_file(bf, name, &g->bucket[b].fd);
+  }
+  if (rc == CSC_OK)
+    rc = gather_buckets(bf, g);
+  if (rc == CSC_OK)
+    rc = gather_subjects(bf, g, &out);
+  if (rc == CSC_OK)
+    rc = file_source_open_fd(out.fd, &bf->scratch); /* takes out.fd */
+  else if (out.fd >= 0)
+    close(out.fd);
+  return rc;
 }
 
 static void gather_close(struct backfill *bf) {
@@ -497,17 +650,19 @@ static void gather_close(struct backfill *bf) {
 
 static void gather(struct backfill *bf) {
   const double t0 = now_seconds();
-  snprintf(bf->scratch_path, sizeof bf->scratch_path, "%s/backfill.scratch",
-           bf->e->opt.state_dir);
-  const int fd = open(bf->scratch_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  uint8_t *buf = malloc(GATHER_BUFFER);
-  int rc = fd < 0 || buf == NULL ? CSC_EIO : gather_write(bf, fd, buf);
-  free(buf);
-  if (fd >= 0 && close(fd) != 0)
-    rc = CSC_EIO;
-  if (rc == CSC_OK)
-    rc = file_source_open(bf->scratch_path, &bf->scratch);
-  unlink(bf->scratch_path); /* mapped: it lives until unmapped, and never outlives a crash */
+  struct gather g;
+  memset(&g, 0, sizeof g);
+  for (size_t b = 0; b < GATHER_MAX_BUCKETS; b++)
+    g.bucket[b].fd = -1;
+  uint8_t *bufs = malloc((GATHER_MAX_BUCKETS + 1) * GATHER_BUFFER);
+  const int rc = bufs == NULL ? CSC_ENOMEM : gather_run(bf, &g, bufs);
+  for (size_t b = 0; b < GATHER_MAX_BUCKETS; b++)
+    if (g.bucket[b].fd >= 0)
+      close(g.bucket[b].fd);
+  free(bufs);
+  free(g.bucket_of);
+  free(g.at);
+  free(g.first_order);
   file_source_release(bf->fs, file_source_size(bf->fs));
   if (rc != CSC_OK) {
     bf->scratch = NULL;
@@ -517,8 +672,8 @@ static void gather(struct backfill *bf) {
              csc_strerror(rc));
     return;
   }
-  log_json(LOG_INFO, "backfill_gathered", "\"bytes\":%llu,\"elapsed_s\":%.3f",
-           (unsigned long long)file_source_size(bf->scratch), now_seconds() - t0);
+  log_json(LOG_INFO, "backfill_gathered", "\"bytes\":%llu,\"buckets\":%zu,\"elapsed_s\":%.3f",
+           (unsigned long long)file_source_size(bf->scratch), g.n_buckets, now_seconds() - t0);
 }
 
 /* ---- fold ------------------------------------------------------------------------ */

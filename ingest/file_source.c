@@ -16,6 +16,10 @@ int file_source_open(const char *path, struct file_source **out) {
   const int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0)
     return CSC_EIO;
+  return file_source_open_fd(fd, out);
+}
+
+int file_source_open_fd(int fd, struct file_source **out) {
   struct stat sb;
   if (fstat(fd, &sb) != 0) {
     close(fd);

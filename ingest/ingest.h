@@ -153,6 +153,9 @@ struct file_source;
 
 /* Maps path read-only. CSC_EIO (errno kept) when it cannot be opened. */
 int file_source_open(const char *path, struct file_source **out);
+/* file_source_open of an open file descriptor, which it takes (closed on
+ * return, success or not): a file already unlinked, for one. */
+int file_source_open_fd(int fd, struct file_source **out);
 void file_source_close(struct file_source *fs);
 /* Total size in bytes, and the offset of the next record to be read. */
 uint64_t file_source_size(const struct file_source *fs);
