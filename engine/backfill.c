@@ -107,13 +107,6 @@ struct backfill {
 
 /* ---- the index ------------------------------------------------------------------ */
 
-static uint64_t hash_key(const uint8_t *key, size_t len) {
-  uint64_t h = 1469598103934665603ull; /* FNV-1a */
-  for (size_t i = 0; i < len; i++)
-    h = (h ^ key[i]) * 1099511628211ull;
-  return h ^ h >> 31;
-}
-
 static void index_clear(struct backfill *bf) {
   bf->n_records = 0;
   bf->n_subjects = 0;
@@ -161,7 +154,7 @@ static int subject_find(struct backfill *bf, const uint8_t *key, size_t len, str
   int rc = slots_reserve(bf);
   if (rc != CSC_OK)
     return rc;
-  const uint64_t h = hash_key(key, len);
+  const uint64_t h = history_key_hash(key, len);
   size_t at = (size_t)h & (bf->n_slots - 1);
   for (; bf->slots[at] != 0; at = (at + 1) & (bf->n_slots - 1)) {
     struct bf_subject *s = &bf->subjects[bf->slots[at] - 1];
@@ -297,22 +290,13 @@ static int bf_transaction_once(struct backfill *bf, bf_body body, void *arg) {
   int err = outbox_delete_acked_in(e, txn);
   if (err == CSC_OK)
     err = body(bf, txn, &ob.base, arg);
-  e->stats.alerts_raised += ob.base.alerts_raised;
-  e->stats.alerts_withdrawn += ob.base.alerts_withdrawn;
-  e->stats.findings += ob.base.findings_opened;
-  e->stats.findings_resolved += ob.base.findings_resolved;
-  e->stats.batches++;
+  count_outputs(e, &ob.base);
   struct store_status status;
   if (err == CSC_OK) {
     status_record(e, &status);
     err = store_put_status(e->st, txn, &status);
   }
-  if (err == CSC_OK && e->opt.fault)
-    e->opt.fault(e->opt.fault_ctx, ENGINE_FAULT_COMMIT);
-  if (err == CSC_OK && (rc = mdb_txn_commit(txn)) != 0)
-    err = store_error(rc, "commit");
-  else if (err != CSC_OK)
-    mdb_txn_abort(txn);
+  err = commit_or_abort(e, txn, err);
   if (err != CSC_OK) {
     e->n_dl_notes = 0;
     return err;

@@ -45,18 +45,11 @@ static int subject_table_reset(struct subject_table *t, size_t n) {
   return CSC_OK;
 }
 
-static uint64_t key_hash(const uint8_t *key, size_t len) {
-  uint64_t h = 1469598103934665603ull; /* FNV-1a */
-  for (size_t i = 0; i < len; i++)
-    h = (h ^ key[i]) * 1099511628211ull;
-  return h ^ h >> 31;
-}
-
 /* Adds input i, whose history key is key, to its group (a new one if the
  * key is new: key must then stay valid for the batch). */
 static void subject_table_add(struct subject_table *t, const uint8_t *key, size_t len,
                               struct batch_la *la, size_t i, int *is_new) {
-  const uint64_t h = key_hash(key, len);
+  const uint64_t h = history_key_hash(key, len);
   size_t at = (size_t)h & (t->n_slots - 1);
   for (; t->slots[at] != 0; at = (at + 1) & (t->n_slots - 1)) {
     struct subject_group *g = &t->groups[t->slots[at] - 1];

@@ -186,6 +186,15 @@ static inline int grow(void **v, size_t *cap, size_t need, size_t size) {
   return CSC_OK;
 }
 
+/* The hash of a history key (la\0subject\0) in the subject tables of a
+ * grouped batch (group.c) and of a backfill (backfill.c). FNV-1a. */
+static inline uint64_t history_key_hash(const uint8_t *key, size_t len) {
+  uint64_t h = 1469598103934665603ull;
+  for (size_t i = 0; i < len; i++)
+    h = (h ^ key[i]) * 1099511628211ull;
+  return h ^ h >> 31;
+}
+
 /* outbox.c */
 uint64_t read_be64(const uint8_t *p);
 int outbox_put(struct engine *e, MDB_txn *txn, const char *topic, const void *key, size_t key_len,
@@ -264,6 +273,12 @@ void release_mapped_memory_now(struct engine *e);
 int finish_batch(struct engine *e, MDB_txn *txn, struct output *out);
 /* Logs the dead letters a transaction committed. */
 void log_dead_letters(struct engine *e);
+/* Adds what a transaction's output emitted to the engine's counters. */
+void count_outputs(struct engine *e, const struct output *o);
+/* Ends a transaction that wrote everything: the fault hook, then the
+ * commit; or, when err is set (or the commit fails), the abort. Returns
+ * the error, or CSC_OK when committed. */
+int commit_or_abort(struct engine *e, MDB_txn *txn, int err);
 /* Whether rc is a fault input can cause (splitting a batch cures it), as
  * opposed to one of the store or the machine. */
 int input_fault(int rc);

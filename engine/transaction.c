@@ -107,6 +107,25 @@ void log_dead_letters(struct engine *e) {
   e->n_dl_notes = 0;
 }
 
+void count_outputs(struct engine *e, const struct output *o) {
+  e->stats.alerts_raised += o->alerts_raised;
+  e->stats.alerts_withdrawn += o->alerts_withdrawn;
+  e->stats.findings += o->findings_opened;
+  e->stats.findings_resolved += o->findings_resolved;
+  e->stats.batches++;
+}
+
+int commit_or_abort(struct engine *e, MDB_txn *txn, int err) {
+  if (err == CSC_OK && e->opt.fault)
+    e->opt.fault(e->opt.fault_ctx, ENGINE_FAULT_COMMIT);
+  int rc;
+  if (err == CSC_OK && (rc = mdb_txn_commit(txn)) != 0)
+    err = store_error(rc, "commit");
+  else if (err != CSC_OK)
+    mdb_txn_abort(txn);
+  return err;
+}
+
 /* Runs body inside one write transaction and publishes what it emitted. */
 static int in_transaction_once(struct engine *e,
                                int (*body)(struct engine *, MDB_txn *, struct output *, void *),
@@ -129,11 +148,7 @@ static int in_transaction_once(struct engine *e,
     err = finish_batch(e, txn, &ob.base);
   /* Counted before the commit, so that the status record in it says so
    * (in_transaction undoes the counts of a transaction that failed). */
-  e->stats.alerts_raised += ob.base.alerts_raised;
-  e->stats.alerts_withdrawn += ob.base.alerts_withdrawn;
-  e->stats.findings += ob.base.findings_opened;
-  e->stats.findings_resolved += ob.base.findings_resolved;
-  e->stats.batches++;
+  count_outputs(e, &ob.base);
   if (err == CSC_OK) {
     status_record(e, &status);
     if (e->stats.snapshots != snapshots)
@@ -142,12 +157,7 @@ static int in_transaction_once(struct engine *e,
       status.last_applied_ms = status.updated_ms;
     err = store_put_status(e->st, txn, &status);
   }
-  if (err == CSC_OK && e->opt.fault)
-    e->opt.fault(e->opt.fault_ctx, ENGINE_FAULT_COMMIT);
-  if (err == CSC_OK && (rc = mdb_txn_commit(txn)) != 0)
-    err = store_error(rc, "commit");
-  else if (err != CSC_OK)
-    mdb_txn_abort(txn);
+  err = commit_or_abort(e, txn, err);
   if (err != CSC_OK) {
     e->n_dl_notes = 0; /* rolled back: they were never dead letters */
     e->next_seq = first_seq;

@@ -157,18 +157,36 @@ struct run {
 };
 
 /* group: the engine's group_by_subject (cscflow replay's way). */
-static void replay_as(struct run *r, const struct history *h, const char *name, const char *input,
-                      size_t batch, int group) {
+/* How a replay runs: the engine's options the tests vary. */
+struct replay_way {
+  size_t batch;
+  int group;          /* group_by_subject (cscflow replay --batch's way) */
+  int backfill;       /* into an empty state, a backfill (cscflow replay's way) */
+  size_t segment;     /* backfill_segment (0: the default) */
+  int no_scratch;     /* a directory where the backfill's scratch file would go, so
+                         that the fold reads the input in place */
+};
+
+static void replay_way(struct run *r, const struct history *h, const char *name,
+                       const char *input, const struct replay_way *w) {
   char err[512];
   memset(r, 0, sizeof *r);
   test_tmpdir(r->dir, sizeof r->dir, name);
   snprintf(r->out, sizeof r->out, "%s/out", r->dir);
   assert_int_equal(mkdir(r->out, 0750), 0);
+  if (w->no_scratch) {
+    char scratch[400];
+    snprintf(scratch, sizeof scratch, "%s/backfill.scratch", r->dir);
+    assert_int_equal(mkdir(scratch, 0750), 0);
+  }
   struct sink *sink;
   assert_int_equal(sink_file_open(r->out, &sink), CSC_OK);
   struct engine *e;
-  struct engine_options eo = {r->dir, CLOCK_REPLAY, &h->pop, sink, batch, 0};
-  eo.group_by_subject = group;
+  struct engine_options eo = {r->dir, CLOCK_REPLAY, &h->pop, sink, w->batch, 0};
+  eo.group_by_subject = w->group;
+  eo.backfill = w->backfill;
+  eo.backfill_segment = w->segment;
+  eo.reset_unfinished_backfill = 1;
   assert_int_equal(engine_open(&eo, &e, err, sizeof err), CSC_OK);
   volatile sig_atomic_t stop = 0;
   assert_int_equal(engine_replay_file(e, input, &stop), CSC_OK);
@@ -179,36 +197,18 @@ static void replay_as(struct run *r, const struct history *h, const char *name, 
   assert_int_equal(r->stats.dead_lettered, 0);
 }
 
+static void replay_as(struct run *r, const struct history *h, const char *name, const char *input,
+                      size_t batch, int group) {
+  const struct replay_way w = {batch, group, 0, 0, 0};
+  replay_way(r, h, name, input, &w);
+}
+
 /* A replay as cscflow replay runs it into an empty state: a backfill
- * (engine/backfill.c), in segments of `segment` records (0: the default).
- * no_scratch: a directory stands where the backfill's scratch file would
- * go, so that the fold reads the input in place. */
+ * (engine/backfill.c), in segments of `segment` records (0: the default). */
 static void backfill_as(struct run *r, const struct history *h, const char *name,
                         const char *input, size_t segment, int no_scratch) {
-  char err[512];
-  memset(r, 0, sizeof *r);
-  test_tmpdir(r->dir, sizeof r->dir, name);
-  snprintf(r->out, sizeof r->out, "%s/out", r->dir);
-  assert_int_equal(mkdir(r->out, 0750), 0);
-  char scratch[400];
-  snprintf(scratch, sizeof scratch, "%s/backfill.scratch", r->dir);
-  if (no_scratch)
-    assert_int_equal(mkdir(scratch, 0750), 0);
-  struct sink *sink;
-  assert_int_equal(sink_file_open(r->out, &sink), CSC_OK);
-  struct engine *e;
-  struct engine_options eo = {r->dir, CLOCK_REPLAY, &h->pop, sink, BATCH, 0};
-  eo.backfill = 1;
-  eo.backfill_segment = segment;
-  eo.reset_unfinished_backfill = 1;
-  assert_int_equal(engine_open(&eo, &e, err, sizeof err), CSC_OK);
-  volatile sig_atomic_t stop = 0;
-  assert_int_equal(engine_replay_file(e, input, &stop), CSC_OK);
-  r->stats = *engine_stats(e);
-  engine_close(e);
-  sink->destroy(sink);
-  assert_int_equal(r->stats.consumed, h->n_events);
-  assert_int_equal(r->stats.dead_lettered, 0);
+  const struct replay_way w = {BATCH, 1, 1, segment, no_scratch};
+  replay_way(r, h, name, input, &w);
 }
 
 static void replay(struct run *r, const struct history *h, const char *name, const char *input,
