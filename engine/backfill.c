@@ -610,7 +610,7 @@ static int gather_run(struct backfill *bf, struct gather *g, uint8_t *bufs) {
   if (rc == CSC_OK)
     rc = gather_plan(bf, g);
   for (size_t b = 0; rc == CSC_OK && b < g->n_buckets; b++) {
-    char name[32];
+    char name[48]; /* room for any size_t */
     snprintf(name, sizeof name, "backfill.bucket.%zu", b);
     g->bucket[b].buf = bufs + (b + 1) * GATHER_BUFFER;
     rc = scratch_file(bf, name, &g->bucket[b].fd);
