@@ -257,7 +257,8 @@ static int bf_save(const struct engine *e, struct bf_saved *s) {
   }
   for (size_t i = 0; i < e->n_las; i++)
     s->las[i] = *e->las[i];
-  memcpy(s->positions, e->positions, e->n_positions * sizeof *s->positions);
+  if (e->n_positions > 0) /* e->positions may be NULL before the first */
+    memcpy(s->positions, e->positions, e->n_positions * sizeof *s->positions);
   return CSC_OK;
 }
 
@@ -268,7 +269,8 @@ static void bf_restore(struct engine *e, const struct bf_saved *s) {
   for (size_t i = 0; i < s->n_las; i++)
     *e->las[i] = s->las[i];
   e->n_positions = s->n_positions;
-  memcpy(e->positions, s->positions, s->n_positions * sizeof *s->positions);
+  if (s->n_positions > 0)
+    memcpy(e->positions, s->positions, s->n_positions * sizeof *s->positions);
   agg_pending_clear(e->pending);
 }
 

@@ -368,7 +368,8 @@ static int pending_la_ranks(const struct agg_pending *p, uint32_t **rank) {
     free(*rank);
     return CSC_ENOMEM;
   }
-  memcpy(sorted, p->las, p->n_las * sizeof *sorted);
+  if (p->n_las > 0) /* p->las is NULL before the first */
+    memcpy(sorted, p->las, p->n_las * sizeof *sorted);
   qsort(sorted, p->n_las, sizeof *sorted, la_name_compare);
   for (size_t i = 0; i < p->n_las; i++) {
     size_t lo = 0, hi = p->n_las; /* the names are distinct: find i's */
