@@ -77,6 +77,10 @@ static void note_population(struct engine *e, const struct batch_la *b) {
 
 /* Writes back the LAs the batch touched, with a new snapshot of each. */
 int finish_batch(struct engine *e, MDB_txn *txn, struct output *out) {
+  /* The writer's lists are the state's (adopt_code_lists); with none, the
+   * state's own, if it records any, are read. */
+  const struct code_lists *state_codes =
+      e->opt.ref != NULL && e->opt.ref->codes.n > 0 ? &e->opt.ref->codes : NULL;
   int rc = CSC_OK;
   for (size_t i = 0; rc == CSC_OK && i < e->n_positions; i++)
     rc = store_put_position(e->st, txn, e->positions[i].source, e->positions[i].partition,
@@ -88,7 +92,8 @@ int finish_batch(struct engine *e, MDB_txn *txn, struct output *out) {
     rc = store_put_la(e->st, txn, b->la, &b->ls);
     note_population(e, b);
     if (rc == CSC_OK)
-      rc = snapshot_build(e->st, txn, b->la, &b->ls, e->opt.population, &buf, &len);
+      rc = snapshot_build(e->st, txn, b->la, &b->ls, e->opt.population, state_codes, &buf,
+                          &len);
     if (rc == CSC_OK) {
       rc = out->emit(out, TOPIC_INDICATORS, b->la, buf, len);
       free(buf);

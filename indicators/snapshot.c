@@ -5,7 +5,8 @@
 #include "indicators/indicators.h"
 
 int snapshot_build(struct store *st, MDB_txn *txn, const char *la, const struct la_state *ls,
-                   const struct population *pop, uint8_t **buf, size_t *len) {
+                   const struct population *pop, const struct code_lists *state_codes,
+                   uint8_t **buf, size_t *len) {
   struct arena a;
   arena_init(&a, 16384);
   IndicatorSnapshot snap = CSCFLOW__V1__INDICATOR_SNAPSHOT__INIT;
@@ -15,17 +16,22 @@ int snapshot_build(struct store *st, MDB_txn *txn, const char *la, const struct 
   snap.as_of = date_to_yyyymmdd(ls->as_of);
   snap.events_applied = ls->events_applied;
   struct agg_sums *sums = NULL;
-  struct code_lists codes;
-  int rc = store_get_code_lists(st, txn, &codes);
-  const int have_codes = rc == CSC_OK;
-  if (rc == CSC_ENOTFOUND)
-    rc = CSC_OK; /* a state that records no lists: breakdowns by code are "other" only */
+  struct code_lists read;
+  int rc = CSC_OK, have_read = 0;
+  if (state_codes == NULL) {
+    rc = store_get_code_lists(st, txn, &read);
+    have_read = rc == CSC_OK;
+    if (have_read)
+      state_codes = &read;
+    else if (rc == CSC_ENOTFOUND)
+      rc = CSC_OK; /* a state that records no lists: breakdowns by code are "other" only */
+  }
   if (rc == CSC_OK)
     rc = agg_sums_new(&sums);
   if (rc == CSC_OK)
     rc = agg_sums_load(sums, st, txn, la);
   if (rc == CSC_OK)
-    rc = catalogue_build(sums, have_codes ? &codes : NULL, la, ls->as_of, pop, &a, &snap.values,
+    rc = catalogue_build(sums, state_codes, la, ls->as_of, pop, &a, &snap.values,
                          &snap.n_values);
   for (int r = 0; rc == CSC_OK && r < Q_RULE_COUNT; r++) {
     const int64_t count = agg_sums_get(sums, M_QUALITY, r);
@@ -55,8 +61,8 @@ int snapshot_build(struct store *st, MDB_txn *txn, const char *la, const struct 
   }
   arena_free(&a);
   agg_sums_free(sums);
-  if (have_codes)
-    code_lists_free(&codes);
+  if (have_read)
+    code_lists_free(&read);
   if (rc != CSC_OK) {
     free(p);
     return rc;

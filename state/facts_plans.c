@@ -165,6 +165,19 @@ static csc_date visit_due_by(const struct derive_ref *ref, int kind, csc_date la
   return n > 0 ? workdays_add(ref->wd, last, n) : last;
 }
 
+/* A day visit_due_by(ref, kind, last) is never before, found without
+ * counting working days: n working days after `last` are at least n
+ * calendar days after it. Most visits come well within the interval, so
+ * first_missed_visit counts working days only for the few that may not
+ * (a child with thousands of visits re-derived each event: issue 17). */
+static csc_date visit_due_no_sooner_than(const struct derive_ref *ref, int kind, csc_date last) {
+  const int interval = ref->visit_interval[kind];
+  if (kind == PLAN_LAC)
+    return last + interval + 1;
+  const int n = ref->wd != NULL && ref->wd->inclusive ? interval : interval + 1;
+  return n > 0 ? last + n : last;
+}
+
 /* The first as-of date on which plan p has had a gap too long between its
  * start, the child's visits (any plan id) and T. Visits are folded in date
  * order, so the list is sorted. */
@@ -177,6 +190,10 @@ static csc_date first_missed_visit(const struct child_state *st, const struct de
       continue;
     if (v >= p->end)
       break;
+    if (v < visit_due_no_sooner_than(ref, kind, last)) {
+      last = v;
+      continue;
+    }
     const csc_date due = visit_due_by(ref, kind, last);
     if (v >= due)
       return due;

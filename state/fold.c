@@ -985,7 +985,12 @@ static int allowed_before_birth(const CaseEvent *ev) {
 /* The rules that compare the event's date with others. */
 static void check_date(struct fold *f) {
   const CaseEvent *ev = f->ev;
+  /* London is never behind UTC, so an event dated no later than the UTC
+   * day of its recording is not after it: the London day (a calendar
+   * computation every event of every re-fold paid) is needed only for an
+   * event dated later than that. */
   if (ev->recorded_at_ms > 0 && ev->recorded_at_ms < RECORDED_AT_BEYOND_MS &&
+      f->date > (csc_date)(ev->recorded_at_ms / 86400000) &&
       f->date > date_london_from_unix_ms(ev->recorded_at_ms))
     finding(f, Q_DATE_AFTER_RECORDED);
   const csc_date dob = f->st->details.dob;
