@@ -44,4 +44,7 @@ int cli_load_config(struct config *cfg, const char *path);
 /* cscflow redrive: dead letters back to the input topic (cli/redrive.c). */
 int cmd_redrive(int argc, char **argv, volatile sig_atomic_t *stop);
 
+/* cscflow import: a statutory return as events (cli/import.c). */
+int cmd_import(int argc, char **argv);
+
 #endif

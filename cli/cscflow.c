@@ -64,6 +64,8 @@ static void usage(FILE *f) {
         "  cscflow run --config FILE\n"
         "  cscflow serve --state DIR [--config FILE] [--address IP] [--port N]\n"
         "  cscflow redrive --config FILE [--reason R] [--from TIME] [--until TIME] [--rekey]\n"
+        "  cscflow import 903 --la CODE --year YYYY --out FILE [--report FILE]\n"
+        "                     [--until YYYY-MM-DD] TABLE.csv...\n"
         "  cscflow demo [--duration SECONDS] [--las N] [--years N] [--seed N] [--scale X]\n"
         "               [--rate EVENTS_PER_S] [--mess RATE] [--state DIR] [--port N]\n",
         f);
@@ -821,6 +823,8 @@ int main(int argc, char **argv) {
     return cmd_serve(argc - 1, argv + 1);
   if (strcmp(cmd, "redrive") == 0)
     return cmd_redrive(argc - 1, argv + 1, &stop_requested);
+  if (strcmp(cmd, "import") == 0)
+    return cmd_import(argc - 1, argv + 1);
   fprintf(stderr, "cscflow: unknown command %s\n", cmd);
   usage(stderr);
   return EXIT_USAGE;

@@ -1,0 +1,124 @@
+/*
+ * cscflow import 903: an LA's SSDA903 tables as a file of length-delimited
+ * CaseEvents for `cscflow replay`, and an import report.
+ *
+ *   cscflow import 903 --la CODE --year YYYY --out FILE [--report FILE]
+ *                      [--until YYYY-MM-DD] TABLE.csv...
+ *
+ * Exit status: 0 when the import ran (rows left out are in the report, not
+ * failures), 64 for usage, 1 when a file could not be read or written.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "feeds/feeds.h"
+
+static int usage_import(void) {
+  fputs("usage: cscflow import 903 --la CODE --year YYYY --out FILE [--report FILE]\n"
+        "                          [--until YYYY-MM-DD] TABLE.csv...\n"
+        "  --year YYYY   the collection year, ending 31 March YYYY\n"
+        "  --until DATE  leave out what is dated after DATE (the live feed holds it)\n",
+        stderr);
+  return EXIT_USAGE;
+}
+
+static int write_event(void *ctx, const CaseEvent *ev) {
+  return ingest_write_delimited(ctx, ev) == CSC_OK ? CSC_OK : CSC_EIO;
+}
+
+static int read_tables(struct import *im, char **paths, int n) {
+  for (int i = 0; i < n; i++) {
+    FILE *f = fopen(paths[i], "rb");
+    if (f == NULL) {
+      fprintf(stderr, "cscflow import: %s: %s\n", paths[i], strerror(errno));
+      return CSC_EIO;
+    }
+    const char *slash = strrchr(paths[i], '/');
+    const int rc = import_903_table(im, slash ? slash + 1 : paths[i], f);
+    fclose(f);
+    if (rc != CSC_OK) {
+      fprintf(stderr, "cscflow import: %s: %s\n", paths[i], csc_strerror(rc));
+      return rc;
+    }
+  }
+  return CSC_OK;
+}
+
+static int write_report(const struct import *im, const char *path) {
+  if (path == NULL)
+    return CSC_OK;
+  FILE *f = fopen(path, "w");
+  int rc = f ? import_report_json(im, f) : CSC_EIO;
+  if (f != NULL && fclose(f) != 0)
+    rc = CSC_EIO;
+  if (rc != CSC_OK)
+    fprintf(stderr, "cscflow import: cannot write the report %s\n", path);
+  return rc;
+}
+
+static int import_903(int argc, char **argv) {
+  static const struct option opts[] = {{"la", required_argument, 0, 'l'},
+                                       {"year", required_argument, 0, 'y'},
+                                       {"out", required_argument, 0, 'o'},
+                                       {"report", required_argument, 0, 'r'},
+                                       {"until", required_argument, 0, 'u'},
+                                       {0, 0, 0, 0}};
+  struct import_options o = {.until = DATE_NEVER};
+  const char *out = NULL, *report = NULL;
+  int c;
+  while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    switch (c) {
+    case 'l': o.la = optarg; break;
+    case 'y': o.year = atoi(optarg); break;
+    case 'o': out = optarg; break;
+    case 'r': report = optarg; break;
+    case 'u':
+      if (date_parse(optarg, &o.until) != CSC_OK) {
+        fprintf(stderr, "cscflow import: --until %s: expected YYYY-MM-DD\n", optarg);
+        return EXIT_USAGE;
+      }
+      break;
+    default: return usage_import();
+    }
+  }
+  if (o.la == NULL || out == NULL || o.year == 0 || optind >= argc)
+    return usage_import();
+  FILE *f = fopen(out, "wb");
+  if (f == NULL) {
+    fprintf(stderr, "cscflow import: %s: %s\n", out, strerror(errno));
+    return 1;
+  }
+  o.emit = write_event;
+  o.emit_ctx = f;
+  struct import *im;
+  int rc = import_new(&o, &im);
+  if (rc != CSC_OK) {
+    fclose(f);
+    fprintf(stderr, "cscflow import: --la must be an LA code and --year 1990..2199\n");
+    return rc == CSC_EINVAL ? EXIT_USAGE : 1;
+  }
+  rc = read_tables(im, argv + optind, argc - optind);
+  if (rc == CSC_OK)
+    rc = import_903_finish(im);
+  if (fclose(f) != 0 && rc == CSC_OK)
+    rc = CSC_EIO;
+  if (rc == CSC_OK)
+    rc = write_report(im, report);
+  import_report_summary(im, stderr);
+  import_free(im);
+  if (rc != CSC_OK)
+    fprintf(stderr, "cscflow import: stopped: %s; %s is incomplete\n", csc_strerror(rc), out);
+  return rc == CSC_OK ? 0 : 1;
+}
+
+int cmd_import(int argc, char **argv) {
+  if (argc < 2 || strcmp(argv[1], "903") != 0) {
+    fputs("cscflow import: the return to import: 903\n", stderr);
+    return usage_import();
+  }
+  argv[1] = argv[0];
+  return import_903(argc - 1, argv + 1);
+}

@@ -1,0 +1,115 @@
+/*
+ * feeds.h — adapters: what an LA already has, turned into CaseEvents.
+ *
+ * An adapter never touches the state. It reads a source (a statutory
+ * return's files, a feed's documents), makes the events the source means,
+ * and hands each to an emit callback: a file of length-delimited events for
+ * `cscflow replay`, or a producer of the input topic. What it could not
+ * convert, or converted with a repair, it counts in an import report by
+ * rule, with the table, the row and the child, so that nothing is dropped
+ * silently (DESIGN.md, Bad input).
+ *
+ * Ids (DESIGN.md, Feeds, "One item, whatever the source"): an event's id is
+ * a hash of what the event says (the LA, the child, the kind, the date and
+ * the payload), never of the file or the year it came in, so the same
+ * return imported twice, or a record repeated in next year's return, makes
+ * the same event, which the engine applies once. An item (a period of care)
+ * is named by its kind and start date.
+ *
+ * The SSDA903 return (import_903_*): CSV tables, each recognised by its
+ * header row (the DfE guide's column names; a file's name says nothing).
+ * Dates in either form the returns use: DD/MM/YYYY or YYYY-MM-DD. The
+ * events are recorded (recorded_at) at noon UTC on the collection's
+ * 31 March, so a replay of one return alone leaves the LA's as-of date on
+ * it. What each table becomes is documented in feeds/ssda903.c.
+ *
+ * Errors: CSC_ENOMEM; CSC_EIO when a file cannot be read; CSC_EINVAL for
+ * options out of range. Bad rows are never errors: they are report entries.
+ */
+#ifndef CSCFLOW_FEEDS_H
+#define CSCFLOW_FEEDS_H
+
+#include <stdio.h>
+
+#include "base/base.h"
+#include "ingest/ingest.h"
+
+/* Receives each event made; the event and its strings are the import's,
+ * valid for the call only. Non-zero stops the import with that code. */
+typedef int (*import_emit_fn)(void *ctx, const CaseEvent *ev);
+
+struct import_options {
+  const char *la;        /* the LA's code, as events carry it (required) */
+  int year;              /* SSDA903: the collection year, ending 31 March year */
+  csc_date until;        /* events dated after it are left out (--until); DATE_NEVER: none */
+  const char *source_system; /* NULL: "ssda903" */
+  import_emit_fn emit;
+  void *emit_ctx;
+};
+
+struct import;
+
+/* A new import of one return. CSC_EINVAL when la is not an LA code or the
+ * year is outside 1990..2199. */
+int import_new(const struct import_options *o, struct import **out);
+void import_free(struct import *im);
+
+/*
+ * Reads one SSDA903 table from f (name: the file's name, for the report).
+ * The table is recognised by its header row; a file that is no 903 table
+ * is reported (unrecognised_file) and read no further. Rows are kept until
+ * import_903_finish, since one table's events need another's (a review
+ * names the period of care the episodes hold). A second file of a table
+ * already read adds its rows.
+ */
+int import_903_table(struct import *im, const char *name, FILE *f);
+
+/* Makes and emits the events of every table read, child by child. */
+int import_903_finish(struct import *im);
+
+/* The report: JSON (one object: the return, the LA, the year, per table its
+ * file, rows and events, and per rule its count, what was done and the
+ * rows), and a summary of counts for a terminal (no child ids). */
+int import_report_json(const struct import *im, FILE *f);
+void import_report_summary(const struct import *im, FILE *f);
+
+/* Events emitted so far, and report entries of rules that left something out. */
+uint64_t import_events(const struct import *im);
+uint64_t import_left_out(const struct import *im);
+
+/* ---- CSV (feeds/csv.c) ------------------------------------------------------ */
+
+/*
+ * RFC 4180 CSV: fields separated by commas, optionally in double quotes (a
+ * doubled quote inside is one quote; quoted fields may hold commas and line
+ * breaks), records ended by LF or CRLF; a UTF-8 byte-order mark before the
+ * first field is dropped; blank lines are skipped. Fields are trimmed of
+ * spaces and tabs outside quotes.
+ *
+ * csv_next reads the next record into r (its fields valid until the next
+ * call), with line = the line it started on. Returns 1 for a record, 0 at
+ * the end, CSC_EINVAL for an unterminated quote or a record over
+ * CSV_MAX_FIELDS fields or CSV_MAX_RECORD bytes (the rest of the file is
+ * not read), CSC_ENOMEM.
+ */
+#define CSV_MAX_FIELDS 256
+#define CSV_MAX_RECORD (1 << 20)
+struct csv_reader {
+  FILE *f;
+  long line;     /* the line the last record started on (1-based) */
+  long next_line;
+  char *buf;     /* the fields of the last record, NUL-separated */
+  size_t cap;
+  char *fields[CSV_MAX_FIELDS];
+  size_t offsets[CSV_MAX_FIELDS];
+  size_t n;
+};
+void csv_init(struct csv_reader *r, FILE *f);
+int csv_next(struct csv_reader *r);
+void csv_free(struct csv_reader *r);
+
+/* DD/MM/YYYY or YYYY-MM-DD (what the returns use) into *out. CSC_EINVAL
+ * for anything else, or a day that does not exist. */
+int feeds_parse_date(const char *s, csc_date *out);
+
+#endif

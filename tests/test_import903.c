@@ -1,0 +1,413 @@
+/*
+ * test_import903: the SSDA903 importer (feeds/). Tables written here from
+ * the guide's column names; the events each row must become worked out by
+ * hand from the guide's meaning of RNE, REC and DEC:
+ *
+ *   "RNE: reason for new episode. S = started to be looked after;
+ *    L = change of legal status only; P = change of placement only;
+ *    T = change of placement, same carer; U = change of legal status and
+ *    placement, same carer; B = change of both legal status and placement."
+ *   "REC: reason episode ceased. X1 = episode ceases and new episode begins
+ *    on the same day, for any reason" (the period goes on); any other code
+ *    ends the period of care on DEC.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "feeds/feeds.h"
+#include "tests/testutil.h"
+
+/* ---- collecting what an import emits ----------------------------------------- */
+
+#define MAX_EVENTS 64
+
+struct seen {
+  char id[64];
+  char line[160]; /* "child date kind details" */
+};
+
+struct collected {
+  struct seen e[MAX_EVENTS];
+  size_t n;
+};
+
+static void describe(const CaseEvent *ev, char *out, size_t len) {
+  int k = snprintf(out, len, "%s %u ", ev->child_id, (unsigned)ev->occurred_on);
+  char *p = out + k;
+  const size_t room = len - (size_t)k;
+  switch (ev->payload_case) {
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CHILD_DETAILS:
+    snprintf(p, room, "details dob=%u sex=%d eth=%s uasc=%d duc=%u",
+             (unsigned)ev->child_details->date_of_birth, (int)ev->child_details->sex,
+             ev->child_details->ethnicity, (int)ev->child_details->uasc,
+             (unsigned)ev->child_details->uasc_ceased_on);
+    break;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_PERIOD_OF_CARE_STARTED: {
+    const Cscflow__V1__PeriodOfCareStarted *s = ev->period_of_care_started;
+    snprintf(p, room, "start %s ls=%s cin=%s place=%s/%s/%s%s", s->period_id, s->legal_status,
+             s->category_of_need, s->placement->placement_type, s->placement->provider,
+             s->placement->postcode_district, s->continuing ? " continuing" : "");
+    break;
+  }
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_PLACEMENT_STARTED: {
+    const Cscflow__V1__PlacementStarted *s = ev->placement_started;
+    snprintf(p, room, "placement %s place=%s/%s/%s reason=%s rne=%s", s->period_id,
+             s->placement->placement_type, s->placement->provider,
+             s->placement->postcode_district, s->reason_for_change, s->reason_for_new_episode);
+    break;
+  }
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_LEGAL_STATUS_CHANGED:
+    snprintf(p, room, "legal %s ls=%s rne=%s", ev->legal_status_changed->period_id,
+             ev->legal_status_changed->legal_status,
+             ev->legal_status_changed->reason_for_new_episode);
+    break;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CATEGORY_OF_NEED_CHANGED:
+    snprintf(p, room, "need %s cin=%s", ev->category_of_need_changed->period_id,
+             ev->category_of_need_changed->category_of_need);
+    break;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_PERIOD_OF_CARE_ENDED:
+    snprintf(p, room, "end %s rec=%s", ev->period_of_care_ended->period_id,
+             ev->period_of_care_ended->reason_ceased);
+    break;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_REVIEW_HELD:
+    snprintf(p, room, "review %s code=%s", ev->review_held->plan_id,
+             ev->review_held->participation_code);
+    break;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_MISSING_STARTED:
+    snprintf(p, room, "missing %s kind=%d", ev->missing_started->episode_id,
+             (int)ev->missing_started->kind);
+    break;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_MISSING_ENDED:
+    snprintf(p, room, "returned %s", ev->missing_ended->episode_id);
+    break;
+  default:
+    snprintf(p, room, "payload %d", (int)ev->payload_case);
+  }
+}
+
+static int collect(void *ctx, const CaseEvent *ev) {
+  struct collected *c = ctx;
+  assert_true(c->n < MAX_EVENTS);
+  assert_string_equal(ev->la_code, "201");
+  assert_string_equal(ev->source_system, "ssda903");
+  /* Recorded at noon UTC on the collection's 31 March (2024-03-31). */
+  assert_int_equal(ev->recorded_at_ms, 1711886400000LL);
+  snprintf(c->e[c->n].id, sizeof c->e[c->n].id, "%s", ev->event_id);
+  describe(ev, c->e[c->n].line, sizeof c->e[c->n].line);
+  c->n++;
+  return CSC_OK;
+}
+
+/* Imports the tables (name, text pairs, NULL-ended) for year 2024. */
+static struct import *run_import(struct collected *c, csc_date until, const char *const *tables) {
+  memset(c, 0, sizeof *c);
+  struct import_options o = {.la = "201", .year = 2024, .until = until, .emit = collect,
+                             .emit_ctx = c};
+  struct import *im;
+  assert_int_equal(import_new(&o, &im), CSC_OK);
+  for (size_t i = 0; tables[i] != NULL; i += 2) {
+    FILE *f = fmemopen((void *)tables[i + 1], strlen(tables[i + 1]), "r");
+    assert_non_null(f);
+    assert_int_equal(import_903_table(im, tables[i], f), CSC_OK);
+    fclose(f);
+  }
+  assert_int_equal(import_903_finish(im), CSC_OK);
+  return im;
+}
+
+static void assert_lines(const struct collected *c, const char *const *want) {
+  size_t n = 0;
+  while (want[n] != NULL)
+    n++;
+  for (size_t i = 0; i < c->n || i < n; i++) {
+    if (i >= c->n || i >= n || strcmp(c->e[i].line, want[i]) != 0) {
+      for (size_t j = 0; j < c->n; j++)
+        print_message("got  %s\n", c->e[j].line);
+      fail_msg("event %zu: want \"%s\"", i, i < n ? want[i] : "(none)");
+    }
+  }
+}
+
+/* The report's JSON, in a string the test frees. */
+static char *report_of(const struct import *im) {
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&buf, &len);
+  assert_non_null(f);
+  assert_int_equal(import_report_json(im, f), CSC_OK);
+  fclose(f);
+  return buf;
+}
+
+/* ---- CSV and dates ------------------------------------------------------------- */
+
+static void test_csv_records(void **state) {
+  (void)state;
+  /* A BOM, CRLF, a quoted comma, a doubled quote, a line break in quotes,
+   * spaces around bare fields, a blank line, and a last line with no end. */
+  static const char text[] = "\xEF\xBB\xBF" "CHILD,PL_POST\r\n"
+                             " A1 ,\"LS6, 2AB\"\r\n"
+                             "\r\n"
+                             "A2,\"say \"\"hi\"\"\"\n"
+                             "A3,\"two\nlines \"\n"
+                             "A4,last";
+  FILE *f = fmemopen((void *)text, sizeof text - 1, "r");
+  struct csv_reader r;
+  csv_init(&r, f);
+  assert_int_equal(csv_next(&r), 1);
+  assert_int_equal(r.n, 2);
+  assert_string_equal(r.fields[0], "CHILD");
+  assert_int_equal(csv_next(&r), 1);
+  assert_int_equal(r.line, 2);
+  assert_string_equal(r.fields[0], "A1");
+  assert_string_equal(r.fields[1], "LS6, 2AB");
+  assert_int_equal(csv_next(&r), 1);
+  assert_int_equal(r.line, 4); /* the blank line 3 is skipped */
+  assert_string_equal(r.fields[1], "say \"hi\"");
+  assert_int_equal(csv_next(&r), 1);
+  assert_string_equal(r.fields[1], "two\nlines "); /* quoted: kept as written */
+  assert_int_equal(csv_next(&r), 1);
+  assert_int_equal(r.line, 7);
+  assert_string_equal(r.fields[1], "last");
+  assert_int_equal(csv_next(&r), 0);
+  csv_free(&r);
+  fclose(f);
+
+  static const char broken[] = "CHILD,X\nA1,\"never closed\n";
+  f = fmemopen((void *)broken, sizeof broken - 1, "r");
+  csv_init(&r, f);
+  assert_int_equal(csv_next(&r), 1);
+  assert_int_equal(csv_next(&r), CSC_EINVAL);
+  csv_free(&r);
+  fclose(f);
+}
+
+static void test_dates(void **state) {
+  (void)state;
+  csc_date d;
+  assert_int_equal(feeds_parse_date("31/03/2024", &d), CSC_OK);
+  assert_int_equal(d, date_from_ymd(2024, 3, 31));
+  assert_int_equal(feeds_parse_date("2024-03-31", &d), CSC_OK);
+  assert_int_equal(d, date_from_ymd(2024, 3, 31));
+  assert_int_equal(feeds_parse_date("29/02/2023", &d), CSC_EINVAL); /* no such day */
+  assert_int_equal(feeds_parse_date("3/1/2024", &d), CSC_EINVAL);
+  assert_int_equal(feeds_parse_date("2024/03/31", &d), CSC_EINVAL);
+  assert_int_equal(feeds_parse_date("", &d), CSC_EINVAL);
+}
+
+/* ---- episodes ---------------------------------------------------------------- */
+
+static const char header[] = "CHILD,SEX,DOB,ETHNIC,UPN,MOTHER,MC_DOB\n"
+                             "C1,1,01/02/2010,WBRI,A1,,\n";
+/* C1: starts 10 May 2023 (S); moves 1 Sep (P, the same legal status and
+ * need); the legal status changes alone 1 Nov (L); ceases 15 Jan 2024
+ * (E11, adopted). C2: first row T on 1 Apr 2023: a period begun before the
+ * return, continuing; still looked after; its need changes 1 Jun (U row,
+ * same carer, with a new legal status). Columns in another order than the
+ * guide's, and the postcode without its space. */
+static const char episodes[] =
+    "CHILD,RNE,DECOM,LS,CIN,PLACE,PLACE_PROVIDER,DEC,REC,REASON_PLACE_CHANGE,HOME_POST,PL_POST,URN\n"
+    "C1,S,10/05/2023,C2,N1,U1,PR1,01/09/2023,X1,,LS1 1AA,LS6 2AB,\n"
+    "C1,P,01/09/2023,C2,N1,U3,PR1,01/11/2023,X1,CARPL,LS1 1AA,BD13XY,\n"
+    "C1,L,2023-11-01,E1,N1,U3,PR1,15/01/2024,E11,,LS1 1AA,BD13XY,\n"
+    "C2,T,01/04/2023,C2,N2,U4,PR2,01/06/2023,X1,CARPL,,LS7,\n"
+    "C2,U,01/06/2023,C1,N3,U4,PR2,,,CARPL,,LS7,\n";
+
+static void test_episodes_become_periods(void **state) {
+  (void)state;
+  struct collected c;
+  const char *const tables[] = {"e.csv", episodes, "h.csv", header, NULL};
+  struct import *im = run_import(&c, DATE_NEVER, tables);
+  const char *const want[] = {
+      "C1 20100201 details dob=20100201 sex=1 eth=WBRI uasc=0 duc=0",
+      "C1 20230510 start P20230510 ls=C2 cin=N1 place=U1/PR1/LS6",
+      "C1 20230901 placement P20230510 place=U3/PR1/BD1 reason=CARPL rne=P",
+      "C1 20231101 legal P20230510 ls=E1 rne=L",
+      "C1 20240115 end P20230510 rec=E11",
+      "C2 20230401 start P20230401 ls=C2 cin=N2 place=U4/PR2/LS7 continuing",
+      "C2 20230601 placement P20230401 place=U4/PR2/LS7 reason=CARPL rne=U",
+      "C2 20230601 legal P20230401 ls=C1 rne=U",
+      "C2 20230601 need P20230401 cin=N3",
+      NULL};
+  assert_lines(&c, want);
+  assert_int_equal(import_events(im), 9);
+  assert_int_equal(import_left_out(im), 0);
+  char *json = report_of(im);
+  /* C2's period began before the return: converted, and said so. */
+  assert_non_null(strstr(json, "{\"rule\":\"period_began_before_return\",\"count\":1,"));
+  assert_non_null(strstr(json, "{\"table\":\"episodes\",\"line\":5,\"child\":\"C2\"}"));
+  free(json);
+  import_free(im);
+}
+
+/* The same rows in another return (year N+1's repeats what is still open)
+ * make the same events: the ids say what the event says, not where it came
+ * from; a changed value makes another id. */
+static void test_ids_stable_and_idempotent(void **state) {
+  (void)state;
+  struct collected a, b, d;
+  const char *const tables[] = {"e.csv", episodes, NULL};
+  import_free(run_import(&a, DATE_NEVER, tables));
+  const char *const renamed[] = {"another-name.csv", episodes, NULL};
+  import_free(run_import(&b, DATE_NEVER, renamed));
+  assert_int_equal(a.n, b.n);
+  for (size_t i = 0; i < a.n; i++) {
+    assert_string_equal(a.e[i].id, b.e[i].id);
+    assert_int_equal(strlen(a.e[i].id), 4 + 32);
+    assert_memory_equal(a.e[i].id, "903-", 4);
+    for (size_t j = 0; j < i; j++)
+      assert_string_not_equal(a.e[i].id, a.e[j].id);
+  }
+  /* C1's end recorded with another reason: that event only gets a new id. */
+  static const char changed[] =
+      "CHILD,DECOM,RNE,LS,CIN,PLACE,PLACE_PROVIDER,DEC,REC\n"
+      "C1,10/05/2023,S,C2,N1,U1,PR1,15/01/2024,E12\n";
+  static const char original[] =
+      "CHILD,DECOM,RNE,LS,CIN,PLACE,PLACE_PROVIDER,DEC,REC\n"
+      "C1,10/05/2023,S,C2,N1,U1,PR1,15/01/2024,E11\n";
+  const char *const t1[] = {"e.csv", original, NULL}, *const t2[] = {"e.csv", changed, NULL};
+  import_free(run_import(&b, DATE_NEVER, t1));
+  import_free(run_import(&d, DATE_NEVER, t2));
+  assert_int_equal(b.n, 2);
+  assert_int_equal(d.n, 2);
+  assert_string_equal(b.e[0].id, d.e[0].id);     /* the same start */
+  assert_string_not_equal(b.e[1].id, d.e[1].id); /* another end */
+}
+
+/* Rows that break the guide's rules: each counted with its row and child,
+ * converted with the repair the report names or left out. */
+static void test_broken_rows_reported(void **state) {
+  (void)state;
+  static const char bad[] =
+      "CHILD,DECOM,RNE,LS,CIN,PLACE,PLACE_PROVIDER,DEC,REC\n"
+      /* line 2-3: X1 but the next episode starts later: left open, then a
+       * P row continues the period (x1_not_continued) */
+      "D1,01/05/2023,S,C2,N1,U1,PR1,01/06/2023,X1\n"
+      "D1,10/06/2023,P,C2,N1,U2,PR1,,E11\n"
+      /* line 4: a reason with no date (reason_without_date: no end) */
+      /* line 5: a start dated 31/13/2023 (invalid_date: left out) */
+      "D2,01/05/2023,S,C2,N1,U1,PR1,,\n"
+      "D2,31/13/2023,P,C2,N1,U2,PR1,,\n"
+      /* line 6: a date with no reason (date_without_reason) */
+      "D3,01/05/2023,S,C2,N1,U1,PR1,01/07/2023,\n"
+      /* line 7: an episode starting after the collection (left out) */
+      "D4,01/04/2024,S,C2,N1,U1,PR1,,\n"
+      /* line 8: no RNE (missing_value); line 9: RNE Q (invalid_code) */
+      "D5,01/05/2023,,C2,N1,U1,PR1,,\n"
+      "D6,01/05/2023,Q,C2,N1,U1,PR1,,\n"
+      /* line 10: a child id with a control character: every row left out */
+      "D\x01" "7,01/05/2023,S,C2,N1,U1,PR1,,\n";
+  static const char sdq[] = "CHILD,DOB,SDQ_SCORE,SDQ_REASON\nD1,01/01/2010,12,\n";
+  static const char junk[] = "name,value\nx,1\n";
+  struct collected c;
+  const char *const tables[] = {"bad.csv", bad, "oc2.csv", sdq, "notes.csv", junk, NULL};
+  struct import *im = run_import(&c, DATE_NEVER, tables);
+  const char *const want[] = {"D1 20230501 start P20230501 ls=C2 cin=N1 place=U1/PR1/",
+                              "D1 20230610 placement P20230501 place=U2/PR1/ reason= rne=P",
+                              "D2 20230501 start P20230501 ls=C2 cin=N1 place=U1/PR1/",
+                              "D3 20230501 start P20230501 ls=C2 cin=N1 place=U1/PR1/",
+                              NULL};
+  assert_lines(&c, want);
+  char *json = report_of(im);
+  static const char *const expect[] = {
+      "{\"rule\":\"x1_not_continued\",\"count\":1,",
+      "{\"table\":\"episodes\",\"line\":3,\"child\":\"D1\"}",
+      "{\"rule\":\"reason_without_date\",\"count\":1,",
+      "{\"rule\":\"invalid_date\",\"count\":1,",
+      "{\"table\":\"episodes\",\"line\":5,\"child\":\"D2\"}",
+      "{\"rule\":\"date_without_reason\",\"count\":1,",
+      "{\"rule\":\"date_after_collection\",\"count\":1,",
+      "{\"rule\":\"missing_value\",\"count\":1,",
+      "{\"rule\":\"invalid_code\",\"count\":1,",
+      "{\"rule\":\"invalid_child_id\",\"count\":1,",
+      "{\"rule\":\"table_not_imported\",\"count\":1,",
+      "{\"table\":\"oc2\",\"line\":2,\"child\":\"D1\"}",
+      "{\"rule\":\"unrecognised_file\",\"count\":1,",
+      "\"tables\":{\"episodes\":{\"files\":\"bad.csv\",\"rows\":9,\"events\":4,\"imported\":true},"
+      "\"oc2\":{\"files\":\"oc2.csv\",\"rows\":1,\"events\":0,\"imported\":false}}"};
+  for (size_t i = 0; i < sizeof expect / sizeof *expect; i++)
+    if (strstr(json, expect[i]) == NULL)
+      fail_msg("report lacks %s in %s", expect[i], json);
+  /* Left out: reason_without_date, invalid_date, date_without_reason,
+   * date_after_collection, missing_value, invalid_code, invalid_child_id,
+   * the oc2 row and the unrecognised file: 9. */
+  assert_int_equal(import_left_out(im), 9);
+  free(json);
+  import_free(im);
+}
+
+/* --until: what is dated after it is left out (the live feed holds it). */
+static void test_until(void **state) {
+  (void)state;
+  struct collected c;
+  const char *const tables[] = {"e.csv", episodes, NULL};
+  struct import *im = run_import(&c, date_from_ymd(2023, 10, 31), tables);
+  const char *const want[] = {
+      "C1 20230510 start P20230510 ls=C2 cin=N1 place=U1/PR1/LS6",
+      "C1 20230901 placement P20230510 place=U3/PR1/BD1 reason=CARPL rne=P",
+      "C2 20230401 start P20230401 ls=C2 cin=N2 place=U4/PR2/LS7 continuing",
+      "C2 20230601 placement P20230401 place=U4/PR2/LS7 reason=CARPL rne=U",
+      "C2 20230601 legal P20230401 ls=C1 rne=U",
+      "C2 20230601 need P20230401 cin=N3",
+      NULL};
+  assert_lines(&c, want);
+  char *json = report_of(im);
+  assert_non_null(strstr(json, "{\"rule\":\"after_until\",\"count\":2,"));
+  free(json);
+  import_free(im);
+}
+
+/* UASC, reviews (naming the period that holds them) and missing episodes. */
+static void test_other_tables(void **state) {
+  (void)state;
+  static const char uasc[] = "CHILD,SEX,DOB,DUC\nC1,1,01/02/2010,01/02/2028\n";
+  static const char reviews[] = "CHILD,DOB,REVIEW,REVIEW_CODE\n"
+                                "C1,01/02/2010,01/06/2023,PN1\n"
+                                "C1,01/02/2010,15/01/2024,PN4\n"
+                                "C1,01/02/2010,01/03/2024,PN0\n";
+  static const char missing[] = "CHILD,DOB,MISSING,MIS_START,MIS_END\n"
+                                "C1,01/02/2010,M,03/10/2023,05/10/2023\n"
+                                "C1,01/02/2010,A,01/12/2023,\n";
+  struct collected c;
+  const char *const tables[] = {"e.csv", episodes, "u.csv", uasc, "r.csv", reviews,
+                                "m.csv", missing, NULL};
+  struct import *im = run_import(&c, DATE_NEVER, tables);
+  const char *const want[] = {
+      "C1 20100201 details dob=20100201 sex=0 eth= uasc=1 duc=20280201",
+      "C1 20230510 start P20230510 ls=C2 cin=N1 place=U1/PR1/LS6",
+      "C1 20230901 placement P20230510 place=U3/PR1/BD1 reason=CARPL rne=P",
+      "C1 20231101 legal P20230510 ls=E1 rne=L",
+      "C1 20240115 end P20230510 rec=E11",
+      "C1 20230601 review P20230510 code=PN1",
+      "C1 20240115 review P20230510 code=PN4", /* the day it ends is the period's */
+      "C1 20240301 review  code=PN0",          /* no period: the fold reports it */
+      "C1 20231003 missing M20231003 kind=1",
+      "C1 20231005 returned M20231003",
+      "C1 20231201 missing M20231201 kind=2",
+      "C2 20230401 start P20230401 ls=C2 cin=N2 place=U4/PR2/LS7 continuing",
+      "C2 20230601 placement P20230401 place=U4/PR2/LS7 reason=CARPL rne=U",
+      "C2 20230601 legal P20230401 ls=C1 rne=U",
+      "C2 20230601 need P20230401 cin=N3",
+      NULL};
+  assert_lines(&c, want);
+  import_free(im);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_csv_records),
+      cmocka_unit_test(test_dates),
+      cmocka_unit_test(test_episodes_become_periods),
+      cmocka_unit_test(test_ids_stable_and_idempotent),
+      cmocka_unit_test(test_broken_rows_reported),
+      cmocka_unit_test(test_until),
+      cmocka_unit_test(test_other_tables),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
