@@ -55,8 +55,8 @@ static const struct {
     [R_X1_NOT_CONTINUED] = {"x1_not_continued", 0,
                             "converted: REC X1 (the period goes on) but no episode starts on its "
                             "DEC; the period is left open"},
-    [R_TABLE_NOT_IMPORTED] = {"table_not_imported", 1,
-                              "left out: a table this version does not convert yet"},
+    [R_NO_SDQ_SCORE] = {"sdq_not_recorded", 1,
+                        "left out: no SDQ score (SDQ_REASON says why); nothing to count"},
 };
 
 int import_new(const struct import_options *o, struct import **out) {

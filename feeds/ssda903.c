@@ -29,8 +29,14 @@
  *             fold reports review_outside_plan).
  *   Missing   MissingStarted (M missing, A away) on MIS_START and
  *             MissingEnded on MIS_END, the episode named "M" + its start.
- *   AD1, PlacedAdoption, OC2, OC3, PrevPerm, SocialWorker: recognised and
- *             counted (table_not_imported) until their conversion lands.
+ *   AD1       AdoptionMilestone DECISION (DATE_INT) and MATCHED (DATE_MATCH);
+ *   PlacedAdoption  DECISION (DATE_PLACED), DECISION_REVERSED when it
+ *             ceased other than by adoption (RD1); the episodes give PLACED
+ *             (the first A3-A6 placement of a run) and ADOPTED (E11, E12).
+ *   OC2       SdqScore on 31 March; OC3 CareLeaverContact on the birthday in
+ *             the year; PrevPerm PreviousPermanence on the first period the
+ *             return starts; SocialWorker WorkerAllocated from SW_DECOM to
+ *             SW_DEC (with SW_REASON).
  *
  * Rows are kept as read, then sorted by child (and date) so that each
  * child's events are made together.
@@ -55,22 +61,26 @@ static const struct table_def {
   const char *name;
   const char *columns[MAX_COLUMNS];
   const char *signature[4];
-  int imported;
 } tables[T_COUNT] = {
     [T_EPISODES] = {"episodes",
                     {"CHILD", "DECOM", "RNE", "LS", "CIN", "PLACE", "PLACE_PROVIDER", "DEC",
                      "REC", "REASON_PLACE_CHANGE", "PL_POST"},
-                    {"DECOM", "RNE", "LS", "PLACE"}, 1},
-    [T_HEADER] = {"header", {"CHILD", "SEX", "DOB", "ETHNIC"}, {"SEX", "DOB", "ETHNIC"}, 1},
-    [T_UASC] = {"uasc", {"CHILD", "DOB", "DUC"}, {"DUC"}, 1},
-    [T_REVIEWS] = {"reviews", {"CHILD", "REVIEW", "REVIEW_CODE"}, {"REVIEW", "REVIEW_CODE"}, 1},
-    [T_MISSING] = {"missing", {"CHILD", "MISSING", "MIS_START", "MIS_END"}, {"MIS_START"}, 1},
-    [T_AD1] = {"ad1", {"CHILD"}, {"DATE_INT", "DATE_MATCH"}, 0},
-    [T_PLACED_ADOPTION] = {"placed_for_adoption", {"CHILD"}, {"DATE_PLACED"}, 0},
-    [T_OC2] = {"oc2", {"CHILD"}, {"SDQ_SCORE"}, 0},
-    [T_OC3] = {"oc3", {"CHILD"}, {"IN_TOUCH", "ACTIV"}, 0},
-    [T_PREV_PERM] = {"previous_permanence", {"CHILD"}, {"PREV_PERM"}, 0},
-    [T_SOCIAL_WORKER] = {"sw_episodes", {"CHILD"}, {"SW_ID", "SW_DECOM"}, 0},
+                    {"DECOM", "RNE", "LS", "PLACE"}},
+    [T_HEADER] = {"header", {"CHILD", "SEX", "DOB", "ETHNIC"}, {"SEX", "DOB", "ETHNIC"}},
+    [T_UASC] = {"uasc", {"CHILD", "DOB", "DUC"}, {"DUC"}},
+    [T_REVIEWS] = {"reviews", {"CHILD", "REVIEW", "REVIEW_CODE"}, {"REVIEW", "REVIEW_CODE"}},
+    [T_MISSING] = {"missing", {"CHILD", "MISSING", "MIS_START", "MIS_END"}, {"MIS_START"}},
+    [T_AD1] = {"ad1", {"CHILD", "DATE_INT", "DATE_MATCH", "FOSTER_CARE"},
+               {"DATE_INT", "DATE_MATCH"}},
+    [T_PLACED_ADOPTION] = {"placed_for_adoption",
+                           {"CHILD", "DATE_PLACED", "DATE_PLACED_CEASED", "REASON_PLACED_CEASED"},
+                           {"DATE_PLACED"}},
+    [T_OC2] = {"oc2", {"CHILD", "SDQ_SCORE", "SDQ_REASON"}, {"SDQ_SCORE"}},
+    [T_OC3] = {"oc3", {"CHILD", "DOB", "IN_TOUCH", "ACTIV", "ACCOM"}, {"IN_TOUCH", "ACTIV"}},
+    [T_PREV_PERM] = {"previous_permanence", {"CHILD", "PREV_PERM", "LA_PERM", "DATE_PERM"},
+                     {"PREV_PERM"}},
+    [T_SOCIAL_WORKER] = {"sw_episodes", {"CHILD", "SW_ID", "SW_DECOM", "SW_DEC", "SW_REASON"},
+                         {"SW_ID", "SW_DECOM"}},
 };
 
 /* Column indexes of the kept columns, per table. */
@@ -79,6 +89,12 @@ enum { H_CHILD, H_SEX, H_DOB, H_ETHNIC };
 enum { U_CHILD, U_DOB, U_DUC };
 enum { V_CHILD, V_REVIEW, V_CODE };
 enum { M_CHILD, M_KIND, M_START, M_END };
+enum { A_CHILD, A_DECISION, A_MATCH, A_FOSTER };
+enum { PA_CHILD, PA_DECISION, PA_CEASED, PA_REASON };
+enum { S_CHILD, S_SCORE, S_REASON };
+enum { L_CHILD, L_DOB, L_IN_TOUCH, L_ACTIV, L_ACCOM };
+enum { PP_CHILD, PP_KIND, PP_LA, PP_DATE };
+enum { W_CHILD, W_ID, W_START, W_END, W_REASON };
 
 struct row {
   long line;
@@ -95,7 +111,11 @@ struct rows {
 
 struct ssda903 {
   struct rows t[T_COUNT];
-  struct period { const char *id; csc_date start, end; } *periods; /* one child's */
+  struct period {
+    const char *id;
+    csc_date start, end;
+    int continuing; /* begun before the return: start is the first day it shows */
+  } *periods; /* one child's */
   size_t n_periods, cap_periods;
   struct unrecognised { const char *name; } *unrecognised;
   size_t n_unrecognised, cap_unrecognised;
@@ -156,9 +176,10 @@ static enum table recognise(const struct csv_reader *r) {
 
 static const int sort_column[T_COUNT] = {[T_EPISODES] = E_DECOM, [T_HEADER] = -1,
                                          [T_UASC] = -1, [T_REVIEWS] = V_REVIEW,
-                                         [T_MISSING] = M_START, [T_AD1] = -1,
-                                         [T_PLACED_ADOPTION] = -1, [T_OC2] = -1, [T_OC3] = -1,
-                                         [T_PREV_PERM] = -1, [T_SOCIAL_WORKER] = -1};
+                                         [T_MISSING] = M_START, [T_AD1] = A_DECISION,
+                                         [T_PLACED_ADOPTION] = PA_DECISION, [T_OC2] = -1,
+                                         [T_OC3] = -1, [T_PREV_PERM] = -1,
+                                         [T_SOCIAL_WORKER] = W_START};
 
 /* Keeps one record of table t (where[] maps kept columns to fields). */
 static int keep_row(struct import *im, enum table t, const struct csv_reader *r,
@@ -320,15 +341,43 @@ static int details_event(struct import *im, enum table t, const struct row *row)
   return emit_row(im, t, row, &ev, dob);
 }
 
+static int adoption_stage(struct import *im, enum table t, const struct row *row, csc_date on,
+                          Cscflow__V1__AdoptionStage stage, int foster_carer) {
+  CaseEvent ev = CSCFLOW__V1__CASE_EVENT__INIT;
+  Cscflow__V1__AdoptionMilestone m = CSCFLOW__V1__ADOPTION_MILESTONE__INIT;
+  m.stage = stage;
+  m.placed_with_foster_carer = foster_carer;
+  ev.payload_case = CSCFLOW__V1__CASE_EVENT__PAYLOAD_ADOPTION_MILESTONE;
+  ev.adoption_milestone = &m;
+  return emit_row(im, t, row, &ev, on);
+}
+
+static int is_adoption_placement(const char *place) {
+  return (place[0] == 'A' || place[0] == 'a') && place[1] >= '3' && place[1] <= '6' &&
+         place[2] == '\0';
+}
+
 /* One child's episodes, in DECOM order: what the period open now is. */
 struct care {
   const char *period;   /* NULL: none open */
   csc_date start;
-  const char *ls, *cin;
+  const char *ls, *cin, *place;
   csc_date episode_end; /* the last episode's DEC when it was X1, else DATE_NEVER */
   int episode_open;     /* the last episode has neither DEC nor REC */
   int ended_any;        /* a period of this child has ended */
 };
+
+/* Placed for adoption (A3-A6) from the first such placement of a run:
+ * the adoption journey's "placed" (A1, A10). */
+static int adoption_placement(struct import *im, const struct row *row, csc_date on,
+                              struct care *c) {
+  const char *place = row->v[E_PLACE];
+  const int placed = is_adoption_placement(place) && !is_adoption_placement(c->place);
+  c->place = place;
+  return placed ? adoption_stage(im, T_EPISODES, row, on,
+                                 CSCFLOW__V1__ADOPTION_STAGE__ADOPTION_STAGE_PLACED, 0)
+                : CSC_OK;
+}
 
 static void fill_placement(const struct row *row, Cscflow__V1__Placement *p, char *district,
                            size_t len) {
@@ -351,6 +400,7 @@ static int period_start(struct import *im, const struct row *row, csc_date on, i
   c->start = on;
   c->ls = row->v[E_LS];
   c->cin = row->v[E_CIN];
+  c->place = "";
   s.period_id = (char *)c->period;
   s.legal_status = (char *)row->v[E_LS];
   s.category_of_need = (char *)row->v[E_CIN];
@@ -363,8 +413,8 @@ static int period_start(struct import *im, const struct row *row, csc_date on, i
   if (rc == CSC_OK)
     rc = grow_array((void **)&x->periods, &x->cap_periods, x->n_periods + 1, sizeof *x->periods);
   if (rc == CSC_OK)
-    x->periods[x->n_periods++] = (struct period){c->period, on, DATE_NEVER};
-  return rc;
+    x->periods[x->n_periods++] = (struct period){c->period, on, DATE_NEVER, continuing};
+  return rc == CSC_OK ? adoption_placement(im, row, on, c) : rc;
 }
 
 /* The changes a non-S row makes to the open period. */
@@ -385,6 +435,8 @@ static int period_changes(struct import *im, const struct row *row, csc_date on,
     ev.payload_case = CSCFLOW__V1__CASE_EVENT__PAYLOAD_PLACEMENT_STARTED;
     ev.placement_started = &ps;
     rc = emit_row(im, T_EPISODES, row, &ev, on);
+    if (rc == CSC_OK)
+      rc = adoption_placement(im, row, on, c);
   }
   if (rc == CSC_OK && (strchr("LBU", rne[0]) != NULL || strcmp(row->v[E_LS], c->ls) != 0)) {
     CaseEvent ev = CSCFLOW__V1__CASE_EVENT__INIT;
@@ -430,13 +482,19 @@ static int episode_end(struct import *im, const struct row *row, struct care *c)
     c->episode_end = end;
     return CSC_OK;
   }
+  int rc = CSC_OK;
+  if (strcasecmp(rec, "E11") == 0 || strcasecmp(rec, "E12") == 0)
+    rc = adoption_stage(im, T_EPISODES, row, end, CSCFLOW__V1__ADOPTION_STAGE__ADOPTION_STAGE_ADOPTED,
+                        0);
+  if (rc != CSC_OK)
+    return rc;
   CaseEvent ev = CSCFLOW__V1__CASE_EVENT__INIT;
   Cscflow__V1__PeriodOfCareEnded e = CSCFLOW__V1__PERIOD_OF_CARE_ENDED__INIT;
   e.period_id = (char *)c->period;
   e.reason_ceased = (char *)rec;
   ev.payload_case = CSCFLOW__V1__CASE_EVENT__PAYLOAD_PERIOD_OF_CARE_ENDED;
   ev.period_of_care_ended = &e;
-  int rc = emit_row(im, T_EPISODES, row, &ev, end);
+  rc = emit_row(im, T_EPISODES, row, &ev, end);
   if (im->s903->n_periods > 0)
     im->s903->periods[im->s903->n_periods - 1].end = end;
   c->period = NULL;
@@ -485,7 +543,7 @@ static int episode(struct import *im, const struct row *row, int first, struct c
 }
 
 static int episodes_of_child(struct import *im, const struct row *rows, size_t n) {
-  struct care c = {NULL, DATE_NEVER, "", "", DATE_NEVER, 0, 0};
+  struct care c = {NULL, DATE_NEVER, "", "", "", DATE_NEVER, 0, 0};
   im->s903->n_periods = 0;
   int rc = CSC_OK;
   for (size_t i = 0; rc == CSC_OK && i < n; i++)
@@ -554,6 +612,136 @@ static int missing_events(struct import *im, const struct row *row) {
   return emit_row(im, T_MISSING, row, &ee, end);
 }
 
+/* AD1: the decision that the child should be placed for adoption
+ * (DATE_INT) and the match (DATE_MATCH); FOSTER_CARE 1: adopted by their
+ * foster carer (A10's adjustment). */
+static int ad1_events(struct import *im, const struct row *row) {
+  const int foster = strcmp(row->v[A_FOSTER], "1") == 0 || strcasecmp(row->v[A_FOSTER], "true") == 0;
+  csc_date on;
+  int ok;
+  int rc = row_date(im, T_AD1, row, A_DECISION, &on, &ok);
+  if (rc == CSC_OK && ok)
+    rc = adoption_stage(im, T_AD1, row, on, CSCFLOW__V1__ADOPTION_STAGE__ADOPTION_STAGE_DECISION,
+                        foster);
+  if (rc == CSC_OK && row->v[A_MATCH][0] != '\0' &&
+      (rc = row_date(im, T_AD1, row, A_MATCH, &on, &ok)) == CSC_OK && ok)
+    rc = adoption_stage(im, T_AD1, row, on, CSCFLOW__V1__ADOPTION_STAGE__ADOPTION_STAGE_MATCHED,
+                        foster);
+  return rc;
+}
+
+/* Placed for adoption: the decision (DATE_PLACED), and its reversal when
+ * it ceased for a reason other than RD1 (the child was adopted: the
+ * episodes' E11/E12 say so). */
+static int placed_adoption_events(struct import *im, const struct row *row) {
+  csc_date on;
+  int ok;
+  int rc = row_date(im, T_PLACED_ADOPTION, row, PA_DECISION, &on, &ok);
+  if (rc == CSC_OK && ok)
+    rc = adoption_stage(im, T_PLACED_ADOPTION, row, on,
+                        CSCFLOW__V1__ADOPTION_STAGE__ADOPTION_STAGE_DECISION, 0);
+  if (rc != CSC_OK || row->v[PA_CEASED][0] == '\0' || strcasecmp(row->v[PA_REASON], "RD1") == 0)
+    return rc;
+  if ((rc = row_date(im, T_PLACED_ADOPTION, row, PA_CEASED, &on, &ok)) != CSC_OK || !ok)
+    return rc;
+  return adoption_stage(im, T_PLACED_ADOPTION, row, on,
+                        CSCFLOW__V1__ADOPTION_STAGE__ADOPTION_STAGE_DECISION_REVERSED, 0);
+}
+
+/* OC2: the year's SDQ score, dated on the collection's 31 March (the table
+ * holds no date). A blank score with a reason (SDQ_REASON) is no score. */
+static int sdq_event(struct import *im, const struct row *row) {
+  const char *score = row->v[S_SCORE];
+  char *end;
+  if (score[0] == '\0')
+    return import_note(im, R_NO_SDQ_SCORE, tables[T_OC2].name, row->line, row->v[0]);
+  const long v = strtol(score, &end, 10);
+  if (*end != '\0' || v < 0 || v > 40)
+    return import_note(im, R_INVALID_CODE, tables[T_OC2].name, row->line, row->v[0]);
+  CaseEvent ev = CSCFLOW__V1__CASE_EVENT__INIT;
+  Cscflow__V1__SdqScore q = CSCFLOW__V1__SDQ_SCORE__INIT;
+  q.score = (uint32_t)v;
+  ev.payload_case = CSCFLOW__V1__CASE_EVENT__PAYLOAD_SDQ_SCORE;
+  ev.sdq_score = &q;
+  return emit_row(im, T_OC2, row, &ev, im->collection_end);
+}
+
+/* OC3: a care leaver's contact, dated on their birthday in the collection
+ * year (the guide asks for the contact around it; the table holds no
+ * date). Accommodation codes ending in 1 are suitable, in 2 not. */
+static int leaver_event(struct import *im, const struct row *row) {
+  csc_date dob;
+  int ok;
+  int rc = row_date(im, T_OC3, row, L_DOB, &dob, &ok);
+  if (rc != CSC_OK || !ok)
+    return rc;
+  int y, m, d;
+  date_to_ymd(dob, &y, &m, &d);
+  const csc_date year_start = date_from_ymd(im->o.year - 1, 4, 1);
+  csc_date on = date_add_months(dob, 12 * (im->o.year - 1 - y));
+  if (on < year_start)
+    on = date_add_months(on, 12);
+  const char *accom = row->v[L_ACCOM];
+  const size_t n = strlen(accom);
+  CaseEvent ev = CSCFLOW__V1__CASE_EVENT__INIT;
+  Cscflow__V1__CareLeaverContact c = CSCFLOW__V1__CARE_LEAVER_CONTACT__INIT;
+  c.in_touch_code = (char *)row->v[L_IN_TOUCH];
+  c.in_touch = strcasecmp(row->v[L_IN_TOUCH], "YES") == 0;
+  c.activity_code = (char *)row->v[L_ACTIV];
+  c.accommodation_code = (char *)accom;
+  c.accommodation_suitable = n > 1 && accom[n - 1] == '1';
+  ev.payload_case = CSCFLOW__V1__CASE_EVENT__PAYLOAD_CARE_LEAVER_CONTACT;
+  ev.care_leaver_contact = &c;
+  return emit_row(im, T_OC3, row, &ev, on);
+}
+
+/* Previous permanence: recorded when a period starts; dated on the first
+ * period of care the return starts for the child (else its 31 March). */
+static int prev_perm_event(struct import *im, const struct row *row) {
+  csc_date on = im->collection_end, perm;
+  for (size_t i = 0; i < im->s903->n_periods; i++)
+    if (!im->s903->periods[i].continuing) {
+      on = im->s903->periods[i].start;
+      break;
+    }
+  CaseEvent ev = CSCFLOW__V1__CASE_EVENT__INIT;
+  Cscflow__V1__PreviousPermanence p = CSCFLOW__V1__PREVIOUS_PERMANENCE__INIT;
+  if (row->v[PP_KIND][0] == '\0')
+    return import_note(im, R_MISSING_VALUE, tables[T_PREV_PERM].name, row->line, row->v[0]);
+  p.kind_code = (char *)row->v[PP_KIND];
+  p.la_code = (char *)row->v[PP_LA];
+  if (row->v[PP_DATE][0] != '\0' && feeds_parse_date(row->v[PP_DATE], &perm) == CSC_OK)
+    p.order_date = ymd(perm);
+  ev.payload_case = CSCFLOW__V1__CASE_EVENT__PAYLOAD_PREVIOUS_PERMANENCE;
+  ev.previous_permanence = &p;
+  return emit_row(im, T_PREV_PERM, row, &ev, on);
+}
+
+/* Social worker episodes: the allocation from SW_DECOM, and its end on
+ * SW_DEC with the reason (SW_REASON). */
+static int worker_events(struct import *im, const struct row *row) {
+  csc_date on;
+  int ok;
+  if (row->v[W_ID][0] == '\0')
+    return import_note(im, R_MISSING_VALUE, tables[T_SOCIAL_WORKER].name, row->line, row->v[0]);
+  int rc = row_date(im, T_SOCIAL_WORKER, row, W_START, &on, &ok);
+  if (rc != CSC_OK || !ok)
+    return rc;
+  CaseEvent ev = CSCFLOW__V1__CASE_EVENT__INIT;
+  Cscflow__V1__WorkerAllocated w = CSCFLOW__V1__WORKER_ALLOCATED__INIT;
+  w.worker_id = (char *)row->v[W_ID];
+  ev.payload_case = CSCFLOW__V1__CASE_EVENT__PAYLOAD_WORKER_ALLOCATED;
+  ev.worker_allocated = &w;
+  rc = emit_row(im, T_SOCIAL_WORKER, row, &ev, on);
+  if (rc != CSC_OK || row->v[W_END][0] == '\0')
+    return rc;
+  if ((rc = row_date(im, T_SOCIAL_WORKER, row, W_END, &on, &ok)) != CSC_OK || !ok)
+    return rc;
+  w.deallocated = 1;
+  w.end_reason = (char *)row->v[W_REASON];
+  return emit_row(im, T_SOCIAL_WORKER, row, &ev, on);
+}
+
 /* The rows of table t for child (from *at on, sorted): [*at, end). */
 static size_t rows_of(const struct rows *rs, size_t *at, const char *child) {
   while (*at < rs->n && strcmp(rs->r[*at].v[0], child) < 0)
@@ -596,9 +784,18 @@ static int child_events(struct import *im, const char *child, size_t *at) {
       rc = review_event(im, &s->t[T_REVIEWS].r[i]);
     for (size_t i = at[T_MISSING]; rc == CSC_OK && i < end[T_MISSING]; i++)
       rc = missing_events(im, &s->t[T_MISSING].r[i]);
-    for (int t = 0; rc == CSC_OK && t < T_COUNT; t++)
-      for (size_t i = at[t]; rc == CSC_OK && !tables[t].imported && i < end[t]; i++)
-        rc = import_note(im, R_TABLE_NOT_IMPORTED, tables[t].name, s->t[t].r[i].line, child);
+    for (size_t i = at[T_AD1]; rc == CSC_OK && i < end[T_AD1]; i++)
+      rc = ad1_events(im, &s->t[T_AD1].r[i]);
+    for (size_t i = at[T_PLACED_ADOPTION]; rc == CSC_OK && i < end[T_PLACED_ADOPTION]; i++)
+      rc = placed_adoption_events(im, &s->t[T_PLACED_ADOPTION].r[i]);
+    for (size_t i = at[T_OC2]; rc == CSC_OK && i < end[T_OC2]; i++)
+      rc = sdq_event(im, &s->t[T_OC2].r[i]);
+    for (size_t i = at[T_OC3]; rc == CSC_OK && i < end[T_OC3]; i++)
+      rc = leaver_event(im, &s->t[T_OC3].r[i]);
+    for (size_t i = at[T_PREV_PERM]; rc == CSC_OK && i < end[T_PREV_PERM]; i++)
+      rc = prev_perm_event(im, &s->t[T_PREV_PERM].r[i]);
+    for (size_t i = at[T_SOCIAL_WORKER]; rc == CSC_OK && i < end[T_SOCIAL_WORKER]; i++)
+      rc = worker_events(im, &s->t[T_SOCIAL_WORKER].r[i]);
   }
   for (int t = 0; t < T_COUNT; t++)
     at[t] = end[t];
@@ -629,8 +826,7 @@ void ssda903_report_tables(const struct ssda903 *s, FILE *f) {
       continue;
     fprintf(f, "%s\"%s\":{\"files\":", first ? "" : ",", tables[t].name);
     json_write_string(f, rs->files);
-    fprintf(f, ",\"rows\":%zu,\"events\":%llu,\"imported\":%s}", rs->n,
-            (unsigned long long)rs->events, tables[t].imported ? "true" : "false");
+    fprintf(f, ",\"rows\":%zu,\"events\":%llu}", rs->n, (unsigned long long)rs->events);
     first = 0;
   }
   fputc('}', f);

@@ -86,6 +86,27 @@ static void describe(const CaseEvent *ev, char *out, size_t len) {
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_MISSING_ENDED:
     snprintf(p, room, "returned %s", ev->missing_ended->episode_id);
     break;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_SDQ_SCORE:
+    snprintf(p, room, "sdq %u", (unsigned)ev->sdq_score->score);
+    break;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_ADOPTION_MILESTONE:
+    snprintf(p, room, "adoption stage=%d foster=%d", (int)ev->adoption_milestone->stage,
+             (int)ev->adoption_milestone->placed_with_foster_carer);
+    break;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CARE_LEAVER_CONTACT: {
+    const Cscflow__V1__CareLeaverContact *l = ev->care_leaver_contact;
+    snprintf(p, room, "leaver touch=%s/%d activ=%s accom=%s/%d", l->in_touch_code, (int)l->in_touch,
+             l->activity_code, l->accommodation_code, (int)l->accommodation_suitable);
+    break;
+  }
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_PREVIOUS_PERMANENCE:
+    snprintf(p, room, "prevperm %s la=%s on=%u", ev->previous_permanence->kind_code,
+             ev->previous_permanence->la_code, (unsigned)ev->previous_permanence->order_date);
+    break;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_WORKER_ALLOCATED:
+    snprintf(p, room, "worker %s off=%d reason=%s", ev->worker_allocated->worker_id,
+             (int)ev->worker_allocated->deallocated, ev->worker_allocated->end_reason);
+    break;
   default:
     snprintf(p, room, "payload %d", (int)ev->payload_case);
   }
@@ -229,6 +250,7 @@ static void test_episodes_become_periods(void **state) {
       "C1 20230510 start P20230510 ls=C2 cin=N1 place=U1/PR1/LS6",
       "C1 20230901 placement P20230510 place=U3/PR1/BD1 reason=CARPL rne=P",
       "C1 20231101 legal P20230510 ls=E1 rne=L",
+      "C1 20240115 adoption stage=5 foster=0", /* E11: adopted */
       "C1 20240115 end P20230510 rec=E11",
       "C2 20230401 start P20230401 ls=C2 cin=N2 place=U4/PR2/LS7 continuing",
       "C2 20230601 placement P20230401 place=U4/PR2/LS7 reason=CARPL rne=U",
@@ -236,7 +258,7 @@ static void test_episodes_become_periods(void **state) {
       "C2 20230601 need P20230401 cin=N3",
       NULL};
   assert_lines(&c, want);
-  assert_int_equal(import_events(im), 9);
+  assert_int_equal(import_events(im), 10);
   assert_int_equal(import_left_out(im), 0);
   char *json = report_of(im);
   /* C2's period began before the return: converted, and said so. */
@@ -267,10 +289,10 @@ static void test_ids_stable_and_idempotent(void **state) {
   /* C1's end recorded with another reason: that event only gets a new id. */
   static const char changed[] =
       "CHILD,DECOM,RNE,LS,CIN,PLACE,PLACE_PROVIDER,DEC,REC\n"
-      "C1,10/05/2023,S,C2,N1,U1,PR1,15/01/2024,E12\n";
+      "C1,10/05/2023,S,C2,N1,U1,PR1,15/01/2024,E13\n";
   static const char original[] =
       "CHILD,DECOM,RNE,LS,CIN,PLACE,PLACE_PROVIDER,DEC,REC\n"
-      "C1,10/05/2023,S,C2,N1,U1,PR1,15/01/2024,E11\n";
+      "C1,10/05/2023,S,C2,N1,U1,PR1,15/01/2024,E4A\n";
   const char *const t1[] = {"e.csv", original, NULL}, *const t2[] = {"e.csv", changed, NULL};
   import_free(run_import(&b, DATE_NEVER, t1));
   import_free(run_import(&d, DATE_NEVER, t2));
@@ -303,13 +325,15 @@ static void test_broken_rows_reported(void **state) {
       "D6,01/05/2023,Q,C2,N1,U1,PR1,,\n"
       /* line 10: a child id with a control character: every row left out */
       "D\x01" "7,01/05/2023,S,C2,N1,U1,PR1,,\n";
-  static const char sdq[] = "CHILD,DOB,SDQ_SCORE,SDQ_REASON\nD1,01/01/2010,12,\n";
+  /* oc2: D1 scored 12; D2 has no score, with the reason SDQ1 (no SDQ). */
+  static const char sdq[] = "CHILD,DOB,SDQ_SCORE,SDQ_REASON\nD1,01/01/2010,12,\nD2,01/01/2010,,SDQ1\n";
   static const char junk[] = "name,value\nx,1\n";
   struct collected c;
   const char *const tables[] = {"bad.csv", bad, "oc2.csv", sdq, "notes.csv", junk, NULL};
   struct import *im = run_import(&c, DATE_NEVER, tables);
   const char *const want[] = {"D1 20230501 start P20230501 ls=C2 cin=N1 place=U1/PR1/",
                               "D1 20230610 placement P20230501 place=U2/PR1/ reason= rne=P",
+                              "D1 20240331 sdq 12", /* OC2 has no date: the 31 March */
                               "D2 20230501 start P20230501 ls=C2 cin=N1 place=U1/PR1/",
                               "D3 20230501 start P20230501 ls=C2 cin=N1 place=U1/PR1/",
                               NULL};
@@ -326,17 +350,17 @@ static void test_broken_rows_reported(void **state) {
       "{\"rule\":\"missing_value\",\"count\":1,",
       "{\"rule\":\"invalid_code\",\"count\":1,",
       "{\"rule\":\"invalid_child_id\",\"count\":1,",
-      "{\"rule\":\"table_not_imported\",\"count\":1,",
-      "{\"table\":\"oc2\",\"line\":2,\"child\":\"D1\"}",
+      "{\"rule\":\"sdq_not_recorded\",\"count\":1,",
+      "{\"table\":\"oc2\",\"line\":3,\"child\":\"D2\"}",
       "{\"rule\":\"unrecognised_file\",\"count\":1,",
-      "\"tables\":{\"episodes\":{\"files\":\"bad.csv\",\"rows\":9,\"events\":4,\"imported\":true},"
-      "\"oc2\":{\"files\":\"oc2.csv\",\"rows\":1,\"events\":0,\"imported\":false}}"};
+      "\"tables\":{\"episodes\":{\"files\":\"bad.csv\",\"rows\":9,\"events\":4},"
+      "\"oc2\":{\"files\":\"oc2.csv\",\"rows\":2,\"events\":1}}"};
   for (size_t i = 0; i < sizeof expect / sizeof *expect; i++)
     if (strstr(json, expect[i]) == NULL)
       fail_msg("report lacks %s in %s", expect[i], json);
   /* Left out: reason_without_date, invalid_date, date_without_reason,
    * date_after_collection, missing_value, invalid_code, invalid_child_id,
-   * the oc2 row and the unrecognised file: 9. */
+   * D2's missing SDQ score and the unrecognised file: 9. */
   assert_int_equal(import_left_out(im), 9);
   free(json);
   import_free(im);
@@ -358,7 +382,8 @@ static void test_until(void **state) {
       NULL};
   assert_lines(&c, want);
   char *json = report_of(im);
-  assert_non_null(strstr(json, "{\"rule\":\"after_until\",\"count\":2,"));
+  /* C1's legal status change, adoption and end: after 31 October. */
+  assert_non_null(strstr(json, "{\"rule\":\"after_until\",\"count\":3,"));
   free(json);
   import_free(im);
 }
@@ -383,6 +408,7 @@ static void test_other_tables(void **state) {
       "C1 20230510 start P20230510 ls=C2 cin=N1 place=U1/PR1/LS6",
       "C1 20230901 placement P20230510 place=U3/PR1/BD1 reason=CARPL rne=P",
       "C1 20231101 legal P20230510 ls=E1 rne=L",
+      "C1 20240115 adoption stage=5 foster=0", /* E11: adopted */
       "C1 20240115 end P20230510 rec=E11",
       "C1 20230601 review P20230510 code=PN1",
       "C1 20240115 review P20230510 code=PN4", /* the day it ends is the period's */
@@ -399,6 +425,57 @@ static void test_other_tables(void **state) {
   import_free(im);
 }
 
+/* The adoption journey (AD1, PlacedAdoption and the A3-A6 placements and
+ * E11/E12 ends of the episodes), care leavers, previous permanence and
+ * social worker episodes. */
+static void test_adoption_and_the_rest(void **state) {
+  (void)state;
+  /* A1: S on 1 Apr 2023 in foster care U3; placed for adoption with the
+   * foster carer (A5) on 1 Sep (T: same carer); adopted 1 Mar 2024 (E12). */
+  static const char eps[] = "CHILD,DECOM,RNE,LS,CIN,PLACE,PLACE_PROVIDER,DEC,REC\n"
+                            "A1,01/04/2023,S,C2,N1,U3,PR1,01/09/2023,X1\n"
+                            "A1,01/09/2023,T,E1,N1,A5,PR1,01/03/2024,E12\n";
+  static const char ad1[] = "CHILD,DOB,DATE_INT,DATE_MATCH,FOSTER_CARE,NB_ADOPTR,SEX_ADOPTR,LS_ADOPTR\n"
+                            "A1,01/01/2020,15/06/2023,01/08/2023,1,2,MF,L0\n";
+  /* The decision recorded again by PlacedAdoption (the same event: the
+   * same id, applied once); B1's decision reversed (RD3) on 1 Feb. */
+  static const char placed[] = "CHILD,DOB,DATE_PLACED,DATE_PLACED_CEASED,REASON_PLACED_CEASED\n"
+                               "A1,01/01/2020,15/06/2023,01/03/2024,RD1\n"
+                               "B1,01/01/2021,01/10/2023,01/02/2024,RD3\n";
+  /* L1 born 20 Jan 2005: the contact on the birthday in the year (20 Jan
+   * 2024); B2 is suitable accommodation, F2 education. */
+  static const char oc3[] = "CHILD,DOB,IN_TOUCH,ACTIV,ACCOM\nL1,20/01/2005,YES,F2,B1\n"
+                            "L2,10/09/2004,NO,G5,S2\n";
+  static const char prev[] = "CHILD,DOB,PREV_PERM,LA_PERM,DATE_PERM\nA1,01/01/2020,P1,E09000001,\n";
+  static const char sw[] = "CHILD,DOB,SW_ID,SW_DECOM,SW_DEC,SW_REASON\n"
+                           "A1,01/01/2020,W9,01/04/2023,30/11/2023,LEFTRL\n";
+  struct collected c;
+  const char *const tables[] = {"e.csv", eps, "ad1.csv", ad1, "pa.csv", placed, "oc3.csv", oc3,
+                                "pp.csv", prev, "sw.csv", sw, NULL};
+  struct import *im = run_import(&c, DATE_NEVER, tables);
+  const char *const want[] = {
+      "A1 20230401 start P20230401 ls=C2 cin=N1 place=U3/PR1/",
+      "A1 20230901 placement P20230401 place=A5/PR1/ reason= rne=T",
+      "A1 20230901 adoption stage=4 foster=0", /* placed */
+      "A1 20230901 legal P20230401 ls=E1 rne=T",
+      "A1 20240301 adoption stage=5 foster=0", /* adopted */
+      "A1 20240301 end P20230401 rec=E12",
+      "A1 20230615 adoption stage=1 foster=1", /* AD1: decision */
+      "A1 20230801 adoption stage=3 foster=1", /* AD1: matched */
+      "A1 20230615 adoption stage=1 foster=0", /* PlacedAdoption: decision */
+      "A1 20230401 prevperm P1 la=E09000001 on=0",
+      "A1 20230401 worker W9 off=0 reason=",
+      "A1 20231130 worker W9 off=1 reason=LEFTRL",
+      "B1 20231001 adoption stage=1 foster=0",
+      "B1 20240201 adoption stage=6 foster=0", /* reversed */
+      "L1 20240120 leaver touch=YES/1 activ=F2 accom=B1/1",
+      "L2 20230910 leaver touch=NO/0 activ=G5 accom=S2/0",
+      NULL};
+  assert_lines(&c, want);
+  assert_int_equal(import_left_out(im), 0);
+  import_free(im);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_csv_records),
@@ -408,6 +485,7 @@ int main(void) {
       cmocka_unit_test(test_broken_rows_reported),
       cmocka_unit_test(test_until),
       cmocka_unit_test(test_other_tables),
+      cmocka_unit_test(test_adoption_and_the_rest),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
