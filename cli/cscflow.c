@@ -66,6 +66,8 @@ static void usage(FILE *f) {
         "  cscflow redrive --config FILE [--reason R] [--from TIME] [--until TIME] [--rekey]\n"
         "  cscflow import 903 --la CODE --year YYYY --out FILE [--report FILE]\n"
         "                     [--until YYYY-MM-DD] TABLE.csv...\n"
+        "  cscflow import cin --la CODE --out FILE [--report FILE] [--until YYYY-MM-DD]\n"
+        "                     CENSUS.xml...\n"
         "  cscflow demo [--duration SECONDS] [--las N] [--years N] [--seed N] [--scale X]\n"
         "               [--rate EVENTS_PER_S] [--mess RATE] [--state DIR] [--port N]\n",
         f);

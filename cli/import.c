@@ -1,9 +1,11 @@
 /*
- * cscflow import 903: an LA's SSDA903 tables as a file of length-delimited
+ * cscflow import: an LA's statutory return as a file of length-delimited
  * CaseEvents for `cscflow replay`, and an import report.
  *
  *   cscflow import 903 --la CODE --year YYYY --out FILE [--report FILE]
  *                      [--until YYYY-MM-DD] TABLE.csv...
+ *   cscflow import cin --la CODE --out FILE [--report FILE]
+ *                      [--until YYYY-MM-DD] CENSUS.xml...
  *
  * Exit status: 0 when the import ran (rows left out are in the report, not
  * failures), 64 for usage, 1 when a file could not be read or written.
@@ -19,17 +21,58 @@
 static int usage_import(void) {
   fputs("usage: cscflow import 903 --la CODE --year YYYY --out FILE [--report FILE]\n"
         "                          [--until YYYY-MM-DD] TABLE.csv...\n"
-        "  --year YYYY   the collection year, ending 31 March YYYY\n"
+        "       cscflow import cin --la CODE --out FILE [--report FILE]\n"
+        "                          [--until YYYY-MM-DD] CENSUS.xml...\n"
+        "  --year YYYY   the 903's collection year, ending 31 March YYYY (a census names its own)\n"
         "  --until DATE  leave out what is dated after DATE (the live feed holds it)\n",
         stderr);
   return EXIT_USAGE;
+}
+
+/* The whole of file f into a malloc'd buffer. */
+static int slurp(FILE *f, char **out, size_t *len) {
+  size_t cap = 1 << 16, n = 0, got;
+  char *buf = malloc(cap);
+  if (buf == NULL)
+    return CSC_ENOMEM;
+  while ((got = fread(buf + n, 1, cap - n, f)) > 0) {
+    n += got;
+    if (n == cap) {
+      char *b = realloc(buf, cap *= 2);
+      if (b == NULL) {
+        free(buf);
+        return CSC_ENOMEM;
+      }
+      buf = b;
+    }
+  }
+  if (ferror(f)) {
+    free(buf);
+    return CSC_EIO;
+  }
+  *out = buf;
+  *len = n;
+  return CSC_OK;
+}
+
+static int read_one(struct import *im, enum import_return kind, const char *name, FILE *f) {
+  if (kind == IMPORT_903)
+    return import_903_table(im, name, f);
+  char *xml;
+  size_t len;
+  int rc = slurp(f, &xml, &len);
+  if (rc == CSC_OK) {
+    rc = import_cin_file(im, name, xml, len);
+    free(xml);
+  }
+  return rc;
 }
 
 static int write_event(void *ctx, const CaseEvent *ev) {
   return ingest_write_delimited(ctx, ev) == CSC_OK ? CSC_OK : CSC_EIO;
 }
 
-static int read_tables(struct import *im, char **paths, int n) {
+static int read_files(struct import *im, enum import_return kind, char **paths, int n) {
   for (int i = 0; i < n; i++) {
     FILE *f = fopen(paths[i], "rb");
     if (f == NULL) {
@@ -37,7 +80,7 @@ static int read_tables(struct import *im, char **paths, int n) {
       return CSC_EIO;
     }
     const char *slash = strrchr(paths[i], '/');
-    const int rc = import_903_table(im, slash ? slash + 1 : paths[i], f);
+    const int rc = read_one(im, kind, slash ? slash + 1 : paths[i], f);
     fclose(f);
     if (rc != CSC_OK) {
       fprintf(stderr, "cscflow import: %s: %s\n", paths[i], csc_strerror(rc));
@@ -59,14 +102,14 @@ static int write_report(const struct import *im, const char *path) {
   return rc;
 }
 
-static int import_903(int argc, char **argv) {
+static int import_return(enum import_return kind, int argc, char **argv) {
   static const struct option opts[] = {{"la", required_argument, 0, 'l'},
                                        {"year", required_argument, 0, 'y'},
                                        {"out", required_argument, 0, 'o'},
                                        {"report", required_argument, 0, 'r'},
                                        {"until", required_argument, 0, 'u'},
                                        {0, 0, 0, 0}};
-  struct import_options o = {.until = DATE_NEVER};
+  struct import_options o = {.kind = kind, .until = DATE_NEVER};
   const char *out = NULL, *report = NULL;
   int c;
   while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -84,7 +127,7 @@ static int import_903(int argc, char **argv) {
     default: return usage_import();
     }
   }
-  if (o.la == NULL || out == NULL || o.year == 0 || optind >= argc)
+  if (o.la == NULL || out == NULL || optind >= argc || (kind == IMPORT_903) != (o.year != 0))
     return usage_import();
   FILE *f = fopen(out, "wb");
   if (f == NULL) {
@@ -97,11 +140,11 @@ static int import_903(int argc, char **argv) {
   int rc = import_new(&o, &im);
   if (rc != CSC_OK) {
     fclose(f);
-    fprintf(stderr, "cscflow import: --la must be an LA code and --year 1990..2199\n");
+    fprintf(stderr, "cscflow import: --la must be an LA code (and the 903's --year 1990..2199)\n");
     return rc == CSC_EINVAL ? EXIT_USAGE : 1;
   }
-  rc = read_tables(im, argv + optind, argc - optind);
-  if (rc == CSC_OK)
+  rc = read_files(im, kind, argv + optind, argc - optind);
+  if (rc == CSC_OK && kind == IMPORT_903)
     rc = import_903_finish(im);
   if (fclose(f) != 0 && rc == CSC_OK)
     rc = CSC_EIO;
@@ -115,10 +158,11 @@ static int import_903(int argc, char **argv) {
 }
 
 int cmd_import(int argc, char **argv) {
-  if (argc < 2 || strcmp(argv[1], "903") != 0) {
-    fputs("cscflow import: the return to import: 903\n", stderr);
+  const int is_903 = argc >= 2 && strcmp(argv[1], "903") == 0;
+  if (argc < 2 || (!is_903 && strcmp(argv[1], "cin") != 0)) {
+    fputs("cscflow import: the return to import: 903 or cin\n", stderr);
     return usage_import();
   }
   argv[1] = argv[0];
-  return import_903(argc - 1, argv + 1);
+  return import_return(is_903 ? IMPORT_903 : IMPORT_CIN, argc - 1, argv + 1);
 }

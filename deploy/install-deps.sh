@@ -13,6 +13,7 @@ packages=(
   libmicrohttpd-dev         # the HTTP read API (serve/)
   nettle-dev                # SHA-256 of API tokens
   libjansson-dev            # JSON of the HTTP read API
+  libxml2-dev               # the CIN census XML (cscflow import cin)
   valgrind                  # leak checks of the core paths
   clang libclang-rt-dev     # libFuzzer targets (fuzz/): clang's fuzzer and sanitizer runtimes
   sqlite3                   # the bench's batch-engine comparison (bench/sqlite/)

@@ -38,19 +38,23 @@
  * valid for the call only. Non-zero stops the import with that code. */
 typedef int (*import_emit_fn)(void *ctx, const CaseEvent *ev);
 
+enum import_return { IMPORT_903, IMPORT_CIN };
+
 struct import_options {
+  enum import_return kind;
   const char *la;        /* the LA's code, as events carry it (required) */
-  int year;              /* SSDA903: the collection year, ending 31 March year */
+  int year;              /* SSDA903: the collection year, ending 31 March year
+                            (the CIN census's files name theirs: 0) */
   csc_date until;        /* events dated after it are left out (--until); DATE_NEVER: none */
-  const char *source_system; /* NULL: "ssda903" */
+  const char *source_system; /* NULL: "ssda903" or "cin_census" */
   import_emit_fn emit;
   void *emit_ctx;
 };
 
 struct import;
 
-/* A new import of one return. CSC_EINVAL when la is not an LA code or the
- * year is outside 1990..2199. */
+/* A new import of one return. CSC_EINVAL when la is not an LA code or, for
+ * the SSDA903, the year is outside 1990..2199. */
 int import_new(const struct import_options *o, struct import **out);
 void import_free(struct import *im);
 
@@ -67,9 +71,18 @@ int import_903_table(struct import *im, const char *name, FILE *f);
 /* Makes and emits the events of every table read, child by child. */
 int import_903_finish(struct import *im);
 
+/*
+ * The CIN census (feeds/cin.c): one XML file (name: for the report), its
+ * events made and emitted child by child, recorded on 31 March of the
+ * collection year its header names (Header/CollectionDetails/Year). A file
+ * that is no census (no <Message>, not XML) is reported unrecognised_file;
+ * one with no year, missing_value; neither is an error.
+ */
+int import_cin_file(struct import *im, const char *name, const char *xml, size_t len);
+
 /* The report: JSON (one object: the return, the LA, the year, per table its
- * file, rows and events, and per rule its count, what was done and the
- * rows), and a summary of counts for a terminal (no child ids). */
+ * file, rows and events (SSDA903), and per rule its count, what was done
+ * and the rows), and a summary of counts for a terminal (no child ids). */
 int import_report_json(const struct import *im, FILE *f);
 void import_report_summary(const struct import *im, FILE *f);
 

@@ -63,21 +63,31 @@ int import_new(const struct import_options *o, struct import **out) {
   *out = NULL;
   if (o->la == NULL || !ingest_la_code_valid(o->la) || o->emit == NULL)
     return CSC_EINVAL;
-  if (o->year < 1990 || o->year > 2199)
+  if (o->kind == IMPORT_903 && (o->year < 1990 || o->year > 2199))
     return CSC_EINVAL;
   struct import *im = calloc(1, sizeof *im);
   if (im == NULL)
     return CSC_ENOMEM;
   im->o = *o;
   if (im->o.source_system == NULL)
-    im->o.source_system = "ssda903";
+    im->o.source_system = o->kind == IMPORT_CIN ? "cin_census" : "ssda903";
   arena_init(&im->arena, 1 << 16);
   arena_init(&im->event, 4096);
-  im->collection_end = date_from_ymd(o->year, 3, 31);
-  /* Noon UTC: 31 March in London whether or not summer time has begun. */
-  im->recorded_at_ms = (int64_t)im->collection_end * 86400000 + 12 * 3600000;
+  import_set_year(im, o->year ? o->year : 2000);
+  im->o.year = o->year;
   *out = im;
   return CSC_OK;
+}
+
+void import_set_year(struct import *im, int year) {
+  im->o.year = year;
+  im->collection_end = date_from_ymd(year, 3, 31);
+  /* Noon UTC: 31 March in London whether or not summer time has begun. */
+  im->recorded_at_ms = (int64_t)im->collection_end * 86400000 + 12 * 3600000;
+}
+
+static const char *return_name(const struct import *im) {
+  return im->o.kind == IMPORT_CIN ? "cin_census" : "ssda903";
 }
 
 void ssda903_free(struct ssda903 *s);
@@ -114,9 +124,11 @@ int import_note(struct import *im, enum import_rule rule, const char *table, lon
   return CSC_OK;
 }
 
-/* The id of what ev says: "903-" and 32 hex digits of the SHA-256 of its
- * bytes with no id and no recording time, the LA and child included. */
-static int event_id_of(CaseEvent *ev, struct arena *a, char *id, size_t idlen) {
+/* The id of what ev says: "903-" (or "cin-") and 32 hex digits of the
+ * SHA-256 of its bytes with no id and no recording time, the LA, the child
+ * and the source system included. */
+static int event_id_of(CaseEvent *ev, const char *prefix, struct arena *a, char *id,
+                       size_t idlen) {
   const size_t n = cscflow__v1__case_event__get_packed_size(ev);
   uint8_t *buf = arena_alloc(a, n ? n : 1);
   if (buf == NULL)
@@ -127,7 +139,7 @@ static int event_id_of(CaseEvent *ev, struct arena *a, char *id, size_t idlen) {
   sha256_init(&ctx);
   sha256_update(&ctx, n, buf);
   sha256_digest(&ctx, sizeof digest, digest);
-  size_t k = (size_t)snprintf(id, idlen, "903-");
+  size_t k = (size_t)snprintf(id, idlen, "%s", prefix);
   for (size_t i = 0; i < sizeof digest && k + 2 < idlen; i++)
     k += (size_t)snprintf(id + k, idlen - k, "%02x", digest[i]);
   return CSC_OK;
@@ -146,7 +158,8 @@ int import_emit(struct import *im, CaseEvent *ev, const char *table, long line) 
   ev->source_system = (char *)im->o.source_system;
   ev->event_id = "";
   ev->recorded_at_ms = 0;
-  int rc = event_id_of(ev, &im->event, id, sizeof id);
+  int rc = event_id_of(ev, im->o.kind == IMPORT_CIN ? "cin-" : "903-", &im->event, id,
+                       sizeof id);
   if (rc != CSC_OK)
     return rc;
   ev->event_id = id;
@@ -177,7 +190,7 @@ void ssda903_report_tables(const struct ssda903 *s, FILE *f);
 
 int import_report_json(const struct import *im, FILE *f) {
   char date[11];
-  fputs("{\"return\":\"ssda903\",\"la\":", f);
+  fprintf(f, "{\"return\":\"%s\",\"la\":", return_name(im));
   json_write_string(f, im->o.la);
   fprintf(f, ",\"year\":%d,\"collection_end\":\"%s\"", im->o.year,
           date_format(im->collection_end, date));
@@ -213,9 +226,9 @@ int import_report_json(const struct import *im, FILE *f) {
 }
 
 void import_report_summary(const struct import *im, FILE *f) {
-  fprintf(f, "import ssda903 %s, year ending 31 March %d: %llu events, %llu rows or values left "
+  fprintf(f, "import %s %s, year ending 31 March %d: %llu events, %llu rows or values left "
              "out\n",
-          im->o.la, im->o.year, (unsigned long long)im->events,
+          return_name(im), im->o.la, im->o.year, (unsigned long long)im->events,
           (unsigned long long)import_left_out(im));
   for (int r = 0; r < R_RULE_COUNT; r++)
     if (im->rules[r].count > 0)

@@ -5,6 +5,7 @@
  *
  *   import.c   the import: options, events made and emitted, the report
  *   ssda903.c  the SSDA903 tables: recognised, kept, turned into events
+ *   cin.c      the CIN census XML: each child's episodes turned into events
  *   csv.c      the CSV records the tables come in
  */
 #ifndef CSCFLOW_FEEDS_INTERNAL_H
@@ -63,6 +64,9 @@ struct import {
   struct report_entry rules[R_RULE_COUNT];
   struct ssda903 *s903;
 };
+
+/* Sets the collection year (the CIN census reads it from its file). */
+void import_set_year(struct import *im, int year);
 
 /* Counts rule for a row of table (line, child) in the report. */
 int import_note(struct import *im, enum import_rule rule, const char *table, long line,

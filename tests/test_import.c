@@ -1,7 +1,8 @@
 /*
- * test_import903: the SSDA903 importer (feeds/). Tables written here from
- * the guide's column names; the events each row must become worked out by
- * hand from the guide's meaning of RNE, REC and DEC:
+ * test_import: the importers of the statutory returns (feeds/). SSDA903
+ * tables written here from the guide's column names; the events each row
+ * must become worked out by hand from the guide's meaning of RNE, REC and
+ * DEC:
  *
  *   "RNE: reason for new episode. S = started to be looked after;
  *    L = change of legal status only; P = change of placement only;
@@ -35,6 +36,7 @@ struct seen {
 struct collected {
   struct seen e[MAX_EVENTS];
   size_t n;
+  const char *source; /* the source_system every event must carry */
 };
 
 static void describe(const CaseEvent *ev, char *out, size_t len) {
@@ -42,12 +44,16 @@ static void describe(const CaseEvent *ev, char *out, size_t len) {
   char *p = out + k;
   const size_t room = len - (size_t)k;
   switch (ev->payload_case) {
-  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CHILD_DETAILS:
-    snprintf(p, room, "details dob=%u sex=%d eth=%s uasc=%d duc=%u",
-             (unsigned)ev->child_details->date_of_birth, (int)ev->child_details->sex,
-             ev->child_details->ethnicity, (int)ev->child_details->uasc,
-             (unsigned)ev->child_details->uasc_ceased_on);
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CHILD_DETAILS: {
+    const Cscflow__V1__ChildDetails *d = ev->child_details;
+    int m = snprintf(p, room, "details dob=%u sex=%d eth=%s uasc=%d duc=%u",
+                     (unsigned)d->date_of_birth, (int)d->sex, d->ethnicity, (int)d->uasc,
+                     (unsigned)d->uasc_ceased_on);
+    if (d->expected_date_of_birth || d->date_of_death || d->n_disabilities)
+      snprintf(p + m, room - (size_t)m, " edob=%u death=%u dis=%zu", (unsigned)d->expected_date_of_birth,
+               (unsigned)d->date_of_death, d->n_disabilities);
     break;
+  }
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_PERIOD_OF_CARE_STARTED: {
     const Cscflow__V1__PeriodOfCareStarted *s = ev->period_of_care_started;
     snprintf(p, room, "start %s ls=%s cin=%s place=%s/%s/%s%s", s->period_id, s->legal_status,
@@ -107,6 +113,53 @@ static void describe(const CaseEvent *ev, char *out, size_t len) {
     snprintf(p, room, "worker %s off=%d reason=%s", ev->worker_allocated->worker_id,
              (int)ev->worker_allocated->deallocated, ev->worker_allocated->end_reason);
     break;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_REFERRAL_OPENED:
+    snprintf(p, room, "referral %s src=%s need=%s nfa=%d", ev->referral_opened->referral_id,
+             ev->referral_opened->source, ev->referral_opened->primary_need,
+             (int)ev->referral_opened->no_further_action);
+    break;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_REFERRAL_CLOSED:
+    snprintf(p, room, "closed %s reason=%s nfa=%d", ev->referral_closed->referral_id,
+             ev->referral_closed->closure_reason, (int)ev->referral_closed->no_further_action);
+    break;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_ASSESSMENT_STARTED:
+    snprintf(p, room, "assessment %s of %s", ev->assessment_started->assessment_id,
+             ev->assessment_started->referral_id);
+    break;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_ASSESSMENT_COMPLETED: {
+    const Cscflow__V1__AssessmentCompleted *a = ev->assessment_completed;
+    snprintf(p, room, "assessed %s factors=%zu:%s", a->assessment_id, a->n_factors,
+             a->n_factors ? a->factors[a->n_factors - 1] : "");
+    break;
+  }
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_SECTION47_STARTED:
+    snprintf(p, room, "s47 %s of %s target=%u", ev->section47_started->enquiry_id,
+             ev->section47_started->referral_id, (unsigned)ev->section47_started->icpc_target_date);
+    break;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_SECTION47_COMPLETED:
+    snprintf(p, room, "s47done %s not_required=%d", ev->section47_completed->enquiry_id,
+             (int)ev->section47_completed->icpc_not_required);
+    break;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_ICPC_HELD:
+    snprintf(p, room, "icpc %s agreed=%d", ev->icpc_held->enquiry_id,
+             (int)ev->icpc_held->plan_agreed);
+    break;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CIN_PLAN_STARTED:
+    snprintf(p, room, "cinplan %s", ev->cin_plan_started->plan_id);
+    break;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CIN_PLAN_ENDED:
+    snprintf(p, room, "cinplanend %s", ev->cin_plan_ended->plan_id);
+    break;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CP_PLAN_STARTED: {
+    const Cscflow__V1__CpPlanStarted *c = ev->cp_plan_started;
+    snprintf(p, room, "cp %s cat=%s prev=%u/%d", c->plan_id, c->initial_category,
+             (unsigned)c->previous_cp_plans, (int)c->previous_cp_plans_recorded);
+    break;
+  }
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CP_PLAN_ENDED:
+    snprintf(p, room, "cpend %s cat=%s", ev->cp_plan_ended->plan_id,
+             ev->cp_plan_ended->latest_category);
+    break;
   default:
     snprintf(p, room, "payload %d", (int)ev->payload_case);
   }
@@ -116,7 +169,7 @@ static int collect(void *ctx, const CaseEvent *ev) {
   struct collected *c = ctx;
   assert_true(c->n < MAX_EVENTS);
   assert_string_equal(ev->la_code, "201");
-  assert_string_equal(ev->source_system, "ssda903");
+  assert_string_equal(ev->source_system, c->source);
   /* Recorded at noon UTC on the collection's 31 March (2024-03-31). */
   assert_int_equal(ev->recorded_at_ms, 1711886400000LL);
   snprintf(c->e[c->n].id, sizeof c->e[c->n].id, "%s", ev->event_id);
@@ -128,6 +181,7 @@ static int collect(void *ctx, const CaseEvent *ev) {
 /* Imports the tables (name, text pairs, NULL-ended) for year 2024. */
 static struct import *run_import(struct collected *c, csc_date until, const char *const *tables) {
   memset(c, 0, sizeof *c);
+  c->source = "ssda903";
   struct import_options o = {.la = "201", .year = 2024, .until = until, .emit = collect,
                              .emit_ctx = c};
   struct import *im;
@@ -476,6 +530,100 @@ static void test_adoption_and_the_rest(void **state) {
   import_free(im);
 }
 
+/* ---- the CIN census ------------------------------------------------------------ */
+
+/* K1: a referral (2 May 2023) assessed, an enquiry whose ICPC (30 May)
+ * agreed a CP plan that day, one review, the plan ended and the episode
+ * closed. The episode's own DateOfInitialCPC repeats the enquiry's: not
+ * counted twice. K2: unborn; an enquiry whose ICPC was not required, and a
+ * conference (5 Feb) recorded only on the episode, so used, naming the
+ * enquiry before it. A child with no LAchildID is reported. The census's
+ * ReferenceDate is another day; its <Year> (2024) sets the recording. */
+static const char census[] =
+    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+    "<Message><Header><CollectionDetails><Collection>CIN</Collection><Year>2024</Year>"
+    "<ReferenceDate>2024-03-28</ReferenceDate></CollectionDetails>"
+    "<Source><LEA>201</LEA></Source></Header>\n"
+    "<Children>\n"
+    "<Child><ChildIdentifiers><LAchildID> K1 </LAchildID><PersonBirthDate>2015-05-01</PersonBirthDate>"
+    "<GenderCurrent>1</GenderCurrent></ChildIdentifiers>"
+    "<ChildCharacteristics><Ethnicity>WBRI</Ethnicity><Disabilities><Disability>NONE</Disability>"
+    "</Disabilities></ChildCharacteristics>\n"
+    "<CINdetails><CINreferralDate>2023-05-02</CINreferralDate><ReferralSource>1A</ReferralSource>"
+    "<PrimaryNeedCode>N1</PrimaryNeedCode><CINclosureDate>2024-02-01</CINclosureDate>"
+    "<ReasonForClosure>RC8</ReasonForClosure><DateOfInitialCPC>2023-05-30</DateOfInitialCPC>"
+    "<ReferralNFA>false</ReferralNFA>\n"
+    "<Assessments><AssessmentActualStartDate>2023-05-03</AssessmentActualStartDate>"
+    "<AssessmentAuthorisationDate>2023-06-20</AssessmentAuthorisationDate>"
+    "<FactorsIdentifiedAtAssessment><AssessmentFactors>2A</AssessmentFactors>"
+    "<AssessmentFactors>21</AssessmentFactors></FactorsIdentifiedAtAssessment></Assessments>\n"
+    "<Section47><S47ActualStartDate>2023-05-10</S47ActualStartDate>"
+    "<InitialCPCtarget>2023-06-01</InitialCPCtarget><DateOfInitialCPC>2023-05-30</DateOfInitialCPC>"
+    "<ICPCnotRequired>false</ICPCnotRequired></Section47>\n"
+    "<ChildProtectionPlans><CPPstartDate>2023-05-30</CPPstartDate><CPPendDate>2024-01-15</CPPendDate>"
+    "<InitialCategoryOfAbuse>NEG</InitialCategoryOfAbuse><LatestCategoryOfAbuse>EMO</LatestCategoryOfAbuse>"
+    "<NumberOfPreviousCPP>1</NumberOfPreviousCPP><Reviews><CPPreviewDate>2023-08-20</CPPreviewDate>"
+    "</Reviews></ChildProtectionPlans></CINdetails></Child>\n"
+    "<Child><ChildIdentifiers><LAchildID>K2</LAchildID>"
+    "<ExpectedPersonBirthDate>2024-06-01</ExpectedPersonBirthDate></ChildIdentifiers>\n"
+    "<CINdetails><CINreferralDate>2024-01-10</CINreferralDate><ReferralSource>5A</ReferralSource>"
+    "<PrimaryNeedCode>N2</PrimaryNeedCode><ReferralNFA>1</ReferralNFA>"
+    "<DateOfInitialCPC>2024-02-05</DateOfInitialCPC>"
+    "<CINPlanDates><CINPlanStartDate>2024-02-06</CINPlanStartDate></CINPlanDates>"
+    "<Section47><S47ActualStartDate>2024-01-12</S47ActualStartDate>"
+    "<ICPCnotRequired>true</ICPCnotRequired></Section47></CINdetails></Child>\n"
+    "<Child><ChildIdentifiers><PersonBirthDate>2010-01-01</PersonBirthDate></ChildIdentifiers></Child>\n"
+    "</Children></Message>\n";
+
+static void test_cin_census(void **state) {
+  (void)state;
+  struct collected c;
+  memset(&c, 0, sizeof c);
+  c.source = "cin_census";
+  struct import_options o = {.kind = IMPORT_CIN, .la = "201", .until = DATE_NEVER,
+                             .emit = collect, .emit_ctx = &c};
+  struct import *im;
+  assert_int_equal(import_new(&o, &im), CSC_OK);
+  assert_int_equal(import_cin_file(im, "census.xml", census, sizeof census - 1), CSC_OK);
+  const char *const want[] = {
+      "K1 20150501 details dob=20150501 sex=1 eth=WBRI uasc=0 duc=0",
+      "K1 20230502 referral R20230502 src=1A need=N1 nfa=0",
+      "K1 20240201 closed R20230502 reason=RC8 nfa=0",
+      "K1 20230503 assessment A20230503 of R20230502",
+      "K1 20230620 assessed A20230503 factors=2:21",
+      "K1 20230510 s47 S20230510 of R20230502 target=20230601",
+      "K1 20230530 icpc S20230510 agreed=1",
+      "K1 20230530 cp CP20230530 cat=NEG prev=1/1",
+      "K1 20230820 review CP20230530 code=",
+      "K1 20240115 cpend CP20230530 cat=EMO",
+      /* unborn: dated on the collection's 31 March, not the expected birth */
+      "K2 20240331 details dob=0 sex=0 eth= uasc=0 duc=0 edob=20240601 death=0 dis=0",
+      "K2 20240110 referral R20240110 src=5A need=N2 nfa=1",
+      "K2 20240206 cinplan CIN20240206",
+      "K2 20240112 s47 S20240112 of R20240110 target=0",
+      "K2 20240112 s47done S20240112 not_required=1",
+      "K2 20240205 icpc S20240112 agreed=0",
+      NULL};
+  assert_lines(&c, want);
+  for (size_t i = 0; i < c.n; i++)
+    assert_memory_equal(c.e[i].id, "cin-", 4);
+  char *json = report_of(im);
+  assert_non_null(strstr(json, "\"return\":\"cin_census\""));
+  assert_non_null(strstr(json, "\"year\":2024"));
+  assert_null(strstr(json, "date_after_collection"));
+  assert_non_null(strstr(json, "{\"rule\":\"missing_value\",\"count\":1,"));
+  free(json);
+  /* Not a census: reported, not an error. */
+  static const char other[] = "<Root/>";
+  assert_int_equal(import_cin_file(im, "other.xml", other, sizeof other - 1), CSC_OK);
+  static const char broken[] = "<Message><Header>";
+  assert_int_equal(import_cin_file(im, "broken.xml", broken, sizeof broken - 1), CSC_OK);
+  json = report_of(im);
+  assert_non_null(strstr(json, "{\"rule\":\"unrecognised_file\",\"count\":2,"));
+  free(json);
+  import_free(im);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_csv_records),
@@ -486,6 +634,7 @@ int main(void) {
       cmocka_unit_test(test_until),
       cmocka_unit_test(test_other_tables),
       cmocka_unit_test(test_adoption_and_the_rest),
+      cmocka_unit_test(test_cin_census),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
