@@ -20,11 +20,12 @@
 
 static int usage_import(void) {
   fputs("usage: cscflow import 903 --la CODE --year YYYY --out FILE [--report FILE]\n"
-        "                          [--until YYYY-MM-DD] TABLE.csv...\n"
+        "                          [--until YYYY-MM-DD] [--child-map FILE] TABLE.csv...\n"
         "       cscflow import cin --la CODE --out FILE [--report FILE]\n"
-        "                          [--until YYYY-MM-DD] CENSUS.xml...\n"
+        "                          [--until YYYY-MM-DD] [--child-map FILE] CENSUS.xml...\n"
         "  --year YYYY   the 903's collection year, ending 31 March YYYY (a census names its own)\n"
-        "  --until DATE  leave out what is dated after DATE (the live feed holds it)\n",
+        "  --until DATE  leave out what is dated after DATE (the live feed holds it)\n"
+        "  --child-map FILE  CSV return_id,la_child_id: the ids the LA's systems use\n",
         stderr);
   return EXIT_USAGE;
 }
@@ -90,6 +91,23 @@ static int read_files(struct import *im, enum import_return kind, char **paths, 
   return CSC_OK;
 }
 
+static int load_map(struct import *im, const char *path) {
+  FILE *f = fopen(path, "rb");
+  if (f == NULL) {
+    fprintf(stderr, "cscflow import: --child-map %s: %s\n", path, strerror(errno));
+    return CSC_EIO;
+  }
+  long line;
+  const int rc = import_load_child_map(im, f, &line);
+  fclose(f);
+  if (rc == CSC_EINVAL && line > 0)
+    fprintf(stderr, "cscflow import: --child-map %s:%ld: expected return_id,la_child_id\n", path,
+            line);
+  else if (rc == CSC_EINVAL)
+    fprintf(stderr, "cscflow import: --child-map %s: a return id is listed twice\n", path);
+  return rc;
+}
+
 static int write_report(const struct import *im, const char *path) {
   if (path == NULL)
     return CSC_OK;
@@ -108,9 +126,10 @@ static int import_return(enum import_return kind, int argc, char **argv) {
                                        {"out", required_argument, 0, 'o'},
                                        {"report", required_argument, 0, 'r'},
                                        {"until", required_argument, 0, 'u'},
+                                       {"child-map", required_argument, 0, 'm'},
                                        {0, 0, 0, 0}};
   struct import_options o = {.kind = kind, .until = DATE_NEVER};
-  const char *out = NULL, *report = NULL;
+  const char *out = NULL, *report = NULL, *map = NULL;
   int c;
   while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
     switch (c) {
@@ -118,6 +137,7 @@ static int import_return(enum import_return kind, int argc, char **argv) {
     case 'y': o.year = atoi(optarg); break;
     case 'o': out = optarg; break;
     case 'r': report = optarg; break;
+    case 'm': map = optarg; break;
     case 'u':
       if (date_parse(optarg, &o.until) != CSC_OK) {
         fprintf(stderr, "cscflow import: --until %s: expected YYYY-MM-DD\n", optarg);
@@ -143,7 +163,9 @@ static int import_return(enum import_return kind, int argc, char **argv) {
     fprintf(stderr, "cscflow import: --la must be an LA code (and the 903's --year 1990..2199)\n");
     return rc == CSC_EINVAL ? EXIT_USAGE : 1;
   }
-  rc = read_files(im, kind, argv + optind, argc - optind);
+  rc = map ? load_map(im, map) : CSC_OK;
+  if (rc == CSC_OK)
+    rc = read_files(im, kind, argv + optind, argc - optind);
   if (rc == CSC_OK && kind == IMPORT_903)
     rc = import_903_finish(im);
   if (fclose(f) != 0 && rc == CSC_OK)

@@ -462,6 +462,7 @@ static int one_child(struct import *im, const xmlNode *child) {
   const char *problem;
   if (c.id == NULL)
     return CSC_ENOMEM;
+  c.id = import_child_id(im, c.id);
   if (ingest_check_id(c.id, &problem) != CSC_OK)
     return import_note(im, c.id[0] ? R_INVALID_CHILD : R_MISSING_VALUE, "cin", c.line, "");
   int rc = details(&c, child);

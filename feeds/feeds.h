@@ -86,6 +86,16 @@ int import_cin_file(struct import *im, const char *name, const char *xml, size_t
 int import_report_json(const struct import *im, FILE *f);
 void import_report_summary(const struct import *im, FILE *f);
 
+/*
+ * --child-map: where an LA's returns name children by other ids than its
+ * case-management system (whose ids the live feed carries), a CSV of two
+ * columns, the id in the return and the LA's person id (a header row
+ * "return_id,la_child_id" may come first). Read before the return's files;
+ * an id it does not list is kept as it is. CSC_EINVAL for a row without
+ * two ids or an id listed twice (*line says which), CSC_ENOMEM.
+ */
+int import_load_child_map(struct import *im, FILE *f, long *line);
+
 /* Events emitted so far, and report entries of rules that left something out. */
 uint64_t import_events(const struct import *im);
 uint64_t import_left_out(const struct import *im);

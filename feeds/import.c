@@ -96,6 +96,7 @@ void import_free(struct import *im) {
   if (im == NULL)
     return;
   ssda903_free(im->s903);
+  free(im->map);
   for (int r = 0; r < R_RULE_COUNT; r++)
     free(im->rules[r].rows);
   arena_free(&im->arena);
@@ -174,6 +175,66 @@ int import_emit(struct import *im, CaseEvent *ev, const char *table, long line) 
   return rc;
 }
 
+/* ---- the child map ------------------------------------------------------------- */
+
+static int map_compare(const void *pa, const void *pb) {
+  return strcmp(((const struct child_map_entry *)pa)->from,
+                ((const struct child_map_entry *)pb)->from);
+}
+
+static int map_add(struct import *im, size_t *cap, const char *from, const char *to) {
+  if (im->n_map == *cap) {
+    size_t n = *cap ? *cap * 2 : 256;
+    struct child_map_entry *m = realloc(im->map, n * sizeof *m);
+    if (m == NULL)
+      return CSC_ENOMEM;
+    im->map = m;
+    *cap = n;
+  }
+  const char *f = arena_strdup(&im->arena, from), *t = arena_strdup(&im->arena, to);
+  if (f == NULL || t == NULL)
+    return CSC_ENOMEM;
+  im->map[im->n_map++] = (struct child_map_entry){f, t};
+  return CSC_OK;
+}
+
+int import_load_child_map(struct import *im, FILE *f, long *line) {
+  struct csv_reader r;
+  size_t cap = im->n_map;
+  int got, rc = CSC_OK;
+  csv_init(&r, f);
+  *line = 0;
+  while (rc == CSC_OK && (got = csv_next(&r)) == 1) {
+    *line = r.line;
+    if (r.line == 1 && r.n == 2 && strcmp(r.fields[0], "return_id") == 0)
+      continue;
+    rc = r.n == 2 && r.fields[0][0] && r.fields[1][0] ? map_add(im, &cap, r.fields[0], r.fields[1])
+                                                      : CSC_EINVAL;
+  }
+  if (rc == CSC_OK && got < 0)
+    rc = got;
+  csv_free(&r);
+  if (rc != CSC_OK)
+    return rc;
+  qsort(im->map, im->n_map, sizeof *im->map, map_compare);
+  for (size_t i = 1; i < im->n_map; i++)
+    if (strcmp(im->map[i - 1].from, im->map[i].from) == 0) {
+      *line = 0; /* a duplicate: the line is not known after the sort */
+      return CSC_EINVAL;
+    }
+  return CSC_OK;
+}
+
+const char *import_child_id(struct import *im, const char *id) {
+  const struct child_map_entry key = {id, NULL};
+  const struct child_map_entry *e =
+      im->n_map ? bsearch(&key, im->map, im->n_map, sizeof *im->map, map_compare) : NULL;
+  if (e == NULL)
+    return id;
+  im->mapped++;
+  return e->to;
+}
+
 uint64_t import_events(const struct import *im) { return im->events; }
 
 uint64_t import_left_out(const struct import *im) {
@@ -199,8 +260,9 @@ int import_report_json(const struct import *im, FILE *f) {
     fputs("null", f);
   else
     fprintf(f, "\"%s\"", date_format(im->o.until, date));
-  fprintf(f, ",\"events\":%llu,\"left_out\":%llu,\"tables\":",
-          (unsigned long long)im->events, (unsigned long long)import_left_out(im));
+  fprintf(f, ",\"events\":%llu,\"left_out\":%llu,\"child_ids_mapped\":%llu,\"tables\":",
+          (unsigned long long)im->events, (unsigned long long)import_left_out(im),
+          (unsigned long long)im->mapped);
   ssda903_report_tables(im->s903, f);
   fputs(",\"rules\":[", f);
   int first = 1;

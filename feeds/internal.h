@@ -54,6 +54,10 @@ struct report_entry {
 
 struct ssda903;
 
+struct child_map_entry {
+  const char *from, *to;
+};
+
 struct import {
   struct import_options o;
   struct arena arena;  /* rows, names and ids: freed with the import */
@@ -63,7 +67,13 @@ struct import {
   uint64_t events;
   struct report_entry rules[R_RULE_COUNT];
   struct ssda903 *s903;
+  struct child_map_entry *map; /* sorted by from */
+  size_t n_map;
+  uint64_t mapped;             /* child ids the map changed */
 };
+
+/* The LA's id for a child the return names id (the --child-map's, or id). */
+const char *import_child_id(struct import *im, const char *id);
 
 /* Sets the collection year (the CIN census reads it from its file). */
 void import_set_year(struct import *im, int year);

@@ -194,6 +194,8 @@ static int keep_row(struct import *im, enum table t, const struct csv_reader *r,
   row->date = DATE_NEVER;
   for (int c = 0; c < MAX_COLUMNS && tables[t].columns[c] != NULL; c++) {
     const char *v = where[c] >= 0 && (size_t)where[c] < r->n ? r->fields[where[c]] : "";
+    if (c == 0)
+      v = import_child_id(im, v); /* CHILD, as the LA's systems know the child */
     if ((row->v[c] = arena_strdup(&im->arena, v)) == NULL)
       return CSC_ENOMEM;
   }

@@ -624,6 +624,52 @@ static void test_cin_census(void **state) {
   import_free(im);
 }
 
+/* --child-map: the return's ids replaced by the LA's person ids, before
+ * anything is keyed by them; an id the map does not list is kept. */
+static void test_child_map(void **state) {
+  (void)state;
+  static const char map[] = "return_id,la_child_id\nC1,P-0001\nC2,P-0002\n";
+  struct collected c;
+  memset(&c, 0, sizeof c);
+  c.source = "ssda903";
+  struct import_options o = {.la = "201", .year = 2024, .until = DATE_NEVER, .emit = collect,
+                             .emit_ctx = &c};
+  struct import *im;
+  long line;
+  assert_int_equal(import_new(&o, &im), CSC_OK);
+  FILE *f = fmemopen((void *)map, sizeof map - 1, "r");
+  assert_int_equal(import_load_child_map(im, f, &line), CSC_OK);
+  fclose(f);
+  static const char eps[] = "CHILD,DECOM,RNE,LS,CIN,PLACE,PLACE_PROVIDER,DEC,REC\n"
+                            "C2,01/05/2023,S,C2,N1,U1,PR1,,\n"
+                            "C9,01/06/2023,S,C2,N1,U1,PR1,,\n";
+  f = fmemopen((void *)eps, sizeof eps - 1, "r");
+  assert_int_equal(import_903_table(im, "e.csv", f), CSC_OK);
+  fclose(f);
+  assert_int_equal(import_903_finish(im), CSC_OK);
+  const char *const want[] = {"C9 20230601 start P20230601 ls=C2 cin=N1 place=U1/PR1/",
+                              "P-0002 20230501 start P20230501 ls=C2 cin=N1 place=U1/PR1/", NULL};
+  assert_lines(&c, want);
+  char *json = report_of(im);
+  assert_non_null(strstr(json, "\"child_ids_mapped\":1,"));
+  free(json);
+  import_free(im);
+
+  /* A row without two ids, and an id listed twice, are refused. */
+  static const char bad[] = "C1,P1\nC2\n", twice[] = "C1,P1\nC1,P2\n";
+  assert_int_equal(import_new(&o, &im), CSC_OK);
+  f = fmemopen((void *)bad, sizeof bad - 1, "r");
+  assert_int_equal(import_load_child_map(im, f, &line), CSC_EINVAL);
+  assert_int_equal(line, 2);
+  fclose(f);
+  import_free(im);
+  assert_int_equal(import_new(&o, &im), CSC_OK);
+  f = fmemopen((void *)twice, sizeof twice - 1, "r");
+  assert_int_equal(import_load_child_map(im, f, &line), CSC_EINVAL);
+  fclose(f);
+  import_free(im);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_csv_records),
@@ -635,6 +681,7 @@ int main(void) {
       cmocka_unit_test(test_other_tables),
       cmocka_unit_test(test_adoption_and_the_rest),
       cmocka_unit_test(test_cin_census),
+      cmocka_unit_test(test_child_map),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
