@@ -38,13 +38,15 @@ struct destination {
 static int usage_import(void) {
   fputs("usage: cscflow import 903 --la CODE --year YYYY (--out FILE | --config FILE)\n"
         "                          [--report FILE]\n"
-        "                          [--until YYYY-MM-DD] [--child-map FILE] TABLE.csv...\n"
+        "                          [--until YYYY-MM-DD] [--child-map FILE] [--previous FILE]\n"
+        "                          TABLE.csv...\n"
         "       cscflow import cin --la CODE (--out FILE | --config FILE) [--report FILE]\n"
         "                          [--until YYYY-MM-DD] [--child-map FILE] CENSUS.xml...\n"
         "  --year YYYY   the 903's collection year, ending 31 March YYYY (a census names its own)\n"
         "  --until DATE  leave out what is dated after DATE (the live feed holds it)\n"
         "  --child-map FILE  CSV return_id,la_child_id: the ids the LA's systems use\n"
-        "  --config FILE     produce to csc.events.v1 with the producer options of run\n",
+        "  --config FILE     produce to csc.events.v1 with the producer options of run\n"
+        "  --previous FILE   an earlier import's events: the report lists what this contradicts\n",
         stderr);
   return EXIT_USAGE;
 }
@@ -236,9 +238,10 @@ static int import_return(enum import_return kind, int argc, char **argv) {
                                        {"until", required_argument, 0, 'u'},
                                        {"child-map", required_argument, 0, 'm'},
                                        {"config", required_argument, 0, 'c'},
+                                       {"previous", required_argument, 0, 'p'},
                                        {0, 0, 0, 0}};
   struct import_options o = {.kind = kind, .until = DATE_NEVER};
-  const char *out = NULL, *report = NULL, *map = NULL, *config = NULL;
+  const char *out = NULL, *report = NULL, *map = NULL, *config = NULL, *previous = NULL;
   int c;
   while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
     switch (c) {
@@ -248,6 +251,7 @@ static int import_return(enum import_return kind, int argc, char **argv) {
     case 'r': report = optarg; break;
     case 'm': map = optarg; break;
     case 'c': config = optarg; break;
+    case 'p': previous = optarg; break;
     case 'u':
       if (date_parse(optarg, &o.until) != CSC_OK) {
         fprintf(stderr, "cscflow import: --until %s: expected YYYY-MM-DD\n", optarg);
@@ -281,6 +285,9 @@ static int import_return(enum import_return kind, int argc, char **argv) {
     return rc == CSC_EINVAL ? EXIT_USAGE : 1;
   }
   rc = map ? load_map(im, map) : CSC_OK;
+  if (rc == CSC_OK && previous != NULL && (rc = import_load_previous(im, previous)) != CSC_OK)
+    fprintf(stderr, "cscflow import: --previous %s: %s\n", previous,
+            rc == CSC_EIO ? "cannot be read" : "not a file of events");
   if (rc == CSC_OK)
     rc = read_files(im, kind, argv + optind, argc - optind);
   if (rc == CSC_OK && kind == IMPORT_903)

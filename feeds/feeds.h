@@ -96,6 +96,18 @@ void import_report_summary(const struct import *im, FILE *f);
  */
 int import_load_child_map(struct import *im, FILE *f, long *line);
 
+/*
+ * --previous: the events of an earlier import of the same return (a file
+ * `cscflow import --out` wrote), so that the report lists what this one
+ * contradicts: an event that restates an item of the earlier one (the same
+ * ingest_item_key, for the same child) with other values
+ * (contradicts_earlier_return). The fold keeps the later-recorded (state/
+ * fold.c); the report says where. Records of the earlier return that this
+ * one leaves out are not retracted: returns drop records as they age out.
+ * CSC_EIO when the file cannot be read, CSC_EINVAL when it holds no events.
+ */
+int import_load_previous(struct import *im, const char *path);
+
 /* Events emitted so far, and report entries of rules that left something out. */
 uint64_t import_events(const struct import *im);
 uint64_t import_left_out(const struct import *im);

@@ -33,6 +33,7 @@ enum import_rule {
   R_DATE_WITHOUT_REASON,
   R_X1_NOT_CONTINUED,
   R_NO_SDQ_SCORE,
+  R_CONTRADICTS,
   R_RULE_COUNT
 };
 
@@ -70,6 +71,8 @@ struct import {
   struct child_map_entry *map; /* sorted by from */
   size_t n_map;
   uint64_t mapped;             /* child ids the map changed */
+  struct previous_event { const char *key, *id; } *previous; /* sorted by key */
+  size_t n_previous;
 };
 
 /* The LA's id for a child the return names id (the --child-map's, or id). */

@@ -670,6 +670,65 @@ static void test_child_map(void **state) {
   import_free(im);
 }
 
+/* Year N then N+1 (--previous): the period still open is restated (the
+ * same events: nothing new), its end recorded in N with E4A is restated
+ * in N+1 with E13 and another date (contradicts_earlier_return, listed);
+ * C5's row of year N, gone from N+1 (aged out), is nothing. */
+static int write_delimited(void *ctx, const CaseEvent *ev) {
+  return ingest_write_delimited(ctx, ev);
+}
+
+static void test_previous_contradictions(void **state) {
+  (void)state;
+  char dir[256], path[320];
+  test_tmpdir(dir, sizeof dir, "import_previous");
+  snprintf(path, sizeof path, "%s/year-2023.bin", dir);
+  static const char year_n[] = "CHILD,DECOM,RNE,LS,CIN,PLACE,PLACE_PROVIDER,DEC,REC\n"
+                               "C1,10/05/2022,S,C2,N1,U1,PR1,,\n"
+                               "C4,01/06/2022,S,C2,N1,U1,PR1,01/02/2023,E4A\n"
+                               "C5,01/07/2022,S,C2,N1,U1,PR1,,\n";
+  FILE *out = fopen(path, "wb");
+  assert_non_null(out);
+  struct import_options o = {.la = "201", .year = 2023, .until = DATE_NEVER,
+                             .emit = write_delimited, .emit_ctx = out};
+  struct import *im;
+  assert_int_equal(import_new(&o, &im), CSC_OK);
+  FILE *f = fmemopen((void *)year_n, sizeof year_n - 1, "r");
+  assert_int_equal(import_903_table(im, "e.csv", f), CSC_OK);
+  fclose(f);
+  assert_int_equal(import_903_finish(im), CSC_OK);
+  assert_int_equal(import_events(im), 4);
+  import_free(im);
+  assert_int_equal(fclose(out), 0);
+
+  static const char year_n1[] = "CHILD,DECOM,RNE,LS,CIN,PLACE,PLACE_PROVIDER,DEC,REC\n"
+                                "C1,10/05/2022,S,C2,N1,U1,PR1,,\n"
+                                "C4,01/06/2022,S,C2,N1,U1,PR1,03/02/2023,E13\n";
+  struct collected c;
+  memset(&c, 0, sizeof c);
+  c.source = "ssda903";
+  struct import_options o2 = {.la = "201", .year = 2024, .until = DATE_NEVER, .emit = collect,
+                              .emit_ctx = &c};
+  assert_int_equal(import_new(&o2, &im), CSC_OK);
+  assert_int_equal(import_load_previous(im, path), CSC_OK);
+  f = fmemopen((void *)year_n1, sizeof year_n1 - 1, "r");
+  assert_int_equal(import_903_table(im, "e.csv", f), CSC_OK);
+  fclose(f);
+  assert_int_equal(import_903_finish(im), CSC_OK);
+  char *json = report_of(im);
+  assert_non_null(strstr(json, "{\"rule\":\"contradicts_earlier_return\",\"count\":1,"));
+  assert_non_null(strstr(json, "{\"table\":\"episodes\",\"line\":3,\"child\":\"C4\"}"));
+  free(json);
+  import_free(im);
+  /* A file that is not events is refused. */
+  assert_int_equal(import_new(&o2, &im), CSC_OK);
+  snprintf(path, sizeof path, "%s/empty.bin", dir);
+  out = fopen(path, "wb");
+  assert_int_equal(fclose(out), 0);
+  assert_int_equal(import_load_previous(im, path), CSC_EINVAL);
+  import_free(im);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_csv_records),
@@ -682,6 +741,7 @@ int main(void) {
       cmocka_unit_test(test_adoption_and_the_rest),
       cmocka_unit_test(test_cin_census),
       cmocka_unit_test(test_child_map),
+      cmocka_unit_test(test_previous_contradictions),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
