@@ -9,6 +9,10 @@
  * in the history and takes effect when the event arrives; so is the order
  * of arrival of everything else, because the whole history is re-folded.
  *
+ * A statutory return's event that restates an item an earlier return gave
+ * (the same ingest_item_key, recorded later) replaces it: RESTATEMENTS, at
+ * resolve_restatements.
+ *
  * ORDER. Events fold by occurred_on. The events of one day fold in four
  * passes, so that the order in which a worker saved them never matters:
  *   1. ends of what was open before that day (a plan ending the day its
@@ -123,6 +127,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ingest/ingest.h"
 #include "state/state.h"
 
 /* Pre-birth work on the path to a child protection plan is legitimate for an
@@ -1164,6 +1169,61 @@ static void resolve_corrections(CaseEvent **events, size_t n, uint8_t *live) {
   }
 }
 
+/*
+ * RESTATEMENTS. A statutory return restates each year what is still open
+ * and corrects what it got wrong without naming what it corrects: of the
+ * events of one return source with one item key (ingest_item_key: a
+ * period's end, a placement move of a day, ...), only the later-recorded
+ * take part, as if they superseded the others (issue 18: year N+1's end of
+ * a period, with another date or reason, replaces year N's). Events of one
+ * recording time are one return's and all stay. Other sources correct
+ * explicitly (supersedes, retracts).
+ */
+struct restated {
+  const char *key;
+  size_t index;
+};
+
+static int restated_compare(const void *pa, const void *pb) {
+  const struct restated *x = pa, *y = pb;
+  return strcmp(x->key, y->key);
+}
+
+static void resolve_restatements(CaseEvent **events, size_t n, uint8_t *live, struct arena *a) {
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++)
+    k += live[i] && ingest_is_return_source(events[i]->source_system);
+  if (k < 2)
+    return;
+  struct restated *r = arena_alloc(a, k * sizeof *r);
+  if (r == NULL)
+    return; /* no memory: every event stays, as with no restatement */
+  size_t m = 0;
+  for (size_t i = 0; i < n && m < k; i++) {
+    char key[INGEST_ITEM_KEY_MAX + sizeof "ssda903" + 2];
+    const char *src = events[i]->source_system;
+    if (!live[i] || !ingest_is_return_source(src))
+      continue;
+    const int at = snprintf(key, sizeof key, "%s\x1e", src);
+    if (ingest_item_key(events[i], key + at, sizeof key - (size_t)at) == 0)
+      continue;
+    char *copy = arena_strdup(a, key);
+    if (copy == NULL)
+      return;
+    r[m++] = (struct restated){copy, i};
+  }
+  qsort(r, m, sizeof *r, restated_compare);
+  for (size_t i = 0, j; i < m; i = j) {
+    int64_t latest = events[r[i].index]->recorded_at_ms;
+    for (j = i + 1; j < m && strcmp(r[j].key, r[i].key) == 0; j++)
+      if (events[r[j].index]->recorded_at_ms > latest)
+        latest = events[r[j].index]->recorded_at_ms;
+    for (size_t x = i; x < j; x++)
+      if (events[r[x].index]->recorded_at_ms < latest)
+        live[r[x].index] = 0;
+  }
+}
+
 int child_fold(CaseEvent **events, size_t n, const struct code_lists *codes, struct arena *a,
                struct child_state *st) {
   memset(st, 0, sizeof *st);
@@ -1183,6 +1243,7 @@ int child_fold(CaseEvent **events, size_t n, const struct code_lists *codes, str
 
   qsort(events, n, sizeof *events, event_compare);
   resolve_corrections(events, n, live);
+  resolve_restatements(events, n, live, a);
   f.live = live;
   for (size_t i = 0; i < n; i++) {
     /* validated on ingest; kept out of the fold regardless */

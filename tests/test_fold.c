@@ -2085,11 +2085,56 @@ TEST(test_q_unknown_code_returns_fields) {
   assert_int_equal(st->n_findings, 8);
 }
 
+/* A statutory return restates (fold.c, RESTATEMENTS): year N's SSDA903
+ * import ends the period on 1 Feb 2023 with E4A; year N+1's, recorded a
+ * year later, says 3 Feb 2023 and E13. One period, ended as the later
+ * return says, and no finding (the earlier end takes no part). The placement
+ * move both returns record on 1 Aug (type U1, then corrected to U2) is one
+ * move, of type U2. The same
+ * two ends from a CMS (another source, no correction named) are two ends of
+ * one period: the second is reported, as before. */
+TEST(test_return_restatements) {
+  const csc_date start = date_from_ymd(2022, 6, 1), moved = date_from_ymd(2022, 8, 1);
+  const int64_t year_n = test_ms(date_from_ymd(2023, 3, 31));
+  const int64_t year_n1 = test_ms(date_from_ymd(2024, 3, 31));
+  Cscflow__V1__Placement u1 = CSCFLOW__V1__PLACEMENT__INIT, u2 = CSCFLOW__V1__PLACEMENT__INIT;
+  u1.placement_type = "U1";
+  u2.placement_type = "U2";
+  for (int cms = 0; cms < 2; cms++) {
+    h_reset(h);
+    CaseEvent *e[] = {
+        care_start(h, "s", start, "P20220601", "C2", "N1", 0, NULL),
+        place(h, "m1", moved, "P20220601", &u1, "CARPL"),
+        care_end(h, "x1", date_from_ymd(2023, 2, 1), "P20220601", "E4A"),
+        place(h, "m2", moved, "P20220601", &u2, "CARPL"),
+        care_end(h, "x2", date_from_ymd(2023, 2, 3), "P20220601", "E13"),
+    };
+    for (size_t i = 0; i < sizeof e / sizeof *e; i++) {
+      e[i]->source_system = cms ? "liquidlogic" : "ssda903";
+      e[i]->recorded_at_ms = i < 3 ? year_n : year_n1;
+    }
+    const struct child_state *st = fold(h);
+    assert_int_equal(st->n_plans[PLAN_LAC], 1);
+    if (!cms) {
+      assert_int_equal(st->plans[PLAN_LAC][0].end, date_from_ymd(2023, 2, 3));
+      assert_string_equal(st->plans[PLAN_LAC][0].end_code, "E13");
+      assert_int_equal(st->n_placements, 1); /* one move: the later return's */
+      assert_string_equal(st->placements[0].code, "U2");
+      assert_int_equal(st->n_findings, 0);
+    } else {
+      assert_int_equal(st->plans[PLAN_LAC][0].end, date_from_ymd(2023, 2, 1));
+      assert_int_equal(st->n_placements, 2);
+      assert_true(has_finding(st, Q_END_WITHOUT_START, "x2"));
+    }
+  }
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, hist_setup, hist_teardown)
 
 int main(void) {
   const struct CMUnitTest tests[] = {
       /* clang-format off */
+      T(test_return_restatements),
       T(test_child_details_merge), T(test_referrals), T(test_rereferral_boundaries),
       T(test_early_help), T(test_assessments), T(test_strategy_s47_icpc), T(test_cin_plans),
       T(test_cp_plans), T(test_care_and_placements), T(test_legal_status_spans),
