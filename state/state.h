@@ -242,8 +242,9 @@ int store_put_la(struct store *st, MDB_txn *txn, const char *la, const struct la
  * store_get_backfill: CSC_ENOTFOUND when no backfill is in progress.
  * store_is_empty: *empty is 1 when no LA and no history is stored.
  * store_empty: drops every LA's state (histories, facts, aggregates, the
- * calendars, the ledger, alerts, snapshots, the allocation index), every
- * stored position, the outbox from key first_seq on and the backfill mark,
+ * calendars, the ledger, alerts, snapshots, the allocation index, the
+ * sources), every stored position, the outbox from key first_seq on and the
+ * backfill mark,
  * in txn; the code lists, the schema version and the status stay.
  */
 int store_put_backfill(struct store *st, MDB_txn *txn, uint64_t first_seq);
@@ -251,6 +252,34 @@ int store_get_backfill(struct store *st, MDB_txn *txn, uint64_t *first_seq);
 int store_del_backfill(struct store *st, MDB_txn *txn);
 int store_is_empty(struct store *st, MDB_txn *txn, int *empty);
 int store_empty(struct store *st, MDB_txn *txn, uint64_t first_seq);
+
+/*
+ * Where an LA's data came from (state/sources.c): per source system, and
+ * for a statutory return per collection year, the events admitted and the
+ * latest recording time. Meta "src\0" + LA, varints. A return's year is
+ * read from its recording time (the importers record on the collection's
+ * 31 March); any other source is a live feed (year 0). At most
+ * LA_SOURCES_MAX entries: input names its source, so what exceeds them is
+ * counted under "other" rather than growing the record.
+ * store_get_sources: an LA never seen has none (CSC_OK, n 0).
+ * la_sources_note: one admitted event of source_system recorded at ms.
+ */
+#define LA_SOURCES_MAX 32
+struct la_source {
+  char name[STATE_ID_MAX + 1]; /* source_system ("" when unnamed) */
+  int32_t year;                       /* a return's collection year; 0: a live feed */
+  uint64_t events;
+  int64_t last_recorded_ms;
+};
+struct la_sources {
+  size_t n;
+  struct la_source s[LA_SOURCES_MAX];
+  uint64_t other_events; /* of sources beyond LA_SOURCES_MAX */
+  int64_t other_last_ms;
+};
+int store_get_sources(struct store *st, MDB_txn *txn, const char *la, struct la_sources *out);
+int store_put_sources(struct store *st, MDB_txn *txn, const char *la, const struct la_sources *s);
+void la_sources_note(struct la_sources *s, const char *source_system, int64_t recorded_ms);
 
 /* ---- facts ---------------------------------------------------------------- */
 
