@@ -2170,7 +2170,8 @@ TEST(test_continuing_normal_start_unchanged) {
  */
 static void joined_history(struct hist *h) {
   care_start(h, "j01", D(2022, 6, 10), "P1", "C1", "N2", 0, plc(h, "U1", "PR1", 0, 0));
-  continuing(care_start(h, "j02", D(2023, 4, 3), "S2023", "C2", "N2", 0, plc(h, "U4", "PR2", 0, 0)));
+  continuing(
+      care_start(h, "j02", D(2023, 4, 3), "S2023", "C2", "N2", 0, plc(h, "U4", "PR2", 0, 0)));
   place(h, "j03", D(2023, 8, 1), "S2023", plc(h, "U5", "PR2", 0, 0), "CARPL");
   review(h, "j04", D(2023, 5, 1), "S2023", RK(LAC), "PN1");
   care_end(h, "j05", D(2024, 1, 15), "S2023", "E4A");
@@ -2214,7 +2215,8 @@ TEST(test_continuing_joins_open_period) {
  */
 TEST(test_continuing_join_same_changes_nothing) {
   care_start(h, "s01", D(2022, 6, 10), "P1", "C1", "N2", 0, plc(h, "U1", "PR1", 0, 0));
-  continuing(care_start(h, "s02", D(2023, 4, 3), "S2023", "C1", "N2", 0, plc(h, "U1", "PR1", 0, 0)));
+  continuing(
+      care_start(h, "s02", D(2023, 4, 3), "S2023", "C1", "N2", 0, plc(h, "U1", "PR1", 0, 0)));
   legal(h, "s03", D(2023, 6, 1), "S2023", "C2");
   const struct child_state *st = fold(h);
   assert_int_equal(st->n_plans[PLAN_LAC], 1);
