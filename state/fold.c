@@ -13,13 +13,15 @@
  * (the same ingest_item_key, recorded later) replaces it: RESTATEMENTS, at
  * resolve_restatements.
  *
- * ORDER. Events fold by occurred_on. The events of one day fold in four
+ * ORDER. Events fold by occurred_on. The events of one day fold in five
  * passes, so that the order in which a worker saved them never matters:
  *   1. ends of what was open before that day (a plan ending the day its
  *      successor starts ends first);
  *   2. starts;
- *   3. everything else (placements, legal statuses, visits, ...);
- *   4. the remaining ends (a referral opened and closed the same day).
+ *   3. continuing starts of periods of care (joined to a period the day's
+ *      starts may have opened);
+ *   4. everything else (placements, legal statuses, visits, ...);
+ *   5. the remaining ends (a referral opened and closed the same day).
  * Within a pass, ties go by recorded_at, then event_id. ChildDetails are
  * folded before everything else, so that every event can be checked against
  * the date of birth.
@@ -51,6 +53,18 @@
  *                  none --PeriodOfCareStarted--> looked after
  *                       --LegalStatusChanged--> looked after (new status)
  *                       --PeriodOfCareEnded--> ceased
+ *                  none --PeriodOfCareStarted(continuing)--> looked after,
+ *                       start unknown (EP_START_UNKNOWN; period_start_unknown)
+ *                  looked after --PeriodOfCareStarted(continuing)--> looked
+ *                       after (joined: its legal status, need and placement
+ *                       are changes within the period where they differ; the
+ *                       period also answers to its period_id, an alias)
+ *                  A continuing start is a source's first record of a period
+ *                  begun before it, on a day it does not know (an SSDA903
+ *                  import whose first episode of the child is not an RNE S
+ *                  row): joined to the period open on its day, it raises
+ *                  nothing; with none open its period is looked after from
+ *                  occurred_on but is no entry to care.
  *                  Days under legal status V3/V4 (short breaks) are not
  *                  looked-after days (the care spans hold the others); a
  *                  period under V3/V4 throughout is marked short breaks and
@@ -137,8 +151,8 @@
 /* 1900-01-01: an occurred_on before it is implausible_date. */
 #define PLAUSIBLE_FROM ((csc_date)-25567)
 
-enum role { ROLE_START, ROLE_MIDDLE, ROLE_END };
-enum { PASS_EARLIER_ENDS, PASS_STARTS, PASS_MIDDLE, PASS_ENDS };
+enum role { ROLE_START, ROLE_JOIN, ROLE_MIDDLE, ROLE_END };
+enum { PASS_EARLIER_ENDS, PASS_STARTS, PASS_JOINS, PASS_MIDDLE, PASS_ENDS };
 
 struct fold {
   struct child_state *st;
@@ -172,9 +186,10 @@ static enum role event_role(const CaseEvent *ev) {
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_SECTION47_STARTED:
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CIN_PLAN_STARTED:
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CP_PLAN_STARTED:
-  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_PERIOD_OF_CARE_STARTED:
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_MISSING_STARTED:
     return ROLE_START;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_PERIOD_OF_CARE_STARTED:
+    return ev->period_of_care_started->continuing ? ROLE_JOIN : ROLE_START;
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_REFERRAL_CLOSED:
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_EARLY_HELP_ENDED:
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_ASSESSMENT_COMPLETED:
@@ -521,9 +536,17 @@ static int is_short_breaks(const char *legal_status) {
   return strcmp(legal_status, "V3") == 0 || strcmp(legal_status, "V4") == 0;
 }
 
-/* The open period of care named id (any open period when id is ""). */
+/* The open period of care named id (any open period when id is ""): by its
+ * own id, or by the id of a continuing start joined to it (an alias). */
 static struct episode *open_period(struct fold *f, const char *id) {
-  return open_episode(f->st->plans[PLAN_LAC], f->st->n_plans[PLAN_LAC], id);
+  struct child_state *st = f->st;
+  struct episode *e = open_episode(st->plans[PLAN_LAC], st->n_plans[PLAN_LAC], id);
+  for (size_t i = st->n_period_aliases; e == NULL && id[0] != '\0' && i-- > 0;) {
+    struct episode *p = &st->plans[PLAN_LAC][st->period_aliases[i].value];
+    if (p->end == DATE_NEVER && strcmp(st->period_aliases[i].id, id) == 0)
+      e = p;
+  }
+  return e;
 }
 
 static void add_legal_status(struct fold *f, const struct episode *period, const char *status,
@@ -569,18 +592,87 @@ static void start_placement(struct fold *f, const struct episode *period,
   }
 }
 
+/* The code of the latest mark of period (legal status or need) folded so
+ * far; "" when none. Marks are folded in date order. */
+static const char *code_in_force(const struct fold *f, const struct mark *marks, size_t n,
+                                 const struct episode *period) {
+  const uint32_t index = (uint32_t)(period - f->st->plans[PLAN_LAC]);
+  for (size_t i = n; i-- > 0;)
+    if (marks[i].value == index)
+      return marks[i].code;
+  return "";
+}
+
+/* Whether p is another placement than the period's open one (by type and
+ * provider); true when none is open. */
+static int placement_differs(const struct fold *f, const struct episode *period,
+                             const Cscflow__V1__Placement *p) {
+  const struct child_state *st = f->st;
+  for (size_t i = st->n_placements; i-- > 0;) {
+    const struct episode *pl = &st->placements[i];
+    if (pl->end == DATE_NEVER && strcmp(pl->ref, period->id) == 0)
+      return strcmp(pl->code, p->placement_type) != 0 || strcmp(pl->extra, p->provider) != 0;
+  }
+  return 1;
+}
+
+/*
+ * A continuing start on a day period is open: the source's first record of
+ * a period another source (an earlier import, the feed) already has. It
+ * opens nothing and raises nothing; what it says that differs from the
+ * period's state is a change within the period, from its date (a change of
+ * legal status, of need, a new placement). Its period_id becomes an alias,
+ * because the same source names the period by that id from now on. The
+ * reason for new episode of those changes is not known ("").
+ */
+static void join_period(struct fold *f, struct episode *period,
+                        const Cscflow__V1__PeriodOfCareStarted *p) {
+  struct child_state *st = f->st;
+  if (p->period_id[0] != '\0' && strcmp(p->period_id, period->id) != 0)
+    add_mark(f, &st->period_aliases, &st->n_period_aliases, p->period_id,
+             (uint32_t)(period - st->plans[PLAN_LAC]), 0);
+  if (p->legal_status[0] != '\0' &&
+      strcmp(code_in_force(f, st->legal, st->n_legal, period), p->legal_status) != 0)
+    add_legal_status(f, period, p->legal_status, "");
+  if (p->category_of_need[0] != '\0' &&
+      strcmp(code_in_force(f, st->needs, st->n_needs, period), p->category_of_need) != 0)
+    add_need(f, period, p->category_of_need);
+  if (p->placement != NULL && placement_differs(f, period, p->placement))
+    start_placement(f, period, p->placement, "", "");
+}
+
+/*
+ * A continuing start (events.proto: the period began before occurred_on, on
+ * a day the source does not know) joins the period open that day, if any
+ * (join_period). Otherwise it opens a period whose start is unknown
+ * (EP_START_UNKNOWN, period_start_unknown): looked after from occurred_on,
+ * but not an entry to care (state/facts_internal.h, is_lac_entry), and its
+ * first legal status and placement have no RNE "S" (the return had none).
+ * Continuing starts fold after the day's other starts (PASS_JOINS), so that
+ * a normal start of the same day is joined whatever the order of the two.
+ */
 static void on_care_started(struct fold *f, const Cscflow__V1__PeriodOfCareStarted *p) {
+  struct episode *open = p->continuing ? open_period(f, "") : NULL;
+  if (open != NULL) {
+    join_period(f, open, p);
+    return;
+  }
   struct episode *period = on_plan_started(f, PLAN_LAC, p->period_id, "");
   if (period == NULL)
     return;
+  const char *rne = p->continuing ? "" : "S";
   period->code = p->legal_status;
   period->extra = p->category_of_need;
   if (p->uasc)
     period->flags |= EP_UASC;
-  add_legal_status(f, period, p->legal_status, "S");
+  if (p->continuing) {
+    period->flags |= EP_START_UNKNOWN;
+    finding(f, Q_PERIOD_START_UNKNOWN);
+  }
+  add_legal_status(f, period, p->legal_status, rne);
   add_need(f, period, p->category_of_need);
   if (p->placement != NULL)
-    start_placement(f, period, p->placement, "", "S");
+    start_placement(f, period, p->placement, "", rne);
 }
 
 static int on_care_ended(struct fold *f, const Cscflow__V1__PeriodOfCareEnded *p) {
@@ -1075,6 +1167,24 @@ static int held_on(const struct episode *eps, size_t n, const char *id, csc_date
   return 0;
 }
 
+/* A LAC review naming a continuing start's period_id reviews the period it
+ * joined: the review takes that period's id, whatever its date (an alias
+ * names the period for good), so that review_outside_plan and the review
+ * facts match it by id like any other. */
+static void resolve_review_aliases(struct fold *f) {
+  struct child_state *st = f->st;
+  for (size_t i = 0; i < st->n_reviews; i++) {
+    struct mark *r = &st->reviews[i];
+    if (r->value != CSCFLOW__V1__REVIEW_KIND__REVIEW_KIND_LAC || r->id[0] == '\0')
+      continue;
+    for (size_t j = 0; j < st->n_period_aliases; j++)
+      if (strcmp(st->period_aliases[j].id, r->id) == 0) {
+        r->id = st->plans[PLAN_LAC][st->period_aliases[j].value].id;
+        break;
+      }
+  }
+}
+
 /* review_outside_plan: a CP review with no CP plan open on its date, or a
  * LAC review with no period of care. Checked on the final episodes, so that
  * the order of the events of one day never matters. A review of another
@@ -1271,6 +1381,7 @@ int child_fold(CaseEvent **events, size_t n, const struct code_lists *codes, str
       for (size_t k = i; k < j; k++) {
         const enum role role = live[k] ? event_role(events[k]) : ROLE_MIDDLE;
         const int wanted = pass == PASS_STARTS   ? role == ROLE_START
+                           : pass == PASS_JOINS  ? role == ROLE_JOIN
                            : pass == PASS_MIDDLE ? role == ROLE_MIDDLE
                                                  : role == ROLE_END;
         if (!live[k] || !wanted || done[k])
@@ -1284,6 +1395,7 @@ int child_fold(CaseEvent **events, size_t n, const struct code_lists *codes, str
   }
   f.only_earlier = 0;
   check_overlaps(&f);
+  resolve_review_aliases(&f);
   check_reviews(&f);
   check_missing(&f);
   derive_care_spans(&f);

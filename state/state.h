@@ -448,6 +448,8 @@ enum quality_rule {
   Q_REPEATED_COMPLETION,   /* a second completion of an assessment or S47 enquiry: not counted */
   Q_REVIEW_OUTSIDE_PLAN,   /* a review of a CP plan or period of care not open on its date */
   Q_MISSING_OUTSIDE_CARE,  /* a missing or away episode that starts with no period of care open */
+  Q_PERIOD_START_UNKNOWN,  /* a continuing period of care joined to no open period: its start is
+                              unknown (SSDA903 import; state/fold.c) */
   Q_RULE_COUNT
 };
 extern const char *const quality_rule_ids[Q_RULE_COUNT];
@@ -507,6 +509,8 @@ struct episode {
 #define EP_NFA_AT_REFERRAL 256u   /* referral: CIN census ReferralNFA recorded on it */
 #define EP_ICPC_NOT_REQUIRED 512u /* S47 enquiry: ICPC not required */
 #define EP_PREVIOUS_RECORDED 1024u /* CP plan: value holds the record's previous CP plans */
+#define EP_START_UNKNOWN 2048u /* period of care opened by a continuing PeriodOfCareStarted: it
+                                  began before start, on a day unknown; no entry to care */
 /* Employment: the worker's seniority (Cscflow__V1__Seniority, 0..3) in bits 16-17. */
 #define EP_SENIORITY_SHIFT 16
 #define EP_SENIORITY(flags) (((flags) >> EP_SENIORITY_SHIFT) & 3u)
@@ -566,6 +570,10 @@ struct child_state {
   size_t n_legal;
   struct mark *needs; /* category of need from date: as legal, code the need */
   size_t n_needs;
+  struct mark *period_aliases; /* id = the period_id of a continuing PeriodOfCareStarted
+                                  joined to an open period, value = that period's index in
+                                  plans[PLAN_LAC]: the period answers to both ids */
+  size_t n_period_aliases;
   struct mark *reviews; /* id = plan or period reviewed, value = Cscflow__V1__ReviewKind,
                            code = participation code, code2 = the event's id */
   size_t n_reviews;

@@ -157,6 +157,7 @@
     repeated_completion: 'A second completion of an assessment or S47 enquiry; only the first counts.',
     review_outside_plan: 'A review of a CP plan or period of care that was not open on the review date.',
     missing_outside_care: 'A missing or away episode that starts when the child is not in care.',
+    period_start_unknown: 'A period of care that began before the first return imported, on an unknown day; not counted as an entry to care.',
   };
 
   const $ = (id) => document.getElementById(id);
