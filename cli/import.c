@@ -30,6 +30,7 @@ struct destination {
   FILE *file;
   struct sink *sink;
   char key[LA_CODE_SIZE]; /* the LA's canonical code: the message key */
+  char topic[256];        /* cscflow.topic.events, as run consumes it */
   uint64_t sent, failed;
   uint8_t *buf;
   size_t cap;
@@ -107,7 +108,7 @@ static int send_event(struct destination *d, const CaseEvent *ev) {
     d->cap = n;
   }
   cscflow__v1__case_event__pack(ev, d->buf);
-  const struct sink_message m = {TOPIC_EVENTS, d->key, strlen(d->key), d->buf, n, NULL, 0,
+  const struct sink_message m = {d->topic, d->key, strlen(d->key), d->buf, n, NULL, 0,
                                  d->sent++};
   const int rc = d->sink->publish(d->sink, &m); /* copies the bytes */
   d->sink->poll(d->sink, 0);
@@ -123,18 +124,16 @@ static int write_event(void *ctx, const CaseEvent *ev) {
 
 /* The producer of `run`'s config, and the LA's canonical code as the key.
  * 0, or the exit status. */
-static int open_producer(struct destination *d, const char *path, const char *la) {
-  struct config cfg;
+static int open_producer(struct destination *d, const struct config *cfg, const char *la) {
   struct la_registry las;
   char err[512];
-  int status = cli_load_config(&cfg, path);
-  if (status != 0)
-    return status;
-  if (la_registry_load(&las, &cfg, err, sizeof err) != CSC_OK) {
+  int status = 0;
+  if (la_registry_load(&las, cfg, err, sizeof err) != CSC_OK) {
     fprintf(stderr, "cscflow import: config: %s\n", err);
-    config_free(&cfg);
     return EXIT_CONFIG;
   }
+  const char *topic = config_get(cfg, "cscflow.topic.events");
+  snprintf(d->topic, sizeof d->topic, "%s", topic ? topic : TOPIC_EVENTS);
   const char *why = NULL;
   const char *canonical = la_registry_resolve(&las, la, &why);
   if (canonical == NULL || strlen(canonical) >= sizeof d->key) {
@@ -144,7 +143,7 @@ static int open_producer(struct destination *d, const char *path, const char *la
     memcpy(d->key, canonical, strlen(canonical) + 1);
   }
   rd_kafka_conf_t *conf =
-      status == 0 ? kafka_conf_from_config(&cfg, "producer", err, sizeof err) : NULL;
+      status == 0 ? kafka_conf_from_config(cfg, "producer", err, sizeof err) : NULL;
   if (status == 0 && (conf == NULL || rd_kafka_conf_set(conf, "partitioner", "murmur2_random", err,
                                                          sizeof err) != RD_KAFKA_CONF_OK)) {
     fprintf(stderr, "cscflow import: config: %s\n", err);
@@ -162,7 +161,6 @@ static int open_producer(struct destination *d, const char *path, const char *la
     d->sink->ack_ctx = d;
   }
   la_registry_free(&las);
-  config_free(&cfg);
   return status;
 }
 
@@ -265,15 +263,30 @@ static int import_return(enum import_return kind, int argc, char **argv) {
       (kind == IMPORT_903) != (o.year != 0))
     return usage_import();
   struct destination d = {0};
-  if (config != NULL) {
-    const int status = open_producer(&d, config, o.la);
-    if (status != 0) {
-      close_destination(&d, CSC_OK);
-      return status;
-    }
-  } else if ((d.file = fopen(out, "wb")) == NULL) {
+  struct config cfg;
+  struct refdata ref;
+  config_init(&cfg);
+  int status = cli_load_config(&cfg, config);
+  if (status != 0) {
+    config_free(&cfg);
+    return status;
+  }
+  if ((status = cli_load_refdata(&ref, &cfg)) != 0) {
+    config_free(&cfg);
+    return status;
+  }
+  o.codes = &ref.codes;
+  if (config != NULL)
+    status = open_producer(&d, &cfg, o.la);
+  else if ((d.file = fopen(out, "wb")) == NULL) {
     fprintf(stderr, "cscflow import: %s: %s\n", out, strerror(errno));
-    return 1;
+    status = 1;
+  }
+  config_free(&cfg);
+  if (status != 0) {
+    close_destination(&d, CSC_OK);
+    refdata_free(&ref);
+    return status;
   }
   o.emit = write_event;
   o.emit_ctx = &d;
@@ -281,6 +294,7 @@ static int import_return(enum import_return kind, int argc, char **argv) {
   int rc = import_new(&o, &im);
   if (rc != CSC_OK) {
     close_destination(&d, rc);
+    refdata_free(&ref);
     fprintf(stderr, "cscflow import: --la must be an LA code (and the 903's --year 1990..2199)\n");
     return rc == CSC_EINVAL ? EXIT_USAGE : 1;
   }
@@ -297,6 +311,7 @@ static int import_return(enum import_return kind, int argc, char **argv) {
     rc = write_report(im, report);
   import_report_summary(im, stderr);
   import_free(im);
+  refdata_free(&ref);
   if (rc != CSC_OK)
     fprintf(stderr, "cscflow import: stopped: %s; %s is incomplete\n", csc_strerror(rc),
             out ? out : "what the topic received");

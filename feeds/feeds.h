@@ -40,6 +40,8 @@ typedef int (*import_emit_fn)(void *ctx, const CaseEvent *ev);
 
 enum import_return { IMPORT_903, IMPORT_CIN };
 
+struct code_lists; /* state/state.h */
+
 struct import_options {
   enum import_return kind;
   const char *la;        /* the LA's code, as events carry it (required) */
@@ -47,6 +49,9 @@ struct import_options {
                             (the CIN census's files name theirs: 0) */
   csc_date until;        /* events dated after it are left out (--until); DATE_NEVER: none */
   const char *source_system; /* NULL: "ssda903" or "cin_census" */
+  /* The DfE code lists (state.h): an event recording a code they do not
+   * hold for its year is kept, and counted (unknown_code); NULL: none. */
+  const struct code_lists *codes;
   import_emit_fn emit;
   void *emit_ctx;
 };

@@ -57,6 +57,9 @@ static const struct {
                             "DEC; the period is left open"},
     [R_NO_SDQ_SCORE] = {"sdq_not_recorded", 1,
                         "left out: no SDQ score (SDQ_REASON says why); nothing to count"},
+    [R_UNKNOWN_CODE] = {"unknown_code", 0,
+                        "converted: kept as recorded, a code the DfE lists do not hold for its "
+                        "year; cscflow reports it (unknown_code) and counts it as other"},
     [R_CONTRADICTS] = {"contradicts_earlier_return", 0,
                        "converted: restates an item of the earlier import (--previous) with "
                        "other values; the later-recorded holds"},
@@ -244,6 +247,9 @@ int import_emit(struct import *im, CaseEvent *ev, const char *table, long line) 
   ev->event_id = id;
   ev->recorded_at_ms = im->recorded_at_ms;
   if ((rc = check_previous(im, ev, table, line)) != CSC_OK)
+    return rc;
+  if (code_event_unknown(im->o.codes, ev, on) &&
+      (rc = import_note(im, R_UNKNOWN_CODE, table, line, ev->child_id)) != CSC_OK)
     return rc;
   const char *reason;
   if (ingest_validate(ev, &reason) != CSC_OK)

@@ -12,6 +12,7 @@
 #define CSCFLOW_FEEDS_INTERNAL_H
 
 #include "feeds/feeds.h"
+#include "state/state.h"
 
 /* What the report counts. Each rule says what was done: left out (with
  * why), or converted with a repair (what it was). */
@@ -34,6 +35,7 @@ enum import_rule {
   R_X1_NOT_CONTINUED,
   R_NO_SDQ_SCORE,
   R_CONTRADICTS,
+  R_UNKNOWN_CODE,
   R_RULE_COUNT
 };
 

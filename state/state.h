@@ -661,6 +661,10 @@ const char *code_list_name(enum code_list list);
  * code is judged). */
 int code_is_known(const struct code_lists *c, enum code_list list, const char *code,
                   csc_date on);
+/* Whether an event records a code its list does not hold, or holds only
+ * for other collection years than on's (the unknown_code rule); 0 with no
+ * lists (c NULL). */
+int code_event_unknown(const struct code_lists *c, const CaseEvent *ev, csc_date on);
 /* The collection year of on: the year of the 31 March that ends it. */
 int code_collection_year(csc_date on);
 /* The catalogue's spelling of code (INDICATORS.md "Codes in output"): the

@@ -730,6 +730,35 @@ static void test_previous_contradictions(void **state) {
   import_free(im);
 }
 
+/* Codes the DfE lists do not hold (placement type ZZ, reason ceased E99):
+ * the events are kept as recorded, and each row is counted (unknown_code),
+ * as the fold will report them. */
+static void test_unknown_codes(void **state) {
+  (void)state;
+  static const char eps[] = "CHILD,DECOM,RNE,LS,CIN,PLACE,PLACE_PROVIDER,DEC,REC\n"
+                            "U1,01/05/2023,S,C2,N1,ZZ,PR1,01/09/2023,E99\n"
+                            "U2,01/05/2023,S,C2,N1,U1,PR1,,\n";
+  struct collected c;
+  memset(&c, 0, sizeof c);
+  c.source = "ssda903";
+  struct import_options o = {.la = "201", .year = 2024, .until = DATE_NEVER, .emit = collect,
+                             .emit_ctx = &c, .codes = test_code_lists()};
+  struct import *im;
+  assert_int_equal(import_new(&o, &im), CSC_OK);
+  FILE *f = fmemopen((void *)eps, sizeof eps - 1, "r");
+  assert_int_equal(import_903_table(im, "e.csv", f), CSC_OK);
+  fclose(f);
+  assert_int_equal(import_903_finish(im), CSC_OK);
+  assert_int_equal(c.n, 3); /* U1's start and end, U2's start: all kept */
+  char *json = report_of(im);
+  assert_non_null(strstr(json, "{\"rule\":\"unknown_code\",\"count\":2,"));
+  assert_non_null(strstr(json, "{\"table\":\"episodes\",\"line\":2,\"child\":\"U1\"},"
+                               "{\"table\":\"episodes\",\"line\":2,\"child\":\"U1\"}"));
+  free(json);
+  assert_int_equal(import_left_out(im), 0);
+  import_free(im);
+}
+
 /* ---- imported, then replayed --------------------------------------------------- */
 
 static int to_evs(void *ctx, const CaseEvent *ev) {
@@ -829,6 +858,7 @@ int main(void) {
       cmocka_unit_test(test_child_map),
       cmocka_unit_test(test_previous_contradictions),
       cmocka_unit_test(test_two_years_replayed),
+      cmocka_unit_test(test_unknown_codes),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
