@@ -164,3 +164,15 @@ int feeds_parse_date(const char *s, csc_date *out) {
   }
   return date_from_yyyymmdd((uint32_t)(y * 10000 + m * 100 + d), out);
 }
+
+void feeds_postcode_district(const char *postcode, char *out, size_t len) {
+  while (*postcode == ' ')
+    postcode++;
+  size_t n = strcspn(postcode, " ");
+  if (postcode[n] == '\0' && n > 4)
+    n -= 3; /* written without its space: the inward code is the last three */
+  if (n >= len)
+    n = len - 1;
+  memcpy(out, postcode, n);
+  out[n] = '\0';
+}

@@ -117,6 +117,64 @@ int import_load_previous(struct import *im, const char *path);
 uint64_t import_events(const struct import *im);
 uint64_t import_left_out(const struct import *im);
 
+/* ---- the DfE CSC API child documents (feeds/dfe.c) -------------------------- */
+
+/*
+ * The documents an early-adopter LA's sender posts to the DfE CSC API
+ * (../shared/research/dfe-sender.md), read into ChildRecords (events.proto).
+ * The endpoint that receives them keeps no state: each document becomes one
+ * ChildRecord event, and the fold applies the difference from the child's
+ * record as the state holds it.
+ */
+#define DFE_SOURCE "dfe_csc_api"            /* source_system of the feed's events */
+#define DFE_TEST_CHILD_PREFIX "Fake1234"   /* the sender's test child: Fake1234<LA> */
+
+struct dfe_document {
+  const char *la_child_id;
+  Cscflow__V1__ChildRecord *record;
+  int test_child; /* the sender's test child: answered, never folded */
+};
+
+/* Why a body was refused: the document ([index], 0-based; -1 for the body
+ * itself), the field as a dotted path without brackets, and the reason. */
+struct dfe_problem {
+  long index;
+  char field[128];
+  char reason[96];
+};
+
+/*
+ * Reads a data request's body, a JSON array of child documents, into
+ * docs[0..n) (in a's memory, as is everything they point to), each
+ * document's record in mode (the client's setting). A body that is not
+ * valid UTF-8 is read as Windows-1252 (PowerShell 5.1 sends it). CSC_EINVAL
+ * with *problem for a body that is not a JSON array, or the first document
+ * that is not acceptable (no la_child_id, no child_details unless a purge,
+ * a value of the wrong type, a date not YYYY-MM-DD, a string the input
+ * rules refuse): nothing is returned then, since the sender resends the
+ * whole batch. CSC_ENOMEM.
+ */
+int dfe_parse(const char *body, size_t len, Cscflow__V1__RecordMode mode, struct arena *a,
+              struct dfe_document **docs, size_t *n, struct dfe_problem *problem);
+
+/*
+ * The event of a document received at received_ms (Unix ms) for LA la: its
+ * occurred_on and recorded_at are the receipt; its id ("dfe-" and 32 hex
+ * digits) a hash of what the document says and the receipt date, so that
+ * the same document sent again the same day is a duplicate, and a change
+ * reverted on a later day is applied. The strings are a's or d's.
+ */
+int dfe_event(const char *la, const struct dfe_document *d, int64_t received_ms,
+              struct arena *a, CaseEvent *ev);
+
+/* The id the answer gives a document, in the form the senders require:
+ * YYYY-MM-DD_HH:MM:SS.ff_<uuid>.json (UTC; the uuid from the event id). */
+void dfe_reply_id(int64_t received_ms, const char *event_id, char *out, size_t len);
+
+/* The postcode district of a postcode: its outward code ("LS6" of "LS6 2AB"
+ * or "LS62AB"), never the full postcode. */
+void feeds_postcode_district(const char *postcode, char *out, size_t len);
+
 /* ---- CSV (feeds/csv.c) ------------------------------------------------------ */
 
 /*

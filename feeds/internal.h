@@ -6,6 +6,7 @@
  *   import.c   the import: options, events made and emitted, the report
  *   ssda903.c  the SSDA903 tables: recognised, kept, turned into events
  *   cin.c      the CIN census XML: each child's episodes turned into events
+ *   dfe.c      the DfE CSC API child documents read into ChildRecords
  *   csv.c      the CSV records the tables come in
  */
 #ifndef CSCFLOW_FEEDS_INTERNAL_H

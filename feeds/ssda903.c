@@ -280,17 +280,6 @@ static const char *item_id(struct import *im, char kind, csc_date start) {
   return arena_strdup(&im->arena, buf);
 }
 
-/* The postcode district of a placement postcode: its outward code ("LS6"
- * of "LS6 2AB"), never the full postcode. */
-static void postcode_district(const char *postcode, char *out, size_t len) {
-  size_t n = strcspn(postcode, " ");
-  if (postcode[n] == '\0' && n > 4)
-    n -= 3; /* written without its space: the inward code is the last three */
-  if (n >= len)
-    n = len - 1;
-  memcpy(out, postcode, n);
-  out[n] = '\0';
-}
 
 /* A row's date in column c into *d; notes the row when it is not one. */
 static int row_date(struct import *im, enum table t, const struct row *row, int c, csc_date *d,
@@ -385,7 +374,7 @@ static void fill_placement(const struct row *row, Cscflow__V1__Placement *p, cha
                            size_t len) {
   p->placement_type = (char *)row->v[E_PLACE];
   p->provider = (char *)row->v[E_PROVIDER];
-  postcode_district(row->v[E_PL_POST], district, len);
+  feeds_postcode_district(row->v[E_PL_POST], district, len);
   p->postcode_district = district;
 }
 
