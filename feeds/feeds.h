@@ -126,7 +126,7 @@ uint64_t import_left_out(const struct import *im);
  * ChildRecord event, and the fold applies the difference from the child's
  * record as the state holds it.
  */
-#define DFE_SOURCE "dfe_csc_api"            /* source_system of the feed's events */
+#define DFE_SOURCE INGEST_SOURCE_DFE       /* source_system of the feed's events */
 #define DFE_TEST_CHILD_PREFIX "Fake1234"   /* the sender's test child: Fake1234<LA> */
 
 struct dfe_document {

@@ -145,8 +145,9 @@ int ingest_validate(const CaseEvent *ev, const char **reason);
 int ingest_is_post_change(const Cscflow__V1__WorkforceEvent *w);
 
 /*
- * Statutory returns restate (ingest/items.c). The source_system of the
- * importers' events, and whether a source is one of them.
+ * Statutory returns and the DfE feed restate (ingest/items.c): the
+ * source_system of their events, and whether a source is one of them (they
+ * name items by kind and start date, so one item is one key across them).
  * ingest_item_key: for an event of a return source that names an item (a
  * period of care, a plan, an enquiry, ...), the kind of the event, the item
  * and, for what happens within it, the day, into buf (NUL-terminated; at
@@ -156,6 +157,7 @@ int ingest_is_post_change(const Cscflow__V1__WorkforceEvent *w);
  */
 #define INGEST_SOURCE_903 "ssda903"
 #define INGEST_SOURCE_CIN "cin_census"
+#define INGEST_SOURCE_DFE "dfe_csc_api" /* the DfE CSC API feed's records (feeds/dfe.c) */
 #define INGEST_ITEM_KEY_MAX (INGEST_ID_MAX + 24)
 int ingest_is_return_source(const char *source_system);
 size_t ingest_item_key(const CaseEvent *ev, char *buf, size_t len);

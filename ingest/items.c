@@ -64,7 +64,8 @@ static const char *item_of(const CaseEvent *ev, int *dated) {
 int ingest_is_return_source(const char *source_system) {
   return source_system != NULL &&
          (strcmp(source_system, INGEST_SOURCE_903) == 0 ||
-          strcmp(source_system, INGEST_SOURCE_CIN) == 0);
+          strcmp(source_system, INGEST_SOURCE_CIN) == 0 ||
+          strcmp(source_system, INGEST_SOURCE_DFE) == 0);
 }
 
 size_t ingest_item_key(const CaseEvent *ev, char *buf, size_t len) {

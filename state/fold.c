@@ -1217,12 +1217,15 @@ static void resolve_corrections(CaseEvent **events, size_t n, uint8_t *live) {
 
 /*
  * RESTATEMENTS. A statutory return restates each year what is still open
- * and corrects what it got wrong without naming what it corrects: of the
- * events of one return source with one item key (ingest_item_key: a
- * period's end, a placement move of a day, ...), only the later-recorded
- * take part, as if they superseded the others (issue 18: year N+1's end of
- * a period, with another date or reason, replaces year N's). Events of one
- * recording time are one return's and all stay. Other sources correct
+ * and corrects what it got wrong without naming what it corrects; the DfE
+ * feed's records (record.c) restate a child's whole record. Of the events
+ * of these sources with one item key (ingest_item_key: a period's end, a
+ * placement move of a day, ...), only the later-recorded take part, as if
+ * they superseded the others (issue 18: year N+1's end of a period, with
+ * another date or reason, replaces year N's). They name items alike, by
+ * kind and start date, so an item imported from a return and the same item
+ * in the feed are one (DESIGN.md, Feeds). Events of one recording time are
+ * one return's, or one record's, and all stay. Other sources correct
  * explicitly (supersedes, retracts).
  */
 struct restated {
@@ -1246,12 +1249,8 @@ static void resolve_restatements(CaseEvent **events, size_t n, uint8_t *live, st
     return; /* no memory: every event stays, as with no restatement */
   size_t m = 0;
   for (size_t i = 0; i < n && m < k; i++) {
-    char key[INGEST_ITEM_KEY_MAX + sizeof "ssda903" + 2];
-    const char *src = events[i]->source_system;
-    if (!live[i] || !ingest_is_return_source(src))
-      continue;
-    const int at = snprintf(key, sizeof key, "%s\x1e", src);
-    if (ingest_item_key(events[i], key + at, sizeof key - (size_t)at) == 0)
+    char key[INGEST_ITEM_KEY_MAX];
+    if (!live[i] || ingest_item_key(events[i], key, sizeof key) == 0)
       continue;
     char *copy = arena_strdup(a, key);
     if (copy == NULL)
@@ -1273,6 +1272,10 @@ static void resolve_restatements(CaseEvent **events, size_t n, uint8_t *live, st
 int child_fold(CaseEvent **events, size_t n, const struct code_lists *codes, struct arena *a,
                struct child_state *st) {
   memset(st, 0, sizeof *st);
+  /* The DfE feed's records, as the events they mean (record.c). */
+  const int expanded = record_expand(events, n, a, &events, &n);
+  if (expanded != CSC_OK)
+    return expanded;
   st->details = (struct child_details){.dob = DATE_NEVER, .expected_dob = DATE_NEVER,
                                        .death = DATE_NEVER, .uasc_ceased = DATE_NEVER,
                                        .ethnicity = ""};

@@ -618,6 +618,15 @@ int child_fold(CaseEvent **events, size_t n, const struct code_lists *codes, str
                struct child_state *st);
 
 /*
+ * The DfE feed's ChildRecords among events[0..n), merged in receipt order
+ * and expanded into the events they mean (state/record.c), after the
+ * others: *out (a's memory; events itself when there is no record) and
+ * *out_n. CSC_ENOMEM.
+ */
+int record_expand(CaseEvent **events, size_t n, struct arena *a, CaseEvent ***out,
+                  size_t *out_n);
+
+/*
  * The code lists of the DfE guides (state/codes.c), loaded from a file at
  * start (reference/code-lists.csv; its header documents the format): each
  * code of each list with the first and last collection year it is valid in
