@@ -136,8 +136,13 @@ int admit_input(struct engine *e, MDB_txn *txn, const struct engine_input *in, s
   if (history_subject(dec, a->subject, sizeof a->subject) == 0)
     return dead_letter(e, txn, in, "subject: too long for a state key once escaped");
   int rc = batch_la(e, txn, dec->la_code, &a->la);
-  if (rc == CSC_OK)
+  if (rc == CSC_OK && !a->la->sources_loaded &&
+      (rc = store_get_sources(e->st, txn, a->la->la, &a->la->sources)) == CSC_OK)
+    a->la->sources_loaded = 1;
+  if (rc == CSC_OK) {
+    la_sources_note(&a->la->sources, dec->source_system, dec->recorded_at_ms);
     rc = advance_la(e, txn, a->la, event_clock(e, dec), out);
+  }
   if (rc == CSC_OK)
     a->ev = dec;
   return rc;

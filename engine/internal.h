@@ -57,6 +57,8 @@ struct batch_la {
   char la[LA_CODE_SIZE]; /* canonical code */
   struct la_state ls;
   int is_new;
+  int sources_loaded;        /* sources read: the batch admitted events of the LA */
+  struct la_sources sources; /* where its data came from (state.h) */
 };
 
 struct batch_position {

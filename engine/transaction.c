@@ -90,6 +90,8 @@ int finish_batch(struct engine *e, MDB_txn *txn, struct output *out) {
     uint8_t *buf;
     size_t len;
     rc = store_put_la(e->st, txn, b->la, &b->ls);
+    if (rc == CSC_OK && b->sources_loaded)
+      rc = store_put_sources(e->st, txn, b->la, &b->sources);
     note_population(e, b);
     if (rc == CSC_OK)
       rc = snapshot_build(e->st, txn, b->la, &b->ls, e->opt.population, state_codes, &buf,

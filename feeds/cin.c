@@ -175,13 +175,13 @@ static int details(struct cin_child *c, const xmlNode *child) {
 
 /* ---- one CIN episode ------------------------------------------------------------ */
 
-struct episode {
+struct cin_episode {
   const xmlNode *node;
   const char *referral;
   int any_s47_icpc; /* a Section47 of the episode records an ICPC */
 };
 
-static int referral(struct cin_child *c, struct episode *e, csc_date start) {
+static int referral(struct cin_child *c, struct cin_episode *e, csc_date start) {
   struct import *im = c->im;
   const char *source = text_of(im, e->node, "ReferralSource");
   const char *need = text_of(im, e->node, "PrimaryNeedCode");
@@ -214,7 +214,7 @@ static int referral(struct cin_child *c, struct episode *e, csc_date start) {
   return emit(c, &cl, closed, child_named(e->node, "CINclosureDate"));
 }
 
-static int assessment(struct cin_child *c, struct episode *e, const xmlNode *a) {
+static int assessment(struct cin_child *c, struct cin_episode *e, const xmlNode *a) {
   csc_date start, done;
   int ok, has_done;
   int rc = date_of(c, a, "AssessmentActualStartDate", &start, &ok);
@@ -258,7 +258,7 @@ static int assessment(struct cin_child *c, struct episode *e, const xmlNode *a) 
   return emit(c, &ce, done, child_named(a, "AssessmentAuthorisationDate"));
 }
 
-static int cin_plan(struct cin_child *c, struct episode *e, const xmlNode *p) {
+static int cin_plan(struct cin_child *c, struct cin_episode *e, const xmlNode *p) {
   csc_date start, end;
   int ok, has_end;
   int rc = date_of(c, p, "CINPlanStartDate", &start, &ok);
@@ -289,7 +289,7 @@ static int cin_plan(struct cin_child *c, struct episode *e, const xmlNode *p) {
 }
 
 /* Whether a CP plan of the episode starts on d (an ICPC that day agreed it). */
-static int plan_starts_on(struct cin_child *c, const struct episode *e, csc_date d) {
+static int plan_starts_on(struct cin_child *c, const struct cin_episode *e, csc_date d) {
   for (const xmlNode *p = e->node->children; p != NULL; p = p->next) {
     csc_date start;
     const char *s = named(p, "ChildProtectionPlans") ? text_of(c->im, p, "CPPstartDate") : NULL;
@@ -299,8 +299,8 @@ static int plan_starts_on(struct cin_child *c, const struct episode *e, csc_date
   return 0;
 }
 
-static int icpc(struct cin_child *c, const struct episode *e, const char *enquiry, csc_date on,
-                const xmlNode *at) {
+static int icpc(struct cin_child *c, const struct cin_episode *e, const char *enquiry,
+                csc_date on, const xmlNode *at) {
   CaseEvent ev = CSCFLOW__V1__CASE_EVENT__INIT;
   Cscflow__V1__IcpcHeld h = CSCFLOW__V1__ICPC_HELD__INIT;
   h.enquiry_id = (char *)enquiry;
@@ -310,7 +310,7 @@ static int icpc(struct cin_child *c, const struct episode *e, const char *enquir
   return emit(c, &ev, on, at);
 }
 
-static int section47(struct cin_child *c, struct episode *e, const xmlNode *s47) {
+static int section47(struct cin_child *c, struct cin_episode *e, const xmlNode *s47) {
   csc_date start, target, held;
   int ok, has_target, has_held;
   int rc = date_of(c, s47, "S47ActualStartDate", &start, &ok);
@@ -350,7 +350,7 @@ static int section47(struct cin_child *c, struct episode *e, const xmlNode *s47)
 }
 
 /* The episode's own DateOfInitialCPC, when no enquiry records one. */
-static int episode_icpc(struct cin_child *c, const struct episode *e) {
+static int episode_icpc(struct cin_child *c, const struct cin_episode *e) {
   csc_date held;
   int ok;
   int rc = date_of(c, e->node, "DateOfInitialCPC", &held, &ok);
@@ -371,7 +371,7 @@ static int episode_icpc(struct cin_child *c, const struct episode *e) {
   return icpc(c, e, enquiry, held, child_named(e->node, "DateOfInitialCPC"));
 }
 
-static int cp_plan(struct cin_child *c, struct episode *e, const xmlNode *p) {
+static int cp_plan(struct cin_child *c, struct cin_episode *e, const xmlNode *p) {
   struct import *im = c->im;
   csc_date start, end, review;
   int ok, has_end;
@@ -439,7 +439,7 @@ static int episode(struct cin_child *c, const xmlNode *node) {
     return rc;
   if (!ok)
     return import_note(c->im, R_MISSING_VALUE, "cin", (long)xmlGetLineNo(node), c->id);
-  struct episode e = {node, item(c, "R", start), 0};
+  struct cin_episode e = {node, item(c, "R", start), 0};
   if (e.referral == NULL)
     return CSC_ENOMEM;
   rc = referral(c, &e, start);

@@ -40,6 +40,8 @@ typedef int (*import_emit_fn)(void *ctx, const CaseEvent *ev);
 
 enum import_return { IMPORT_903, IMPORT_CIN };
 
+struct code_lists; /* state/state.h */
+
 struct import_options {
   enum import_return kind;
   const char *la;        /* the LA's code, as events carry it (required) */
@@ -47,6 +49,9 @@ struct import_options {
                             (the CIN census's files name theirs: 0) */
   csc_date until;        /* events dated after it are left out (--until); DATE_NEVER: none */
   const char *source_system; /* NULL: "ssda903" or "cin_census" */
+  /* The DfE code lists (state.h): an event recording a code they do not
+   * hold for its year is kept, and counted (unknown_code); NULL: none. */
+  const struct code_lists *codes;
   import_emit_fn emit;
   void *emit_ctx;
 };
@@ -95,6 +100,18 @@ void import_report_summary(const struct import *im, FILE *f);
  * two ids or an id listed twice (*line says which), CSC_ENOMEM.
  */
 int import_load_child_map(struct import *im, FILE *f, long *line);
+
+/*
+ * --previous: the events of an earlier import of the same return (a file
+ * `cscflow import --out` wrote), so that the report lists what this one
+ * contradicts: an event that restates an item of the earlier one (the same
+ * ingest_item_key, for the same child) with other values
+ * (contradicts_earlier_return). The fold keeps the later-recorded (state/
+ * fold.c); the report says where. Records of the earlier return that this
+ * one leaves out are not retracted: returns drop records as they age out.
+ * CSC_EIO when the file cannot be read, CSC_EINVAL when it holds no events.
+ */
+int import_load_previous(struct import *im, const char *path);
 
 /* Events emitted so far, and report entries of rules that left something out. */
 uint64_t import_events(const struct import *im);

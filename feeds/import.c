@@ -57,6 +57,12 @@ static const struct {
                             "DEC; the period is left open"},
     [R_NO_SDQ_SCORE] = {"sdq_not_recorded", 1,
                         "left out: no SDQ score (SDQ_REASON says why); nothing to count"},
+    [R_UNKNOWN_CODE] = {"unknown_code", 0,
+                        "converted: kept as recorded, a code the DfE lists do not hold for its "
+                        "year; cscflow reports it (unknown_code) and counts it as other"},
+    [R_CONTRADICTS] = {"contradicts_earlier_return", 0,
+                       "converted: restates an item of the earlier import (--previous) with "
+                       "other values; the later-recorded holds"},
 };
 
 int import_new(const struct import_options *o, struct import **out) {
@@ -70,7 +76,7 @@ int import_new(const struct import_options *o, struct import **out) {
     return CSC_ENOMEM;
   im->o = *o;
   if (im->o.source_system == NULL)
-    im->o.source_system = o->kind == IMPORT_CIN ? "cin_census" : "ssda903";
+    im->o.source_system = o->kind == IMPORT_CIN ? INGEST_SOURCE_CIN : INGEST_SOURCE_903;
   arena_init(&im->arena, 1 << 16);
   arena_init(&im->event, 4096);
   import_set_year(im, o->year ? o->year : 2000);
@@ -97,6 +103,7 @@ void import_free(struct import *im) {
     return;
   ssda903_free(im->s903);
   free(im->map);
+  free(im->previous);
   for (int r = 0; r < R_RULE_COUNT; r++)
     free(im->rules[r].rows);
   arena_free(&im->arena);
@@ -146,6 +153,80 @@ static int event_id_of(CaseEvent *ev, const char *prefix, struct arena *a, char 
   return CSC_OK;
 }
 
+/* ---- what an earlier import said --------------------------------------------------- */
+
+static int previous_compare(const void *pa, const void *pb) {
+  return strcmp(((const struct previous_event *)pa)->key, ((const struct previous_event *)pb)->key);
+}
+
+/* child \x1e item key, in buf; 0 when the event has no key. */
+static size_t child_item_key(const CaseEvent *ev, char *buf, size_t len) {
+  const int n = snprintf(buf, len, "%s\x1e", ev->child_id);
+  if (n <= 0 || (size_t)n >= len)
+    return 0;
+  const size_t k = ingest_item_key(ev, buf + n, len - (size_t)n);
+  return k ? (size_t)n + k : 0;
+}
+
+static int keep_previous(struct import *im, size_t *cap, const CaseEvent *ev) {
+  char key[INGEST_ID_MAX + INGEST_ITEM_KEY_MAX + 2];
+  if (strcmp(ev->la_code, im->o.la) != 0 || child_item_key(ev, key, sizeof key) == 0)
+    return CSC_OK;
+  if (im->n_previous == *cap) {
+    size_t n = *cap ? *cap * 2 : 1024;
+    struct previous_event *p = realloc(im->previous, n * sizeof *p);
+    if (p == NULL)
+      return CSC_ENOMEM;
+    im->previous = p;
+    *cap = n;
+  }
+  const char *k = arena_strdup(&im->arena, key), *id = arena_strdup(&im->arena, ev->event_id);
+  if (k == NULL || id == NULL)
+    return CSC_ENOMEM;
+  im->previous[im->n_previous++] = (struct previous_event){k, id};
+  return CSC_OK;
+}
+
+int import_load_previous(struct import *im, const char *path) {
+  struct file_source *fs;
+  if (file_source_open(path, &fs) != CSC_OK)
+    return CSC_EIO;
+  size_t cap = im->n_previous, events = 0;
+  const uint8_t *buf;
+  size_t len;
+  int rc = CSC_OK, got;
+  while (rc == CSC_OK && (got = file_source_next(fs, &buf, &len)) == CSC_OK) {
+    CaseEvent *ev = cscflow__v1__case_event__unpack(NULL, len, buf);
+    if (ev == NULL) {
+      rc = CSC_EINVAL;
+      break;
+    }
+    rc = keep_previous(im, &cap, ev);
+    cscflow__v1__case_event__free_unpacked(ev, NULL);
+    events++;
+  }
+  file_source_close(fs);
+  if (rc == CSC_OK && (got != CSC_ENOTFOUND || events == 0))
+    rc = CSC_EINVAL;
+  if (rc == CSC_OK && im->n_previous > 1)
+    qsort(im->previous, im->n_previous, sizeof *im->previous, previous_compare);
+  return rc;
+}
+
+/* Notes ev (its id set) when it restates an item of the earlier import
+ * with other values. */
+static int check_previous(struct import *im, const CaseEvent *ev, const char *table, long line) {
+  char key[INGEST_ID_MAX + INGEST_ITEM_KEY_MAX + 2];
+  if (im->n_previous == 0 || child_item_key(ev, key, sizeof key) == 0)
+    return CSC_OK;
+  const struct previous_event probe = {key, NULL};
+  const struct previous_event *p =
+      bsearch(&probe, im->previous, im->n_previous, sizeof *im->previous, previous_compare);
+  if (p == NULL || strcmp(p->id, ev->event_id) == 0)
+    return CSC_OK;
+  return import_note(im, R_CONTRADICTS, table, line, ev->child_id);
+}
+
 int import_emit(struct import *im, CaseEvent *ev, const char *table, long line) {
   csc_date on;
   if (date_from_yyyymmdd(ev->occurred_on, &on) != CSC_OK)
@@ -165,6 +246,11 @@ int import_emit(struct import *im, CaseEvent *ev, const char *table, long line) 
     return rc;
   ev->event_id = id;
   ev->recorded_at_ms = im->recorded_at_ms;
+  if ((rc = check_previous(im, ev, table, line)) != CSC_OK)
+    return rc;
+  if (code_event_unknown(im->o.codes, ev, on) &&
+      (rc = import_note(im, R_UNKNOWN_CODE, table, line, ev->child_id)) != CSC_OK)
+    return rc;
   const char *reason;
   if (ingest_validate(ev, &reason) != CSC_OK)
     return import_note(im, R_REFUSED, table, line, ev->child_id);

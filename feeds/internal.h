@@ -12,6 +12,7 @@
 #define CSCFLOW_FEEDS_INTERNAL_H
 
 #include "feeds/feeds.h"
+#include "state/state.h"
 
 /* What the report counts. Each rule says what was done: left out (with
  * why), or converted with a repair (what it was). */
@@ -33,6 +34,8 @@ enum import_rule {
   R_DATE_WITHOUT_REASON,
   R_X1_NOT_CONTINUED,
   R_NO_SDQ_SCORE,
+  R_CONTRADICTS,
+  R_UNKNOWN_CODE,
   R_RULE_COUNT
 };
 
@@ -70,6 +73,8 @@ struct import {
   struct child_map_entry *map; /* sorted by from */
   size_t n_map;
   uint64_t mapped;             /* child ids the map changed */
+  struct previous_event { const char *key, *id; } *previous; /* sorted by key */
+  size_t n_previous;
 };
 
 /* The LA's id for a child the return names id (the --child-map's, or id). */

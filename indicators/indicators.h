@@ -254,7 +254,8 @@ int snapshot_build(struct store *st, MDB_txn *txn, const char *la, const struct 
 
 /* Writes one snapshot as one JSON line:
  * {"la":..,"as_of":"YYYY-MM-DD","events_applied":..,"indicators":[{"id","group","window",
- *  "breakdown","numerator","denominator","value","per_10k","provisional"}],"quality":{rule:count}}
+ *  "breakdown","numerator","denominator","value","per_10k","provisional"}],"quality":{rule:count},
+ *  "sources":[{"source","kind":"return"|"feed","year","events","last_recorded_at"}]}
  * Absent numbers are null. */
 int snapshot_write_json(FILE *f, const IndicatorSnapshot *snap);
 

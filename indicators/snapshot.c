@@ -1,8 +1,30 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "indicators/indicators.h"
+
+/* The LA's sources as the snapshot's messages (ds and ptrs hold
+ * LA_SOURCES_MAX + 1: "other" last); their number. */
+static size_t sources_to_proto(const struct la_sources *src, Cscflow__V1__DataSource *ds,
+                               Cscflow__V1__DataSource **ptrs) {
+  size_t n = 0;
+  for (size_t i = 0; i <= src->n; i++) {
+    const int other = i == src->n;
+    if (other && src->other_events == 0)
+      break;
+    cscflow__v1__data_source__init(&ds[n]);
+    ds[n].source_system = other ? "other" : (char *)src->s[i].name;
+    ds[n].has_year = ds[n].has_events = ds[n].has_last_recorded_at_ms = 1;
+    ds[n].year = other ? 0 : (uint32_t)src->s[i].year;
+    ds[n].events = other ? src->other_events : src->s[i].events;
+    ds[n].last_recorded_at_ms = other ? src->other_last_ms : src->s[i].last_recorded_ms;
+    ptrs[n] = &ds[n];
+    n++;
+  }
+  return n;
+}
 
 int snapshot_build(struct store *st, MDB_txn *txn, const char *la, const struct la_state *ls,
                    const struct population *pop, const struct code_lists *state_codes,
@@ -43,6 +65,14 @@ int snapshot_build(struct store *st, MDB_txn *txn, const char *la, const struct 
   }
   snap.quality = quality_ptrs;
   snap.n_quality = Q_RULE_COUNT;
+  struct la_sources *src = rc == CSC_OK ? malloc(sizeof *src) : NULL;
+  Cscflow__V1__DataSource ds[LA_SOURCES_MAX + 1], *ds_ptrs[LA_SOURCES_MAX + 1];
+  if (rc == CSC_OK && src == NULL)
+    rc = CSC_ENOMEM;
+  if (rc == CSC_OK && (rc = store_get_sources(st, txn, la, src)) == CSC_OK) {
+    snap.n_sources = sources_to_proto(src, ds, ds_ptrs);
+    snap.sources = ds_ptrs;
+  }
   uint8_t *p = NULL;
   size_t n = 0;
   if (rc == CSC_OK) {
@@ -61,6 +91,7 @@ int snapshot_build(struct store *st, MDB_txn *txn, const char *la, const struct 
   }
   arena_free(&a);
   agg_sums_free(sums);
+  free(src);
   if (have_read)
     code_lists_free(&read);
   if (rc != CSC_OK) {
@@ -132,7 +163,25 @@ int snapshot_write_json(FILE *f, const IndicatorSnapshot *snap) {
     json_write_string(f, snap->quality[i]->rule);
     fprintf(f, ":%llu", (unsigned long long)snap->quality[i]->count);
   }
-  fputs("}}\n", f);
+  fputs("},\"sources\":[", f);
+  for (size_t i = 0; i < snap->n_sources; i++) {
+    const Cscflow__V1__DataSource *s = snap->sources[i];
+    fputs(i ? ",{\"source\":" : "{\"source\":", f);
+    json_write_string(f, s->source_system);
+    fprintf(f, ",\"kind\":\"%s\",\"year\":", s->year ? "return" : "feed");
+    if (s->year)
+      fprintf(f, "%u", (unsigned)s->year);
+    else
+      fputs("null", f);
+    const time_t t = (time_t)(s->last_recorded_at_ms / 1000);
+    struct tm tm;
+    char at[32] = "";
+    if (gmtime_r(&t, &tm) != NULL)
+      strftime(at, sizeof at, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    fprintf(f, ",\"events\":%llu,\"last_recorded_at\":\"%s\"}",
+            (unsigned long long)s->events, at);
+  }
+  fputs("]}\n", f);
   return ferror(f) ? CSC_EIO : CSC_OK;
 }
 

@@ -144,6 +144,22 @@ int ingest_validate(const CaseEvent *ev, const char **reason);
  * belongs to the post's history, every other change to the worker's. */
 int ingest_is_post_change(const Cscflow__V1__WorkforceEvent *w);
 
+/*
+ * Statutory returns restate (ingest/items.c). The source_system of the
+ * importers' events, and whether a source is one of them.
+ * ingest_item_key: for an event of a return source that names an item (a
+ * period of care, a plan, an enquiry, ...), the kind of the event, the item
+ * and, for what happens within it, the day, into buf (NUL-terminated; at
+ * least INGEST_ITEM_KEY_MAX bytes); its length, or 0 when the event has no
+ * key (another source, or nothing a later return restates). Two events of
+ * one source with one key say one thing; the later-recorded holds.
+ */
+#define INGEST_SOURCE_903 "ssda903"
+#define INGEST_SOURCE_CIN "cin_census"
+#define INGEST_ITEM_KEY_MAX (INGEST_ID_MAX + 24)
+int ingest_is_return_source(const char *source_system);
+size_t ingest_item_key(const CaseEvent *ev, char *buf, size_t len);
+
 /* Writes ev as varint(length) + protobuf bytes. CSC_EIO, CSC_ENOMEM. */
 int ingest_write_delimited(FILE *f, const CaseEvent *ev);
 

@@ -324,6 +324,81 @@ void code_lists_free(struct code_lists *c) {
   memset(c, 0, sizeof *c);
 }
 
+/* ---- an event's codes ------------------------------------------------------------ */
+
+struct judge {
+  const struct code_lists *c;
+  csc_date on;
+};
+
+static int known(const struct judge *f, enum code_list list, const char *code) {
+  return code_is_known(f->c, list, code, f->on);
+}
+
+static int any_unknown(const struct judge *f, enum code_list list, char **codes, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (!known(f, list, codes[i]))
+      return 1;
+  return 0;
+}
+
+static int placement_unknown(const struct judge *f, const Cscflow__V1__Placement *p) {
+  return p != NULL && (!known(f, CODE_PLACEMENT_TYPE, p->placement_type) ||
+                       !known(f, CODE_PROVIDER, p->provider));
+}
+
+int code_event_unknown(const struct code_lists *c, const CaseEvent *ev, csc_date on) {
+  const struct judge j = {c, on}, *f = &j;
+  switch (ev->payload_case) {
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CHILD_DETAILS:
+    return !known(f, CODE_ETHNICITY, ev->child_details->ethnicity) ||
+           any_unknown(f, CODE_DISABILITY, ev->child_details->disabilities,
+                       ev->child_details->n_disabilities);
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_REFERRAL_OPENED:
+    return !known(f, CODE_REFERRAL_SOURCE, ev->referral_opened->source) ||
+           !known(f, CODE_PRIMARY_NEED, ev->referral_opened->primary_need);
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_REFERRAL_CLOSED:
+    return !known(f, CODE_CLOSURE_REASON, ev->referral_closed->closure_reason);
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_ASSESSMENT_COMPLETED:
+    return any_unknown(f, CODE_ASSESSMENT_FACTOR, ev->assessment_completed->factors,
+                       ev->assessment_completed->n_factors);
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CP_PLAN_STARTED:
+    return !known(f, CODE_ABUSE_CATEGORY, ev->cp_plan_started->initial_category);
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CP_PLAN_ENDED:
+    return !known(f, CODE_ABUSE_CATEGORY, ev->cp_plan_ended->latest_category);
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_PERIOD_OF_CARE_STARTED: {
+    const Cscflow__V1__PeriodOfCareStarted *p = ev->period_of_care_started;
+    return !known(f, CODE_LEGAL_STATUS, p->legal_status) ||
+           !known(f, CODE_NEED, p->category_of_need) || placement_unknown(f, p->placement);
+  }
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_PERIOD_OF_CARE_ENDED:
+    return !known(f, CODE_REASON_CEASED, ev->period_of_care_ended->reason_ceased);
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_PLACEMENT_STARTED:
+    return placement_unknown(f, ev->placement_started->placement) ||
+           !known(f, CODE_PLACEMENT_CHANGE, ev->placement_started->reason_for_change) ||
+           !known(f, CODE_REASON_NEW_EPISODE, ev->placement_started->reason_for_new_episode);
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_LEGAL_STATUS_CHANGED:
+    return !known(f, CODE_LEGAL_STATUS, ev->legal_status_changed->legal_status) ||
+           !known(f, CODE_REASON_NEW_EPISODE, ev->legal_status_changed->reason_for_new_episode);
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CARE_LEAVER_CONTACT:
+    return !known(f, CODE_LEAVER_ACTIVITY, ev->care_leaver_contact->activity_code) ||
+           !known(f, CODE_LEAVER_ACCOMMODATION, ev->care_leaver_contact->accommodation_code) ||
+           !known(f, CODE_IN_TOUCH, ev->care_leaver_contact->in_touch_code);
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CATEGORY_OF_NEED_CHANGED:
+    return !known(f, CODE_NEED, ev->category_of_need_changed->category_of_need);
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_REVIEW_HELD:
+    return !known(f, CODE_REVIEW_PARTICIPATION, ev->review_held->participation_code);
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_PREVIOUS_PERMANENCE:
+    return !known(f, CODE_PREVIOUS_PERMANENCE, ev->previous_permanence->kind_code);
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_WORKER_ALLOCATED:
+    return !known(f, CODE_SW_REASON, ev->worker_allocated->end_reason);
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_WORKFORCE:
+    return !known(f, CODE_ETHNICITY, ev->workforce->ethnicity);
+  default:
+    return 0;
+  }
+}
+
 /* ---- the lists a state was built with -------------------------------------------- */
 
 static MDB_val meta_key(const char *k) { return (MDB_val){strlen(k), (void *)k}; }

@@ -12,7 +12,8 @@ const char *const quality_rule_ids[Q_RULE_COUNT] = {
     "end_before_start",  "end_without_start",   "referral_while_open", "placement_outside_care",
     "overlapping_plan",  "date_before_birth",   "date_after_recorded", "unknown_code",
     "implausible_date",  "after_death",         "repeated_completion",
-    "review_outside_plan", "missing_outside_care"};
+    "review_outside_plan", "missing_outside_care",
+    "period_start_unknown"};
 
 /* Findings stay counted whatever the as-of date. */
 #define ALWAYS_FROM ((csc_date)-25567) /* 1900-01-01 */
@@ -189,7 +190,12 @@ int period_looked_after_on(const struct child_state *st, const struct episode *p
 }
 
 int is_lac_entry(const struct child_state *st, const struct episode *period) {
-  return period_looked_after_on(st, period, period->start);
+  return !(period->flags & EP_START_UNKNOWN) && period_looked_after_on(st, period, period->start);
+}
+
+int span_start_unknown(const struct child_state *st, const struct episode *span) {
+  const struct episode *period = &st->plans[PLAN_LAC][span->value];
+  return (period->flags & EP_START_UNKNOWN) && span->start == period->start;
 }
 
 int is_lac_exit(const struct child_state *st, const struct episode *period) {

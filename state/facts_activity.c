@@ -54,14 +54,17 @@ static const int stage_outcome[PLAN_KIND_COUNT] = {
 /* The day plan p of kind k becomes a stage: its start; for a period of
  * care its first looked-after day (INDICATORS.md, "Exclusions": "a day is
  * looked after when its status is not V3/V4"), DATE_NEVER for a period
- * under V3/V4 throughout. The care spans of a period are in date order. */
+ * under V3/V4 throughout, or whose first looked-after day is its unknown
+ * start (the child entered care on an earlier, unknown day: no referral can
+ * be said to have led to it). The care spans of a period are in date
+ * order. */
 static csc_date stage_start(const struct child_state *st, int k, const struct episode *p) {
   if (k != PLAN_LAC)
     return p->start;
   const uint32_t index = (uint32_t)(p - st->plans[PLAN_LAC]);
   for (size_t i = 0; i < st->n_care_spans; i++)
     if (st->care_spans[i].value == index)
-      return st->care_spans[i].start;
+      return span_start_unknown(st, &st->care_spans[i]) ? DATE_NEVER : st->care_spans[i].start;
   return DATE_NEVER;
 }
 

@@ -72,7 +72,14 @@ size_t same_carer_continues(const struct child_state *st, size_t p);
  * spans hold exactly the looked-after days of each period, so:
  *   period_looked_after_on  d is a day of the period not under V3/V4;
  *   is_lac_entry            its first day is (a period that lasts no day
- *                           has no entry: it was looked after on no day);
+ *                           has no entry: it was looked after on no day),
+ *                           and its start is known: a period whose start
+ *                           is unknown (EP_START_UNKNOWN, state/fold.c)
+ *                           began before its first recorded day, so that
+ *                           day is no entry to care;
+ *   span_start_unknown      care span `span` begins on the unknown start of
+ *                           its period (the day measured from is not the
+ *                           day the child became looked after);
  *   is_lac_exit             it has ended and its last day (end - 1) is;
  *   period_spans            the period's looked-after days, sorted and
  *                           disjoint, into out (capacity st->n_care_spans);
@@ -81,6 +88,7 @@ size_t same_carer_continues(const struct child_state *st, size_t p);
 int period_looked_after_on(const struct child_state *st, const struct episode *period,
                            csc_date d);
 int is_lac_entry(const struct child_state *st, const struct episode *period);
+int span_start_unknown(const struct child_state *st, const struct episode *span);
 int is_lac_exit(const struct child_state *st, const struct episode *period);
 size_t period_spans(const struct child_state *st, const struct episode *period,
                     struct interval *out);

@@ -584,11 +584,14 @@ static int derive_entries_exits(struct care *c) {
 /* ---- adoption ------------------------------------------------------------------------ */
 
 /* The start of the care span the child was placed for adoption in (the
- * one open on the placed date); DATE_NEVER when none is. */
+ * one open on the placed date); DATE_NEVER when none is, or when the span
+ * begins on the unknown start of its period: A1 and A10 count from
+ * entering care, and a span measured from the first day a return shows
+ * would understate them by an unknown time (docs/indicators.md). */
 static csc_date care_span_start(const struct child_state *st, csc_date placed) {
   for (size_t i = 0; i < st->n_care_spans; i++)
     if (is_open_on(&st->care_spans[i], placed))
-      return st->care_spans[i].start;
+      return span_start_unknown(st, &st->care_spans[i]) ? DATE_NEVER : st->care_spans[i].start;
   return DATE_NEVER;
 }
 

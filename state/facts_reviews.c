@@ -83,6 +83,23 @@ static csc_date lac_first_due(const struct derive_ref *ref, csc_date start) {
   return workdays_add(ref->wd, start, n);
 }
 
+/*
+ * The first day plan p's reviews are no longer all in time, its first review
+ * due on first_due. A period of care whose start is unknown
+ * (EP_START_UNKNOWN: state/fold.c) had reviews before its first recorded
+ * day that no source shows, so its first review seen is not its first: it
+ * is due within 6 months of that day (the longest interval reg. 33 allows
+ * between two reviews, so a period whose reviews were all in time has one
+ * by then), each later one 6 months after the previous. It is in the
+ * denominator, as any period, from 20 working days into its known days.
+ */
+static csc_date late_day(const struct child_state *st, int kind, const struct episode *p,
+                         csc_date first_due) {
+  if (kind == PLAN_LAC && (p->flags & EP_START_UNKNOWN))
+    return first_late_day(st, kind, p, date_add_months(p->start, 6), 6);
+  return first_late_day(st, kind, p, first_due, kind == PLAN_CP ? 6 : 3);
+}
+
 /* [from, to) cut to the looked-after days of period p (period_spans: its
  * days not under V3/V4), appended to out; spans is scratch of
  * st->n_care_spans. */
@@ -138,7 +155,7 @@ static int derive_kind(const struct child_state *st, const struct derive_ref *re
         kind == PLAN_CP ? date_add_months(p->start, 3) : lac_first_due(ref, p->start);
     if (first_due >= p->end)
       continue; /* ended before any review fell due */
-    const csc_date late_from = first_late_day(st, kind, p, first_due, kind == PLAN_CP ? 6 : 3);
+    const csc_date late_from = late_day(st, kind, p, first_due);
     if (kind == PLAN_LAC) {
       nd = cut_to_care(st, p, first_due, p->end, spans, due, nd);
       nl = cut_to_care(st, p, late_from, p->end, spans, late, nl);

@@ -9,13 +9,19 @@
  * in the history and takes effect when the event arrives; so is the order
  * of arrival of everything else, because the whole history is re-folded.
  *
- * ORDER. Events fold by occurred_on. The events of one day fold in four
+ * A statutory return's event that restates an item an earlier return gave
+ * (the same ingest_item_key, recorded later) replaces it: RESTATEMENTS, at
+ * resolve_restatements.
+ *
+ * ORDER. Events fold by occurred_on. The events of one day fold in five
  * passes, so that the order in which a worker saved them never matters:
  *   1. ends of what was open before that day (a plan ending the day its
  *      successor starts ends first);
  *   2. starts;
- *   3. everything else (placements, legal statuses, visits, ...);
- *   4. the remaining ends (a referral opened and closed the same day).
+ *   3. continuing starts of periods of care (joined to a period the day's
+ *      starts may have opened);
+ *   4. everything else (placements, legal statuses, visits, ...);
+ *   5. the remaining ends (a referral opened and closed the same day).
  * Within a pass, ties go by recorded_at, then event_id. ChildDetails are
  * folded before everything else, so that every event can be checked against
  * the date of birth.
@@ -47,6 +53,18 @@
  *                  none --PeriodOfCareStarted--> looked after
  *                       --LegalStatusChanged--> looked after (new status)
  *                       --PeriodOfCareEnded--> ceased
+ *                  none --PeriodOfCareStarted(continuing)--> looked after,
+ *                       start unknown (EP_START_UNKNOWN; period_start_unknown)
+ *                  looked after --PeriodOfCareStarted(continuing)--> looked
+ *                       after (joined: its legal status, need and placement
+ *                       are changes within the period where they differ; the
+ *                       period also answers to its period_id, an alias)
+ *                  A continuing start is a source's first record of a period
+ *                  begun before it, on a day it does not know (an SSDA903
+ *                  import whose first episode of the child is not an RNE S
+ *                  row): joined to the period open on its day, it raises
+ *                  nothing; with none open its period is looked after from
+ *                  occurred_on but is no entry to care.
  *                  Days under legal status V3/V4 (short breaks) are not
  *                  looked-after days (the care spans hold the others); a
  *                  period under V3/V4 throughout is marked short breaks and
@@ -123,6 +141,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ingest/ingest.h"
 #include "state/state.h"
 
 /* Pre-birth work on the path to a child protection plan is legitimate for an
@@ -132,8 +151,8 @@
 /* 1900-01-01: an occurred_on before it is implausible_date. */
 #define PLAUSIBLE_FROM ((csc_date)-25567)
 
-enum role { ROLE_START, ROLE_MIDDLE, ROLE_END };
-enum { PASS_EARLIER_ENDS, PASS_STARTS, PASS_MIDDLE, PASS_ENDS };
+enum role { ROLE_START, ROLE_JOIN, ROLE_MIDDLE, ROLE_END };
+enum { PASS_EARLIER_ENDS, PASS_STARTS, PASS_JOINS, PASS_MIDDLE, PASS_ENDS };
 
 struct fold {
   struct child_state *st;
@@ -167,9 +186,10 @@ static enum role event_role(const CaseEvent *ev) {
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_SECTION47_STARTED:
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CIN_PLAN_STARTED:
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CP_PLAN_STARTED:
-  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_PERIOD_OF_CARE_STARTED:
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_MISSING_STARTED:
     return ROLE_START;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_PERIOD_OF_CARE_STARTED:
+    return ev->period_of_care_started->continuing ? ROLE_JOIN : ROLE_START;
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_REFERRAL_CLOSED:
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_EARLY_HELP_ENDED:
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_ASSESSMENT_COMPLETED:
@@ -516,9 +536,17 @@ static int is_short_breaks(const char *legal_status) {
   return strcmp(legal_status, "V3") == 0 || strcmp(legal_status, "V4") == 0;
 }
 
-/* The open period of care named id (any open period when id is ""). */
+/* The open period of care named id (any open period when id is ""): by its
+ * own id, or by the id of a continuing start joined to it (an alias). */
 static struct episode *open_period(struct fold *f, const char *id) {
-  return open_episode(f->st->plans[PLAN_LAC], f->st->n_plans[PLAN_LAC], id);
+  struct child_state *st = f->st;
+  struct episode *e = open_episode(st->plans[PLAN_LAC], st->n_plans[PLAN_LAC], id);
+  for (size_t i = st->n_period_aliases; e == NULL && id[0] != '\0' && i-- > 0;) {
+    struct episode *p = &st->plans[PLAN_LAC][st->period_aliases[i].value];
+    if (p->end == DATE_NEVER && strcmp(st->period_aliases[i].id, id) == 0)
+      e = p;
+  }
+  return e;
 }
 
 static void add_legal_status(struct fold *f, const struct episode *period, const char *status,
@@ -564,18 +592,87 @@ static void start_placement(struct fold *f, const struct episode *period,
   }
 }
 
+/* The code of the latest mark of period (legal status or need) folded so
+ * far; "" when none. Marks are folded in date order. */
+static const char *code_in_force(const struct fold *f, const struct mark *marks, size_t n,
+                                 const struct episode *period) {
+  const uint32_t index = (uint32_t)(period - f->st->plans[PLAN_LAC]);
+  for (size_t i = n; i-- > 0;)
+    if (marks[i].value == index)
+      return marks[i].code;
+  return "";
+}
+
+/* Whether p is another placement than the period's open one (by type and
+ * provider); true when none is open. */
+static int placement_differs(const struct fold *f, const struct episode *period,
+                             const Cscflow__V1__Placement *p) {
+  const struct child_state *st = f->st;
+  for (size_t i = st->n_placements; i-- > 0;) {
+    const struct episode *pl = &st->placements[i];
+    if (pl->end == DATE_NEVER && strcmp(pl->ref, period->id) == 0)
+      return strcmp(pl->code, p->placement_type) != 0 || strcmp(pl->extra, p->provider) != 0;
+  }
+  return 1;
+}
+
+/*
+ * A continuing start on a day period is open: the source's first record of
+ * a period another source (an earlier import, the feed) already has. It
+ * opens nothing and raises nothing; what it says that differs from the
+ * period's state is a change within the period, from its date (a change of
+ * legal status, of need, a new placement). Its period_id becomes an alias,
+ * because the same source names the period by that id from now on. The
+ * reason for new episode of those changes is not known ("").
+ */
+static void join_period(struct fold *f, struct episode *period,
+                        const Cscflow__V1__PeriodOfCareStarted *p) {
+  struct child_state *st = f->st;
+  if (p->period_id[0] != '\0' && strcmp(p->period_id, period->id) != 0)
+    add_mark(f, &st->period_aliases, &st->n_period_aliases, p->period_id,
+             (uint32_t)(period - st->plans[PLAN_LAC]), 0);
+  if (p->legal_status[0] != '\0' &&
+      strcmp(code_in_force(f, st->legal, st->n_legal, period), p->legal_status) != 0)
+    add_legal_status(f, period, p->legal_status, "");
+  if (p->category_of_need[0] != '\0' &&
+      strcmp(code_in_force(f, st->needs, st->n_needs, period), p->category_of_need) != 0)
+    add_need(f, period, p->category_of_need);
+  if (p->placement != NULL && placement_differs(f, period, p->placement))
+    start_placement(f, period, p->placement, "", "");
+}
+
+/*
+ * A continuing start (events.proto: the period began before occurred_on, on
+ * a day the source does not know) joins the period open that day, if any
+ * (join_period). Otherwise it opens a period whose start is unknown
+ * (EP_START_UNKNOWN, period_start_unknown): looked after from occurred_on,
+ * but not an entry to care (state/facts_internal.h, is_lac_entry), and its
+ * first legal status and placement have no RNE "S" (the return had none).
+ * Continuing starts fold after the day's other starts (PASS_JOINS), so that
+ * a normal start of the same day is joined whatever the order of the two.
+ */
 static void on_care_started(struct fold *f, const Cscflow__V1__PeriodOfCareStarted *p) {
+  struct episode *open = p->continuing ? open_period(f, "") : NULL;
+  if (open != NULL) {
+    join_period(f, open, p);
+    return;
+  }
   struct episode *period = on_plan_started(f, PLAN_LAC, p->period_id, "");
   if (period == NULL)
     return;
+  const char *rne = p->continuing ? "" : "S";
   period->code = p->legal_status;
   period->extra = p->category_of_need;
   if (p->uasc)
     period->flags |= EP_UASC;
-  add_legal_status(f, period, p->legal_status, "S");
+  if (p->continuing) {
+    period->flags |= EP_START_UNKNOWN;
+    finding(f, Q_PERIOD_START_UNKNOWN);
+  }
+  add_legal_status(f, period, p->legal_status, rne);
   add_need(f, period, p->category_of_need);
   if (p->placement != NULL)
-    start_placement(f, period, p->placement, "", "S");
+    start_placement(f, period, p->placement, "", rne);
 }
 
 static int on_care_ended(struct fold *f, const Cscflow__V1__PeriodOfCareEnded *p) {
@@ -881,74 +978,10 @@ static int fold_event(struct fold *f) {
 
 /* ---- checks that need no state -------------------------------------------------- */
 
-static int known(const struct fold *f, enum code_list list, const char *code) {
-  return code_is_known(f->codes, list, code, f->date);
-}
-
-static int any_unknown(const struct fold *f, enum code_list list, char **codes, size_t n) {
-  for (size_t i = 0; i < n; i++)
-    if (!known(f, list, codes[i]))
-      return 1;
-  return 0;
-}
-
-static int placement_unknown(const struct fold *f, const Cscflow__V1__Placement *p) {
-  return p != NULL && (!known(f, CODE_PLACEMENT_TYPE, p->placement_type) ||
-                       !known(f, CODE_PROVIDER, p->provider));
-}
-
 /* unknown_code: a code in no list, or outside the collection years it is
- * valid in (judged by the event's occurred_on). */
+ * valid in (judged by the event's occurred_on): code_event_unknown. */
 static int has_unknown_code(const struct fold *f) {
-  const CaseEvent *ev = f->ev;
-  switch (ev->payload_case) {
-  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CHILD_DETAILS:
-    return !known(f, CODE_ETHNICITY, ev->child_details->ethnicity) ||
-           any_unknown(f, CODE_DISABILITY, ev->child_details->disabilities,
-                       ev->child_details->n_disabilities);
-  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_REFERRAL_OPENED:
-    return !known(f, CODE_REFERRAL_SOURCE, ev->referral_opened->source) ||
-           !known(f, CODE_PRIMARY_NEED, ev->referral_opened->primary_need);
-  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_REFERRAL_CLOSED:
-    return !known(f, CODE_CLOSURE_REASON, ev->referral_closed->closure_reason);
-  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_ASSESSMENT_COMPLETED:
-    return any_unknown(f, CODE_ASSESSMENT_FACTOR, ev->assessment_completed->factors,
-                       ev->assessment_completed->n_factors);
-  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CP_PLAN_STARTED:
-    return !known(f, CODE_ABUSE_CATEGORY, ev->cp_plan_started->initial_category);
-  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CP_PLAN_ENDED:
-    return !known(f, CODE_ABUSE_CATEGORY, ev->cp_plan_ended->latest_category);
-  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_PERIOD_OF_CARE_STARTED: {
-    const Cscflow__V1__PeriodOfCareStarted *p = ev->period_of_care_started;
-    return !known(f, CODE_LEGAL_STATUS, p->legal_status) ||
-           !known(f, CODE_NEED, p->category_of_need) || placement_unknown(f, p->placement);
-  }
-  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_PERIOD_OF_CARE_ENDED:
-    return !known(f, CODE_REASON_CEASED, ev->period_of_care_ended->reason_ceased);
-  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_PLACEMENT_STARTED:
-    return placement_unknown(f, ev->placement_started->placement) ||
-           !known(f, CODE_PLACEMENT_CHANGE, ev->placement_started->reason_for_change) ||
-           !known(f, CODE_REASON_NEW_EPISODE, ev->placement_started->reason_for_new_episode);
-  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_LEGAL_STATUS_CHANGED:
-    return !known(f, CODE_LEGAL_STATUS, ev->legal_status_changed->legal_status) ||
-           !known(f, CODE_REASON_NEW_EPISODE, ev->legal_status_changed->reason_for_new_episode);
-  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CARE_LEAVER_CONTACT:
-    return !known(f, CODE_LEAVER_ACTIVITY, ev->care_leaver_contact->activity_code) ||
-           !known(f, CODE_LEAVER_ACCOMMODATION, ev->care_leaver_contact->accommodation_code) ||
-           !known(f, CODE_IN_TOUCH, ev->care_leaver_contact->in_touch_code);
-  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CATEGORY_OF_NEED_CHANGED:
-    return !known(f, CODE_NEED, ev->category_of_need_changed->category_of_need);
-  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_REVIEW_HELD:
-    return !known(f, CODE_REVIEW_PARTICIPATION, ev->review_held->participation_code);
-  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_PREVIOUS_PERMANENCE:
-    return !known(f, CODE_PREVIOUS_PERMANENCE, ev->previous_permanence->kind_code);
-  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_WORKER_ALLOCATED:
-    return !known(f, CODE_SW_REASON, ev->worker_allocated->end_reason);
-  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_WORKFORCE:
-    return !known(f, CODE_ETHNICITY, ev->workforce->ethnicity);
-  default:
-    return 0;
-  }
+  return code_event_unknown(f->codes, f->ev, f->date);
 }
 
 /* Events a child can have before birth: the path to a CP plan for an unborn
@@ -1070,6 +1103,24 @@ static int held_on(const struct episode *eps, size_t n, const char *id, csc_date
   return 0;
 }
 
+/* A LAC review naming a continuing start's period_id reviews the period it
+ * joined: the review takes that period's id, whatever its date (an alias
+ * names the period for good), so that review_outside_plan and the review
+ * facts match it by id like any other. */
+static void resolve_review_aliases(struct fold *f) {
+  struct child_state *st = f->st;
+  for (size_t i = 0; i < st->n_reviews; i++) {
+    struct mark *r = &st->reviews[i];
+    if (r->value != CSCFLOW__V1__REVIEW_KIND__REVIEW_KIND_LAC || r->id[0] == '\0')
+      continue;
+    for (size_t j = 0; j < st->n_period_aliases; j++)
+      if (strcmp(st->period_aliases[j].id, r->id) == 0) {
+        r->id = st->plans[PLAN_LAC][st->period_aliases[j].value].id;
+        break;
+      }
+  }
+}
+
 /* review_outside_plan: a CP review with no CP plan open on its date, or a
  * LAC review with no period of care. Checked on the final episodes, so that
  * the order of the events of one day never matters. A review of another
@@ -1164,6 +1215,61 @@ static void resolve_corrections(CaseEvent **events, size_t n, uint8_t *live) {
   }
 }
 
+/*
+ * RESTATEMENTS. A statutory return restates each year what is still open
+ * and corrects what it got wrong without naming what it corrects: of the
+ * events of one return source with one item key (ingest_item_key: a
+ * period's end, a placement move of a day, ...), only the later-recorded
+ * take part, as if they superseded the others (issue 18: year N+1's end of
+ * a period, with another date or reason, replaces year N's). Events of one
+ * recording time are one return's and all stay. Other sources correct
+ * explicitly (supersedes, retracts).
+ */
+struct restated {
+  const char *key;
+  size_t index;
+};
+
+static int restated_compare(const void *pa, const void *pb) {
+  const struct restated *x = pa, *y = pb;
+  return strcmp(x->key, y->key);
+}
+
+static void resolve_restatements(CaseEvent **events, size_t n, uint8_t *live, struct arena *a) {
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++)
+    k += live[i] && ingest_is_return_source(events[i]->source_system);
+  if (k < 2)
+    return;
+  struct restated *r = arena_alloc(a, k * sizeof *r);
+  if (r == NULL)
+    return; /* no memory: every event stays, as with no restatement */
+  size_t m = 0;
+  for (size_t i = 0; i < n && m < k; i++) {
+    char key[INGEST_ITEM_KEY_MAX + sizeof "ssda903" + 2];
+    const char *src = events[i]->source_system;
+    if (!live[i] || !ingest_is_return_source(src))
+      continue;
+    const int at = snprintf(key, sizeof key, "%s\x1e", src);
+    if (ingest_item_key(events[i], key + at, sizeof key - (size_t)at) == 0)
+      continue;
+    char *copy = arena_strdup(a, key);
+    if (copy == NULL)
+      return;
+    r[m++] = (struct restated){copy, i};
+  }
+  qsort(r, m, sizeof *r, restated_compare);
+  for (size_t i = 0, j; i < m; i = j) {
+    int64_t latest = events[r[i].index]->recorded_at_ms;
+    for (j = i + 1; j < m && strcmp(r[j].key, r[i].key) == 0; j++)
+      if (events[r[j].index]->recorded_at_ms > latest)
+        latest = events[r[j].index]->recorded_at_ms;
+    for (size_t x = i; x < j; x++)
+      if (events[r[x].index]->recorded_at_ms < latest)
+        live[r[x].index] = 0;
+  }
+}
+
 int child_fold(CaseEvent **events, size_t n, const struct code_lists *codes, struct arena *a,
                struct child_state *st) {
   memset(st, 0, sizeof *st);
@@ -1183,6 +1289,7 @@ int child_fold(CaseEvent **events, size_t n, const struct code_lists *codes, str
 
   qsort(events, n, sizeof *events, event_compare);
   resolve_corrections(events, n, live);
+  resolve_restatements(events, n, live, a);
   f.live = live;
   for (size_t i = 0; i < n; i++) {
     /* validated on ingest; kept out of the fold regardless */
@@ -1210,6 +1317,7 @@ int child_fold(CaseEvent **events, size_t n, const struct code_lists *codes, str
       for (size_t k = i; k < j; k++) {
         const enum role role = live[k] ? event_role(events[k]) : ROLE_MIDDLE;
         const int wanted = pass == PASS_STARTS   ? role == ROLE_START
+                           : pass == PASS_JOINS  ? role == ROLE_JOIN
                            : pass == PASS_MIDDLE ? role == ROLE_MIDDLE
                                                  : role == ROLE_END;
         if (!live[k] || !wanted || done[k])
@@ -1223,6 +1331,7 @@ int child_fold(CaseEvent **events, size_t n, const struct code_lists *codes, str
   }
   f.only_earlier = 0;
   check_overlaps(&f);
+  resolve_review_aliases(&f);
   check_reviews(&f);
   check_missing(&f);
   derive_care_spans(&f);

@@ -242,8 +242,9 @@ int store_put_la(struct store *st, MDB_txn *txn, const char *la, const struct la
  * store_get_backfill: CSC_ENOTFOUND when no backfill is in progress.
  * store_is_empty: *empty is 1 when no LA and no history is stored.
  * store_empty: drops every LA's state (histories, facts, aggregates, the
- * calendars, the ledger, alerts, snapshots, the allocation index), every
- * stored position, the outbox from key first_seq on and the backfill mark,
+ * calendars, the ledger, alerts, snapshots, the allocation index, the
+ * sources), every stored position, the outbox from key first_seq on and the
+ * backfill mark,
  * in txn; the code lists, the schema version and the status stay.
  */
 int store_put_backfill(struct store *st, MDB_txn *txn, uint64_t first_seq);
@@ -251,6 +252,34 @@ int store_get_backfill(struct store *st, MDB_txn *txn, uint64_t *first_seq);
 int store_del_backfill(struct store *st, MDB_txn *txn);
 int store_is_empty(struct store *st, MDB_txn *txn, int *empty);
 int store_empty(struct store *st, MDB_txn *txn, uint64_t first_seq);
+
+/*
+ * Where an LA's data came from (state/sources.c): per source system, and
+ * for a statutory return per collection year, the events admitted and the
+ * latest recording time. Meta "src\0" + LA, varints. A return's year is
+ * read from its recording time (the importers record on the collection's
+ * 31 March); any other source is a live feed (year 0). At most
+ * LA_SOURCES_MAX entries: input names its source, so what exceeds them is
+ * counted under "other" rather than growing the record.
+ * store_get_sources: an LA never seen has none (CSC_OK, n 0).
+ * la_sources_note: one admitted event of source_system recorded at ms.
+ */
+#define LA_SOURCES_MAX 32
+struct la_source {
+  char name[STATE_ID_MAX + 1]; /* source_system ("" when unnamed) */
+  int32_t year;                       /* a return's collection year; 0: a live feed */
+  uint64_t events;
+  int64_t last_recorded_ms;
+};
+struct la_sources {
+  size_t n;
+  struct la_source s[LA_SOURCES_MAX];
+  uint64_t other_events; /* of sources beyond LA_SOURCES_MAX */
+  int64_t other_last_ms;
+};
+int store_get_sources(struct store *st, MDB_txn *txn, const char *la, struct la_sources *out);
+int store_put_sources(struct store *st, MDB_txn *txn, const char *la, const struct la_sources *s);
+void la_sources_note(struct la_sources *s, const char *source_system, int64_t recorded_ms);
 
 /* ---- facts ---------------------------------------------------------------- */
 
@@ -419,6 +448,8 @@ enum quality_rule {
   Q_REPEATED_COMPLETION,   /* a second completion of an assessment or S47 enquiry: not counted */
   Q_REVIEW_OUTSIDE_PLAN,   /* a review of a CP plan or period of care not open on its date */
   Q_MISSING_OUTSIDE_CARE,  /* a missing or away episode that starts with no period of care open */
+  Q_PERIOD_START_UNKNOWN,  /* a continuing period of care joined to no open period: its start is
+                              unknown (SSDA903 import; state/fold.c) */
   Q_RULE_COUNT
 };
 extern const char *const quality_rule_ids[Q_RULE_COUNT];
@@ -478,6 +509,8 @@ struct episode {
 #define EP_NFA_AT_REFERRAL 256u   /* referral: CIN census ReferralNFA recorded on it */
 #define EP_ICPC_NOT_REQUIRED 512u /* S47 enquiry: ICPC not required */
 #define EP_PREVIOUS_RECORDED 1024u /* CP plan: value holds the record's previous CP plans */
+#define EP_START_UNKNOWN 2048u /* period of care opened by a continuing PeriodOfCareStarted: it
+                                  began before start, on a day unknown; no entry to care */
 /* Employment: the worker's seniority (Cscflow__V1__Seniority, 0..3) in bits 16-17. */
 #define EP_SENIORITY_SHIFT 16
 #define EP_SENIORITY(flags) (((flags) >> EP_SENIORITY_SHIFT) & 3u)
@@ -537,6 +570,10 @@ struct child_state {
   size_t n_legal;
   struct mark *needs; /* category of need from date: as legal, code the need */
   size_t n_needs;
+  struct mark *period_aliases; /* id = the period_id of a continuing PeriodOfCareStarted
+                                  joined to an open period, value = that period's index in
+                                  plans[PLAN_LAC]: the period answers to both ids */
+  size_t n_period_aliases;
   struct mark *reviews; /* id = plan or period reviewed, value = Cscflow__V1__ReviewKind,
                            code = participation code, code2 = the event's id */
   size_t n_reviews;
@@ -624,6 +661,10 @@ const char *code_list_name(enum code_list list);
  * code is judged). */
 int code_is_known(const struct code_lists *c, enum code_list list, const char *code,
                   csc_date on);
+/* Whether an event records a code its list does not hold, or holds only
+ * for other collection years than on's (the unknown_code rule); 0 with no
+ * lists (c NULL). */
+int code_event_unknown(const struct code_lists *c, const CaseEvent *ev, csc_date on);
 /* The collection year of on: the year of the 31 March that ends it. */
 int code_collection_year(csc_date on);
 /* The catalogue's spelling of code (INDICATORS.md "Codes in output"): the

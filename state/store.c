@@ -536,5 +536,7 @@ int store_empty(struct store *st, MDB_txn *txn, uint64_t first_seq) {
   int err = delete_from(txn, st->outbox, &from, NULL, 0);
   if (err == CSC_OK)
     err = delete_from(txn, st->meta, NULL, "pos", 4);
+  if (err == CSC_OK)
+    err = delete_from(txn, st->meta, NULL, "src", 4); /* state/sources.c */
   return err == CSC_OK ? store_del_backfill(st, txn) : err;
 }

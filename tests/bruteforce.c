@@ -8,9 +8,9 @@
  *   1. subjects: the LA's events grouped by child (workers and posts for
  *      workforce events), duplicates dropped (first arrival wins);
  *   2. the fold: corrections resolved, then each child's events by date,
- *      one day in four passes (ends of what was open before the day,
- *      starts, everything else, the remaining ends), into episodes, marks,
- *      care spans and findings;
+ *      one day in five passes (ends of what was open before the day,
+ *      starts, continuing starts of periods of care, everything else, the
+ *      remaining ends), into episodes, marks, care spans and findings;
  *   3. the indicators: for the one as-of date T, loops over every child and
  *      every episode, counting what each definition says.
  */
@@ -235,6 +235,8 @@ struct ep {
   int no_start;            /* a completion with no start */
   int before_start;        /* a completion dated before its start: no timeliness */
   int rereferral, uasc, short_breaks;
+  int start_unknown; /* a period of care opened by a continuing start */
+  const char *provider; /* a placement's provider */
   int period;  /* a care span's period of care (index) */
   int outcome; /* assessment outcome */
   int has_distance;
@@ -286,6 +288,8 @@ struct child {
       employments;
   struct marks legal, strategies, icpcs, visits, court, leaver, sdq, absences, caseloads, posts;
   struct marks reviews; /* id: the plan named ("" none), value: the ReviewKind */
+  struct marks aliases; /* id: a joined continuing start's period_id, period: the
+                           period of care it joined (index) */
   struct marks missing; /* value: the MissingKind of an incident that starts */
   struct journey *journeys;
   size_t n_journeys;
@@ -322,7 +326,7 @@ static struct ep *push_ep(struct bf *b, struct child *c, struct eps *l) {
     return NULL;
   }
   struct ep *e = &l->v[l->n++];
-  e->id = e->ref = e->code = e->end_code = e->start_event = "";
+  e->id = e->ref = e->code = e->end_code = e->start_event = e->provider = "";
   e->end = NEVER;
   e->before_start = 0;
   e->period = -1;
@@ -491,6 +495,18 @@ static struct ep *open_named(struct eps *l, const char *id) {
 
 static struct ep *open_any(struct eps *l) { return open_named(l, ""); }
 
+/* The open period of care named id: by its own id, or by the period_id of a
+ * continuing start that joined it. */
+static struct ep *open_period(struct child *c, const char *id) {
+  struct ep *e = open_named(&c->plans[LAC], id);
+  for (size_t i = 0; e == NULL && id[0] != '\0' && i < c->aliases.n; i++) {
+    struct ep *p = &c->plans[LAC].v[c->aliases.v[i].period];
+    if (p->end == NEVER && strcmp(c->aliases.v[i].id, id) == 0)
+      e = p;
+  }
+  return e;
+}
+
 static struct ep *start_ep(struct fold *f, struct eps *l, const char *id) {
   struct ep *e = push_ep(f->b, f->c, l);
   if (e != NULL) {
@@ -524,8 +540,9 @@ static int is_start(const Ev *ev) {
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_ASSESSMENT_STARTED:
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_SECTION47_STARTED:
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CIN_PLAN_STARTED:
-  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CP_PLAN_STARTED:
-  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_PERIOD_OF_CARE_STARTED: return 1;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_CP_PLAN_STARTED: return 1;
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_PERIOD_OF_CARE_STARTED:
+    return !ev->period_of_care_started->continuing;
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_WORKER_ALLOCATED: return !ev->worker_allocated->deallocated;
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_ADOPTION_MILESTONE:
     return ev->adoption_milestone->stage == CSCFLOW__V1__ADOPTION_STAGE__ADOPTION_STAGE_DECISION;
@@ -533,6 +550,12 @@ static int is_start(const Ev *ev) {
     return ev->workforce->change == CSCFLOW__V1__WORKFORCE_CHANGE__WORKFORCE_CHANGE_STARTED;
   default: return 0;
   }
+}
+
+/* A continuing start of a period of care: folded after the day's starts. */
+static int is_continuing(const Ev *ev) {
+  return ev->payload_case == CSCFLOW__V1__CASE_EVENT__PAYLOAD_PERIOD_OF_CARE_STARTED &&
+         ev->period_of_care_started->continuing;
 }
 
 static int is_end(const Ev *ev) {
@@ -731,7 +754,7 @@ static int fold_end(struct fold *f, int final) {
              (int)ev->section47_completed->outcome, final, &done);
     break;
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_PERIOD_OF_CARE_ENDED:
-    e = apply_end(f, open_named(&c->plans[LAC], ev->period_of_care_ended->period_id), final, &done);
+    e = apply_end(f, open_period(c, ev->period_of_care_ended->period_id), final, &done);
     if (e != NULL) {
       e->end_code = ev->period_of_care_ended->reason_ceased;
       end_placements_of(f, e->id);
@@ -768,6 +791,7 @@ static void place(struct fold *f, const struct ep *period, const Cscflow__V1__Pl
   e->ref = period->id;
   if (p != NULL) {
     e->code = p->placement_type;
+    e->provider = p->provider;
     e->has_distance = p->distance_known;
     e->distance_x10 = p->distance_miles_x10;
   }
@@ -797,10 +821,48 @@ static void start_plan(struct fold *f, enum kind k, const char *id, const char *
   }
 }
 
+/* A continuing start on a day a period of care is open joins it: a change
+ * of legal status where it differs, a new placement where type or provider
+ * differ, and its period_id names the period from then on. */
+static void join_care(struct fold *f, struct ep *period,
+                      const Cscflow__V1__PeriodOfCareStarted *p) {
+  struct child *c = f->c;
+  const int index = period_index(c, period);
+  struct mark *m;
+  if (p->period_id[0] != '\0' && strcmp(p->period_id, period->id) != 0 &&
+      (m = push_mark(f->b, c, &c->aliases, f->date)) != NULL) {
+    m->id = p->period_id;
+    m->period = index;
+  }
+  const char *status = "";
+  for (size_t i = 0; i < c->legal.n; i++)
+    if (c->legal.v[i].period == index)
+      status = c->legal.v[i].code;
+  if (p->legal_status[0] != '\0' && strcmp(status, p->legal_status) != 0)
+    add_legal(f, index, p->legal_status);
+  const struct ep *now = NULL;
+  for (size_t i = 0; i < c->placements.n; i++)
+    if (c->placements.v[i].end == NEVER && strcmp(c->placements.v[i].ref, period->id) == 0)
+      now = &c->placements.v[i];
+  const Cscflow__V1__Placement *pl = p->placement;
+  if (pl != NULL && (now == NULL || strcmp(now->code, pl->placement_type) != 0 ||
+                     strcmp(now->provider, pl->provider) != 0))
+    place(f, period, pl);
+}
+
+/* A continuing start with no period open opens one whose start is unknown
+ * (the finding period_start_unknown is not among the rules the twin
+ * counts). */
 static void start_care(struct fold *f, const Cscflow__V1__PeriodOfCareStarted *p) {
+  struct ep *open = p->continuing ? open_any(&f->c->plans[LAC]) : NULL;
+  if (open != NULL) {
+    join_care(f, open, p);
+    return;
+  }
   struct ep *e = start_ep(f, &f->c->plans[LAC], p->period_id);
   if (e == NULL)
     return;
+  e->start_unknown = p->continuing;
   e->code = p->legal_status;
   e->uasc = p->uasc;
   add_legal(f, period_index(f->c, e), p->legal_status);
@@ -928,7 +990,7 @@ static void fold_middle(struct fold *f) {
       m->id = ev->child_seen->plan_id;
     break;
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_PLACEMENT_STARTED: {
-    struct ep *period = open_named(&c->plans[LAC], ev->placement_started->period_id);
+    struct ep *period = open_period(c, ev->placement_started->period_id);
     if (period == NULL)
       report_here(f, R_PLACEMENT_OUTSIDE_CARE);
     else
@@ -936,7 +998,7 @@ static void fold_middle(struct fold *f) {
     break;
   }
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_LEGAL_STATUS_CHANGED: {
-    struct ep *period = open_named(&c->plans[LAC], ev->legal_status_changed->period_id);
+    struct ep *period = open_period(c, ev->legal_status_changed->period_id);
     if (period == NULL)
       report_here(f, R_END_WITHOUT_START);
     else
@@ -1169,6 +1231,18 @@ static int implausible(struct fold *f, const Ev *ev) {
   return 1;
 }
 
+/* A LAC review naming a joined continuing start's period_id reviews the
+ * period it joined. */
+static void name_reviews_by_period(struct child *c) {
+  for (size_t i = 0; i < c->reviews.n; i++)
+    for (size_t a = 0; a < c->aliases.n; a++)
+      if (c->reviews.v[i].value == CSCFLOW__V1__REVIEW_KIND__REVIEW_KIND_LAC &&
+          c->reviews.v[i].id[0] != '\0' && strcmp(c->reviews.v[i].id, c->aliases.v[a].id) == 0) {
+        c->reviews.v[i].id = c->plans[LAC].v[c->aliases.v[a].period].id;
+        break;
+      }
+}
+
 static void fold_child(struct bf *b, struct child *c) {
   c->cap = c->n_events + 1;
   c->dob = NEVER;
@@ -1220,8 +1294,11 @@ static void fold_child(struct bf *b, struct child *c) {
     for (size_t k = i; k < j; k++) /* 2: starts */
       if (is_start(f.ev = f.events[k]))
         fold_start(&f);
+    for (size_t k = i; k < j; k++) /* 2b: continuing starts of periods of care */
+      if (is_continuing(f.ev = f.events[k]))
+        fold_start(&f);
     for (size_t k = i; k < j; k++) /* 3: everything else */
-      if (!is_start(f.ev = f.events[k]) && !is_end(f.ev))
+      if (!is_start(f.ev = f.events[k]) && !is_end(f.ev) && !is_continuing(f.ev))
         fold_middle(&f);
     for (size_t k = i; k < j; k++) /* 4: the remaining ends */
       if (is_end(f.ev = f.events[k]) && !done[k])
@@ -1229,6 +1306,7 @@ static void fold_child(struct bf *b, struct child *c) {
     i = j;
   }
   check_overlaps(&f);
+  name_reviews_by_period(c);
   make_care_spans(&f);
 }
 
@@ -1301,8 +1379,10 @@ static int period_looked_after_on(const struct child *c, int p, csc_date d) {
   return open_on(&c->plans[LAC].v[p], d) && status != NULL && !is_short_breaks_status(status);
 }
 
+/* A period whose start is unknown (a continuing start) is no entry. */
 static int entry_counts(const struct child *c, int p) {
-  return period_looked_after_on(c, p, c->plans[LAC].v[p].start);
+  return !c->plans[LAC].v[p].start_unknown &&
+         period_looked_after_on(c, p, c->plans[LAC].v[p].start);
 }
 
 static int exit_counts(const struct child *c, int p) {
@@ -1627,6 +1707,9 @@ static int stage_within(const struct child *c, enum kind k, size_t p, csc_date f
         m->date < first)
       first = m->date < plan->start ? plan->start : m->date;
   }
+  /* a first looked-after day that is the period's unknown start is no stage */
+  if (plan->start_unknown && first == plan->start)
+    return 0;
   return first != NEVER && first >= from && first <= last;
 }
 
@@ -2383,7 +2466,10 @@ static void adoption_timeliness(struct bf *b) {
       if (!in_window(x->adopted, b->T, W_12M))
         continue;
       const struct ep *span = x->placed != NEVER ? care_span_on(c, x->placed) : NULL;
-      if (span != NULL) {
+      /* A1 and A10 count from entering care: unknown for a span that
+       * begins on its period's unknown start. */
+      const struct ep *period = span != NULL ? &c->plans[LAC].v[span->period] : NULL;
+      if (span != NULL && !(period->start_unknown && span->start == period->start)) {
         sum[0] += x->placed - span->start;
         count[0]++;
         /* A10: a child adopted by their foster carer moved in when the
@@ -2720,7 +2806,13 @@ static void reviews_timely(struct bf *b) {
       if (T < first)
         continue;
       due = 1;
-      late |= !reviews_in_time(c, CSCFLOW__V1__REVIEW_KIND__REVIEW_KIND_LAC, period, first, 3, T);
+      /* A period whose start is unknown: its first review seen is due
+       * within 6 months of its first recorded day, each later one 6 months
+       * after the previous (docs/indicators.md). */
+      const int unknown = period->start_unknown;
+      late |= !reviews_in_time(c, CSCFLOW__V1__REVIEW_KIND__REVIEW_KIND_LAC, period,
+                               unknown ? date_add_months(period->start, 6) : first,
+                               unknown ? 6 : 3, T);
     }
     lac_due += due;
     lac_timely += due && !late;

@@ -68,6 +68,7 @@ struct stream {
   csc_date *recorded;
   size_t n, cap_n;
   size_t supersedes, retracts;
+  size_t continuing; /* continuing PeriodOfCareStarted (add_continuing) */
 };
 
 static void stream_add(struct stream *s, const Cscflow__V1__CaseEvent *ev) {
@@ -92,6 +93,8 @@ static void stream_add(struct stream *s, const Cscflow__V1__CaseEvent *ev) {
   s->off[s->n] = s->len;
   s->supersedes += ev->supersedes_event_id[0] != '\0';
   s->retracts += ev->retracts_event_id[0] != '\0';
+  s->continuing += ev->payload_case == CSCFLOW__V1__CASE_EVENT__PAYLOAD_PERIOD_OF_CARE_STARTED &&
+                   ev->period_of_care_started->continuing;
 }
 
 /*
@@ -144,10 +147,78 @@ static void add_death(struct stream *s, const Cscflow__V1__CaseEvent *details) {
   stream_add(s, &rt);
 }
 
+/*
+ * The generator writes no continuing starts (PeriodOfCareStarted.continuing:
+ * what an SSDA903 import sends for a period begun before its first year).
+ * For one period start in CONTINUING_ONE_IN (by event id) an import of a
+ * later year is simulated: a continuing start 40 days after it naming the
+ * period "IMP-<event id>", C2 in U4 (joined when the period is still open
+ * then, else a period whose start is unknown), a LAC review naming that id
+ * 60 days after the start and a change to C1 naming it 90 days after. For
+ * another one in CONTINUING_ONE_IN, an earlier import: a continuing start
+ * 200 days before the start, ended (E8) the day before it.
+ */
+#define CONTINUING_ONE_IN 9
+
+static void add_import_event(struct stream *s, const Cscflow__V1__CaseEvent *start,
+                             Cscflow__V1__CaseEvent *ev, const char *prefix, csc_date d) {
+  char id[200];
+  snprintf(id, sizeof id, "%s-%s", prefix, start->event_id);
+  ev->event_id = id;
+  ev->la_code = start->la_code;
+  ev->child_id = start->child_id;
+  ev->occurred_on = date_to_yyyymmdd(d);
+  ev->recorded_at_ms = test_ms(d);
+  stream_add(s, ev);
+}
+
+static void add_continuing(struct stream *s, const Cscflow__V1__CaseEvent *start) {
+  const uint32_t h = id_hash(start->event_id) / 7;
+  csc_date d;
+  if (h % CONTINUING_ONE_IN > 1 || start->supersedes_event_id[0] != '\0' ||
+      date_from_yyyymmdd(start->occurred_on, &d) != CSC_OK)
+    return;
+  char period[200];
+  snprintf(period, sizeof period, "IMP-%s", start->event_id);
+  Cscflow__V1__CaseEvent ev = CSCFLOW__V1__CASE_EVENT__INIT;
+  Cscflow__V1__PeriodOfCareStarted ps = CSCFLOW__V1__PERIOD_OF_CARE_STARTED__INIT;
+  Cscflow__V1__Placement pl = CSCFLOW__V1__PLACEMENT__INIT;
+  ps.period_id = period, ps.legal_status = "C2", ps.category_of_need = "N1", ps.continuing = 1;
+  pl.placement_type = "U4", pl.provider = "PR1";
+  ps.placement = &pl;
+  ev.payload_case = CSCFLOW__V1__CASE_EVENT__PAYLOAD_PERIOD_OF_CARE_STARTED;
+  ev.period_of_care_started = &ps;
+  if (h % CONTINUING_ONE_IN == 1) {
+    Cscflow__V1__CaseEvent end = CSCFLOW__V1__CASE_EVENT__INIT;
+    Cscflow__V1__PeriodOfCareEnded pe = CSCFLOW__V1__PERIOD_OF_CARE_ENDED__INIT;
+    pe.period_id = period, pe.reason_ceased = "E8";
+    end.payload_case = CSCFLOW__V1__CASE_EVENT__PAYLOAD_PERIOD_OF_CARE_ENDED;
+    end.period_of_care_ended = &pe;
+    add_import_event(s, start, &ev, "IMP0", d - 200);
+    add_import_event(s, start, &end, "IMP0END", d - 1);
+    return;
+  }
+  add_import_event(s, start, &ev, "IMP", d + 40);
+  Cscflow__V1__CaseEvent rv = CSCFLOW__V1__CASE_EVENT__INIT;
+  Cscflow__V1__ReviewHeld rh = CSCFLOW__V1__REVIEW_HELD__INIT;
+  rh.plan_id = period, rh.kind = CSCFLOW__V1__REVIEW_KIND__REVIEW_KIND_LAC;
+  rv.payload_case = CSCFLOW__V1__CASE_EVENT__PAYLOAD_REVIEW_HELD;
+  rv.review_held = &rh;
+  add_import_event(s, start, &rv, "IMPREV", d + 60);
+  Cscflow__V1__CaseEvent ls = CSCFLOW__V1__CASE_EVENT__INIT;
+  Cscflow__V1__LegalStatusChanged lc = CSCFLOW__V1__LEGAL_STATUS_CHANGED__INIT;
+  lc.period_id = period, lc.legal_status = "C1";
+  ls.payload_case = CSCFLOW__V1__CASE_EVENT__PAYLOAD_LEGAL_STATUS_CHANGED;
+  ls.legal_status_changed = &lc;
+  add_import_event(s, start, &ls, "IMPLS", d + 90);
+}
+
 static int emit(void *ctx, const Cscflow__V1__CaseEvent *ev) {
   stream_add(ctx, ev);
   if (ev->payload_case == CSCFLOW__V1__CASE_EVENT__PAYLOAD_CHILD_DETAILS)
     add_death(ctx, ev);
+  if (ev->payload_case == CSCFLOW__V1__CASE_EVENT__PAYLOAD_PERIOD_OF_CARE_STARTED)
+    add_continuing(ctx, ev);
   return 0;
 }
 
@@ -537,7 +608,8 @@ static void start_run(struct run *u, size_t n_dates, int group) {
   assert_int_equal(gen_run_stats(&u->o, emit, &u->s, &stats), CSC_OK);
   u->generated = u->s.n;
   /* not vacuous: the history is messy */
-  assert_true(u->s.supersedes > 0 && u->s.retracts > 0 && stats.mess[GEN_MESS_DUPLICATE] > 0 &&
+  assert_true(u->s.supersedes > 0 && u->s.retracts > 0 && u->s.continuing > 0 &&
+              stats.mess[GEN_MESS_DUPLICATE] > 0 &&
               stats.mess[GEN_MESS_OVERLAP] > 0 && stats.mess[GEN_MESS_BAD_DATE] > 0);
   open_rig(&u->r, &u->o, group);
   u->decoded = calloc(u->generated + n_dates + 1, sizeof *u->decoded);
@@ -878,6 +950,7 @@ static void run_against_twin(int group) {
                 (unsigned long long)u->seen_repeated_completion);
   print_message("after_death findings summed over the dates: %llu\n",
                 (unsigned long long)u->seen_after_death);
+  print_message("continuing starts of periods of care: %zu\n", u->s.continuing);
   struct issue15 x;
   count_issue15(u, &x);
   print_message("issue 15: %zu changes from V3/V4, %zu to V3/V4, %zu returns to care within "

@@ -2085,11 +2085,277 @@ TEST(test_q_unknown_code_returns_fields) {
   assert_int_equal(st->n_findings, 8);
 }
 
+/* A statutory return restates (fold.c, RESTATEMENTS): year N's SSDA903
+ * import ends the period on 1 Feb 2023 with E4A; year N+1's, recorded a
+ * year later, says 3 Feb 2023 and E13. One period, ended as the later
+ * return says, and no finding (the earlier end takes no part). The placement
+ * move both returns record on 1 Aug (type U1, then corrected to U2) is one
+ * move, of type U2. The same
+ * two ends from a CMS (another source, no correction named) are two ends of
+ * one period: the second is reported, as before. */
+TEST(test_return_restatements) {
+  const csc_date start = date_from_ymd(2022, 6, 1), moved = date_from_ymd(2022, 8, 1);
+  const int64_t year_n = test_ms(date_from_ymd(2023, 3, 31));
+  const int64_t year_n1 = test_ms(date_from_ymd(2024, 3, 31));
+  Cscflow__V1__Placement u1 = CSCFLOW__V1__PLACEMENT__INIT, u2 = CSCFLOW__V1__PLACEMENT__INIT;
+  u1.placement_type = "U1";
+  u2.placement_type = "U2";
+  for (int cms = 0; cms < 2; cms++) {
+    h_reset(h);
+    CaseEvent *e[] = {
+        care_start(h, "s", start, "P20220601", "C2", "N1", 0, NULL),
+        place(h, "m1", moved, "P20220601", &u1, "CARPL"),
+        care_end(h, "x1", date_from_ymd(2023, 2, 1), "P20220601", "E4A"),
+        place(h, "m2", moved, "P20220601", &u2, "CARPL"),
+        care_end(h, "x2", date_from_ymd(2023, 2, 3), "P20220601", "E13"),
+    };
+    for (size_t i = 0; i < sizeof e / sizeof *e; i++) {
+      e[i]->source_system = cms ? "liquidlogic" : "ssda903";
+      e[i]->recorded_at_ms = i < 3 ? year_n : year_n1;
+    }
+    const struct child_state *st = fold(h);
+    assert_int_equal(st->n_plans[PLAN_LAC], 1);
+    if (!cms) {
+      assert_int_equal(st->plans[PLAN_LAC][0].end, date_from_ymd(2023, 2, 3));
+      assert_string_equal(st->plans[PLAN_LAC][0].end_code, "E13");
+      assert_int_equal(st->n_placements, 1); /* one move: the later return's */
+      assert_string_equal(st->placements[0].code, "U2");
+      assert_int_equal(st->n_findings, 0);
+    } else {
+      assert_int_equal(st->plans[PLAN_LAC][0].end, date_from_ymd(2023, 2, 1));
+      assert_int_equal(st->n_placements, 2);
+      assert_true(has_finding(st, Q_END_WITHOUT_START, "x2"));
+    }
+  }
+}
+
+/* ---- continuing periods of care (PeriodOfCareStarted.continuing) --------------- */
+
+/* A continuing start (events.proto): the period began before occurred_on, on
+ * a day the source does not know. */
+static CaseEvent *continuing(CaseEvent *e) {
+  e->period_of_care_started->continuing = 1;
+  return e;
+}
+
+/*
+ * state/fold.c: "none --PeriodOfCareStarted(continuing)--> looked after,
+ * start unknown (EP_START_UNKNOWN; period_start_unknown)"; "with none open
+ * its period is looked after from occurred_on but is no entry to care".
+ * K1 from 3 Apr 2023 (a Monday), C2, N1, in U1 foster care: one period,
+ * flagged, the finding on k01 and nothing else. Its first legal status and
+ * placement carry no RNE S (the return had no S row).
+ */
+TEST(test_continuing_start_unknown) {
+  details(h, "k00", D(2015, 6, 1), 20150601);
+  continuing(care_start(h, "k01", D(2023, 4, 3), "K1", "C2", "N1", 0, plc(h, "U1", "PR1", 0, 0)));
+  const struct child_state *st = fold(h);
+  assert_int_equal(st->n_plans[PLAN_LAC], 1);
+  ep_is(&st->plans[PLAN_LAC][0], D(2023, 4, 3), NEVER, "K1", "", "C2", "", EP_START_UNKNOWN);
+  only_finding(h, Q_PERIOD_START_UNKNOWN, "k01");
+  assert_string_equal(quality_rule_ids[Q_PERIOD_START_UNKNOWN], "period_start_unknown");
+  assert_int_equal(st->n_legal, 1);
+  assert_string_equal(st->legal[0].code2, "");
+  assert_int_equal(st->n_placements, 1);
+  assert_string_equal(st->placements[0].rne, "");
+  const struct derived *d = derive(h);
+  /* "That period is NOT an entry to care": no care_entries fact in either
+   * window, no LAC start in repeat_plan's denominator. */
+  assert_int_equal(n_facts(d, M_CARE_ENTRIES_12M, -1), 0);
+  assert_int_equal(n_facts(d, M_CARE_ENTRIES_FYTD, -1), 0);
+  assert_int_equal(n_facts(d, M_PLANS_STARTED_12M, PLAN_LAC), 0);
+  assert_int_equal(n_facts(d, M_PLANS_STARTED_FYTD, PLAN_LAC), 0);
+  /* Looked after from occurred_on: counted on 1 Oct 2023, not on 2 Apr. */
+  assert_int_equal(value_on(d, M_CHILDREN_ON_PLAN, PLAN_LAC, D(2023, 4, 2)), 0);
+  assert_int_equal(value_on(d, M_CHILDREN_ON_PLAN, PLAN_LAC, D(2023, 10, 1)), 1);
+  assert_int_equal(value_on(d, M_PLACEMENT_GROUP, PG_FOSTER, D(2023, 10, 1)), 1);
+  /* Durations from the known days (docs/indicators.md): lasted 6 months on
+   * 3 Oct 2023, 6 months after the first recorded day. */
+  const int over6 = PLAN_LAC * N_THRESHOLDS + 0;
+  assert_int_equal(value_on(d, M_PLANS_OPEN_OVER, over6, D(2023, 10, 2)), 0);
+  assert_int_equal(value_on(d, M_PLANS_OPEN_OVER, over6, D(2023, 10, 3)), 1);
+  /* placement_stability_long's 2.5 years: from the first T with
+   * add_months(T, -30) >= 3 Apr 2023, i.e. 3 Oct 2025 (aged 10). */
+  assert_int_equal(value_on(d, M_STABILITY_LONG_DEN, 0, D(2025, 10, 2)), 0);
+  assert_int_equal(value_on(d, M_STABILITY_LONG_DEN, 0, D(2025, 10, 3)), 1);
+  assert_int_equal(check_arrival_orders(h), 2);
+}
+
+/*
+ * The same start without `continuing` keeps today's behaviour: no flag, no
+ * finding, RNE S, an entry counted on its day (care_entries, bucket 2 = all;
+ * not UASC: bucket 1), and a LAC plan started.
+ */
+TEST(test_continuing_normal_start_unchanged) {
+  care_start(h, "n01", D(2023, 4, 3), "K1", "C2", "N1", 0, plc(h, "U1", "PR1", 0, 0));
+  const struct child_state *st = fold(h);
+  ep_is(&st->plans[PLAN_LAC][0], D(2023, 4, 3), NEVER, "K1", "", "C2", "", 0);
+  no_findings(h);
+  assert_string_equal(st->legal[0].code2, "S");
+  assert_string_equal(st->placements[0].rne, "S");
+  const struct derived *d = derive(h);
+  assert_int_equal(value_on(d, M_CARE_ENTRIES_12M, 2, D(2023, 4, 3)), 1);
+  assert_int_equal(value_on(d, M_CARE_ENTRIES_12M, 1, D(2023, 4, 3)), 1);
+  assert_int_equal(value_on(d, M_PLANS_STARTED_12M, PLAN_LAC, D(2023, 4, 3)), 1);
+}
+
+/*
+ * state/fold.c: "looked after --PeriodOfCareStarted(continuing)--> looked
+ * after (joined: its legal status, need and placement are changes within
+ * the period where they differ; the period also answers to its period_id,
+ * an alias)"; "joined to the period open on its day, it raises nothing".
+ * P1 starts 10 Jun 2022 (S row of an earlier import), C1, N2, in U1/PR1.
+ * The next import's first record of the child, j02 on 3 Apr 2023, calls
+ * the period S2023, C2, N2, U4/PR2: one period; C2 from 3 Apr (a change,
+ * RNE not known); N2 unchanged (no need mark); U1 ends and U4 starts on
+ * 3 Apr. The import's later events name S2023 and reach P1: U5 from 1 Aug
+ * (j03), a LAC review on 1 May (j04: no review_outside_plan), and the end
+ * on 15 Jan 2024, E4A (j05). One entry (10 Jun 2022), one exit.
+ */
+static void joined_history(struct hist *h) {
+  care_start(h, "j01", D(2022, 6, 10), "P1", "C1", "N2", 0, plc(h, "U1", "PR1", 0, 0));
+  continuing(
+      care_start(h, "j02", D(2023, 4, 3), "S2023", "C2", "N2", 0, plc(h, "U4", "PR2", 0, 0)));
+  place(h, "j03", D(2023, 8, 1), "S2023", plc(h, "U5", "PR2", 0, 0), "CARPL");
+  review(h, "j04", D(2023, 5, 1), "S2023", RK(LAC), "PN1");
+  care_end(h, "j05", D(2024, 1, 15), "S2023", "E4A");
+}
+
+TEST(test_continuing_joins_open_period) {
+  joined_history(h);
+  const struct child_state *st = fold(h);
+  assert_int_equal(st->n_plans[PLAN_LAC], 1);
+  ep_is(&st->plans[PLAN_LAC][0], D(2022, 6, 10), D(2024, 1, 15), "P1", "", "C1", "E4A", 0);
+  no_findings(h);
+  assert_int_equal(st->n_legal, 2);
+  mark_is(&st->legal[0], D(2022, 6, 10), "P1", 0, 0);
+  mark_is(&st->legal[1], D(2023, 4, 3), "P1", 0, 0);
+  assert_string_equal(st->legal[1].code, "C2");
+  assert_string_equal(st->legal[1].code2, "");
+  assert_int_equal(st->n_needs, 1);
+  assert_int_equal(st->n_placements, 3);
+  ep_is(&st->placements[0], D(2022, 6, 10), D(2023, 4, 3), "", "P1", "U1", "", 0);
+  ep_is(&st->placements[1], D(2023, 4, 3), D(2023, 8, 1), "", "P1", "U4", "", 0);
+  ep_is(&st->placements[2], D(2023, 8, 1), D(2024, 1, 15), "", "P1", "U5", "", 0);
+  assert_string_equal(st->reviews[0].id, "P1");
+  /* C1 then C2: one care span over the whole period. */
+  assert_int_equal(st->n_care_spans, 1);
+  ep_is(&st->care_spans[0], D(2022, 6, 10), D(2024, 1, 15), "P1", "", "C1", "", 0);
+  const struct derived *d = derive(h);
+  assert_int_equal(n_facts(d, M_CARE_ENTRIES_12M, 2), 1);
+  assert_int_equal(value_on(d, M_CARE_ENTRIES_12M, 2, D(2022, 6, 10)), 1);
+  assert_int_equal(value_on(d, M_CARE_EXITS_12M, 0, D(2024, 1, 15)), 1);
+  assert_int_equal(value_on(d, M_CHILDREN_ON_PLAN, PLAN_LAC, D(2024, 1, 14)), 1);
+  assert_int_equal(value_on(d, M_CHILDREN_ON_PLAN, PLAN_LAC, D(2024, 1, 15)), 0);
+  /* Arrival order never matters: 5! orders. */
+  assert_int_equal(check_arrival_orders(h), 120);
+}
+
+/*
+ * A continuing start that says what the period already says changes
+ * nothing: the same status, need and placement (type and provider) add no
+ * mark and no placement. Its alias still names the period: a legal status
+ * change naming it (1 Jun, C2) reaches P1.
+ */
+TEST(test_continuing_join_same_changes_nothing) {
+  care_start(h, "s01", D(2022, 6, 10), "P1", "C1", "N2", 0, plc(h, "U1", "PR1", 0, 0));
+  continuing(
+      care_start(h, "s02", D(2023, 4, 3), "S2023", "C1", "N2", 0, plc(h, "U1", "PR1", 0, 0)));
+  legal(h, "s03", D(2023, 6, 1), "S2023", "C2");
+  const struct child_state *st = fold(h);
+  assert_int_equal(st->n_plans[PLAN_LAC], 1);
+  no_findings(h);
+  assert_int_equal(st->n_needs, 1);
+  assert_int_equal(st->n_placements, 1);
+  assert_int_equal(st->n_legal, 2);
+  mark_is(&st->legal[1], D(2023, 6, 1), "P1", 0, 0);
+  assert_int_equal(check_arrival_orders(h), 6);
+}
+
+/*
+ * A normal start and a continuing start on the same day: "Continuing starts
+ * fold after the day's other starts (PASS_JOINS), so that a normal start of
+ * the same day is joined whatever the order of the two". x01 is recorded an
+ * hour after x02, so x02 sorts first: still joined, one period, no
+ * finding. Ended through the alias on 1 Sep 2023.
+ */
+TEST(test_continuing_same_day_as_start) {
+  care_start(h, "x01", D(2023, 4, 3), "P1", "C2", "N1", 0, NULL)->recorded_at_ms += HOUR_MS;
+  continuing(care_start(h, "x02", D(2023, 4, 3), "S2023", "C2", "N1", 0, NULL));
+  care_end(h, "x03", D(2023, 9, 1), "S2023", "E13");
+  const struct child_state *st = fold(h);
+  assert_int_equal(st->n_plans[PLAN_LAC], 1);
+  ep_is(&st->plans[PLAN_LAC][0], D(2023, 4, 3), D(2023, 9, 1), "P1", "", "C2", "E13", 0);
+  no_findings(h);
+  assert_int_equal(check_arrival_orders(h), 6);
+}
+
+/*
+ * A continuing start the day after a period ended opens a new period: the
+ * ended one is not open on that day (s <= T < e). Its start is unknown, so
+ * the second period is no entry: care_entries counts the first only.
+ */
+TEST(test_continuing_after_end_starts_unknown) {
+  care_start(h, "y01", D(2022, 6, 10), "P1", "C2", "N1", 0, NULL);
+  care_end(h, "y02", D(2023, 3, 1), "P1", "E13");
+  continuing(care_start(h, "y03", D(2023, 4, 3), "S2023", "C2", "N1", 0, NULL));
+  const struct child_state *st = fold(h);
+  assert_int_equal(st->n_plans[PLAN_LAC], 2);
+  assert_int_equal(st->plans[PLAN_LAC][1].flags, EP_START_UNKNOWN);
+  only_finding(h, Q_PERIOD_START_UNKNOWN, "y03");
+  const struct derived *d = derive(h);
+  assert_int_equal(n_facts(d, M_CARE_ENTRIES_12M, 2), 1);
+  assert_int_equal(value_on(d, M_CARE_ENTRIES_12M, 2, D(2023, 4, 3)), 1); /* P1's, still in 12m */
+  assert_int_equal(value_on(d, M_CARE_ENTRIES_FYTD, 2, D(2023, 4, 3)), 0); /* new year: none */
+  assert_int_equal(check_arrival_orders(h), 6);
+}
+
+/*
+ * lac_reviews_timely of a period whose start is unknown (state/facts_reviews.c,
+ * late_day): in the denominator from 20 working days into its known days
+ * (3 Apr 2023, a Monday: weekends only, 1 May 2023); its first review seen
+ * is due within 6 months of its first recorded day (3 Oct 2023), each later
+ * one 6 months after the previous. Reviewed 1 Sep 2023: due 1 Mar 2024,
+ * none after, late from 2 Mar 2024. (A known start would be late from
+ * 2 May 2023: its first review due 20 working days after the start.)
+ */
+TEST(test_continuing_lac_reviews) {
+  continuing(care_start(h, "v01", D(2023, 4, 3), "K1", "C2", "N1", 0, NULL));
+  review(h, "v02", D(2023, 9, 1), "K1", RK(LAC), "PN1");
+  fold(h);
+  reviews_on(h, M_LAC_REVIEWS_DUE, M_LAC_REVIEWS_TIMELY, D(2023, 4, 30), 0, 0);
+  reviews_on(h, M_LAC_REVIEWS_DUE, M_LAC_REVIEWS_TIMELY, D(2023, 5, 1), 1, 1);
+  reviews_on(h, M_LAC_REVIEWS_DUE, M_LAC_REVIEWS_TIMELY, D(2023, 6, 1), 1, 1);
+  reviews_on(h, M_LAC_REVIEWS_DUE, M_LAC_REVIEWS_TIMELY, D(2024, 3, 1), 1, 1);
+  reviews_on(h, M_LAC_REVIEWS_DUE, M_LAC_REVIEWS_TIMELY, D(2024, 3, 2), 1, 0);
+}
+
+/*
+ * adoption_timeliness A1 and A10 count from entering care: a child placed
+ * for adoption in a span that begins on its period's unknown start has no
+ * known entry date and is left out of both (care_span_start); A2 (placement
+ * order to match) does not need it and counts: 1 Jul to 1 Sep 2023, 62 days.
+ */
+TEST(test_continuing_adoption_left_out_of_a1) {
+  continuing(care_start(h, "w01", D(2023, 4, 3), "K1", "C2", "N1", 0, NULL));
+  adopt(h, "w02", D(2023, 5, 1), AD(DECISION), 0, 0);
+  adopt(h, "w03", D(2023, 7, 1), AD(PLACEMENT_ORDER), 0, 0);
+  adopt(h, "w04", D(2023, 9, 1), AD(MATCHED), 0, 0);
+  adopt(h, "w05", D(2023, 10, 1), AD(PLACED), 0, 0);
+  adopt(h, "w06", D(2024, 3, 1), AD(ADOPTED), 0, 0);
+  const struct derived *d = (fold(h), derive(h));
+  assert_int_equal(n_facts(d, M_ADOPTION_COUNT_12M, 0), 0);
+  assert_int_equal(n_facts(d, M_ADOPTION_COUNT_12M, 2), 0);
+  assert_int_equal(value_on(d, M_ADOPTION_COUNT_12M, 1, D(2024, 3, 1)), 1);
+  assert_int_equal(value_on(d, M_ADOPTION_DAYS_12M, 1, D(2024, 3, 1)), 62);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, hist_setup, hist_teardown)
 
 int main(void) {
   const struct CMUnitTest tests[] = {
       /* clang-format off */
+      T(test_return_restatements),
       T(test_child_details_merge), T(test_referrals), T(test_rereferral_boundaries),
       T(test_early_help), T(test_assessments), T(test_strategy_s47_icpc), T(test_cin_plans),
       T(test_cp_plans), T(test_care_and_placements), T(test_legal_status_spans),
@@ -2110,6 +2376,10 @@ int main(void) {
       T(test_q_need_change_outside_care), T(test_workforce_diversity_fields),
       T(test_cp_reviews_timely), T(test_cp_reviews_late_stays_late), T(test_lac_reviews_timely),
       T(test_lac_reviews_second_late), T(test_missing_from_care), T(test_care_leaver_in_touch_values), T(test_sw_diversity), T(test_q_unknown_code_returns_fields),
+      T(test_continuing_start_unknown), T(test_continuing_normal_start_unchanged),
+      T(test_continuing_joins_open_period), T(test_continuing_join_same_changes_nothing),
+      T(test_continuing_same_day_as_start), T(test_continuing_after_end_starts_unknown),
+      T(test_continuing_lac_reviews), T(test_continuing_adoption_left_out_of_a1),
       /* clang-format on */
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -22,6 +22,7 @@
 #include <cmocka.h>
 
 #include "feeds/feeds.h"
+#include "tests/harness.h"
 #include "tests/testutil.h"
 
 /* ---- collecting what an import emits ----------------------------------------- */
@@ -670,6 +671,179 @@ static void test_child_map(void **state) {
   import_free(im);
 }
 
+/* Year N then N+1 (--previous): the period still open is restated (the
+ * same events: nothing new), its end recorded in N with E4A is restated
+ * in N+1 with E13 and another date (contradicts_earlier_return, listed);
+ * C5's row of year N, gone from N+1 (aged out), is nothing. */
+static int write_delimited(void *ctx, const CaseEvent *ev) {
+  return ingest_write_delimited(ctx, ev);
+}
+
+static void test_previous_contradictions(void **state) {
+  (void)state;
+  char dir[256], path[320];
+  test_tmpdir(dir, sizeof dir, "import_previous");
+  snprintf(path, sizeof path, "%s/year-2023.bin", dir);
+  static const char year_n[] = "CHILD,DECOM,RNE,LS,CIN,PLACE,PLACE_PROVIDER,DEC,REC\n"
+                               "C1,10/05/2022,S,C2,N1,U1,PR1,,\n"
+                               "C4,01/06/2022,S,C2,N1,U1,PR1,01/02/2023,E4A\n"
+                               "C5,01/07/2022,S,C2,N1,U1,PR1,,\n";
+  FILE *out = fopen(path, "wb");
+  assert_non_null(out);
+  struct import_options o = {.la = "201", .year = 2023, .until = DATE_NEVER,
+                             .emit = write_delimited, .emit_ctx = out};
+  struct import *im;
+  assert_int_equal(import_new(&o, &im), CSC_OK);
+  FILE *f = fmemopen((void *)year_n, sizeof year_n - 1, "r");
+  assert_int_equal(import_903_table(im, "e.csv", f), CSC_OK);
+  fclose(f);
+  assert_int_equal(import_903_finish(im), CSC_OK);
+  assert_int_equal(import_events(im), 4);
+  import_free(im);
+  assert_int_equal(fclose(out), 0);
+
+  static const char year_n1[] = "CHILD,DECOM,RNE,LS,CIN,PLACE,PLACE_PROVIDER,DEC,REC\n"
+                                "C1,10/05/2022,S,C2,N1,U1,PR1,,\n"
+                                "C4,01/06/2022,S,C2,N1,U1,PR1,03/02/2023,E13\n";
+  struct collected c;
+  memset(&c, 0, sizeof c);
+  c.source = "ssda903";
+  struct import_options o2 = {.la = "201", .year = 2024, .until = DATE_NEVER, .emit = collect,
+                              .emit_ctx = &c};
+  assert_int_equal(import_new(&o2, &im), CSC_OK);
+  assert_int_equal(import_load_previous(im, path), CSC_OK);
+  f = fmemopen((void *)year_n1, sizeof year_n1 - 1, "r");
+  assert_int_equal(import_903_table(im, "e.csv", f), CSC_OK);
+  fclose(f);
+  assert_int_equal(import_903_finish(im), CSC_OK);
+  char *json = report_of(im);
+  assert_non_null(strstr(json, "{\"rule\":\"contradicts_earlier_return\",\"count\":1,"));
+  assert_non_null(strstr(json, "{\"table\":\"episodes\",\"line\":3,\"child\":\"C4\"}"));
+  free(json);
+  import_free(im);
+  /* A file that is not events is refused. */
+  assert_int_equal(import_new(&o2, &im), CSC_OK);
+  snprintf(path, sizeof path, "%s/empty.bin", dir);
+  out = fopen(path, "wb");
+  assert_int_equal(fclose(out), 0);
+  assert_int_equal(import_load_previous(im, path), CSC_EINVAL);
+  import_free(im);
+}
+
+/* Codes the DfE lists do not hold (placement type ZZ, reason ceased E99):
+ * the events are kept as recorded, and each row is counted (unknown_code),
+ * as the fold will report them. */
+static void test_unknown_codes(void **state) {
+  (void)state;
+  static const char eps[] = "CHILD,DECOM,RNE,LS,CIN,PLACE,PLACE_PROVIDER,DEC,REC\n"
+                            "U1,01/05/2023,S,C2,N1,ZZ,PR1,01/09/2023,E99\n"
+                            "U2,01/05/2023,S,C2,N1,U1,PR1,,\n";
+  struct collected c;
+  memset(&c, 0, sizeof c);
+  c.source = "ssda903";
+  struct import_options o = {.la = "201", .year = 2024, .until = DATE_NEVER, .emit = collect,
+                             .emit_ctx = &c, .codes = test_code_lists()};
+  struct import *im;
+  assert_int_equal(import_new(&o, &im), CSC_OK);
+  FILE *f = fmemopen((void *)eps, sizeof eps - 1, "r");
+  assert_int_equal(import_903_table(im, "e.csv", f), CSC_OK);
+  fclose(f);
+  assert_int_equal(import_903_finish(im), CSC_OK);
+  assert_int_equal(c.n, 3); /* U1's start and end, U2's start: all kept */
+  char *json = report_of(im);
+  assert_non_null(strstr(json, "{\"rule\":\"unknown_code\",\"count\":2,"));
+  assert_non_null(strstr(json, "{\"table\":\"episodes\",\"line\":2,\"child\":\"U1\"},"
+                               "{\"table\":\"episodes\",\"line\":2,\"child\":\"U1\"}"));
+  free(json);
+  assert_int_equal(import_left_out(im), 0);
+  import_free(im);
+}
+
+/* ---- imported, then replayed --------------------------------------------------- */
+
+static int to_evs(void *ctx, const CaseEvent *ev) {
+  add(ctx, ev);
+  return CSC_OK;
+}
+
+static void import_year(struct evs *b, int year, const char *table) {
+  struct import_options o = {.la = LA, .year = year, .until = DATE_NEVER, .emit = to_evs,
+                             .emit_ctx = b};
+  struct import *im;
+  assert_int_equal(import_new(&o, &im), CSC_OK);
+  FILE *f = fmemopen((void *)table, strlen(table), "r");
+  assert_int_equal(import_903_table(im, "episodes.csv", f), CSC_OK);
+  fclose(f);
+  assert_int_equal(import_903_finish(im), CSC_OK);
+  import_free(im);
+}
+
+/*
+ * Two years of one LA's 903, imported and replayed through the engine.
+ * Year to 31 March 2023: C1 starts on 1 June 2022 (S) and moves on 1 Feb
+ * 2023 (P, still open); C2's first row is a move on 10 Jan 2023 (in care
+ * since before the return: continuing, no earlier state, so its start is
+ * unknown). Year to 31 March 2024 restates what was open on 1 April 2023:
+ * C1's first row is now the 1 Feb move (continuing: joined to the period
+ * begun on 1 June 2022, which the state holds), ceased 15 March 2024
+ * (E4A); C2's row is the same as last year's (the same event, applied once).
+ *
+ * On 31 March 2024: looked after, C2 only (1); entries in the financial
+ * year and the 12 months to it, none (C1 entered in 2022; C2's start is
+ * unknown, "not counted as an entry"); period_start_unknown, C2's one.
+ * The snapshot names both returns as sources, with their years.
+ */
+/* The snapshot's sources, as "name/year/events" lines. */
+static int sources_of(void *ctx, const IndicatorSnapshot *snap) {
+  char *out = ctx;
+  out[0] = '\0';
+  for (size_t i = 0; i < snap->n_sources; i++) {
+    const size_t n = strlen(out);
+    snprintf(out + n, 256 - n, "%s/%u/%llu;", snap->sources[i]->source_system,
+             (unsigned)snap->sources[i]->year, (unsigned long long)snap->sources[i]->events);
+  }
+  return CSC_OK;
+}
+
+static void test_two_years_replayed(void **state) {
+  (void)state;
+  static const char year_2023[] = "CHILD,DECOM,RNE,LS,CIN,PLACE,PLACE_PROVIDER,DEC,REC\n"
+                                  "C1,01/06/2022,S,C2,N1,U1,PR1,01/02/2023,X1\n"
+                                  "C1,01/02/2023,P,C2,N1,U3,PR1,,\n"
+                                  "C2,10/01/2023,P,C2,N2,U4,PR2,,\n";
+  static const char year_2024[] = "CHILD,DECOM,RNE,LS,CIN,PLACE,PLACE_PROVIDER,DEC,REC\n"
+                                  "C1,01/02/2023,P,C2,N1,U3,PR1,15/03/2024,E4A\n"
+                                  "C2,10/01/2023,P,C2,N2,U4,PR2,,\n";
+  static struct evs b;
+  memset(&b, 0, sizeof b);
+  import_year(&b, 2023, year_2023);
+  const size_t first = b.n;
+  import_year(&b, 2024, year_2024);
+  struct fixture f;
+  open_fixture(&f, "import_replay");
+  apply(&f, &b, 0, first);
+  apply(&f, &b, first, b.n);
+  const struct value lac = get(&f, "children_on_plan", "T", "LAC");
+  assert_int_equal(lac.as_of, 20240331);
+  assert_true(lac.num == 1);
+  assert_true(get(&f, "care_entries", "FYTD", "").num == 0);
+  assert_true(get(&f, "care_entries", "12m", "").num == 0);
+  assert_int_equal(lac.quality[Q_PERIOD_START_UNKNOWN], 1);
+  assert_int_equal(lac.quality[Q_END_WITHOUT_START], 0);
+  assert_int_equal(lac.quality[Q_OVERLAPPING_PLAN], 0);
+  /* Year 2023: C1's start, move and C2's continuing start (3); year 2024:
+   * C1's continuing start and end, C2's repeated start (admitted, then a
+   * duplicate) (3). */
+  char sources[256];
+  struct store *st = engine_store(f.e);
+  MDB_txn *txn;
+  assert_int_equal(mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn), 0);
+  assert_int_equal(snapshot_each(st, txn, LA, sources_of, sources), CSC_OK);
+  mdb_txn_abort(txn);
+  assert_string_equal(sources, "ssda903/2023/3;ssda903/2024/3;");
+  close_fixture(&f);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_csv_records),
@@ -682,6 +856,9 @@ int main(void) {
       cmocka_unit_test(test_adoption_and_the_rest),
       cmocka_unit_test(test_cin_census),
       cmocka_unit_test(test_child_map),
+      cmocka_unit_test(test_previous_contradictions),
+      cmocka_unit_test(test_two_years_replayed),
+      cmocka_unit_test(test_unknown_codes),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -157,6 +157,7 @@
     repeated_completion: 'A second completion of an assessment or S47 enquiry; only the first counts.',
     review_outside_plan: 'A review of a CP plan or period of care that was not open on the review date.',
     missing_outside_care: 'A missing or away episode that starts when the child is not in care.',
+    period_start_unknown: 'A period of care that began before the first return imported, on an unknown day; not counted as an entry to care.',
   };
 
   const $ = (id) => document.getElementById(id);
@@ -579,6 +580,7 @@
     $('dashboard').classList.remove('no-data');
     renderTiles(snap);
     renderQuality(snap.quality || {});
+    renderSources(snap.sources || []);
     // The page's own record of what it shows, read by the browser test.
     document.body.dataset.eventsApplied = String(snap.events_applied);
     state.trendJob();
@@ -960,6 +962,31 @@
       body.append(tr);
     }
     setNumber($('quality-total'), total, 1, 0, 0);
+  }
+
+  /* ---- sources ------------------------------------------------------------- */
+
+  const SOURCE_NAMES = {ssda903: 'SSDA903 return', cin_census: 'CIN census'};
+
+  // Where the figures come from: each return imported (per collection year)
+  // and each live feed, with the events admitted and the latest recording.
+  function renderSources(sources) {
+    const body = $('sources-table').tBodies[0];
+    body.textContent = '';
+    for (const s of sources) {
+      const tr = el('tr');
+      tr.dataset.source = s.source;
+      const th = el('th', '', SOURCE_NAMES[s.source] || s.source);
+      th.scope = 'row';
+      const what = s.kind === 'return' ? 'year to 31 March ' + s.year : 'live feed';
+      const n = el('td', 'n');
+      setNumber(n, s.events, 1, 0, 0);
+      const last = s.kind === 'return' ? fmtDate(s.last_recorded_at.slice(0, 10))
+        : new Date(s.last_recorded_at).toLocaleString('en-GB');
+      tr.append(th, el('td', '', what), n, el('td', '', last));
+      body.append(tr);
+    }
+    $('sources').hidden = sources.length === 0;
   }
 
   /* ---- start --------------------------------------------------------------- */

@@ -4,7 +4,7 @@
 //   - refuses a wrong token (401) and another LA's token (403) with a message,
 //   - signs in and shows the data set groups as tiles,
 //   - updates without a reload as the demo applies events,
-//   - shows the same numbers as the API: every tile, the data-quality counts
+//   - shows the same numbers as the API: every tile, the data-quality counts, the sources
 //     and the plan-duration counts, compared with an API answer for the same
 //     events_applied and as_of (the demo streams live data, so the comparison
 //     is retried, bounded in time, until the page and the API agree on the
@@ -171,6 +171,9 @@ function readPage(page) {
         rule: r.dataset.rule, count: num(r.querySelector('.n')),
       })),
       qualityTotal: num(document.getElementById('quality-total')),
+      sources: [...document.querySelectorAll('#sources-table tbody tr')].map((r) => ({
+        source: r.dataset.source, events: num(r.querySelector('.n')),
+      })),
       alertsAsOf: document.getElementById('alerts').dataset.asOf,
       chips: [...document.querySelectorAll('#alert-summary .chip')].map((c) => ({
         state: c.dataset.state, months: c.dataset.months ? Number(c.dataset.months) : null,
@@ -249,9 +252,24 @@ function compare(view, snap, alerts, series) {
   }
   if (shownRules.size !== Object.keys(quality).length)
     problems.push(`page shows ${shownRules.size} quality rules, API ${Object.keys(quality).length}`);
-  const p = checkNumber('quality total', view.qualityTotal, total);
+  let p = checkNumber('quality total', view.qualityTotal, total);
   if (p)
     problems.push(p);
+
+  // Where the data came from: the page lists the snapshot's sources, with
+  // the same event counts, and there is at least one (the generator's feed).
+  const sources = snap.sources || [];
+  if (sources.length === 0)
+    problems.push('the snapshot names no source of its data');
+  if (view.sources.length !== sources.length)
+    problems.push(`page shows ${view.sources.length} sources, API ${sources.length}`);
+  for (const [i, s] of sources.entries()) {
+    const shown = view.sources[i];
+    if (!shown || shown.source !== s.source)
+      problems.push(`source ${i}: page ${shown && shown.source}, API ${s.source}`);
+    else if ((p = checkNumber(`source ${s.source} events`, shown.events, s.events)))
+      problems.push(p);
+  }
 
   if (view.alertsAsOf !== alerts.as_of)
     problems.push(`alerts as of ${view.alertsAsOf} on the page, ${alerts.as_of} from the API`);
