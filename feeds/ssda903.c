@@ -31,8 +31,10 @@
  *             MissingEnded on MIS_END, the episode named "M" + its start.
  *   AD1       AdoptionMilestone DECISION (DATE_INT) and MATCHED (DATE_MATCH);
  *   PlacedAdoption  DECISION (DATE_PLACED), DECISION_REVERSED when it
- *             ceased other than by adoption (RD1); the episodes give PLACED
- *             (the first A3-A6 placement of a run) and ADOPTED (E11, E12).
+ *             ceased other than by adoption (RD1); the episodes give
+ *             PLACEMENT_ORDER (legal status E1), PLACED (the first A3-A6
+ *             placement of a run; A3 and A5, with the current foster carer)
+ *             and ADOPTED (E11, E12).
  *   OC2       SdqScore on 31 March; OC3 CareLeaverContact on the birthday in
  *             the year; PrevPerm PreviousPermanence on the first period the
  *             return starts; SocialWorker WorkerAllocated from SW_DECOM to
@@ -365,9 +367,22 @@ static int adoption_placement(struct import *im, const struct row *row, csc_date
   const char *place = row->v[E_PLACE];
   const int placed = is_adoption_placement(place) && !is_adoption_placement(c->place);
   c->place = place;
+  /* A3 and A5 are placements for adoption "with current foster carer(s)":
+   * A10's adjustment dates such a child from the move in with the carer. */
+  const int foster = strcasecmp(place, "A3") == 0 || strcasecmp(place, "A5") == 0;
   return placed ? adoption_stage(im, T_EPISODES, row, on,
-                                 CSCFLOW__V1__ADOPTION_STAGE__ADOPTION_STAGE_PLACED, 0)
+                                 CSCFLOW__V1__ADOPTION_STAGE__ADOPTION_STAGE_PLACED, foster)
                 : CSC_OK;
+}
+
+/* Legal status E1, a placement order granted: the adoption journey's
+ * placement order (A2 counts from it), once per run of E1 rows. */
+static int placement_order(struct import *im, const struct row *row, csc_date on,
+                           const char *before) {
+  const int granted = strcasecmp(row->v[E_LS], "E1") == 0 && strcasecmp(before, "E1") != 0;
+  return granted ? adoption_stage(im, T_EPISODES, row, on,
+                                  CSCFLOW__V1__ADOPTION_STAGE__ADOPTION_STAGE_PLACEMENT_ORDER, 0)
+                 : CSC_OK;
 }
 
 static void fill_placement(const struct row *row, Cscflow__V1__Placement *p, char *district,
@@ -405,6 +420,8 @@ static int period_start(struct import *im, const struct row *row, csc_date on, i
     rc = grow_array((void **)&x->periods, &x->cap_periods, x->n_periods + 1, sizeof *x->periods);
   if (rc == CSC_OK)
     x->periods[x->n_periods++] = (struct period){c->period, on, DATE_NEVER, continuing};
+  if (rc == CSC_OK)
+    rc = placement_order(im, row, on, "");
   return rc == CSC_OK ? adoption_placement(im, row, on, c) : rc;
 }
 
@@ -438,6 +455,8 @@ static int period_changes(struct import *im, const struct row *row, csc_date on,
     ev.payload_case = CSCFLOW__V1__CASE_EVENT__PAYLOAD_LEGAL_STATUS_CHANGED;
     ev.legal_status_changed = &l;
     rc = emit_row(im, T_EPISODES, row, &ev, on);
+    if (rc == CSC_OK)
+      rc = placement_order(im, row, on, c->ls);
     c->ls = row->v[E_LS];
   }
   if (rc == CSC_OK && strcmp(row->v[E_CIN], c->cin) != 0) {

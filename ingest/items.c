@@ -50,7 +50,10 @@ static const char *item_of(const CaseEvent *ev, int *dated) {
   }
   *dated = 1;
   switch (ev->payload_case) {
-  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_ICPC_HELD: return ev->icpc_held->enquiry_id;
+  /* A conference by its day alone: a census names the enquiry it followed
+   * only while the enquiry is in the return, so next year's restatement
+   * may name none (one conference a day for a child). */
+  case CSCFLOW__V1__CASE_EVENT__PAYLOAD_ICPC_HELD: return "icpc";
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_PLACEMENT_STARTED: return ev->placement_started->period_id;
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_LEGAL_STATUS_CHANGED:
     return ev->legal_status_changed->period_id;

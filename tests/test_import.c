@@ -305,6 +305,7 @@ static void test_episodes_become_periods(void **state) {
       "C1 20230510 start P20230510 ls=C2 cin=N1 place=U1/PR1/LS6",
       "C1 20230901 placement P20230510 place=U3/PR1/BD1 reason=CARPL rne=P",
       "C1 20231101 legal P20230510 ls=E1 rne=L",
+      "C1 20231101 adoption stage=2 foster=0", /* E1: placement order granted */
       "C1 20240115 adoption stage=5 foster=0", /* E11: adopted */
       "C1 20240115 end P20230510 rec=E11",
       "C2 20230401 start P20230401 ls=C2 cin=N2 place=U4/PR2/LS7 continuing",
@@ -313,7 +314,7 @@ static void test_episodes_become_periods(void **state) {
       "C2 20230601 need P20230401 cin=N3",
       NULL};
   assert_lines(&c, want);
-  assert_int_equal(import_events(im), 10);
+  assert_int_equal(import_events(im), 11);
   assert_int_equal(import_left_out(im), 0);
   char *json = report_of(im);
   /* C2's period began before the return: converted, and said so. */
@@ -437,8 +438,9 @@ static void test_until(void **state) {
       NULL};
   assert_lines(&c, want);
   char *json = report_of(im);
-  /* C1's legal status change, adoption and end: after 31 October. */
-  assert_non_null(strstr(json, "{\"rule\":\"after_until\",\"count\":3,"));
+  /* C1's legal status change, placement order, adoption and end: after
+   * 31 October. */
+  assert_non_null(strstr(json, "{\"rule\":\"after_until\",\"count\":4,"));
   free(json);
   import_free(im);
 }
@@ -463,6 +465,7 @@ static void test_other_tables(void **state) {
       "C1 20230510 start P20230510 ls=C2 cin=N1 place=U1/PR1/LS6",
       "C1 20230901 placement P20230510 place=U3/PR1/BD1 reason=CARPL rne=P",
       "C1 20231101 legal P20230510 ls=E1 rne=L",
+      "C1 20231101 adoption stage=2 foster=0", /* E1: placement order granted */
       "C1 20240115 adoption stage=5 foster=0", /* E11: adopted */
       "C1 20240115 end P20230510 rec=E11",
       "C1 20230601 review P20230510 code=PN1",
@@ -511,8 +514,9 @@ static void test_adoption_and_the_rest(void **state) {
   const char *const want[] = {
       "A1 20230401 start P20230401 ls=C2 cin=N1 place=U3/PR1/",
       "A1 20230901 placement P20230401 place=A5/PR1/ reason= rne=T",
-      "A1 20230901 adoption stage=4 foster=0", /* placed */
+      "A1 20230901 adoption stage=4 foster=1", /* placed, A5: with the foster carer */
       "A1 20230901 legal P20230401 ls=E1 rne=T",
+      "A1 20230901 adoption stage=2 foster=0", /* E1: placement order */
       "A1 20240301 adoption stage=5 foster=0", /* adopted */
       "A1 20240301 end P20230401 rec=E12",
       "A1 20230615 adoption stage=1 foster=1", /* AD1: decision */
