@@ -87,6 +87,15 @@ int cli_load_population(struct population *pop, const struct config *cfg, const 
 #define CSCFLOW_REFERENCE_DIR "reference"
 #endif
 
+int cli_load_coverage(struct coverage *c, const struct config *cfg) {
+  char err[512];
+  if (coverage_load(c, cfg, err, sizeof err) != CSC_OK) {
+    fprintf(stderr, "cscflow: config: %s\n", err);
+    return EXIT_CONFIG;
+  }
+  return 0;
+}
+
 int cli_load_refdata(struct refdata *ref, const struct config *cfg) {
   char err[512];
   if (refdata_load(ref, cfg, CSCFLOW_REFERENCE_DIR "/bank-holidays-england-and-wales.txt", err,
@@ -110,7 +119,8 @@ static const char *const known_keys[] = {
     "cscflow.api.address",        "cscflow.ready.max_lag",          "cscflow.api.max_connections",
     "cscflow.api.max_connections_per_client",                       "cscflow.api.header_timeout_s",
     "cscflow.las",                "cscflow.la.alias.",              "cscflow.clock.tolerance_s",
-    "cscflow.redrive.group",      "cscflow.on_offset_gap",          "cscflow.codes.file"};
+    "cscflow.redrive.group",      "cscflow.on_offset_gap",          "cscflow.codes.file",
+    "cscflow.feeds."};
 
 static int known_key(const char *key) {
   for (size_t i = 0; i < sizeof known_keys / sizeof known_keys[0]; i++) {
@@ -407,6 +417,7 @@ static int cmd_replay(int argc, char **argv, struct kill_at *kill_hook) {
   struct population pop;
   struct refdata ref;
   struct la_registry las;
+  static struct coverage coverage; /* large: not on the stack */
   config_init(&cfg);
   population_init(&pop);
   memset(&ref, 0, sizeof ref);
@@ -418,6 +429,8 @@ static int cmd_replay(int argc, char **argv, struct kill_at *kill_hook) {
     rc = cli_load_refdata(&ref, &cfg);
   if (rc == 0)
     rc = load_las(&las, &cfg);
+  if (rc == 0)
+    rc = cli_load_coverage(&coverage, &cfg);
   if (rc != 0) {
     config_free(&cfg);
     population_free(&pop);
@@ -461,6 +474,7 @@ static int cmd_replay(int argc, char **argv, struct kill_at *kill_hook) {
     eo.backfill = !batched;
     eo.reset_unfinished_backfill = 1;
     eo.las = &las;
+    eo.coverage = &coverage;
     eo.clock_tolerance_ms = config_clock_tolerance_ms(&cfg);
     eo.file_now_ms = now_ms;
     eo.no_sync = !config_flag(&cfg, "cscflow.state.durable", durable);
@@ -611,6 +625,9 @@ static int cmd_run(int argc, char **argv, struct kill_at *kill_hook) {
   struct la_registry las = {0};
   if (rc == 0)
     rc = load_las(&las, &cfg);
+  static struct coverage coverage; /* large: not on the stack */
+  if (rc == 0)
+    rc = cli_load_coverage(&coverage, &cfg);
   if (rc == 0)
     rc = config_long(&cfg, "cscflow.batch.max", 5000, &batch_max);
   if (rc == 0)
@@ -672,6 +689,7 @@ static int cmd_run(int argc, char **argv, struct kill_at *kill_hook) {
     eo.group_by_subject = config_flag(&cfg, "cscflow.batch.by_child", 0);
     eo.no_sync = !config_flag(&cfg, "cscflow.state.durable", 1);
     eo.las = &las;
+    eo.coverage = &coverage;
     eo.clock_tolerance_ms = config_clock_tolerance_ms(&cfg);
     eo.offset_gap_skip = config_offset_gap_skip(&cfg);
     kill_at_attach(&eo, kill_hook);

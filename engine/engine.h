@@ -106,6 +106,10 @@ struct engine_options {
    * finished (a crash, a stop): 1 (replay) empties it, so the replay
    * starts again; 0 (run) refuses it with CSC_ESTATE. */
   int reset_unfinished_backfill;
+  /* What each LA's feeds carry (cscflow.feeds.<LA>; indicators.h,
+   * coverage): values they cannot support are flagged unavailable. NULL:
+   * every LA's feeds carry everything. Borrowed. */
+  const struct coverage *coverage;
 };
 
 #define BACKFILL_SEGMENT_DEFAULT ((size_t)16 << 20)

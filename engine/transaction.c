@@ -94,8 +94,8 @@ int finish_batch(struct engine *e, MDB_txn *txn, struct output *out) {
       rc = store_put_sources(e->st, txn, b->la, &b->sources);
     note_population(e, b);
     if (rc == CSC_OK)
-      rc = snapshot_build(e->st, txn, b->la, &b->ls, e->opt.population, state_codes, &buf,
-                          &len);
+      rc = snapshot_build(e->st, txn, b->la, &b->ls, e->opt.population, state_codes,
+                          coverage_for(e->opt.coverage, b->la), &buf, &len);
     if (rc == CSC_OK) {
       rc = out->emit(out, TOPIC_INDICATORS, b->la, buf, len);
       free(buf);

@@ -193,6 +193,32 @@ int population_load_config(struct population *p, const struct config *cfg, char 
  * configured; -1 when none is: the rate is then null, never 0. */
 int64_t population_lookup(const struct population *p, const char *la, csc_date as_of);
 
+/* ---- coverage: what an LA's feeds can support (indicators/coverage.c) ---------- */
+
+/*
+ * Each indicator value needs some aspects of the data (coverage_needs, a
+ * bit set); each feed carries some (coverage_feed: "events" everything,
+ * "ssda903", "cin_census", "dfe_csc_api"); a value whose needs the LA's
+ * feeds do not carry is flagged unavailable (coverage_mark). The LAs' feeds
+ * come from cscflow.feeds.<LA> (coverage_load: CSC_EINVAL with err naming
+ * the key for an unknown feed or a bad LA code); an LA without the key
+ * carries everything (coverage_for gives COVERAGE_ALL).
+ */
+#define COVERAGE_ALL 0xFFFFFFFFu
+#define COVERAGE_MAX_LAS 512
+struct coverage {
+  struct {
+    char la[16]; /* a canonical LA code (ingest.h, LA_CODE_SIZE) */
+    uint32_t carries;
+  } las[COVERAGE_MAX_LAS];
+  size_t n;
+};
+uint32_t coverage_needs(const char *id, const char *breakdown);
+int coverage_feed(const char *name, uint32_t *carries);
+int coverage_load(struct coverage *c, const struct config *cfg, char *err, size_t errlen);
+uint32_t coverage_for(const struct coverage *c, const char *la);
+void coverage_mark(uint32_t carries, Cscflow__V1__IndicatorValue **values, size_t n);
+
 /* ---- the catalogue ----------------------------------------------------------- */
 
 
@@ -246,11 +272,13 @@ int series_build(struct store *st, MDB_txn *txn, const char *la, const char *id,
  * and returns it for publication. state_codes are the code lists the state
  * was built with (the writer's, once store_code_lists_check accepted them),
  * or NULL to read them from the state: parsing them took a third of the CPU
- * of a one-event batch. CSC_ENOMEM, CSC_ESTATE.
+ * of a one-event batch. carries: what the LA's feeds carry (coverage_for);
+ * the values they cannot support are flagged unavailable. CSC_ENOMEM,
+ * CSC_ESTATE.
  */
 int snapshot_build(struct store *st, MDB_txn *txn, const char *la, const struct la_state *ls,
                    const struct population *pop, const struct code_lists *state_codes,
-                   uint8_t **buf, size_t *len);
+                   uint32_t carries, uint8_t **buf, size_t *len);
 
 /* Writes one snapshot as one JSON line:
  * {"la":..,"as_of":"YYYY-MM-DD","events_applied":..,"indicators":[{"id","group","window",

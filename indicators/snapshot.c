@@ -28,7 +28,7 @@ static size_t sources_to_proto(const struct la_sources *src, Cscflow__V1__DataSo
 
 int snapshot_build(struct store *st, MDB_txn *txn, const char *la, const struct la_state *ls,
                    const struct population *pop, const struct code_lists *state_codes,
-                   uint8_t **buf, size_t *len) {
+                   uint32_t carries, uint8_t **buf, size_t *len) {
   struct arena a;
   arena_init(&a, 16384);
   IndicatorSnapshot snap = CSCFLOW__V1__INDICATOR_SNAPSHOT__INIT;
@@ -55,6 +55,8 @@ int snapshot_build(struct store *st, MDB_txn *txn, const char *la, const struct 
   if (rc == CSC_OK)
     rc = catalogue_build(sums, state_codes, la, ls->as_of, pop, &a, &snap.values,
                          &snap.n_values);
+  if (rc == CSC_OK)
+    coverage_mark(carries, snap.values, snap.n_values);
   for (int r = 0; rc == CSC_OK && r < Q_RULE_COUNT; r++) {
     const int64_t count = agg_sums_get(sums, M_QUALITY, r);
     cscflow__v1__quality_count__init(&quality[r]);
@@ -154,7 +156,8 @@ int snapshot_write_json(FILE *f, const IndicatorSnapshot *snap) {
     write_number(f, v->has_value, v->value);
     fputs(",\"per_10k\":", f);
     write_number(f, v->has_per_10k, v->per_10k);
-    fprintf(f, ",\"provisional\":%s}", v->provisional ? "true" : "false");
+    fprintf(f, ",\"provisional\":%s,\"unavailable\":%s}", v->provisional ? "true" : "false",
+            v->unavailable ? "true" : "false");
   }
   fputs("],\"quality\":{", f);
   for (size_t i = 0; i < snap->n_quality; i++) {

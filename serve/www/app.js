@@ -665,15 +665,18 @@
     const detail = el('p', 'detail');
     const prov = el('p', 'provisional', 'Provisional');
     prov.title = 'Counts only what has happened by the as-of date';
+    const na = el('p', 'unavailable', 'Not supported by this authority\u2019s feeds');
+    na.title = 'The feeds this authority sends carry none of some data this value needs: ' +
+      'the figures count what there is';
 
     const trend = el('div', 'trend');
     trend.setAttribute('role', 'img');
     const chart = el('div', 'chart');
     const readout = el('p', 'readout');
     trend.append(chart);
-    a.append(head, value, detail, prov, trend, readout);
+    a.append(head, value, detail, prov, na, trend, readout);
 
-    const t = { key: tileKey(row), row, d, el: a, v, unit, detail, prov, trend, chart, readout,
+    const t = { key: tileKey(row), row, d, el: a, v, unit, detail, prov, na, trend, chart, readout,
       plot: null, points: null, width: 0, observer: null };
     t.observer = new ResizeObserver(() => resizeTrend(t));
     t.observer.observe(trend);
@@ -718,6 +721,9 @@
       t.detail.append(numPart, el('span', 'of', ' of '), denPart);
     }
     t.prov.hidden = !row.provisional;
+    t.na.hidden = !row.unavailable;
+    t.el.classList.toggle('is-unavailable', !!row.unavailable);
+    t.el.dataset.unavailable = row.unavailable ? 'true' : 'false';
     refreshLastPoint(t);
   }
 

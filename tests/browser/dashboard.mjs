@@ -164,6 +164,7 @@ function readPage(page) {
         value: num(t.querySelector('.v')), numerator: num(t.querySelector('.num')),
         denominator: num(t.querySelector('.den')), per10k: num(t.querySelector('.per10k')),
         charted: t.querySelector('.trend canvas') !== null,
+        unavailable: t.dataset.unavailable,
         trendTo: t.querySelector('.trend').dataset.to,
         trendValues: t.querySelector('.trend').dataset.values,
       })),
@@ -228,6 +229,8 @@ function compare(view, snap, alerts, series) {
     if (r.group !== undefined && r.group !== t.group)
       problems.push(`tile ${tileKey(t)} is under ${t.group}, API group ${r.group}`);
     const p = [checkNumber(`${tileKey(t)} value`, t.value, r.value)];
+    if (t.unavailable !== String(r.unavailable))
+      p.push(`${tileKey(t)}: unavailable ${t.unavailable} on the page, ${r.unavailable} from the API`);
     if (t.numerator || t.denominator) {
       p.push(checkNumber(`${tileKey(t)} numerator`, t.numerator, r.numerator));
       p.push(checkNumber(`${tileKey(t)} denominator`, t.denominator, r.denominator));

@@ -1,0 +1,98 @@
+/*
+ * test_coverage: which values an LA's feeds support (indicators/coverage.c).
+ * The DfE CSC API document, by issue 19: it "lacks fields that some
+ * indicators need (CP categories, legal status, period-of-care start and
+ * reason ceased, visits, reviews, early help, workforce)".
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "indicators/indicators.h"
+#include "tests/testutil.h"
+
+static int unavailable(uint32_t carries, const char *id, const char *breakdown) {
+  Cscflow__V1__IndicatorValue v = CSCFLOW__V1__INDICATOR_VALUE__INIT, *p = &v;
+  v.id = (char *)id;
+  v.breakdown = (char *)breakdown;
+  coverage_mark(carries, &p, 1);
+  return v.has_unavailable && v.unavailable;
+}
+
+static void test_what_the_feeds_carry(void **state) {
+  (void)state;
+  static struct coverage c;
+  struct config cfg;
+  config_init(&cfg);
+  assert_int_equal(config_set(&cfg, "cscflow.feeds.E99000001", "dfe_csc_api"), CSC_OK);
+  assert_int_equal(config_set(&cfg, "cscflow.feeds.E99000002", "dfe_csc_api, ssda903"), CSC_OK);
+  assert_int_equal(config_set(&cfg, "cscflow.feeds.E99000003", "ssda903,cin_census"), CSC_OK);
+  char err[256];
+  assert_int_equal(coverage_load(&c, &cfg, err, sizeof err), CSC_OK);
+  config_free(&cfg);
+  const uint32_t dfe = coverage_for(&c, "E99000001"), both = coverage_for(&c, "E99000002"),
+                 returns = coverage_for(&c, "E99000003"), all = coverage_for(&c, "E99000009");
+  assert_int_equal(all, COVERAGE_ALL); /* no key: a feed of events, everything */
+
+  /* The feed alone: referrals, assessments, CP plan counts, adoption A1. */
+  assert_false(unavailable(dfe, "referrals", ""));
+  assert_false(unavailable(dfe, "assessments", ""));
+  assert_false(unavailable(dfe, "cp_plan_starts", ""));
+  assert_false(unavailable(dfe, "children_on_plan", "CP"));
+  assert_false(unavailable(dfe, "adoption_timeliness", "A1"));
+  /* ... but not CP categories, early help, visits, reviews, legal status
+   * (looked-after counts exclude V3/V4), the placement order (A2) or the
+   * workforce. */
+  assert_true(unavailable(dfe, "cp_plan_starts", "N"));
+  assert_true(unavailable(dfe, "children_on_plan", "EH"));
+  assert_true(unavailable(dfe, "open_plans_over", "EH,12m"));
+  assert_false(unavailable(dfe, "open_plans_over", "CIN,12m"));
+  assert_true(unavailable(dfe, "seen_per_plan", "CP"));
+  assert_true(unavailable(dfe, "cp_reviews_timely", ""));
+  assert_true(unavailable(dfe, "children_on_plan", "LAC"));
+  assert_true(unavailable(dfe, "adoption_timeliness", "A2"));
+  assert_true(unavailable(dfe, "sw_vacancy_rate", ""));
+  /* With the SSDA903 too: legal status, LAC reviews, the placement order. */
+  assert_false(unavailable(both, "children_on_plan", "LAC"));
+  assert_false(unavailable(both, "lac_reviews_timely", ""));
+  assert_false(unavailable(both, "adoption_timeliness", "A2"));
+  assert_true(unavailable(both, "cp_plan_starts", "N"));
+  /* Both returns: CP categories and reviews, no visits or workforce. */
+  assert_false(unavailable(returns, "cp_plan_starts", "N"));
+  assert_false(unavailable(returns, "cp_reviews_timely", ""));
+  assert_true(unavailable(returns, "seen_per_plan", "LAC"));
+  assert_true(unavailable(returns, "sw_caseload", ""));
+  /* Everything: nothing flagged. */
+  assert_false(unavailable(all, "sw_caseload", ""));
+  assert_false(unavailable(all, "seen_per_plan", "CIN"));
+}
+
+static void test_bad_configuration(void **state) {
+  (void)state;
+  static struct coverage c;
+  struct config cfg;
+  char err[256];
+  config_init(&cfg);
+  assert_int_equal(config_set(&cfg, "cscflow.feeds.E99000001", "dfe_csc_api,mosaic"), CSC_OK);
+  assert_int_equal(coverage_load(&c, &cfg, err, sizeof err), CSC_EINVAL);
+  assert_non_null(strstr(err, "cscflow.feeds.E99000001"));
+  assert_non_null(strstr(err, "mosaic"));
+  config_free(&cfg);
+  config_init(&cfg);
+  assert_int_equal(config_set(&cfg, "cscflow.feeds.not-an-la", "events"), CSC_OK);
+  assert_int_equal(coverage_load(&c, &cfg, err, sizeof err), CSC_EINVAL);
+  config_free(&cfg);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_what_the_feeds_carry),
+      cmocka_unit_test(test_bad_configuration),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
