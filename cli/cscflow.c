@@ -14,6 +14,7 @@
 #include "cli/cli.h"
 #include "engine/engine.h"
 #include "ingest/redrive.h"
+#include "serve/feed.h"
 #include "serve/serve.h"
 
 static volatile sig_atomic_t stop_requested;
@@ -120,7 +121,9 @@ static const char *const known_keys[] = {
     "cscflow.api.max_connections_per_client",                       "cscflow.api.header_timeout_s",
     "cscflow.las",                "cscflow.la.alias.",              "cscflow.clock.tolerance_s",
     "cscflow.redrive.group",      "cscflow.on_offset_gap",          "cscflow.codes.file",
-    "cscflow.feeds."};
+    "cscflow.feeds.",
+    "cscflow.feed.client.",       "cscflow.feed.signing_key",       "cscflow.feed.max_body_bytes",
+    "cscflow.feed.ack_timeout_ms"};
 
 static int known_key(const char *key) {
   for (size_t i = 0; i < sizeof known_keys / sizeof known_keys[0]; i++) {
@@ -642,6 +645,17 @@ static int cmd_run(int argc, char **argv, struct kill_at *kill_hook) {
     fprintf(stderr, "cscflow: config: %s\n", err);
     rc = EXIT_CONFIG;
   }
+  /* The DfE CSC API feed (serve/feed.h), on the API's port. */
+  struct feed_config feed_cfg = {0};
+  if (rc == 0 && feed_config_load(&feed_cfg, &cfg, &las, err, sizeof err) != CSC_OK) {
+    fprintf(stderr, "cscflow: config: %s\n", err);
+    rc = EXIT_CONFIG;
+  }
+  if (rc == 0 && feed_cfg.n > 0 && api_port < 0) {
+    fprintf(stderr, "cscflow: config: cscflow.feed.client.*: the feed is served on the API's "
+                    "port: set cscflow.api.port\n");
+    rc = EXIT_CONFIG;
+  }
   const char *state = config_get(&cfg, "cscflow.state.dir");
   const char *topic = config_get(&cfg, "cscflow.topic.events");
   const char *clock = config_get(&cfg, "cscflow.clock");
@@ -675,10 +689,12 @@ static int cmd_run(int argc, char **argv, struct kill_at *kill_hook) {
     refdata_free(&ref);
     la_registry_free(&las);
     api_tokens_free(&tokens);
+    feed_config_free(&feed_cfg);
     return rc;
   }
   struct engine *e = NULL;
   struct server *srv = NULL;
+  struct feed *feed = NULL;
   rd_kafka_t *consumer = NULL;
   int krc = kafka_sink_new(pconf, &sink, err, sizeof err);
   int open_refused_codes = 0; /* the state was built with other code lists: exit 78 */
@@ -698,6 +714,12 @@ static int cmd_run(int argc, char **argv, struct kill_at *kill_hook) {
   } else {
     cconf = (rd_kafka_conf_destroy(cconf), NULL);
   }
+  if (krc == CSC_OK && api_port >= 0 && feed_cfg.n > 0) {
+    rd_kafka_conf_t *fconf = kafka_conf_from_config(&cfg, "producer", err, sizeof err);
+    krc = fconf ? feed_new(&(struct feed_options){.config = &feed_cfg, .producer_conf = fconf},
+                           &feed, err, sizeof err)
+                : CSC_EINVAL;
+  }
   if (krc == CSC_OK && api_port >= 0) {
     /* In this process, on the engine's own store: no second environment. */
     struct serve_options so = {.store = engine_store(e),
@@ -705,11 +727,13 @@ static int cmd_run(int argc, char **argv, struct kill_at *kill_hook) {
                                .port = (int)api_port,
                                .tokens = &tokens,
                                .ready_max_lag = config_max_lag(&cfg),
-                               .las = &las};
+                               .las = &las,
+                               .feed = feed};
     config_api_limits(&cfg, &so);
     krc = serve_start(&so, &srv, err, sizeof err);
     if (krc == CSC_OK)
-      log_json(LOG_INFO, "serving", "\"port\":%d,\"tokens\":%zu", serve_port(srv), tokens.n);
+      log_json(LOG_INFO, "serving", "\"port\":%d,\"tokens\":%zu,\"feed_clients\":%zu",
+               serve_port(srv), tokens.n, feed_cfg.n);
   }
   if (krc == CSC_OK)
     krc = kafka_consumer_new(cconf, topic ? topic : TOPIC_EVENTS, engine_kafka_position, e,
@@ -735,6 +759,7 @@ static int cmd_run(int argc, char **argv, struct kill_at *kill_hook) {
   }
   kafka_consumer_destroy(consumer);
   serve_stop(srv); /* before the engine: it reads the engine's store */
+  feed_free(feed);  /* after the server: what it produced is flushed */
   engine_close(e);
   if (sink)
     sink->destroy(sink);
@@ -743,6 +768,7 @@ static int cmd_run(int argc, char **argv, struct kill_at *kill_hook) {
   refdata_free(&ref);
   la_registry_free(&las);
   api_tokens_free(&tokens);
+  feed_config_free(&feed_cfg);
   return krc == CSC_OK ? 0 : open_refused_codes ? EXIT_CONFIG : cli_exit_status(krc);
 }
 

@@ -20,6 +20,7 @@
 #include "cli/cli.h"
 #include "engine/engine.h"
 #include "gen/gen.h"
+#include "serve/feed.h"
 #include "serve/serve.h"
 
 #include <librdkafka/rdkafka_mock.h> /* after rdkafka.h, which engine.h includes */
@@ -87,7 +88,7 @@ struct display {
   char recent[DEMO_RECENT_ALERTS][160];
   size_t n_recent;
   int tty;
-  char banner[2048]; /* the dashboard's address and tokens, shown again on a terminal */
+  char banner[8192]; /* the dashboard's address and tokens, shown again on a terminal */
 };
 
 /* ---- the history ------------------------------------------------------------- */
@@ -458,17 +459,69 @@ static int random_token(char out[33]) {
   return CSC_OK;
 }
 
+/* The DfE number the demo gives its i-th fictional LA: 980 and up, numbers
+ * no real LA has (England's run from 201 to 938). */
+#define DEMO_DFE_NUMBER_BASE 980
+
+/* What the demo serves beside the engine: the read API and page, and the
+ * feed's routes. */
+struct demo_serving {
+  struct api_tokens tokens;
+  struct la_registry las;
+  struct feed_config feed_cfg;
+  struct feed *feed;
+  struct server *srv;
+};
+
+/*
+ * One feed client per LA (full mode, as docs/feeds.md recommends), its
+ * secret and supplier key new and random, only their SHA-256 in cfg; the
+ * LA's DfE number an alias of its code. The lines to print into feed_lines.
+ */
+static int demo_feed_clients(const struct demo_options *o, struct config *cfg,
+                             char codes[][16], char *feed_lines, size_t len) {
+  char secret[33], supplier[33], key[96], value[16], id[32], sign[65];
+  char hex[2 * TOKEN_HASH_SIZE + 1];
+  int rc = random_token(sign);
+  if (rc == CSC_OK && (rc = random_token(sign + 32)) == CSC_OK)
+    rc = config_set(cfg, "cscflow.feed.signing_key", sign);
+  size_t used = 0;
+  for (int i = 0; rc == CSC_OK && i < o->gen.n_las; i++) {
+    snprintf(value, sizeof value, "%d", DEMO_DFE_NUMBER_BASE + i);
+    snprintf(key, sizeof key, "cscflow.la.alias.%s", value);
+    snprintf(id, sizeof id, "demo-%s", value);
+    rc = config_set(cfg, key, codes[i]);
+    if (rc == CSC_OK && (rc = random_token(secret)) == CSC_OK &&
+        (rc = random_token(supplier)) == CSC_OK) {
+      snprintf(key, sizeof key, "cscflow.feed.client.%s.la", id);
+      rc = config_set(cfg, key, value);
+      api_token_hash_hex(secret, hex);
+      snprintf(key, sizeof key, "cscflow.feed.client.%s.secret", id);
+      rc = rc == CSC_OK ? config_set(cfg, key, hex) : rc;
+      api_token_hash_hex(supplier, hex);
+      snprintf(key, sizeof key, "cscflow.feed.client.%s.supplier_key", id);
+      rc = rc == CSC_OK ? config_set(cfg, key, hex) : rc;
+      snprintf(key, sizeof key, "cscflow.feed.client.%s.mode", id);
+      rc = rc == CSC_OK ? config_set(cfg, key, "full") : rc;
+    }
+    if (rc == CSC_OK && used < len)
+      used += (size_t)snprintf(feed_lines + used, len - used, "feed client %s %s %s %s %s\n",
+                               value, id, secret, supplier, codes[i]);
+  }
+  return rc;
+}
+
 /*
  * Serves the API and page on 127.0.0.1 from the engine's store, with a new
  * token per LA and an operator token (their SHA-256 in cfg, as a config file
- * would hold them), and prints the address and tokens, each on its own
+ * would hold them), and the feed's routes with a client per LA; prints the
+ * address, the tokens and the feed's URLs and clients, each on its own
  * line, into d's banner too.
  */
 static int demo_serve(const struct demo_options *o, struct engine *e, struct config *cfg,
-                      struct api_tokens *tokens, struct display *d, struct server **srv,
-                      char *err, size_t errlen) {
+                      struct demo_serving *sv, struct display *d, char *err, size_t errlen) {
   char la_tokens[DEMO_MAX_LAS][33], codes[DEMO_MAX_LAS][16], op[33], key[64];
-  char hex[2 * TOKEN_HASH_SIZE + 1];
+  char hex[2 * TOKEN_HASH_SIZE + 1], feed_lines[4096] = "";
   int rc = CSC_OK;
   for (int i = 0; rc == CSC_OK && i < o->gen.n_las; i++) {
     int64_t children;
@@ -483,26 +536,56 @@ static int demo_serve(const struct demo_options *o, struct engine *e, struct con
     api_token_hash_hex(op, hex);
     rc = config_set(cfg, "cscflow.api.operator_token", hex);
   }
+  if (rc == CSC_OK)
+    rc = demo_feed_clients(o, cfg, codes, feed_lines, sizeof feed_lines);
   if (rc != CSC_OK) {
     snprintf(err, errlen, "cannot make the API tokens");
     return rc;
   }
-  if ((rc = api_tokens_load(tokens, cfg, err, errlen)) != CSC_OK)
+  if ((rc = api_tokens_load(&sv->tokens, cfg, err, errlen)) != CSC_OK ||
+      (rc = la_registry_load(&sv->las, cfg, err, errlen)) != CSC_OK ||
+      (rc = feed_config_load(&sv->feed_cfg, cfg, &sv->las, err, errlen)) != CSC_OK)
     return rc;
-  const struct serve_options so = {
-      .store = engine_store(e), .address = "127.0.0.1", .port = o->port, .tokens = tokens};
-  if ((rc = serve_start(&so, srv, err, errlen)) != CSC_OK)
+  rd_kafka_conf_t *fconf = kafka_conf_from_config(cfg, "producer", err, errlen);
+  if (fconf == NULL)
+    return CSC_EINVAL;
+  const struct feed_options fo = {.config = &sv->feed_cfg, .producer_conf = fconf};
+  if ((rc = feed_new(&fo, &sv->feed, err, errlen)) != CSC_OK)
     return rc;
+  const struct serve_options so = {.store = engine_store(e),
+                                   .address = "127.0.0.1",
+                                   .port = o->port,
+                                   .tokens = &sv->tokens,
+                                   .las = &sv->las,
+                                   .feed = sv->feed};
+  if ((rc = serve_start(&so, &sv->srv, err, errlen)) != CSC_OK)
+    return rc;
+  const int port = serve_port(sv->srv);
   size_t used = (size_t)snprintf(d->banner, sizeof d->banner, "dashboard: http://127.0.0.1:%d/\n",
-                                 serve_port(*srv));
+                                 port);
   for (int i = 0; i < o->gen.n_las && used < sizeof d->banner; i++)
     used += (size_t)snprintf(d->banner + used, sizeof d->banner - used, "token %s %s\n", codes[i],
                              la_tokens[i]);
   if (used < sizeof d->banner)
-    snprintf(d->banner + used, sizeof d->banner - used, "operator token %s\n", op);
+    used += (size_t)snprintf(d->banner + used, sizeof d->banner - used, "operator token %s\n", op);
+  if (used < sizeof d->banner)
+    snprintf(d->banner + used, sizeof d->banner - used,
+             "feed endpoint URL http://127.0.0.1:%d" FEED_PREFIX "\n"
+             "feed token URL http://127.0.0.1:%d" FEED_PREFIX "/token\n%s",
+             port, port, feed_lines);
   fputs(d->banner, stdout);
   fflush(stdout);
   return CSC_OK;
+}
+
+/* After the engine's last batch: the server first (it reads the engine's
+ * store and hands requests to the feed), then the feed. */
+static void demo_serving_stop(struct demo_serving *sv) {
+  serve_stop(sv->srv);
+  feed_free(sv->feed);
+  feed_config_free(&sv->feed_cfg);
+  la_registry_free(&sv->las);
+  api_tokens_free(&sv->tokens);
 }
 
 int cmd_demo(int argc, char **argv, volatile sig_atomic_t *stop) {
@@ -599,10 +682,10 @@ int cmd_demo(int argc, char **argv, volatile sig_atomic_t *stop) {
   atomic_init(&p.consumed, 0);
   struct display d;
   memset(&d, 0, sizeof d);
-  struct api_tokens tokens = {0};
-  struct server *srv = NULL;
+  struct demo_serving sv;
+  memset(&sv, 0, sizeof sv);
   if (rc == CSC_OK)
-    rc = demo_serve(&o, e, &cfg, &tokens, &d, &srv, err, sizeof err);
+    rc = demo_serve(&o, e, &cfg, &sv, &d, err, sizeof err);
   int started = 0;
   if (rc == CSC_OK && display_open(&d, bootstraps) == CSC_OK &&
       pthread_create(&p.thread, NULL, produce_history, &p) == 0)
@@ -637,8 +720,7 @@ int cmd_demo(int argc, char **argv, volatile sig_atomic_t *stop) {
   kafka_consumer_destroy(consumer);
   if (cconf)
     rd_kafka_conf_destroy(cconf);
-  serve_stop(srv); /* before the engine: it reads the engine's store */
-  api_tokens_free(&tokens);
+  demo_serving_stop(&sv); /* before the engine: it reads the engine's store */
   engine_close(e);
   if (sink)
     sink->destroy(sink);

@@ -18,6 +18,7 @@
 #include "indicators/indicators.h"
 #include "serve/api.h"
 #include "serve/assets.h"
+#include "serve/feed.h"
 #include "serve/guard.h"
 #include "serve/serve.h"
 
@@ -29,6 +30,7 @@ struct server {
   const struct api_tokens *tokens;
   const struct la_registry *las; /* borrowed; NULL: no aliases */
   int64_t ready_max_lag;
+  struct feed *feed; /* borrowed; NULL: no feed routes */
   int port;
 };
 
@@ -170,7 +172,10 @@ static int write_snapshot(FILE *f, struct server *s, MDB_txn *txn, const char *l
 
 static int write_metrics(FILE *f, struct server *s, MDB_txn *txn, const char *la) {
   (void)la;
-  return metrics_write(f, s->st, txn, now_unix_ms());
+  const int rc = metrics_write(f, s->st, txn, now_unix_ms());
+  if (rc == CSC_OK && s->feed != NULL)
+    feed_metrics_write(f, s->feed);
+  return rc;
 }
 
 /* The LA's JSON documents (serve/api.c), each in a read transaction of its own. */
@@ -283,15 +288,21 @@ static enum MHD_Result route(struct server *s, struct MHD_Connection *c, const c
   return reply_error(c, MHD_HTTP_NOT_FOUND, "not found");
 }
 
+/* *req of a request of the read API (a feed request's is the feed's). */
+static const char started_marker[] = "";
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
                               const char *method, const char *version, const char *upload,
                               size_t *upload_size, void **req) {
   (void)version;
-  (void)upload;
-  static const char started[] = "";
+  static const char *const started = started_marker;
   struct server *s = cls;
-  if (*req == NULL) { /* headers only so far: answer once any body is read */
+  if (*req == NULL)
     guard_headers_complete(s->guard, c);
+  /* The feed's routes take a body (serve/feed.h); the request is its own. */
+  if (s->feed != NULL && (*req == NULL ? feed_path(url) : *req != (void *)started))
+    return (enum MHD_Result)feed_handle(s->feed, c, url, method, upload, upload_size, req);
+  if (*req == NULL) { /* headers only so far: answer once any body is read */
     *req = (void *)started;
     return MHD_YES;
   }
@@ -302,6 +313,17 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
   if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
     return reply_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "read only");
   return route(s, c, url);
+}
+
+/* The end of a request: a feed request's memory, and the header deadline
+ * again for the next request on the connection. */
+static void request_completed(void *cls, struct MHD_Connection *c, void **req,
+                              enum MHD_RequestTerminationCode toe) {
+  struct server *s = cls;
+  if (s->feed != NULL && *req != NULL && *req != (void *)started_marker)
+    feed_request_done(s->feed, *req);
+  *req = NULL;
+  guard_request_completed(s->guard, c, req, toe);
 }
 
 /* ---- start and stop --------------------------------------------------------------- */
@@ -356,14 +378,15 @@ static int open_files_enough(unsigned connections, char *err, size_t errlen) {
  * connection is limited by select's FD_SETSIZE. */
 static struct MHD_Daemon *start_daemon(struct server *s, const struct sockaddr_in *addr,
                                        const struct limits *l) {
+  /* Suspend and resume: a feed request waiting for Kafka holds no thread. */
   return MHD_start_daemon(
-      MHD_USE_AUTO_INTERNAL_THREAD, 0, NULL, NULL, handle, s, MHD_OPTION_SOCK_ADDR, addr,
+      MHD_USE_AUTO_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME, 0, NULL, NULL, handle, s, MHD_OPTION_SOCK_ADDR, addr,
       MHD_OPTION_THREAD_POOL_SIZE, (unsigned)API_THREADS, MHD_OPTION_CONNECTION_LIMIT,
       l->connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT, l->per_client,
       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)API_IDLE_TIMEOUT_S,
       MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16384, MHD_OPTION_NOTIFY_CONNECTION,
-      guard_notify_connection, s->guard, MHD_OPTION_NOTIFY_COMPLETED, guard_request_completed,
-      s->guard, MHD_OPTION_END);
+      guard_notify_connection, s->guard, MHD_OPTION_NOTIFY_COMPLETED, request_completed, s,
+      MHD_OPTION_END);
 }
 
 /* The state: the engine's store, or this process's read-only view of it. */
@@ -416,6 +439,7 @@ int serve_start(const struct serve_options *o, struct server **out, char *err, s
   }
   s->tokens = o->tokens;
   s->las = o->las;
+  s->feed = o->feed;
   s->ready_max_lag = o->ready_max_lag > 0 ? o->ready_max_lag : 1000;
   rc = attach_store(s, o, err, errlen);
   if (rc == CSC_OK)
@@ -433,6 +457,7 @@ int serve_port(const struct server *s) { return s->port; }
 void serve_stop(struct server *s) {
   if (s == NULL)
     return;
+  feed_shutdown(s->feed); /* no connection may stay suspended */
   if (s->daemon)
     MHD_stop_daemon(s->daemon); /* closes every connection: the guard forgets them */
   guard_stop(s->guard);

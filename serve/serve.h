@@ -38,7 +38,8 @@
  *   GET /v1/las/{la}/quality     {"la","as_of","rules":[{"rule","count"}],"total"}: open
  *                                data-quality findings by rule (docs/quality-rules.md)
  * A /v1/las/{la}/ route is 404 before the LA's first event; anything else is
- * 404.
+ * 404. With serve_options.feed, the feed's POST routes under /feeds/dfe/
+ * (serve/feed.h) are served too.
  *
  * Under abuse (one client must not lock the others out):
  *   - 16 KiB of headers per connection (larger: the connection is refused);
@@ -125,6 +126,10 @@ struct serve_options {
   unsigned max_connections;            /* cscflow.api.max_connections */
   unsigned max_connections_per_client; /* cscflow.api.max_connections_per_client */
   unsigned header_timeout_s;           /* cscflow.api.header_timeout_s */
+  /* Borrowed; NULL: no feed. The DfE CSC API feed's routes (serve/feed.h),
+   * POST only, beside the read API's; /metrics adds the feed's counters.
+   * cscflow run and demo give one, cscflow serve never. */
+  struct feed *feed;
 };
 
 #define API_MAX_CONNECTIONS_DEFAULT 256
