@@ -660,13 +660,33 @@ static int receipt_compare(const void *pa, const void *pb) {
   return strcmp(a->event_id, b->event_id);
 }
 
+/* Whether another event retracts or supersedes ev (a record sent in error
+ * is corrected like any event, and so are the events it expands into). */
+static int corrected(CaseEvent *const *events, size_t n, const CaseEvent *ev) {
+  for (size_t i = 0; i < n; i++)
+    if (events[i] != ev && (strcmp(events[i]->retracts_event_id, ev->event_id) == 0 ||
+                            strcmp(events[i]->supersedes_event_id, ev->event_id) == 0))
+      return 1;
+  return 0;
+}
+
+static int is_record(CaseEvent *const *events, size_t n, size_t i) {
+  return events[i]->payload_case == CSCFLOW__V1__CASE_EVENT__PAYLOAD_CHILD_RECORD &&
+         !corrected(events, n, events[i]);
+}
+
 int record_expand(CaseEvent **events, size_t n, struct arena *a, CaseEvent ***out,
                   size_t *out_n) {
   *out = events;
   *out_n = n;
   size_t k = 0;
+  int any = 0;
   for (size_t i = 0; i < n; i++)
-    k += events[i]->payload_case == CSCFLOW__V1__CASE_EVENT__PAYLOAD_CHILD_RECORD;
+    any |= events[i]->payload_case == CSCFLOW__V1__CASE_EVENT__PAYLOAD_CHILD_RECORD;
+  if (!any)
+    return CSC_OK;
+  for (size_t i = 0; i < n; i++)
+    k += is_record(events, n, i);
   if (k == 0)
     return CSC_OK;
   const CaseEvent **docs = arena_alloc(a, k * sizeof *docs);
@@ -675,7 +695,7 @@ int record_expand(CaseEvent **events, size_t n, struct arena *a, CaseEvent ***ou
   size_t items = 0;
   k = 0;
   for (size_t i = 0; i < n; i++)
-    if (events[i]->payload_case == CSCFLOW__V1__CASE_EVENT__PAYLOAD_CHILD_RECORD) {
+    if (is_record(events, n, i)) {
       docs[k++] = events[i];
       items += 1 + events[i]->child_record->n_sdqs;
       for (size_t e = 0; e < events[i]->child_record->n_episodes; e++) {

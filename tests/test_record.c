@@ -202,12 +202,46 @@ static void test_placements_and_the_same_period_from_a_return(void **state) {
   child_free(c);
 }
 
+/* A record retracted (sent in error) takes what it said with it: the plan
+ * it alone carried is gone; the referral, restated by a later record, is
+ * not. */
+static void test_retracted_record(void **state) {
+  (void)state;
+  struct child *c = child_new();
+  receive(c, PARTIAL, D(2025, 2, 1),
+          "{\"la_child_id\":\"C1\"," DETAILS ",\"social_care_episodes\":[{"
+          "\"social_care_episode_id\":\"E1\",\"referral_date\":\"2025-01-06\","
+          "\"child_in_need_plans\":[{\"child_in_need_plan_id\":\"A\",\"start_date\":"
+          "\"2025-01-20\"}]}]}");
+  receive(c, PARTIAL, D(2025, 2, 2),
+          "{\"la_child_id\":\"C1\"," DETAILS ",\"social_care_episodes\":[{"
+          "\"social_care_episode_id\":\"E2\",\"referral_date\":\"2025-02-01\"}]}");
+  assert_int_equal(fold(c)->n_plans[PLAN_CIN], 1);
+  CaseEvent *retract = arena_alloc(&c->a, sizeof *retract);
+  assert_non_null(retract);
+  const CaseEvent init = CSCFLOW__V1__CASE_EVENT__INIT;
+  *retract = init;
+  retract->event_id = "retract-1";
+  retract->la_code = "201";
+  retract->child_id = "C1";
+  retract->occurred_on = 20250203;
+  retract->recorded_at_ms = (int64_t)D(2025, 2, 3) * 86400000;
+  retract->retracts_event_id = c->ev[0]->event_id;
+  c->ev[c->n++] = retract;
+  const struct child_state *st = fold(c);
+  assert_int_equal(st->n_plans[PLAN_CIN], 0);
+  assert_int_equal(st->n_referrals, 1);
+  assert_string_equal(st->referrals[0].id, "R20250201");
+  child_free(c);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_partial_adds_full_retracts),
       cmocka_unit_test(test_ageing_out_is_no_retraction),
       cmocka_unit_test(test_purge),
       cmocka_unit_test(test_placements_and_the_same_period_from_a_return),
+      cmocka_unit_test(test_retracted_record),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
