@@ -342,6 +342,8 @@ static void test_bad_config(void **state) {
       {"cscflow.on_offset_gap=ignore", "cscflow.on_offset_gap", "expected stop or skip"},
       {"cscflow.population.E99000001.2021=many", "cscflow.population.E99000001.2021",
        "expected cscflow.population.<LA>.<YEAR>=<children>"},
+      {"cscflow.feeds.E99000001=dfe_csc_api,mosaic", "cscflow.feeds.E99000001",
+       "mosaic is not a feed"},
   };
   char conf[400], errf[400], st[400];
   snprintf(conf, sizeof conf, "%s/bad.conf", w->dir);
