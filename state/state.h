@@ -89,8 +89,13 @@ typedef Cscflow__V1__CaseEvent CaseEvent;
  * pages instead of one chunk per batch (state/history.c); the alert
  * calendar's alert facts in the same varints; the sums of aggs, calendar
  * and ledger as zigzag varints. A store of version 7 is refused.
+ * 9: where each LA's data came from (meta "src", state/sources.c), counted
+ * from the first event, so a store of version 8, which has no such count,
+ * is refused rather than shown with a partial one; with it, the rules of
+ * the returns and the DfE feed (issues 18, 19): continuing periods of care,
+ * a return's restatements and the feed's records folded.
  */
-#define STATE_SCHEMA_VERSION 8u
+#define STATE_SCHEMA_VERSION 9u
 #define STATE_MAX_KEY 511 /* LMDB's default maximum key size */
 /* The longest id kept whole in a fact (plan ids, event ids): ingest's
  * INGEST_ID_MAX, checked at compile time in state/history.c. */
