@@ -225,13 +225,6 @@ static const char *doc(const char *child, char *buf, size_t len) {
 
 /* ---- the topic ----------------------------------------------------------------------- */
 
-struct msg {
-  int32_t partition;
-  char key[32];
-  uint8_t value[4096];
-  size_t len;
-};
-
 static size_t topic_total(rd_kafka_t *rk) {
   size_t total = 0;
   for (int32_t p = 0; p < PARTITIONS; p++) {
@@ -242,49 +235,11 @@ static size_t topic_total(rd_kafka_t *rk) {
   return total;
 }
 
-static struct msg got[64];
+static struct test_msg got[64];
 
 /* Every message of the input topic into got; their count. */
 static size_t read_topic(void) {
-  char err[512];
-  rd_kafka_conf_t *conf = rd_kafka_conf_new();
-  assert_int_equal(rd_kafka_conf_set(conf, "bootstrap.servers", W.bootstraps, err, sizeof err),
-                   RD_KAFKA_CONF_OK);
-  assert_int_equal(rd_kafka_conf_set(conf, "group.id", "test-feed-reader", err, sizeof err),
-                   RD_KAFKA_CONF_OK);
-  assert_int_equal(rd_kafka_conf_set(conf, "fetch.wait.max.ms", "10", err, sizeof err),
-                   RD_KAFKA_CONF_OK);
-  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
-  assert_non_null(rk);
-  rd_kafka_poll_set_consumer(rk);
-  const size_t total = topic_total(rk);
-  assert_true(total <= sizeof got / sizeof got[0]);
-  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(PARTITIONS);
-  for (int32_t p = 0; p < PARTITIONS; p++)
-    rd_kafka_topic_partition_list_add(l, TOPIC_EVENTS, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
-  assert_int_equal(rd_kafka_assign(rk, l), 0);
-  rd_kafka_topic_partition_list_destroy(l);
-  size_t n = 0;
-  const double deadline = test_now_s() + 20.0;
-  for (int i = 0; i < 2000 && n < total && test_now_s() < deadline; i++) {
-    rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 50);
-    if (m == NULL)
-      continue;
-    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-      struct msg *g = &got[n++];
-      memset(g, 0, sizeof *g);
-      g->partition = m->partition;
-      assert_true(m->key_len < sizeof g->key && m->len <= sizeof g->value);
-      memcpy(g->key, m->key, m->key_len);
-      memcpy(g->value, m->payload, m->len);
-      g->len = m->len;
-    }
-    rd_kafka_message_destroy(m);
-  }
-  assert_int_equal(n, total);
-  rd_kafka_consumer_close(rk);
-  rd_kafka_destroy(rk);
-  return n;
+  return test_read_topic(W.bootstraps, TOPIC_EVENTS, PARTITIONS, got, sizeof got / sizeof got[0]);
 }
 
 static size_t produced_so_far(void) { return topic_total(feed_producer(W.feed)); }
@@ -584,7 +539,7 @@ static void kafka_down_is_429(void **state) {
   /* Every copy of K1's event has the same bytes: a duplicate, applied once. */
   const size_t n = read_topic();
   size_t copies = 0;
-  const struct msg *first = NULL;
+  const struct test_msg *first = NULL;
   for (size_t i = 0; i < n; i++) {
     CaseEvent *ev = cscflow__v1__case_event__unpack(NULL, got[i].len, got[i].value);
     assert_non_null(ev);

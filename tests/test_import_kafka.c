@@ -56,60 +56,6 @@ static int run_cscflow(char *const args[], const char *errf) {
   return -1;
 }
 
-struct msg {
-  int32_t partition;
-  char key[32];
-  uint8_t value[512];
-  size_t value_len;
-};
-
-/* Every message of csc.events.v1, partition by partition. */
-static size_t read_topic(const char *bootstraps, struct msg *out) {
-  char err[512];
-  rd_kafka_conf_t *conf = rd_kafka_conf_new();
-  assert_int_equal(rd_kafka_conf_set(conf, "bootstrap.servers", bootstraps, err, sizeof err),
-                   RD_KAFKA_CONF_OK);
-  assert_int_equal(rd_kafka_conf_set(conf, "group.id", "test-import-reader", err, sizeof err),
-                   RD_KAFKA_CONF_OK);
-  assert_int_equal(rd_kafka_conf_set(conf, "fetch.wait.max.ms", "10", err, sizeof err),
-                   RD_KAFKA_CONF_OK);
-  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
-  assert_non_null(rk);
-  rd_kafka_poll_set_consumer(rk);
-  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(PARTITIONS);
-  size_t total = 0;
-  for (int32_t p = 0; p < PARTITIONS; p++) {
-    int64_t lo, hi;
-    assert_int_equal(rd_kafka_query_watermark_offsets(rk, TOPIC_EVENTS, p, &lo, &hi, 10000), 0);
-    total += (size_t)(hi - lo);
-    rd_kafka_topic_partition_list_add(l, TOPIC_EVENTS, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
-  }
-  assert_true(total <= MAX_MSGS);
-  assert_int_equal(rd_kafka_assign(rk, l), 0);
-  rd_kafka_topic_partition_list_destroy(l);
-  size_t n = 0;
-  const double deadline = test_now_s() + 20.0;
-  for (int i = 0; i < 2000 && n < total && test_now_s() < deadline; i++) {
-    rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 50);
-    if (m == NULL)
-      continue;
-    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-      struct msg *g = &out[n++];
-      memset(g, 0, sizeof *g);
-      g->partition = m->partition;
-      assert_true(m->key_len < sizeof g->key && m->len <= sizeof g->value);
-      memcpy(g->key, m->key, m->key_len);
-      memcpy(g->value, m->payload, m->len);
-      g->value_len = m->len;
-    }
-    rd_kafka_message_destroy(m);
-  }
-  assert_int_equal(n, total);
-  rd_kafka_consumer_close(rk);
-  rd_kafka_destroy(rk);
-  return n;
-}
-
 static void write_file(const char *path, const char *text) {
   FILE *f = fopen(path, "w");
   assert_non_null(f);
@@ -159,8 +105,8 @@ static void test_import_to_topic(void **state) {
                      "--out", out, eps, NULL};
   assert_int_equal(run_cscflow(to_file, errf), 0);
 
-  static struct msg got[MAX_MSGS];
-  const size_t n = read_topic(bootstraps, got);
+  static struct test_msg got[MAX_MSGS];
+  const size_t n = test_read_topic(bootstraps, TOPIC_EVENTS, PARTITIONS, got, MAX_MSGS);
   assert_int_equal(n, 4);
   /* The file's records, in order: each message's value is one of them. */
   struct file_source *fs;
@@ -171,7 +117,7 @@ static void test_import_to_topic(void **state) {
     assert_int_equal(file_source_next(fs, &buf, &len), CSC_OK);
     assert_string_equal(got[i].key, "E09000001"); /* the canonical code */
     assert_int_equal(got[i].partition, got[0].partition);
-    assert_int_equal(got[i].value_len, len);
+    assert_int_equal(got[i].len, len);
     assert_memory_equal(got[i].value, buf, len);
     CaseEvent *ev = cscflow__v1__case_event__unpack(NULL, len, buf);
     assert_non_null(ev);

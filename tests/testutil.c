@@ -1,4 +1,5 @@
 #include <arpa/inet.h>
+#include <librdkafka/rdkafka.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,4 +80,72 @@ double test_now_s(void) {
 void test_sleep_ms(int ms) {
   struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
   nanosleep(&ts, NULL);
+}
+
+/* ---- the mock cluster's topics -------------------------------------------------------- */
+
+static rd_kafka_t *topic_reader(const char *bootstraps) {
+  char err[512];
+  rd_kafka_conf_t *conf = rd_kafka_conf_new();
+  assert_int_equal(rd_kafka_conf_set(conf, "bootstrap.servers", bootstraps, err, sizeof err),
+                   RD_KAFKA_CONF_OK);
+  assert_int_equal(rd_kafka_conf_set(conf, "group.id", "test-topic-reader", err, sizeof err),
+                   RD_KAFKA_CONF_OK);
+  assert_int_equal(rd_kafka_conf_set(conf, "fetch.wait.max.ms", "10", err, sizeof err),
+                   RD_KAFKA_CONF_OK);
+  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
+  assert_non_null(rk);
+  rd_kafka_poll_set_consumer(rk);
+  return rk;
+}
+
+static size_t watermarks_total(rd_kafka_t *rk, const char *topic, int partitions) {
+  size_t total = 0;
+  for (int32_t p = 0; p < partitions; p++) {
+    int64_t lo, hi;
+    assert_int_equal(rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi, 10000), 0);
+    total += (size_t)(hi - lo);
+  }
+  return total;
+}
+
+size_t test_topic_total(const char *bootstraps, const char *topic, int partitions) {
+  rd_kafka_t *rk = topic_reader(bootstraps);
+  const size_t total = watermarks_total(rk, topic, partitions);
+  rd_kafka_destroy(rk);
+  return total;
+}
+
+size_t test_read_topic(const char *bootstraps, const char *topic, int partitions,
+                       struct test_msg *out, size_t cap) {
+  rd_kafka_t *rk = topic_reader(bootstraps);
+  const size_t total = watermarks_total(rk, topic, partitions);
+  assert_true(total <= cap);
+  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(partitions);
+  for (int32_t p = 0; p < partitions; p++)
+    rd_kafka_topic_partition_list_add(l, topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+  assert_int_equal(rd_kafka_assign(rk, l), 0);
+  rd_kafka_topic_partition_list_destroy(l);
+  size_t n = 0;
+  const double deadline = test_now_s() + 20.0;
+  for (int i = 0; i < 2000 && n < total && test_now_s() < deadline; i++) {
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 50);
+    if (m == NULL)
+      continue;
+    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      struct test_msg *g = &out[n++];
+      memset(g, 0, sizeof *g);
+      g->partition = m->partition;
+      assert_true(m->key_len < sizeof g->key && m->len <= sizeof g->value);
+      if (m->key != NULL)
+        memcpy(g->key, m->key, m->key_len);
+      memcpy(g->value, m->payload, m->len);
+      g->len = m->len;
+    }
+    rd_kafka_message_destroy(m);
+  }
+  assert_int_equal(n, total);
+  rd_kafka_consumer_close(rk);
+  rd_kafka_destroy(rk);
+  return n;
 }

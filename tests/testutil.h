@@ -47,4 +47,23 @@ int test_http_get(int port, const char *path, const char *auth, char *buf, size_
 /* The body of a response read by the two above (after the blank line). */
 const char *test_http_body(const char *response);
 
+/* ---- the mock cluster's topics ---------------------------------------------------- */
+
+/* One message read back from a topic. */
+struct test_msg {
+  int32_t partition;
+  char key[64];
+  uint8_t value[4096];
+  size_t len;
+};
+
+/* Messages on partitions [0, partitions) of topic at bootstraps. */
+size_t test_topic_total(const char *bootstraps, const char *topic, int partitions);
+
+/* Every message of partitions [0, partitions) of topic, partition by
+ * partition, into out (asserts at most cap, each within the sizes above,
+ * and every one read within 20 s); their count. */
+size_t test_read_topic(const char *bootstraps, const char *topic, int partitions,
+                       struct test_msg *out, size_t cap);
+
 #endif
