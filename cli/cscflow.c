@@ -438,6 +438,7 @@ static int cmd_replay(int argc, char **argv, struct kill_at *kill_hook) {
     config_free(&cfg);
     population_free(&pop);
     refdata_free(&ref);
+    la_registry_free(&las);
     return rc;
   }
 
