@@ -96,3 +96,17 @@ size_t varint_decode(const uint8_t *buf, size_t len, uint64_t *out) {
   }
   return 0;
 }
+
+int array_grow(void **v, size_t *cap, size_t need, size_t size) {
+  if (need <= *cap)
+    return CSC_OK;
+  size_t n = *cap ? *cap * 2 : 16;
+  while (n < need)
+    n *= 2;
+  void *p = realloc(*v, n * size);
+  if (p == NULL)
+    return CSC_ENOMEM;
+  *v = p;
+  *cap = n;
+  return CSC_OK;
+}

@@ -216,6 +216,9 @@ char *arena_strdup(struct arena *a, const char *s);
 /* Frees everything allocated since init but keeps the first block. */
 void arena_reset(struct arena *a);
 void arena_free(struct arena *a);
+/* Grows *v, an array of *cap elements of size bytes, to hold at least need
+ * (doubling, from 16): CSC_OK, or CSC_ENOMEM with *v and *cap unchanged. */
+int array_grow(void **v, size_t *cap, size_t need, size_t size);
 /* A protobuf-c allocator that allocates from a (free is a no-op). */
 ProtobufCAllocator arena_protobuf_allocator(struct arena *a);
 

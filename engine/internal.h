@@ -175,17 +175,7 @@ static inline csc_date london_today(void) { return date_london_from_unix_ms(wall
 
 /* Grows *v (of *cap elements of size bytes) to hold at least need. */
 static inline int grow(void **v, size_t *cap, size_t need, size_t size) {
-  if (need <= *cap)
-    return CSC_OK;
-  size_t n = *cap ? *cap * 2 : 16;
-  while (n < need)
-    n *= 2;
-  void *p = realloc(*v, n * size);
-  if (p == NULL)
-    return CSC_ENOMEM;
-  *v = p;
-  *cap = n;
-  return CSC_OK;
+  return array_grow(v, cap, need, size);
 }
 
 /* The hash of a history key (la\0subject\0) in the subject tables of a

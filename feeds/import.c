@@ -117,14 +117,8 @@ int import_note(struct import *im, enum import_rule rule, const char *table, lon
   e->count++;
   if (e->n_rows == REPORT_ROWS_MAX)
     return CSC_OK;
-  if (e->n_rows == e->cap_rows) {
-    size_t cap = e->cap_rows ? e->cap_rows * 2 : 16;
-    struct report_row *r = realloc(e->rows, cap * sizeof *r);
-    if (r == NULL)
-      return CSC_ENOMEM;
-    e->rows = r;
-    e->cap_rows = cap;
-  }
+  if (array_grow((void **)&e->rows, &e->cap_rows, e->n_rows + 1, sizeof *e->rows) != CSC_OK)
+    return CSC_ENOMEM;
   const char *c = arena_strdup(&im->arena, child ? child : "");
   if (c == NULL)
     return CSC_ENOMEM;
@@ -172,14 +166,8 @@ static int keep_previous(struct import *im, size_t *cap, const CaseEvent *ev) {
   char key[INGEST_ID_MAX + INGEST_ITEM_KEY_MAX + 2];
   if (strcmp(ev->la_code, im->o.la) != 0 || child_item_key(ev, key, sizeof key) == 0)
     return CSC_OK;
-  if (im->n_previous == *cap) {
-    size_t n = *cap ? *cap * 2 : 1024;
-    struct previous_event *p = realloc(im->previous, n * sizeof *p);
-    if (p == NULL)
-      return CSC_ENOMEM;
-    im->previous = p;
-    *cap = n;
-  }
+  if (array_grow((void **)&im->previous, cap, im->n_previous + 1, sizeof *im->previous) != CSC_OK)
+    return CSC_ENOMEM;
   const char *k = arena_strdup(&im->arena, key), *id = arena_strdup(&im->arena, ev->event_id);
   if (k == NULL || id == NULL)
     return CSC_ENOMEM;
@@ -269,14 +257,8 @@ static int map_compare(const void *pa, const void *pb) {
 }
 
 static int map_add(struct import *im, size_t *cap, const char *from, const char *to) {
-  if (im->n_map == *cap) {
-    size_t n = *cap ? *cap * 2 : 256;
-    struct child_map_entry *m = realloc(im->map, n * sizeof *m);
-    if (m == NULL)
-      return CSC_ENOMEM;
-    im->map = m;
-    *cap = n;
-  }
+  if (array_grow((void **)&im->map, cap, im->n_map + 1, sizeof *im->map) != CSC_OK)
+    return CSC_ENOMEM;
   const char *f = arena_strdup(&im->arena, from), *t = arena_strdup(&im->arena, to);
   if (f == NULL || t == NULL)
     return CSC_ENOMEM;

@@ -133,20 +133,6 @@ void ssda903_free(struct ssda903 *s) {
   free(s);
 }
 
-static int grow_array(void **v, size_t *cap, size_t need, size_t size) {
-  if (need <= *cap)
-    return CSC_OK;
-  size_t n = *cap ? *cap * 2 : 64;
-  while (n < need)
-    n *= 2;
-  void *p = realloc(*v, n * size);
-  if (p == NULL)
-    return CSC_ENOMEM;
-  *v = p;
-  *cap = n;
-  return CSC_OK;
-}
-
 /* ---- reading the tables -------------------------------------------------------- */
 
 static int column_of(const struct csv_reader *r, const char *name) {
@@ -187,7 +173,7 @@ static const int sort_column[T_COUNT] = {[T_EPISODES] = E_DECOM, [T_HEADER] = -1
 static int keep_row(struct import *im, enum table t, const struct csv_reader *r,
                     const int *where) {
   struct rows *rs = &im->s903->t[t];
-  int rc = grow_array((void **)&rs->r, &rs->cap, rs->n + 1, sizeof *rs->r);
+  int rc = array_grow((void **)&rs->r, &rs->cap, rs->n + 1, sizeof *rs->r);
   if (rc != CSC_OK)
     return rc;
   struct row *row = &rs->r[rs->n++];
@@ -221,7 +207,7 @@ static int note_files(struct import *im, struct rows *rs, const char *name) {
 
 static int note_unrecognised(struct import *im, const char *name) {
   struct ssda903 *s = im->s903;
-  int rc = grow_array((void **)&s->unrecognised, &s->cap_unrecognised, s->n_unrecognised + 1,
+  int rc = array_grow((void **)&s->unrecognised, &s->cap_unrecognised, s->n_unrecognised + 1,
                       sizeof *s->unrecognised);
   const char *copy = rc == CSC_OK ? arena_strdup(&im->arena, name) : NULL;
   if (copy == NULL)
@@ -417,7 +403,7 @@ static int period_start(struct import *im, const struct row *row, csc_date on, i
   int rc = emit_row(im, T_EPISODES, row, &ev, on);
   struct ssda903 *x = im->s903;
   if (rc == CSC_OK)
-    rc = grow_array((void **)&x->periods, &x->cap_periods, x->n_periods + 1, sizeof *x->periods);
+    rc = array_grow((void **)&x->periods, &x->cap_periods, x->n_periods + 1, sizeof *x->periods);
   if (rc == CSC_OK)
     x->periods[x->n_periods++] = (struct period){c->period, on, DATE_NEVER, continuing};
   if (rc == CSC_OK)
