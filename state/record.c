@@ -32,7 +32,8 @@
  * RESTATEMENTS: the later-recorded holds). Placements are the SSDA903's
  * episodes: start_reason is the RNE ("S" starts a period of care; a run of
  * placements with no "S" before it is a continuing period) and end_reason
- * the reason ceased (other than X1, it ends the period). An expanded event
+ * the reason ceased (other than X1, it ends the period; E11 and E12 also
+ * date the adoption order, as feeds/ssda903.c reads them). An expanded event
  * carries the id of the document that last set its item, with "#" and its
  * place in the expansion, so that a finding names the document.
  */
@@ -582,7 +583,22 @@ static int placement_compare(const void *pa, const void *pb) {
   return (x > y) - (x < y);
 }
 
-/* The child's placements, in start order, as the SSDA903's episodes. */
+/* E11, E12: "adopted" (the SSDA903's reasons ceased), the day of the
+ * adoption order, as the 903 importer reads them (feeds/ssda903.c). */
+static int adopted(const char *reason) {
+  return strcmp(reason, "E11") == 0 || strcmp(reason, "E12") == 0;
+}
+
+static int adoption_order(struct expand *x, const CaseEvent *from, uint32_t day) {
+  CaseEvent *ev = event(x, from, day);
+  PAYLOAD(ev, ADOPTION_MILESTONE, adoption_milestone, AdoptionMilestone, ADOPTION_MILESTONE);
+  p->stage = CSCFLOW__V1__ADOPTION_STAGE__ADOPTION_STAGE_ADOPTED;
+  return CSC_OK;
+}
+
+/* The child's placements, in start order, as the SSDA903's episodes: a
+ * placement makes at most three events (its start, its period's end and,
+ * for an adoption, the order). */
 static int placement_events(struct expand *x, const struct merge *m) {
   const struct held **pl = arena_alloc(x->a, (m->n + 1) * sizeof *pl);
   if (pl == NULL)
@@ -629,6 +645,8 @@ static int placement_events(struct expand *x, const struct merge *m) {
       end->payload_case = CSCFLOW__V1__CASE_EVENT__PAYLOAD_PERIOD_OF_CARE_ENDED;
       end->period_of_care_ended = e;
       period = NULL;
+      if (adopted(s->end_reason) && adoption_order(x, pl[i]->from, s->end_date) != CSC_OK)
+        return CSC_ENOMEM;
     }
   }
   return CSC_OK;
