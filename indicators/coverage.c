@@ -46,6 +46,9 @@ enum {
   COURT = 1u << 21,   /* court applications */
   WORK = 1u << 22,    /* the workforce */
   UASC = 1u << 23,    /* UASC status */
+  OUTCOME = 1u << 24, /* assessments' outcomes (NFA) */
+  CPPRIOR = 1u << 25, /* the CP plans a child had before the history (previous_cp_plans) */
+  TOUCH = 1u << 26,   /* whether a care leaver is in touch */
 };
 
 static const struct {
@@ -53,12 +56,17 @@ static const struct {
   uint32_t carries;
 } feeds[] = {
     {"events", COVERAGE_ALL},
-    {"ssda903", LAC | PLACE | LEGAL | CEASED | ADOPT | PORDER | LACREV | MISSING | LEAVER | SDQ | UASC},
-    {"cin_census", REF | ASMT | S47 | CINP | CPP | CPCAT | CPREV},
+    {"ssda903",
+     LAC | PLACE | LEGAL | CEASED | ADOPT | PORDER | LACREV | MISSING | LEAVER | TOUCH | SDQ | UASC},
+    {"cin_census", REF | ASMT | S47 | CINP | CPP | CPCAT | CPREV | CPPRIOR},
     /* The document lacks CP categories, CP and LAC reviews, visits, early
      * help, legal status, placement distance, the placement order, early
-     * permanence, missing episodes, court applications and the workforce;
-     * periods of care come from its placements' RNE and reason ceased. */
+     * permanence, missing episodes, court applications, the workforce,
+     * assessments' outcomes, CP plans before the window and whether a care
+     * leaver is in touch (its care_leavers item is the latest contact's
+     * activity and accommodation only); periods of care come from its
+     * placements' RNE and reason ceased. tests/test_feed_roundtrip.c checks
+     * that what this claims gives the values the events give. */
     {"dfe_csc_api", REF | ASMT | S47 | CINP | CPP | LAC | PLACE | CEASED | ADOPT | LEAVER | SDQ | UASC},
 };
 
@@ -86,7 +94,7 @@ static const struct {
     {"referral_outcome", REF | ASMT | EH | CINP | CPP | LAC | LEGAL, 0},
     {"assessments", ASMT, 0},
     {"assessment_factors", ASMT, 0},
-    {"nfa_reassessed", REF | ASMT, 0},
+    {"nfa_reassessed", REF | ASMT | OUTCOME, 0},
     {"s47_enquiries", S47, 0},
     {"icpcs", S47, 0},
     {"cp_plan_starts", CPP, 0}, /* by category: CPCAT, below */
@@ -99,12 +107,12 @@ static const struct {
     {"ended_plans_over", 0, 1},
     {"repeat_plan", 0, 1},
     {"seen_per_plan", VISIT, 1},
-    {"cin_closed_after_step_down", REF | CPP | LAC, 0},
+    {"cin_closed_after_step_down", REF, 0}, /* and by breakdown, below */
     {"cp_reviews_timely", CPP | CPREV, 0},
     {"lac_reviews_timely", LAC | LEGAL | LACREV, 0},
     {"placements_3plus", LAC | PLACE | LEGAL, 0},
     {"placement_stability_long", LAC | PLACE | LEGAL | ADOPT, 0},
-    {"placement_changes_avg", LAC | PLACE, 0},
+    {"placement_changes_avg", LAC | PLACE | LEGAL, 0},
     {"placement_type_mix", LAC | PLACE | LEGAL, 0},
     {"placement_distance", LAC | PLACE | DIST, 0},
     {"care_entries", LAC | LEGAL, 0},
@@ -113,7 +121,7 @@ static const struct {
     {"adoption_timeliness", LAC | ADOPT, 0}, /* A2: PORDER, below */
     {"early_permanence", EPERM, 0},
     {"missing_from_care", LAC | LEGAL | MISSING, 0},
-    {"care_leavers", LEAVER, 0},
+    {"care_leavers", LEAVER | TOUCH, 0},
     {"sdq_mean", LAC | LEGAL | SDQ, 0},
     {"court_applications", COURT, 0},
 };
@@ -131,6 +139,10 @@ uint32_t coverage_needs(const char *id, const char *breakdown) {
       needs = ADOPT | PORDER;
     if (strcmp(id, "care_entries") == 0 && breakdown[0] != '\0')
       needs |= UASC;
+    if (strcmp(id, "cin_closed_after_step_down") == 0) /* a period's last day not V3/V4 */
+      needs |= strcmp(breakdown, "after_LAC") == 0 ? LAC | LEGAL : CPP;
+    if (strcmp(id, "repeat_plan") == 0 && strcmp(breakdown, "CP,ever") == 0)
+      needs |= CPPRIOR; /* "a CP plan also when its start records previous_cp_plans >= 1" */
     return needs;
   }
   return 0;

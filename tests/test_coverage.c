@@ -67,6 +67,24 @@ static void test_what_the_feeds_carry(void **state) {
   assert_false(unavailable(returns, "cp_reviews_timely", ""));
   assert_true(unavailable(returns, "seen_per_plan", "LAC"));
   assert_true(unavailable(returns, "sw_caseload", ""));
+  /* What the round trip (test_feed_roundtrip) found the document cannot
+   * give: assessments' outcomes (nfa_reassessed's denominator is the
+   * assessments "with outcome NFA"), the CP plans before the window (a CP
+   * plan repeats "ever" also "when its start records previous_cp_plans >=
+   * 1"), legal status in the average placement changes and in a period's
+   * last day "not under V3/V4", and whether a care leaver is in touch. */
+  assert_true(unavailable(dfe, "nfa_reassessed", "6m"));
+  assert_true(unavailable(returns, "nfa_reassessed", "6m")); /* the CIN census has none either */
+  assert_true(unavailable(dfe, "repeat_plan", "CP,ever"));
+  assert_false(unavailable(dfe, "repeat_plan", "CP,12m"));
+  assert_false(unavailable(returns, "repeat_plan", "CP,ever")); /* NumberOfPreviousCPP */
+  assert_true(unavailable(dfe, "placement_changes_avg", ""));
+  assert_false(unavailable(both, "placement_changes_avg", ""));
+  assert_true(unavailable(dfe, "cin_closed_after_step_down", "after_LAC"));
+  assert_false(unavailable(dfe, "cin_closed_after_step_down", "after_CP"));
+  assert_true(unavailable(dfe, "care_leavers", "in_touch"));
+  assert_false(unavailable(both, "care_leavers", "in_touch"));
+  assert_false(unavailable(dfe, "adoption_timeliness", "A10"));
   /* Everything: nothing flagged. */
   assert_false(unavailable(all, "sw_caseload", ""));
   assert_false(unavailable(all, "seen_per_plan", "CIN"));
