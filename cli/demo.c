@@ -607,12 +607,14 @@ int cmd_demo(int argc, char **argv, volatile sig_atomic_t *stop) {
     return 1;
   }
 
-  /* The history ends by today: an event recorded after its message's
-   * timestamp (now, for the demo's producer) is dead-lettered, so a history
-   * running into the future would be turned away at the door. */
+  /* The history ends today. Not later: an event recorded after its
+   * message's timestamp (now, for the demo's producer) is dead-lettered, so
+   * a history running into the future would be turned away at the door.
+   * Not earlier: the feed's documents are received today, and an LA whose
+   * history ended years ago would jump to today at the first document, its
+   * plans all overdue at once. */
   const csc_date today = date_london_from_unix_ms((int64_t)time(NULL) * 1000);
-  if (date_add_months(o.gen.start, 12 * o.gen.years) > today)
-    o.gen.start = date_add_months(date_fy_start(today), -12 * o.gen.years);
+  o.gen.start = date_add_months(today, -12 * o.gen.years);
   struct history h = {0};
   struct population pop;
   population_init(&pop);
