@@ -33,9 +33,20 @@
  * episodes: start_reason is the RNE ("S" starts a period of care; a run of
  * placements with no "S" before it is a continuing period) and end_reason
  * the reason ceased (other than X1, it ends the period; E11 and E12 also
- * date the adoption order, as feeds/ssda903.c reads them). An expanded event
- * carries the id of the document that last set its item, with "#" and its
- * place in the expansion, so that a finding names the document.
+ * date the adoption order, as feeds/ssda903.c reads them).
+ *
+ * IDS. An expanded event carries the id of the document that said what its
+ * item says now, so that a finding names the document it came from, with
+ * "#" and a number of its own: 1 for the child's details, else 2 + 3 x the
+ * item's place in the order the items were first sent + the event's role
+ * in the item (start, end; an enquiry's ICPC; an adoption's three stages).
+ * A document that restates an item unchanged (the sender's resend, or a
+ * full record in which something else changed) leaves its events' ids as
+ * they were, and their findings open as they were, instead of resolving
+ * each and opening it again under a new id. Their recorded_at is the
+ * latest document's that lists the item, so that the feed's restatement
+ * still holds over an earlier-recorded return's (state/fold.c,
+ * RESTATEMENTS).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,13 +59,16 @@ enum item_kind { K_EPISODE, K_ASSESSMENT, K_CIN, K_CP, K_ENQUIRY, K_PLACEMENT, K
                  K_ADOPTION, K_LEAVER, K_KINDS };
 
 /* One held item: its kind and key, its value (a protobuf-c message, merged
- * copies in the arena), the document that last set it, and its episode. */
+ * copies in the arena), the documents that last listed it and that said its
+ * value, its episode and its place in the order items were first sent. */
 struct held {
   int kind;
   const char *key;       /* the source's id, or the key the kind is matched by */
   const char *episode;   /* the episode id it belongs to ("" for per-child items) */
   void *value;
-  const CaseEvent *from;
+  const CaseEvent *from; /* the latest document that listed it */
+  const CaseEvent *said; /* the first document since which its value is the same */
+  unsigned place;
 };
 
 struct merge {
@@ -62,7 +76,8 @@ struct merge {
   struct held *items;
   size_t n, cap;
   const Cscflow__V1__RecordDetails *details;
-  const CaseEvent *details_from;
+  const CaseEvent *details_from, *details_said;
+  unsigned places; /* items ever added */
   int purged;
 };
 
@@ -88,7 +103,7 @@ static int add(struct merge *m, int kind, const char *key, const char *episode, 
     m->items = v;
     m->cap = cap;
   }
-  m->items[m->n++] = (struct held){kind, key, episode, value, from};
+  m->items[m->n++] = (struct held){kind, key, episode, value, from, from, m->places++};
   return CSC_OK;
 }
 
@@ -209,6 +224,82 @@ static size_t value_size(int kind) {
   return sizes[kind];
 }
 
+static int same_str(const char *a, const char *b) { return strcmp(a ? a : "", b ? b : "") == 0; }
+
+static int same_strs(char *const *a, size_t na, char *const *b, size_t nb) {
+  if (na != nb)
+    return 0;
+  for (size_t i = 0; i < na; i++)
+    if (!same_str(a[i], b[i]))
+      return 0;
+  return 1;
+}
+
+/* Whether two values of an item say the same: every field its events are
+ * made of (expand, below). */
+static int same_value(int kind, const void *va, const void *vb) {
+  switch (kind) {
+  case K_EPISODE: {
+    const Cscflow__V1__RecordEpisode *a = va, *b = vb;
+    return a->referral_date == b->referral_date &&
+           same_str(a->referral_source, b->referral_source) &&
+           a->closure_date == b->closure_date && same_str(a->closure_reason, b->closure_reason) &&
+           a->referral_nfa == b->referral_nfa;
+  }
+  case K_ASSESSMENT: {
+    const Cscflow__V1__RecordAssessment *a = va, *b = vb;
+    return a->start_date == b->start_date && a->authorisation_date == b->authorisation_date &&
+           same_strs(a->factors, a->n_factors, b->factors, b->n_factors);
+  }
+  case K_CIN:
+  case K_CP: {
+    const Cscflow__V1__RecordPlan *a = va, *b = vb;
+    return a->start_date == b->start_date && a->end_date == b->end_date;
+  }
+  case K_ENQUIRY: {
+    const Cscflow__V1__RecordEnquiry *a = va, *b = vb;
+    return a->start_date == b->start_date && a->icpc_required == b->icpc_required &&
+           a->icpc_date == b->icpc_date && a->end_date == b->end_date;
+  }
+  case K_PLACEMENT: {
+    const Cscflow__V1__RecordPlacement *a = va, *b = vb;
+    return a->start_date == b->start_date && same_str(a->start_reason, b->start_reason) &&
+           same_str(a->postcode_district, b->postcode_district) &&
+           same_str(a->placement_type, b->placement_type) && a->end_date == b->end_date &&
+           same_str(a->end_reason, b->end_reason) && same_str(a->change_reason, b->change_reason);
+  }
+  case K_WORKER: {
+    const Cscflow__V1__RecordWorker *a = va, *b = vb;
+    return same_str(a->worker_id, b->worker_id) && a->start_date == b->start_date &&
+           a->end_date == b->end_date;
+  }
+  case K_SDQ: {
+    const Cscflow__V1__RecordSdq *a = va, *b = vb;
+    return a->date == b->date && a->score_present == b->score_present && a->score == b->score;
+  }
+  case K_ADOPTION: {
+    const Cscflow__V1__RecordAdoption *a = va, *b = vb;
+    return a->initial_decision_date == b->initial_decision_date &&
+           a->matched_date == b->matched_date && a->placed_date == b->placed_date;
+  }
+  case K_LEAVER: {
+    const Cscflow__V1__RecordLeaver *a = va, *b = vb;
+    return a->contact_date == b->contact_date && same_str(a->activity, b->activity) &&
+           same_str(a->accommodation, b->accommodation);
+  }
+  default:
+    return 0;
+  }
+}
+
+static int same_details(const Cscflow__V1__RecordDetails *a, const Cscflow__V1__RecordDetails *b) {
+  return a->date_of_birth == b->date_of_birth &&
+         a->expected_date_of_birth == b->expected_date_of_birth && a->sex == b->sex &&
+         same_str(a->ethnicity, b->ethnicity) &&
+         same_strs(a->disabilities, a->n_disabilities, b->disabilities, b->n_disabilities) &&
+         a->uasc == b->uasc && a->uasc_end_date == b->uasc_end_date;
+}
+
 /* One item of a document: added, merged (partial) or replaced (full). */
 static int take(struct merge *m, int kind, const char *key, const char *episode, void *sent,
                 const CaseEvent *from, int partial) {
@@ -217,16 +308,16 @@ static int take(struct merge *m, int kind, const char *key, const char *episode,
   struct held *h = find(m, kind, key, episode);
   if (h == NULL)
     return add(m, kind, key, episode, sent, from);
+  void *value = sent;
   if (partial) {
-    void *copy = arena_alloc(m->a, value_size(kind));
-    if (copy == NULL)
+    if ((value = arena_alloc(m->a, value_size(kind))) == NULL)
       return CSC_ENOMEM;
-    memcpy(copy, h->value, value_size(kind));
-    merge_value(kind, copy, sent);
-    h->value = copy;
-  } else {
-    h->value = sent;
+    memcpy(value, h->value, value_size(kind));
+    merge_value(kind, value, sent);
   }
+  if (!same_value(kind, h->value, value))
+    h->said = from;
+  h->value = value;
   h->from = from;
   return CSC_OK;
 }
@@ -304,6 +395,8 @@ static int take_document(struct merge *m, const CaseEvent *ev) {
   }
   const int partial = r->mode != CSCFLOW__V1__RECORD_MODE__RECORD_MODE_FULL;
   if (r->details != NULL) {
+    if (m->details == NULL || !same_details(m->details, r->details))
+      m->details_said = ev;
     m->details = r->details;
     m->details_from = ev;
   }
@@ -328,20 +421,21 @@ struct expand {
   struct arena *a;
   CaseEvent **out;
   size_t n, cap;
-  unsigned serial;
 };
 
-/* A new event of the child's, as the document from sets it, on day. */
-static CaseEvent *event(struct expand *x, const CaseEvent *from, uint32_t day) {
+/* A new event of the child's on day: id said's with "#" serial (IDS,
+ * above), recorded when from was. */
+static CaseEvent *new_event(struct expand *x, const CaseEvent *said, const CaseEvent *from,
+                            unsigned serial, uint32_t day) {
   if (x->n == x->cap)
     return NULL;
   CaseEvent *ev = arena_alloc(x->a, sizeof *ev);
-  char *id = arena_alloc(x->a, strlen(from->event_id) + 12);
+  char *id = arena_alloc(x->a, strlen(said->event_id) + 12);
   if (ev == NULL || id == NULL)
     return NULL;
   const CaseEvent init = CSCFLOW__V1__CASE_EVENT__INIT;
   *ev = init;
-  sprintf(id, "%s#%u", from->event_id, ++x->serial);
+  sprintf(id, "%s#%u", said->event_id, serial);
   ev->event_id = id;
   ev->la_code = from->la_code;
   ev->child_id = from->child_id;
@@ -350,6 +444,11 @@ static CaseEvent *event(struct expand *x, const CaseEvent *from, uint32_t day) {
   ev->source_system = INGEST_SOURCE_DFE;
   x->out[x->n++] = ev;
   return ev;
+}
+
+/* Item h's event of the given role (0 to 2) on day. */
+static CaseEvent *event(struct expand *x, const struct held *h, unsigned role, uint32_t day) {
+  return new_event(x, h->said, h->from, 2 + 3 * h->place + role, day);
 }
 
 static char *named(struct expand *x, const char *kind, uint32_t start) {
@@ -371,8 +470,8 @@ static char *named(struct expand *x, const char *kind, uint32_t start) {
 
 static int details_event(struct expand *x, const struct merge *m) {
   const Cscflow__V1__RecordDetails *d = m->details;
-  CaseEvent *ev = event(x, m->details_from, d->date_of_birth ? d->date_of_birth
-                                                             : m->details_from->occurred_on);
+  CaseEvent *ev = new_event(x, m->details_said, m->details_from, 1,
+                            d->date_of_birth ? d->date_of_birth : m->details_from->occurred_on);
   PAYLOAD(ev, CHILD_DETAILS, child_details, ChildDetails, CHILD_DETAILS);
   p->date_of_birth = d->date_of_birth;
   p->expected_date_of_birth = d->expected_date_of_birth;
@@ -401,14 +500,14 @@ static int episode_events(struct expand *x, const struct held *h) {
   if (e->referral_date == 0)
     return CSC_OK; /* never sent its referral date: nothing to start */
   char *id = named(x, "R", e->referral_date);
-  CaseEvent *ev = event(x, h->from, e->referral_date);
+  CaseEvent *ev = event(x, h, 0, e->referral_date);
   PAYLOAD(ev, REFERRAL_OPENED, referral_opened, ReferralOpened, REFERRAL_OPENED);
   p->referral_id = id;
   p->source = e->referral_source;
   p->no_further_action = e->referral_nfa == CSCFLOW__V1__FLAG__FLAG_YES;
   if (e->closure_date == 0)
     return CSC_OK;
-  CaseEvent *end = event(x, h->from, e->closure_date);
+  CaseEvent *end = event(x, h, 1, e->closure_date);
   Cscflow__V1__ReferralClosed *c = arena_alloc(x->a, sizeof *c);
   if (end == NULL || c == NULL)
     return CSC_ENOMEM;
@@ -426,13 +525,13 @@ static int assessment_events(struct expand *x, const struct merge *m, const stru
   if (s->start_date == 0)
     return CSC_OK;
   char *id = named(x, "A", s->start_date), *ref = referral_of(x, m, h->episode);
-  CaseEvent *ev = event(x, h->from, s->start_date);
+  CaseEvent *ev = event(x, h, 0, s->start_date);
   PAYLOAD(ev, ASSESSMENT_STARTED, assessment_started, AssessmentStarted, ASSESSMENT_STARTED);
   p->assessment_id = id;
   p->referral_id = ref;
   if (s->authorisation_date == 0)
     return CSC_OK;
-  CaseEvent *done = event(x, h->from, s->authorisation_date);
+  CaseEvent *done = event(x, h, 1, s->authorisation_date);
   Cscflow__V1__AssessmentCompleted *c = arena_alloc(x->a, sizeof *c);
   if (done == NULL || c == NULL)
     return CSC_ENOMEM;
@@ -452,8 +551,8 @@ static int plan_events(struct expand *x, const struct merge *m, const struct hel
     return CSC_OK;
   const int cp = h->kind == K_CP;
   char *id = named(x, cp ? "CP" : "CIN", s->start_date), *ref = referral_of(x, m, h->episode);
-  CaseEvent *ev = event(x, h->from, s->start_date), *end = NULL;
-  if (ev == NULL || (s->end_date && (end = event(x, h->from, s->end_date)) == NULL))
+  CaseEvent *ev = event(x, h, 0, s->start_date), *end = NULL;
+  if (ev == NULL || (s->end_date && (end = event(x, h, 1, s->end_date)) == NULL))
     return CSC_ENOMEM;
   if (cp) {
     Cscflow__V1__CpPlanStarted *a = arena_alloc(x->a, sizeof *a);
@@ -494,12 +593,12 @@ static int enquiry_events(struct expand *x, const struct merge *m, const struct 
   if (s->start_date == 0)
     return CSC_OK;
   char *id = named(x, "S", s->start_date);
-  CaseEvent *ev = event(x, h->from, s->start_date);
+  CaseEvent *ev = event(x, h, 0, s->start_date);
   PAYLOAD(ev, SECTION47_STARTED, section47_started, Section47Started, SECTION47_STARTED);
   p->enquiry_id = id;
   p->referral_id = referral_of(x, m, h->episode);
   if (s->icpc_date) {
-    CaseEvent *held = event(x, h->from, s->icpc_date);
+    CaseEvent *held = event(x, h, 1, s->icpc_date);
     Cscflow__V1__IcpcHeld *c = arena_alloc(x->a, sizeof *c);
     if (held == NULL || c == NULL)
       return CSC_ENOMEM;
@@ -510,7 +609,7 @@ static int enquiry_events(struct expand *x, const struct merge *m, const struct 
   }
   if (s->end_date == 0)
     return CSC_OK;
-  CaseEvent *done = event(x, h->from, s->end_date);
+  CaseEvent *done = event(x, h, 2, s->end_date);
   Cscflow__V1__Section47Completed *c = arena_alloc(x->a, sizeof *c);
   if (done == NULL || c == NULL)
     return CSC_ENOMEM;
@@ -528,7 +627,7 @@ static int mark_events(struct expand *x, const struct held *h) {
     const Cscflow__V1__RecordSdq *s = h->value;
     if (!s->score_present || s->date == 0)
       return CSC_OK;
-    CaseEvent *ev = event(x, h->from, s->date);
+    CaseEvent *ev = event(x, h, 0, s->date);
     PAYLOAD(ev, SDQ_SCORE, sdq_score, SdqScore, SDQ_SCORE);
     p->score = s->score;
     return CSC_OK;
@@ -537,7 +636,7 @@ static int mark_events(struct expand *x, const struct held *h) {
     const Cscflow__V1__RecordLeaver *s = h->value;
     if (s->contact_date == 0)
       return CSC_OK;
-    CaseEvent *ev = event(x, h->from, s->contact_date);
+    CaseEvent *ev = event(x, h, 0, s->contact_date);
     PAYLOAD(ev, CARE_LEAVER_CONTACT, care_leaver_contact, CareLeaverContact, CARE_LEAVER_CONTACT);
     p->activity_code = s->activity;
     p->accommodation_code = s->accommodation;
@@ -549,7 +648,7 @@ static int mark_events(struct expand *x, const struct held *h) {
       const uint32_t day = end ? s->end_date : s->start_date;
       if (day == 0)
         continue;
-      CaseEvent *ev = event(x, h->from, day);
+      CaseEvent *ev = event(x, h, (unsigned)end, day);
       PAYLOAD(ev, WORKER_ALLOCATED, worker_allocated, WorkerAllocated, WORKER_ALLOCATED);
       p->worker_id = s->worker_id;
       p->deallocated = end;
@@ -565,7 +664,7 @@ static int mark_events(struct expand *x, const struct held *h) {
     for (int i = 0; i < 3; i++) {
       if (days[i] == 0)
         continue;
-      CaseEvent *ev = event(x, h->from, days[i]);
+      CaseEvent *ev = event(x, h, (unsigned)i, days[i]);
       PAYLOAD(ev, ADOPTION_MILESTONE, adoption_milestone, AdoptionMilestone, ADOPTION_MILESTONE);
       p->stage = (Cscflow__V1__AdoptionStage)stages[i];
     }
@@ -589,8 +688,9 @@ static int adopted(const char *reason) {
   return strcmp(reason, "E11") == 0 || strcmp(reason, "E12") == 0;
 }
 
-static int adoption_order(struct expand *x, const CaseEvent *from, uint32_t day) {
-  CaseEvent *ev = event(x, from, day);
+/* The placement's third event (role 2, after its start and its period's end). */
+static int adoption_order(struct expand *x, const struct held *h, uint32_t day) {
+  CaseEvent *ev = event(x, h, 2, day);
   PAYLOAD(ev, ADOPTION_MILESTONE, adoption_milestone, AdoptionMilestone, ADOPTION_MILESTONE);
   p->stage = CSCFLOW__V1__ADOPTION_STAGE__ADOPTION_STAGE_ADOPTED;
   return CSC_OK;
@@ -613,7 +713,7 @@ static int placement_events(struct expand *x, const struct merge *m) {
   for (size_t i = 0; i < n; i++) {
     const Cscflow__V1__RecordPlacement *s = pl[i]->value;
     Cscflow__V1__Placement *where = arena_alloc(x->a, sizeof *where);
-    CaseEvent *ev = event(x, pl[i]->from, s->start_date);
+    CaseEvent *ev = event(x, pl[i], 0, s->start_date);
     if (where == NULL || ev == NULL)
       return CSC_ENOMEM;
     cscflow__v1__placement__init(where);
@@ -635,7 +735,7 @@ static int placement_events(struct expand *x, const struct merge *m) {
       p->reason_for_new_episode = s->start_reason;
     }
     if (s->end_date && s->end_reason[0] != '\0' && strcmp(s->end_reason, "X1") != 0) {
-      CaseEvent *end = event(x, pl[i]->from, s->end_date);
+      CaseEvent *end = event(x, pl[i], 1, s->end_date);
       Cscflow__V1__PeriodOfCareEnded *e = arena_alloc(x->a, sizeof *e);
       if (end == NULL || e == NULL)
         return CSC_ENOMEM;
@@ -645,7 +745,7 @@ static int placement_events(struct expand *x, const struct merge *m) {
       end->payload_case = CSCFLOW__V1__CASE_EVENT__PAYLOAD_PERIOD_OF_CARE_ENDED;
       end->period_of_care_ended = e;
       period = NULL;
-      if (adopted(s->end_reason) && adoption_order(x, pl[i]->from, s->end_date) != CSC_OK)
+      if (adopted(s->end_reason) && adoption_order(x, pl[i], s->end_date) != CSC_OK)
         return CSC_ENOMEM;
     }
   }
@@ -723,7 +823,7 @@ int record_expand(CaseEvent **events, size_t n, struct arena *a, CaseEvent ***ou
       }
     }
   qsort(docs, k, sizeof *docs, receipt_compare);
-  struct merge m = {a, NULL, 0, 0, NULL, NULL, 0};
+  struct merge m = {a, NULL, 0, 0, NULL, NULL, NULL, 0, 0};
   int rc = CSC_OK;
   for (size_t i = 0; rc == CSC_OK && i < k; i++)
     rc = take_document(&m, docs[i]);
@@ -732,7 +832,7 @@ int record_expand(CaseEvent **events, size_t n, struct arena *a, CaseEvent ***ou
   /* An item makes at most three events (start, end, and a conference or a
    * stage), the details one. */
   const size_t cap = n + 3 * items + 1;
-  struct expand x = {a, arena_alloc(a, cap * sizeof *x.out), 0, cap, 0};
+  struct expand x = {a, arena_alloc(a, cap * sizeof *x.out), 0, cap};
   if (x.out == NULL)
     return CSC_ENOMEM;
   memcpy(x.out, events, n * sizeof *events);

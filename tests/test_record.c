@@ -235,6 +235,66 @@ static void test_retracted_record(void **state) {
   child_free(c);
 }
 
+/* Whether the event id names the document doc's event (its id, "#", a number). */
+static int from_document(const char *event_id, const CaseEvent *doc) {
+  const size_t n = strlen(doc->event_id);
+  return strncmp(event_id, doc->event_id, n) == 0 && event_id[n] == '#';
+}
+
+/* A finding stays on its event while the item is restated unchanged: the
+ * referral's source ZZ (in no code list: unknown_code), sent on day 1, is
+ * restated by day 2's full record, which ends the plan and adds an SDQ (a
+ * plan's end is one more event), and by day 3's partial record, which names
+ * only the plan: the finding is still on day 1's event, the same id (none
+ * resolved and opened again). Day 4's record changes the source to YY: the
+ * finding is then on day 4's event. */
+static void test_findings_stay_on_unchanged_items(void **state) {
+  (void)state;
+  struct child *c = child_new();
+  receive(c, FULL, D(2025, 2, 1),
+          "{\"la_child_id\":\"C1\"," DETAILS ",\"social_care_episodes\":[{"
+          "\"social_care_episode_id\":\"E1\",\"referral_date\":\"2025-01-06\","
+          "\"referral_source\":\"ZZ\",\"child_in_need_plans\":[{\"child_in_need_plan_id\":"
+          "\"A\",\"start_date\":\"2025-01-20\"}]}]}");
+  const struct child_state *st = fold(c);
+  assert_int_equal(st->n_findings, 1);
+  assert_int_equal(st->findings[0].rule, Q_UNKNOWN_CODE);
+  assert_true(from_document(st->findings[0].event_id, c->ev[0]));
+  char first[STATE_ID_MAX + 1];
+  snprintf(first, sizeof first, "%s", st->findings[0].event_id);
+
+  receive(c, FULL, D(2025, 3, 2),
+          "{\"la_child_id\":\"C1\"," DETAILS ",\"health_and_wellbeing\":{\"sdq_assessments\":"
+          "[{\"date\":\"2025-03-01\",\"score\":12}]},\"social_care_episodes\":[{"
+          "\"social_care_episode_id\":\"E1\",\"referral_date\":\"2025-01-06\","
+          "\"referral_source\":\"ZZ\",\"child_in_need_plans\":[{\"child_in_need_plan_id\":"
+          "\"A\",\"start_date\":\"2025-01-20\",\"end_date\":\"2025-03-01\"}]}]}");
+  st = fold(c);
+  assert_int_equal(st->plans[PLAN_CIN][0].end, D(2025, 3, 1));
+  assert_int_equal(st->n_sdq, 1);
+  assert_int_equal(st->n_findings, 1);
+  assert_string_equal(st->findings[0].event_id, first);
+
+  receive(c, PARTIAL, D(2025, 3, 3),
+          "{\"la_child_id\":\"C1\"," DETAILS ",\"social_care_episodes\":[{"
+          "\"social_care_episode_id\":\"E1\",\"child_in_need_plans\":[{"
+          "\"child_in_need_plan_id\":\"A\",\"end_date\":\"2025-03-02\"}]}]}");
+  st = fold(c);
+  assert_int_equal(st->plans[PLAN_CIN][0].end, D(2025, 3, 2));
+  assert_int_equal(st->n_findings, 1);
+  assert_string_equal(st->findings[0].event_id, first);
+
+  receive(c, FULL, D(2025, 3, 4),
+          "{\"la_child_id\":\"C1\"," DETAILS ",\"social_care_episodes\":[{"
+          "\"social_care_episode_id\":\"E1\",\"referral_date\":\"2025-01-06\","
+          "\"referral_source\":\"YY\"}]}");
+  st = fold(c);
+  assert_int_equal(st->n_findings, 1);
+  assert_int_equal(st->findings[0].rule, Q_UNKNOWN_CODE);
+  assert_true(from_document(st->findings[0].event_id, c->ev[3]));
+  child_free(c);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_partial_adds_full_retracts),
@@ -242,6 +302,7 @@ int main(void) {
       cmocka_unit_test(test_purge),
       cmocka_unit_test(test_placements_and_the_same_period_from_a_return),
       cmocka_unit_test(test_retracted_record),
+      cmocka_unit_test(test_findings_stay_on_unchanged_items),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
