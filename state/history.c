@@ -298,10 +298,70 @@ static int load_derived(struct store *st, MDB_txn *txn, MDB_val *key, struct are
   return derived_decode(v.mv_data, v.mv_size, a, out);
 }
 
-/* Whether the event_id of ev is in events[0..n). */
-static int has_event_id(CaseEvent *const *events, size_t n, const char *event_id) {
+/*
+ * The event ids of a history and its batch, for the duplicate check. A few
+ * new events are checked by scanning (a failed strcmp costs less than
+ * hashing every id of the history); many (a backfill bringing a child's
+ * whole history in one batch, where the scan made the check quadratic) get an
+ * open-addressing table of indices into the events, keyed by the id's
+ * FNV-1a hash, in the batch's arena.
+ */
+#define ID_SET_SCAN_MAX 32 /* histories this long are always scanned */
+#define ID_SET_FEW 8       /* fewer new events than this are always scanned */
+
+struct id_set {
+  uint32_t *slots; /* index + 1; 0: empty */
+  size_t mask;     /* slots - 1; no table when slots is NULL */
+};
+
+static uint64_t id_hash(const char *id) {
+  uint64_t h = 1469598103934665603ULL;
+  for (; *id; id++)
+    h = (h ^ (uint8_t)*id) * 1099511628211ULL;
+  return h;
+}
+
+static void id_set_add(struct id_set *s, CaseEvent *const *events, size_t i) {
+  if (s->slots == NULL)
+    return;
+  size_t j = (size_t)id_hash(events[i]->event_id) & s->mask;
+  while (s->slots[j] != 0)
+    j = (j + 1) & s->mask;
+  s->slots[j] = (uint32_t)(i + 1);
+}
+
+/* A set of events[0..n) with room for n + more. */
+static int id_set_init(struct id_set *s, CaseEvent *const *events, size_t n, size_t more,
+                       struct arena *a) {
+  s->slots = NULL;
+  s->mask = 0;
+  if (n + more <= ID_SET_SCAN_MAX || more < ID_SET_FEW)
+    return CSC_OK;
+  if (n + more > UINT32_MAX / 4)
+    return CSC_EINVAL;
+  size_t size = 64;
+  while (size < 2 * (n + more))
+    size *= 2;
+  if ((s->slots = arena_alloc(a, size * sizeof *s->slots)) == NULL)
+    return CSC_ENOMEM;
+  memset(s->slots, 0, size * sizeof *s->slots);
+  s->mask = size - 1;
   for (size_t i = 0; i < n; i++)
-    if (strcmp(events[i]->event_id, event_id) == 0)
+    id_set_add(s, events, i);
+  return CSC_OK;
+}
+
+/* Whether event_id is that of one of events[0..n) (the set's). */
+static int id_set_has(const struct id_set *s, CaseEvent *const *events, size_t n,
+                      const char *event_id) {
+  if (s->slots == NULL) {
+    for (size_t i = 0; i < n; i++)
+      if (strcmp(events[i]->event_id, event_id) == 0)
+        return 1;
+    return 0;
+  }
+  for (size_t j = (size_t)id_hash(event_id) & s->mask; s->slots[j] != 0; j = (j + 1) & s->mask)
+    if (strcmp(events[s->slots[j] - 1]->event_id, event_id) == 0)
       return 1;
   return 0;
 }
@@ -429,10 +489,15 @@ int history_apply_events(struct store *st, MDB_txn *txn, CaseEvent *const *evs,
     return rc;
   const size_t n_old = h.n;
   size_t total = n_old;
+  struct id_set ids;
+  if ((rc = id_set_init(&ids, h.events, n_old, n, a)) != CSC_OK)
+    return rc;
   for (size_t i = 0; i < n; i++) {
-    dup[i] = (uint8_t)has_event_id(h.events, total, evs[i]->event_id);
-    if (!dup[i])
-      h.events[total++] = evs[i];
+    dup[i] = (uint8_t)id_set_has(&ids, h.events, total, evs[i]->event_id);
+    if (!dup[i]) {
+      h.events[total] = evs[i];
+      id_set_add(&ids, h.events, total++);
+    }
   }
   out->appended = total - n_old;
   if (out->appended == 0) {
