@@ -62,6 +62,11 @@
  *   cscflow.feed.max_body_bytes               1 MiB..256 MiB (default 16 MiB)
  *   cscflow.feed.ack_timeout_ms               100..15000 (default 10000)
  * <ID>: 1 to 64 of A-Z a-z 0-9 _ -.
+ *
+ * The files: serve/feed_config.c the configuration, serve/feed_token.c the
+ * tokens, serve/feed.c the producer (batches, delivery reports, the feed's
+ * thread, the counters), serve/feed_http.c the routes; what they share is
+ * serve/feed_internal.h.
  */
 #ifndef CSCFLOW_SERVE_FEED_H
 #define CSCFLOW_SERVE_FEED_H
