@@ -43,7 +43,7 @@ void batch_settle(struct feed *f, struct batch *b, enum batch_state state) {
   b->next = NULL;
   if (b->suspended) {
     b->suspended = 0;
-    MHD_resume_connection(b->conn);
+    MHD_resume_connection(b->conn); /* under f->mu: feed_internal.h says why no deadlock */
   }
 }
 

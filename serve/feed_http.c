@@ -393,6 +393,7 @@ static enum MHD_Result data_request(struct feed *f, struct MHD_Connection *c, st
     q->batch->suspended = 1;
     q->batch->next = f->waiting;
     f->waiting = q->batch;
+    /* Under f->mu: why that cannot deadlock is told in feed_internal.h. */
     MHD_suspend_connection(c); /* resumed by batch_settle, under this lock */
     pthread_mutex_unlock(&f->mu);
     arena_free(&a);

@@ -42,6 +42,40 @@ struct la_count {
 enum route { ROUTE_TOKEN, ROUTE_DATA, ROUTE_N };
 static const char *const ROUTES[ROUTE_N] = {"token", "data"};
 
+/*
+ * The feed's mutex (mu) and libmicrohttpd's suspend and resume: why they
+ * cannot deadlock.
+ *
+ * libmicrohttpd is called under mu twice: MHD_suspend_connection
+ * (data_request, feed_http.c), so that a batch joins the waiting list and
+ * its connection is suspended at once, before any report or deadline can
+ * resume it; and MHD_resume_connection (batch_settle, feed.c: from the
+ * feed's thread, a delivery report, feed_shutdown). In libmicrohttpd 0.9.75
+ * each takes the connection's daemon's cleanup_connection_mutex for a few
+ * list operations and calls nothing of ours; resume then writes to the
+ * daemon's eventfd, non-blocking (EAGAIN, a wake-up already pending, counts
+ * as done). libmicrohttpd calls us (the access handler, NOTIFY_COMPLETED,
+ * NOTIFY_CONNECTION) without that mutex held. So mu is always taken first,
+ * libmicrohttpd's mutex second, and nothing waits for mu while holding
+ * libmicrohttpd's: no cycle. Nothing done under mu waits for another
+ * thread either:
+ *   - rd_kafka_producev (produce) has no RD_KAFKA_MSG_F_BLOCK: a full queue
+ *     is an error at once, never a wait for delivery reports, which take mu
+ *     (delivered); librdkafka calls delivered from rd_kafka_poll and
+ *     rd_kafka_flush only, with no lock of its own held;
+ *   - what takes mu (count_docs, log_request, answer_batch) is never called
+ *     under it: a pthread mutex is not recursive;
+ *   - MHD_stop_daemon, which joins the server's threads (they take mu in
+ *     feed_request_done), is never called under it (serve_stop).
+ * Nor does a suspended connection wait forever: each is on the waiting list
+ * with a deadline the feed's thread checks after each rd_kafka_poll (50 ms);
+ * MHD_ALLOW_SUSPEND_RESUME includes MHD_USE_ITC, so a resume wakes the
+ * connection's thread at once; feed_shutdown resumes every one, and refuses
+ * new ones, before MHD_stop_daemon (which must not meet a suspended
+ * connection). tests/test_feed.c's waiting_requests_at_once suspends and
+ * resumes many at once beside /metrics, and stops the server with some
+ * suspended, bounded by alarm().
+ */
 struct feed {
   const struct feed_config *fc;
   rd_kafka_t *rk;

@@ -17,14 +17,23 @@
  *   - the broker down: 429 with Retry-After within the deadline; once it is
  *     back, the same batch resent is 200 and every copy of an event on the
  *     topic has the same bytes (a duplicate the engine applies once);
- *   - /metrics counts documents per LA and outcome, requests per status.
+ *   - /metrics counts documents per LA and outcome, requests per status;
+ *   - many requests waiting for Kafka at once beside /metrics, then the
+ *     server stopped with requests waiting: none deadlocks (feed_internal.h),
+ *     each is answered or closed, within alarm()'s bound.
  * Every wait is bounded in count and time.
  */
 #define _GNU_SOURCE /* memmem */
+#include <arpa/inet.h>
+#include <pthread.h>
 #include <regex.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -96,6 +105,28 @@ static void client(const char *id, const char *la, const char *mode, const char 
   }
 }
 
+/* A feed of W's configuration producing to the mock cluster, and a server
+ * with its routes (per_client: max_connections_per_client, 0 the default). */
+static void start_feed(struct feed **f, struct server **srv, unsigned per_client) {
+  char err[512];
+  rd_kafka_conf_t *pc = rd_kafka_conf_new();
+  assert_int_equal(rd_kafka_conf_set(pc, "bootstrap.servers", W.bootstraps, err, sizeof err),
+                   RD_KAFKA_CONF_OK);
+  assert_int_equal(rd_kafka_conf_set(pc, "linger.ms", "2", err, sizeof err), RD_KAFKA_CONF_OK);
+  assert_int_equal(rd_kafka_conf_set(pc, "reconnect.backoff.max.ms", "200", err, sizeof err),
+                   RD_KAFKA_CONF_OK);
+  assert_int_equal(rd_kafka_conf_set(pc, "message.timeout.ms", "20000", err, sizeof err),
+                   RD_KAFKA_CONF_OK);
+  const struct feed_options fo = {&W.fc, pc, test_clock, NULL};
+  assert_int_equal(feed_new(&fo, f, err, sizeof err), CSC_OK);
+  const struct serve_options so = {.state_dir = W.f.dir,
+                                   .tokens = &W.tokens,
+                                   .las = &W.las,
+                                   .feed = *f,
+                                   .max_connections_per_client = per_client};
+  assert_int_equal(serve_start(&so, srv, err, sizeof err), CSC_OK);
+}
+
 static int setup(void **state) {
   (void)state;
   char err[512];
@@ -128,19 +159,7 @@ static int setup(void **state) {
   assert_int_equal(W.fc.n, 3);
 
   clock_ms = test_ms(D(2025, 6, 2)) + 1234; /* 14:00:01.234 London: 13:00:01.23 UTC */
-  rd_kafka_conf_t *pc = rd_kafka_conf_new();
-  assert_int_equal(rd_kafka_conf_set(pc, "bootstrap.servers", W.bootstraps, err, sizeof err),
-                   RD_KAFKA_CONF_OK);
-  assert_int_equal(rd_kafka_conf_set(pc, "linger.ms", "2", err, sizeof err), RD_KAFKA_CONF_OK);
-  assert_int_equal(rd_kafka_conf_set(pc, "reconnect.backoff.max.ms", "200", err, sizeof err),
-                   RD_KAFKA_CONF_OK);
-  assert_int_equal(rd_kafka_conf_set(pc, "message.timeout.ms", "20000", err, sizeof err),
-                   RD_KAFKA_CONF_OK);
-  const struct feed_options fo = {&W.fc, pc, test_clock, NULL};
-  assert_int_equal(feed_new(&fo, &W.feed, err, sizeof err), CSC_OK);
-  const struct serve_options so = {
-      .state_dir = W.f.dir, .tokens = &W.tokens, .las = &W.las, .feed = W.feed};
-  assert_int_equal(serve_start(&so, &W.srv, err, sizeof err), CSC_OK);
+  start_feed(&W.feed, &W.srv, 0);
   W.port = serve_port(W.srv);
   return 0;
 }
@@ -569,6 +588,161 @@ static void metrics_count_the_feed(void **state) {
   assert_non_null(strstr(m, "cscflow_feed_requests_total{route=\"token\",status=\"200\"} "));
 }
 
+/* ---- requests waiting at once ------------------------------------------------------------ */
+
+#define CALLERS 12
+
+/* A client of waiting_requests_at_once on a thread of its own. No cmocka
+ * call there (a failed assertion jumps back on the test's thread): each
+ * records what it got, and the test checks once they are joined. */
+struct caller {
+  pthread_t thread;
+  int port;
+  char raw[4096];
+  atomic_int *stop; /* NULL: one request; else the request again until set */
+  int status;       /* the last answer's; 0: closed without one; -1: no connection */
+  int wrong;        /* answers other than 200 (repeated requests) */
+  double took_s;    /* the last request's */
+};
+
+/* test_http_exchange without its assertions. */
+static int exchange(int port, const char *raw) {
+  char buf[4096];
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0)
+    return -1;
+  struct timeval tv = {5, 0}; /* every wait of the test is bounded */
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  struct sockaddr_in a = {0};
+  a.sin_family = AF_INET;
+  a.sin_port = htons((uint16_t)port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+    close(fd);
+    return -1;
+  }
+  for (size_t sent = 0, n = strlen(raw); sent < n;) {
+    const ssize_t w = send(fd, raw + sent, n - sent, MSG_NOSIGNAL);
+    if (w <= 0)
+      break;
+    sent += (size_t)w;
+  }
+  size_t n = 0;
+  for (ssize_t r; n + 1 < sizeof buf && (r = recv(fd, buf + n, sizeof buf - 1 - n, 0)) > 0;)
+    n += (size_t)r;
+  buf[n] = '\0';
+  close(fd);
+  int status = 0;
+  return sscanf(buf, "HTTP/1.%*d %d", &status) == 1 ? status : 0;
+}
+
+static void *call(void *arg) {
+  struct caller *k = arg;
+  for (int i = 0; i < 1000; i++) {
+    const double t0 = test_now_s();
+    k->status = exchange(k->port, k->raw);
+    k->took_s = test_now_s() - t0;
+    k->wrong += k->status != 200;
+    if (k->stop == NULL || atomic_load(k->stop))
+      break;
+    test_sleep_ms(5);
+  }
+  return NULL;
+}
+
+/* CALLERS data requests of one document each (child <tag><i>), at once. */
+static void start_callers(struct caller *k, int port, const char *tag) {
+  for (int i = 0; i < CALLERS; i++) {
+    char child[32], a[2048], body[2100];
+    snprintf(child, sizeof child, "%s%d", tag, i);
+    snprintf(body, sizeof body, "[%s]", doc(child, a, sizeof a));
+    memset(&k[i], 0, sizeof k[i]);
+    k[i].port = port;
+    snprintf(k[i].raw, sizeof k[i].raw,
+             "POST " DATA_990 " HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer %s\r\n"
+             "SupplierKey: supplier-la990\r\nContent-Type: application/json\r\n"
+             "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+             W.token, strlen(body), body);
+    assert_int_equal(pthread_create(&k[i].thread, NULL, call, &k[i]), 0);
+  }
+}
+
+static void join_callers(struct caller *k, int n) {
+  for (int i = 0; i < n; i++)
+    assert_int_equal(pthread_join(k[i].thread, NULL), 0);
+}
+
+/*
+ * Many requests suspended at once, resumed by the feed's thread (delivery
+ * reports, then deadlines) while the server's threads take the feed's mutex
+ * for other requests and for /metrics; then the server stopped with
+ * requests still suspended (feed_internal.h says why none of it can
+ * deadlock). A second feed and server on W's configuration, so that W's
+ * counters stay as metrics_count_the_feed expects. alarm() bounds it all: a
+ * deadlock ends the program (SIGALRM) within 60 s; it takes about 3.
+ */
+static void waiting_requests_at_once(void **state) {
+  (void)state;
+  alarm(60);
+  struct feed *feed;
+  struct server *srv;
+  start_feed(&feed, &srv, 2 * CALLERS + 2);
+  const int port = serve_port(srv);
+  atomic_int stop = 0;
+  struct caller scrapers[2], k[CALLERS];
+  for (int i = 0; i < 2; i++) {
+    memset(&scrapers[i], 0, sizeof scrapers[i]);
+    scrapers[i].port = port;
+    scrapers[i].stop = &stop;
+    snprintf(scrapers[i].raw, sizeof scrapers[i].raw,
+             "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " OP_TOKEN
+             "\r\nConnection: close\r\n\r\n");
+    assert_int_equal(pthread_create(&scrapers[i].thread, NULL, call, &scrapers[i]), 0);
+  }
+
+  /* Kafka up: every one acknowledged, 200 (the producer connected first, so
+   * that no deadline runs out on its first connection). */
+  topic_total(feed_producer(feed));
+  start_callers(k, port, "U");
+  join_callers(k, CALLERS);
+  for (int i = 0; i < CALLERS; i++)
+    assert_int_equal(k[i].status, 200);
+
+  /* Kafka down: every one resumed at its deadline (1.5 s), 429. */
+  assert_int_equal(rd_kafka_mock_broker_set_down(W.mock, 1), 0);
+  start_callers(k, port, "D");
+  join_callers(k, CALLERS);
+  for (int i = 0; i < CALLERS; i++) {
+    assert_int_equal(k[i].status, 429);
+    assert_true(k[i].took_s < 4.0);
+  }
+  atomic_store(&stop, 1);
+  join_callers(scrapers, 2);
+  for (int i = 0; i < 2; i++)
+    assert_int_equal(scrapers[i].wrong, 0);
+
+  /* Stopped while the requests wait: each one's event is produced in the
+   * hold of the feed's mutex that suspends it, so once all are produced,
+   * feed_shutdown (under that mutex) finds each one suspended. */
+  const int before = rd_kafka_outq_len(feed_producer(feed));
+  start_callers(k, port, "S");
+  for (int i = 0; i < 500 && rd_kafka_outq_len(feed_producer(feed)) < before + CALLERS; i++)
+    test_sleep_ms(10);
+  assert_true(rd_kafka_outq_len(feed_producer(feed)) >= before + CALLERS);
+  const double t0 = test_now_s();
+  serve_stop(srv);
+  assert_true(test_now_s() - t0 < 5.0);
+  join_callers(k, CALLERS);
+  /* Answered 429, or closed by MHD_stop_daemon before its thread served the
+   * resumed connection: never left waiting. */
+  for (int i = 0; i < CALLERS; i++)
+    assert_true(k[i].status == 429 || k[i].status == 0);
+
+  assert_int_equal(rd_kafka_mock_broker_set_up(W.mock, 1), 0);
+  feed_free(feed); /* the reports of the waiting batches, after their requests */
+  alarm(0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(sender_sequence),
@@ -578,6 +752,7 @@ int main(void) {
       cmocka_unit_test(test_traffic_is_not_produced),
       cmocka_unit_test(kafka_down_is_429),
       cmocka_unit_test(metrics_count_the_feed),
+      cmocka_unit_test(waiting_requests_at_once),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
