@@ -492,6 +492,7 @@ int dfe_parse(const char *body, size_t len, Cscflow__V1__RecordMode mode, struct
     return CSC_EINVAL;
   }
   const size_t count = json_array_size(root);
+  problem->documents = count;
   struct dfe_document *out = arena_alloc(a, (count ? count : 1) * sizeof *out);
   int rc = out ? CSC_OK : CSC_ENOMEM;
   for (size_t i = 0; rc == CSC_OK && i < count; i++) {

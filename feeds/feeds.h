@@ -138,7 +138,8 @@ struct dfe_document {
 /* Why a body was refused: the document ([index], 0-based; -1 for the body
  * itself), the field as a dotted path without brackets, and the reason. */
 struct dfe_problem {
-  long index;
+  long index;       /* the document refused, -1 for the body */
+  size_t documents; /* the documents of the body when it is an array, else 0 */
   char field[128];
   char reason[96];
 };

@@ -152,8 +152,10 @@ int feed_handle(struct feed *f, struct MHD_Connection *c, const char *url, const
 /* MHD_OPTION_NOTIFY_COMPLETED for a request feed_handle took. */
 void feed_request_done(struct feed *f, void *req);
 /* Before MHD_stop_daemon: new requests get 503, and every request waiting
- * for Kafka is answered 429 now (libmicrohttpd must not stop with a
- * suspended connection). */
+ * for Kafka is resumed now (libmicrohttpd must not stop with a suspended
+ * connection) to answer 429; MHD_stop_daemon may close its connection
+ * before that answer is sent. Either way the sender retries the batch, and
+ * nothing is lost: what was produced is a duplicate when it comes again. */
 void feed_shutdown(struct feed *f);
 
 /* ---- tokens (tests) ------------------------------------------------------------- */

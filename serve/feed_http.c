@@ -347,6 +347,7 @@ static enum MHD_Result data_request(struct feed *f, struct MHD_Connection *c, st
                                  : CSCFLOW__V1__RECORD_MODE__RECORD_MODE_FULL,
                      &a, &docs, &n, &problem);
   if (rc == CSC_EINVAL) {
+    q->documents = problem.documents; /* for the request's log line */
     arena_free(&a);
     return refuse_documents(f, c, q, &problem);
   }
