@@ -56,6 +56,13 @@ void arena_reset(struct arena *a) {
   a->head = b;
 }
 
+size_t arena_size(const struct arena *a) {
+  size_t n = 0;
+  for (const struct arena_block *b = a->head; b != NULL; b = b->next)
+    n += sizeof *b + b->size;
+  return n;
+}
+
 void arena_free(struct arena *a) {
   while (a->head != NULL) {
     struct arena_block *next = a->head->next;

@@ -216,6 +216,8 @@ char *arena_strdup(struct arena *a, const char *s);
 /* Frees everything allocated since init but keeps the first block. */
 void arena_reset(struct arena *a);
 void arena_free(struct arena *a);
+/* The bytes the arena holds from malloc (its blocks). */
+size_t arena_size(const struct arena *a);
 /* Grows *v, an array of *cap elements of size bytes, to hold at least need
  * (doubling, from 16): CSC_OK, or CSC_ENOMEM with *v and *cap unchanged. */
 int array_grow(void **v, size_t *cap, size_t need, size_t size);

@@ -94,6 +94,10 @@ int engine_open(const struct engine_options *opt, struct engine **out, char *err
     rc = store_open_sized(opt->state_dir, 0, opt->map_size, &e->st, err, errlen);
   if (rc == CSC_OK && e->opt.no_sync && (rc = store_set_durable(e->st, 0)) != CSC_OK)
     snprintf(err, errlen, "state: cannot turn off sync");
+  /* Long histories stay decoded between batches (state/history_cache.h):
+   * the live path appends to them without decoding them again. */
+  if (rc == CSC_OK && (rc = store_history_cache(e->st, ENGINE_HISTORY_CACHE_BYTES)) != CSC_OK)
+    snprintf(err, errlen, "out of memory");
   if (rc != CSC_OK) {
     engine_discard(e);
     return rc;

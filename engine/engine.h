@@ -114,6 +114,9 @@ struct engine_options {
 
 #define BACKFILL_SEGMENT_DEFAULT ((size_t)16 << 20)
 
+/* Bytes of decoded long histories kept between batches (the live path). */
+#define ENGINE_HISTORY_CACHE_BYTES ((size_t)64 << 20)
+
 #define ENGINE_CLOCK_TOLERANCE_DEFAULT_MS (24 * 3600 * 1000LL)
 
 /* One raw input message. next_position is the position to resume from once

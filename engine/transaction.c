@@ -138,6 +138,7 @@ static int in_transaction_once(struct engine *e,
                                int (*body)(struct engine *, MDB_txn *, struct output *, void *),
                                void *arg) {
   MDB_txn *txn;
+  store_history_cache_trim(e->st); /* between transactions: nothing points into it */
   int rc = mdb_txn_begin(e->st->env, NULL, 0, &txn);
   if (rc != 0)
     return store_error(rc, "begin");

@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "ingest/ingest.h"
+#include "state/history_cache.h"
 #include "state/state.h"
 
 #ifdef INGEST_ID_MAX
@@ -164,41 +165,61 @@ static int history_read(struct store *st, MDB_txn *txn, const uint8_t *key, size
   return CSC_OK;
 }
 
-/* Decodes every record of h's stream into an arena array with `spare`
- * slots more; la is the key's LA (H_LA). CSC_EINVAL when the stream is
- * malformed. */
-static int history_decode(struct history *h, const char *la, size_t spare, struct arena *a) {
+/* The number of records of bytes[0..len), or SIZE_MAX when it is malformed. */
+static size_t records_count(const uint8_t *bytes, size_t len) {
   size_t count = 0;
-  for (size_t pos = 0; pos < h->len; count++) {
+  for (size_t pos = 0; pos < len; count++) {
     uint64_t head;
-    const size_t used = varint_decode(h->bytes + pos, h->len - pos, &head);
-    if (used == 0 || (head >> 3) > h->len - pos - used)
-      return CSC_EINVAL;
+    const size_t used = varint_decode(bytes + pos, len - pos, &head);
+    if (used == 0 || (head >> 3) > len - pos - used)
+      return SIZE_MAX;
     pos += used + (head >> 3);
   }
-  CaseEvent **v = arena_alloc(a, (count + spare) * sizeof *v);
-  char *la_copy = arena_strdup(a, la);
-  if (v == NULL || la_copy == NULL)
-    return CSC_ENOMEM;
+  return count;
+}
+
+/* Decodes the records of bytes[0..len) (records_count checked them) into
+ * v[0..), with a's memory; la is the key's LA (H_LA), prev the event before
+ * the first (NULL: none). CSC_EINVAL when a record does not decode. */
+static int records_decode(const uint8_t *bytes, size_t len, const char *la, const CaseEvent *prev,
+                          struct arena *a, CaseEvent **v) {
   ProtobufCAllocator al = arena_protobuf_allocator(a);
-  size_t i = 0;
-  for (size_t pos = 0; pos < h->len; i++) {
+  for (size_t pos = 0, i = 0; pos < len; i++) {
     uint64_t head;
-    pos += varint_decode(h->bytes + pos, h->len - pos, &head);
+    pos += varint_decode(bytes + pos, len - pos, &head);
     const size_t m = head >> 3;
     const unsigned flags = head & 7u;
-    CaseEvent *ev = cscflow__v1__case_event__unpack(&al, m, h->bytes + pos);
-    if (ev == NULL || (i == 0 && (flags & (H_CHILD | H_SOURCE))))
+    CaseEvent *ev = cscflow__v1__case_event__unpack(&al, m, bytes + pos);
+    if (ev == NULL || (prev == NULL && (flags & (H_CHILD | H_SOURCE))))
       return CSC_EINVAL;
     if (flags & H_LA)
-      ev->la_code = la_copy;
+      ev->la_code = (char *)la;
     if (flags & H_CHILD)
-      ev->child_id = v[i - 1]->child_id;
+      ev->child_id = prev->child_id;
     if (flags & H_SOURCE)
-      ev->source_system = v[i - 1]->source_system;
+      ev->source_system = prev->source_system;
     v[i] = ev;
+    prev = ev;
     pos += m;
   }
+  return CSC_OK;
+}
+
+/* Decodes every record of h's stream: the events (and the LA they point
+ * to) in ea's memory, the array of them, with `spare` slots more, in a's.
+ * CSC_EINVAL when the stream is malformed. */
+static int history_decode(struct history *h, const char *la, size_t spare, struct arena *a,
+                          struct arena *ea) {
+  const size_t count = records_count(h->bytes, h->len);
+  if (count == SIZE_MAX)
+    return CSC_EINVAL;
+  CaseEvent **v = arena_alloc(a, (count + spare) * sizeof *v);
+  char *la_copy = arena_strdup(ea, la);
+  if (v == NULL || la_copy == NULL)
+    return CSC_ENOMEM;
+  const int rc = records_decode(h->bytes, h->len, la_copy, NULL, ea, v);
+  if (rc != CSC_OK)
+    return rc;
   h->events = v;
   h->n = count;
   return CSC_OK;
@@ -378,6 +399,15 @@ static int chunk_put(struct store *st, MDB_txn *txn, uint8_t *ck, size_t key_len
   return rc == 0 ? CSC_OK : store_error(rc, "put history");
 }
 
+/* What history_append wrote: the old tail and the new records (bytes
+ * [0..len), a's memory; the new records from `added`), of which the new
+ * tail is bytes [tail..len), chunks first_tail .. next - 1. */
+struct appended {
+  const uint8_t *bytes;
+  size_t len, added, tail;
+  uint32_t first_tail, next;
+};
+
 /* Appends the events of the batch that are not duplicates (h->events
  * [0..n_old) are the history's before them) to the history under key
  * (la\0subject\0, key_len bytes): the tail and the new records, cut again
@@ -385,7 +415,8 @@ static int chunk_put(struct store *st, MDB_txn *txn, uint8_t *ck, size_t key_len
 static int history_append(struct store *st, MDB_txn *txn, const uint8_t *key, size_t key_len,
                           const char *la, const struct history *h, size_t n_old,
                           CaseEvent *const *evs, const uint8_t *const *pbs,
-                          const size_t *pb_lens, const uint8_t *dup, size_t n, struct arena *a) {
+                          const size_t *pb_lens, const uint8_t *dup, size_t n, struct arena *a,
+                          struct appended *out) {
   size_t cap = h->tail_len;
   for (size_t i = 0; i < n; i++)
     if (!dup[i])
@@ -410,6 +441,7 @@ static int history_append(struct store *st, MDB_txn *txn, const uint8_t *key, si
   int rc = CSC_OK;
   for (; rc == CSC_OK && len - pos >= full; pos += full)
     rc = chunk_put(st, txn, ck, key_len, number++, buf + pos, full);
+  *out = (struct appended){buf, len, h->tail_len, pos, number, 0};
   /* The rest in as few tail chunks as it takes, of equal sizes. */
   const size_t rest = len - pos, pieces = (rest + leaf - 1) / leaf;
   for (size_t i = 0; rc == CSC_OK && i < pieces; i++) {
@@ -417,6 +449,7 @@ static int history_append(struct store *st, MDB_txn *txn, const uint8_t *key, si
     rc = chunk_put(st, txn, ck, key_len, number++, buf + pos, size);
     pos += size;
   }
+  out->next = number;
   /* The old tail's chunks past the new ones. */
   for (; rc == CSC_OK && number < h->next; number++) {
     ck[key_len] = (uint8_t)(number >> 24);
@@ -456,19 +489,76 @@ static int fold_and_store(struct store *st, MDB_txn *txn, MDB_val *k, const char
 }
 
 /* The history of key k (la's) read and decoded into *h (with room for
- * `room` more events), and its stored derived record. CSC_ESTATE for a
- * history that does not decode. */
+ * `room` more events), and its stored derived record. With a cache, a long
+ * history's events come from it, or are decoded into it (*cached: its
+ * entry, or NULL). CSC_ESTATE for a history that does not decode. */
 static int load_history(struct store *st, MDB_txn *txn, MDB_val *k, const char *la, size_t room,
-                        struct arena *a, struct history *h, struct derived *before) {
+                        struct arena *a, struct history *h, struct derived *before,
+                        struct cached_history **cached) {
   memset(h, 0, sizeof *h);
-  int rc = history_read(st, txn, k->mv_data, k->mv_size, a, h);
-  if (rc == CSC_OK)
-    rc = history_decode(h, la, room, a);
+  *cached = NULL;
+  int rc = CSC_OK;
+  struct cached_history *c =
+      st->cache ? history_cache_find(st, txn, k->mv_data, k->mv_size, chunk_full(st), &rc) : NULL;
+  if (rc != CSC_OK)
+    return rc;
+  if (c != NULL) { /* the cached events, and the tail history_append needs */
+    h->bytes = c->tail;
+    h->len = h->tail_len = c->tail_len;
+    h->first_tail = c->first_tail;
+    h->next = c->next;
+    if ((h->events = arena_alloc(a, (c->n + room + 1) * sizeof *h->events)) == NULL)
+      return CSC_ENOMEM;
+    if (c->n)
+      memcpy(h->events, c->events, c->n * sizeof *h->events);
+    h->n = c->n;
+    *cached = c;
+    return load_derived(st, txn, k, a, before);
+  }
+  rc = history_read(st, txn, k->mv_data, k->mv_size, a, h);
+  if (rc == CSC_OK) {
+    const size_t count = st->cache ? records_count(h->bytes, h->len) : 0;
+    c = count != SIZE_MAX && count >= CACHE_MIN_EVENTS
+            ? history_cache_make(st, k->mv_data, k->mv_size)
+            : NULL;
+    rc = history_decode(h, la, room, a, c ? &c->arena : a);
+    if (c != NULL && rc == CSC_OK) {
+      for (size_t i = 0; rc == CSC_OK && i < h->n; i++)
+        rc = cached_add_event(c, h->events[i]);
+      if (rc == CSC_OK)
+        rc = cached_set_tail(c, h->bytes + h->len - h->tail_len, h->tail_len, h->first_tail,
+                             h->next);
+    }
+    if (c != NULL && rc != CSC_OK)
+      cached_drop(st, c); /* the events stay until the next trim: h points to them */
+    else
+      *cached = c;
+  }
   if (rc == CSC_EINVAL)
     rc = CSC_ESTATE;
   if (rc == CSC_OK)
     rc = load_derived(st, txn, k, a, before);
   return rc;
+}
+
+/* The cached entry after history_append: the new records decoded into it
+ * (after its last event) and the new tail. On failure the entry is
+ * dropped, never left half updated. */
+static void cache_appended(struct store *st, struct cached_history *c, const char *la,
+                           const struct appended *w) {
+  const uint8_t *rec = w->bytes + w->added;
+  const size_t len = w->len - w->added, count = records_count(rec, len);
+  CaseEvent **v = count != SIZE_MAX ? arena_alloc(&c->arena, (count + 1) * sizeof *v) : NULL;
+  const char *la_copy = arena_strdup(&c->arena, la);
+  int rc = v != NULL && la_copy != NULL && c->n > 0 ? CSC_OK : CSC_EINVAL;
+  if (rc == CSC_OK)
+    rc = records_decode(rec, len, la_copy, c->events[c->n - 1], &c->arena, v);
+  for (size_t i = 0; rc == CSC_OK && i < count; i++)
+    rc = cached_add_event(c, v[i]);
+  if (rc == CSC_OK)
+    rc = cached_set_tail(c, w->bytes + w->tail, w->len - w->tail, w->first_tail, w->next);
+  if (rc != CSC_OK)
+    cached_drop(st, c);
 }
 
 int history_apply_events(struct store *st, MDB_txn *txn, CaseEvent *const *evs,
@@ -484,7 +574,8 @@ int history_apply_events(struct store *st, MDB_txn *txn, CaseEvent *const *evs,
     return CSC_EINVAL;
   const char *la = evs[0]->la_code;
   struct history h;
-  int rc = load_history(st, txn, &k, la, n, a, &h, &out->before);
+  struct cached_history *cached;
+  int rc = load_history(st, txn, &k, la, n, a, &h, &out->before, &cached);
   if (rc != CSC_OK)
     return rc;
   const size_t n_old = h.n;
@@ -505,9 +596,15 @@ int history_apply_events(struct store *st, MDB_txn *txn, CaseEvent *const *evs,
     out->duplicate = 1;
     return CSC_OK;
   }
-  rc = history_append(st, txn, key, k.mv_size, la, &h, n_old, evs, pbs, pb_lens, dup, n, a);
-  if (rc != CSC_OK)
+  struct appended w;
+  rc = history_append(st, txn, key, k.mv_size, la, &h, n_old, evs, pbs, pb_lens, dup, n, a, &w);
+  if (rc != CSC_OK) {
+    if (cached != NULL)
+      cached_drop(st, cached);
     return rc;
+  }
+  if (cached != NULL)
+    cache_appended(st, cached, la, &w);
   return fold_and_store(st, txn, &k, la, h.events, total, ref, a, &out->after);
 }
 
@@ -519,7 +616,8 @@ int history_rederive(struct store *st, MDB_txn *txn, const char *la, const char 
   if (k.mv_size == 0 || k.mv_size + 4 > STATE_MAX_KEY)
     return CSC_EINVAL;
   struct history h;
-  const int rc = load_history(st, txn, &k, la, 0, a, &h, &out->before);
+  struct cached_history *cached;
+  const int rc = load_history(st, txn, &k, la, 0, a, &h, &out->before, &cached);
   if (rc != CSC_OK || h.n == 0) { /* an index entry of a history never written: nothing */
     out->after = out->before;
     out->duplicate = 1;
@@ -548,7 +646,7 @@ int history_read_events(struct store *st, MDB_txn *txn, const char *la, const ch
   memset(&h, 0, sizeof h);
   int rc = history_read(st, txn, key, len, a, &h);
   if (rc == CSC_OK)
-    rc = history_decode(&h, la, 0, a);
+    rc = history_decode(&h, la, 0, a, a);
   if (rc == CSC_EINVAL)
     return CSC_ESTATE;
   *events = h.events;

@@ -113,7 +113,24 @@ struct store {
   pthread_rwlock_t map_lock; /* see store_read_begin */
   int lock_fd;               /* the writer's DIR/writer.lock (store_lock_writer); -1 read-only */
   unsigned page_size;        /* LMDB's page size in this file: where history cuts chunks */
+  struct history_cache *cache; /* long histories kept decoded; NULL: none */
 };
+
+/*
+ * The cache of decoded long histories (state/history_cache.h): a writer
+ * keeps up to max_bytes of them between transactions, so that an event
+ * appended to a long history does not decode it again. Off (NULL) unless
+ * set; CSC_ENOMEM. Trim before each write transaction (never during one:
+ * the fold's results point into the cached events); clear when the
+ * histories are emptied. store_close frees it.
+ */
+struct history_cache;
+int store_history_cache(struct store *st, size_t max_bytes);
+void store_history_cache_trim(struct store *st);
+void store_history_cache_clear(struct store *st);
+void store_history_cache_free(struct store *st);
+/* Entries used, and entries found out of date (read again), so far. */
+void store_history_cache_stats(const struct store *st, uint64_t *hits, uint64_t *stale);
 
 /*
  * Opens (creating if needed, unless read_only) the environment in directory

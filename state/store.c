@@ -366,6 +366,7 @@ int store_grow_early(struct store *st) {
 void store_close(struct store *st) {
   if (st == NULL)
     return;
+  store_history_cache_free(st);
   mdb_env_close(st->env);
   if (st->lock_fd >= 0)
     close(st->lock_fd); /* last: the lock outlives every write */
@@ -525,6 +526,7 @@ int store_empty(struct store *st, MDB_txn *txn, uint64_t first_seq) {
                             st->calendar, st->ledger,  st->alertcal, st->alerts,
                             st->snapshots, st->allocidx};
   int rc = 0;
+  store_history_cache_clear(st);
   for (size_t i = 0; rc == 0 && i < sizeof tables / sizeof tables[0]; i++)
     rc = mdb_drop(txn, tables[i], 0);
   if (rc != 0)

@@ -1,0 +1,66 @@
+/*
+ * history_cache.h — long histories kept decoded between transactions
+ * (private to state/: history.c and history_cache.c).
+ *
+ * On the live path an event is appended to a child's history and the whole
+ * history is read, decoded and folded again; for a long history, decoding
+ * was half the cost (issue 17, item 2). The cache keeps the decoded events
+ * of histories of CACHE_MIN_EVENTS or more between transactions, with the
+ * history's tail (its last chunks' bytes and numbers), in an arena of the
+ * entry's own.
+ *
+ * VALIDITY. An entry is used only if the store still holds the history it
+ * was made from: the chunk before its first tail chunk is sealed (full),
+ * the tail chunks hold exactly the cached tail's bytes, and no chunk
+ * follows them. Histories are only ever appended to (history_append
+ * rewrites the tail and seals full chunks), so an append the entry did not
+ * see, or one it saw in a transaction that was then aborted, leaves other
+ * tail bytes, and the entry is read again from the store. store_empty
+ * clears the cache (a history rebuilt from scratch could end as it did).
+ *
+ * LIFETIME. The fold's results point into the events, so an entry is
+ * never freed during a transaction: store_history_cache_trim, before the
+ * next one, evicts the least recently used entries past the budget. An
+ * entry is not made while the cache is over its budget.
+ */
+#ifndef CSCFLOW_STATE_HISTORY_CACHE_H
+#define CSCFLOW_STATE_HISTORY_CACHE_H
+
+#include "state/state.h"
+
+#define CACHE_MIN_EVENTS 64
+
+struct cached_history {
+  uint64_t hash; /* of the key */
+  uint8_t key[STATE_MAX_KEY];
+  size_t key_len;
+  struct arena arena;  /* the events, and what they point to */
+  CaseEvent **events;  /* malloc'd, in stored order */
+  size_t n, cap;
+  uint8_t *tail;       /* malloc'd copy of the tail chunks' bytes */
+  size_t tail_len, tail_cap;
+  uint32_t first_tail; /* the tail's first chunk number (next when none) */
+  uint32_t next;       /* the number past the last chunk */
+  uint64_t used;       /* the cache's clock when last used */
+};
+
+/* The valid entry of the history under key (key_len bytes), or NULL (none,
+ * or the store's history is not the one cached: history_cache_make then
+ * replaces it). full: a sealed chunk's size. *err: CSC_ESTATE when the
+ * store could not be read. */
+struct cached_history *history_cache_find(struct store *st, MDB_txn *txn, const uint8_t *key,
+                                          size_t key_len, size_t full, int *err);
+
+/* A new, empty entry for key (replacing the one the key had), or NULL when
+ * there is no cache, it is over its budget, or memory ran out. */
+struct cached_history *history_cache_make(struct store *st, const uint8_t *key, size_t key_len);
+
+/* Appends ev (in the entry's arena already) to the entry's events. */
+int cached_add_event(struct cached_history *c, CaseEvent *ev);
+/* Sets the entry's tail: the bytes of chunks first_tail .. next - 1. */
+int cached_set_tail(struct cached_history *c, const uint8_t *bytes, size_t len,
+                    uint32_t first_tail, uint32_t next);
+/* Forgets the entry (its history changed in a way it did not follow). */
+void cached_drop(struct store *st, struct cached_history *c);
+
+#endif
