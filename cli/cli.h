@@ -34,9 +34,11 @@ int cli_load_population(struct population *pop, const struct config *cfg, const 
  * another). Prints the reason and returns EXIT_CONFIG on failure. */
 int cli_load_refdata(struct refdata *ref, const struct config *cfg);
 
-/* Loads what each LA's feeds carry (cscflow.feeds.<LA>). Prints the reason
- * and returns EXIT_CONFIG on failure, 0 on success. */
-int cli_load_coverage(struct coverage *c, const struct config *cfg);
+/* Loads what each LA's feeds carry (cscflow.feeds.<LA>, an alias of las
+ * filed under its canonical code). Prints the reason and returns
+ * EXIT_CONFIG on failure, 0 on success. */
+int cli_load_coverage(struct coverage *c, const struct config *cfg,
+                      const struct la_registry *las);
 
 /* cscflow demo: the whole pipeline on librdkafka's mock cluster. */
 int cmd_demo(int argc, char **argv, volatile sig_atomic_t *stop);

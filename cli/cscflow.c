@@ -88,9 +88,10 @@ int cli_load_population(struct population *pop, const struct config *cfg, const 
 #define CSCFLOW_REFERENCE_DIR "reference"
 #endif
 
-int cli_load_coverage(struct coverage *c, const struct config *cfg) {
+int cli_load_coverage(struct coverage *c, const struct config *cfg,
+                      const struct la_registry *las) {
   char err[512];
-  if (coverage_load(c, cfg, err, sizeof err) != CSC_OK) {
+  if (coverage_load(c, cfg, las, err, sizeof err) != CSC_OK) {
     fprintf(stderr, "cscflow: config: %s\n", err);
     return EXIT_CONFIG;
   }
@@ -433,7 +434,7 @@ static int cmd_replay(int argc, char **argv, struct kill_at *kill_hook) {
   if (rc == 0)
     rc = load_las(&las, &cfg);
   if (rc == 0)
-    rc = cli_load_coverage(&coverage, &cfg);
+    rc = cli_load_coverage(&coverage, &cfg, &las);
   if (rc != 0) {
     config_free(&cfg);
     population_free(&pop);
@@ -631,7 +632,7 @@ static int cmd_run(int argc, char **argv, struct kill_at *kill_hook) {
     rc = load_las(&las, &cfg);
   static struct coverage coverage; /* large: not on the stack */
   if (rc == 0)
-    rc = cli_load_coverage(&coverage, &cfg);
+    rc = cli_load_coverage(&coverage, &cfg, &las);
   if (rc == 0)
     rc = config_long(&cfg, "cscflow.batch.max", 5000, &batch_max);
   if (rc == 0)

@@ -9,7 +9,8 @@
  * snapshot (IndicatorValue.unavailable), the figures still computed from
  * what there is. docs/feeds.md has the table in words.
  *
- * The feeds an LA uses come from cscflow.feeds.<LA> (canonical code), a
+ * The feeds an LA uses come from cscflow.feeds.<LA> (its canonical code, or
+ * an alias of it, cscflow.la.alias.*, filed under the canonical code), a
  * comma-separated list of: events (a case-management feed of CaseEvents:
  * everything), ssda903, cin_census, dfe_csc_api. An LA with no such key is
  * taken to send everything (no value flagged).
@@ -169,16 +170,37 @@ void coverage_mark(uint32_t carries, Cscflow__V1__IndicatorValue **values, size_
 
 /* ---- the LAs' feeds from configuration ----------------------------------------------- */
 
-int coverage_load(struct coverage *c, const struct config *cfg, char *err, size_t errlen) {
+static int listed(const struct coverage *c, const char *la) {
+  for (size_t i = 0; i < c->n; i++)
+    if (strcmp(c->las[i].la, la) == 0)
+      return 1;
+  return 0;
+}
+
+int coverage_load(struct coverage *c, const struct config *cfg, const struct la_registry *las,
+                  char *err, size_t errlen) {
   static const char prefix[] = "cscflow.feeds.";
   memset(c, 0, sizeof *c);
   for (size_t i = 0; i < cfg->n; i++) {
     const char *key = cfg->entries[i].key, *value = cfg->entries[i].value;
     if (strncmp(key, prefix, sizeof prefix - 1) != 0)
       continue;
-    const char *la = key + sizeof prefix - 1;
+    const char *la = key + sizeof prefix - 1, *why = NULL;
     if (!ingest_la_code_valid(la)) {
       snprintf(err, errlen, "%s: not an LA code", key);
+      return CSC_EINVAL;
+    }
+    /* The LA's canonical code, the one its snapshots are made under: an
+     * alias (the DfE number a feed client's la names) would otherwise be a
+     * key no LA ever looks up, and every value would stay unflagged. */
+    const char *canonical = las != NULL ? la_registry_resolve(las, la, &why) : la;
+    if (canonical == NULL) {
+      snprintf(err, errlen, "%s: %s", key, why ? why : "not an LA this deployment serves");
+      return CSC_EINVAL;
+    }
+    if (listed(c, canonical)) {
+      snprintf(err, errlen, "%s: the feeds of %s are set twice (cscflow.la.alias.* makes %s and %s "
+                            "one LA)", key, canonical, la, canonical);
       return CSC_EINVAL;
     }
     uint32_t carries = 0;
@@ -209,7 +231,7 @@ int coverage_load(struct coverage *c, const struct config *cfg, char *err, size_
       snprintf(err, errlen, "cscflow.feeds: more than %d LAs", COVERAGE_MAX_LAS);
       return CSC_EINVAL;
     }
-    snprintf(c->las[c->n].la, sizeof c->las[c->n].la, "%s", la);
+    snprintf(c->las[c->n].la, sizeof c->las[c->n].la, "%s", canonical);
     c->las[c->n++].carries = carries;
   }
   return CSC_OK;

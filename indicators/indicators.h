@@ -202,7 +202,11 @@ int64_t population_lookup(const struct population *p, const char *la, csc_date a
  * feeds do not carry is flagged unavailable (coverage_mark). The LAs' feeds
  * come from cscflow.feeds.<LA> (coverage_load: CSC_EINVAL with err naming
  * the key for an unknown feed or a bad LA code); an LA without the key
- * carries everything (coverage_for gives COVERAGE_ALL).
+ * carries everything (coverage_for gives COVERAGE_ALL). With las, <LA> may
+ * be an alias (cscflow.la.alias.*): it is filed under its canonical code,
+ * the one coverage_for is asked about; an LA not on cscflow.las, or one
+ * whose feeds are set twice (by an alias and its code), is CSC_EINVAL. las
+ * NULL: <LA> is taken as written.
  */
 #define COVERAGE_ALL 0xFFFFFFFFu
 #define COVERAGE_MAX_LAS 512
@@ -215,7 +219,9 @@ struct coverage {
 };
 uint32_t coverage_needs(const char *id, const char *breakdown);
 int coverage_feed(const char *name, uint32_t *carries);
-int coverage_load(struct coverage *c, const struct config *cfg, char *err, size_t errlen);
+struct la_registry; /* ingest/ingest.h */
+int coverage_load(struct coverage *c, const struct config *cfg, const struct la_registry *las,
+                  char *err, size_t errlen);
 uint32_t coverage_for(const struct coverage *c, const char *la);
 void coverage_mark(uint32_t carries, Cscflow__V1__IndicatorValue **values, size_t n);
 

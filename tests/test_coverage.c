@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "indicators/indicators.h"
+#include "ingest/ingest.h"
 #include "tests/testutil.h"
 
 static int unavailable(uint32_t carries, const char *id, const char *breakdown) {
@@ -33,7 +34,7 @@ static void test_what_the_feeds_carry(void **state) {
   assert_int_equal(config_set(&cfg, "cscflow.feeds.E99000002", "dfe_csc_api, ssda903"), CSC_OK);
   assert_int_equal(config_set(&cfg, "cscflow.feeds.E99000003", "ssda903,cin_census"), CSC_OK);
   char err[256];
-  assert_int_equal(coverage_load(&c, &cfg, err, sizeof err), CSC_OK);
+  assert_int_equal(coverage_load(&c, &cfg, NULL, err, sizeof err), CSC_OK);
   config_free(&cfg);
   const uint32_t dfe = coverage_for(&c, "E99000001"), both = coverage_for(&c, "E99000002"),
                  returns = coverage_for(&c, "E99000003"), all = coverage_for(&c, "E99000009");
@@ -97,13 +98,49 @@ static void test_bad_configuration(void **state) {
   char err[256];
   config_init(&cfg);
   assert_int_equal(config_set(&cfg, "cscflow.feeds.E99000001", "dfe_csc_api,mosaic"), CSC_OK);
-  assert_int_equal(coverage_load(&c, &cfg, err, sizeof err), CSC_EINVAL);
+  assert_int_equal(coverage_load(&c, &cfg, NULL, err, sizeof err), CSC_EINVAL);
   assert_non_null(strstr(err, "cscflow.feeds.E99000001"));
   assert_non_null(strstr(err, "mosaic"));
   config_free(&cfg);
   config_init(&cfg);
   assert_int_equal(config_set(&cfg, "cscflow.feeds.not-an-la", "events"), CSC_OK);
-  assert_int_equal(coverage_load(&c, &cfg, err, sizeof err), CSC_EINVAL);
+  assert_int_equal(coverage_load(&c, &cfg, NULL, err, sizeof err), CSC_EINVAL);
+  config_free(&cfg);
+}
+
+/* cscflow.feeds.<LA> by the DfE number a feed client names (an alias):
+ * filed under the canonical code, the one the engine asks about. Before,
+ * it was filed under the alias, which no snapshot is ever made under, and
+ * every value of the LA stayed unflagged without a word. */
+static void test_alias(void **state) {
+  (void)state;
+  static struct coverage c;
+  struct config cfg;
+  struct la_registry las;
+  char err[256];
+  config_init(&cfg);
+  assert_int_equal(config_set(&cfg, "cscflow.la.alias.990", "E99000001"), CSC_OK);
+  assert_int_equal(config_set(&cfg, "cscflow.feeds.990", "dfe_csc_api"), CSC_OK);
+  assert_int_equal(la_registry_load(&las, &cfg, err, sizeof err), CSC_OK);
+  assert_int_equal(coverage_load(&c, &cfg, &las, err, sizeof err), CSC_OK);
+  uint32_t dfe;
+  assert_int_equal(coverage_feed("dfe_csc_api", &dfe), CSC_OK);
+  assert_int_equal(coverage_for(&c, "E99000001"), dfe);
+  assert_true(unavailable(coverage_for(&c, "E99000001"), "seen_per_plan", "CIN"));
+  /* The alias and its canonical code both set: one LA, set twice. */
+  assert_int_equal(config_set(&cfg, "cscflow.feeds.E99000001", "events"), CSC_OK);
+  assert_int_equal(coverage_load(&c, &cfg, &las, err, sizeof err), CSC_EINVAL);
+  assert_non_null(strstr(err, "the feeds of E99000001 are set twice"));
+  la_registry_free(&las);
+  config_free(&cfg);
+  /* With cscflow.las, an LA it does not name is refused, not ignored. */
+  config_init(&cfg);
+  assert_int_equal(config_set(&cfg, "cscflow.las", "E99000001"), CSC_OK);
+  assert_int_equal(config_set(&cfg, "cscflow.feeds.E99000002", "dfe_csc_api"), CSC_OK);
+  assert_int_equal(la_registry_load(&las, &cfg, err, sizeof err), CSC_OK);
+  assert_int_equal(coverage_load(&c, &cfg, &las, err, sizeof err), CSC_EINVAL);
+  assert_non_null(strstr(err, "cscflow.feeds.E99000002: la_code: not in cscflow.las"));
+  la_registry_free(&las);
   config_free(&cfg);
 }
 
@@ -111,6 +148,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_what_the_feeds_carry),
       cmocka_unit_test(test_bad_configuration),
+      cmocka_unit_test(test_alias),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -28,7 +28,8 @@
  *      shorter than 32 bytes or absent, a client whose la is not an LA
  *      code, and a client whose la is not an LA this deployment serves
  *      (with cscflow.las; without it, an un-aliased DfE number is an LA of
- *      its own, as for events, and is accepted).
+ *      its own, as for events, and is accepted), and cscflow.feeds set for
+ *      one LA twice, by its alias and by its code.
  *
  * Every wait is bounded in count and time; a daemon still running at its
  * bound is killed and the test fails. About 10 s (the mock holds a group's
@@ -489,6 +490,11 @@ static void config_refusals(void **state) {
        "cscflow.api.port=0\ncscflow.las=" LA "\ncscflow.feed.signing_key=" SIGNING_KEY "\n"
        "cscflow.feed.client." CLIENT ".la=992\n",
        "cscflow.feed.client." CLIENT ".la: 992", "not in cscflow.las"},
+      {"the feeds of one LA set by its alias and by its code",
+       "cscflow.api.port=0\ncscflow.feed.signing_key=" SIGNING_KEY "\n"
+       "cscflow.feed.client." CLIENT ".la=990\ncscflow.feeds.990=dfe_csc_api\n"
+       "cscflow.feeds." LA "=events\n",
+       "cscflow.feeds.", "the feeds of " LA " are set twice"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     struct daemon d;
