@@ -1251,8 +1251,17 @@ static int restated_compare(const void *pa, const void *pb) {
 
 static void resolve_restatements(CaseEvent **events, size_t n, uint8_t *live, struct arena *a) {
   size_t k = 0;
-  for (size_t i = 0; i < n; i++)
-    k += live[i] && ingest_is_return_source(events[i]->source_system);
+  /* Events of one source share its string (history.c sets a record's
+   * source to the previous one's), so its answer is kept while it repeats. */
+  const char *source = NULL;
+  int returned = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (events[i]->source_system != source) {
+      source = events[i]->source_system;
+      returned = ingest_is_return_source(source);
+    }
+    k += live[i] && returned;
+  }
   if (k < 2)
     return;
   struct restated *r = arena_alloc(a, k * sizeof *r);
