@@ -42,10 +42,12 @@ static void referrals(struct evs *b, const int *days, size_t n) {
   }
 }
 
-/* Applies events idx[0..n) of b to the store in one transaction; returns
- * the number appended and fills dup. */
-static size_t apply_events(struct store *st, const struct evs *b, const size_t *idx, size_t n,
-                           uint8_t *dup, struct arena *a, uint8_t *derived, size_t *derived_len) {
+/* Applies events idx[0..n) of b to the store in one transaction, committed
+ * or (commit 0) aborted; returns the number appended and fills dup and the
+ * derived record. */
+static size_t apply_in_transaction(struct store *st, const struct evs *b, const size_t *idx,
+                                   size_t n, uint8_t *dup, struct arena *a, uint8_t *derived,
+                                   size_t *derived_len, int commit) {
   CaseEvent *evs[64];
   const uint8_t *pbs[64];
   size_t lens[64];
@@ -61,29 +63,25 @@ static size_t apply_events(struct store *st, const struct evs *b, const size_t *
   assert_int_equal(history_apply_events(st, txn, evs, pbs, lens, n, NULL, a, dup, &ch), CSC_OK);
   *derived_len = derived_size(&ch.after);
   derived_write(&ch.after, derived);
-  assert_int_equal(mdb_txn_commit(txn), 0);
+  if (commit)
+    assert_int_equal(mdb_txn_commit(txn), 0);
+  else
+    mdb_txn_abort(txn);
   return ch.appended;
+}
+
+static size_t apply_events(struct store *st, const struct evs *b, const size_t *idx, size_t n,
+                           uint8_t *dup, struct arena *a, uint8_t *derived, size_t *derived_len) {
+  return apply_in_transaction(st, b, idx, n, dup, a, derived, derived_len, 1);
 }
 
 /* apply_events, but the transaction is aborted: nothing of it is kept. */
 static void apply_events_aborted(struct store *st, const struct evs *b, const size_t *idx,
                                  size_t n, struct arena *a) {
-  CaseEvent *evs[8];
-  const uint8_t *pbs[8];
-  size_t lens[8];
-  uint8_t dup[8];
-  const char *reason;
-  assert_true(n <= 8);
-  for (size_t i = 0; i < n; i++)
-    assert_int_equal(ingest_decode(b->data + b->off[idx[i]], b->off[idx[i] + 1] - b->off[idx[i]],
-                                   a, &evs[i], &pbs[i], &lens[i], &reason),
-                     CSC_OK);
-  MDB_txn *txn;
-  assert_int_equal(mdb_txn_begin(st->env, NULL, 0, &txn), 0);
-  struct child_change ch;
-  assert_int_equal(history_apply_events(st, txn, evs, pbs, lens, n, NULL, a, dup, &ch), CSC_OK);
-  assert_int_equal(ch.appended, n);
-  mdb_txn_abort(txn);
+  static uint8_t derived[1 << 16];
+  uint8_t dup[64];
+  size_t len;
+  assert_int_equal(apply_in_transaction(st, b, idx, n, dup, a, derived, &len, 0), n);
 }
 
 static size_t count_chunks(struct store *st) {
