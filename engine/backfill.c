@@ -7,9 +7,9 @@
  *           letters, the LAs' clocks moved to the latest recorded date, the
  *           position noted) and its offset filed under its subject: 12
  *           bytes a record, nothing decoded kept;
- *   gather  the records copied into a scratch file in the order the fold
- *           reads them (subjects in key order), so that the fold reads
- *           front to back instead of all over the input;
+ *   gather  the records copied into bucket files by key range (subjects
+ *           in key order), so that the fold reads one bucket at a time
+ *           instead of all over the input;
  *   fold    subject by subject in key order: each subject's records read
  *           again, its whole history folded and derived once and written
  *           once; a transaction commits every BACKFILL_STEP_EVENTS events,
@@ -61,6 +61,11 @@
 /* Bytes of the input scanned between two releases of its mapped pages. */
 #define BACKFILL_RELEASE_BYTES ((uint64_t)64 << 20)
 #define NO_RECORD UINT32_MAX
+/* The gather's write buffer per file, a bucket's bytes (what the fold keeps
+ * mapped at a time), and the most buckets (then larger). */
+#define GATHER_BUFFER ((size_t)1 << 20)
+#define GATHER_BUCKET_BYTES ((uint64_t)64 << 20)
+#define GATHER_MAX_BUCKETS 64
 
 /* A subject (child, worker, post) of the segment and its records. */
 struct bf_subject {
@@ -70,7 +75,7 @@ struct bf_subject {
   uint32_t count;
   uint32_t first, last; /* records, linked by backfill.next */
   struct batch_la *la;
-  uint64_t at; /* once gathered: where its records start in the scratch file */
+  uint32_t bucket; /* once gathered: the bucket file holding its records */
   uint64_t bytes; /* its records' bytes in the input, length prefixes included */
 };
 
@@ -99,10 +104,14 @@ struct backfill {
   uint64_t scanned, folded; /* records, for progress */
   double started, reported;
   int truncated; /* the file ends inside a record */
-  /* The segment's records copied in key order (gather), or NULL: read
-   * from the input where they are. */
-  struct file_source *scratch;
-  uint64_t scratch_released;
+  /* The segment's records in bucket files by key range (gather): bucket
+   * b holds the subjects bucket_first[b] .. bucket_first[b + 1] - 1 of
+   * the key order, and record r is at bucket_at[r] in its bucket. No
+   * buckets (n_buckets 0): the fold reads the input where the records are. */
+  struct file_source *bucket[GATHER_MAX_BUCKETS];
+  size_t n_buckets;
+  size_t *bucket_first;
+  uint32_t *bucket_at;
 };
 
 /* ---- the index ------------------------------------------------------------------ */
@@ -417,31 +426,30 @@ static int scan_body(struct backfill *bf, MDB_txn *txn, struct output *out, void
 /* ---- gather ---------------------------------------------------------------------- */
 
 /*
- * Copies the segment's records into a scratch file in the order the fold
- * reads them (subjects in key order, each subject's in file order), so that
- * the fold reads one file front to back instead of the input all over: a
- * step's children have their records everywhere in the input, and a step
- * of 500,000 events mapped most of it (916 MB of the bench's 10M events).
+ * Copies the segment's records into bucket files by key range, so that the
+ * fold reads one bucket at a time instead of the input all over: a step's
+ * children have their records everywhere in the input, and a step of
+ * 500,000 events mapped most of it (916 MB of the bench's 10M events).
+ * Reading the input at random in key order would touch nearly every page
+ * of it for any stretch of subjects (a page holds dozens of records of
+ * unrelated children): the whole input mapped at once.
  *
- * Copying straight from the input would read it at random, and any stretch
- * of that reads nearly every page of it (a page holds dozens of records of
- * unrelated children): the whole input mapped at once. So the copy takes
- * two passes, a bucket sort by key range:
+ * So the input is read front to back (released behind), and each record
+ * appended to the bucket file of its subject's key range: the subjects in
+ * key order are cut into buckets of about GATHER_BUCKET_BYTES. The fold
+ * then takes the subjects in key order, which is bucket by bucket, and
+ * reads each subject's records where its bucket holds them: at random
+ * within the bucket, whose pages are released once the fold has passed
+ * it. The buckets were once copied again into one scratch file in key
+ * order, for the fold to read front to back; that second copy was a tenth
+ * of a backfill and bought nothing the bucket's map does not give.
  *
- *   1. the input read front to back (released behind), each record
- *      appended to the bucket file of its subject's key range, buckets
- *      about GATHER_BUCKET_BYTES each;
- *   2. each bucket mapped in turn and its records copied out in key order.
- *
- * Memory: a bucket and 5 bytes a record. The files live in the state
- * directory (the state needs more room than its input anyway) and are
- * unlinked as soon as they are open, so a crash leaves none. When they
+ * Memory: a bucket mapped and 4 bytes a record. The files live in the
+ * state directory (the state needs more room than its input anyway) and
+ * are unlinked as soon as they are open, so a crash leaves none. When they
  * cannot be made (no space, a directory in the way), the fold reads the
  * input where the records are, as it did before.
  */
-#define GATHER_BUFFER ((size_t)1 << 20)
-#define GATHER_BUCKET_BYTES ((uint64_t)128 << 20)
-#define GATHER_MAX_BUCKETS 64
 
 struct gather_out { /* a file written through a buffer */
   int fd;
@@ -508,58 +516,55 @@ static int input_record(const struct backfill *bf, uint32_t r, const uint8_t **p
   return CSC_OK;
 }
 
-struct gather {
-  size_t n_buckets;
-  struct gather_out bucket[GATHER_MAX_BUCKETS];
-  uint8_t *bucket_of;  /* per record */
-  uint32_t *at;        /* per record: its place in its bucket */
-  size_t *first_order; /* per bucket: its first subject in key order */
-};
-
 /* Cuts the subjects, in key order, into buckets of about
- * GATHER_BUCKET_BYTES, and notes each record's bucket. */
-static int gather_plan(struct backfill *bf, struct gather *g) {
+ * GATHER_BUCKET_BYTES: bf->n_buckets, bf->bucket_first and each
+ * subject's bucket. */
+static int gather_plan(struct backfill *bf) {
+  const uint64_t bucket_bytes =
+      bf->e->opt.backfill_bucket_bytes ? bf->e->opt.backfill_bucket_bytes : GATHER_BUCKET_BYTES;
   uint64_t total = 0;
   for (size_t i = 0; i < bf->n_subjects; i++)
     total += bf->subjects[i].bytes;
-  g->n_buckets = (size_t)(total / GATHER_BUCKET_BYTES) + 1;
-  if (g->n_buckets > GATHER_MAX_BUCKETS)
-    g->n_buckets = GATHER_MAX_BUCKETS;
-  const uint64_t per = total / g->n_buckets + 1;
-  g->bucket_of = malloc(bf->n_records ? bf->n_records : 1);
-  g->at = malloc((bf->n_records ? bf->n_records : 1) * sizeof *g->at);
-  g->first_order = calloc(g->n_buckets + 1, sizeof *g->first_order);
-  if (g->bucket_of == NULL || g->at == NULL || g->first_order == NULL)
+  size_t n = (size_t)(total / bucket_bytes) + 1;
+  if (n > GATHER_MAX_BUCKETS)
+    n = GATHER_MAX_BUCKETS;
+  const uint64_t per = total / n + 1;
+  bf->bucket_first = calloc(n + 1, sizeof *bf->bucket_first);
+  bf->bucket_at = malloc((bf->n_records ? bf->n_records : 1) * sizeof *bf->bucket_at);
+  if (bf->bucket_first == NULL || bf->bucket_at == NULL)
     return CSC_ENOMEM;
   size_t b = 0;
   uint64_t in_bucket = 0;
   for (size_t i = 0; i < bf->n_subjects; i++) {
-    const struct bf_subject *s = &bf->subjects[bf->order[i].subject];
-    if (in_bucket >= per && b + 1 < g->n_buckets) {
-      g->first_order[++b] = i;
+    struct bf_subject *s = &bf->subjects[bf->order[i].subject];
+    if (in_bucket >= per && b + 1 < n) {
+      bf->bucket_first[++b] = i;
       in_bucket = 0;
     }
     if (s->bytes > UINT32_MAX - in_bucket)
       return CSC_EFULL; /* a bucket's places are 32 bits */
     in_bucket += s->bytes;
-    uint32_t r = s->first;
-    for (uint32_t j = 0; j < s->count; j++, r = bf->next[r])
-      g->bucket_of[r] = (uint8_t)b;
+    s->bucket = (uint32_t)b;
   }
-  for (size_t k = b + 1; k <= g->n_buckets; k++)
-    g->first_order[k] = bf->n_subjects;
+  for (size_t k = b + 1; k <= n; k++)
+    bf->bucket_first[k] = bf->n_subjects;
+  bf->n_buckets = b + 1;
   return CSC_OK;
 }
 
-/* Pass 1: the input front to back into the buckets. */
-static int gather_buckets(struct backfill *bf, struct gather *g) {
+/* The input front to back into the buckets. */
+static int gather_buckets(struct backfill *bf, struct gather_out *out) {
   uint64_t released = 0;
+  for (uint32_t i = 0; i < bf->n_subjects; i++) /* record -> bucket, in bucket_at for now */
+    for (uint32_t j = 0, r = bf->subjects[i].first; j < bf->subjects[i].count;
+         j++, r = bf->next[r])
+      bf->bucket_at[r] = bf->subjects[i].bucket;
   for (size_t r = 0; r < bf->n_records; r++) {
     const uint8_t *p;
     size_t n;
     int rc = input_record(bf, (uint32_t)r, &p, &n);
-    struct gather_out *o = &g->bucket[g->bucket_of[r]];
-    g->at[r] = (uint32_t)o->written;
+    struct gather_out *o = &out[bf->bucket_at[r]];
+    bf->bucket_at[r] = (uint32_t)o->written;
     if (rc == CSC_OK)
       rc = out_put(o, p, n);
     if (rc != CSC_OK)
@@ -569,97 +574,69 @@ static int gather_buckets(struct backfill *bf, struct gather *g) {
       released = bf->offset[r];
     }
   }
-  for (size_t b = 0; b < g->n_buckets; b++)
-    if (out_flush(&g->bucket[b]) != CSC_OK)
+  for (size_t b = 0; b < bf->n_buckets; b++)
+    if (out_flush(&out[b]) != CSC_OK)
       return CSC_EIO;
-  file_source_release(bf->fs, file_source_size(bf->fs));
   return CSC_OK;
 }
 
-/* Pass 2: each bucket mapped in turn, its subjects' records copied out. */
-static int gather_subjects(struct backfill *bf, struct gather *g, struct gather_out *out) {
-  for (size_t b = 0; b < g->n_buckets; b++) {
-    const size_t len = (size_t)g->bucket[b].written;
-    const uint8_t *map = len ? mmap(NULL, len, PROT_READ, MAP_SHARED, g->bucket[b].fd, 0) : NULL;
-    if (map == MAP_FAILED)
-      return CSC_EIO;
-    int rc = CSC_OK;
-    for (size_t i = g->first_order[b]; rc == CSC_OK && i < g->first_order[b + 1]; i++) {
-      struct bf_subject *s = &bf->subjects[bf->order[i].subject];
-      s->at = out->written;
-      uint32_t r = s->first;
-      for (uint32_t j = 0; rc == CSC_OK && j < s->count; j++, r = bf->next[r]) {
-        uint64_t n; /* the record's length prefix and bytes, as in the input */
-        const size_t used = varint_decode(map + g->at[r], len - g->at[r], &n);
-        rc = used == 0 || n > len - g->at[r] - used
-                 ? CSC_ESTATE
-                 : out_put(out, map + g->at[r], used + (size_t)n);
-      }
-    }
-    if (map != NULL)
-      munmap((void *)map, len);
-    close(g->bucket[b].fd);
-    g->bucket[b].fd = -1;
-    if (rc != CSC_OK)
-      return rc;
-  }
-  return out_flush(out);
-}
-
-static int gather_run(struct backfill *bf, struct gather *g, uint8_t *bufs) {
-  struct gather_out out = {-1, bufs, 0, 0};
-  int rc = scratch_file(bf, "backfill.scratch", &out.fd);
-  if (rc == CSC_OK)
-    rc = gather_plan(bf, g);
-  for (size_t b = 0; rc == CSC_OK && b < g->n_buckets; b++) {
+static int gather_run(struct backfill *bf, struct gather_out *out, uint8_t *bufs) {
+  int rc = gather_plan(bf);
+  for (size_t b = 0; rc == CSC_OK && b < bf->n_buckets; b++) {
     char name[48]; /* room for any size_t */
     snprintf(name, sizeof name, "backfill.bucket.%zu", b);
-    g->bucket[b].buf = bufs + (b + 1) * GATHER_BUFFER;
-    rc = scratch_file(bf, name, &g->bucket[b].fd);
+    out[b].buf = bufs + b * GATHER_BUFFER;
+    rc = scratch_file(bf, name, &out[b].fd);
   }
   if (rc == CSC_OK)
-    rc = gather_buckets(bf, g);
-  if (rc == CSC_OK)
-    rc = gather_subjects(bf, g, &out);
-  if (rc == CSC_OK)
-    rc = file_source_open_fd(out.fd, &bf->scratch); /* takes out.fd */
-  else if (out.fd >= 0)
-    close(out.fd);
+    rc = gather_buckets(bf, out);
+  for (size_t b = 0; rc == CSC_OK && b < bf->n_buckets; b++) {
+    rc = file_source_open_fd(out[b].fd, &bf->bucket[b]); /* takes the fd */
+    out[b].fd = -1;
+  }
   return rc;
 }
 
+/* Closes the buckets: the fold reads the input in place from then on. */
 static void gather_close(struct backfill *bf) {
-  if (bf->scratch != NULL)
-    file_source_close(bf->scratch);
-  bf->scratch = NULL;
+  for (size_t b = 0; b < GATHER_MAX_BUCKETS; b++) {
+    if (bf->bucket[b] != NULL)
+      file_source_close(bf->bucket[b]);
+    bf->bucket[b] = NULL;
+  }
+  bf->n_buckets = 0;
+  free(bf->bucket_first);
+  free(bf->bucket_at);
+  bf->bucket_first = NULL;
+  bf->bucket_at = NULL;
 }
 
 static void gather(struct backfill *bf) {
   const double t0 = now_seconds();
-  struct gather g;
-  memset(&g, 0, sizeof g);
+  struct gather_out out[GATHER_MAX_BUCKETS];
   for (size_t b = 0; b < GATHER_MAX_BUCKETS; b++)
-    g.bucket[b].fd = -1;
-  uint8_t *bufs = malloc((GATHER_MAX_BUCKETS + 1) * GATHER_BUFFER);
-  const int rc = bufs == NULL ? CSC_ENOMEM : gather_run(bf, &g, bufs);
-  for (size_t b = 0; b < GATHER_MAX_BUCKETS; b++)
-    if (g.bucket[b].fd >= 0)
-      close(g.bucket[b].fd);
+    out[b] = (struct gather_out){-1, NULL, 0, 0};
+  uint8_t *bufs = malloc(GATHER_MAX_BUCKETS * GATHER_BUFFER);
+  const int rc = bufs == NULL ? CSC_ENOMEM : gather_run(bf, out, bufs);
+  uint64_t bytes = 0;
+  for (size_t b = 0; b < GATHER_MAX_BUCKETS; b++) {
+    if (out[b].fd >= 0)
+      close(out[b].fd);
+    bytes += out[b].written;
+  }
   free(bufs);
-  free(g.bucket_of);
-  free(g.at);
-  free(g.first_order);
   file_source_release(bf->fs, file_source_size(bf->fs));
   if (rc != CSC_OK) {
-    bf->scratch = NULL;
+    const size_t buckets = bf->n_buckets;
+    gather_close(bf);
     log_json(LOG_WARN, "backfill_gather_failed",
-             "\"reason\":\"%s\",\"note\":\"the fold reads the input in place: slower, more "
-             "memory\"",
-             csc_strerror(rc));
+             "\"reason\":\"%s\",\"buckets\":%zu,\"note\":\"the fold reads the input in place: "
+             "slower, more memory\"",
+             csc_strerror(rc), buckets);
     return;
   }
   log_json(LOG_INFO, "backfill_gathered", "\"bytes\":%llu,\"buckets\":%zu,\"elapsed_s\":%.3f",
-           (unsigned long long)file_source_size(bf->scratch), g.n_buckets, now_seconds() - t0);
+           (unsigned long long)bytes, bf->n_buckets, now_seconds() - t0);
 }
 
 /* ---- fold ------------------------------------------------------------------------ */
@@ -668,7 +645,8 @@ struct fold_arg {
   size_t from, end; /* positions in bf->order */
 };
 
-/* Folds one subject: its records read again, in file order. */
+/* Folds one subject: its records read again, in file order, from its
+ * bucket or the input. */
 static int fold_subject(struct backfill *bf, MDB_txn *txn, const struct bf_subject *s,
                         struct output *out) {
   struct engine *e = bf->e;
@@ -677,23 +655,14 @@ static int fold_subject(struct backfill *bf, MDB_txn *txn, const struct bf_subje
   size_t *lens = arena_alloc(&e->arena, s->count * sizeof *lens);
   if (values == NULL || lens == NULL)
     return CSC_ENOMEM;
-  if (bf->scratch != NULL) { /* one after another from s->at */
-    uint64_t at = s->at;
-    for (uint32_t j = 0; j < s->count; j++) {
-      const uint8_t *buf;
-      if (file_source_record_at(bf->scratch, at, &buf, &lens[j]) != CSC_OK)
-        return CSC_ESTATE;
-      values[j] = buf;
-      at = file_source_offset_of(bf->scratch, buf) + lens[j];
-    }
-  } else {
-    uint32_t r = s->first;
-    for (uint32_t j = 0; j < s->count; j++, r = bf->next[r]) {
-      const uint8_t *buf;
-      if (file_source_record_at(bf->fs, bf->offset[r], &buf, &lens[j]) != CSC_OK)
-        return CSC_ESTATE; /* it was whole when scanned */
-      values[j] = buf;
-    }
+  const struct file_source *from = bf->n_buckets ? bf->bucket[s->bucket] : bf->fs;
+  uint32_t r = s->first;
+  for (uint32_t j = 0; j < s->count; j++, r = bf->next[r]) {
+    const uint8_t *buf;
+    const uint64_t at = bf->n_buckets ? bf->bucket_at[r] : bf->offset[r];
+    if (file_source_record_at(from, at, &buf, &lens[j]) != CSC_OK)
+      return CSC_ESTATE; /* it was whole when scanned */
+    values[j] = buf;
   }
   const char *subject = (const char *)subject_key(bf, s) + strlen(s->la->la) + 1;
   return apply_subject_values(e, txn, s->la, subject, values, lens, s->count, out);
@@ -708,9 +677,9 @@ static int fold_body(struct backfill *bf, MDB_txn *txn, struct output *out, void
     const struct bf_subject *s = &bf->subjects[bf->order[i++].subject];
     rc = fold_subject(bf, txn, s, out);
     events += s->count;
-    if (bf->scratch != NULL && s->at - bf->scratch_released >= BACKFILL_RELEASE_BYTES) {
-      file_source_release(bf->scratch, s->at); /* read: behind the fold */
-      bf->scratch_released = s->at;
+    if (bf->n_buckets && (i == bf->n_subjects || i == bf->bucket_first[s->bucket + 1])) {
+      struct file_source *done = bf->bucket[s->bucket]; /* read: behind the fold */
+      file_source_release(done, file_source_size(done));
     }
     progress(bf, "fold", bf->folded + events, bf->scanned + bf->n_records);
   }
@@ -796,7 +765,6 @@ static int backfill_run(struct backfill *bf) {
                    bf->keys_len,
                now_seconds() - bf->started);
       gather(bf);
-      bf->scratch_released = 0;
       rc = fold_segment(bf);
       gather_close(bf);
     }

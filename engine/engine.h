@@ -102,6 +102,10 @@ struct engine_options {
    * plus each child's key): input beyond that is taken in segments, each
    * folded into what the earlier ones left. 0: BACKFILL_SEGMENT_DEFAULT. */
   size_t backfill_segment;
+  /* The bytes of one bucket of a backfill's gather, which the fold keeps
+   * mapped at a time (engine/backfill.c). 0: 64 MiB. Tests set it small
+   * to fold across many buckets. */
+  size_t backfill_bucket_bytes;
   /* What engine_open does with a state holding a backfill that never
    * finished (a crash, a stop): 1 (replay) empties it, so the replay
    * starts again; 0 (run) refuses it with CSC_ESTATE. */

@@ -163,8 +163,9 @@ struct replay_way {
   int group;          /* group_by_subject (cscflow replay --batch's way) */
   int backfill;       /* into an empty state, a backfill (cscflow replay's way) */
   size_t segment;     /* backfill_segment (0: the default) */
-  int no_scratch;     /* a directory where the backfill's scratch file would go, so
-                         that the fold reads the input in place */
+  int no_scratch;     /* a directory where the backfill's first bucket file would go,
+                         so that the fold reads the input in place */
+  size_t bucket_bytes; /* backfill_bucket_bytes (0: the default) */
 };
 
 static void replay_way(struct run *r, const struct history *h, const char *name,
@@ -176,7 +177,7 @@ static void replay_way(struct run *r, const struct history *h, const char *name,
   assert_int_equal(mkdir(r->out, 0750), 0);
   if (w->no_scratch) {
     char scratch[400];
-    snprintf(scratch, sizeof scratch, "%s/backfill.scratch", r->dir);
+    snprintf(scratch, sizeof scratch, "%s/backfill.bucket.0", r->dir);
     assert_int_equal(mkdir(scratch, 0750), 0);
   }
   struct sink *sink;
@@ -186,6 +187,7 @@ static void replay_way(struct run *r, const struct history *h, const char *name,
   eo.group_by_subject = w->group;
   eo.backfill = w->backfill;
   eo.backfill_segment = w->segment;
+  eo.backfill_bucket_bytes = w->bucket_bytes;
   eo.reset_unfinished_backfill = 1;
   assert_int_equal(engine_open(&eo, &e, err, sizeof err), CSC_OK);
   volatile sig_atomic_t stop = 0;
@@ -199,15 +201,16 @@ static void replay_way(struct run *r, const struct history *h, const char *name,
 
 static void replay_as(struct run *r, const struct history *h, const char *name, const char *input,
                       size_t batch, int group) {
-  const struct replay_way w = {batch, group, 0, 0, 0};
+  const struct replay_way w = {batch, group, 0, 0, 0, 0};
   replay_way(r, h, name, input, &w);
 }
 
 /* A replay as cscflow replay runs it into an empty state: a backfill
- * (engine/backfill.c), in segments of `segment` records (0: the default). */
+ * (engine/backfill.c), in segments of `segment` records and gather buckets
+ * of `bucket_bytes` (0: the defaults). */
 static void backfill_as(struct run *r, const struct history *h, const char *name,
-                        const char *input, size_t segment, int no_scratch) {
-  const struct replay_way w = {BATCH, 1, 1, segment, no_scratch};
+                        const char *input, size_t segment, int no_scratch, size_t bucket_bytes) {
+  const struct replay_way w = {BATCH, 1, 1, segment, no_scratch, bucket_bytes};
   replay_way(r, h, name, input, &w);
 }
 
@@ -641,7 +644,9 @@ static void test_backfill_same_state(void **state) {
 
   struct run streamed, filled, segmented;
   replay(&streamed, &w->h, "perm-bf-stream", path, BATCH);
-  backfill_as(&filled, &w->h, "perm-bf", path, 0, 0);
+  /* Buckets of a sixteenth of the file: the fold crosses from one to the
+   * next about 16 times. */
+  backfill_as(&filled, &w->h, "perm-bf", path, 0, 0, len / 16 + 1);
   assert_int_equal(filled.stats.applied, streamed.stats.applied);
   assert_int_equal(filled.stats.duplicates, streamed.stats.duplicates);
   expect_same_computed_state(&streamed, &filled);
@@ -656,9 +661,9 @@ static void test_backfill_same_state(void **state) {
   blobs_free(&raised);
 
   /* Segments of 5,000 records (~9 of them): each folds into what the
-   * earlier left, as batches do; the same state. With no scratch file
+   * earlier left, as batches do; the same state. With no bucket file
    * (the fold reads the input in place), too. */
-  backfill_as(&segmented, &w->h, "perm-bf-seg", path, 5000, 1);
+  backfill_as(&segmented, &w->h, "perm-bf-seg", path, 5000, 1, 0);
   assert_true(segmented.stats.batches > filled.stats.batches);
   expect_same_computed_state(&streamed, &segmented);
 
@@ -725,7 +730,7 @@ static void test_backfill_unfinished(void **state) {
   r.stats = *engine_stats(e);
   engine_close(e);
   sink->destroy(sink);
-  backfill_as(&clean, &w->h, "perm-bf-clean", w->h.path, 0, 0);
+  backfill_as(&clean, &w->h, "perm-bf-clean", w->h.path, 0, 0, 0);
   assert_int_equal(r.stats.applied, clean.stats.applied);
   expect_same_computed_state(&clean, &r);
   assert_int_equal(count_records(&r, TOPIC_INDICATORS), 2);
