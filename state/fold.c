@@ -1315,8 +1315,11 @@ int child_fold(CaseEvent **events, size_t n, const struct code_lists *codes, str
   resolve_restatements(events, n, live, a);
   f.live = live;
   for (size_t i = 0; i < n; i++) {
-    /* validated on ingest; kept out of the fold regardless */
-    if (live[i] && date_from_yyyymmdd_early(events[i]->occurred_on, &dates[i]) != CSC_OK)
+    /* validated on ingest; kept out of the fold regardless. Sorted, the
+     * events of one day are neighbours: their day is converted once. */
+    if (live[i] && i > 0 && live[i - 1] && events[i]->occurred_on == events[i - 1]->occurred_on)
+      dates[i] = dates[i - 1];
+    else if (live[i] && date_from_yyyymmdd_early(events[i]->occurred_on, &dates[i]) != CSC_OK)
       live[i] = 0;
     if (live[i] && dates[i] >= PLAUSIBLE_FROM &&
         events[i]->payload_case == CSCFLOW__V1__CASE_EVENT__PAYLOAD_CHILD_DETAILS)
