@@ -189,6 +189,21 @@ static void sort_events(CaseEvent **events, size_t n) {
     }
 }
 
+/* The role a pass folds: the earlier ends and the remaining ends are both
+ * ROLE_END (fold_event folds in the first only what was open before). */
+static enum role pass_role(int pass) {
+  switch (pass) {
+  case PASS_STARTS:
+    return ROLE_START;
+  case PASS_JOINS:
+    return ROLE_JOIN;
+  case PASS_MIDDLE:
+    return ROLE_MIDDLE;
+  default:
+    return ROLE_END;
+  }
+}
+
 static enum role event_role(const CaseEvent *ev) {
   switch (ev->payload_case) {
   case CSCFLOW__V1__CASE_EVENT__PAYLOAD_REFERRAL_OPENED:
@@ -1306,8 +1321,9 @@ int child_fold(CaseEvent **events, size_t n, const struct code_lists *codes, str
   uint8_t *live = arena_alloc(a, n + 1);
   csc_date *dates = arena_alloc(a, (n + 1) * sizeof *dates);
   uint8_t *done = arena_alloc(a, n + 1);
+  uint8_t *roles = arena_alloc(a, n + 1); /* enum role, of live events */
   st->findings = arena_alloc(a, f.findings_cap * sizeof *st->findings);
-  if (!live || !dates || !done || !st->findings)
+  if (!live || !dates || !done || !roles || !st->findings)
     return CSC_ENOMEM;
 
   sort_events(events, n);
@@ -1336,23 +1352,28 @@ int child_fold(CaseEvent **events, size_t n, const struct code_lists *codes, str
 
   memset(done, 0, n + 1);
   for (size_t i = 0; i < n;) {
+    /* The day's events [i, j): each one's role found once, and only the
+     * passes of the roles the day has run (most days have only middles). */
     size_t j = i;
-    while (j < n && events[j]->occurred_on == events[i]->occurred_on)
-      j++;
-    for (int pass = PASS_EARLIER_ENDS; pass <= PASS_ENDS; pass++)
+    unsigned present = 0;
+    for (; j < n && events[j]->occurred_on == events[i]->occurred_on; j++)
+      if (live[j]) {
+        roles[j] = (uint8_t)event_role(events[j]);
+        present |= 1u << roles[j];
+      }
+    for (int pass = PASS_EARLIER_ENDS; pass <= PASS_ENDS; pass++) {
+      const enum role wanted = pass_role(pass);
+      if ((present & 1u << wanted) == 0)
+        continue;
       for (size_t k = i; k < j; k++) {
-        const enum role role = live[k] ? event_role(events[k]) : ROLE_MIDDLE;
-        const int wanted = pass == PASS_STARTS   ? role == ROLE_START
-                           : pass == PASS_JOINS  ? role == ROLE_JOIN
-                           : pass == PASS_MIDDLE ? role == ROLE_MIDDLE
-                                                 : role == ROLE_END;
-        if (!live[k] || !wanted || done[k])
+        if (!live[k] || roles[k] != wanted || done[k])
           continue;
         f.ev = events[k];
         f.date = dates[k];
         f.only_earlier = pass == PASS_EARLIER_ENDS;
         done[k] = (uint8_t)fold_event(&f);
       }
+    }
     i = j;
   }
   f.only_earlier = 0;
