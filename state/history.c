@@ -580,11 +580,20 @@ int history_apply_events(struct store *st, MDB_txn *txn, CaseEvent *const *evs,
     return rc;
   const size_t n_old = h.n;
   size_t total = n_old;
+  /* A few events appended to a cached history are checked against the
+   * cache's table of ids and the batch's own events, not by reading every
+   * id of the history (a linear cost on the live path). */
+  const int by_cache = cached != NULL && n < ID_SET_FEW;
   struct id_set ids;
-  if ((rc = id_set_init(&ids, h.events, n_old, n, a)) != CSC_OK)
+  if ((rc = id_set_init(&ids, h.events, by_cache ? 0 : n_old, n, a)) != CSC_OK)
     return rc;
   for (size_t i = 0; i < n; i++) {
-    dup[i] = (uint8_t)id_set_has(&ids, h.events, total, evs[i]->event_id);
+    int seen = by_cache ? cached_find_id(cached, evs[i]->event_id) : -1;
+    if (seen == 0) /* not in the history: one of the batch's own before it? */
+      seen = id_set_has(&ids, h.events + n_old, total - n_old, evs[i]->event_id);
+    else if (seen == -1) /* no table (none asked for, or no memory): every event */
+      seen = id_set_has(&ids, h.events, total, evs[i]->event_id);
+    dup[i] = (uint8_t)seen;
     if (!dup[i]) {
       h.events[total] = evs[i];
       id_set_add(&ids, h.events, total++);

@@ -26,13 +26,15 @@ static uint64_t key_hash(const uint8_t *key, size_t len) {
 }
 
 static size_t entry_bytes(const struct cached_history *c) {
-  return sizeof *c + arena_size(&c->arena) + c->cap * sizeof *c->events + c->tail_cap;
+  return sizeof *c + arena_size(&c->arena) + c->cap * sizeof *c->events + c->tail_cap +
+         (c->ids ? (c->ids_mask + 1) * sizeof *c->ids : 0);
 }
 
 static void entry_free(struct cached_history *c) {
   arena_free(&c->arena);
   free(c->events);
   free(c->tail);
+  free(c->ids);
   free(c);
 }
 
@@ -202,10 +204,54 @@ void cached_drop(struct store *st, struct cached_history *c) {
   c->key_len = 0; /* unreachable (no key is empty); freed at the next trim */
 }
 
+/* ---- the ids ------------------------------------------------------------------ */
+
+static size_t id_slot(const struct cached_history *c, const char *event_id) {
+  return (size_t)key_hash((const uint8_t *)event_id, strlen(event_id)) & c->ids_mask;
+}
+
+static void ids_insert(struct cached_history *c, size_t index) {
+  size_t j = id_slot(c, c->events[index]->event_id);
+  while (c->ids[j] != 0)
+    j = (j + 1) & c->ids_mask;
+  c->ids[j] = (uint32_t)(index + 1);
+}
+
+/* A table for the entry's events with room to double; 0 when there was no
+ * memory (the entry is then without one). */
+static int ids_make(struct cached_history *c) {
+  free(c->ids);
+  c->ids = NULL;
+  size_t size = 64;
+  while (size < 4 * (c->n + 1))
+    size *= 2;
+  if (c->n >= UINT32_MAX / 4 || (c->ids = calloc(size, sizeof *c->ids)) == NULL)
+    return 0;
+  c->ids_mask = size - 1;
+  for (size_t i = 0; i < c->n; i++)
+    ids_insert(c, i);
+  return 1;
+}
+
+int cached_find_id(struct cached_history *c, const char *event_id) {
+  if (c->ids == NULL && !ids_make(c))
+    return -1;
+  for (size_t j = id_slot(c, event_id); c->ids[j] != 0; j = (j + 1) & c->ids_mask)
+    if (strcmp(c->events[c->ids[j] - 1]->event_id, event_id) == 0)
+      return 1;
+  return 0;
+}
+
 int cached_add_event(struct cached_history *c, CaseEvent *ev) {
   if (c->n == c->cap && array_grow((void **)&c->events, &c->cap, c->n + 1, sizeof *c->events) != CSC_OK)
     return CSC_ENOMEM;
   c->events[c->n++] = ev;
+  if (c->ids != NULL) { /* kept at most half full; made again, twice the size, past that */
+    if (2 * c->n > c->ids_mask + 1)
+      ids_make(c); /* none when out of memory: cached_find_id tries again */
+    else
+      ids_insert(c, c->n - 1);
+  }
   return CSC_OK;
 }
 

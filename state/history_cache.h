@@ -42,6 +42,11 @@ struct cached_history {
   uint32_t first_tail; /* the tail's first chunk number (next when none) */
   uint32_t next;       /* the number past the last chunk */
   uint64_t used;       /* the cache's clock when last used */
+  /* The events' ids for the duplicate check: an open-addressing table of
+   * event indexes + 1 (0: empty) by the id's hash, at most half full;
+   * malloc'd by cached_find_id, NULL until then. */
+  uint32_t *ids;
+  size_t ids_mask;
 };
 
 /* The valid entry of the history under key (key_len bytes), or NULL (none,
@@ -57,6 +62,11 @@ struct cached_history *history_cache_make(struct store *st, const uint8_t *key, 
 
 /* Appends ev (in the entry's arena already) to the entry's events. */
 int cached_add_event(struct cached_history *c, CaseEvent *ev);
+/* Whether one of the entry's events has event_id: 1 or 0; -1 when its
+ * table of ids could not be made (out of memory: the caller scans). The
+ * table is made at the first call and kept up by cached_add_event, so an
+ * event appended to a long history is checked without reading every id. */
+int cached_find_id(struct cached_history *c, const char *event_id);
 /* Sets the entry's tail: the bytes of chunks first_tail .. next - 1. */
 int cached_set_tail(struct cached_history *c, const uint8_t *bytes, size_t len,
                     uint32_t first_tail, uint32_t next);

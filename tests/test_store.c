@@ -335,7 +335,7 @@ static void cached_history_follows_the_store(void **state) {
   (void)state;
   struct evs *b = calloc(1, sizeof *b);
   assert_non_null(b);
-  long_history(b, 300);
+  long_history(b, 302); /* 300 applied one at a time, then 300 and 301 with resends */
   struct arena a;
   arena_init(&a, 1 << 16);
   static uint8_t cached[1 << 16], plain[1 << 16];
@@ -343,7 +343,7 @@ static void cached_history_follows_the_store(void **state) {
   uint8_t dup[8];
   struct store *st = fresh_store("store-cache", 0), *ref = fresh_store("store-cache-ref", 0);
   assert_int_equal(store_history_cache(st, 1 << 20), CSC_OK);
-  for (size_t i = 0; i < b->n; i++) {
+  for (size_t i = 0; i < 300; i++) {
     store_history_cache_trim(st); /* between transactions, as the engine does */
     arena_reset(&a);
     if (i == 100) /* the cache takes event 100, the store does not keep it */
@@ -357,17 +357,32 @@ static void cached_history_follows_the_store(void **state) {
     assert_int_equal(cached_len, plain_len);
     assert_memory_equal(cached, plain, plain_len);
   }
+  /* Duplicates checked by the cache's table of ids: resends of old events
+   * (0, 100 once aborted, 299 the last) and the batch's own (300 twice) are
+   * found; 300 and 301 are appended once, as without a cache. */
+  const size_t resent[][4] = {{0, 300, 300, 299}, {100, 301, 300, 5}};
+  const uint8_t dups[][4] = {{1, 0, 1, 1}, {1, 0, 1, 1}};
+  for (size_t r = 0; r < 2; r++) {
+    store_history_cache_trim(st);
+    arena_reset(&a);
+    assert_int_equal(apply_events(st, b, resent[r], 4, dup, &a, cached, &cached_len), 1);
+    assert_memory_equal(dup, dups[r], 4);
+    assert_int_equal(apply_events(ref, b, resent[r], 4, dup, &a, plain, &plain_len), 1);
+    assert_memory_equal(dup, dups[r], 4);
+    assert_int_equal(cached_len, plain_len);
+    assert_memory_equal(cached, plain, plain_len);
+  }
   arena_reset(&a);
   check_read_back(st, b, b->n, &a);
   uint64_t hits, stale;
   store_history_cache_stats(st, &hits, &stale);
   /* Cached when event 64 came (CACHE_MIN_EVENTS: a history of 64 read);
-   * used for events 65..299 (235) and the aborted 100 (236), but not for
-   * 150 and 151 (applied without it) and not when out of date: event 100
-   * after the abort, and 152 after the two appends it did not see (each
-   * read again and cached anew). */
+   * used for events 65..299 (235), the aborted 100 (236) and the two
+   * batches of resends (238), but not for 150 and 151 (applied without it)
+   * and not when out of date: event 100 after the abort, and 152 after the
+   * two appends it did not see (each read again and cached anew). */
   assert_int_equal(stale, 2);
-  assert_int_equal(hits, 236 - 2 - 2);
+  assert_int_equal(hits, 238 - 2 - 2);
   store_close(st);
   store_close(ref);
   arena_free(&a);
