@@ -666,6 +666,11 @@ static void test_backfill_same_state(void **state) {
   backfill_as(&segmented, &w->h, "perm-bf-seg", path, 5000, 1, 0);
   assert_true(segmented.stats.batches > filled.stats.batches);
   expect_same_computed_state(&streamed, &segmented);
+  remove_tree(segmented.dir);
+  /* Segments, each gathered into buckets of a hundredth of the file (a
+   * segment of 5,000 records spans about 5 of them). */
+  backfill_as(&segmented, &w->h, "perm-bf-seg-buckets", path, 5000, 0, len / 100 + 1);
+  expect_same_computed_state(&streamed, &segmented);
 
   remove_tree(streamed.dir);
   remove_tree(filled.dir);
