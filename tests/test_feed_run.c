@@ -37,7 +37,6 @@
  */
 #include "tests/testutil.h"
 
-#include <fcntl.h>
 #include <regex.h>
 #include <signal.h>
 #include <stdio.h>
@@ -81,37 +80,7 @@ struct world {
 static struct world W;
 static char resp[1 << 18];
 
-/* ---- files and processes -------------------------------------------------------------- */
-
-/* The whole file, NUL-terminated; an empty string if absent. */
-static char *slurp(const char *path) {
-  FILE *f = fopen(path, "rb");
-  size_t cap = 1 << 16, n = 0, got;
-  char *buf = malloc(cap);
-  assert_non_null(buf);
-  while (f != NULL && (got = fread(buf + n, 1, cap - n - 1, f)) > 0) {
-    n += got;
-    if (n + 1 == cap) {
-      buf = realloc(buf, cap *= 2);
-      assert_non_null(buf);
-    }
-  }
-  if (f != NULL)
-    fclose(f);
-  buf[n] = '\0';
-  return buf;
-}
-
-static void write_text(const char *path, const char *text) {
-  FILE *f = fopen(path, "w");
-  assert_non_null(f);
-  assert_true(fputs(text, f) >= 0);
-  assert_int_equal(fclose(f), 0);
-}
-
-static void hash_hex(const char *secret, char hex[2 * TOKEN_HASH_SIZE + 1]) {
-  api_token_hash_hex(secret, hex);
-}
+/* ---- the daemon ----------------------------------------------------------------------- */
 
 struct daemon {
   pid_t pid;
@@ -122,60 +91,7 @@ struct daemon {
 /* `cscflow run --config d->conf`, stderr to d->errf. */
 static void spawn(struct daemon *d) {
   char *args[] = {"cscflow", "run", "--config", d->conf, NULL};
-  fflush(stdout);
-  fflush(stderr);
-  d->pid = fork();
-  assert_true(d->pid >= 0);
-  if (d->pid == 0) {
-    int o = open("/dev/null", O_WRONLY);
-    int e = open(d->errf, O_WRONLY | O_CREAT | O_TRUNC, 0640);
-    if (o < 0 || e < 0 || dup2(o, 1) < 0 || dup2(e, 2) < 0)
-      _exit(126);
-    execv(W.cscflow, args);
-    _exit(127);
-  }
-}
-
-/* Waits (at most bound_s) for the daemon to exit; its wait status, or -1
- * (killed) when it is still running at the bound. */
-static int wait_exit(struct daemon *d, double bound_s) {
-  int status = 0;
-  pid_t r = 0;
-  const double t0 = test_now_s();
-  for (int i = 0; i < 100000 && (r = waitpid(d->pid, &status, WNOHANG)) == 0 &&
-                  test_now_s() - t0 < bound_s;
-       i++)
-    test_sleep_ms(10);
-  if (r != d->pid) {
-    kill(d->pid, SIGKILL);
-    waitpid(d->pid, &status, 0);
-    return -1;
-  }
-  return status;
-}
-
-/* Waits (at most 10 s) for the port of the daemon's `serving` line. */
-static void wait_serving(struct daemon *d) {
-  d->port = -1;
-  const double t0 = test_now_s();
-  for (int i = 0; i < 10000 && d->port < 0 && test_now_s() - t0 < 10; i++) {
-    char *log = slurp(d->errf);
-    const char *p = strstr(log, "\"event\":\"serving\"");
-    if (p != NULL && (p = strstr(p, "\"port\":")) != NULL)
-      d->port = atoi(p + 7);
-    int status;
-    if (d->port < 0 && waitpid(d->pid, &status, WNOHANG) == d->pid)
-      fail_msg("cscflow run exited before serving (status %d): %s", status, log);
-    free(log);
-    if (d->port < 0)
-      test_sleep_ms(20);
-  }
-  if (d->port <= 0) {
-    kill(d->pid, SIGKILL);
-    waitpid(d->pid, NULL, 0);
-    char *log = slurp(d->errf);
-    fail_msg("no serving line within 10 s: %s", log);
-  }
+  d->pid = test_spawn(W.cscflow, args, NULL, d->errf);
 }
 
 /* ---- the sender's requests --------------------------------------------------------------- */
@@ -317,14 +233,14 @@ static json_t *wait_snapshot(struct daemon *d, long events) {
     }
     int ws;
     if (waitpid(d->pid, &ws, WNOHANG) == d->pid) {
-      char *log = slurp(d->errf);
+      char *log = test_slurp_text(d->errf);
       fail_msg("cscflow run exited early (status %d): %s", ws, log);
     }
     test_sleep_ms(100);
   }
   kill(d->pid, SIGKILL);
   waitpid(d->pid, NULL, 0);
-  char *log = slurp(d->errf);
+  char *log = test_slurp_text(d->errf);
   fail_msg("within %d s the snapshot did not list dfe_csc_api with %ld events (last: %d %.2000s);"
            " log:\n%s",
            WAIT_BOUND_S, events, status, test_http_body(resp), log);
@@ -357,10 +273,10 @@ static void feed_through_run(void **state) {
   (void)state;
   struct daemon d;
   char op[65], la[65], secret[65], supplier[65], text[4096];
-  hash_hex(OP_TOKEN, op);
-  hash_hex(LA_TOKEN, la);
-  hash_hex(SECRET, secret);
-  hash_hex(SUPPLIER, supplier);
+  api_token_hash_hex(OP_TOKEN, op);
+  api_token_hash_hex(LA_TOKEN, la);
+  api_token_hash_hex(SECRET, secret);
+  api_token_hash_hex(SUPPLIER, supplier);
   snprintf(d.state, sizeof d.state, "%s/state", W.dir);
   snprintf(d.conf, sizeof d.conf, "%s/run.conf", W.dir);
   snprintf(d.errf, sizeof d.errf, "%s/run.err", W.dir);
@@ -383,11 +299,11 @@ static void feed_through_run(void **state) {
            "consumer.fetch.wait.max.ms=10\n"
            "producer.linger.ms=5\n",
            W.bootstraps, d.state, op, la, secret, supplier, (int)getpid());
-  write_text(d.conf, text);
+  test_write_text(d.conf, text);
   const double t0 = test_now_s();
   spawn(&d);
-  wait_serving(&d);
-  char *log = slurp(d.errf);
+  d.port = test_wait_serving(d.pid, d.errf, 10);
+  char *log = test_slurp_text(d.errf);
   assert_non_null(strstr(log, "\"feed_clients\":1"));
   free(log);
 
@@ -439,8 +355,8 @@ static void feed_through_run(void **state) {
 
   /* 5. SIGTERM: exit 0 within 15 s, everything consumed, nothing dead-lettered. */
   assert_int_equal(kill(d.pid, SIGTERM), 0);
-  const int status = wait_exit(&d, 15);
-  log = slurp(d.errf);
+  const int status = test_wait_pid(d.pid, 15, NULL);
+  log = test_slurp_text(d.errf);
   if (status < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
     fail_msg("after SIGTERM: status %d (-1: still running after 15 s): %s", status, log);
   const char *stopping = strstr(log, "\"event\":\"run_stopping\"");
@@ -463,8 +379,8 @@ static void feed_through_run(void **state) {
 static void config_refusals(void **state) {
   (void)state;
   char secret[65], supplier[65], client[512];
-  hash_hex(SECRET, secret);
-  hash_hex(SUPPLIER, supplier);
+  api_token_hash_hex(SECRET, secret);
+  api_token_hash_hex(SUPPLIER, supplier);
   snprintf(client, sizeof client,
            "cscflow.feed.client." CLIENT ".secret=%s\n"
            "cscflow.feed.client." CLIENT ".supplier_key=%s\n"
@@ -506,10 +422,10 @@ static void config_refusals(void **state) {
              "bootstrap.servers=127.0.0.1:9\ncscflow.state.dir=%s\n"
              "cscflow.la.alias.990=" LA "\n%s%s",
              d.state, client, cases[i].lines);
-    write_text(d.conf, text);
+    test_write_text(d.conf, text);
     spawn(&d);
-    const int status = wait_exit(&d, 10);
-    char *e = slurp(d.errf);
+    const int status = test_wait_pid(d.pid, 10, NULL);
+    char *e = test_slurp_text(d.errf);
     if (status < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != EXIT_CONFIG ||
         strstr(e, cases[i].key) == NULL || strstr(e, cases[i].reason) == NULL)
       fail_msg("%s: status %d (-1: still running after 10 s), stderr \"%s\" (expected exit %d "

@@ -63,44 +63,6 @@ struct world {
 
 /* ---- small utilities ------------------------------------------------------------- */
 
-/* The whole file, NUL-terminated (*len without the NUL); NULL if absent. */
-static char *slurp(const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  if (f == NULL)
-    return NULL;
-  size_t cap = 4096, n = 0;
-  char *buf = malloc(cap);
-  assert_non_null(buf);
-  size_t got;
-  while ((got = fread(buf + n, 1, cap - n - 1, f)) > 0) {
-    n += got;
-    if (cap - n - 1 == 0) {
-      cap *= 2;
-      buf = realloc(buf, cap);
-      assert_non_null(buf);
-    }
-  }
-  fclose(f);
-  buf[n] = '\0';
-  if (len)
-    *len = n;
-  return buf;
-}
-
-static void write_text(const char *path, const char *text) {
-  FILE *f = fopen(path, "w");
-  assert_non_null(f);
-  assert_true(fputs(text, f) >= 0);
-  assert_int_equal(fclose(f), 0);
-}
-
-static size_t count_lines_with(const char *text, const char *needle) {
-  size_t n = 0;
-  for (const char *p = text; (p = strstr(p, needle)) != NULL; p += strlen(needle))
-    n++;
-  return n;
-}
-
 static int path_exists(const char *path) {
   struct stat sb;
   return lstat(path, &sb) == 0;
@@ -118,59 +80,23 @@ static void sh(const char *fmt, ...) {
 
 /* ---- running the binary -------------------------------------------------------------- */
 
-/* Starts bin with args (NULL-terminated, args[0] the program name), stdout
- * and stderr to the given files (NULL: /dev/null). */
+/* In the child: the uid *arg, and the gid of the same number. */
+static int become(const void *arg) {
+  const int uid = *(const int *)arg;
+  return setgid((gid_t)uid) != 0 || setuid((uid_t)uid) != 0;
+}
+
+/* test_spawn as uid (-1: as this process). */
 static pid_t spawn_as(const char *bin, char *const args[], const char *out, const char *errf,
                       int uid) {
-  fflush(stdout);
-  fflush(stderr);
-  pid_t pid = fork();
-  assert_true(pid >= 0);
-  if (pid == 0) {
-    int o = open(out ? out : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0640);
-    int e = open(errf ? errf : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0640);
-    if (o < 0 || e < 0 || dup2(o, 1) < 0 || dup2(e, 2) < 0)
-      _exit(126);
-    if (uid >= 0 && (setgid((gid_t)uid) != 0 || setuid((uid_t)uid) != 0))
-      _exit(125);
-    execv(bin, args);
-    _exit(127);
-  }
-  return pid;
-}
-
-static pid_t spawn(const char *bin, char *const args[], const char *out, const char *errf) {
-  return spawn_as(bin, args, out, errf, -1);
-}
-
-/* Waits up to bound_s for pid: its wait status, or -1 after killing it. */
-static int wait_for(pid_t pid, double bound_s, double *took) {
-  const double t0 = test_now_s();
-  int status = 0;
-  for (int i = 0; i < 100000; i++) {
-    pid_t r = waitpid(pid, &status, WNOHANG);
-    if (r == pid) {
-      if (took)
-        *took = test_now_s() - t0;
-      return status;
-    }
-    assert_true(r == 0 || errno == EINTR);
-    if (test_now_s() - t0 > bound_s)
-      break;
-    test_sleep_ms(10);
-  }
-  kill(pid, SIGKILL);
-  waitpid(pid, &status, 0);
-  if (took)
-    *took = test_now_s() - t0;
-  return -1;
+  return test_spawn_with(bin, args, out, errf, uid >= 0 ? become : NULL, &uid);
 }
 
 /* Runs bin to completion (at most 120 s) as uid (-1: as this process): its
  * exit code, or -1. */
 static int run_as(const char *bin, char *const args[], const char *out, const char *errf,
                   int uid) {
-  const int status = wait_for(spawn_as(bin, args, out, errf, uid), 120.0, NULL);
+  const int status = test_wait_pid(spawn_as(bin, args, out, errf, uid), 120.0, NULL);
   return status >= 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
@@ -267,7 +193,7 @@ static void replay(const struct world *w, const char *state, const char *config,
   args[n] = NULL;
   const int rc = run(w->cscflow, args, NULL, errf);
   if (rc != 0) {
-    char *e = slurp(errf, NULL);
+    char *e = test_slurp(errf, NULL);
     fail_msg("replay into %s exited %d: %s", state, rc, e ? e : "");
   }
 }
@@ -280,10 +206,10 @@ static char *snapshot_json(const struct world *w, const char *dir) {
   char *args[] = {"cscflow", "snapshot", "--state", (char *)dir, "--json", NULL};
   const int rc = run(w->cscflow, args, out, errf);
   if (rc != 0) {
-    char *e = slurp(errf, NULL);
+    char *e = test_slurp(errf, NULL);
     fail_msg("snapshot of %s exited %d: %s", dir, rc, e ? e : "");
   }
-  char *s = slurp(out, NULL);
+  char *s = test_slurp(out, NULL);
   assert_non_null(s);
   assert_true(strlen(s) > 0);
   return s;
@@ -356,14 +282,14 @@ static void test_bad_config(void **state) {
              "# a bad line among good ones\ncscflow.state.dir=%s\nbootstrap.servers=127.0.0.1:9\n"
              "%s\ncscflow.batch.ms=5\n",
              st, cases[i].line);
-    write_text(conf, text);
+    test_write_text(conf, text);
     char *run_args[] = {"cscflow", "run", "--config", conf, NULL};
     char *replay_args[] = {"cscflow", "replay",  "--config", conf, "--input",
                            w->events, "--state", st,         NULL};
     char *const *argvs[] = {run_args, replay_args};
     for (size_t j = 0; j < 2; j++) {
       const int rc = run(w->cscflow, argvs[j], NULL, errf);
-      char *e = slurp(errf, NULL);
+      char *e = test_slurp(errf, NULL);
       assert_non_null(e);
       if (rc != EXIT_CONFIG || strstr(e, cases[i].expect1) == NULL ||
           strstr(e, cases[i].expect2) == NULL)
@@ -388,16 +314,16 @@ static void test_map_growth(void **state) {
   snprintf(conf, sizeof conf, "%s/map.conf", w->dir);
   snprintf(err_small, sizeof err_small, "%s/map-small.err", w->dir);
   snprintf(err_dflt, sizeof err_dflt, "%s/map-default.err", w->dir);
-  write_text(conf, "cscflow.state.map_size=1048576\n");
+  test_write_text(conf, "cscflow.state.map_size=1048576\n");
   replay(w, small, conf, "1000", err_small);
   replay(w, dflt, NULL, "1000", err_dflt);
 
-  char *log_small = slurp(err_small, NULL), *log_dflt = slurp(err_dflt, NULL);
-  const size_t grown = count_lines_with(log_small, "\"event\":\"state_map_grown\"");
+  char *log_small = test_slurp(err_small, NULL), *log_dflt = test_slurp(err_dflt, NULL);
+  const size_t grown = test_count(log_small, "\"event\":\"state_map_grown\"");
   printf("map growth: %zu state_map_grown lines from a 1 MiB map, %zu from 1 GiB\n", grown,
-         count_lines_with(log_dflt, "\"event\":\"state_map_grown\""));
+         test_count(log_dflt, "\"event\":\"state_map_grown\""));
   assert_true(grown >= 3);
-  assert_int_equal(count_lines_with(log_dflt, "state_map_grown"), 0);
+  assert_int_equal(test_count(log_dflt, "state_map_grown"), 0);
   free(log_small);
   free(log_dflt);
 
@@ -414,7 +340,7 @@ static void test_map_growth(void **state) {
     snprintf(pa, sizeof pa, "%s/out/%s.bin", small, topics[i]);
     snprintf(pb, sizeof pb, "%s/out/%s.bin", dflt, topics[i]);
     size_t la, lb;
-    char *x = slurp(pa, &la), *y = slurp(pb, &lb);
+    char *x = test_slurp(pa, &la), *y = test_slurp(pb, &lb);
     assert_non_null(x);
     assert_non_null(y);
     assert_true(la > 0);
@@ -461,7 +387,7 @@ static void fingerprint_into(const char *dir, const char *rel, char **buf, size_
       }
       if (S_ISREG(sb.st_mode) && strcmp(name, "lock.mdb") != 0) {
         size_t fl;
-        char *content = slurp(path, &fl);
+        char *content = test_slurp(path, &fl);
         assert_non_null(content);
         for (size_t j = 0; j < fl; j++)
           h = (h ^ (uint8_t)content[j]) * 1099511628211ull;
@@ -500,7 +426,7 @@ static char *fingerprint(const char *path) {
     fingerprint_into(path, "", &buf, &len, &cap, 0);
   } else {
     size_t fl;
-    char *content = slurp(path, &fl);
+    char *content = test_slurp(path, &fl);
     assert_non_null(content);
     uint64_t h = 14695981039346656037ull;
     for (size_t j = 0; j < fl; j++)
@@ -539,7 +465,7 @@ static size_t expect_refused(const struct world *w, const char *state, const cha
            "bootstrap.servers=%s\ncscflow.state.dir=%s\ncscflow.clock=replay\n"
            "consumer.group.id=lifecycle-refuse-%d\nconsumer.fetch.wait.max.ms=10\n",
            bootstraps, state, (int)getpid());
-  write_text(conf, text);
+  test_write_text(conf, text);
   char *replay_args[] = {"cscflow", "replay", "--input", (char *)w->events, "--state",
                          (char *)state, NULL};
   char *run_args[] = {"cscflow", "run", "--config", conf, NULL};
@@ -549,7 +475,7 @@ static size_t expect_refused(const struct world *w, const char *state, const cha
   char *before = fingerprint(state);
   for (size_t i = 0; i < 4; i++) {
     const int rc = run(w->cscflow, argvs[i], NULL, errf);
-    char *e = slurp(errf, NULL);
+    char *e = test_slurp(errf, NULL);
     assert_non_null(e);
     /* Exactly status: not a crash, nor a sanitizer's exit code. */
     if (rc != status || strstr(e, expect) == NULL)
@@ -564,7 +490,7 @@ static size_t expect_refused(const struct world *w, const char *state, const cha
   }
   printf("refused %s: replay, run, snapshot, serve exit %d with \"%s\"; %zu entries "
          "unchanged\n",
-         what, status, expect, count_lines_with(before, "\n"));
+         what, status, expect, test_count(before, "\n"));
   free(before);
   return 4;
 }
@@ -614,7 +540,7 @@ static size_t unreadable_state(const struct world *w, const char *good, const ch
   snprintf(text, sizeof text,
            "bootstrap.servers=%s\ncscflow.state.dir=%s\nconsumer.group.id=lifecycle-locked-%d\n",
            bootstraps, locked, (int)getpid());
-  write_text(conf, text);
+  test_write_text(conf, text);
   assert_int_equal(chmod(conf, 0644), 0);
   char *help[] = {"cscflow", "--help", NULL};
   const int usable = run_as(w->cscflow, help, NULL, errf, uid) == 0;
@@ -632,7 +558,7 @@ static size_t unreadable_state(const struct world *w, const char *good, const ch
     char *const *argvs[] = {replay_args, run_args, snap_args};
     for (size_t i = 0; i < 3; i++) {
       const int rc = run_as(w->cscflow, argvs[i], NULL, errf, uid);
-      char *e = slurp(errf, NULL);
+      char *e = test_slurp(errf, NULL);
       if (rc != 1 || e == NULL || strstr(e, "Permission denied") == NULL)
         fail_msg("%s on an unreadable directory: exit %d, stderr \"%s\"", argvs[i][1], rc,
                  e ? e : "");
@@ -646,7 +572,7 @@ static size_t unreadable_state(const struct world *w, const char *good, const ch
   if (usable)
     printf("refused an unreadable directory%s: replay, run, snapshot exit 1 with \"Permission "
            "denied\"; %zu entries unchanged\n",
-           uid >= 0 ? " (run as nobody)" : "", count_lines_with(before, "\n"));
+           uid >= 0 ? " (run as nobody)" : "", test_count(before, "\n"));
   free(before);
   free(after);
   if (uid >= 0)
@@ -721,7 +647,7 @@ static void test_refused_state(void **state) {
   /* The state path is a regular file. */
   char file[400];
   snprintf(file, sizeof file, "%s/refuse-file", w->dir);
-  write_text(file, "not a directory\n");
+  test_write_text(file, "not a directory\n");
   refusals += expect_refused(w, file, bootstraps, "a regular file", "Not a directory", 1);
 
   refusals += unreadable_state(w, good, bootstraps);
@@ -791,9 +717,9 @@ static void daemon_start(struct world *w, struct daemon *d, const char *bootstra
            "consumer.auto.offset.reset=earliest\n"
            "producer.linger.ms=5\n",
            bootstraps, state, w->population, (int)getpid(), ++w->runs, tag);
-  write_text(d->conf, text);
+  test_write_text(d->conf, text);
   char *args[] = {"cscflow", "run", "--config", d->conf, NULL};
-  d->pid = spawn(w->cscflow, args, NULL, d->errf);
+  d->pid = test_spawn(w->cscflow, args, NULL, d->errf);
 }
 
 /* Waits (bounded) until the stored positions sum to at least `at_least`:
@@ -807,7 +733,7 @@ static long wait_positions(const struct daemon *d, long at_least, double bound_s
       return positions;
     int status;
     if (waitpid(d->pid, &status, WNOHANG) == d->pid) {
-      char *e = slurp(d->errf, NULL);
+      char *e = test_slurp(d->errf, NULL);
       fail_msg("cscflow run exited early (status %d): %s", status, e ? e : "");
     }
     test_sleep_ms(5);
@@ -832,13 +758,13 @@ static long field(const char *line, const char *name) {
 static double daemon_stop(const struct daemon *d, int sig, struct counts *c) {
   assert_int_equal(kill(d->pid, sig), 0);
   double took;
-  const int status = wait_for(d->pid, STOP_BOUND_S, &took);
+  const int status = test_wait_pid(d->pid, STOP_BOUND_S, &took);
   if (status < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    char *e = slurp(d->errf, NULL);
+    char *e = test_slurp(d->errf, NULL);
     fail_msg("cscflow run after signal %d: status %d after %.1f s (bound %.0f s): %s", sig, status,
              took, STOP_BOUND_S, e ? e : "");
   }
-  char *e = slurp(d->errf, NULL);
+  char *e = test_slurp(d->errf, NULL);
   assert_non_null(e);
   const char *line = strstr(e, "\"event\":\"run_stopping\"");
   assert_non_null(line);
@@ -857,7 +783,7 @@ static void run_to_end(struct world *w, const char *bootstraps, const char *stat
   const long reached = wait_positions(&d, (long)w->n, CONSUME_BOUND_S);
   if (reached != (long)w->n) {
     kill(d.pid, SIGKILL);
-    wait_for(d.pid, 5, NULL);
+    test_wait_pid(d.pid, 5, NULL);
     fail_msg("%s: consumed %ld of %zu messages in %d s", tag, reached, w->n, CONSUME_BOUND_S);
   }
   daemon_stop(&d, SIGTERM, c);

@@ -37,7 +37,6 @@
 #include "tests/testutil.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,32 +70,6 @@ struct world {
 };
 
 static struct world *the_world;
-
-/* The whole file, NUL-terminated; an empty string if absent. */
-static char *slurp(const char *path) {
-  FILE *f = fopen(path, "rb");
-  size_t cap = 1 << 16, n = 0, got;
-  char *buf = malloc(cap);
-  assert_non_null(buf);
-  while (f != NULL && (got = fread(buf + n, 1, cap - n - 1, f)) > 0) {
-    n += got;
-    if (n + 1 == cap) {
-      buf = realloc(buf, cap *= 2);
-      assert_non_null(buf);
-    }
-  }
-  if (f != NULL)
-    fclose(f);
-  buf[n] = '\0';
-  return buf;
-}
-
-static size_t count(const char *text, const char *needle) {
-  size_t n = 0;
-  for (const char *p = text; (p = strstr(p, needle)) != NULL; p += strlen(needle))
-    n++;
-  return n;
-}
 
 /* ---- the mock cluster ---------------------------------------------------------------- */
 
@@ -186,7 +159,12 @@ struct daemon {
   int port;
 };
 
-static void spawn(const struct world *w, struct daemon *d, char *const args[]);
+/* Starts the binary with args, stderr to d->errf, and waits (at most 10 s)
+ * for the port of its `serving` line. */
+static void spawn(const struct world *w, struct daemon *d, char *const args[]) {
+  d->pid = test_spawn(w->cscflow, args, NULL, d->errf);
+  d->port = test_wait_serving(d->pid, d->errf, 10);
+}
 
 /* `cscflow run` on state with a consumer group of its own (the mock holds a
  * group a while after its member leaves), serving on a free port. */
@@ -207,41 +185,9 @@ static void daemon_start(struct world *w, struct daemon *d, const char *state, c
            "consumer.fetch.wait.max.ms=10\n"
            "producer.linger.ms=5\n%s",
            w->bootstraps, state, hex, (int)getpid(), ++w->runs, tag, extra);
-  FILE *f = fopen(d->conf, "w");
-  assert_non_null(f);
-  assert_true(fputs(text, f) >= 0);
-  assert_int_equal(fclose(f), 0);
+  test_write_text(d->conf, text);
   char *args[] = {"cscflow", "run", "--config", d->conf, NULL};
   spawn(w, d, args);
-}
-
-/* Starts the binary with args, stderr to d->errf, and waits (at most 10 s)
- * for the port of its `serving` line. */
-static void spawn(const struct world *w, struct daemon *d, char *const args[]) {
-  fflush(stdout);
-  fflush(stderr);
-  d->pid = fork();
-  assert_true(d->pid >= 0);
-  if (d->pid == 0) {
-    int o = open("/dev/null", O_WRONLY);
-    int e = open(d->errf, O_WRONLY | O_CREAT | O_TRUNC, 0640);
-    if (o < 0 || e < 0 || dup2(o, 1) < 0 || dup2(e, 2) < 0)
-      _exit(126);
-    execv(w->cscflow, args);
-    _exit(127);
-  }
-  d->port = -1;
-  const double t0 = test_now_s();
-  for (int i = 0; i < 10000 && d->port < 0 && test_now_s() - t0 < 10; i++) {
-    char *log = slurp(d->errf);
-    const char *p = strstr(log, "\"event\":\"serving\"");
-    if (p != NULL && (p = strstr(p, "\"port\":")) != NULL)
-      d->port = atoi(p + 7);
-    free(log);
-    if (d->port < 0)
-      test_sleep_ms(20);
-  }
-  assert_true(d->port > 0);
 }
 
 /* `cscflow serve` as a process of its own, reading state read-only. */
@@ -256,19 +202,11 @@ static void serve_process_start(struct world *w, struct daemon *d, const char *s
 /* SIGTERM; it must exit 0 within 15 s. */
 static void daemon_stop(struct daemon *d) {
   assert_int_equal(kill(d->pid, SIGTERM), 0);
-  int status = 0;
-  const double t0 = test_now_s();
-  pid_t r = 0;
-  for (int i = 0; i < 10000 && (r = waitpid(d->pid, &status, WNOHANG)) == 0 && test_now_s() - t0 < 15;
-       i++)
-    test_sleep_ms(10);
-  if (r != d->pid) {
-    kill(d->pid, SIGKILL);
-    waitpid(d->pid, &status, 0);
+  const int status = test_wait_pid(d->pid, 15, NULL);
+  if (status < 0)
     fail_msg("cscflow run did not stop within 15 s");
-  }
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    char *log = slurp(d->errf);
+    char *log = test_slurp_text(d->errf);
     fail_msg("cscflow run exited with status %d: %s", status, log);
   }
 }
@@ -302,7 +240,7 @@ static void expect_metrics(const struct daemon *d, double gaps, double skipped, 
 static char *wait_for(const struct daemon *d, const char *needle, int64_t p0, int64_t p1) {
   const double t0 = test_now_s();
   for (int i = 0; i < 100000 && test_now_s() - t0 < WAIT_BOUND_S; i++) {
-    char *log = slurp(d->errf);
+    char *log = test_slurp_text(d->errf);
     if ((needle == NULL || strstr(log, needle) != NULL) && position(d->state, 0) == p0 &&
         position(d->state, 1) == p1)
       return log;
@@ -312,7 +250,7 @@ static char *wait_for(const struct daemon *d, const char *needle, int64_t p0, in
     free(log);
     test_sleep_ms(50);
   }
-  char *log = slurp(d->errf);
+  char *log = test_slurp_text(d->errf);
   kill(d->pid, SIGKILL);
   waitpid(d->pid, NULL, 0);
   fail_msg("within %d s: wanted %s, partition 0 at %lld (want %lld), 1 at %lld (want %lld); "
@@ -340,8 +278,8 @@ static void wait_ready(const struct daemon *d, int want, const char *needle) {
 static void expect_line(const char *log, const char *event, const char *const *members) {
   char tag[128];
   snprintf(tag, sizeof tag, "\"event\":\"%s\"", event);
-  if (count(log, tag) != 1)
-    fail_msg("%zu %s lines, expected 1:\n%s", count(log, tag), event, log);
+  if (test_count(log, tag) != 1)
+    fail_msg("%zu %s lines, expected 1:\n%s", test_count(log, tag), event, log);
   const char *start = strstr(log, tag);
   const char *end = strchr(start, '\n');
   for (size_t i = 0; members[i] != NULL; i++) {
@@ -387,7 +325,7 @@ static void gap_stops_partition(void **state) {
   char *log = wait_for(&d, "\"event\":\"offset_gap\"", P0_EVENTS, P1_EVENTS + 2);
   const char *const members[] = GAP_MEMBERS("\"stored_position\":5,", log_start);
   expect_line(log, "offset_gap", members);
-  assert_int_equal(count(log, "offset_gap_skipped"), 0);
+  assert_int_equal(test_count(log, "offset_gap_skipped"), 0);
   snprintf(why, sizeof why,
            "offset gap: partition 0 of " TOPIC_EVENTS " stopped: stored position 5, log start "
            "%lld: events 5 to %lld are gone",
@@ -455,7 +393,7 @@ static void skip_goes_on(void **state) {
   wait_ready(&d, 200, NULL);
   daemon_stop(&d);
   free(log);
-  log = slurp(d.errf);
+  log = test_slurp_text(d.errf);
   /* From the log start, not from the end: each message read once. */
   char consumed[64];
   snprintf(consumed, sizeof consumed, "\"consumed\":%lld,",
@@ -478,7 +416,7 @@ static void no_false_alarm(void **state) {
   expect_metrics(&d, 0, 0, 0);
   daemon_stop(&d);
   free(log);
-  log = slurp(d.errf);
+  log = test_slurp_text(d.errf);
   assert_null(strstr(log, "offset_gap"));
   assert_null(strstr(log, "offset_out_of_range"));
   free(log);

@@ -60,52 +60,26 @@ static const char *cscflow_bin;
 
 /* ---- small utilities ------------------------------------------------------------------ */
 
+/* The whole file, which must exist; the caller frees it. */
 static char *slurp(const char *path) {
-  FILE *f = fopen(path, "rb");
-  assert_non_null(f);
-  static char buf[1 << 16];
-  const size_t n = fread(buf, 1, sizeof buf - 1, f);
-  fclose(f);
-  buf[n] = '\0';
-  char *copy = strdup(buf);
-  assert_non_null(copy);
-  return copy;
+  char *text = test_slurp(path, NULL);
+  assert_non_null(text);
+  return text;
 }
 
 /* Starts the binary with args (NULL-terminated, args[0] its name), stdout
  * to /dev/null and stderr to errf. */
 static pid_t spawn(char *const args[], const char *errf) {
-  fflush(stdout);
-  fflush(stderr);
-  const pid_t pid = fork();
-  assert_true(pid >= 0);
-  if (pid == 0) {
-    const int o = open("/dev/null", O_WRONLY);
-    const int e = open(errf, O_WRONLY | O_CREAT | O_TRUNC, 0640);
-    if (o < 0 || e < 0 || dup2(o, 1) < 0 || dup2(e, 2) < 0)
-      _exit(126);
-    execv(cscflow_bin, args);
-    _exit(127);
-  }
-  return pid;
+  return test_spawn(cscflow_bin, args, NULL, errf);
 }
 
 /* Its exit status once it exits within bound_s; else it is killed and the
  * test fails. */
 static int wait_exit(pid_t pid, double bound_s) {
-  const double deadline = test_now_s() + bound_s;
-  int status = 0;
-  for (int i = 0; i < 100000; i++) {
-    if (waitpid(pid, &status, WNOHANG) == pid)
-      return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    if (test_now_s() > deadline)
-      break;
-    test_sleep_ms(20);
-  }
-  kill(pid, SIGKILL);
-  waitpid(pid, &status, 0);
-  fail_msg("cscflow still running after %.0f s", bound_s);
-  return -1;
+  const int status = test_wait_pid(pid, bound_s, NULL);
+  if (status < 0)
+    fail_msg("cscflow still running after %.0f s", bound_s);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 static int run_cscflow(char *const args[], const char *errf) {

@@ -58,33 +58,6 @@ struct world {
 
 /* ---- utilities ------------------------------------------------------------------ */
 
-/* The whole file, NUL-terminated; NULL if absent. */
-static char *slurp(const char *path) {
-  FILE *f = fopen(path, "rb");
-  if (f == NULL)
-    return NULL;
-  size_t cap = 4096, n = 0, got;
-  char *buf = malloc(cap);
-  assert_non_null(buf);
-  while ((got = fread(buf + n, 1, cap - n - 1, f)) > 0) {
-    n += got;
-    if (n + 1 == cap) {
-      buf = realloc(buf, cap *= 2);
-      assert_non_null(buf);
-    }
-  }
-  fclose(f);
-  buf[n] = '\0';
-  return buf;
-}
-
-static void write_text(const char *path, const char *text) {
-  FILE *f = fopen(path, "w");
-  assert_non_null(f);
-  assert_true(fputs(text, f) >= 0);
-  assert_int_equal(fclose(f), 0);
-}
-
 /* How a child is started: output files and, for the full disk without a
  * tmpfs, a file size limit. */
 struct child_opts {
@@ -92,50 +65,24 @@ struct child_opts {
   rlim_t fsize; /* 0: none */
 };
 
-static pid_t spawn(const char *bin, char *const args[], const struct child_opts *o) {
-  fflush(stdout);
-  fflush(stderr);
-  pid_t pid = fork();
-  assert_true(pid >= 0);
-  if (pid == 0) {
-    int fo = open(o->out ? o->out : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0640);
-    int fe = open(o->errf ? o->errf : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0640);
-    if (fo < 0 || fe < 0 || dup2(fo, 1) < 0 || dup2(fe, 2) < 0)
-      _exit(126);
-    if (o->fsize > 0) {
-      /* Ignored, SIGXFSZ stays ignored across exec: writes past the limit
-       * fail with EFBIG instead of killing the process. */
-      signal(SIGXFSZ, SIG_IGN);
-      const struct rlimit rl = {o->fsize, o->fsize};
-      if (setrlimit(RLIMIT_FSIZE, &rl) != 0)
-        _exit(125);
-    }
-    execv(bin, args);
-    _exit(127);
-  }
-  return pid;
+/* In the child: writes past fsize (*arg) fail with EFBIG. SIGXFSZ ignored
+ * stays ignored across exec, instead of killing the process. */
+static int limit_file_size(const void *arg) {
+  const rlim_t fsize = *(const rlim_t *)arg;
+  signal(SIGXFSZ, SIG_IGN);
+  const struct rlimit rl = {fsize, fsize};
+  return setrlimit(RLIMIT_FSIZE, &rl) != 0;
 }
 
-/* Waits up to bound_s for pid: its wait status, or -1 after killing it. */
-static int wait_for(pid_t pid, double bound_s) {
-  const double t0 = test_now_s();
-  int status = 0;
-  for (int i = 0; i < 1000000 && test_now_s() - t0 < bound_s; i++) {
-    pid_t r = waitpid(pid, &status, WNOHANG);
-    if (r == pid)
-      return status;
-    assert_true(r == 0 || errno == EINTR);
-    test_sleep_ms(10);
-  }
-  kill(pid, SIGKILL);
-  waitpid(pid, &status, 0);
-  return -1;
+static pid_t spawn(const char *bin, char *const args[], const struct child_opts *o) {
+  return test_spawn_with(bin, args, o->out, o->errf, o->fsize > 0 ? limit_file_size : NULL,
+                         &o->fsize);
 }
 
 /* Runs bin (at most 120 s): its exit status, or -1 when it was killed by a
  * signal (the message says which) or by the bound. */
 static int run(const char *bin, char *const args[], const struct child_opts *o) {
-  const int status = wait_for(spawn(bin, args, o), 120.0);
+  const int status = test_wait_pid(spawn(bin, args, o), 120.0, NULL);
   if (status >= 0 && WIFSIGNALED(status))
     printf("%s %s: killed by signal %d\n", args[0], args[1], WTERMSIG(status));
   return status >= 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
@@ -211,7 +158,7 @@ static void replay_ok(const struct world *w, const char *state, const char *tag)
   const struct child_opts o = {NULL, errf, 0};
   const int rc = replay(w, state, out_dir, &o);
   if (rc != 0) {
-    char *e = slurp(errf);
+    char *e = test_slurp(errf, NULL);
     fail_msg("replay into %s exited %d: %s", state, rc, e ? e : "");
   }
 }
@@ -225,7 +172,7 @@ static char *snapshot(const struct world *w, const char *dir, int *rc) {
   char *args[] = {"cscflow", "snapshot", "--state", (char *)dir, "--json", NULL};
   const struct child_opts o = {out, errf, 0};
   *rc = run(w->cscflow, args, &o);
-  char *s = slurp(out);
+  char *s = test_slurp(out, NULL);
   assert_non_null(s);
   return s;
 }
@@ -258,7 +205,7 @@ static void run_config(const struct world *w, const char *path, const char *boot
            "consumer.group.id=state-faults-%d-%s\nconsumer.fetch.wait.max.ms=10\n",
            bootstraps, state, (int)getpid(), tag);
   (void)w;
-  write_text(path, text);
+  test_write_text(path, text);
 }
 
 /* Waits (bounded) until writer.lock in state names pid. */
@@ -268,7 +215,7 @@ static void wait_lock_holder(const char *state, pid_t pid) {
   snprintf(want, sizeof want, "%d ", (int)pid);
   const double t0 = test_now_s();
   while (test_now_s() - t0 < 30.0) {
-    char *s = slurp(path);
+    char *s = test_slurp(path, NULL);
     const int held = s != NULL && strncmp(s, want, strlen(want)) == 0;
     free(s);
     if (held)
@@ -287,7 +234,7 @@ static void expect_locked(const struct world *w, char *const args[], pid_t holde
   snprintf(errf, sizeof errf, "%s/second.err", w->dir);
   const struct child_opts o = {NULL, errf, 0};
   const int rc = run(w->cscflow, args, &o);
-  char *e = slurp(errf);
+  char *e = test_slurp(errf, NULL);
   snprintf(want, sizeof want, "pid %d (", (int)holder);
   if (rc != EXIT_STATE_LOCKED || e == NULL || strstr(e, want) == NULL ||
       strstr(e, "cscflow run --config") == NULL)
@@ -337,9 +284,9 @@ static void test_one_writer(void **state) {
   free(got);
 
   assert_int_equal(kill(holder, SIGTERM), 0);
-  const int status = wait_for(holder, 20.0);
+  const int status = test_wait_pid(holder, 20.0, NULL);
   if (status < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    char *e = slurp(errf);
+    char *e = test_slurp(errf, NULL);
     fail_msg("the holder did not stop cleanly (status %d): %s", status, e ? e : "");
   }
 
@@ -347,10 +294,10 @@ static void test_one_writer(void **state) {
   const pid_t crashed = spawn(w->cscflow, run1, &o1);
   wait_lock_holder(st, crashed);
   assert_int_equal(kill(crashed, SIGKILL), 0);
-  assert_int_equal(wait_for(crashed, 20.0) >= 0, 1);
+  assert_int_equal(test_wait_pid(crashed, 20.0, NULL) >= 0, 1);
   char path[420];
   snprintf(path, sizeof path, "%s/%s", st, STORE_WRITER_LOCK);
-  char *left = slurp(path);
+  char *left = test_slurp(path, NULL);
   assert_non_null(left);
   assert_true(atoi(left) == (int)crashed);
   replay_ok(w, st, "after-crash"); /* resumes: nothing new to apply */
@@ -430,7 +377,7 @@ static void test_full_disk(void **state) {
            (long long)o.fsize);
   }
   rc = replay(w, st, out_dir, &o);
-  char *e = slurp(errf);
+  char *e = test_slurp(errf, NULL);
   if (rc != EXIT_STATE_NOSPACE || e == NULL || strstr(e, "could not be written") == NULL ||
       strstr(e, "\"event\":\"state_fault\"") != NULL)
     fail_msg("replay on a full disk: exit %d (expected %d), stderr tail \"%s\"", rc,
@@ -453,7 +400,7 @@ static void test_full_disk(void **state) {
   o.fsize = 0;
   rc = replay(w, st, out_dir, &o);
   if (rc != 0) {
-    e = slurp(errf);
+    e = test_slurp(errf, NULL);
     fail_msg("replay after freeing space: exit %d: %s", rc, e ? e : "");
   }
   char *got = snapshot(w, st, &rc);
@@ -545,7 +492,7 @@ static int run_daemon(const struct world *w, const char *bootstraps, const char 
     test_sleep_ms(50);
   }
   kill(pid, test_now_s() - t0 < 120.0 ? SIGTERM : SIGKILL);
-  status = wait_for(pid, 20.0);
+  status = test_wait_pid(pid, 20.0, NULL);
   return status >= 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
@@ -581,7 +528,7 @@ static void test_full_disk_run(void **state) {
 
   rc = run_daemon(w, bootstraps, st, "run-full", 0);
   snprintf(errf, sizeof errf, "%s/run-full.err", w->dir);
-  char *e = slurp(errf);
+  char *e = test_slurp(errf, NULL);
   if (rc != EXIT_STATE_NOSPACE || e == NULL || strstr(e, "could not be written") == NULL)
     fail_msg("run on a full disk: exit %d (expected %d), stderr tail \"%s\"", rc,
              EXIT_STATE_NOSPACE, e ? e + (strlen(e) > 600 ? strlen(e) - 600 : 0) : "");
@@ -622,7 +569,7 @@ static void test_truncated_under_serve(void **state) {
   int code = 0, port = 0;
   for (int i = 0; i < 500 && code != 200; i++) {
     test_sleep_ms(20);
-    char *e = slurp(errf);
+    char *e = test_slurp(errf, NULL);
     const char *p = e ? strstr(e, "\"event\":\"serving\",\"port\":") : NULL;
     if (p != NULL)
       port = atoi(p + strlen("\"event\":\"serving\",\"port\":"));
@@ -639,8 +586,8 @@ static void test_truncated_under_serve(void **state) {
   snprintf(path, sizeof path, "%s/data.mdb", st);
   assert_int_equal(truncate(path, 2 * 4096), 0);
   code = http_status(port, "/readyz");
-  const int status = wait_for(pid, 10.0);
-  char *e = slurp(errf);
+  const int status = test_wait_pid(pid, 10.0, NULL);
+  char *e = test_slurp(errf, NULL);
   if (status < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != EXIT_STATE_DAMAGED ||
       e == NULL || strstr(e, "\"event\":\"state_fault\"") == NULL)
     fail_msg("serve on a data.mdb truncated under it: status %d (%s %d), stderr \"%s\"", status,

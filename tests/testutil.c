@@ -1,11 +1,15 @@
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <librdkafka/rdkafka.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -21,6 +25,121 @@ void test_tmpdir(char *path, size_t len, const char *name) {
 }
 
 int64_t test_ms(csc_date d) { return date_london_midnight_ms(d) + 14 * 3600 * 1000LL; }
+
+/* ---- files and child processes ------------------------------------------------------ */
+
+char *test_slurp(const char *path, size_t *len) {
+  FILE *f = fopen(path, "rb");
+  if (f == NULL)
+    return NULL;
+  size_t cap = 1 << 16, n = 0, got;
+  char *buf = malloc(cap);
+  assert_non_null(buf);
+  while ((got = fread(buf + n, 1, cap - n - 1, f)) > 0) {
+    n += got;
+    if (n + 1 == cap) {
+      buf = realloc(buf, cap *= 2);
+      assert_non_null(buf);
+    }
+  }
+  fclose(f);
+  buf[n] = '\0';
+  if (len)
+    *len = n;
+  return buf;
+}
+
+char *test_slurp_text(const char *path) {
+  char *text = test_slurp(path, NULL);
+  if (text == NULL) {
+    text = calloc(1, 1);
+    assert_non_null(text);
+  }
+  return text;
+}
+
+void test_write_text(const char *path, const char *text) {
+  FILE *f = fopen(path, "w");
+  assert_non_null(f);
+  assert_true(fputs(text, f) >= 0);
+  assert_int_equal(fclose(f), 0);
+}
+
+size_t test_count(const char *text, const char *needle) {
+  size_t n = 0;
+  for (const char *p = text; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+    n++;
+  return n;
+}
+
+pid_t test_spawn_with(const char *bin, char *const args[], const char *out, const char *errf,
+                      int (*prepare)(const void *arg), const void *arg) {
+  fflush(stdout);
+  fflush(stderr);
+  const pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    const int o = open(out ? out : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0640);
+    const int e = open(errf ? errf : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0640);
+    if (o < 0 || e < 0 || dup2(o, 1) < 0 || dup2(e, 2) < 0)
+      _exit(126);
+    if (prepare != NULL && prepare(arg) != 0)
+      _exit(125);
+    execv(bin, args);
+    _exit(127);
+  }
+  return pid;
+}
+
+pid_t test_spawn(const char *bin, char *const args[], const char *out, const char *errf) {
+  return test_spawn_with(bin, args, out, errf, NULL, NULL);
+}
+
+int test_wait_pid(pid_t pid, double bound_s, double *took) {
+  const double t0 = test_now_s();
+  int status = 0;
+  for (int i = 0; i < 1000000; i++) {
+    const pid_t r = waitpid(pid, &status, WNOHANG);
+    if (r == pid) {
+      if (took)
+        *took = test_now_s() - t0;
+      return status;
+    }
+    assert_true(r == 0 || errno == EINTR);
+    if (test_now_s() - t0 > bound_s)
+      break;
+    test_sleep_ms(10);
+  }
+  kill(pid, SIGKILL);
+  waitpid(pid, &status, 0);
+  if (took)
+    *took = test_now_s() - t0;
+  return -1;
+}
+
+int test_wait_serving(pid_t pid, const char *errf, double bound_s) {
+  int port = -1;
+  const double t0 = test_now_s();
+  for (int i = 0; i < 1000000 && port < 0 && test_now_s() - t0 < bound_s; i++) {
+    char *log = test_slurp_text(errf);
+    const char *p = strstr(log, "\"event\":\"serving\"");
+    if (p != NULL && (p = strstr(p, "\"port\":")) != NULL)
+      port = atoi(p + 7);
+    int status;
+    if (port < 0 && waitpid(pid, &status, WNOHANG) == pid)
+      fail_msg("cscflow exited before serving (status %d): %s", status, log);
+    free(log);
+    if (port < 0)
+      test_sleep_ms(20);
+  }
+  if (port <= 0) {
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    char *log = test_slurp_text(errf);
+    fail_msg("no serving line within %.0f s: %s", bound_s, log);
+  }
+  return port;
+}
 
 /* ---- HTTP on loopback -------------------------------------------------------------- */
 

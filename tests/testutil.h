@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <cmocka.h>
 
@@ -28,6 +29,38 @@ const struct code_lists *test_code_lists(void);
 double test_now_s(void);
 /* Sleeps ms milliseconds. */
 void test_sleep_ms(int ms);
+
+/* ---- files and child processes ------------------------------------------------------ */
+
+/* The whole file at path, NUL-terminated (*len, when len is not NULL, its
+ * length without the NUL); NULL when it cannot be opened. The caller frees
+ * it. */
+char *test_slurp(const char *path, size_t *len);
+/* test_slurp, but an empty string when the file cannot be opened (never
+ * NULL). The caller frees it. */
+char *test_slurp_text(const char *path);
+/* Writes text to path (created or truncated); fails the test on error. */
+void test_write_text(const char *path, const char *text);
+/* How many times needle stands in text (not overlapping). */
+size_t test_count(const char *text, const char *needle);
+
+/* Forks and execs bin with args (NULL-terminated, args[0] the program's
+ * name), stdout to out and stderr to errf (NULL: /dev/null; created or
+ * truncated). In the child, after the redirections and before exec,
+ * prepare(arg) runs when prepare is not NULL; the child exits 125 when it
+ * returns nonzero, 126 when a redirection fails, 127 when exec does.
+ * Returns the child's pid. */
+pid_t test_spawn_with(const char *bin, char *const args[], const char *out, const char *errf,
+                      int (*prepare)(const void *arg), const void *arg);
+/* test_spawn_with with no prepare. */
+pid_t test_spawn(const char *bin, char *const args[], const char *out, const char *errf);
+/* Waits at most bound_s for child pid to exit: its wait status, or -1 after
+ * killing (SIGKILL) and reaping it. *took (took not NULL): seconds waited. */
+int test_wait_pid(pid_t pid, double bound_s, double *took);
+/* Waits at most bound_s for the `serving` line that child pid logs to errf:
+ * its port. Fails the test when the child exits first, or (after killing
+ * it) when no such line comes. */
+int test_wait_serving(pid_t pid, const char *errf, double bound_s);
 
 /* Date literal: D(2024, 2, 29). */
 #define D(y, m, d) date_from_ymd((y), (m), (d))
