@@ -24,15 +24,12 @@
  * Every wait is bounded in count and time.
  */
 #define _GNU_SOURCE /* memmem */
-#include <arpa/inet.h>
 #include <pthread.h>
 #include <regex.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -605,42 +602,12 @@ struct caller {
   double took_s;    /* the last request's */
 };
 
-/* test_http_exchange without its assertions. */
-static int exchange(int port, const char *raw) {
-  char buf[4096];
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0)
-    return -1;
-  struct timeval tv = {5, 0}; /* every wait of the test is bounded */
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  struct sockaddr_in a = {0};
-  a.sin_family = AF_INET;
-  a.sin_port = htons((uint16_t)port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-    close(fd);
-    return -1;
-  }
-  for (size_t sent = 0, n = strlen(raw); sent < n;) {
-    const ssize_t w = send(fd, raw + sent, n - sent, MSG_NOSIGNAL);
-    if (w <= 0)
-      break;
-    sent += (size_t)w;
-  }
-  size_t n = 0;
-  for (ssize_t r; n + 1 < sizeof buf && (r = recv(fd, buf + n, sizeof buf - 1 - n, 0)) > 0;)
-    n += (size_t)r;
-  buf[n] = '\0';
-  close(fd);
-  int status = 0;
-  return sscanf(buf, "HTTP/1.%*d %d", &status) == 1 ? status : 0;
-}
-
 static void *call(void *arg) {
   struct caller *k = arg;
+  char buf[4096];
   for (int i = 0; i < 1000; i++) {
     const double t0 = test_now_s();
-    k->status = exchange(k->port, k->raw);
+    k->status = test_http_try_exchange(k->port, k->raw, buf, sizeof buf);
     k->took_s = test_now_s() - t0;
     k->wrong += k->status != 200;
     if (k->stop == NULL || atomic_load(k->stop))

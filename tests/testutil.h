@@ -75,6 +75,9 @@ int test_http_connect(int port, int timeout_s);
  * response into buf (NUL-terminated, cut at len - 1). Returns the status
  * code, or 0 when the server closed without one. Waits at most 5 s. */
 int test_http_exchange(int port, const char *raw, char *buf, size_t len);
+/* test_http_exchange without cmocka calls (safe on a thread of the test's
+ * own): -1 when it cannot connect. */
+int test_http_try_exchange(int port, const char *raw, char *buf, size_t len);
 /* GET path with "Authorization: <auth>" (auth NULL: no header). */
 int test_http_get(int port, const char *path, const char *auth, char *buf, size_t len);
 /* The body of a response read by the two above (after the blank line). */
