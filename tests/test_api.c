@@ -118,11 +118,9 @@ static int setup(void **state) {
   open_fixture(&w->f, "api");
   struct config cfg;
   config_init(&cfg);
-  char hex[2 * TOKEN_HASH_SIZE + 1], err[256];
-  api_token_hash_hex("la1-secret", hex);
-  assert_int_equal(config_set(&cfg, "cscflow.api.token." LA, hex), CSC_OK);
-  api_token_hash_hex("la2-secret", hex);
-  assert_int_equal(config_set(&cfg, "cscflow.api.token.E99000002", hex), CSC_OK);
+  char err[256];
+  test_config_set_hash(&cfg, "cscflow.api.token." LA, "la1-secret");
+  test_config_set_hash(&cfg, "cscflow.api.token.E99000002", "la2-secret");
   assert_int_equal(api_tokens_load(&w->tokens, &cfg, err, sizeof err), CSC_OK);
   config_free(&cfg);
   const struct serve_options so = {.store = engine_store(w->f.e), .tokens = &w->tokens};

@@ -77,9 +77,7 @@ static void set(const char *key, const char *value) {
 }
 
 static void set_hash(const char *key, const char *secret) {
-  char hex[2 * TOKEN_HASH_SIZE + 1];
-  api_token_hash_hex(secret, hex);
-  set(key, hex);
+  test_config_set_hash(&W.cfg, key, secret);
 }
 
 static void client(const char *id, const char *la, const char *mode, const char *test) {

@@ -176,12 +176,6 @@ static void set(struct feed_side *s, const char *key, const char *value) {
   assert_int_equal(config_set(&s->cfg, key, value), CSC_OK);
 }
 
-static void set_hash(struct feed_side *s, const char *key, const char *secret) {
-  char hex[2 * TOKEN_HASH_SIZE + 1];
-  api_token_hash_hex(secret, hex);
-  set(s, key, hex);
-}
-
 static void feed_start(struct feed_side *s, struct fixture *f, const char *mode) {
   char err[512];
   memset(s, 0, sizeof *s);
@@ -199,8 +193,9 @@ static void feed_start(struct feed_side *s, struct fixture *f, const char *mode)
   set(s, "cscflow.la.alias." DFE_NUMBER, LA);
   set(s, "cscflow.feed.signing_key", SIGNING_KEY);
   set(s, "cscflow.feed.client." CLIENT ".la", DFE_NUMBER);
-  set_hash(s, "cscflow.feed.client." CLIENT ".secret", "secret-" CLIENT);
-  set_hash(s, "cscflow.feed.client." CLIENT ".supplier_key", "supplier-" CLIENT);
+  test_config_set_hash(&s->cfg, "cscflow.feed.client." CLIENT ".secret", "secret-" CLIENT);
+  test_config_set_hash(&s->cfg, "cscflow.feed.client." CLIENT ".supplier_key",
+                       "supplier-" CLIENT);
   set(s, "cscflow.feed.client." CLIENT ".mode", mode);
   assert_int_equal(la_registry_load(&s->las, &s->cfg, err, sizeof err), CSC_OK);
   assert_int_equal(api_tokens_load(&s->tokens, &s->cfg, err, sizeof err), CSC_OK);
