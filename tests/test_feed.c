@@ -125,13 +125,7 @@ static void start_feed(struct feed **f, struct server **srv, unsigned per_client
 static int setup(void **state) {
   (void)state;
   char err[512];
-  rd_kafka_conf_t *kc = rd_kafka_conf_new();
-  assert_int_equal(rd_kafka_conf_set(kc, "test.mock.num.brokers", "1", err, sizeof err),
-                   RD_KAFKA_CONF_OK);
-  W.owner = rd_kafka_new(RD_KAFKA_PRODUCER, kc, err, sizeof err);
-  assert_non_null(W.owner);
-  W.mock = rd_kafka_handle_mock_cluster(W.owner);
-  assert_non_null(W.mock);
+  W.owner = test_mock_owner(NULL, &W.mock);
   assert_int_equal(rd_kafka_mock_topic_create(W.mock, TOPIC_EVENTS, PARTITIONS, 1), 0);
   W.bootstraps = rd_kafka_mock_cluster_bootstraps(W.mock);
 

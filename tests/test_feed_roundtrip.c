@@ -179,13 +179,7 @@ static void set(struct feed_side *s, const char *key, const char *value) {
 static void feed_start(struct feed_side *s, struct fixture *f, const char *mode) {
   char err[512];
   memset(s, 0, sizeof *s);
-  rd_kafka_conf_t *kc = rd_kafka_conf_new();
-  assert_int_equal(rd_kafka_conf_set(kc, "test.mock.num.brokers", "1", err, sizeof err),
-                   RD_KAFKA_CONF_OK);
-  s->owner = rd_kafka_new(RD_KAFKA_PRODUCER, kc, err, sizeof err);
-  assert_non_null(s->owner);
-  s->mock = rd_kafka_handle_mock_cluster(s->owner);
-  assert_non_null(s->mock);
+  s->owner = test_mock_owner(NULL, &s->mock);
   assert_int_equal(rd_kafka_mock_topic_create(s->mock, TOPIC_EVENTS, 1, 1), 0);
   const char *bootstraps = rd_kafka_mock_cluster_bootstraps(s->mock);
 

@@ -443,20 +443,10 @@ static void config_refusals(void **state) {
 static int setup(void **state) {
   (void)state;
   test_tmpdir(W.dir, sizeof W.dir, "feed_run");
-  char err[512];
-  rd_kafka_conf_t *conf = rd_kafka_conf_new();
-  assert_int_equal(rd_kafka_conf_set(conf, "test.mock.num.brokers", "1", err, sizeof err),
-                   RD_KAFKA_CONF_OK);
-  W.owner = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
-  assert_non_null(W.owner);
-  rd_kafka_mock_cluster_t *mock = rd_kafka_handle_mock_cluster(W.owner);
-  assert_non_null(mock);
+  rd_kafka_mock_cluster_t *mock;
+  W.owner = test_mock_owner(NULL, &mock);
   snprintf(W.bootstraps, sizeof W.bootstraps, "%s", rd_kafka_mock_cluster_bootstraps(mock));
-  assert_int_equal(rd_kafka_mock_topic_create(mock, TOPIC_EVENTS, PARTITIONS, 1), 0);
-  assert_int_equal(rd_kafka_mock_topic_create(mock, TOPIC_INDICATORS, 1, 1), 0);
-  assert_int_equal(rd_kafka_mock_topic_create(mock, TOPIC_ALERTS, 1, 1), 0);
-  assert_int_equal(rd_kafka_mock_topic_create(mock, TOPIC_QUALITY, 1, 1), 0);
-  assert_int_equal(rd_kafka_mock_topic_create(mock, TOPIC_DLQ, 1, 1), 0);
+  test_mock_topics(mock, PARTITIONS);
   return 0;
 }
 

@@ -498,22 +498,14 @@ static size_t expect_refused(const struct world *w, const char *state, const cha
 static void cluster_start(rd_kafka_t **owner, char *bootstraps, size_t len) {
   char err[512];
   rd_kafka_conf_t *conf = rd_kafka_conf_new();
-  assert_int_equal(rd_kafka_conf_set(conf, "test.mock.num.brokers", "1", err, sizeof err),
-                   RD_KAFKA_CONF_OK);
   assert_int_equal(rd_kafka_conf_set(conf, "linger.ms", "5", err, sizeof err), RD_KAFKA_CONF_OK);
-  *owner = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
-  assert_non_null(*owner);
-  rd_kafka_mock_cluster_t *mock = rd_kafka_handle_mock_cluster(*owner);
-  assert_non_null(mock);
+  rd_kafka_mock_cluster_t *mock;
+  *owner = test_mock_owner(conf, &mock);
   const char *bs = rd_kafka_mock_cluster_bootstraps(mock);
   assert_non_null(bs);
   assert_true(strlen(bs) < len);
   snprintf(bootstraps, len, "%s", bs);
-  assert_int_equal(rd_kafka_mock_topic_create(mock, TOPIC_EVENTS, 3, 1), 0);
-  assert_int_equal(rd_kafka_mock_topic_create(mock, TOPIC_INDICATORS, 1, 1), 0);
-  assert_int_equal(rd_kafka_mock_topic_create(mock, TOPIC_ALERTS, 1, 1), 0);
-  assert_int_equal(rd_kafka_mock_topic_create(mock, TOPIC_QUALITY, 1, 1), 0);
-  assert_int_equal(rd_kafka_mock_topic_create(mock, TOPIC_DLQ, 1, 1), 0);
+  test_mock_topics(mock, 3);
 }
 
 /* A state directory its user cannot read (chmod 000). root reads it
@@ -801,22 +793,14 @@ static void test_signals(void **state) {
   {
     char err[512];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    assert_int_equal(rd_kafka_conf_set(conf, "test.mock.num.brokers", "1", err, sizeof err),
-                     RD_KAFKA_CONF_OK);
     assert_int_equal(rd_kafka_conf_set(conf, "linger.ms", "5", err, sizeof err),
                      RD_KAFKA_CONF_OK);
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
     rd_kafka_conf_set_opaque(conf, &p);
-    owner = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
-    assert_non_null(owner);
-    rd_kafka_mock_cluster_t *mock = rd_kafka_handle_mock_cluster(owner);
-    assert_non_null(mock);
+    rd_kafka_mock_cluster_t *mock;
+    owner = test_mock_owner(conf, &mock);
     snprintf(bootstraps, sizeof bootstraps, "%s", rd_kafka_mock_cluster_bootstraps(mock));
-    assert_int_equal(rd_kafka_mock_topic_create(mock, TOPIC_EVENTS, 3, 1), 0);
-    assert_int_equal(rd_kafka_mock_topic_create(mock, TOPIC_INDICATORS, 1, 1), 0);
-    assert_int_equal(rd_kafka_mock_topic_create(mock, TOPIC_ALERTS, 1, 1), 0);
-    assert_int_equal(rd_kafka_mock_topic_create(mock, TOPIC_QUALITY, 1, 1), 0);
-    assert_int_equal(rd_kafka_mock_topic_create(mock, TOPIC_DLQ, 1, 1), 0);
+    test_mock_topics(mock, 3);
   }
   produce_history(w, owner, &p);
 

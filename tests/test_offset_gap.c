@@ -456,19 +456,10 @@ static int setup(void **state) {
   test_tmpdir(w->dir, sizeof w->dir, "offset_gap");
   char err[512];
   rd_kafka_conf_t *conf = rd_kafka_conf_new();
-  assert_int_equal(rd_kafka_conf_set(conf, "test.mock.num.brokers", "1", err, sizeof err),
-                   RD_KAFKA_CONF_OK);
   assert_int_equal(rd_kafka_conf_set(conf, "linger.ms", "0", err, sizeof err), RD_KAFKA_CONF_OK);
-  w->owner = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
-  assert_non_null(w->owner);
-  rd_kafka_mock_cluster_t *mock = w->mock = rd_kafka_handle_mock_cluster(w->owner);
-  assert_non_null(mock);
-  snprintf(w->bootstraps, sizeof w->bootstraps, "%s", rd_kafka_mock_cluster_bootstraps(mock));
-  assert_int_equal(rd_kafka_mock_topic_create(mock, TOPIC_EVENTS, 2, 1), 0);
-  assert_int_equal(rd_kafka_mock_topic_create(mock, TOPIC_INDICATORS, 1, 1), 0);
-  assert_int_equal(rd_kafka_mock_topic_create(mock, TOPIC_ALERTS, 1, 1), 0);
-  assert_int_equal(rd_kafka_mock_topic_create(mock, TOPIC_QUALITY, 1, 1), 0);
-  assert_int_equal(rd_kafka_mock_topic_create(mock, TOPIC_DLQ, 1, 1), 0);
+  w->owner = test_mock_owner(conf, &w->mock);
+  snprintf(w->bootstraps, sizeof w->bootstraps, "%s", rd_kafka_mock_cluster_bootstraps(w->mock));
+  test_mock_topics(w->mock, 2);
   *state = w;
   return 0;
 }

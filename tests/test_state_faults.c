@@ -180,20 +180,12 @@ static char *snapshot(const struct world *w, const char *dir, int *rc) {
 /* ---- 1. one writer --------------------------------------------------------------------- */
 
 static void cluster_start(rd_kafka_t **owner, char *bootstraps, size_t len) {
-  char err[512];
-  rd_kafka_conf_t *conf = rd_kafka_conf_new();
-  assert_int_equal(rd_kafka_conf_set(conf, "test.mock.num.brokers", "1", err, sizeof err),
-                   RD_KAFKA_CONF_OK);
-  *owner = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
-  assert_non_null(*owner);
-  rd_kafka_mock_cluster_t *mock = rd_kafka_handle_mock_cluster(*owner);
-  assert_non_null(mock);
+  rd_kafka_mock_cluster_t *mock;
+  *owner = test_mock_owner(NULL, &mock);
   const char *bs = rd_kafka_mock_cluster_bootstraps(mock);
   assert_true(bs != NULL && strlen(bs) < len);
   snprintf(bootstraps, len, "%s", bs);
-  const char *topics[] = {TOPIC_EVENTS, TOPIC_INDICATORS, TOPIC_ALERTS, TOPIC_QUALITY, TOPIC_DLQ};
-  for (size_t i = 0; i < sizeof topics / sizeof topics[0]; i++)
-    assert_int_equal(rd_kafka_mock_topic_create(mock, topics[i], 1, 1), 0);
+  test_mock_topics(mock, 1);
 }
 
 /* A `cscflow run` config on state (a consumer group of its own per tag). */

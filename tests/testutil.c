@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "indicators/indicators.h"
 #include "tests/testutil.h"
 
 void test_tmpdir(char *path, size_t len, const char *name) {
@@ -219,6 +220,27 @@ void test_sleep_ms(int ms) {
 }
 
 /* ---- the mock cluster's topics -------------------------------------------------------- */
+
+rd_kafka_t *test_mock_owner(rd_kafka_conf_t *conf, rd_kafka_mock_cluster_t **mock) {
+  char err[512];
+  if (conf == NULL)
+    conf = rd_kafka_conf_new();
+  assert_int_equal(rd_kafka_conf_set(conf, "test.mock.num.brokers", "1", err, sizeof err),
+                   RD_KAFKA_CONF_OK);
+  rd_kafka_t *owner = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+  assert_non_null(owner);
+  *mock = rd_kafka_handle_mock_cluster(owner);
+  assert_non_null(*mock);
+  return owner;
+}
+
+void test_mock_topics(rd_kafka_mock_cluster_t *mock, int events_partitions) {
+  assert_int_equal(rd_kafka_mock_topic_create(mock, TOPIC_EVENTS, events_partitions, 1), 0);
+  assert_int_equal(rd_kafka_mock_topic_create(mock, TOPIC_INDICATORS, 1, 1), 0);
+  assert_int_equal(rd_kafka_mock_topic_create(mock, TOPIC_ALERTS, 1, 1), 0);
+  assert_int_equal(rd_kafka_mock_topic_create(mock, TOPIC_QUALITY, 1, 1), 0);
+  assert_int_equal(rd_kafka_mock_topic_create(mock, TOPIC_DLQ, 1, 1), 0);
+}
 
 static rd_kafka_t *topic_reader(const char *bootstraps) {
   char err[512];

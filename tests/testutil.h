@@ -16,6 +16,10 @@
 #include "base/base.h"
 #include "cscflow/v1/events.pb-c.h"
 
+#include <librdkafka/rdkafka.h>
+/* After rdkafka.h: rdkafka_mock.h needs its RD_EXPORT. */
+#include <librdkafka/rdkafka_mock.h>
+
 /* A fresh empty directory under $CSCFLOW_TEST_TMP (or /tmp); path is static
  * per call site's buffer of at least 256 bytes. Fails the test on error. */
 void test_tmpdir(char *path, size_t len, const char *name);
@@ -90,6 +94,15 @@ const char *test_http_body(const char *response);
 void test_config_set_hash(struct config *cfg, const char *key, const char *secret);
 
 /* ---- the mock cluster's topics ---------------------------------------------------- */
+
+/* A producer that owns a mock cluster of one broker, made with conf (NULL: a
+ * new one; test.mock.num.brokers is set here; conf is consumed), and *mock
+ * its cluster. The caller destroys the producer, and the cluster with it. */
+rd_kafka_t *test_mock_owner(rd_kafka_conf_t *conf, rd_kafka_mock_cluster_t **mock);
+/* Creates on mock the input topic (TOPIC_EVENTS) of events_partitions
+ * partitions and the four output topics (indicators, alerts, quality, DLQ)
+ * of one partition each. */
+void test_mock_topics(rd_kafka_mock_cluster_t *mock, int events_partitions);
 
 /* One message read back from a topic. */
 struct test_msg {
