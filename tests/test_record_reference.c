@@ -56,6 +56,27 @@ static CaseEvent *reference_event(struct arena *a, const struct dfe_document *d,
   return ev;
 }
 
+/* The record of the document received on 2023-03-01, expanded (record_expand)
+ * into *ev, *n; the record itself. */
+static CaseEvent *expand_reference(struct arena *a, CaseEvent ***ev, size_t *n) {
+  const struct dfe_document *d = parse_reference(a);
+  CaseEvent *record = reference_event(a, d, D(2023, 3, 1));
+  CaseEvent **in = arena_alloc(a, sizeof *in);
+  assert_non_null(in);
+  in[0] = record;
+  assert_int_equal(record_expand(in, 1, a, ev, n), CSC_OK);
+  return record;
+}
+
+/* The record of the document received on 2023-03-01 (*first) and of the
+ * same document sent again on 2023-03-02 (*again): not a duplicate. */
+static void reference_twice(struct arena *a, CaseEvent **first, CaseEvent **again) {
+  const struct dfe_document *d = parse_reference(a);
+  *first = reference_event(a, d, D(2023, 3, 1));
+  *again = reference_event(a, d, D(2023, 3, 2));
+  assert_string_not_equal((*first)->event_id, (*again)->event_id);
+}
+
 /* The only expanded event of payload case c. */
 static const CaseEvent *only(CaseEvent **ev, size_t n, int c) {
   const CaseEvent *found = NULL;
@@ -125,11 +146,9 @@ static void test_expansion(void **state) {
   (void)state;
   struct arena a;
   arena_init(&a, 1 << 16);
-  const struct dfe_document *d = parse_reference(&a);
-  CaseEvent *record = reference_event(&a, d, D(2023, 3, 1));
-  CaseEvent *in[1] = {record}, **ev;
+  CaseEvent **ev;
   size_t n;
-  assert_int_equal(record_expand(in, 1, &a, &ev, &n), CSC_OK);
+  const CaseEvent *record = expand_reference(&a, &ev, &n);
   assert_int_equal(n, 1 + EVENTS);
   assert_ptr_equal(ev[0], record);
 
@@ -291,11 +310,9 @@ static void test_folded(void **state) {
   (void)state;
   struct arena a;
   arena_init(&a, 1 << 16);
-  const struct dfe_document *d = parse_reference(&a);
-  CaseEvent *record = reference_event(&a, d, D(2023, 3, 1));
-  CaseEvent *in[1] = {record}, **ev;
+  CaseEvent **ev;
   size_t n;
-  assert_int_equal(record_expand(in, 1, &a, &ev, &n), CSC_OK);
+  CaseEvent *record = expand_reference(&a, &ev, &n);
   const char *contact_id = only(ev, n, PAYLOAD(CARE_LEAVER_CONTACT))->event_id;
   const char *period_id = only(ev, n, PAYLOAD(PERIOD_OF_CARE_STARTED))->event_id;
 
@@ -422,10 +439,8 @@ static void test_resend_keeps_ids(void **state) {
   (void)state;
   struct arena a;
   arena_init(&a, 1 << 16);
-  const struct dfe_document *d = parse_reference(&a);
-  CaseEvent *first = reference_event(&a, d, D(2023, 3, 1));
-  CaseEvent *again = reference_event(&a, d, D(2023, 3, 2));
-  assert_string_not_equal(first->event_id, again->event_id);
+  CaseEvent *first, *again;
+  reference_twice(&a, &first, &again);
   CaseEvent *one[1] = {first}, *two[2] = {first, again}, **x, **y;
   size_t nx, ny;
   assert_int_equal(record_expand(one, 1, &a, &x, &nx), CSC_OK);
@@ -474,6 +489,32 @@ static void expect_percentile(struct fixture *f, const char *id, const char *bd,
   const struct value v = get(f, id, "12m", bd);
   assert_true(v.has_value);
   assert_float_equal(v.value, x, 1e-9);
+}
+
+/* One item of 0 working days in 12m: in 0-10 and within the target (within),
+ * in neither later bucket (b2, b3); every percentile 0. */
+static void expect_zero_days(struct fixture *f, const char *id, const char *b2, const char *b3,
+                             const char *within) {
+  expect_ratio(f, id, "12m", "0-10", 1, 1, 100.0);
+  expect_ratio(f, id, "12m", b2, 0, 1, 0.0);
+  expect_ratio(f, id, "12m", b3, 0, 1, 0.0);
+  expect_ratio(f, id, "12m", within, 1, 1, 100.0);
+  expect_percentile(f, id, "p25", 0);
+  expect_percentile(f, id, "p50", 0);
+  expect_percentile(f, id, "p75", 0);
+}
+
+/* 0 of 1 for id in window at "CIN,<t>", then at "CP,<t>", for each t of
+ * thresholds. */
+static void expect_cin_cp_none_of_one(struct fixture *f, const char *id, const char *window,
+                                      const char *const thresholds[3]) {
+  static const char *const kinds[2] = {"CIN", "CP"};
+  for (int k = 0; k < 2; k++)
+    for (int t = 0; t < 3; t++) {
+      char bd[32];
+      snprintf(bd, sizeof bd, "%s,%s", kinds[k], thresholds[t]);
+      expect_ratio(f, id, window, bd, 0, 1, 0.0);
+    }
 }
 
 static void expect_findings(struct fixture *f) {
@@ -551,20 +592,8 @@ static void expect_reference_values(struct fixture *f) {
   /* Timeliness. "wd(a, b) counts working days d with a < d <= b": the
    * referral and the completion are both on 2022-06-14, 0 working days;
    * the enquiry's start and the ICPC too. One item each, in 0-10. */
-  expect_ratio(f, "referral_to_assessment_wd", "12m", "0-10", 1, 1, 100.0);
-  expect_ratio(f, "referral_to_assessment_wd", "12m", "11-20", 0, 1, 0.0);
-  expect_ratio(f, "referral_to_assessment_wd", "12m", "46+", 0, 1, 0.0);
-  expect_ratio(f, "referral_to_assessment_wd", "12m", "within_45", 1, 1, 100.0);
-  expect_percentile(f, "referral_to_assessment_wd", "p25", 0);
-  expect_percentile(f, "referral_to_assessment_wd", "p50", 0);
-  expect_percentile(f, "referral_to_assessment_wd", "p75", 0);
-  expect_ratio(f, "s47_to_icpc_wd", "12m", "0-10", 1, 1, 100.0);
-  expect_ratio(f, "s47_to_icpc_wd", "12m", "11-15", 0, 1, 0.0);
-  expect_ratio(f, "s47_to_icpc_wd", "12m", "21+", 0, 1, 0.0);
-  expect_ratio(f, "s47_to_icpc_wd", "12m", "within_15", 1, 1, 100.0);
-  expect_percentile(f, "s47_to_icpc_wd", "p25", 0);
-  expect_percentile(f, "s47_to_icpc_wd", "p50", 0);
-  expect_percentile(f, "s47_to_icpc_wd", "p75", 0);
+  expect_zero_days(f, "referral_to_assessment_wd", "11-20", "46+", "within_45");
+  expect_zero_days(f, "s47_to_icpc_wd", "11-15", "21+", "within_15");
   /* "An episode opened and closed on the same day is never open, and is a
    * <3m closure": none open on T; closed in the window, <3m, 1 of 1. */
   expect_ratio(f, "cin_episode_duration", "T", "<3m", 0, 0, 0);
@@ -585,14 +614,11 @@ static void expect_reference_values(struct fixture *f) {
   expect_ratio(f, "open_plans_over", "T", "CP,6m", 0, 0, 0);
   expect_ratio(f, "open_plans_over", "T", "LAC,6m", 0, 0, 0);
   static const char *const windows[2] = {"12m", "FYTD"};
+  static const char *const over[3] = {"6m", "12m", "24m"};
+  static const char *const since[3] = {"12m", "24m", "ever"};
   for (int w = 0; w < 2; w++) {
     /* CIN and CP: 1 ended, over no threshold: 0 of 1. */
-    expect_ratio(f, "ended_plans_over", windows[w], "CIN,6m", 0, 1, 0.0);
-    expect_ratio(f, "ended_plans_over", windows[w], "CIN,12m", 0, 1, 0.0);
-    expect_ratio(f, "ended_plans_over", windows[w], "CIN,24m", 0, 1, 0.0);
-    expect_ratio(f, "ended_plans_over", windows[w], "CP,6m", 0, 1, 0.0);
-    expect_ratio(f, "ended_plans_over", windows[w], "CP,12m", 0, 1, 0.0);
-    expect_ratio(f, "ended_plans_over", windows[w], "CP,24m", 0, 1, 0.0);
+    expect_cin_cp_none_of_one(f, "ended_plans_over", windows[w], over);
     /* LAC: "A period that lasts no day is neither" started nor ended. */
     expect_ratio(f, "ended_plans_over", windows[w], "LAC,6m", 0, 0, 0);
     expect_ratio(f, "ended_plans_over", windows[w], "EH,6m", 0, 0, 0);
@@ -600,12 +626,7 @@ static void expect_reference_values(struct fixture *f) {
      * `ever` (no previous CP plans recorded): 0 of 1. LAC: the period's
      * start is unknown, "left out of every count of starts: ...
      * repeat_plan's LAC starts (its denominator ...)": 0 of 0. */
-    expect_ratio(f, "repeat_plan", windows[w], "CIN,12m", 0, 1, 0.0);
-    expect_ratio(f, "repeat_plan", windows[w], "CIN,24m", 0, 1, 0.0);
-    expect_ratio(f, "repeat_plan", windows[w], "CIN,ever", 0, 1, 0.0);
-    expect_ratio(f, "repeat_plan", windows[w], "CP,12m", 0, 1, 0.0);
-    expect_ratio(f, "repeat_plan", windows[w], "CP,24m", 0, 1, 0.0);
-    expect_ratio(f, "repeat_plan", windows[w], "CP,ever", 0, 1, 0.0);
+    expect_cin_cp_none_of_one(f, "repeat_plan", windows[w], since);
     expect_ratio(f, "repeat_plan", windows[w], "LAC,ever", 0, 0, 0);
     expect_ratio(f, "repeat_plan", windows[w], "EH,ever", 0, 0, 0);
   }
@@ -751,10 +772,8 @@ static void test_through_the_engine(void **state) {
   (void)state;
   struct arena a;
   arena_init(&a, 1 << 16);
-  const struct dfe_document *d = parse_reference(&a);
-  const CaseEvent *first = reference_event(&a, d, D(2023, 3, 1));
-  const CaseEvent *again = reference_event(&a, d, D(2023, 3, 2));
-  assert_string_not_equal(first->event_id, again->event_id); /* not a duplicate */
+  CaseEvent *first, *again;
+  reference_twice(&a, &first, &again);
 
   static struct evs b, control;
   memset(&b, 0, sizeof b);
