@@ -35,7 +35,7 @@
 
 #include "serve/serve.h"
 #include "tests/harness.h"
-#include "tests/testutil.h"
+#include "tests/testutil_serve.h"
 
 struct world {
   struct fixture f;

@@ -38,7 +38,7 @@
 #include "serve/feed.h"
 #include "serve/serve.h"
 #include "tests/harness.h"
-#include "tests/testutil.h"
+#include "tests/testutil_serve.h"
 
 #include <librdkafka/rdkafka_mock.h>
 
@@ -59,10 +59,7 @@ struct world {
   rd_kafka_mock_cluster_t *mock;
   const char *bootstraps;
   struct fixture f;
-  struct config cfg;
-  struct la_registry las;
-  struct api_tokens tokens;
-  struct feed_config fc;
+  struct test_feed_conf conf;
   struct feed *feed;
   struct server *srv;
   int port;
@@ -73,11 +70,11 @@ static struct world W;
 static char resp[1 << 18];
 
 static void set(const char *key, const char *value) {
-  assert_int_equal(config_set(&W.cfg, key, value), CSC_OK);
+  assert_int_equal(config_set(&W.conf.cfg, key, value), CSC_OK);
 }
 
 static void set_hash(const char *key, const char *secret) {
-  test_config_set_hash(&W.cfg, key, secret);
+  test_config_set_hash(&W.conf.cfg, key, secret);
 }
 
 static void client(const char *id, const char *la, const char *mode, const char *test) {
@@ -112,11 +109,11 @@ static void start_feed(struct feed **f, struct server **srv, unsigned per_client
                    RD_KAFKA_CONF_OK);
   assert_int_equal(rd_kafka_conf_set(pc, "message.timeout.ms", "20000", err, sizeof err),
                    RD_KAFKA_CONF_OK);
-  const struct feed_options fo = {&W.fc, pc, test_clock, NULL};
+  const struct feed_options fo = {&W.conf.fc, pc, test_clock, NULL};
   assert_int_equal(feed_new(&fo, f, err, sizeof err), CSC_OK);
   const struct serve_options so = {.state_dir = W.f.dir,
-                                   .tokens = &W.tokens,
-                                   .las = &W.las,
+                                   .tokens = &W.conf.tokens,
+                                   .las = &W.conf.las,
                                    .feed = *f,
                                    .max_connections_per_client = per_client};
   assert_int_equal(serve_start(&so, srv, err, sizeof err), CSC_OK);
@@ -124,7 +121,6 @@ static void start_feed(struct feed **f, struct server **srv, unsigned per_client
 
 static int setup(void **state) {
   (void)state;
-  char err[512];
   W.owner = test_mock_owner(NULL, &W.mock);
   assert_int_equal(rd_kafka_mock_topic_create(W.mock, TOPIC_EVENTS, PARTITIONS, 1), 0);
   W.bootstraps = rd_kafka_mock_cluster_bootstraps(W.mock);
@@ -132,7 +128,7 @@ static int setup(void **state) {
   open_fixture(&W.f, "feed"); /* an empty state for the read API beside the feed */
   close_fixture(&W.f);
 
-  config_init(&W.cfg);
+  config_init(&W.conf.cfg);
   set("cscflow.la.alias.990", LA); /* the demo's fictional numbers */
   set("cscflow.la.alias.991", LA2);
   set("cscflow.feed.signing_key", SIGNING_KEY);
@@ -142,10 +138,8 @@ static int setup(void **state) {
   client("la991", "991", NULL, NULL);
   client("test990", "990", NULL, "true");
   set_hash("cscflow.api.operator_token", OP_TOKEN);
-  assert_int_equal(la_registry_load(&W.las, &W.cfg, err, sizeof err), CSC_OK);
-  assert_int_equal(api_tokens_load(&W.tokens, &W.cfg, err, sizeof err), CSC_OK);
-  assert_int_equal(feed_config_load(&W.fc, &W.cfg, &W.las, err, sizeof err), CSC_OK);
-  assert_int_equal(W.fc.n, 3);
+  test_feed_conf_load(&W.conf);
+  assert_int_equal(W.conf.fc.n, 3);
 
   clock_ms = test_ms(D(2025, 6, 2)) + 1234; /* 14:00:01.234 London: 13:00:01.23 UTC */
   start_feed(&W.feed, &W.srv, 0);
@@ -157,10 +151,7 @@ static int teardown(void **state) {
   (void)state;
   serve_stop(W.srv);
   feed_free(W.feed);
-  feed_config_free(&W.fc);
-  api_tokens_free(&W.tokens);
-  la_registry_free(&W.las);
-  config_free(&W.cfg);
+  test_feed_conf_free(&W.conf);
   rd_kafka_destroy(W.owner);
   return 0;
 }
@@ -414,8 +405,9 @@ static void refusals(void **state) {
                                 strlen(body)),
                    401);
   char other[1024];
-  assert_int_equal(feed_token_make("another-signing-key-of-forty-bytes-long!", &W.fc.clients[0],
-                                   clock_ms / 1000 + 600, other, sizeof other),
+  assert_int_equal(feed_token_make("another-signing-key-of-forty-bytes-long!",
+                                   &W.conf.fc.clients[0], clock_ms / 1000 + 600, other,
+                                   sizeof other),
                    CSC_OK);
   assert_int_equal(post_docs_as(DATA_990, other, "supplier-la990", "application/json", body,
                                 strlen(body)),

@@ -41,7 +41,7 @@
 #include "serve/serve.h"
 #include "tests/feed_writer.h"
 #include "tests/harness.h"
-#include "tests/testutil.h"
+#include "tests/testutil_serve.h"
 
 #include <librdkafka/rdkafka_mock.h>
 
@@ -158,10 +158,7 @@ static int64_t receipt_clock(void *ctx) {
 struct feed_side {
   rd_kafka_t *owner, *reader;
   rd_kafka_mock_cluster_t *mock;
-  struct config cfg;
-  struct la_registry las;
-  struct api_tokens tokens;
-  struct feed_config fc;
+  struct test_feed_conf conf;
   struct feed *feed;
   struct server *srv;
   int port;
@@ -173,7 +170,7 @@ struct feed_side {
 static char resp[1 << 16];
 
 static void set(struct feed_side *s, const char *key, const char *value) {
-  assert_int_equal(config_set(&s->cfg, key, value), CSC_OK);
+  assert_int_equal(config_set(&s->conf.cfg, key, value), CSC_OK);
 }
 
 static void feed_start(struct feed_side *s, struct fixture *f, const char *mode) {
@@ -183,26 +180,27 @@ static void feed_start(struct feed_side *s, struct fixture *f, const char *mode)
   assert_int_equal(rd_kafka_mock_topic_create(s->mock, TOPIC_EVENTS, 1, 1), 0);
   const char *bootstraps = rd_kafka_mock_cluster_bootstraps(s->mock);
 
-  config_init(&s->cfg);
+  config_init(&s->conf.cfg);
   set(s, "cscflow.la.alias." DFE_NUMBER, LA);
   set(s, "cscflow.feed.signing_key", SIGNING_KEY);
   set(s, "cscflow.feed.client." CLIENT ".la", DFE_NUMBER);
-  test_config_set_hash(&s->cfg, "cscflow.feed.client." CLIENT ".secret", "secret-" CLIENT);
-  test_config_set_hash(&s->cfg, "cscflow.feed.client." CLIENT ".supplier_key",
+  test_config_set_hash(&s->conf.cfg, "cscflow.feed.client." CLIENT ".secret",
+                       "secret-" CLIENT);
+  test_config_set_hash(&s->conf.cfg, "cscflow.feed.client." CLIENT ".supplier_key",
                        "supplier-" CLIENT);
   set(s, "cscflow.feed.client." CLIENT ".mode", mode);
-  assert_int_equal(la_registry_load(&s->las, &s->cfg, err, sizeof err), CSC_OK);
-  assert_int_equal(api_tokens_load(&s->tokens, &s->cfg, err, sizeof err), CSC_OK);
-  assert_int_equal(feed_config_load(&s->fc, &s->cfg, &s->las, err, sizeof err), CSC_OK);
+  test_feed_conf_load(&s->conf);
 
   rd_kafka_conf_t *pc = rd_kafka_conf_new();
   assert_int_equal(rd_kafka_conf_set(pc, "bootstrap.servers", bootstraps, err, sizeof err),
                    RD_KAFKA_CONF_OK);
   assert_int_equal(rd_kafka_conf_set(pc, "linger.ms", "1", err, sizeof err), RD_KAFKA_CONF_OK);
-  const struct feed_options fo = {&s->fc, pc, receipt_clock, NULL};
+  const struct feed_options fo = {&s->conf.fc, pc, receipt_clock, NULL};
   assert_int_equal(feed_new(&fo, &s->feed, err, sizeof err), CSC_OK);
-  const struct serve_options so = {
-      .store = engine_store(f->e), .tokens = &s->tokens, .las = &s->las, .feed = s->feed};
+  const struct serve_options so = {.store = engine_store(f->e),
+                                   .tokens = &s->conf.tokens,
+                                   .las = &s->conf.las,
+                                   .feed = s->feed};
   assert_int_equal(serve_start(&so, &s->srv, err, sizeof err), CSC_OK);
   s->port = serve_port(s->srv);
 
@@ -229,10 +227,7 @@ static void feed_stop(struct feed_side *s) {
   rd_kafka_destroy(s->reader);
   serve_stop(s->srv);
   feed_free(s->feed);
-  feed_config_free(&s->fc);
-  api_tokens_free(&s->tokens);
-  la_registry_free(&s->las);
-  config_free(&s->cfg);
+  test_feed_conf_free(&s->conf);
   rd_kafka_destroy(s->owner);
 }
 

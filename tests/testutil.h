@@ -87,11 +87,7 @@ int test_http_get(int port, const char *path, const char *auth, char *buf, size_
 /* The body of a response read by the two above (after the blank line). */
 const char *test_http_body(const char *response);
 
-/* ---- in testutil_serve.c (tests linked with the serve library) ------------------------ */
-
-/* Sets key in cfg to the SHA-256 hex of secret (as a token's or a feed
- * client's secret is configured); fails the test on error. */
-void test_config_set_hash(struct config *cfg, const char *key, const char *secret);
+/* The helpers that need the serve library are in testutil_serve.h. */
 
 /* ---- the mock cluster's topics ---------------------------------------------------- */
 
