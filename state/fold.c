@@ -178,15 +178,38 @@ static int event_compare(const void *pa, const void *pb) {
   return strcmp(a->event_id, b->event_id);
 }
 
-/* Sorts events by event_compare. A history is stored in arrival order,
- * which is nearly always occurred order already: one pass finds it sorted
- * and spares the sort (a fifth of the cost of a long history's re-fold). */
-static void sort_events(CaseEvent **events, size_t n) {
-  for (size_t i = 1; i < n; i++)
-    if (event_compare(&events[i - 1], &events[i]) > 0) {
-      qsort(events, n, sizeof *events, event_compare);
-      return;
+/*
+ * What one pass over a history finds, so that the steps with nothing to do
+ * skip their own pass: on a long history each pass is a cache miss an
+ * event. A history is stored in arrival order, which is nearly always
+ * occurred order already, so the sort is nearly always spared (it was a
+ * fifth of the cost of a long history's re-fold); corrections, DfE records
+ * and returns' events are rare in a live feed.
+ */
+struct survey {
+  int unsorted;     /* an event before the one it follows (event_compare) */
+  int records;      /* a DfE ChildRecord (record_expand) */
+  int corrections;  /* a supersedes or a retraction (resolve_corrections) */
+  size_t returned;  /* events of a return's source (resolve_restatements) */
+};
+
+static void survey_history(CaseEvent *const *events, size_t n, struct survey *sv) {
+  memset(sv, 0, sizeof *sv);
+  /* Events of one source share its string (history.c sets a record's
+   * source to the previous one's), so its answer is kept while it repeats. */
+  const char *source = NULL;
+  int returned = 0;
+  for (size_t i = 0; i < n; i++) {
+    const CaseEvent *ev = events[i];
+    sv->unsorted |= i > 0 && event_compare(&events[i - 1], &events[i]) > 0;
+    sv->records |= ev->payload_case == CSCFLOW__V1__CASE_EVENT__PAYLOAD_CHILD_RECORD;
+    sv->corrections |= ev->supersedes_event_id[0] != '\0' || ev->retracts_event_id[0] != '\0';
+    if (ev->source_system != source) {
+      source = ev->source_system;
+      returned = ingest_is_return_source(source);
     }
+    sv->returned += (size_t)returned;
+  }
 }
 
 /* The role a pass folds: the earlier ends and the remaining ends are both
@@ -1221,13 +1244,11 @@ static void derive_care_spans(struct fold *f) {
 /* ---- the fold ----------------------------------------------------------------- */
 
 /* live[i] = 0 for events that take no part: retracted, superseded, or with
- * no payload (a retraction itself). */
-static void resolve_corrections(CaseEvent **events, size_t n, uint8_t *live) {
-  int any = 0;
-  for (size_t i = 0; i < n; i++) {
+ * no payload (a retraction itself). any: whether some event corrects
+ * another (survey_history). */
+static void resolve_corrections(CaseEvent **events, size_t n, uint8_t *live, int any) {
+  for (size_t i = 0; i < n; i++)
     live[i] = events[i]->payload_case != CSCFLOW__V1__CASE_EVENT__PAYLOAD__NOT_SET;
-    any |= events[i]->supersedes_event_id[0] != '\0' || events[i]->retracts_event_id[0] != '\0';
-  }
   if (!any)
     return;
   for (size_t i = 0; i < n; i++) {
@@ -1266,9 +1287,7 @@ static int restated_compare(const void *pa, const void *pb) {
 
 static void resolve_restatements(CaseEvent **events, size_t n, uint8_t *live, struct arena *a) {
   size_t k = 0;
-  /* Events of one source share its string (history.c sets a record's
-   * source to the previous one's), so its answer is kept while it repeats. */
-  const char *source = NULL;
+  const char *source = NULL; /* its answer kept while it repeats, as survey_history's */
   int returned = 0;
   for (size_t i = 0; i < n; i++) {
     if (events[i]->source_system != source) {
@@ -1307,10 +1326,14 @@ static void resolve_restatements(CaseEvent **events, size_t n, uint8_t *live, st
 int child_fold(CaseEvent **events, size_t n, const struct code_lists *codes, struct arena *a,
                struct child_state *st) {
   memset(st, 0, sizeof *st);
-  /* The DfE feed's records, as the events they mean (record.c). */
-  const int expanded = record_expand(events, n, a, &events, &n);
-  if (expanded != CSC_OK)
-    return expanded;
+  struct survey sv;
+  survey_history(events, n, &sv);
+  if (sv.records) { /* the DfE feed's records, as the events they mean (record.c) */
+    const int expanded = record_expand(events, n, a, &events, &n);
+    if (expanded != CSC_OK)
+      return expanded;
+    survey_history(events, n, &sv);
+  }
   st->details = (struct child_details){.dob = DATE_NEVER, .expected_dob = DATE_NEVER,
                                        .death = DATE_NEVER, .uasc_ceased = DATE_NEVER,
                                        .ethnicity = ""};
@@ -1326,9 +1349,11 @@ int child_fold(CaseEvent **events, size_t n, const struct code_lists *codes, str
   if (!live || !dates || !done || !roles || !st->findings)
     return CSC_ENOMEM;
 
-  sort_events(events, n);
-  resolve_corrections(events, n, live);
-  resolve_restatements(events, n, live, a);
+  if (sv.unsorted)
+    qsort(events, n, sizeof *events, event_compare);
+  resolve_corrections(events, n, live, sv.corrections);
+  if (sv.returned >= 2) /* fewer restate nothing */
+    resolve_restatements(events, n, live, a);
   f.live = live;
   for (size_t i = 0; i < n; i++) {
     /* validated on ingest; kept out of the fold regardless. Sorted, the
