@@ -325,7 +325,7 @@ static int load_derived(struct store *st, MDB_txn *txn, MDB_val *key, struct are
  * hashing every id of the history); many (a backfill bringing a child's
  * whole history in one batch, where the scan made the check quadratic) get an
  * open-addressing table of indices into the events, keyed by the id's
- * FNV-1a hash, in the batch's arena.
+ * FNV-1a hash (id_table_insert, history_cache.h), in the batch's arena.
  */
 #define ID_SET_SCAN_MAX 32 /* histories this long are always scanned */
 #define ID_SET_FEW 8       /* fewer new events than this are always scanned */
@@ -335,20 +335,9 @@ struct id_set {
   size_t mask;     /* slots - 1; no table when slots is NULL */
 };
 
-static uint64_t id_hash(const char *id) {
-  uint64_t h = 1469598103934665603ULL;
-  for (; *id; id++)
-    h = (h ^ (uint8_t)*id) * 1099511628211ULL;
-  return h;
-}
-
 static void id_set_add(struct id_set *s, CaseEvent *const *events, size_t i) {
-  if (s->slots == NULL)
-    return;
-  size_t j = (size_t)id_hash(events[i]->event_id) & s->mask;
-  while (s->slots[j] != 0)
-    j = (j + 1) & s->mask;
-  s->slots[j] = (uint32_t)(i + 1);
+  if (s->slots != NULL)
+    id_table_insert(s->slots, s->mask, events, i);
 }
 
 /* A set of events[0..n) with room for n + more. */
@@ -375,14 +364,10 @@ static int id_set_init(struct id_set *s, CaseEvent *const *events, size_t n, siz
 /* Whether event_id is that of one of events[0..n) (the set's). */
 static int id_set_has(const struct id_set *s, CaseEvent *const *events, size_t n,
                       const char *event_id) {
-  if (s->slots == NULL) {
-    for (size_t i = 0; i < n; i++)
-      if (strcmp(events[i]->event_id, event_id) == 0)
-        return 1;
-    return 0;
-  }
-  for (size_t j = (size_t)id_hash(event_id) & s->mask; s->slots[j] != 0; j = (j + 1) & s->mask)
-    if (strcmp(events[s->slots[j] - 1]->event_id, event_id) == 0)
+  if (s->slots != NULL)
+    return id_table_has(s->slots, s->mask, events, event_id);
+  for (size_t i = 0; i < n; i++)
+    if (strcmp(events[i]->event_id, event_id) == 0)
       return 1;
   return 0;
 }

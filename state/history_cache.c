@@ -206,15 +206,23 @@ void cached_drop(struct store *st, struct cached_history *c) {
 
 /* ---- the ids ------------------------------------------------------------------ */
 
-static size_t id_slot(const struct cached_history *c, const char *event_id) {
-  return (size_t)key_hash((const uint8_t *)event_id, strlen(event_id)) & c->ids_mask;
+static size_t id_slot(const char *event_id, size_t mask) {
+  return (size_t)key_hash((const uint8_t *)event_id, strlen(event_id)) & mask;
 }
 
-static void ids_insert(struct cached_history *c, size_t index) {
-  size_t j = id_slot(c, c->events[index]->event_id);
-  while (c->ids[j] != 0)
-    j = (j + 1) & c->ids_mask;
-  c->ids[j] = (uint32_t)(index + 1);
+void id_table_insert(uint32_t *slots, size_t mask, CaseEvent *const *events, size_t i) {
+  size_t j = id_slot(events[i]->event_id, mask);
+  while (slots[j] != 0)
+    j = (j + 1) & mask;
+  slots[j] = (uint32_t)(i + 1);
+}
+
+int id_table_has(const uint32_t *slots, size_t mask, CaseEvent *const *events,
+                 const char *event_id) {
+  for (size_t j = id_slot(event_id, mask); slots[j] != 0; j = (j + 1) & mask)
+    if (strcmp(events[slots[j] - 1]->event_id, event_id) == 0)
+      return 1;
+  return 0;
 }
 
 /* A table for the entry's events with room to double; 0 when there was no
@@ -229,17 +237,14 @@ static int ids_make(struct cached_history *c) {
     return 0;
   c->ids_mask = size - 1;
   for (size_t i = 0; i < c->n; i++)
-    ids_insert(c, i);
+    id_table_insert(c->ids, c->ids_mask, c->events, i);
   return 1;
 }
 
 int cached_find_id(struct cached_history *c, const char *event_id) {
   if (c->ids == NULL && !ids_make(c))
     return -1;
-  for (size_t j = id_slot(c, event_id); c->ids[j] != 0; j = (j + 1) & c->ids_mask)
-    if (strcmp(c->events[c->ids[j] - 1]->event_id, event_id) == 0)
-      return 1;
-  return 0;
+  return id_table_has(c->ids, c->ids_mask, c->events, event_id);
 }
 
 int cached_add_event(struct cached_history *c, CaseEvent *ev) {
@@ -250,7 +255,7 @@ int cached_add_event(struct cached_history *c, CaseEvent *ev) {
     if (2 * c->n > c->ids_mask + 1)
       ids_make(c); /* none when out of memory: cached_find_id tries again */
     else
-      ids_insert(c, c->n - 1);
+      id_table_insert(c->ids, c->ids_mask, c->events, c->n - 1);
   }
   return CSC_OK;
 }

@@ -62,6 +62,14 @@ struct cached_history *history_cache_make(struct store *st, const uint8_t *key, 
 
 /* Appends ev (in the entry's arena already) to the entry's events. */
 int cached_add_event(struct cached_history *c, CaseEvent *ev);
+/* A table of event ids: open addressing over slots[0..mask] (a power of 2
+ * less 1) of indexes + 1 into events (0: empty), by the FNV-1a hash of the
+ * id; the caller keeps it at most half full. history.c's duplicate check
+ * and the cache's table below are both this. */
+void id_table_insert(uint32_t *slots, size_t mask, CaseEvent *const *events, size_t i);
+int id_table_has(const uint32_t *slots, size_t mask, CaseEvent *const *events,
+                 const char *event_id);
+
 /* Whether one of the entry's events has event_id: 1 or 0; -1 when its
  * table of ids could not be made (out of memory: the caller scans). The
  * table is made at the first call and kept up by cached_add_event, so an
