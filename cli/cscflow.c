@@ -505,12 +505,15 @@ static int cmd_replay(int argc, char **argv, struct kill_at *kill_hook) {
   log_json(LOG_INFO, "replay_summary",
            "\"consumed\":%llu,\"applied\":%llu,\"duplicates\":%llu,\"dead_lettered\":%llu,"
            "\"snapshots\":%llu,\"state_bytes\":%llu,\"histories\":%llu,"
-           "\"peak_rss_kb\":%ld,\"peak_anon_kb\":%llu,\"stopped\":%s",
+           "\"peak_rss_kb\":%ld,\"peak_anon_kb\":%llu,\"snapshot_values_computed\":%llu,"
+           "\"snapshot_values_reused\":%llu,\"stopped\":%s",
            (unsigned long long)s->consumed, (unsigned long long)s->applied,
            (unsigned long long)s->duplicates, (unsigned long long)s->dead_lettered,
            (unsigned long long)s->snapshots, (unsigned long long)state_bytes,
            (unsigned long long)histories, ru.ru_maxrss,
-           (unsigned long long)(s->peak_anon_bytes >> 10), stop_requested ? "true" : "false");
+           (unsigned long long)(s->peak_anon_bytes >> 10),
+           (unsigned long long)s->snapshot_values_computed,
+           (unsigned long long)s->snapshot_values_reused, stop_requested ? "true" : "false");
   engine_close(e);
   sink->destroy(sink);
   config_free(&cfg);

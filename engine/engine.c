@@ -13,6 +13,7 @@ static void engine_discard(struct engine *e) {
   arena_free(&e->arena);
   arena_free(&e->batch_arena);
   agg_pending_free(e->pending);
+  snapshot_memo_free(e->memo);
   subject_table_free(&e->subjects);
   free(e->acked);
   for (size_t i = 0; i < e->cap_las; i++)
@@ -89,6 +90,10 @@ int engine_open(const struct engine_options *opt, struct engine **out, char *err
   arena_init(&e->batch_arena, 1024 * 1024);
   int rc = CSC_OK;
   if (e->opt.group_by_subject && (rc = agg_pending_new(&e->pending)) != CSC_OK)
+    snprintf(err, errlen, "out of memory");
+  /* A stream's batches rebuild only the snapshot values that changed; a
+   * backfill builds each LA's snapshot once, at its end, and needs no memo. */
+  if (rc == CSC_OK && !e->opt.backfill && (rc = snapshot_memo_new(&e->memo)) != CSC_OK)
     snprintf(err, errlen, "out of memory");
   if (rc == CSC_OK)
     rc = store_open_sized(opt->state_dir, 0, opt->map_size, &e->st, err, errlen);

@@ -151,6 +151,9 @@ struct engine_stats {
    * arenas, sums) seen after a commit. The state's map is not in it: its
    * pages belong to the page cache and are handed back after commits. */
   uint64_t peak_anon_bytes;
+  /* Snapshot values computed, and kept from the LA's last snapshot because
+   * nothing they read changed (indicators.h, snapshot_memo). */
+  uint64_t snapshot_values_computed, snapshot_values_reused;
 };
 
 struct engine;

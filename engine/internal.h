@@ -115,6 +115,7 @@ struct engine {
   struct arena batch_arena; /* per batch: the history keys of a grouped batch */
   struct subject_table subjects;  /* a grouped batch's inputs by subject */
   struct agg_pending *pending;    /* a grouped batch's aggregate changes */
+  struct snapshot_memo *memo;     /* each LA's last snapshot values; NULL in a backfill */
   uint64_t next_seq;    /* next outbox key */
   uint64_t unpublished; /* first outbox key not yet handed to the sink */
   uint64_t *acked;      /* outbox entries the sink has acknowledged, to delete */

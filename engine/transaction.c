@@ -95,12 +95,18 @@ int finish_batch(struct engine *e, MDB_txn *txn, struct output *out) {
     note_population(e, b);
     if (rc == CSC_OK)
       rc = snapshot_build(e->st, txn, b->la, &b->ls, e->opt.population, state_codes,
-                          coverage_for(e->opt.coverage, b->la), &buf, &len);
+                          coverage_for(e->opt.coverage, b->la), e->memo, &buf, &len);
     if (rc == CSC_OK) {
       rc = out->emit(out, TOPIC_INDICATORS, b->la, buf, len);
       free(buf);
       e->stats.snapshots++;
     }
+  }
+  if (e->memo != NULL) {
+    struct snapshot_memo_stats ms;
+    snapshot_memo_stats(e->memo, &ms);
+    e->stats.snapshot_values_computed = ms.values_computed;
+    e->stats.snapshot_values_reused = ms.values_reused;
   }
   return rc;
 }

@@ -177,6 +177,31 @@ static int dist_values(const struct agg_sums *sums, const struct row *r, struct 
   return CSC_OK;
 }
 
+size_t catalogue_rows(struct row *rows, const struct code_lists *codes) {
+  size_t n = catalogue_rows_core(rows, 0);
+  n = catalogue_rows_activity(rows, n, codes);
+  n = catalogue_rows_plans(rows, n);
+  n = catalogue_rows_outcomes(rows, n);
+  return catalogue_rows_workforce(rows, n);
+}
+
+size_t catalogue_row_width(const struct row *r) {
+  return r->kind == V_DIST ? (size_t)r->n_bands + 4 : 1;
+}
+
+int catalogue_row_values(const struct row *r, const struct agg_sums *sums,
+                         const struct code_lists *codes, int64_t children, struct arena *a,
+                         Cscflow__V1__IndicatorValue **out, size_t *n) {
+  if (r->kind == V_DIST)
+    return dist_values(sums, r, a, out, n);
+  Cscflow__V1__IndicatorValue *v = new_value(a, r, r->breakdown);
+  if (v == NULL)
+    return CSC_ENOMEM;
+  plain_value(sums, codes, children, r, v);
+  out[(*n)++] = v;
+  return CSC_OK;
+}
+
 int catalogue_build(const struct agg_sums *sums, const struct code_lists *codes, const char *la,
                     csc_date as_of,
                     const struct population *pop, struct arena *a,
@@ -184,32 +209,17 @@ int catalogue_build(const struct agg_sums *sums, const struct code_lists *codes,
   struct row *rows = arena_alloc(a, CATALOGUE_MAX_ROWS * sizeof *rows);
   if (rows == NULL)
     return CSC_ENOMEM;
-  size_t n = catalogue_rows_core(rows, 0);
-  n = catalogue_rows_activity(rows, n, codes);
-  n = catalogue_rows_plans(rows, n);
-  n = catalogue_rows_outcomes(rows, n);
-  n = catalogue_rows_workforce(rows, n);
+  const size_t n = catalogue_rows(rows, codes);
   size_t cap = 0;
   for (size_t i = 0; i < n; i++)
-    cap += rows[i].kind == V_DIST ? (size_t)rows[i].n_bands + 4 : 1;
+    cap += catalogue_row_width(&rows[i]);
   Cscflow__V1__IndicatorValue **values = arena_alloc(a, (cap ? cap : 1) * sizeof *values);
   if (values == NULL)
     return CSC_ENOMEM;
   const int64_t children = population_lookup(pop, la, as_of);
   size_t m = 0;
   for (size_t i = 0; i < n; i++) {
-    const struct row *r = &rows[i];
-    int rc;
-    if (r->kind == V_DIST) {
-      rc = dist_values(sums, r, a, values, &m);
-    } else {
-      Cscflow__V1__IndicatorValue *v = new_value(a, r, r->breakdown);
-      rc = v ? CSC_OK : CSC_ENOMEM;
-      if (v != NULL) {
-        plain_value(sums, codes, children, r, v);
-        values[m++] = v;
-      }
-    }
+    const int rc = catalogue_row_values(&rows[i], sums, codes, children, a, values, &m);
     if (rc != CSC_OK)
       return rc;
   }

@@ -53,6 +53,20 @@ size_t catalogue_rows_plans(struct row *rows, size_t n);
 size_t catalogue_rows_outcomes(struct row *rows, size_t n);
 size_t catalogue_rows_workforce(struct row *rows, size_t n);
 
+/* Every row of the catalogue, in publication order, at rows[0..)
+ * (CATALOGUE_MAX_ROWS of them at most); their number. The rows depend on
+ * codes alone (a breakdown by code has a row per code of its list). */
+size_t catalogue_rows(struct row *rows, const struct code_lists *codes);
+/* The most values row r publishes (a distribution: its bands, p25..p75
+ * and within_N, some of which it may leave out; any other row: one). */
+size_t catalogue_row_width(const struct row *r);
+/* Appends row r's values at out[*n..] (from a): a pure function of r, the
+ * sums of r's measure and denominator measure, codes (for "other") and,
+ * for per 10,000 rates, children (-1: unknown). CSC_ENOMEM. */
+int catalogue_row_values(const struct row *r, const struct agg_sums *sums,
+                         const struct code_lists *codes, int64_t children, struct arena *a,
+                         Cscflow__V1__IndicatorValue **out, size_t *n);
+
 /* Row builders. */
 struct row row_count(const char *id, const char *window, const char *breakdown, int measure,
                      int bucket, int per_10k);

@@ -96,6 +96,13 @@ int64_t agg_sums_get(const struct agg_sums *s, int measure, int bucket);
 /* The sum of every bucket of measure but except (-1: none). */
 int64_t agg_sums_measure_total(const struct agg_sums *s, int measure, int except);
 int agg_sums_load(struct agg_sums *s, struct store *st, MDB_txn *txn, const char *la);
+/* Sets changed[m] (m < n_measures) to 1 for each measure m with some
+ * bucket whose sum differs between a and b (a sum never set is 0), and to 0
+ * for the others. A measure at n_measures or above is not looked at. */
+void agg_sums_changed(const struct agg_sums *a, const struct agg_sums *b, uint8_t *changed,
+                      size_t n_measures);
+/* Exchanges the contents of a and b (no copy). */
+void agg_sums_swap(struct agg_sums *a, struct agg_sums *b);
 
 /*
  * Calls fn for each ledger change of the LA dated in (after, upto], latest
@@ -282,9 +289,41 @@ int series_build(struct store *st, MDB_txn *txn, const char *la, const char *id,
  * the values they cannot support are flagged unavailable. CSC_ENOMEM,
  * CSC_ESTATE.
  */
+struct snapshot_memo;
 int snapshot_build(struct store *st, MDB_txn *txn, const char *la, const struct la_state *ls,
                    const struct population *pop, const struct code_lists *state_codes,
-                   uint32_t carries, uint8_t **buf, size_t *len);
+                   uint32_t carries, struct snapshot_memo *memo, uint8_t **buf, size_t *len);
+
+/*
+ * A memo of each LA's last snapshot values (indicators/snapshot_memo.c),
+ * given to snapshot_build so that it recomputes only the values whose
+ * inputs changed: the rows reading a measure whose sums differ from the
+ * memo's, and the rates per 10,000 when the population changed. Other code
+ * lists or other feeds (carries) rebuild every value. The snapshot is the
+ * same, byte for byte, as one built without a memo (snapshot_build with
+ * memo NULL); the memo only saves the work. It holds about 200 KB an LA,
+ * for at most 512 LAs (a further one takes the oldest one's place).
+ * One memo serves one writer: it is not shared between threads.
+ *
+ * snapshot_memo_values is snapshot_build's use of it: la's values from
+ * sums (the LA's sums just loaded, which it takes: sums then holds other
+ * sums, to be loaded again before any use), codes (NULL: none), children
+ * (population_lookup: -1 when not known) and carries (coverage_for). The
+ * values stay the memo's, valid until its next call for la or its free.
+ * CSC_ENOMEM (la's memo is then dropped: the next call builds all).
+ */
+struct snapshot_memo_stats {
+  uint64_t builds;          /* snapshot_memo_values calls */
+  uint64_t full_builds;     /* of them, every value computed */
+  uint64_t values_computed; /* values computed, in all */
+  uint64_t values_reused;   /* values kept from the memo, in all */
+};
+int snapshot_memo_new(struct snapshot_memo **out);
+void snapshot_memo_free(struct snapshot_memo *m);
+void snapshot_memo_stats(const struct snapshot_memo *m, struct snapshot_memo_stats *out);
+int snapshot_memo_values(struct snapshot_memo *m, const char *la, struct agg_sums *sums,
+                         const struct code_lists *codes, int64_t children, uint32_t carries,
+                         Cscflow__V1__IndicatorValue ***values, size_t *n);
 
 /* Writes one snapshot as one JSON line:
  * {"la":..,"as_of":"YYYY-MM-DD","events_applied":..,"indicators":[{"id","group","window",

@@ -28,7 +28,7 @@ static size_t sources_to_proto(const struct la_sources *src, Cscflow__V1__DataSo
 
 int snapshot_build(struct store *st, MDB_txn *txn, const char *la, const struct la_state *ls,
                    const struct population *pop, const struct code_lists *state_codes,
-                   uint32_t carries, uint8_t **buf, size_t *len) {
+                   uint32_t carries, struct snapshot_memo *memo, uint8_t **buf, size_t *len) {
   struct arena a;
   arena_init(&a, 16384);
   IndicatorSnapshot snap = CSCFLOW__V1__INDICATOR_SNAPSHOT__INIT;
@@ -52,11 +52,6 @@ int snapshot_build(struct store *st, MDB_txn *txn, const char *la, const struct 
     rc = agg_sums_new(&sums);
   if (rc == CSC_OK)
     rc = agg_sums_load(sums, st, txn, la);
-  if (rc == CSC_OK)
-    rc = catalogue_build(sums, state_codes, la, ls->as_of, pop, &a, &snap.values,
-                         &snap.n_values);
-  if (rc == CSC_OK)
-    coverage_mark(carries, snap.values, snap.n_values);
   for (int r = 0; rc == CSC_OK && r < Q_RULE_COUNT; r++) {
     const int64_t count = agg_sums_get(sums, M_QUALITY, r);
     cscflow__v1__quality_count__init(&quality[r]);
@@ -67,6 +62,15 @@ int snapshot_build(struct store *st, MDB_txn *txn, const char *la, const struct 
   }
   snap.quality = quality_ptrs;
   snap.n_quality = Q_RULE_COUNT;
+  if (rc == CSC_OK && memo != NULL) { /* takes sums: read them before */
+    rc = snapshot_memo_values(memo, la, sums, state_codes, population_lookup(pop, la, ls->as_of),
+                              carries, &snap.values, &snap.n_values);
+  } else if (rc == CSC_OK) {
+    rc = catalogue_build(sums, state_codes, la, ls->as_of, pop, &a, &snap.values,
+                         &snap.n_values);
+    if (rc == CSC_OK)
+      coverage_mark(carries, snap.values, snap.n_values);
+  }
   struct la_sources *src = rc == CSC_OK ? malloc(sizeof *src) : NULL;
   Cscflow__V1__DataSource ds[LA_SOURCES_MAX + 1], *ds_ptrs[LA_SOURCES_MAX + 1];
   if (rc == CSC_OK && src == NULL)

@@ -104,3 +104,32 @@ void agg_sums_clear(struct agg_sums *s) {
   memset(s->slots, 0, s->cap * sizeof *s->slots);
   s->n = 0;
 }
+
+/* Marks in changed[] each measure of a whose sums b does not hold alike. */
+static void mark_differing(const struct agg_sums *a, const struct agg_sums *b, uint8_t *changed,
+                           size_t n_measures) {
+  for (size_t i = 0; i < a->cap; i++) {
+    const uint32_t key = a->slots[i].key;
+    if (key == 0)
+      continue;
+    const size_t measure = (key - 1) >> 16;
+    if (measure >= n_measures || changed[measure])
+      continue;
+    const struct sum_slot *e = sum_slot(b->slots, b->cap, key);
+    if ((e->key ? e->sum : 0) != a->slots[i].sum)
+      changed[measure] = 1;
+  }
+}
+
+void agg_sums_changed(const struct agg_sums *a, const struct agg_sums *b, uint8_t *changed,
+                      size_t n_measures) {
+  memset(changed, 0, n_measures);
+  mark_differing(a, b, changed, n_measures);
+  mark_differing(b, a, changed, n_measures);
+}
+
+void agg_sums_swap(struct agg_sums *a, struct agg_sums *b) {
+  const struct agg_sums t = *a;
+  *a = *b;
+  *b = t;
+}
