@@ -26,6 +26,16 @@
  * folded before everything else, so that every event can be checked against
  * the date of birth.
  *
+ * RESUMING (child_fold_from, state/fold_resume.h). Every fold is of the
+ * whole history, but one need not start at its first day: the state when a
+ * fold reaches its last day is kept (with a cached history), and the next
+ * fold of the same history with events appended starts there, folding that
+ * day again with what it gained, then the days after it. The result is the
+ * whole fold's, byte for byte: resumable refuses the events that would
+ * change what was folded before that day (back-dated, corrections,
+ * restatements, DfE records, ChildDetails, a start an earlier end waited
+ * for), and those fold the whole history as before.
+ *
  * STATES, per kind of involvement, and the events that move them:
  *
  *   CIN episode    none --ReferralOpened--> open --ReferralClosed--> closed
@@ -142,6 +152,7 @@
 #include <string.h>
 
 #include "ingest/ingest.h"
+#include "state/fold_resume.h"
 #include "state/state.h"
 
 /* Pre-birth work on the path to a child protection plan is legitimate for an
@@ -1323,12 +1334,157 @@ static void resolve_restatements(CaseEvent **events, size_t n, uint8_t *live, st
   }
 }
 
-int child_fold(CaseEvent **events, size_t n, const struct code_lists *codes, struct arena *a,
-               struct child_state *st) {
+/* The fold's arrays over the events: which take part, their dates, whether
+ * a pass has folded them, their roles. */
+struct fold_arrays {
+  uint8_t *live, *done, *roles;
+  csc_date *dates;
+};
+
+static int arrays_alloc(struct fold_arrays *w, size_t n, struct arena *a) {
+  w->live = arena_alloc(a, n + 1);
+  w->dates = arena_alloc(a, (n + 1) * sizeof *w->dates);
+  w->done = arena_alloc(a, n + 1);
+  w->roles = arena_alloc(a, n + 1); /* enum role, of live events */
+  return w->live && w->dates && w->done && w->roles ? CSC_OK : CSC_ENOMEM;
+}
+
+/* dates[from..n) of the live events; an event whose date does not convert
+ * takes no part. Sorted, the events of one day are neighbours: their day is
+ * converted once. */
+static void convert_dates(CaseEvent **events, size_t from, size_t n, struct fold_arrays *w) {
+  for (size_t i = from; i < n; i++) {
+    if (w->live[i] && i > from && w->live[i - 1] &&
+        events[i]->occurred_on == events[i - 1]->occurred_on)
+      w->dates[i] = w->dates[i - 1];
+    else if (w->live[i] && date_from_yyyymmdd_early(events[i]->occurred_on, &w->dates[i]) != CSC_OK)
+      w->live[i] = 0;
+  }
+}
+
+/* Each event's own checks, for events[from..n); implausible_date and
+ * after_death are reported, never folded. */
+static void check_events(struct fold *f, size_t from, struct fold_arrays *w) {
+  for (size_t i = from; i < f->n; i++)
+    if (w->live[i]) {
+      f->ev = f->events[i];
+      f->date = w->dates[i];
+      check_event(f);
+      w->live[i] = w->dates[i] >= PLAUSIBLE_FROM && !after_death(f->st, f->ev, w->dates[i]);
+    }
+}
+
+static int has_orphan_end(const struct child_state *st) {
+  for (size_t i = 0; i < st->n_findings; i++)
+    if (st->findings[i].rule == Q_END_WITHOUT_START)
+      return 1;
+  return 0;
+}
+
+/* *take: the state at the start of the last day (from), in recycle's
+ * memory when given, or NULL when memory ran out. */
+static void take_checkpoint(const struct fold *f, const struct fold_arrays *w, size_t n_checked,
+                            size_t from, struct fold_resume *recycle, struct fold_resume **take) {
+  struct fold_resume *r = fold_resume_take(f->st, w->live, f->n, recycle);
+  if (r != NULL) {
+    r->n = f->n;
+    r->day_start = from;
+    r->codes = f->codes;
+    r->n_checked = n_checked;
+    r->orphan_end = has_orphan_end(f->st);
+    r->taken_bytes = arena_size(&r->a);
+  }
+  *take = r;
+}
+
+/* Names the history r was taken from: its stored order's first and last
+ * events and, when that was not the folding order (sorted), the folding
+ * order itself, which a resumed fold starts from. CSC_ENOMEM. */
+static int name_checkpoint(struct fold_resume *r, const CaseEvent *first, const CaseEvent *last,
+                           CaseEvent **order, int sorted) {
+  r->first = first;
+  r->last = last;
+  r->order = NULL;
+  if (!sorted)
+    return CSC_OK;
+  if ((r->order = arena_alloc(&r->a, r->n * sizeof *r->order)) == NULL)
+    return CSC_ENOMEM;
+  memcpy(r->order, order, r->n * sizeof *r->order);
+  return CSC_OK;
+}
+
+/* The days of events[from..n), day by day, each in its five passes; with
+ * take, the state at the start of the last day is kept in *take (in
+ * recycle's memory, when given: a checkpoint the fold no longer reads). */
+static void fold_days(struct fold *f, size_t from, struct fold_arrays *w, size_t n_checked,
+                      struct fold_resume *recycle, struct fold_resume **take) {
+  CaseEvent **events = f->events;
+  const size_t n = f->n;
+  memset(w->done + from, 0, n - from + 1);
+  for (size_t i = from; i < n;) {
+    /* The day's events [i, j): each one's role found once, and only the
+     * passes of the roles the day has run (most days have only middles). */
+    size_t j = i;
+    unsigned present = 0;
+    for (; j < n && events[j]->occurred_on == events[i]->occurred_on; j++)
+      if (w->live[j]) {
+        w->roles[j] = (uint8_t)event_role(events[j]);
+        present |= 1u << w->roles[j];
+      }
+    if (take != NULL && j == n)
+      take_checkpoint(f, w, n_checked, i, recycle, take);
+    for (int pass = PASS_EARLIER_ENDS; pass <= PASS_ENDS; pass++) {
+      const enum role wanted = pass_role(pass);
+      if ((present & 1u << wanted) == 0)
+        continue;
+      for (size_t k = i; k < j; k++) {
+        if (!w->live[k] || w->roles[k] != wanted || w->done[k])
+          continue;
+        f->ev = events[k];
+        f->date = w->dates[k];
+        f->only_earlier = pass == PASS_EARLIER_ENDS;
+        w->done[k] = (uint8_t)fold_event(f);
+      }
+    }
+    i = j;
+  }
+  f->only_earlier = 0;
+}
+
+/* What is checked on the final state, after the last day. */
+static int fold_finish(struct fold *f) {
+  check_overlaps(f);
+  resolve_review_aliases(f);
+  check_reviews(f);
+  check_missing(f);
+  derive_care_spans(f);
+  return f->oom ? CSC_ENOMEM : CSC_OK;
+}
+
+/* A fold whose lists hold at most 2n + 1 entries each: each event adds at
+ * most one entry to each list, and the period of care a legal status and a
+ * span. Findings: at most one per rule and event. */
+static int fold_begin(struct fold *f, CaseEvent **events, size_t n,
+                      const struct code_lists *codes, struct arena *a, struct child_state *st,
+                      struct fold_arrays *w) {
+  *f = (struct fold){st, a, 2 * n + 1, Q_RULE_COUNT * n + 1, NULL, 0, 0, 0, events, NULL, n, codes};
+  st->findings = arena_alloc(a, f->findings_cap * sizeof *st->findings);
+  if (arrays_alloc(w, n, a) != CSC_OK || st->findings == NULL)
+    return CSC_ENOMEM;
+  f->live = w->live;
+  return CSC_OK;
+}
+
+/* The whole history folded; with take, the state at the start of its last
+ * day is kept in *take when a later fold can start from it (resumable). */
+static int fold_whole(CaseEvent **events, size_t n, const struct code_lists *codes,
+                      struct arena *a, struct child_state *st, struct fold_resume *recycle,
+                      struct fold_resume **take) {
   memset(st, 0, sizeof *st);
   struct survey sv;
   survey_history(events, n, &sv);
-  if (sv.records) { /* the DfE feed's records, as the events they mean (record.c) */
+  const int records = sv.records;
+  if (records) { /* the DfE feed's records, as the events they mean (record.c) */
     const int expanded = record_expand(events, n, a, &events, &n);
     if (expanded != CSC_OK)
       return expanded;
@@ -1337,75 +1493,170 @@ int child_fold(CaseEvent **events, size_t n, const struct code_lists *codes, str
   st->details = (struct child_details){.dob = DATE_NEVER, .expected_dob = DATE_NEVER,
                                        .death = DATE_NEVER, .uasc_ceased = DATE_NEVER,
                                        .ethnicity = ""};
-  /* Each event adds at most one entry to each list, and the period of care
-   * a legal status and a span: 2n bounds them all. Findings: at most one per
-   * rule and event. */
-  struct fold f = {st, a, 2 * n + 1, Q_RULE_COUNT * n + 1, NULL, 0, 0, 0, events, NULL, n, codes};
-  uint8_t *live = arena_alloc(a, n + 1);
-  csc_date *dates = arena_alloc(a, (n + 1) * sizeof *dates);
-  uint8_t *done = arena_alloc(a, n + 1);
-  uint8_t *roles = arena_alloc(a, n + 1); /* enum role, of live events */
-  st->findings = arena_alloc(a, f.findings_cap * sizeof *st->findings);
-  if (!live || !dates || !done || !roles || !st->findings)
+  struct fold f;
+  struct fold_arrays w;
+  if (fold_begin(&f, events, n, codes, a, st, &w) != CSC_OK)
     return CSC_ENOMEM;
-
+  /* The stored order's ends name the history to a later fold (resumable). */
+  const CaseEvent *stored_first = n ? events[0] : NULL, *stored_last = n ? events[n - 1] : NULL;
   if (sv.unsorted)
     qsort(events, n, sizeof *events, event_compare);
-  resolve_corrections(events, n, live, sv.corrections);
+  resolve_corrections(events, n, w.live, sv.corrections);
   if (sv.returned >= 2) /* fewer restate nothing */
-    resolve_restatements(events, n, live, a);
-  f.live = live;
-  for (size_t i = 0; i < n; i++) {
-    /* validated on ingest; kept out of the fold regardless. Sorted, the
-     * events of one day are neighbours: their day is converted once. */
-    if (live[i] && i > 0 && live[i - 1] && events[i]->occurred_on == events[i - 1]->occurred_on)
-      dates[i] = dates[i - 1];
-    else if (live[i] && date_from_yyyymmdd_early(events[i]->occurred_on, &dates[i]) != CSC_OK)
-      live[i] = 0;
-    if (live[i] && dates[i] >= PLAUSIBLE_FROM &&
+    resolve_restatements(events, n, w.live, a);
+  convert_dates(events, 0, n, &w);
+  for (size_t i = 0; i < n; i++)
+    if (w.live[i] && w.dates[i] >= PLAUSIBLE_FROM &&
         events[i]->payload_case == CSCFLOW__V1__CASE_EVENT__PAYLOAD_CHILD_DETAILS)
       merge_details(&st->details, events[i]->child_details);
+  check_events(&f, 0, &w);
+  /* A checkpoint points into the events, not into records expanded into
+   * a; a correction may name an event still to come. */
+  const int keep = take != NULL && n > 0 && !records && !sv.corrections;
+  fold_days(&f, 0, &w, st->n_findings, recycle, keep ? take : NULL);
+  if (keep && *take != NULL && name_checkpoint(*take, stored_first, stored_last, events,
+                                               sv.unsorted) != CSC_OK) {
+    fold_resume_free(*take);
+    *take = NULL;
   }
-  for (size_t i = 0; i < n; i++)
-    if (live[i]) {
-      f.ev = events[i];
-      f.date = dates[i];
-      check_event(&f);
-      /* implausible_date, after_death: reported, never folded */
-      live[i] = dates[i] >= PLAUSIBLE_FROM && !after_death(st, events[i], dates[i]);
-    }
+  return fold_finish(&f);
+}
 
-  memset(done, 0, n + 1);
-  for (size_t i = 0; i < n;) {
-    /* The day's events [i, j): each one's role found once, and only the
-     * passes of the roles the day has run (most days have only middles). */
-    size_t j = i;
-    unsigned present = 0;
-    for (; j < n && events[j]->occurred_on == events[i]->occurred_on; j++)
-      if (live[j]) {
-        roles[j] = (uint8_t)event_role(events[j]);
-        present |= 1u << roles[j];
-      }
-    for (int pass = PASS_EARLIER_ENDS; pass <= PASS_ENDS; pass++) {
-      const enum role wanted = pass_role(pass);
-      if ((present & 1u << wanted) == 0)
-        continue;
-      for (size_t k = i; k < j; k++) {
-        if (!live[k] || roles[k] != wanted || done[k])
-          continue;
-        f.ev = events[k];
-        f.date = dates[k];
-        f.only_earlier = pass == PASS_EARLIER_ENDS;
-        done[k] = (uint8_t)fold_event(&f);
-      }
-    }
-    i = j;
+/*
+ * Whether events[0..n) are r's history with later events appended that a
+ * fold can take from r: events it cannot are any that would change what was
+ * folded before r's last day, or how:
+ *   - one sorted before r's last event (back-dated, or recorded earlier);
+ *   - a correction (it may name an earlier event), a return's event (a
+ *     restatement), a DfE record (expanded into other events), ChildDetails
+ *     (every event's checks read the details);
+ *   - a start, when r holds an end without start: the start would make it
+ *     an end before its start.
+ */
+static int resumable(const struct fold_resume *r, CaseEvent **events, size_t n,
+                     const struct code_lists *codes) {
+  if (r->codes != codes || n < r->n || r->n == 0 || events[0] != r->first ||
+      events[r->n - 1] != r->last)
+    return 0;
+  for (size_t i = r->n; i < n; i++) {
+    CaseEvent *const *before = i > r->n ? &events[i - 1] : r->order ? &r->order[r->n - 1]
+                                                                    : &events[i - 1];
+    const CaseEvent *ev = events[i];
+    if (event_compare(before, &events[i]) > 0 ||
+        ev->payload_case == CSCFLOW__V1__CASE_EVENT__PAYLOAD_CHILD_RECORD ||
+        ev->payload_case == CSCFLOW__V1__CASE_EVENT__PAYLOAD_CHILD_DETAILS ||
+        ev->payload_case == CSCFLOW__V1__CASE_EVENT__PAYLOAD__NOT_SET ||
+        ev->supersedes_event_id[0] != '\0' || ev->retracts_event_id[0] != '\0' ||
+        ingest_is_return_source(ev->source_system))
+      return 0;
+    if (r->orphan_end && event_role(ev) != ROLE_MIDDLE && event_role(ev) != ROLE_END)
+      return 0;
   }
-  f.only_earlier = 0;
-  check_overlaps(&f);
-  resolve_review_aliases(&f);
-  check_reviews(&f);
-  check_missing(&f);
-  derive_care_spans(&f);
-  return f.oom ? CSC_ENOMEM : CSC_OK;
+  return 1;
+}
+
+/*
+ * The fold of events[0..n) from r: r's state at the start of its last day,
+ * the findings ordered as a whole fold orders them (each event's checks in
+ * event order, then what the days found), then the last day folded again
+ * with the events appended and the days after it.
+ */
+/*
+ * r made the checkpoint of a fold whose last day is r's own (the events
+ * appended all fall on it): the state at the start of that day is r's
+ * already, so only what names the history changes, which is cheaper than a
+ * copy of the state. findings[0..n_findings) are the fold's before the
+ * day: each event's checks, then the earlier days'. Refused (0) when r's
+ * arena has grown to twice what a copy took, so that many appends to one
+ * day do not grow it without bound. CSC_ENOMEM leaves r as it was.
+ */
+static int adopt_checkpoint(struct fold_resume *r, const struct fold *f,
+                            const struct fold_arrays *w, size_t n_checked,
+                            const struct finding *findings, size_t n_findings) {
+  if (arena_size(&r->a) > 2 * r->taken_bytes)
+    return 0;
+  uint8_t *live = arena_alloc(&r->a, f->n + 1);
+  struct finding *kept = arena_alloc(&r->a, (n_findings + 1) * sizeof *kept);
+  if (live == NULL || kept == NULL)
+    return 0;
+  memcpy(live, w->live, f->n);
+  memcpy(kept, findings, n_findings * sizeof *kept);
+  r->live = live;
+  r->st.findings = kept;
+  r->st.n_findings = n_findings;
+  r->n_checked = n_checked;
+  r->n = f->n;
+  return 1;
+}
+
+static int fold_resumed(struct fold_resume *r, CaseEvent **events, size_t n,
+                        const struct code_lists *codes, struct arena *a, struct child_state *st,
+                        struct fold_resume **take) {
+  memset(st, 0, sizeof *st);
+  const CaseEvent *stored_first = events[0], *stored_last = events[n - 1];
+  if (r->order != NULL) { /* the history in folding order, the new events after it */
+    CaseEvent **order = arena_alloc(a, n * sizeof *order);
+    if (order == NULL)
+      return CSC_ENOMEM;
+    memcpy(order, r->order, r->n * sizeof *order);
+    memcpy(order + r->n, events + r->n, (n - r->n) * sizeof *order);
+    events = order;
+  }
+  struct fold f;
+  struct fold_arrays w;
+  if (fold_begin(&f, events, n, codes, a, st, &w) != CSC_OK ||
+      fold_resume_restore(r, st, a, f.cap) != CSC_OK)
+    return CSC_ENOMEM;
+  memcpy(w.live, r->live, r->n);
+  for (size_t i = r->n; i < n; i++)
+    w.live[i] = 1; /* no payload, no correction: resumable */
+  convert_dates(events, r->day_start, n, &w);
+  memcpy(st->findings, r->st.findings, r->n_checked * sizeof *st->findings);
+  st->n_findings = r->n_checked;
+  check_events(&f, r->n, &w);
+  const size_t n_checked = st->n_findings, days = r->st.n_findings - r->n_checked;
+  memcpy(st->findings + n_checked, r->st.findings + r->n_checked, days * sizeof *st->findings);
+  st->n_findings += days;
+  /* Events appended to r's last day leave its state at the start of that
+   * day as it was: r is kept, not copied again. */
+  const size_t before_day = st->n_findings;
+  const int same_day = events[n - 1]->occurred_on == events[r->day_start]->occurred_on;
+  const int adopt = take != NULL && same_day &&
+                    adopt_checkpoint(r, &f, &w, n_checked, st->findings, before_day);
+  const int sorted = r->order != NULL; /* r may be recycled below */
+  fold_days(&f, r->day_start, &w, n_checked, r, adopt ? NULL : take);
+  if (adopt)
+    *take = r;
+  if (take != NULL && *take != NULL) {
+    (*take)->resumed = 1;
+    (*take)->orphan_end = has_orphan_end(&(*take)->st);
+    if (name_checkpoint(*take, stored_first, stored_last, events, sorted) != CSC_OK) {
+      if (*take != r) /* r is the caller's to free */
+        fold_resume_free(*take);
+      *take = NULL;
+    }
+  }
+  return fold_finish(&f);
+}
+
+int child_fold_from(CaseEvent **events, size_t n, const struct code_lists *codes,
+                    struct arena *a, struct child_state *st, struct fold_resume **resume) {
+  struct fold_resume *from = resume != NULL ? *resume : NULL;
+  if (resume != NULL)
+    *resume = NULL;
+  const int rc = from != NULL && resumable(from, events, n, codes)
+                     ? fold_resumed(from, events, n, codes, a, st, resume)
+                     : fold_whole(events, n, codes, a, st, from, resume);
+  if (resume == NULL || *resume != from) /* else kept as the new one */
+    fold_resume_free(from);
+  if (rc != CSC_OK && resume != NULL) {
+    fold_resume_free(*resume);
+    *resume = NULL;
+  }
+  return rc;
+}
+
+int child_fold(CaseEvent **events, size_t n, const struct code_lists *codes, struct arena *a,
+               struct child_state *st) {
+  return child_fold_from(events, n, codes, a, st, NULL);
 }

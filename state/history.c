@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "ingest/ingest.h"
+#include "state/fold_resume.h"
 #include "state/history_cache.h"
 #include "state/state.h"
 
@@ -453,9 +454,16 @@ static int history_append(struct store *st, MDB_txn *txn, const uint8_t *key, si
  * to their workers (state/join.c), derives it and stores the result. */
 static int fold_and_store(struct store *st, MDB_txn *txn, MDB_val *k, const char *la,
                           CaseEvent **events, size_t n, const struct derive_ref *ref,
-                          struct arena *a, struct derived *after) {
+                          struct arena *a, struct cached_history *cached,
+                          struct derived *after) {
   struct child_state cs;
-  int rc = child_fold(events, n, ref != NULL ? ref->codes : NULL, a, &cs);
+  int rc;
+  if (cached != NULL) { /* from where the last fold of the history left off */
+    rc = child_fold_from(events, n, ref != NULL ? ref->codes : NULL, a, &cs, &cached->resume);
+    cached_count_fold(st, cached->resume != NULL && cached->resume->resumed);
+  } else {
+    rc = child_fold(events, n, ref != NULL ? ref->codes : NULL, a, &cs);
+  }
   if (rc == CSC_OK && cs.n_allocations > 0) {
     /* the subject is what follows la\0 in the key, NUL-terminated */
     const char *subject = (const char *)k->mv_data + strlen(la) + 1;
@@ -528,9 +536,9 @@ static int load_history(struct store *st, MDB_txn *txn, MDB_val *k, const char *
 
 /* The cached entry after history_append: the new records decoded into it
  * (after its last event) and the new tail. On failure the entry is
- * dropped, never left half updated. */
-static void cache_appended(struct store *st, struct cached_history *c, const char *la,
-                           const struct appended *w) {
+ * dropped, never left half updated: CSC_OK when it is kept. */
+static int cache_appended(struct store *st, struct cached_history *c, const char *la,
+                          const struct appended *w) {
   const uint8_t *rec = w->bytes + w->added;
   const size_t len = w->len - w->added, count = records_count(rec, len);
   CaseEvent **v = count != SIZE_MAX ? arena_alloc(&c->arena, (count + 1) * sizeof *v) : NULL;
@@ -544,6 +552,7 @@ static void cache_appended(struct store *st, struct cached_history *c, const cha
     rc = cached_set_tail(c, w->bytes + w->tail, w->len - w->tail, w->first_tail, w->next);
   if (rc != CSC_OK)
     cached_drop(st, c);
+  return rc;
 }
 
 int history_apply_events(struct store *st, MDB_txn *txn, CaseEvent *const *evs,
@@ -597,9 +606,14 @@ int history_apply_events(struct store *st, MDB_txn *txn, CaseEvent *const *evs,
       cached_drop(st, cached);
     return rc;
   }
+  /* A cached history folds the cache's events, the new ones decoded into it
+   * as stored: its checkpoint and the next fold point into them, not into
+   * this batch's (child_fold_from sorts the copy, never the cache's). */
+  if (cached != NULL && (cache_appended(st, cached, la, &w) != CSC_OK || cached->n != total))
+    cached = NULL;
   if (cached != NULL)
-    cache_appended(st, cached, la, &w);
-  return fold_and_store(st, txn, &k, la, h.events, total, ref, a, &out->after);
+    memcpy(h.events, cached->events, total * sizeof *h.events);
+  return fold_and_store(st, txn, &k, la, h.events, total, ref, a, cached, &out->after);
 }
 
 int history_rederive(struct store *st, MDB_txn *txn, const char *la, const char *subject,
@@ -617,7 +631,7 @@ int history_rederive(struct store *st, MDB_txn *txn, const char *la, const char 
     out->duplicate = 1;
     return rc;
   }
-  return fold_and_store(st, txn, &k, la, h.events, h.n, ref, a, &out->after);
+  return fold_and_store(st, txn, &k, la, h.events, h.n, ref, a, cached, &out->after);
 }
 
 int history_apply(struct store *st, MDB_txn *txn, const CaseEvent *ev, const uint8_t *pb,

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "state/fold_resume.h"
 #include "state/history_cache.h"
 
 #define CACHE_ENTRIES_MAX 256
@@ -16,6 +17,7 @@ struct history_cache {
   size_t budget; /* bytes of entries kept past a transaction */
   uint64_t clock;
   uint64_t hits, stale; /* entries used; entries found but out of date */
+  uint64_t folds, resumed; /* folds of cached histories; of them, from a checkpoint */
 };
 
 static uint64_t key_hash(const uint8_t *key, size_t len) {
@@ -27,7 +29,7 @@ static uint64_t key_hash(const uint8_t *key, size_t len) {
 
 static size_t entry_bytes(const struct cached_history *c) {
   return sizeof *c + arena_size(&c->arena) + c->cap * sizeof *c->events + c->tail_cap +
-         (c->ids ? (c->ids_mask + 1) * sizeof *c->ids : 0);
+         (c->ids ? (c->ids_mask + 1) * sizeof *c->ids : 0) + fold_resume_bytes(c->resume);
 }
 
 static void entry_free(struct cached_history *c) {
@@ -35,6 +37,7 @@ static void entry_free(struct cached_history *c) {
   free(c->events);
   free(c->tail);
   free(c->ids);
+  fold_resume_free(c->resume);
   free(c);
 }
 
@@ -277,7 +280,19 @@ int cached_set_tail(struct cached_history *c, const uint8_t *bytes, size_t len,
   return CSC_OK;
 }
 
+void cached_count_fold(struct store *st, int resumed) {
+  if (st->cache != NULL) {
+    st->cache->folds++;
+    st->cache->resumed += resumed != 0;
+  }
+}
+
 void store_history_cache_stats(const struct store *st, uint64_t *hits, uint64_t *stale) {
   *hits = st->cache ? st->cache->hits : 0;
   *stale = st->cache ? st->cache->stale : 0;
+}
+
+void store_history_cache_folds(const struct store *st, uint64_t *folds, uint64_t *resumed) {
+  *folds = st->cache ? st->cache->folds : 0;
+  *resumed = st->cache ? st->cache->resumed : 0;
 }

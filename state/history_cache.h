@@ -47,6 +47,11 @@ struct cached_history {
    * malloc'd by cached_find_id, NULL until then. */
   uint32_t *ids;
   size_t ids_mask;
+  /* The last fold's state at the start of its last day (fold_resume.h):
+   * the next fold of this history, with events appended, starts there.
+   * Its pointers point into the events above, so it lives and dies with
+   * the entry. NULL when that fold could leave none. */
+  struct fold_resume *resume;
 };
 
 /* The valid entry of the history under key (key_len bytes), or NULL (none,
@@ -80,5 +85,8 @@ int cached_set_tail(struct cached_history *c, const uint8_t *bytes, size_t len,
                     uint32_t first_tail, uint32_t next);
 /* Forgets the entry (its history changed in a way it did not follow). */
 void cached_drop(struct store *st, struct cached_history *c);
+/* Counts a fold of a cached history, and whether it started from the
+ * entry's checkpoint (store_history_cache_stats). */
+void cached_count_fold(struct store *st, int resumed);
 
 #endif

@@ -131,6 +131,9 @@ void store_history_cache_clear(struct store *st);
 void store_history_cache_free(struct store *st);
 /* Entries used, and entries found out of date (read again), so far. */
 void store_history_cache_stats(const struct store *st, uint64_t *hits, uint64_t *stale);
+/* Folds of cached histories, and of them those that started from the last
+ * fold's checkpoint instead of the first event (child_fold_from), so far. */
+void store_history_cache_folds(const struct store *st, uint64_t *folds, uint64_t *resumed);
 
 /*
  * Opens (creating if needed, unless read_only) the environment in directory
@@ -638,6 +641,20 @@ struct child_state {
 struct code_lists;
 int child_fold(CaseEvent **events, size_t n, const struct code_lists *codes, struct arena *a,
                struct child_state *st);
+/*
+ * child_fold, resumable (state/fold_resume.h): *resume is what an earlier
+ * fold of the same history left, or NULL. When events[0..n) are that
+ * history (the same decoded events, in the same stored order) with later
+ * events appended that cannot change what was folded before its last day,
+ * the fold starts from that day instead of the first; otherwise it folds
+ * the whole history. Either way st is what child_fold gives, and *resume
+ * is replaced by what this fold leaves (or NULL): the old one is freed.
+ * The events must outlive *resume (the history cache keeps both). With
+ * resume NULL this is child_fold.
+ */
+struct fold_resume;
+int child_fold_from(CaseEvent **events, size_t n, const struct code_lists *codes,
+                    struct arena *a, struct child_state *st, struct fold_resume **resume);
 
 /*
  * The DfE feed's ChildRecords among events[0..n), merged in receipt order
