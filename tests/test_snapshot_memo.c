@@ -207,14 +207,19 @@ static void test_only_what_changed(void **state) {
   snapshot_memo_free(memo);
 }
 
+/* The code lists cscflow ships (reference/code-lists.csv). */
+static void load_shipped_codes(struct code_lists *codes) {
+  char err[256];
+  assert_int_equal(
+      code_lists_load(codes, CSCFLOW_SOURCE_DIR "/reference/" REFDATA_CODES_FILE, err, sizeof err),
+      CSC_OK);
+}
+
 /* Other code lists change the rows: every value again. */
 static void test_other_code_lists(void **state) {
   (void)state;
   struct code_lists codes;
-  char err[256];
-  assert_int_equal(
-      code_lists_load(&codes, CSCFLOW_SOURCE_DIR "/reference/" REFDATA_CODES_FILE, err, sizeof err),
-      CSC_OK);
+  load_shipped_codes(&codes);
   static struct model m;
   memset(&m, 0, sizeof m);
   m.children = 30000;
@@ -240,10 +245,7 @@ static void test_other_code_lists(void **state) {
 static void test_random_rounds(void **state) {
   (void)state;
   struct code_lists codes;
-  char err[256];
-  assert_int_equal(
-      code_lists_load(&codes, CSCFLOW_SOURCE_DIR "/reference/" REFDATA_CODES_FILE, err, sizeof err),
-      CSC_OK);
+  load_shipped_codes(&codes);
   const char *some_codes[] = {"1A", "2B", "3C", "N1", "N4", "A1", "P1", "R1"};
   static struct model m;
   memset(&m, 0, sizeof m);

@@ -396,6 +396,22 @@ static void cached_history_follows_the_store(void **state) {
  * checks, which a whole fold lists before those of the days) and, at
  * chosen events, what a resumed fold cannot take (see the test). */
 #define RESUME_EVENTS 450
+
+/* ev becomes the start (or the completion) of assessment id of REF1. */
+static void assessment_event(Cscflow__V1__CaseEvent *ev, int started, const char *id,
+                             Cscflow__V1__AssessmentStarted *as,
+                             Cscflow__V1__AssessmentCompleted *ac) {
+  as->assessment_id = ac->assessment_id = (char *)id;
+  as->referral_id = ac->referral_id = "REF1";
+  if (started) {
+    ev->payload_case = CSCFLOW__V1__CASE_EVENT__PAYLOAD_ASSESSMENT_STARTED;
+    ev->assessment_started = as;
+  } else {
+    ev->payload_case = CSCFLOW__V1__CASE_EVENT__PAYLOAD_ASSESSMENT_COMPLETED;
+    ev->assessment_completed = ac;
+  }
+}
+
 static void resume_history(struct evs *b) {
   static char ids[RESUME_EVENTS][24], refs[RESUME_EVENTS][24];
   for (size_t i = 0; i < RESUME_EVENTS; i++) {
@@ -426,34 +442,13 @@ static void resume_history(struct evs *b) {
       ev.payload_case = CSCFLOW__V1__CASE_EVENT__PAYLOAD_CP_PLAN_STARTED;
       ev.cp_plan_started = &p;
     } else if (i == 150 || i == 180) { /* completed before it was started */
-      ac.assessment_id = as.assessment_id = "LATE";
-      ac.referral_id = as.referral_id = "REF1";
-      ev.payload_case = i == 150 ? CSCFLOW__V1__CASE_EVENT__PAYLOAD_ASSESSMENT_COMPLETED
-                                 : CSCFLOW__V1__CASE_EVENT__PAYLOAD_ASSESSMENT_STARTED;
-      if (i == 150)
-        ev.assessment_completed = &ac;
-      else
-        ev.assessment_started = &as;
+      assessment_event(&ev, i == 180, "LATE", &as, &ac);
     } else if (i % 3 == 2 && (cycle == 1 || cycle == 2) && !window) {
       snprintf(refs[i], sizeof refs[i], "A%zu", (i / 3 - cycle + 1) / 10);
-      ac.assessment_id = as.assessment_id = refs[i];
-      ac.referral_id = as.referral_id = "REF1";
-      ev.payload_case = cycle == 1 ? CSCFLOW__V1__CASE_EVENT__PAYLOAD_ASSESSMENT_STARTED
-                                   : CSCFLOW__V1__CASE_EVENT__PAYLOAD_ASSESSMENT_COMPLETED;
-      if (cycle == 1)
-        ev.assessment_started = &as;
-      else
-        ev.assessment_completed = &ac;
+      assessment_event(&ev, cycle == 1, refs[i], &as, &ac);
     } else if (i % 3 != 0 && cycle == 7 && !window) { /* begun and completed one day */
       snprintf(refs[i], sizeof refs[i], "S%zu", i / 30);
-      ac.assessment_id = as.assessment_id = refs[i];
-      ac.referral_id = as.referral_id = "REF1";
-      ev.payload_case = i % 3 == 1 ? CSCFLOW__V1__CASE_EVENT__PAYLOAD_ASSESSMENT_STARTED
-                                   : CSCFLOW__V1__CASE_EVENT__PAYLOAD_ASSESSMENT_COMPLETED;
-      if (i % 3 == 1)
-        ev.assessment_started = &as;
-      else
-        ev.assessment_completed = &ac;
+      assessment_event(&ev, i % 3 == 1, refs[i], &as, &ac);
     } else if (i % 3 == 2 && cycle == 5) {
       rv.plan_id = "CP1";
       rv.kind = CSCFLOW__V1__REVIEW_KIND__REVIEW_KIND_CP;
