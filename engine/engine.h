@@ -152,8 +152,9 @@ struct engine_stats {
    * pages belong to the page cache and are handed back after commits. */
   uint64_t peak_anon_bytes;
   /* Snapshot values computed, and kept from the LA's last snapshot because
-   * nothing they read changed (indicators.h, snapshot_memo). */
-  uint64_t snapshot_values_computed, snapshot_values_reused;
+   * nothing they read changed; the bytes the memo of those values holds
+   * (indicators.h, snapshot_memo). */
+  uint64_t snapshot_values_computed, snapshot_values_reused, snapshot_memo_bytes;
 };
 
 struct engine;

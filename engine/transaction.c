@@ -107,6 +107,7 @@ int finish_batch(struct engine *e, MDB_txn *txn, struct output *out) {
     snapshot_memo_stats(e->memo, &ms);
     e->stats.snapshot_values_computed = ms.values_computed;
     e->stats.snapshot_values_reused = ms.values_reused;
+    e->stats.snapshot_memo_bytes = ms.bytes;
   }
   return rc;
 }

@@ -93,6 +93,10 @@ void snapshot_memo_free(struct snapshot_memo *m) {
 
 void snapshot_memo_stats(const struct snapshot_memo *m, struct snapshot_memo_stats *out) {
   *out = m->stats;
+  out->bytes = sizeof *m + MEMO_MAX_LAS * sizeof *m->las + CATALOGUE_MAX_ROWS * sizeof *m->rows +
+               arena_size(&m->values);
+  for (size_t i = 0; i < m->n; i++)
+    out->bytes += arena_size(&m->las[i].a) + agg_sums_bytes(m->las[i].sums);
 }
 
 /* The LA's memo, a new (invalid) one if it has none; NULL for CSC_ENOMEM. */

@@ -128,6 +128,10 @@ void agg_sums_changed(const struct agg_sums *a, const struct agg_sums *b, uint8_
   mark_differing(b, a, changed, n_measures);
 }
 
+size_t agg_sums_bytes(const struct agg_sums *s) {
+  return sizeof *s + s->cap * sizeof *s->slots;
+}
+
 void agg_sums_swap(struct agg_sums *a, struct agg_sums *b) {
   const struct agg_sums t = *a;
   *a = *b;
