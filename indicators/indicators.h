@@ -305,14 +305,16 @@ int snapshot_build(struct store *st, MDB_txn *txn, const char *la, const struct 
  * same, byte for byte, as one built without a memo (snapshot_build with
  * memo NULL); the memo only saves the work. It holds about 220 KB of its
  * own and 150 KB an LA with the shipped code lists (stats: bytes), for at
- * most 512 LAs (a further one takes the oldest one's place).
+ * most 512 LAs (a further one takes the place of the first remembered,
+ * then the second, ...).
  * One memo serves one writer: it is not shared between threads.
  *
  * snapshot_memo_values is snapshot_build's use of it: la's values from
  * sums (the LA's sums just loaded, which it takes: sums then holds other
  * sums, to be loaded again before any use), codes (NULL: none), children
  * (population_lookup: -1 when not known) and carries (coverage_for). The
- * values stay the memo's, valid until its next call for la or its free.
+ * values stay the memo's, valid until its next call (for any LA: a new LA
+ * may take la's place) or its free.
  * CSC_ENOMEM (la's memo is then dropped: the next call builds all).
  */
 struct snapshot_memo_stats {

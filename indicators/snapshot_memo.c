@@ -33,7 +33,8 @@
 #include "indicators/catalogue_internal.h"
 #include "ingest/ingest.h"
 
-/* LAs remembered at once; a further one takes the place of the oldest. */
+/* LAs remembered at once; a further one takes the place of the first
+ * remembered, then of the second, ... (LAs are few: the bound is a guard). */
 #define MEMO_MAX_LAS 512
 
 struct memo_la {

@@ -1413,6 +1413,14 @@ static int name_checkpoint(struct fold_resume *r, const CaseEvent *first, const 
   return CSC_OK;
 }
 
+/* *take set to NULL, the checkpoint it held freed unless it is the one the
+ * fold started from or recycled, which child_fold_from frees (once). */
+static void drop_checkpoint(struct fold_resume **take, const struct fold_resume *from) {
+  if (*take != from)
+    fold_resume_free(*take);
+  *take = NULL;
+}
+
 /* The days of events[from..n), day by day, each in its five passes; with
  * take, the state at the start of the last day is kept in *take (in
  * recycle's memory, when given: a checkpoint the fold no longer reads). */
@@ -1514,11 +1522,9 @@ static int fold_whole(CaseEvent **events, size_t n, const struct code_lists *cod
    * a; a correction may name an event still to come. */
   const int keep = take != NULL && n > 0 && !records && !sv.corrections;
   fold_days(&f, 0, &w, st->n_findings, recycle, keep ? take : NULL);
-  if (keep && *take != NULL && name_checkpoint(*take, stored_first, stored_last, events,
-                                               sv.unsorted) != CSC_OK) {
-    fold_resume_free(*take);
-    *take = NULL;
-  }
+  if (keep && *take != NULL &&
+      name_checkpoint(*take, stored_first, stored_last, events, sv.unsorted) != CSC_OK)
+    drop_checkpoint(take, recycle);
   return fold_finish(&f);
 }
 
@@ -1556,12 +1562,6 @@ static int resumable(const struct fold_resume *r, CaseEvent **events, size_t n,
 }
 
 /*
- * The fold of events[0..n) from r: r's state at the start of its last day,
- * the findings ordered as a whole fold orders them (each event's checks in
- * event order, then what the days found), then the last day folded again
- * with the events appended and the days after it.
- */
-/*
  * r made the checkpoint of a fold whose last day is r's own (the events
  * appended all fall on it): the state at the start of that day is r's
  * already, so only what names the history changes, which is cheaper than a
@@ -1589,6 +1589,13 @@ static int adopt_checkpoint(struct fold_resume *r, const struct fold *f,
   return 1;
 }
 
+/*
+ * The fold of events[0..n) from r: r's state at the start of its last day,
+ * the findings ordered as a whole fold orders them (each event's checks in
+ * event order, then what the days found), then the last day folded again
+ * with the events appended and the days after it. The new checkpoint may
+ * be r itself (adopted, or recycled); child_fold_from frees r otherwise.
+ */
 static int fold_resumed(struct fold_resume *r, CaseEvent **events, size_t n,
                         const struct code_lists *codes, struct arena *a, struct child_state *st,
                         struct fold_resume **take) {
@@ -1630,11 +1637,8 @@ static int fold_resumed(struct fold_resume *r, CaseEvent **events, size_t n,
   if (take != NULL && *take != NULL) {
     (*take)->resumed = 1;
     (*take)->orphan_end = has_orphan_end(&(*take)->st);
-    if (name_checkpoint(*take, stored_first, stored_last, events, sorted) != CSC_OK) {
-      if (*take != r) /* r is the caller's to free */
-        fold_resume_free(*take);
-      *take = NULL;
-    }
+    if (name_checkpoint(*take, stored_first, stored_last, events, sorted) != CSC_OK)
+      drop_checkpoint(take, r);
   }
   return fold_finish(&f);
 }

@@ -35,7 +35,7 @@ struct fold_resume {
   int orphan_end;        /* a finding end_without_start: a later start could
                             make it end_before_start (fold.c, starts_later) */
   uint8_t *live;         /* live[0..n) of that fold */
-  uint64_t resumed;      /* 1 when that fold started from a checkpoint itself */
+  int resumed;           /* whether that fold started from a checkpoint itself */
   size_t taken_bytes;    /* the arena's size when the state was copied into it */
 };
 

@@ -460,7 +460,8 @@ static int fold_and_store(struct store *st, MDB_txn *txn, MDB_val *k, const char
   int rc;
   if (cached != NULL) { /* from where the last fold of the history left off */
     rc = child_fold_from(events, n, ref != NULL ? ref->codes : NULL, a, &cs, &cached->resume);
-    cached_count_fold(st, cached->resume != NULL && cached->resume->resumed);
+    if (rc == CSC_OK)
+      cached_count_fold(st, cached->resume != NULL && cached->resume->resumed);
   } else {
     rc = child_fold(events, n, ref != NULL ? ref->codes : NULL, a, &cs);
   }
@@ -609,8 +610,12 @@ int history_apply_events(struct store *st, MDB_txn *txn, CaseEvent *const *evs,
   /* A cached history folds the cache's events, the new ones decoded into it
    * as stored: its checkpoint and the next fold point into them, not into
    * this batch's (child_fold_from sorts the copy, never the cache's). */
-  if (cached != NULL && (cache_appended(st, cached, la, &w) != CSC_OK || cached->n != total))
+  if (cached != NULL && cache_appended(st, cached, la, &w) != CSC_OK)
+    cached = NULL; /* dropped */
+  if (cached != NULL && cached->n != total) { /* not the history just stored */
+    cached_drop(st, cached);
     cached = NULL;
+  }
   if (cached != NULL)
     memcpy(h.events, cached->events, total * sizeof *h.events);
   return fold_and_store(st, txn, &k, la, h.events, total, ref, a, cached, &out->after);

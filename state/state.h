@@ -648,7 +648,8 @@ int child_fold(CaseEvent **events, size_t n, const struct code_lists *codes, str
  * events appended that cannot change what was folded before its last day,
  * the fold starts from that day instead of the first; otherwise it folds
  * the whole history. Either way st is what child_fold gives, and *resume
- * is replaced by what this fold leaves (or NULL): the old one is freed.
+ * is replaced by what this fold leaves (or NULL): the old one is freed, or
+ * reused as the new one.
  * The events must outlive *resume (the history cache keeps both). With
  * resume NULL this is child_fold.
  */
