@@ -51,6 +51,12 @@ static const struct list_field LISTS[] = {
     LIST(post_status, n_post_status, struct mark),
 };
 _Static_assert(PLAN_KIND_COUNT == 4, "LISTS names each plan kind's list");
+/* struct child_state is its details, then an array and a length for each
+ * list: LISTS and the findings. A list added to it and not here fails this. */
+_Static_assert(sizeof(struct child_state) ==
+                   sizeof(struct child_details) +
+                       (sizeof LISTS / sizeof LISTS[0] + 1) * (sizeof(void *) + sizeof(size_t)),
+               "every list of struct child_state but the findings is in LISTS");
 
 static void **items_of(struct child_state *st, const struct list_field *l) {
   return (void **)((char *)st + l->items);
