@@ -2,9 +2,9 @@
  * fold_resume.c — the copies of a fold's state that a checkpoint keeps and
  * gives back (fold_resume.h). The state's lists are named once, in LISTS:
  * a list added to struct child_state must be added here, or a resumed fold
- * would start without it (tests/test_store.c compares resumed folds with
- * whole ones, event by event, on histories that fill every list the fold
- * feeds).
+ * would start without it; a static assertion on the struct's size fails
+ * the build until it is. tests/test_store.c compares resumed folds with
+ * whole ones, event by event.
  */
 #include <stddef.h>
 #include <stdlib.h>
