@@ -506,7 +506,8 @@ static int cmd_replay(int argc, char **argv, struct kill_at *kill_hook) {
            "\"consumed\":%llu,\"applied\":%llu,\"duplicates\":%llu,\"dead_lettered\":%llu,"
            "\"snapshots\":%llu,\"state_bytes\":%llu,\"histories\":%llu,"
            "\"peak_rss_kb\":%ld,\"peak_anon_kb\":%llu,\"snapshot_values_computed\":%llu,"
-           "\"snapshot_values_reused\":%llu,\"snapshot_memo_bytes\":%llu,\"stopped\":%s",
+           "\"snapshot_values_reused\":%llu,\"snapshot_memo_bytes\":%llu,"
+           "\"folds_cached\":%llu,\"folds_resumed\":%llu,\"stopped\":%s",
            (unsigned long long)s->consumed, (unsigned long long)s->applied,
            (unsigned long long)s->duplicates, (unsigned long long)s->dead_lettered,
            (unsigned long long)s->snapshots, (unsigned long long)state_bytes,
@@ -514,7 +515,8 @@ static int cmd_replay(int argc, char **argv, struct kill_at *kill_hook) {
            (unsigned long long)(s->peak_anon_bytes >> 10),
            (unsigned long long)s->snapshot_values_computed,
            (unsigned long long)s->snapshot_values_reused,
-           (unsigned long long)s->snapshot_memo_bytes, stop_requested ? "true" : "false");
+           (unsigned long long)s->snapshot_memo_bytes, (unsigned long long)s->folds_cached,
+           (unsigned long long)s->folds_resumed, stop_requested ? "true" : "false");
   engine_close(e);
   sink->destroy(sink);
   config_free(&cfg);

@@ -155,6 +155,9 @@ struct engine_stats {
    * nothing they read changed; the bytes the memo of those values holds
    * (indicators.h, snapshot_memo). */
   uint64_t snapshot_values_computed, snapshot_values_reused, snapshot_memo_bytes;
+  /* Folds of histories the cache keeps decoded, and of them those that
+   * started from the last fold's last day (state.h, child_fold_from). */
+  uint64_t folds_cached, folds_resumed;
 };
 
 struct engine;

@@ -102,6 +102,7 @@ int finish_batch(struct engine *e, MDB_txn *txn, struct output *out) {
       e->stats.snapshots++;
     }
   }
+  store_history_cache_folds(e->st, &e->stats.folds_cached, &e->stats.folds_resumed);
   if (e->memo != NULL) {
     struct snapshot_memo_stats ms;
     snapshot_memo_stats(e->memo, &ms);
