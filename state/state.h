@@ -634,7 +634,8 @@ struct child_state {
  * Folds events (a whole history, any order) into st, allocating from a.
  * The events are sorted in place (occurred_on, then recorded_at, then
  * event_id), so that arrival order never changes the result; the state
- * machine is documented in state/fold.c. Codes are judged by codes (NULL:
+ * machine is documented in state/fold.c, the order of a history's fold in
+ * state/fold_history.c. Codes are judged by codes (NULL:
  * none is unknown_code); categories of abuse are kept as the catalogue
  * spells them (code_spelling). Returns 0 or CSC_ENOMEM.
  */
