@@ -401,6 +401,7 @@ static int adopt_checkpoint(struct fold_resume *r, const struct fold *f,
   r->st.findings = kept;
   r->st.n_findings = n_findings;
   r->n_checked = n_checked;
+  r->orphan_end = has_orphan_end(&r->st);
   r->n = f->n;
   return 1;
 }
@@ -452,7 +453,6 @@ static int fold_resumed(struct fold_resume *r, CaseEvent **events, size_t n,
     *take = r;
   if (take != NULL && *take != NULL) {
     (*take)->resumed = 1;
-    (*take)->orphan_end = has_orphan_end(&(*take)->st);
     if (name_checkpoint(*take, stored_first, stored_last, events, sorted) != CSC_OK)
       drop_checkpoint(take, r);
   }
